@@ -1,0 +1,110 @@
+"""The shipped catalogues: SageMaker instance types and AWS regions.
+
+One source of truth: the answers model, the stack config and the cost estimator all read these
+files, so a price or a region is fixed in exactly one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+_DATA = "mlops.core"
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """One SageMaker ``ml.*`` instance type.
+
+    Attributes:
+        name: the API name, e.g. ``ml.g5.2xlarge``.
+        vcpu: virtual CPUs.
+        memory_gib: memory in GiB.
+        gpus: GPU count (0 for CPU-only types).
+        gpu_model: the GPU model, e.g. ``A10G``; ``None`` for CPU-only types.
+        price_per_hour: on-demand USD per hour (see ``Catalogue.price_source``).
+    """
+
+    name: str
+    vcpu: int
+    memory_gib: int
+    gpus: int
+    gpu_model: str | None
+    price_per_hour: float
+
+    @property
+    def has_gpu(self) -> bool:
+        """Whether the type carries at least one GPU."""
+        return self.gpus > 0
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Instance types plus the provenance of their prices."""
+
+    types: dict[str, InstanceType]
+    price_source: str
+    price_as_of: str
+
+
+def _load_yaml(name: str) -> Any:
+    text = resources.files(_DATA).joinpath("data", name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+@cache
+def instance_catalogue() -> Catalogue:
+    """Load the instance-type catalogue once per process."""
+    raw = _load_yaml("instance_types.yaml")
+    types = {name: InstanceType(name=name, **spec) for name, spec in raw["types"].items()}
+    return Catalogue(types=types, price_source=raw["price_source"], price_as_of=raw["price_as_of"])
+
+
+@cache
+def regions() -> dict[str, str]:
+    """Map each supported region to its partition (``aws``, ``aws-cn`` or ``aws-us-gov``)."""
+    raw: dict[str, str] = _load_yaml("regions.yaml")["regions"]
+    return dict(raw)
+
+
+def suggest(value: str, choices: list[str]) -> str:
+    """Return a ``did you mean`` hint for a near miss, or an empty string."""
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def lookup_instance_type(name: str) -> InstanceType:
+    """Return the catalogue entry for ``name``.
+
+    Raises:
+        ValueError: ``name`` is not in the catalogue; the message suggests a near match.
+    """
+    types = instance_catalogue().types
+    if name in types:
+        return types[name]
+    hint = suggest(name, list(types))
+    if not name.startswith("ml."):
+        hint = hint or f" (SageMaker types start with 'ml.', e.g. 'ml.{name}')"
+    raise ValueError(
+        f"unknown instance type '{name}'{hint}; known types: {', '.join(sorted(types))}"
+    )
+
+
+def partition_of(region: str) -> str:
+    """Return the partition of ``region``.
+
+    Raises:
+        ValueError: the region is unknown; the message suggests a near match.
+    """
+    known = regions()
+    if region in known:
+        return known[region]
+    raise ValueError(
+        f"unknown region '{region}'{suggest(region, list(known))}; "
+        f"regions with SageMaker: {', '.join(known)}"
+    )

@@ -1,0 +1,79 @@
+"""The one error hierarchy of mlops-stack.
+
+Only the CLI maps these to exit codes; everything else raises them::
+
+    MlopsError                  any failure the tool understands
+    ├── UserError               the user can fix it: bad input, a refused destination
+    │   ├── InvalidAnswersError answers failed validation (one line per problem)
+    │   ├── DestinationError    the destination cannot be written safely
+    │   └── ConfigError         a stack configuration failed validation
+    ├── TemplateError           a template pack is broken (a bug in the pack, not the user)
+    └── ExternalToolError       a required external program is missing or failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class MlopsError(Exception):
+    """Root of every error mlops-stack raises on purpose."""
+
+    exit_code = 1
+
+
+class UserError(MlopsError):
+    """Something the user can fix; the message says how."""
+
+    exit_code = 2
+
+
+class InvalidAnswersError(UserError):
+    """Answers failed validation.
+
+    Args:
+        problems: one ``(field, message)`` pair per failed rule.
+    """
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        lines = [f"  {field}: {message}" for field, message in self.problems]
+        noun = "problem" if len(self.problems) == 1 else "problems"
+        super().__init__(f"invalid answers ({len(self.problems)} {noun}):\n" + "\n".join(lines))
+
+
+class DestinationError(UserError):
+    """The destination cannot be written without risking the user's files."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class ConfigError(UserError):
+    """A stack configuration failed validation."""
+
+    def __init__(self, stack: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.stack = stack
+        self.problems = list(problems)
+        lines = [f"  {key}: {message}" for key, message in self.problems]
+        super().__init__(f"invalid config for stack '{stack}':\n" + "\n".join(lines))
+
+
+class TemplateError(MlopsError):
+    """A template pack is broken; this is a bug in the pack, not in the user's input."""
+
+    def __init__(self, pack: str, detail: str) -> None:
+        self.pack = pack
+        self.detail = detail
+        super().__init__(f"template pack '{pack}' is broken: {detail}")
+
+
+class ExternalToolError(MlopsError):
+    """An external program (git, pulumi, docker) is missing or failed."""
+
+    def __init__(self, tool: str, detail: str) -> None:
+        self.tool = tool
+        self.detail = detail
+        super().__init__(f"{tool}: {detail}")

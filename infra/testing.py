@@ -1,0 +1,156 @@
+"""Run a Pulumi program under the SDK's mock runtime and see exactly what it registered.
+
+Shipped in the library so that generated projects test their programs the same way we test
+the components. Unknown invokes raise: a mock that answers anything hides bugs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as _mocks
+
+Invoke = Callable[[Mapping[str, Any]], dict[str, Any]]
+MOCK_ACCOUNT = "123456789012"
+
+
+class UnknownInvokeError(AssertionError):
+    """The program made an invoke the test did not expect."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(f"unexpected invoke '{token}': add it to run_program(invokes=...)")
+        self.token = token
+
+
+@dataclass(frozen=True)
+class MockedResource:
+    """One resource the program registered.
+
+    Attributes:
+        type: the type token, e.g. ``aws:s3/bucket:Bucket``.
+        name: the logical name.
+        inputs: the inputs, with outputs of other resources resolved.
+        parent: the parent's URN (empty for the stack's direct children).
+        protect: the ``protect`` option.
+        retain_on_delete: the ``retain_on_delete`` option.
+        custom: ``False`` for components.
+    """
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    parent: str
+    protect: bool
+    retain_on_delete: bool
+    custom: bool
+
+
+@dataclass
+class MockedProgram:
+    """What a program registered, in registration order, plus what it returned."""
+
+    resources: list[MockedResource] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[MockedResource]:
+        """Resources of one type token."""
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> MockedResource:
+        """The resource with this logical name."""
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named '{name}'")
+        return matches[0]
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, invokes: Mapping[str, Invoke]) -> None:
+        self._invokes = dict(invokes)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id = f"{args.name}-id"
+        service = args.typ.split(":")[1].split("/")[0] if ":" in args.typ else "mock"
+        state = {
+            "arn": f"arn:aws:{service}:us-east-1:{MOCK_ACCOUNT}:{args.name}",
+            "id": resource_id,
+            "name": args.inputs.get("name", args.name),
+            **args.inputs,
+        }
+        if args.typ == "aws:s3/bucket:Bucket":
+            state["bucket"] = args.inputs.get("bucket", args.name)
+            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
+        if args.typ == "aws:kms/key:Key":
+            state["key_id"] = f"{args.name}-key-id"
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        if args.token not in self._invokes:
+            raise UnknownInvokeError(args.token)
+        return self._invokes[args.token](args.args), None
+
+
+class _RecordingMonitor(_mocks.MockMonitor):  # type: ignore[misc]
+    def __init__(self, mocks: _Mocks, program: MockedProgram) -> None:
+        super().__init__(mocks)
+        self._program = program
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self._program.resources.append(
+                MockedResource(
+                    type=request.type,
+                    name=request.name,
+                    inputs=dict(_mocks.rpc.deserialize_properties(request.object)),
+                    parent="" if request.parent.endswith("pulumi:pulumi:Stack") else request.parent,
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    custom=bool(request.custom),
+                )
+            )
+        return response
+
+
+def run_program(
+    program: Callable[[], Mapping[str, Any] | None],
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, Any] | None = None,
+    invokes: Mapping[str, Invoke] | None = None,
+) -> MockedProgram:
+    """Run ``program`` under mocks and wait for every registration to finish.
+
+    Args:
+        program: builds resources; may return a mapping of outputs to resolve.
+        project: the Pulumi project name.
+        stack: the stack name.
+        config: full config keys (``"<project>:key"``, ``"aws:region"``) and their values.
+        invokes: answers for the invoke tokens the program is expected to call.
+
+    Returns:
+        The registered resources and the program's resolved return value.
+    """
+    recorded = MockedProgram()
+    mocks = _Mocks(invokes or {})
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False,
+        monitor=_RecordingMonitor(mocks, recorded),
+    )
+    # Pulumi hands config to programs as strings, with non-strings JSON-encoded.
+    pulumi.runtime.set_all_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
+    )
+
+    @pulumi.runtime.test  # type: ignore[misc]
+    def _run() -> Any:
+        outputs = program() or {}
+        return pulumi.Output.all(**outputs).apply(recorded.result.update)
+
+    _run()
+    return recorded

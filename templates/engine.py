@@ -1,0 +1,133 @@
+"""The scaffold engine: one object holds every option; the CLI only builds it and calls it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from mlops.core.errors import ExternalToolError, TemplateError
+from mlops.templates.answers import Answers
+from mlops.templates.pack import load_pack
+from mlops.templates.render import PlannedFile, render_files
+from mlops.templates.write import Changes, preflight, write_files
+
+RECORD_PATH = PurePosixPath(".mlops/answers.yml")
+RECORD_HEADER = (
+    "# Recorded by mlops-stack: the template and answers this project was rendered from.\n"
+    "# `mlops update` re-renders from here and merges with your edits; keep it under git.\n"
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a scaffold would do, computed without writing.
+
+    Attributes:
+        template: the pack name.
+        template_version: the pack version.
+        files: the files to write, in manifest order (the answers record last).
+        changes: what writing them does to the destination.
+    """
+
+    template: str
+    template_version: str
+    files: list[PlannedFile]
+    changes: Changes
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a scaffold did.
+
+    Attributes:
+        plan: the plan that was carried out.
+        git: ``"initialized"``, ``"skipped: <why>"`` or ``"disabled"``.
+    """
+
+    plan: Plan
+    git: str
+
+
+@dataclass
+class Scaffold:
+    """Render a template pack into a destination.
+
+    Attributes:
+        answers: validated answers.
+        dest: the destination directory.
+        template: the bundled pack's name.
+        force: overwrite the template's files in a non-empty destination.
+        git: run ``git init`` and make a first commit when git is present.
+    """
+
+    answers: Answers
+    dest: Path
+    template: str = "aws"
+    force: bool = False
+    git: bool = True
+    _plan: Plan | None = field(default=None, init=False, repr=False)
+
+    def plan(self) -> Plan:
+        """Render in memory and check the destination; writes nothing."""
+        if self._plan is None:
+            pack = load_pack(self.template)
+            specs = pack.manifest(self.answers)
+            files = render_files(pack, specs, pack.build_context(self.answers))
+            if any(f.path == RECORD_PATH for f in files):
+                raise TemplateError(pack.name, f"the manifest must not write {RECORD_PATH}")
+            files.append(PlannedFile(RECORD_PATH, self._record(pack.name, pack.version)))
+            self._plan = Plan(pack.name, pack.version, files, preflight(self.dest, files, self.force))
+        return self._plan
+
+    def run(self) -> Result:
+        """Write the planned files, then initialize git."""
+        plan = self.plan()
+        write_files(plan.changes, plan.files)
+        return Result(plan, self._git_init(plan) if self.git else "disabled")
+
+    def _record(self, template: str, version: str) -> bytes:
+        record = {
+            "template": template,
+            "template_version": version,
+            "answers": self.answers.to_record(),
+        }
+        return (RECORD_HEADER + yaml.safe_dump(record, sort_keys=False)).encode("utf-8")
+
+    def _git_init(self, plan: Plan) -> str:
+        git = shutil.which("git")
+        if git is None:
+            return "skipped: git is not installed"
+        root = plan.changes.root
+        inside = subprocess.run(
+            [git, "-C", str(root.parent), "rev-parse", "--is-inside-work-tree"],
+            capture_output=True,
+            check=False,
+        )
+        if plan.changes.exists or inside.returncode == 0:
+            return "skipped: the destination already existed or sits inside a git repository"
+        env = dict(os.environ)
+        has_identity = subprocess.run(
+            [git, "config", "--get", "user.email"], capture_output=True, check=False
+        ).returncode == 0
+        if not has_identity:
+            # A first commit must not fail on a machine with no git identity configured.
+            for role in ("AUTHOR", "COMMITTER"):
+                env.setdefault(f"GIT_{role}_NAME", "mlops-stack")
+                env.setdefault(f"GIT_{role}_EMAIL", "mlops-stack@localhost")
+        message = f"Initial commit from mlops-stack template {plan.template} {plan.template_version}"
+        for args in (
+            ["init", "-q", "-b", "main"],
+            ["add", "-A"],
+            ["-c", "commit.gpgsign=false", "commit", "-q", "-m", message],
+        ):
+            proc = subprocess.run(
+                [git, *args], cwd=root, capture_output=True, text=True, check=False, env=env
+            )
+            if proc.returncode != 0:
+                raise ExternalToolError("git", f"'git {args[0]}' failed: {proc.stderr.strip()}")
+        return "initialized"

@@ -1,0 +1,151 @@
+"""Write planned files atomically, without ever touching what the template does not produce.
+
+The rules:
+
+* A missing destination is rendered into a temp dir beside it, then renamed into place: either
+  the whole project appears or nothing does.
+* An existing, non-empty destination is refused unless ``force`` is set; then only the files
+  the template produces are replaced (each with an atomic ``os.replace``), and nothing is deleted.
+* Every check runs before the first byte is written, so a refusal leaves the tree as it was.
+* No write goes through a symlink, so nothing can land outside the destination.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from mlops.core.errors import DestinationError
+from mlops.templates.render import PlannedFile
+
+TEMP_PREFIX = ".mlops-render-"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What writing a plan would do to the destination.
+
+    Attributes:
+        root: the directory files land in (the destination, symlinks resolved).
+        exists: whether that directory exists already.
+        created: paths that are new.
+        overwritten: paths that exist and would be replaced (only with ``force``).
+    """
+
+    root: Path
+    exists: bool
+    created: list[PurePosixPath]
+    overwritten: list[PurePosixPath]
+
+
+def preflight(dest: Path, files: Iterable[PlannedFile], force: bool) -> Changes:
+    """Decide what writing ``files`` into ``dest`` would do, refusing anything unsafe.
+
+    Raises:
+        DestinationError: the destination is a file, is not empty without ``force``, cannot be
+            written, or a path would go through a symlink or clash with a directory.
+    """
+    files = list(files)
+    if not os.path.lexists(dest):
+        parent = dest.parent
+        if not parent.is_dir():
+            raise DestinationError(parent, "parent directory does not exist; create it first")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise DestinationError(parent, "parent directory is not writable")
+        return Changes(dest, False, [f.path for f in files], [])
+    if not dest.is_dir():
+        raise DestinationError(dest, "exists and is not a directory")
+    root = dest.resolve()
+    if any(root.iterdir()) and not force:
+        raise DestinationError(
+            dest,
+            "is not empty; pass --force to overwrite only the files the template produces"
+            " (nothing else is changed or deleted), or choose another --dest",
+        )
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise DestinationError(dest, "is not writable")
+    created: list[PurePosixPath] = []
+    overwritten: list[PurePosixPath] = []
+    for planned in files:
+        if _check_target(root, planned.path):
+            overwritten.append(planned.path)
+        else:
+            created.append(planned.path)
+    return Changes(root, True, created, overwritten)
+
+
+def _check_target(root: Path, rel: PurePosixPath) -> bool:
+    """Return whether ``rel`` exists as a regular file; refuse links and file/dir clashes."""
+    current = root
+    for i, part in enumerate(rel.parts):
+        parent, current = current, current / part
+        if current.is_symlink():
+            raise DestinationError(
+                current, "is a symlink; refusing to write through it (it may point outside)"
+            )
+        if not current.exists():
+            _require_writable(parent)
+            return False
+        if i < len(rel.parts) - 1 and not current.is_dir():
+            raise DestinationError(current, f"is a file, but the template puts {rel} inside it")
+    if not current.is_file():
+        raise DestinationError(current, "is a directory, but the template writes a file there")
+    _require_writable(current.parent)
+    return True
+
+
+def _require_writable(directory: Path) -> None:
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise DestinationError(directory, "is not writable")
+
+
+def write_files(changes: Changes, files: Iterable[PlannedFile]) -> None:
+    """Write ``files`` as decided by :func:`preflight`.
+
+    Raises:
+        DestinationError: the file system refused a write; nothing partial is left behind.
+    """
+    base = changes.root if changes.exists else changes.root.parent
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=base))
+    except OSError as exc:
+        raise DestinationError(base, f"cannot create a temporary directory: {exc.strerror}") from None
+    try:
+        _materialize(staging, files)
+        if changes.exists:
+            _merge_into(staging, changes.root, files)
+        else:
+            # mkdtemp makes 0700; the project should get the user's normal directory mode.
+            staging.chmod(0o777 & ~_umask())
+            staging.rename(changes.root)
+    except OSError as exc:
+        raise DestinationError(changes.root, f"write failed, nothing was changed: {exc}") from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _materialize(staging: Path, files: Iterable[PlannedFile]) -> None:
+    for planned in files:
+        target = staging.joinpath(*planned.path.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(planned.content)
+        if planned.executable:
+            target.chmod(0o777 & ~_umask())
+
+
+def _merge_into(staging: Path, root: Path, files: Iterable[PlannedFile]) -> None:
+    for planned in files:
+        target = root.joinpath(*planned.path.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging.joinpath(*planned.path.parts), target)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
