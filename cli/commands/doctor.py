@@ -1,0 +1,144 @@
+"""``mlops doctor``: what this machine can do, and how to fix what it cannot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
+import typer
+
+from mlops.cli.output import console
+
+app = typer.Typer()
+MIN_PYTHON = (3, 11)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str
+    required: bool
+
+
+def _run(*cmd: str) -> str | None:
+    """First line of a command's output, or None if it is missing or fails."""
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = (proc.stdout or proc.stderr).strip().splitlines()
+    return out[0] if proc.returncode == 0 and out else None
+
+
+def check_python() -> Check:
+    """The interpreter is new enough."""
+    ok = sys.version_info >= MIN_PYTHON
+    return Check(
+        "python", ok, sys.version.split()[0],
+        f"install Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer", True,
+    )
+
+
+def check_packages() -> list[Check]:
+    """The SDKs the platform is built on are installed."""
+    checks = []
+    for dist in ("pulumi", "pulumi-aws", "boto3"):
+        try:
+            checks.append(Check(dist, True, version(dist), "", True))
+        except PackageNotFoundError:
+            checks.append(Check(dist, False, "missing", f"pip install '{dist}'", True))
+    return checks
+
+
+def check_pulumi(required: bool) -> Check:
+    """The Pulumi CLI, needed for preview and deploy (local mode can do without it)."""
+    found = _run("pulumi", "version")
+    return Check(
+        "pulumi CLI", found is not None, found or "not on PATH",
+        "install it: https://www.pulumi.com/docs/install/ (local mode works without it)",
+        required,
+    )
+
+
+def check_aws(required: bool) -> Check:
+    """AWS credentials and the endpoint they would be used against (no network call)."""
+    import boto3
+
+    session = boto3.Session()
+    creds = session.get_credentials()
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS (default endpoints)")
+    region = session.region_name or "no region"
+    if creds is None:
+        return Check(
+            "aws credentials", False, f"none found; endpoint {endpoint}",
+            "run `aws configure` or `aws sso login`, or set AWS_PROFILE", required,
+        )
+    return Check(
+        "aws credentials", True, f"{creds.method}, {region}, endpoint {endpoint}", "", required
+    )
+
+
+def check_docker() -> Check:
+    """Docker, to build the training and serving image."""
+    client = _run("docker", "version", "--format", "{{.Client.Version}}")
+    engine = _run("docker", "info", "--format", "{{.ServerVersion}}")
+    detail = "not on PATH" if client is None else f"client {client}, engine " + (
+        engine or "unreachable"
+    )
+    return Check(
+        "docker", engine is not None, detail,
+        "install Docker and start its engine (only needed to build images)", False,
+    )
+
+
+def check_kind() -> Check:
+    """kind, for the Kubernetes executor in local mode."""
+    found = _run("kind", "version")
+    return Check(
+        "kind", found is not None, found or "not on PATH",
+        "install kind: https://kind.sigs.k8s.io (only for the Kubernetes executor)", False,
+    )
+
+
+def run_checks(deploy: bool) -> list[Check]:
+    """Every check, in report order."""
+    return [
+        check_python(), *check_packages(), check_pulumi(deploy), check_aws(deploy),
+        check_docker(), check_kind(),
+    ]
+
+
+@app.command("doctor")
+def doctor(
+    deploy: Annotated[
+        bool,
+        typer.Option("--deploy", help="Also require what deploying to AWS needs: Pulumi CLI, credentials."),
+    ] = False,
+) -> None:
+    """Check Python, the Pulumi CLI, AWS credentials, docker and kind; exit 1 if a required one is missing."""
+    from rich.table import Table
+
+    checks = run_checks(deploy)
+    table = Table(show_header=True, header_style="bold")
+    for column in ("check", "status", "detail", "fix"):
+        table.add_column(column)
+    for check in checks:
+        status = "[green]ok[/]" if check.ok else ("[red]missing[/]" if check.required else "[yellow]optional[/]")
+        table.add_row(check.name, status, check.detail, "" if check.ok else check.fix)
+    console.print(table)
+    missing = [c.name for c in checks if c.required and not c.ok]
+    if missing:
+        console.print(f"[red]required and missing:[/] {', '.join(missing)}")
+        raise typer.Exit(1)
+    console.print("[green]everything required is present[/]")

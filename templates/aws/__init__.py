@@ -1,0 +1,191 @@
+"""The ``aws`` template pack: an ML project on SageMaker, provisioned by mlops-stack components.
+
+Every difference between flavours is decided here, in Python: ``manifest()`` picks the files and
+``build_context()`` holds the tables. The templates under ``files/`` only fill in values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlops.core.catalog import instance_catalogue
+from mlops.core.naming import package_name
+from mlops.templates.answers import Answers, CiProvider, Environment, Framework
+from mlops.templates.pack import FileSpec, TemplatePack
+
+VERSION = "1.0.0"
+MLOPS_STACK_REQUIREMENT = "mlops-stack>=0.1,<0.2"
+PYTHON_VERSION = "3.11"
+
+# Third-party actions pinned to full commit SHAs (the comment names the release), so a moved tag
+# cannot change what runs with deploy credentials.
+ACTIONS = {
+    "checkout": "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2",
+    "setup_python": "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0",
+    "aws_credentials": (
+        "aws-actions/configure-aws-credentials@e3dd6a429d7300a6a4c196c26e071d42e0343502 # v4.0.2"
+    ),
+    "pulumi": "pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d # v7.0.0",
+}
+GITLAB_PULUMI_IMAGE = "pulumi/pulumi-python:3.150.0"
+
+FRAMEWORKS: dict[Framework, dict[str, Any]] = {
+    Framework.SKLEARN: {
+        "dependencies": ["numpy>=1.26,<3", "scikit-learn>=1.5,<2", "joblib>=1.4,<2"],
+        "base_image": "python:3.11-slim",
+        "artifact": "model.joblib",
+        "device": "CPU",
+    },
+    Framework.XGBOOST: {
+        "dependencies": ["numpy>=1.26,<3", "xgboost>=2.1,<4"],
+        "base_image": "python:3.11-slim",
+        "artifact": "model.json",
+        "device": "GPU when present (CUDA), else CPU",
+    },
+    Framework.PYTORCH: {
+        "dependencies": ["numpy>=1.26,<3", "torch>=2.5,<3"],
+        "base_image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+        "artifact": "model.pt",
+        "device": "GPU with mixed precision when present (CUDA), else CPU",
+    },
+}
+
+# Settings the local stack needs to talk to an embedded AWS endpoint with fake credentials.
+LOCAL_PROVIDER = [
+    ("aws:accessKey", "test"),
+    ("aws:secretKey", "test"),
+    ("aws:skipCredentialsValidation", "true"),
+    ("aws:skipRequestingAccountId", "true"),
+    ("aws:skipMetadataApiCheck", "true"),
+    ("aws:s3UsePathStyle", "true"),
+]
+
+_PACKAGE_FILES = [
+    ("package/__init__.py.jinja", "__init__.py"),
+    ("package/container.py.jinja", "container.py"),
+    ("package/pipelines/__init__.py", "pipelines/__init__.py"),
+    ("package/pipelines/data.py", "pipelines/data.py"),
+    ("package/pipelines/lake.py", "pipelines/lake.py"),
+    ("package/pipelines/evaluate.py", "pipelines/evaluate.py"),
+]
+_COMMON_FILES = [
+    ("gitignore", ".gitignore"),
+    ("dockerignore", ".dockerignore"),
+    ("README.md.jinja", "README.md"),
+    ("pyproject.toml.jinja", "pyproject.toml"),
+    ("Makefile.jinja", "Makefile"),
+    ("Dockerfile.jinja", "Dockerfile"),
+    ("Pulumi.yaml.jinja", "Pulumi.yaml"),
+    ("infra/__main__.py.jinja", "infra/__main__.py"),
+    ("data/sample.csv", "data/sample.csv"),
+    ("data/contract.yaml", "data/contract.yaml"),
+    ("tests/conftest.py.jinja", "tests/conftest.py"),
+    ("tests/test_infra.py.jinja", "tests/test_infra.py"),
+    ("tests/test_pipeline.py.jinja", "tests/test_pipeline.py"),
+    ("tests/test_pulumi_cli.py.jinja", "tests/test_pulumi_cli.py"),
+]
+_CI_FILES = {
+    CiProvider.GITHUB: [
+        ("github/workflows/ci.yml", ".github/workflows/ci.yml"),
+        ("github/workflows/preview.yml.jinja", ".github/workflows/preview.yml"),
+        ("github/workflows/deploy.yml.jinja", ".github/workflows/deploy.yml"),
+        ("github/dependabot.yml", ".github/dependabot.yml"),
+    ],
+    CiProvider.GITLAB: [("gitlab-ci.yml.jinja", ".gitlab-ci.yml")],
+    CiProvider.NONE: [],
+}
+
+
+def stacks(answers: Answers) -> list[str]:
+    """Every stack the project gets: the chosen cloud environments, then ``local``."""
+    return [env.value for env in answers.environments] + ["local"]
+
+
+def stack_config(answers: Answers, stack: str) -> list[tuple[str, str]]:
+    """The ``config:`` entries of ``Pulumi.<stack>.yaml``, values already YAML-safe (JSON)."""
+    ns = answers.name
+    local = stack == "local"
+    entries: list[tuple[str, Any]] = [
+        ("aws:region", answers.region),
+        *(LOCAL_PROVIDER if local else []),
+        (f"{ns}:owner", answers.owner),
+        (f"{ns}:costCenter", answers.cost_center),
+        (f"{ns}:trainingInstanceType", answers.training_instance_type),
+        (f"{ns}:trainingInstanceCount", 1),
+        (f"{ns}:spot", answers.spot and not local),
+        (f"{ns}:endpointType", answers.endpoint.value),
+    ]
+    return [(key, json.dumps(value)) for key, value in entries]
+
+
+def manifest(answers: Answers) -> list[FileSpec]:
+    """The exact files of a project rendered from ``answers``."""
+    pkg = package_name(answers.name)
+    specs = [FileSpec(src, dest) for src, dest in _COMMON_FILES]
+    specs += [FileSpec(src, f"{pkg}/{dest}") for src, dest in _PACKAGE_FILES]
+    specs.append(
+        FileSpec(f"package/pipelines/train_{answers.framework.value}.py", f"{pkg}/pipelines/train.py")
+    )
+    specs += [FileSpec(src, dest) for src, dest in _CI_FILES[answers.ci]]
+    specs += [
+        FileSpec(
+            "Pulumi.stack.yaml.jinja",
+            f"Pulumi.{stack}.yaml",
+            {"stack": {"name": stack, "config": stack_config(answers, stack)}},
+        )
+        for stack in stacks(answers)
+    ]
+    return specs
+
+
+def _github_expression(expression: str) -> str:
+    """Write a GitHub Actions expression from a template without escaping it by hand."""
+    return "${{ " + expression + " }}"
+
+
+def build_context(answers: Answers) -> dict[str, Any]:
+    """Everything the templates may refer to."""
+    itype = instance_catalogue().types[answers.training_instance_type]
+    cloud = [env.value for env in answers.environments]
+    return {
+        **answers.to_record(),
+        "package": package_name(answers.name),
+        "partition": answers.partition,
+        "template": "aws",
+        "template_version": VERSION,
+        "mlops_stack_requirement": MLOPS_STACK_REQUIREMENT,
+        "python_version": PYTHON_VERSION,
+        "fw": FRAMEWORKS[answers.framework],
+        "training_gpus": itype.gpus,
+        "training_gpu_model": itype.gpu_model or "none",
+        "training_price": f"{itype.price_per_hour:.3f}",
+        "stacks": stacks(answers),
+        "cloud_stacks": cloud,
+        "cloud_stacks_json": json.dumps(cloud),
+        # Each environment after the first deploys only after the previous one, and (on GitLab)
+        # only when someone starts it; GitHub gates it with environment reviewers instead.
+        "deploy_jobs": [
+            {
+                "env": env,
+                "needs": f"deploy-{cloud[i - 1]}" if i else "",
+                "gitlab_when": "manual" if i else "on_success",
+            }
+            for i, env in enumerate(cloud)
+        ],
+        "has_prod": Environment.PROD in answers.environments,
+        "actions": ACTIONS,
+        "gitlab_pulumi_image": GITLAB_PULUMI_IMAGE,
+        "gh": _github_expression,
+    }
+
+
+PACK = TemplatePack(
+    name="aws",
+    version=VERSION,
+    description="ML project on AWS SageMaker with a Pulumi platform (data lake, training, serving)",
+    files_root=Path(__file__).parent / "files",
+    manifest=manifest,
+    build_context=build_context,
+)
