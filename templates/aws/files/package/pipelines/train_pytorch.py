@@ -73,10 +73,8 @@ def save(model: ChurnNet, directory: Path) -> Path:
     path = directory / ARTIFACT
     first = model.body[0]
     assert isinstance(first, nn.Linear)
-    torch.save(
-        {"n_features": first.in_features, "hidden": first.out_features, "state": model.state_dict()},
-        path,
-    )
+    sizes = {"n_features": first.in_features, "hidden": first.out_features}
+    torch.save({**sizes, "state": model.state_dict()}, path)
     return path
 
 

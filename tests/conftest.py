@@ -1,0 +1,71 @@
+"""Shared helpers: inline file trees, byte-exact snapshots, the CLI runner, fake AWS creds."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlops.cli.main import app
+
+Snapshot = dict[str, tuple[str, bytes | str, int]]
+
+
+def build_file_tree(root: Path, spec: dict[str, str | bytes]) -> Path:
+    """Write ``{relative path: content}`` under ``root`` (as copier's tests do)."""
+    for rel, content in spec.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return root
+
+
+def snapshot(root: Path) -> Snapshot:
+    """Every entry under ``root``: kind, bytes (or link target) and mode; links not followed."""
+    result: Snapshot = {}
+    if not os.path.lexists(root):
+        return result
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(root))
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                result[rel] = ("link", os.readlink(path), info.st_mode)
+            elif stat.S_ISDIR(info.st_mode):
+                result[rel] = ("dir", b"", info.st_mode)
+            else:
+                result[rel] = ("file", path.read_bytes(), info.st_mode)
+    return result
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(cli: CliRunner):  # type: ignore[no-untyped-def]
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        return cli.invoke(app, list(args), catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real AWS account."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)

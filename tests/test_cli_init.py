@@ -1,0 +1,210 @@
+"""``mlops init`` through the CLI: happy paths, precedence, and bad input that writes nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import build_file_tree, snapshot
+
+
+def test_init_no_input_renders_and_records_answers(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dest = tmp_path / "churn-model"
+    result = invoke("init", "churn-model", "--dest", str(dest), "--no-input", "--no-git")
+    assert result.exit_code == 0, result.output
+    assert "Created" in result.output
+    record = yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())
+    assert record["template"] == "aws"
+    assert record["template_version"] == "1.0.0"
+    assert record["answers"]["name"] == "churn-model"
+    assert record["answers"]["training_instance_type"] == "ml.m5.xlarge"
+    assert not (dest / ".git").exists()
+
+
+def test_default_destination_is_dot_name(invoke, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    assert invoke("init", "churn-model", "--no-input", "--no-git").exit_code == 0
+    assert (tmp_path / "churn-model" / "Pulumi.yaml").is_file()
+
+
+def test_flags_override_answers_file(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    answers = tmp_path / "answers.yml"
+    answers.write_text("region: eu-west-1\nframework: xgboost\nowner: data-team\n")
+    dest = tmp_path / "p"
+    result = invoke(
+        "init", "churn-model", "--dest", str(dest), "--answers", str(answers),
+        "--region", "eu-central-1", "--no-input", "--no-git",
+    )
+    assert result.exit_code == 0, result.output
+    recorded = yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())["answers"]
+    assert recorded["region"] == "eu-central-1"  # the flag wins
+    assert recorded["framework"] == "xgboost"  # the file fills the rest
+    assert recorded["owner"] == "data-team"
+    assert recorded["training_instance_type"] == "ml.g4dn.xlarge"  # xgboost's default
+
+
+def test_recorded_answers_replay_byte_identically(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first = tmp_path / "a"
+    args = ["--framework", "pytorch", "--ci", "gitlab", "--environments", "prod,dev"]
+    assert invoke("init", "churn-model", "--dest", str(first), "--no-input", "--no-git", *args).exit_code == 0
+    second = tmp_path / "b"
+    result = invoke(
+        "init", "churn-model", "--dest", str(second), "--no-input", "--no-git",
+        "--answers", str(first / ".mlops" / "answers.yml"),
+    )
+    assert result.exit_code == 0, result.output
+    assert snapshot(first) == snapshot(second)
+
+
+def test_environments_are_put_in_promotion_order(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dest = tmp_path / "p"
+    invoke("init", "churn-model", "--dest", str(dest), "--environments", "prod, dev", "--no-input", "--no-git")
+    assert sorted(p.name for p in dest.glob("Pulumi.*.yaml")) == [
+        "Pulumi.dev.yaml", "Pulumi.local.yaml", "Pulumi.prod.yaml"
+    ]
+    deploy = yaml.safe_load((dest / ".github" / "workflows" / "deploy.yml").read_text())
+    assert list(deploy["jobs"]) == ["deploy-dev", "deploy-prod"]
+    assert deploy["jobs"]["deploy-prod"]["needs"] == "deploy-dev"
+
+
+def test_dry_run_prints_tree_and_writes_nothing(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dest = tmp_path / "p"
+    result = invoke("init", "churn-model", "--dest", str(dest), "--no-input", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "dry run" in result.output
+    assert "deploy.yml" in result.output and "Pulumi.prod.yaml" in result.output
+    assert not dest.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_lists_overwritten_files_and_keeps_user_files(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dest = build_file_tree(tmp_path / "p", {"README.md": "mine", "notes.txt": "keep me"})
+    result = invoke("init", "churn-model", "--dest", str(dest), "--no-input", "--no-git", "--force")
+    assert result.exit_code == 0, result.output
+    assert "Overwrote 1 template file(s)" in result.output and "README.md" in result.output
+    assert (dest / "notes.txt").read_text() == "keep me"
+    assert (dest / "README.md").read_text().startswith("# churn-model")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_init_makes_a_first_commit(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dest = tmp_path / "p"
+    result = invoke("init", "churn-model", "--dest", str(dest), "--no-input")
+    assert result.exit_code == 0, result.output
+    assert "git: initialized" in result.output
+    log = subprocess.run(["git", "log", "--oneline"], cwd=dest, capture_output=True, text=True)
+    assert "Initial commit from mlops-stack template aws 1.0.0" in log.stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=dest, capture_output=True, text=True)
+    assert status.stdout == ""
+
+
+# --- bad input: non-zero exit, a message naming the problem, nothing written or changed ---
+
+Setup = Callable[[Path], list[str]]
+
+
+def _answers_file(content: str) -> Setup:
+    def setup(root: Path) -> list[str]:
+        (root / "answers.yml").write_text(content)
+        return ["--answers", str(root / "answers.yml")]
+
+    return setup
+
+
+def _nonempty(root: Path) -> list[str]:
+    build_file_tree(root / "churn-model", {"keep.txt": "mine"})
+    return []
+
+
+def _dest_is_file(root: Path) -> list[str]:
+    (root / "churn-model").write_text("I am a file")
+    return []
+
+
+def _symlink_outside(root: Path) -> list[str]:
+    outside = root / "outside"
+    outside.mkdir()
+    dest = build_file_tree(root / "churn-model", {"keep.txt": "mine"})
+    (dest / ".github").symlink_to(outside)
+    return ["--force"]
+
+
+def _none(root: Path) -> list[str]:
+    return []
+
+
+BAD_INPUT: list[tuple[str, list[str], Setup, str]] = [
+    ("uppercase name", ["ChurnModel"], _none, "must be lowercase"),
+    ("underscore in name", ["churn_model"], _none, "must not contain '_'"),
+    ("name too short", ["ab"], _none, "at least 3 characters"),
+    ("name too long", ["a" * 40], _none, "at most 37 are allowed"),
+    ("leading digit", ["1churn"], _none, "must start with a letter"),
+    ("trailing hyphen", ["churn-"], _none, "must end with a letter or digit"),
+    ("reserved prefix", ["sagemaker-churn"], _none, "reserved prefix 'sagemaker'"),
+    ("reserved S3 prefix", ["xn--churn"], _none, "reserved prefix 'xn--'"),
+    ("double hyphen", ["churn--model"], _none, "must not contain '--'"),
+    ("dot in name", ["churn.model"], _none, "must not contain '.'"),
+    ("shadows stdlib", ["json"], _none, "would shadow the existing module 'json'"),
+    ("python keyword", ["class"], _none, "is a Python keyword"),
+    ("unknown region", ["churn-model", "--region", "us-east-9"], _none, "unknown region 'us-east-9' (did you mean 'us-east-2'?)"),
+    ("unknown instance type", ["churn-model", "--training-instance-type", "ml.g9.huge"], _none, "unknown instance type 'ml.g9.huge'"),
+    ("type without ml. prefix", ["churn-model", "--training-instance-type", "g5.2xlarge"], _none, "did you mean 'ml.g5.2xlarge'"),
+    ("GPU framework on CPU type", ["churn-model", "--framework", "pytorch", "--training-instance-type", "ml.m5.xlarge"], _none, "pytorch trains on a GPU but 'ml.m5.xlarge' has none"),
+    ("sklearn on GPU type", ["churn-model", "--training-instance-type", "ml.g5.2xlarge"], _none, "sklearn cannot use a GPU"),
+    ("unknown framework", ["churn-model", "--framework", "tensorflow"], _none, "framework: Input should be 'sklearn', 'xgboost' or 'pytorch'"),
+    ("unknown environment", ["churn-model", "--environments", "dev,qa"], _none, "unknown environment(s) 'qa'"),
+    ("local listed", ["churn-model", "--environments", "dev,local"], _none, "'local' is always generated"),
+    ("bad tag value", ["churn-model", "--owner", "a#b"], _none, "not a valid AWS tag value"),
+    ("unknown template", ["churn-model", "--template", "gcp"], _none, "unknown template 'gcp'"),
+    ("typo'd answers key", ["churn-model"], _answers_file("regoin: eu-west-1\n"), "regoin: unknown key (did you mean 'region'?)"),
+    ("answers not a mapping", ["churn-model"], _answers_file("- a\n- b\n"), "must be a mapping"),
+    ("answers not YAML", ["churn-model"], _answers_file("a: [unclosed\n"), "is not valid YAML"),
+    ("missing answers file", ["churn-model", "--answers", "nope.yml"], _none, "answers file not found"),
+    ("non-empty destination", ["churn-model"], _nonempty, "is not empty; pass --force"),
+    ("destination is a file", ["churn-model"], _dest_is_file, "exists and is not a directory"),
+    ("symlink pointing outside", ["churn-model"], _symlink_outside, "is a symlink; refusing to write through it"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "setup", "message"),
+    [pytest.param(argv, setup, message, id=case) for case, argv, setup, message in BAD_INPUT],
+)
+def test_bad_input_fails_clearly_and_writes_nothing(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch, argv: list[str], setup: Setup, message: str
+) -> None:
+    from mlops.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    extra = setup(tmp_path)
+    before = snapshot(tmp_path)
+    result = cli.invoke(app, ["init", *argv, "--no-input", "--no-git", *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert "Traceback" not in result.output
+    assert snapshot(tmp_path) == before
+
+
+def test_unwritable_parent_fails_cleanly(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from mlops.cli.main import app
+
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    # Root ignores permission bits; the immutable attribute stops root too.
+    locked = subprocess.run(["chattr", "+i", str(parent)], capture_output=True).returncode == 0
+    if not locked:
+        parent.chmod(0o500)
+    try:
+        before = snapshot(tmp_path)
+        result = cli.invoke(app, ["init", "churn-model", "--dest", str(parent / "p"), "--no-input"])
+        assert result.exit_code == 2, result.output
+        assert "not writable" in result.output or "cannot create a temporary directory" in result.output
+        assert snapshot(tmp_path) == before
+    finally:
+        if locked:
+            subprocess.run(["chattr", "-i", str(parent)], check=True)
+        parent.chmod(0o700)

@@ -1,0 +1,202 @@
+"""DataLake under the Pulumi mock runtime, for dev, prod and local, plus its pure decisions."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from functools import cache
+
+import pytest
+
+from mlops.infra.aws import DataLake, DataLakeArgs
+from mlops.infra.aws.data_lake import ZONES, bucket_policy, glue_database_name, log_bucket_policy
+from mlops.infra.config import StackConfig
+from mlops.infra.testing import MockedProgram, UnknownInvokeError, run_program
+
+PROJECT = "churn-model"
+TAGS = {"project", "environment", "owner", "cost-center", "managed-by"}
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+
+
+def lake_program(stack: str, **config: object) -> MockedProgram:
+    values = {"aws:region": "us-east-1", f"{PROJECT}:owner": "data-team", **config}
+
+    def program() -> dict[str, object]:
+        cfg = StackConfig.load()
+        lake = DataLake(cfg.name_prefix, DataLakeArgs.from_config(cfg))
+        return {"names": lake.bucket_names, "key": lake.key_arn, "db": lake.glue_database}
+
+    return run_program(program, project=PROJECT, stack=stack, config=values)
+
+
+@cache
+def taggable(type_token: str) -> bool:
+    """Whether the pulumi_aws class behind a type token accepts ``tags``."""
+    _, module_path, cls = type_token.split(":")
+    module = importlib.import_module(f"pulumi_aws.{module_path.split('/')[0]}")
+    return "tags" in inspect.signature(getattr(module, cls)._internal_init).parameters
+
+
+@pytest.fixture(scope="module", params=["dev", "prod", "local"])
+def lake(request: pytest.FixtureRequest) -> tuple[str, MockedProgram]:
+    return request.param, lake_program(request.param)
+
+
+def test_children_are_named_and_parented(lake: tuple[str, MockedProgram]) -> None:
+    stack, program = lake
+    component = program.of_type("mlops:aws:DataLake")
+    assert [c.name for c in component] == [f"{PROJECT}-{stack}"]
+    children = [r for r in program.resources if r.custom]
+    assert children and all(r.parent.endswith(f"mlops:aws:DataLake::{PROJECT}-{stack}") for r in children)
+    assert all(r.name.startswith(f"{PROJECT}-{stack}-") for r in children)
+
+
+def test_zone_buckets_use_the_rotating_customer_key(lake: tuple[str, MockedProgram]) -> None:
+    stack, program = lake
+    key = program.named(f"{PROJECT}-{stack}-key")
+    assert key.inputs["enableKeyRotation"] is True
+    by_bucket = {}
+    for sse in program.of_type(SSE):
+        rule = sse.inputs["rules"][0]
+        by_bucket[sse.inputs["bucket"]] = (rule["applyServerSideEncryptionByDefault"], rule["bucketKeyEnabled"])
+    for zone in ZONES:
+        default, bucket_key = by_bucket[f"{PROJECT}-{stack}-{zone}-id"]
+        assert default["sseAlgorithm"] == "aws:kms"
+        assert default["kmsMasterKeyId"].endswith(f"{PROJECT}-{stack}-key")
+        assert bucket_key is True
+    # S3 cannot deliver access logs into an SSE-KMS bucket.
+    assert by_bucket[f"{PROJECT}-{stack}-logs-id"][0] == {"sseAlgorithm": "AES256"}
+
+
+def test_every_bucket_is_versioned_private_and_owner_enforced(lake: tuple[str, MockedProgram]) -> None:
+    _, program = lake
+    buckets = {f"{b.name}-id" for b in program.of_type("aws:s3/bucket:Bucket")}
+    assert len(buckets) == 5
+    versioned = {
+        r.inputs["bucket"] for r in program.of_type("aws:s3/bucketVersioning:BucketVersioning")
+        if r.inputs["versioningConfiguration"]["status"] == "Enabled"
+    }
+    private = {
+        r.inputs["bucket"]
+        for r in program.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        if all(r.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    }
+    owner = {
+        r.inputs["bucket"]
+        for r in program.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+        if r.inputs["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+    }
+    assert versioned == private == owner == buckets
+
+
+def test_every_bucket_is_tls_only(lake: tuple[str, MockedProgram]) -> None:
+    _, program = lake
+    policies = program.of_type("aws:s3/bucketPolicy:BucketPolicy")
+    assert len(policies) == 5
+    for policy in policies:
+        statements = json.loads(policy.inputs["policy"])["Statement"]
+        deny = [s for s in statements if s["Effect"] == "Deny"]
+        assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny[0]["Action"] == "s3:*"
+
+
+def test_zones_are_logged_to_the_log_bucket_under_their_prefix(lake: tuple[str, MockedProgram]) -> None:
+    stack, program = lake
+    logging = {r.inputs["bucket"]: r.inputs for r in program.of_type("aws:s3/bucketLogging:BucketLogging")}
+    assert set(logging) == {f"{PROJECT}-{stack}-{z}-id" for z in ZONES}
+    for zone in ZONES:
+        entry = logging[f"{PROJECT}-{stack}-{zone}-id"]
+        assert entry["targetBucket"] == f"{PROJECT}-{stack}-logs-id"
+        assert entry["targetPrefix"] == f"{zone}/"
+
+
+def test_lifecycle_aborts_uploads_and_tiers_noncurrent_versions(lake: tuple[str, MockedProgram]) -> None:
+    stack, program = lake
+    rules = {
+        r.inputs["bucket"]: {rule["id"]: rule for rule in r.inputs["rules"]}
+        for r in program.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    }
+    for zone in ZONES:
+        zone_rules = rules[f"{PROJECT}-{stack}-{zone}-id"]
+        abort = zone_rules["abort-incomplete-multipart-uploads"]
+        assert abort["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
+        tiers = zone_rules["tier-noncurrent-versions"]["noncurrentVersionTransitions"]
+        assert [t["storageClass"] for t in tiers] == ["STANDARD_IA", "GLACIER_IR"]
+    assert "expire-access-logs" in rules[f"{PROJECT}-{stack}-logs-id"]
+
+
+def test_every_taggable_resource_is_tagged(lake: tuple[str, MockedProgram]) -> None:
+    stack, program = lake
+    tagged = [r for r in program.resources if r.custom and taggable(r.type)]
+    assert {r.type for r in tagged} == {"aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:glue/catalogDatabase:CatalogDatabase"}
+    for resource in tagged:
+        tags = resource.inputs["tags"]
+        assert TAGS <= set(tags), resource.name
+        assert tags["environment"] == stack
+        assert tags["owner"] == "data-team"
+        assert tags["managed-by"] == "mlops-stack"
+
+
+def test_protection_only_in_prod(lake: tuple[str, MockedProgram]) -> None:
+    stack, program = lake
+    held = [r for r in program.resources if r.type in ("aws:s3/bucket:Bucket", "aws:kms/key:Key")]
+    assert len(held) == 6
+    for resource in held:
+        assert resource.protect is (stack == "prod"), resource.name
+        assert resource.retain_on_delete is (stack == "prod"), resource.name
+    for bucket in program.of_type("aws:s3/bucket:Bucket"):
+        assert bucket.inputs["forceDestroy"] is (stack == "local")
+    key = program.named(f"{PROJECT}-{stack}-key")
+    assert key.inputs["deletionWindowInDays"] == (30 if stack == "prod" else 7)
+
+
+def test_glue_catalog_points_at_the_curated_zone(lake: tuple[str, MockedProgram]) -> None:
+    stack, program = lake
+    db = program.of_type("aws:glue/catalogDatabase:CatalogDatabase")[0]
+    assert db.inputs["name"] == f"churn_model_{stack}_curated"
+    assert db.inputs["locationUri"] == f"s3://{PROJECT}-{stack}-curated/"
+
+
+def test_outputs(lake: tuple[str, MockedProgram]) -> None:
+    stack, program = lake
+    assert program.result["names"] == {z: f"{PROJECT}-{stack}-{z}" for z in ZONES}
+    assert program.result["key"].endswith(f":{PROJECT}-{stack}-key")
+    assert program.result["db"] == f"churn_model_{stack}_curated"
+
+
+def test_log_delivery_is_scoped_to_the_lake_buckets() -> None:
+    policy = json.loads(log_bucket_policy("arn:aws:s3:::logs", ["arn:aws:s3:::raw"]))
+    allow = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert allow == [
+        {
+            "Sid": "AllowLakeAccessLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::logs/*",
+            "Condition": {"ArnLike": {"aws:SourceArn": ["arn:aws:s3:::raw"]}},
+        }
+    ]
+    assert json.loads(bucket_policy("arn:aws:s3:::b"))["Statement"][0]["Resource"] == [
+        "arn:aws:s3:::b", "arn:aws:s3:::b/*"
+    ]
+
+
+def test_longest_allowed_name_fits_s3_and_glue_limits() -> None:
+    name = "a" * 37
+    longest = f"{name}-staging-artifacts-1a2b3c4"  # Pulumi appends "-" and 7 hex characters
+    assert len(longest) == 63
+    assert glue_database_name(f"{name}-staging").isidentifier()
+
+
+def test_unknown_invoke_fails_loudly() -> None:
+    import pulumi_aws as aws
+
+    def program() -> None:
+        aws.get_caller_identity()
+
+    with pytest.raises(Exception) as info:
+        run_program(program, project=PROJECT, stack="dev", config={"aws:region": "us-east-1"})
+    assert "unexpected invoke 'aws:index/getCallerIdentity:getCallerIdentity'" in str(info.value)
+    assert issubclass(UnknownInvokeError, AssertionError)

