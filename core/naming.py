@@ -44,9 +44,7 @@ def name_problems(name: str) -> list[str]:  # noqa: C901 - one flat rule per bra
             f" and SageMaker names stop at 63 and the platform appends up to {LONGEST_SUFFIX}"
         )
     if name != name.lower():
-        problems.append(
-            f"must be lowercase (S3 bucket names are): try '{name.lower()}'"
-        )
+        problems.append(f"must be lowercase (S3 bucket names are): try '{name.lower()}'")
     if "_" in name:
         problems.append(
             "must not contain '_' (S3 and SageMaker names reject it): "
@@ -77,7 +75,5 @@ def name_problems(name: str) -> list[str]:  # noqa: C901 - one flat rule per bra
     if keyword.iskeyword(pkg):
         problems.append(f"is a Python keyword, so '{pkg}' cannot be a package name")
     elif pkg in sys.stdlib_module_names or pkg in RESERVED_NAMES:
-        problems.append(
-            f"would shadow the existing module '{pkg}'; pick a more specific name"
-        )
+        problems.append(f"would shadow the existing module '{pkg}'; pick a more specific name")
     return problems

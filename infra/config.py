@@ -94,7 +94,9 @@ class StackConfig(BaseModel):
         raw: dict[str, Any] = {"project": project, "region": values.get("aws:region"), **own}
         raw.setdefault("environment", stack)
         if raw["region"] is None:
-            return _fail(stack, [("aws:region", "is required: pulumi config set aws:region REGION")])
+            return _fail(
+                stack, [("aws:region", "is required: pulumi config set aws:region REGION")]
+            )
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as _mocks
+from pulumi.runtime import rpc
 
 Invoke = Callable[[Mapping[str, Any]], dict[str, Any]]
 MOCK_ACCOUNT = "123456789012"
@@ -94,19 +95,19 @@ class _Mocks(pulumi.runtime.Mocks):
         return self._invokes[args.token](args.args), None
 
 
-class _RecordingMonitor(_mocks.MockMonitor):  # type: ignore[misc]
+class _RecordingMonitor(_mocks.MockMonitor):
     def __init__(self, mocks: _Mocks, program: MockedProgram) -> None:
         super().__init__(mocks)
         self._program = program
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             self._program.resources.append(
                 MockedResource(
                     type=request.type,
                     name=request.name,
-                    inputs=dict(_mocks.rpc.deserialize_properties(request.object)),
+                    inputs=dict(rpc.deserialize_properties(request.object)),
                     parent="" if request.parent.endswith("pulumi:pulumi:Stack") else request.parent,
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
@@ -139,7 +140,10 @@ def run_program(
     recorded = MockedProgram()
     mocks = _Mocks(invokes or {})
     pulumi.runtime.set_mocks(
-        mocks, project=project, stack=stack, preview=False,
+        mocks,
+        project=project,
+        stack=stack,
+        preview=False,
         monitor=_RecordingMonitor(mocks, recorded),
     )
     # Pulumi hands config to programs as strings, with non-strings JSON-encoded.
@@ -147,7 +151,7 @@ def run_program(
         {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
     )
 
-    @pulumi.runtime.test  # type: ignore[misc]
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def _run() -> Any:
         outputs = program() or {}
         return pulumi.Output.all(**outputs).apply(recorded.result.update)

@@ -1,0 +1,1 @@
+"""Template packs and the scaffold engine: answers, pack, render, write, engine."""

@@ -72,7 +72,9 @@ class Answers(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
-    name: str = Field(description="Project name (Python package, Pulumi project, S3/SageMaker prefix)")
+    name: str = Field(
+        description="Project name (Python package, Pulumi project, S3/SageMaker prefix)"
+    )
     region: str = Field(default="us-east-1", description="AWS region")
     framework: Framework = Field(default=Framework.SKLEARN, description="ML framework")
     training_instance_type: str = Field(

@@ -81,7 +81,9 @@ class Scaffold:
             if any(f.path == RECORD_PATH for f in files):
                 raise TemplateError(pack.name, f"the manifest must not write {RECORD_PATH}")
             files.append(PlannedFile(RECORD_PATH, self._record(pack.name, pack.version)))
-            self._plan = Plan(pack.name, pack.version, files, preflight(self.dest, files, self.force))
+            self._plan = Plan(
+                pack.name, pack.version, files, preflight(self.dest, files, self.force)
+            )
         return self._plan
 
     def run(self) -> Result:
@@ -111,15 +113,20 @@ class Scaffold:
         if plan.changes.exists or inside.returncode == 0:
             return "skipped: the destination already existed or sits inside a git repository"
         env = dict(os.environ)
-        has_identity = subprocess.run(
-            [git, "config", "--get", "user.email"], capture_output=True, check=False
-        ).returncode == 0
+        has_identity = (
+            subprocess.run(
+                [git, "config", "--get", "user.email"], capture_output=True, check=False
+            ).returncode
+            == 0
+        )
         if not has_identity:
             # A first commit must not fail on a machine with no git identity configured.
             for role in ("AUTHOR", "COMMITTER"):
                 env.setdefault(f"GIT_{role}_NAME", "mlops-stack")
                 env.setdefault(f"GIT_{role}_EMAIL", "mlops-stack@localhost")
-        message = f"Initial commit from mlops-stack template {plan.template} {plan.template_version}"
+        message = (
+            f"Initial commit from mlops-stack template {plan.template} {plan.template_version}"
+        )
         for args in (
             ["init", "-q", "-b", "main"],
             ["add", "-A"],

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError as JinjaError
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
 from mlops.core.errors import TemplateError
@@ -50,7 +51,12 @@ def safe_relative(pack: str, raw: str) -> PurePosixPath:
         TemplateError: the path is absolute, empty, or climbs out with ``..``.
     """
     path = PurePosixPath(raw)
-    if not raw or path.is_absolute() or "\\" in raw or any(p in ("", ".", "..") for p in path.parts):
+    if (
+        not raw
+        or path.is_absolute()
+        or "\\" in raw
+        or any(p in ("", ".", "..") for p in path.parts)
+    ):
         raise TemplateError(pack, f"manifest path '{raw}' must be relative and stay inside")
     return path
 

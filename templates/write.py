@@ -113,7 +113,9 @@ def write_files(changes: Changes, files: Iterable[PlannedFile]) -> None:
     try:
         staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=base))
     except OSError as exc:
-        raise DestinationError(base, f"cannot create a temporary directory: {exc.strerror}") from None
+        raise DestinationError(
+            base, f"cannot create a temporary directory: {exc.strerror}"
+        ) from None
     try:
         _materialize(staging, files)
         if changes.exists:
@@ -142,7 +144,7 @@ def _merge_into(staging: Path, root: Path, files: Iterable[PlannedFile]) -> None
     for planned in files:
         target = root.joinpath(*planned.path.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging.joinpath(*planned.path.parts), target)
+        staging.joinpath(*planned.path.parts).replace(target)
 
 
 def _umask() -> int:

@@ -37,7 +37,7 @@ def snapshot(root: Path) -> Snapshot:
             rel = str(path.relative_to(root))
             info = path.lstat()
             if stat.S_ISLNK(info.st_mode):
-                result[rel] = ("link", os.readlink(path), info.st_mode)
+                result[rel] = ("link", str(path.readlink()), info.st_mode)
             elif stat.S_ISDIR(info.st_mode):
                 result[rel] = ("dir", b"", info.st_mode)
             else:

@@ -34,9 +34,24 @@ def test_version(invoke) -> None:  # type: ignore[no-untyped-def]
 
 def test_init_help_explains_every_option(invoke) -> None:  # type: ignore[no-untyped-def]
     text = invoke("init", "--help").output
-    for option in ("--dest", "--template", "--answers", "--no-input", "--force", "--dry-run", "--no-git",
-                   "--region", "--framework", "--training-instance-type", "--spot", "--endpoint",
-                   "--environments", "--ci", "--owner", "--cost-center"):
+    for option in (
+        "--dest",
+        "--template",
+        "--answers",
+        "--no-input",
+        "--force",
+        "--dry-run",
+        "--no-git",
+        "--region",
+        "--framework",
+        "--training-instance-type",
+        "--spot",
+        "--endpoint",
+        "--environments",
+        "--ci",
+        "--owner",
+        "--cost-center",
+    ):
         assert option in text, option
 
 

@@ -36,8 +36,16 @@ def test_flags_override_answers_file(invoke, tmp_path: Path) -> None:  # type: i
     answers.write_text("region: eu-west-1\nframework: xgboost\nowner: data-team\n")
     dest = tmp_path / "p"
     result = invoke(
-        "init", "churn-model", "--dest", str(dest), "--answers", str(answers),
-        "--region", "eu-central-1", "--no-input", "--no-git",
+        "init",
+        "churn-model",
+        "--dest",
+        str(dest),
+        "--answers",
+        str(answers),
+        "--region",
+        "eu-central-1",
+        "--no-input",
+        "--no-git",
     )
     assert result.exit_code == 0, result.output
     recorded = yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())["answers"]
@@ -50,11 +58,22 @@ def test_flags_override_answers_file(invoke, tmp_path: Path) -> None:  # type: i
 def test_recorded_answers_replay_byte_identically(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     first = tmp_path / "a"
     args = ["--framework", "pytorch", "--ci", "gitlab", "--environments", "prod,dev"]
-    assert invoke("init", "churn-model", "--dest", str(first), "--no-input", "--no-git", *args).exit_code == 0
+    assert (
+        invoke(
+            "init", "churn-model", "--dest", str(first), "--no-input", "--no-git", *args
+        ).exit_code
+        == 0
+    )
     second = tmp_path / "b"
     result = invoke(
-        "init", "churn-model", "--dest", str(second), "--no-input", "--no-git",
-        "--answers", str(first / ".mlops" / "answers.yml"),
+        "init",
+        "churn-model",
+        "--dest",
+        str(second),
+        "--no-input",
+        "--no-git",
+        "--answers",
+        str(first / ".mlops" / "answers.yml"),
     )
     assert result.exit_code == 0, result.output
     assert snapshot(first) == snapshot(second)
@@ -62,9 +81,20 @@ def test_recorded_answers_replay_byte_identically(invoke, tmp_path: Path) -> Non
 
 def test_environments_are_put_in_promotion_order(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     dest = tmp_path / "p"
-    invoke("init", "churn-model", "--dest", str(dest), "--environments", "prod, dev", "--no-input", "--no-git")
+    invoke(
+        "init",
+        "churn-model",
+        "--dest",
+        str(dest),
+        "--environments",
+        "prod, dev",
+        "--no-input",
+        "--no-git",
+    )
     assert sorted(p.name for p in dest.glob("Pulumi.*.yaml")) == [
-        "Pulumi.dev.yaml", "Pulumi.local.yaml", "Pulumi.prod.yaml"
+        "Pulumi.dev.yaml",
+        "Pulumi.local.yaml",
+        "Pulumi.prod.yaml",
     ]
     deploy = yaml.safe_load((dest / ".github" / "workflows" / "deploy.yml").read_text())
     assert list(deploy["jobs"]) == ["deploy-dev", "deploy-prod"]
@@ -75,7 +105,7 @@ def test_dry_run_prints_tree_and_writes_nothing(invoke, tmp_path: Path) -> None:
     dest = tmp_path / "p"
     result = invoke("init", "churn-model", "--dest", str(dest), "--no-input", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "dry run" in result.output
+    assert "dry run, nothing written: 30 files" in result.output
     assert "deploy.yml" in result.output and "Pulumi.prod.yaml" in result.output
     assert not dest.exists()
     assert list(tmp_path.iterdir()) == []
@@ -98,7 +128,9 @@ def test_git_init_makes_a_first_commit(invoke, tmp_path: Path) -> None:  # type:
     assert "git: initialized" in result.output
     log = subprocess.run(["git", "log", "--oneline"], cwd=dest, capture_output=True, text=True)
     assert "Initial commit from mlops-stack template aws 1.0.0" in log.stdout
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=dest, capture_output=True, text=True)
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=dest, capture_output=True, text=True
+    )
     assert status.stdout == ""
 
 
@@ -150,23 +182,78 @@ BAD_INPUT: list[tuple[str, list[str], Setup, str]] = [
     ("dot in name", ["churn.model"], _none, "must not contain '.'"),
     ("shadows stdlib", ["json"], _none, "would shadow the existing module 'json'"),
     ("python keyword", ["class"], _none, "is a Python keyword"),
-    ("unknown region", ["churn-model", "--region", "us-east-9"], _none, "unknown region 'us-east-9' (did you mean 'us-east-2'?)"),
-    ("unknown instance type", ["churn-model", "--training-instance-type", "ml.g9.huge"], _none, "unknown instance type 'ml.g9.huge'"),
-    ("type without ml. prefix", ["churn-model", "--training-instance-type", "g5.2xlarge"], _none, "did you mean 'ml.g5.2xlarge'"),
-    ("GPU framework on CPU type", ["churn-model", "--framework", "pytorch", "--training-instance-type", "ml.m5.xlarge"], _none, "pytorch trains on a GPU but 'ml.m5.xlarge' has none"),
-    ("sklearn on GPU type", ["churn-model", "--training-instance-type", "ml.g5.2xlarge"], _none, "sklearn cannot use a GPU"),
-    ("unknown framework", ["churn-model", "--framework", "tensorflow"], _none, "framework: Input should be 'sklearn', 'xgboost' or 'pytorch'"),
-    ("unknown environment", ["churn-model", "--environments", "dev,qa"], _none, "unknown environment(s) 'qa'"),
-    ("local listed", ["churn-model", "--environments", "dev,local"], _none, "'local' is always generated"),
+    (
+        "unknown region",
+        ["churn-model", "--region", "us-east-9"],
+        _none,
+        "unknown region 'us-east-9' (did you mean 'us-east-2'?)",
+    ),
+    (
+        "unknown instance type",
+        ["churn-model", "--training-instance-type", "ml.g9.huge"],
+        _none,
+        "unknown instance type 'ml.g9.huge'",
+    ),
+    (
+        "type without ml. prefix",
+        ["churn-model", "--training-instance-type", "g5.2xlarge"],
+        _none,
+        "did you mean 'ml.g5.2xlarge'",
+    ),
+    (
+        "GPU framework on CPU type",
+        ["churn-model", "--framework", "pytorch", "--training-instance-type", "ml.m5.xlarge"],
+        _none,
+        "pytorch trains on a GPU but 'ml.m5.xlarge' has none",
+    ),
+    (
+        "sklearn on GPU type",
+        ["churn-model", "--training-instance-type", "ml.g5.2xlarge"],
+        _none,
+        "sklearn cannot use a GPU",
+    ),
+    (
+        "unknown framework",
+        ["churn-model", "--framework", "tensorflow"],
+        _none,
+        "framework: Input should be 'sklearn', 'xgboost' or 'pytorch'",
+    ),
+    (
+        "unknown environment",
+        ["churn-model", "--environments", "dev,qa"],
+        _none,
+        "unknown environment(s) 'qa'",
+    ),
+    (
+        "local listed",
+        ["churn-model", "--environments", "dev,local"],
+        _none,
+        "'local' is always generated",
+    ),
     ("bad tag value", ["churn-model", "--owner", "a#b"], _none, "not a valid AWS tag value"),
     ("unknown template", ["churn-model", "--template", "gcp"], _none, "unknown template 'gcp'"),
-    ("typo'd answers key", ["churn-model"], _answers_file("regoin: eu-west-1\n"), "regoin: unknown key (did you mean 'region'?)"),
+    (
+        "typo'd answers key",
+        ["churn-model"],
+        _answers_file("regoin: eu-west-1\n"),
+        "regoin: unknown key (did you mean 'region'?)",
+    ),
     ("answers not a mapping", ["churn-model"], _answers_file("- a\n- b\n"), "must be a mapping"),
     ("answers not YAML", ["churn-model"], _answers_file("a: [unclosed\n"), "is not valid YAML"),
-    ("missing answers file", ["churn-model", "--answers", "nope.yml"], _none, "answers file not found"),
+    (
+        "missing answers file",
+        ["churn-model", "--answers", "nope.yml"],
+        _none,
+        "answers file not found",
+    ),
     ("non-empty destination", ["churn-model"], _nonempty, "is not empty; pass --force"),
     ("destination is a file", ["churn-model"], _dest_is_file, "exists and is not a directory"),
-    ("symlink pointing outside", ["churn-model"], _symlink_outside, "is a symlink; refusing to write through it"),
+    (
+        "symlink pointing outside",
+        ["churn-model"],
+        _symlink_outside,
+        "is a symlink; refusing to write through it",
+    ),
 ]
 
 
@@ -202,7 +289,10 @@ def test_unwritable_parent_fails_cleanly(cli, tmp_path: Path) -> None:  # type: 
         before = snapshot(tmp_path)
         result = cli.invoke(app, ["init", "churn-model", "--dest", str(parent / "p"), "--no-input"])
         assert result.exit_code == 2, result.output
-        assert "not writable" in result.output or "cannot create a temporary directory" in result.output
+        assert (
+            "not writable" in result.output
+            or "cannot create a temporary directory" in result.output
+        )
         assert snapshot(tmp_path) == before
     finally:
         if locked:

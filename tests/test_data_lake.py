@@ -48,7 +48,9 @@ def test_children_are_named_and_parented(lake: tuple[str, MockedProgram]) -> Non
     component = program.of_type("mlops:aws:DataLake")
     assert [c.name for c in component] == [f"{PROJECT}-{stack}"]
     children = [r for r in program.resources if r.custom]
-    assert children and all(r.parent.endswith(f"mlops:aws:DataLake::{PROJECT}-{stack}") for r in children)
+    assert children and all(
+        r.parent.endswith(f"mlops:aws:DataLake::{PROJECT}-{stack}") for r in children
+    )
     assert all(r.name.startswith(f"{PROJECT}-{stack}-") for r in children)
 
 
@@ -59,7 +61,10 @@ def test_zone_buckets_use_the_rotating_customer_key(lake: tuple[str, MockedProgr
     by_bucket = {}
     for sse in program.of_type(SSE):
         rule = sse.inputs["rules"][0]
-        by_bucket[sse.inputs["bucket"]] = (rule["applyServerSideEncryptionByDefault"], rule["bucketKeyEnabled"])
+        by_bucket[sse.inputs["bucket"]] = (
+            rule["applyServerSideEncryptionByDefault"],
+            rule["bucketKeyEnabled"],
+        )
     for zone in ZONES:
         default, bucket_key = by_bucket[f"{PROJECT}-{stack}-{zone}-id"]
         assert default["sseAlgorithm"] == "aws:kms"
@@ -69,18 +74,29 @@ def test_zone_buckets_use_the_rotating_customer_key(lake: tuple[str, MockedProgr
     assert by_bucket[f"{PROJECT}-{stack}-logs-id"][0] == {"sseAlgorithm": "AES256"}
 
 
-def test_every_bucket_is_versioned_private_and_owner_enforced(lake: tuple[str, MockedProgram]) -> None:
+def test_every_bucket_is_versioned_private_and_owner_enforced(
+    lake: tuple[str, MockedProgram],
+) -> None:
     _, program = lake
     buckets = {f"{b.name}-id" for b in program.of_type("aws:s3/bucket:Bucket")}
     assert len(buckets) == 5
     versioned = {
-        r.inputs["bucket"] for r in program.of_type("aws:s3/bucketVersioning:BucketVersioning")
+        r.inputs["bucket"]
+        for r in program.of_type("aws:s3/bucketVersioning:BucketVersioning")
         if r.inputs["versioningConfiguration"]["status"] == "Enabled"
     }
     private = {
         r.inputs["bucket"]
         for r in program.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-        if all(r.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        if all(
+            r.inputs[k] is True
+            for k in (
+                "blockPublicAcls",
+                "blockPublicPolicy",
+                "ignorePublicAcls",
+                "restrictPublicBuckets",
+            )
+        )
     }
     owner = {
         r.inputs["bucket"]
@@ -101,9 +117,13 @@ def test_every_bucket_is_tls_only(lake: tuple[str, MockedProgram]) -> None:
         assert deny[0]["Action"] == "s3:*"
 
 
-def test_zones_are_logged_to_the_log_bucket_under_their_prefix(lake: tuple[str, MockedProgram]) -> None:
+def test_zones_are_logged_to_the_log_bucket_under_their_prefix(
+    lake: tuple[str, MockedProgram],
+) -> None:
     stack, program = lake
-    logging = {r.inputs["bucket"]: r.inputs for r in program.of_type("aws:s3/bucketLogging:BucketLogging")}
+    logging = {
+        r.inputs["bucket"]: r.inputs for r in program.of_type("aws:s3/bucketLogging:BucketLogging")
+    }
     assert set(logging) == {f"{PROJECT}-{stack}-{z}-id" for z in ZONES}
     for zone in ZONES:
         entry = logging[f"{PROJECT}-{stack}-{zone}-id"]
@@ -111,7 +131,9 @@ def test_zones_are_logged_to_the_log_bucket_under_their_prefix(lake: tuple[str, 
         assert entry["targetPrefix"] == f"{zone}/"
 
 
-def test_lifecycle_aborts_uploads_and_tiers_noncurrent_versions(lake: tuple[str, MockedProgram]) -> None:
+def test_lifecycle_aborts_uploads_and_tiers_noncurrent_versions(
+    lake: tuple[str, MockedProgram],
+) -> None:
     stack, program = lake
     rules = {
         r.inputs["bucket"]: {rule["id"]: rule for rule in r.inputs["rules"]}
@@ -129,7 +151,11 @@ def test_lifecycle_aborts_uploads_and_tiers_noncurrent_versions(lake: tuple[str,
 def test_every_taggable_resource_is_tagged(lake: tuple[str, MockedProgram]) -> None:
     stack, program = lake
     tagged = [r for r in program.resources if r.custom and taggable(r.type)]
-    assert {r.type for r in tagged} == {"aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:glue/catalogDatabase:CatalogDatabase"}
+    assert {r.type for r in tagged} == {
+        "aws:s3/bucket:Bucket",
+        "aws:kms/key:Key",
+        "aws:glue/catalogDatabase:CatalogDatabase",
+    }
     for resource in tagged:
         tags = resource.inputs["tags"]
         assert TAGS <= set(tags), resource.name
@@ -179,7 +205,8 @@ def test_log_delivery_is_scoped_to_the_lake_buckets() -> None:
         }
     ]
     assert json.loads(bucket_policy("arn:aws:s3:::b"))["Statement"][0]["Resource"] == [
-        "arn:aws:s3:::b", "arn:aws:s3:::b/*"
+        "arn:aws:s3:::b",
+        "arn:aws:s3:::b/*",
     ]
 
 

@@ -28,7 +28,9 @@ def make_pack(root: Path, files: dict[str, str | bytes], specs: list[FileSpec]) 
 
 
 def render(pack: TemplatePack, extra: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
-    return render_files(pack, pack.manifest(ANSWERS), {**pack.build_context(ANSWERS), **(extra or {})})
+    return render_files(
+        pack, pack.manifest(ANSWERS), {**pack.build_context(ANSWERS), **(extra or {})}
+    )
 
 
 def test_only_jinja_files_are_rendered_and_others_copied_byte_for_byte(tmp_path: Path) -> None:
@@ -92,7 +94,10 @@ def test_per_file_extra_context(tmp_path: Path) -> None:
     pack = make_pack(
         tmp_path,
         {"s.jinja": "{{ stack }}"},
-        [FileSpec("s.jinja", "dev", {"stack": "dev"}), FileSpec("s.jinja", "prod", {"stack": "prod"})],
+        [
+            FileSpec("s.jinja", "dev", {"stack": "dev"}),
+            FileSpec("s.jinja", "prod", {"stack": "prod"}),
+        ],
     )
     assert [f.content for f in render(pack)] == [b"dev", b"prod"]
 
@@ -134,7 +139,7 @@ def test_force_overwrites_only_template_files_and_deletes_nothing(tmp_path: Path
     assert (dest / "a").read_text() == "A churn-model"
     assert (dest / "mine.txt").read_text() == "keep"
     assert (dest / "sub" / "own").read_text() == "keep"
-    assert sorted(os.listdir(dest)) == ["a", "mine.txt", "sub"]
+    assert sorted(p.name for p in dest.iterdir()) == ["a", "mine.txt", "sub"]
 
 
 def test_non_empty_destination_without_force_is_refused(tmp_path: Path) -> None:

@@ -22,19 +22,38 @@ def test_generated_sklearn_project_installs_and_passes_its_own_tests(tmp_path: P
     # Build and install the project itself; its dependencies are already in this environment.
     site = tmp_path / "site"
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(project)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert install.returncode == 0, install.stderr[-3000:]
     assert (site / "churn_model" / "pipelines" / "train.py").is_file()
 
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project, capture_output=True, text=True)
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout[-3000:]
 
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
-        cwd=project, capture_output=True, text=True, env={**_env(), "PYTHONPATH": str(site)},
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**_env(), "PYTHONPATH": str(site)},
     )
     assert tests.returncode == 0, tests.stdout[-4000:]
     assert "passed" in tests.stdout and "failed" not in tests.stdout

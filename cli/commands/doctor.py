@@ -45,8 +45,11 @@ def check_python() -> Check:
     """The interpreter is new enough."""
     ok = sys.version_info >= MIN_PYTHON
     return Check(
-        "python", ok, sys.version.split()[0],
-        f"install Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer", True,
+        "python",
+        ok,
+        sys.version.split()[0],
+        f"install Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer",
+        True,
     )
 
 
@@ -65,7 +68,9 @@ def check_pulumi(required: bool) -> Check:
     """The Pulumi CLI, needed for preview and deploy (local mode can do without it)."""
     found = _run("pulumi", "version")
     return Check(
-        "pulumi CLI", found is not None, found or "not on PATH",
+        "pulumi CLI",
+        found is not None,
+        found or "not on PATH",
         "install it: https://www.pulumi.com/docs/install/ (local mode works without it)",
         required,
     )
@@ -81,8 +86,11 @@ def check_aws(required: bool) -> Check:
     region = session.region_name or "no region"
     if creds is None:
         return Check(
-            "aws credentials", False, f"none found; endpoint {endpoint}",
-            "run `aws configure` or `aws sso login`, or set AWS_PROFILE", required,
+            "aws credentials",
+            False,
+            f"none found; endpoint {endpoint}",
+            "run `aws configure` or `aws sso login`, or set AWS_PROFILE",
+            required,
         )
     return Check(
         "aws credentials", True, f"{creds.method}, {region}, endpoint {endpoint}", "", required
@@ -97,8 +105,11 @@ def check_docker() -> Check:
     else:
         detail = f"engine {engine}" if engine else "installed, but the engine is unreachable"
     return Check(
-        "docker", engine is not None, detail,
-        "install Docker and start its engine (only needed to build images)", False,
+        "docker",
+        engine is not None,
+        detail,
+        "install Docker and start its engine (only needed to build images)",
+        False,
     )
 
 
@@ -106,16 +117,23 @@ def check_kind() -> Check:
     """kind, for the Kubernetes executor in local mode."""
     found = _run("kind", "version")
     return Check(
-        "kind", found is not None, found or "not on PATH",
-        "install kind: https://kind.sigs.k8s.io (only for the Kubernetes executor)", False,
+        "kind",
+        found is not None,
+        found or "not on PATH",
+        "install kind: https://kind.sigs.k8s.io (only for the Kubernetes executor)",
+        False,
     )
 
 
 def run_checks(deploy: bool) -> list[Check]:
     """Every check, in report order."""
     return [
-        check_python(), *check_packages(), check_pulumi(deploy), check_aws(deploy),
-        check_docker(), check_kind(),
+        check_python(),
+        *check_packages(),
+        check_pulumi(deploy),
+        check_aws(deploy),
+        check_docker(),
+        check_kind(),
     ]
 
 
@@ -123,10 +141,15 @@ def run_checks(deploy: bool) -> list[Check]:
 def doctor(
     deploy: Annotated[
         bool,
-        typer.Option("--deploy", help="Also require what deploying to AWS needs: Pulumi CLI, credentials."),
+        typer.Option(
+            "--deploy", help="Also require what deploying to AWS needs: Pulumi CLI, credentials."
+        ),
     ] = False,
 ) -> None:
-    """Check Python, the Pulumi CLI, AWS credentials, docker and kind; exit 1 if a required one is missing."""
+    """Check Python, the Pulumi CLI, AWS credentials, docker and kind.
+
+    Exits 1 when a required item is missing; each missing item gets a one-line fix.
+    """
     from rich.table import Table
 
     checks = run_checks(deploy)
@@ -134,7 +157,11 @@ def doctor(
     for column in ("check", "status", "detail"):
         table.add_column(column, overflow="fold")
     for check in checks:
-        status = "[green]ok[/]" if check.ok else ("[red]missing[/]" if check.required else "[yellow]optional[/]")
+        status = (
+            "[green]ok[/]"
+            if check.ok
+            else ("[red]missing[/]" if check.required else "[yellow]optional[/]")
+        )
         table.add_row(check.name, status, check.detail)
     console.print(table)
     for check in checks:

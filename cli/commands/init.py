@@ -14,8 +14,15 @@ app = typer.Typer()
 
 # Flag name -> answers key. The answers model owns every rule; flags only collect values.
 _FLAG_KEYS = (
-    "region", "framework", "training_instance_type", "spot", "endpoint",
-    "environments", "ci", "owner", "cost_center",
+    "region",
+    "framework",
+    "training_instance_type",
+    "spot",
+    "endpoint",
+    "environments",
+    "ci",
+    "owner",
+    "cost_center",
 )
 
 
@@ -57,9 +64,13 @@ def init(  # noqa: PLR0913 - one parameter per documented option
     ] = None,
     environments: Annotated[
         str | None,
-        typer.Option(help="Comma-separated cloud stacks; local is always added. [default: dev,staging,prod]"),
+        typer.Option(
+            help="Comma-separated cloud stacks; local is always added. [default: dev,staging,prod]"
+        ),
     ] = None,
-    ci: Annotated[str | None, typer.Option(help="github, gitlab or none. [default: github]")] = None,
+    ci: Annotated[
+        str | None, typer.Option(help="github, gitlab or none. [default: github]")
+    ] = None,
     owner: Annotated[str | None, typer.Option(help="Owner tag. [default: ml-team]")] = None,
     cost_center: Annotated[str | None, typer.Option(help="Cost-center tag. [default: ml]")] = None,
 ) -> None:
@@ -69,9 +80,15 @@ def init(  # noqa: PLR0913 - one parameter per documented option
     --no-input, missing answers are prompted for on a terminal.
     """
     flags = {
-        "region": region, "framework": framework,
-        "training_instance_type": training_instance_type, "spot": spot, "endpoint": endpoint,
-        "environments": environments, "ci": ci, "owner": owner, "cost_center": cost_center,
+        "region": region,
+        "framework": framework,
+        "training_instance_type": training_instance_type,
+        "spot": spot,
+        "endpoint": endpoint,
+        "environments": environments,
+        "ci": ci,
+        "owner": owner,
+        "cost_center": cost_center,
     }
     with exit_on_error():
         from mlops.templates.answers import load_answers_file, validate_answers
@@ -119,7 +136,7 @@ def _print_plan(plan: Any) -> None:
     from rich.tree import Tree
 
     changes = plan.changes
-    tree = Tree(f"[bold]{changes.root}[/] (dry run: nothing written)")
+    tree = Tree(f"[bold]{changes.root}[/]")
     nodes: dict[tuple[str, ...], Tree] = {(): tree}
     overwritten = set(changes.overwritten)
     for planned in sorted(plan.files, key=lambda f: f.path.parts):
@@ -132,8 +149,10 @@ def _print_plan(plan: Any) -> None:
         nodes[parts[:-1]].add(f"{parts[-1]}{mark}")
     console.print(tree)
     console.print(
-        f"{len(plan.files)} files from template {plan.template} {plan.template_version}:"
-        f" {len(changes.created)} new, {len(changes.overwritten)} overwritten"
+        f"dry run, nothing written: {len(plan.files)} files from template {plan.template}"
+        f" {plan.template_version}: {len(changes.created)} new,"
+        f" {len(changes.overwritten)} overwritten",
+        soft_wrap=True,
     )
 
 
@@ -149,6 +168,4 @@ def _print_result(result: Any) -> None:
         for path in changes.overwritten:
             console.print(f"  {path}")
     console.print(f"git: {result.git}")
-    console.print(
-        f"Next: cd {changes.root} && make install && make test"
-    )
+    console.print(f"Next: cd {changes.root} && make install && make test")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -19,6 +19,10 @@ import pulumi_aws as aws
 from mlops.infra.config import StackConfig
 
 ZONES = ("raw", "curated", "features", "artifacts")
+LifecycleRule = aws.s3.BucketLifecycleConfigurationRuleArgsDict
+SseDefault = (
+    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
+)
 LOG_ZONE = "logs"
 
 
@@ -106,7 +110,7 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: list[str]) -> str
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-def lifecycle_rules(args: DataLakeArgs) -> list[dict[str, Any]]:
+def lifecycle_rules(args: DataLakeArgs) -> list[LifecycleRule]:
     """Lifecycle rules for a zone bucket."""
     return [
         {
@@ -130,7 +134,7 @@ def lifecycle_rules(args: DataLakeArgs) -> list[dict[str, Any]]:
     ]
 
 
-def log_lifecycle_rules(args: DataLakeArgs) -> list[dict[str, Any]]:
+def log_lifecycle_rules(args: DataLakeArgs) -> list[LifecycleRule]:
     """Lifecycle rules for the access-log bucket: abort stale uploads, expire old logs."""
     return [
         {
@@ -194,7 +198,12 @@ class DataLake(pulumi.ComponentResource):
             tags=tags,
             opts=keep,
         )
-        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{name}-lake", target_key_id=self.key.key_id, opts=child)
+        aws.kms.Alias(
+            f"{name}-key-alias",
+            name=f"alias/{name}-lake",
+            target_key_id=self.key.key_id,
+            opts=child,
+        )
 
         self.log_bucket = self._bucket(LOG_ZONE, keep)
         # S3 server access logs can only be delivered to SSE-S3 buckets, never SSE-KMS.
@@ -286,7 +295,7 @@ class DataLake(pulumi.ComponentResource):
         return bucket
 
     def _encrypt(self, zone: str, bucket: aws.s3.Bucket, *, kms: bool) -> None:
-        default: dict[str, Any] = (
+        default: SseDefault = (
             {"sse_algorithm": "aws:kms", "kms_master_key_id": self.key.arn}
             if kms
             else {"sse_algorithm": "AES256"}
@@ -304,7 +313,7 @@ class DataLake(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _lifecycle(self, zone: str, bucket: aws.s3.Bucket, rules: list[dict[str, Any]]) -> None:
+    def _lifecycle(self, zone: str, bucket: aws.s3.Bucket, rules: list[LifecycleRule]) -> None:
         aws.s3.BucketLifecycleConfiguration(
             f"{self._name}-{zone}-lifecycle",
             bucket=bucket.id,

@@ -126,7 +126,9 @@ def manifest(answers: Answers) -> list[FileSpec]:
     specs = [FileSpec(src, dest) for src, dest in _COMMON_FILES]
     specs += [FileSpec(src, f"{pkg}/{dest}") for src, dest in _PACKAGE_FILES]
     specs.append(
-        FileSpec(f"package/pipelines/train_{answers.framework.value}.py", f"{pkg}/pipelines/train.py")
+        FileSpec(
+            f"package/pipelines/train_{answers.framework.value}.py", f"{pkg}/pipelines/train.py"
+        )
     )
     specs += [FileSpec(src, dest) for src, dest in _CI_FILES[answers.ci]]
     specs += [

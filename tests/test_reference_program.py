@@ -1,0 +1,25 @@
+"""The repo-root Pulumi program (the reference platform) runs under mocks."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import yaml
+
+from mlops.infra.testing import run_program
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_reference_dev_stack() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    program_dir = ROOT / project["main"]
+    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+
+    def program() -> None:
+        runpy.run_path(str(program_dir / "__main__.py"))
+
+    result = run_program(program, project=project["name"], stack="dev", config=config)
+    assert [r.name for r in result.of_type("mlops:aws:DataLake")] == ["mlops-stack-dev"]
+    assert len(result.of_type("aws:s3/bucket:Bucket")) == 5
