@@ -6,11 +6,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 source scripts/bootstrap.sh dev
 DEST="${1:-$ROOT/build/demo/churn-model}"
-rm -rf "$DEST"  # only ever the demo's own output directory
 mkdir -p "$(dirname "$DEST")"
 
 echo "== mlops init"
-mlops init churn-model --dest "$DEST" --no-input
+# Re-running refreshes the template's files in place; --force never deletes anything.
+mlops init churn-model --dest "$DEST" --no-input --force
 echo "== generated project: ruff + tests"
 cd "$DEST"
 ruff check .
