@@ -80,7 +80,7 @@ class Answers(BaseModel):
     training_instance_type: str = Field(
         default="", description="SageMaker training instance type (empty: the framework's default)"
     )
-    spot: bool = Field(default=True, description="Use managed spot training in dev")
+    spot: bool = Field(default=True, description="Use managed spot training for cloud stacks")
     endpoint: EndpointKind = Field(default=EndpointKind.SERVERLESS, description="Endpoint kind")
     environments: list[Environment] = Field(
         default_factory=lambda: list(PROMOTION_ORDER),

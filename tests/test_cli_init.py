@@ -298,3 +298,23 @@ def test_unwritable_parent_fails_cleanly(cli, tmp_path: Path) -> None:  # type: 
         if locked:
             subprocess.run(["chattr", "-i", str(parent)], check=True)
         parent.chmod(0o700)
+
+
+def test_prompts_for_missing_answers_showing_defaults(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mlops.cli.commands import init as init_cmd
+    from mlops.cli.main import app
+
+    monkeypatch.setattr(init_cmd, "interactive", lambda: True)
+    dest = tmp_path / "p"
+    # region, framework, instance type, spot, endpoint, environments, ci, owner, cost center
+    answers = "eu-west-1\nxgboost\n\nn\n\ndev\ngitlab\nteam-a\n\n"
+    result = cli.invoke(app, ["init", "churn-model", "--dest", str(dest), "--no-git"], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "AWS region [us-east-1]" in result.output
+    assert "Use managed spot training for cloud stacks [Y/n]" in result.output
+    recorded = yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())["answers"]
+    assert recorded == {
+        "name": "churn-model", "region": "eu-west-1", "framework": "xgboost",
+        "training_instance_type": "ml.g4dn.xlarge", "spot": False, "endpoint": "serverless",
+        "environments": ["dev"], "ci": "gitlab", "owner": "team-a", "cost_center": "ml",
+    }

@@ -97,7 +97,7 @@ def init(  # noqa: PLR0913 - one parameter per documented option
         raw: dict[str, Any] = load_answers_file(answers) if answers else {}
         raw.update({key: value for key, value in flags.items() if value is not None})
         raw["name"] = name
-        if not no_input and sys.stdin.isatty():
+        if not no_input and interactive():
             raw = _prompt_missing(raw)
         scaffold = Scaffold(
             answers=validate_answers(raw),
@@ -113,6 +113,11 @@ def init(  # noqa: PLR0913 - one parameter per documented option
         with console.status("Rendering project..."):
             result = scaffold.run()
         _print_result(result)
+
+
+def interactive() -> bool:
+    """Prompt only on a terminal; piped or CI runs take the defaults."""
+    return sys.stdin.isatty()
 
 
 def _prompt_missing(raw: dict[str, Any]) -> dict[str, Any]:
