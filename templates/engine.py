@@ -105,36 +105,37 @@ class Scaffold:
         if git is None:
             return "skipped: git is not installed"
         root = plan.changes.root
-        inside = subprocess.run(
-            [git, "-C", str(root.parent), "rev-parse", "--is-inside-work-tree"],
-            capture_output=True,
-            check=False,
-        )
-        if plan.changes.exists or inside.returncode == 0:
+        if plan.changes.exists or _inside_git_repo(root.parent):
             return "skipped: the destination already existed or sits inside a git repository"
-        env = dict(os.environ)
-        has_identity = (
-            subprocess.run(
-                [git, "config", "--get", "user.email"], capture_output=True, check=False
-            ).returncode
-            == 0
-        )
-        if not has_identity:
-            # A first commit must not fail on a machine with no git identity configured.
-            for role in ("AUTHOR", "COMMITTER"):
-                env.setdefault(f"GIT_{role}_NAME", "mlops-stack")
-                env.setdefault(f"GIT_{role}_EMAIL", "mlops-stack@localhost")
         message = (
             f"Initial commit from mlops-stack template {plan.template} {plan.template_version}"
         )
-        for args in (
-            ["init", "-q", "-b", "main"],
-            ["add", "-A"],
-            ["-c", "commit.gpgsign=false", "commit", "-q", "-m", message],
-        ):
-            proc = subprocess.run(
-                [git, *args], cwd=root, capture_output=True, text=True, check=False, env=env
-            )
-            if proc.returncode != 0:
-                raise ExternalToolError("git", f"'git {args[0]}' failed: {proc.stderr.strip()}")
+        _git(git, root, "init", "-q", "-b", "main")
+        _git(git, root, "add", "-A")
+        commit = ("-c", "commit.gpgsign=false", "commit", "-q", "-m", message)
+        try:
+            _git(git, root, *commit)
+        except ExternalToolError as exc:
+            if "identity" not in exc.detail and "tell me who you are" not in exc.detail:
+                raise
+            # A first commit must not fail on a machine with no git identity configured.
+            fallback = {
+                f"GIT_{role}_{field}": value
+                for role in ("AUTHOR", "COMMITTER")
+                for field, value in (("NAME", "mlops-stack"), ("EMAIL", "mlops-stack@localhost"))
+            }
+            _git(git, root, *commit, env={**os.environ, **fallback})
         return "initialized"
+
+
+def _inside_git_repo(directory: Path) -> bool:
+    """Whether ``directory`` or a parent holds a ``.git`` (a nested repo would surprise users)."""
+    return any((parent / ".git").exists() for parent in (directory, *directory.parents))
+
+
+def _git(git: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(
+        [git, *args], cwd=cwd, capture_output=True, text=True, check=False, env=env
+    )
+    if proc.returncode != 0:
+        raise ExternalToolError("git", f"'git {' '.join(args[:1])}' failed: {proc.stderr.strip()}")

@@ -308,13 +308,57 @@ def test_prompts_for_missing_answers_showing_defaults(cli, tmp_path: Path, monke
     dest = tmp_path / "p"
     # region, framework, instance type, spot, endpoint, environments, ci, owner, cost center
     answers = "eu-west-1\nxgboost\n\nn\n\ndev\ngitlab\nteam-a\n\n"
-    result = cli.invoke(app, ["init", "churn-model", "--dest", str(dest), "--no-git"], input=answers)
+    result = cli.invoke(
+        app, ["init", "churn-model", "--dest", str(dest), "--no-git"], input=answers
+    )
     assert result.exit_code == 0, result.output
     assert "AWS region [us-east-1]" in result.output
     assert "Use managed spot training for cloud stacks [Y/n]" in result.output
     recorded = yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())["answers"]
     assert recorded == {
-        "name": "churn-model", "region": "eu-west-1", "framework": "xgboost",
-        "training_instance_type": "ml.g4dn.xlarge", "spot": False, "endpoint": "serverless",
-        "environments": ["dev"], "ci": "gitlab", "owner": "team-a", "cost_center": "ml",
+        "name": "churn-model",
+        "region": "eu-west-1",
+        "framework": "xgboost",
+        "training_instance_type": "ml.g4dn.xlarge",
+        "spot": False,
+        "endpoint": "serverless",
+        "environments": ["dev"],
+        "ci": "gitlab",
+        "owner": "team-a",
+        "cost_center": "ml",
     }
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_commit_works_without_a_configured_identity(
+    invoke, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "none"))
+    for key in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "EMAIL",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    dest = tmp_path / "p"
+    result = invoke("init", "churn-model", "--dest", str(dest), "--no-input")
+    assert result.exit_code == 0, result.output
+    author = subprocess.run(
+        ["git", "log", "-1", "--format=%an <%ae>"], cwd=dest, capture_output=True, text=True
+    )
+    assert author.stdout.strip() == "mlops-stack <mlops-stack@localhost>"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_no_nested_repository_inside_an_existing_one(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    result = invoke("init", "churn-model", "--dest", str(tmp_path / "p"), "--no-input")
+    assert result.exit_code == 0, result.output
+    assert "git: skipped" in result.output
+    assert not (tmp_path / "p" / ".git").exists()

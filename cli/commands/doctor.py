@@ -7,12 +7,11 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
 
-from mlops.cli.output import console
+from mlops.cli.output import rich_console
 
 app = typer.Typer()
 MIN_PYTHON = (3, 11)
@@ -55,6 +54,8 @@ def check_python() -> Check:
 
 def check_packages() -> list[Check]:
     """The SDKs the platform is built on are installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
     checks = []
     for dist in ("pulumi", "pulumi-aws", "boto3"):
         try:
@@ -152,6 +153,7 @@ def doctor(
     """
     from rich.table import Table
 
+    console = rich_console()
     checks = run_checks(deploy)
     table = Table(show_header=True, header_style="bold")
     for column in ("check", "status", "detail"):

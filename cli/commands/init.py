@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlops.cli.output import console, exit_on_error
+from mlops.cli.output import echo, exit_on_error, rich_console
 
 app = typer.Typer()
 
@@ -110,8 +110,7 @@ def init(  # noqa: PLR0913 - one parameter per documented option
         if dry_run:
             _print_plan(plan)
             return
-        with console.status("Rendering project..."):
-            result = scaffold.run()
+        result = scaffold.run()
         _print_result(result)
 
 
@@ -140,6 +139,7 @@ def _prompt_missing(raw: dict[str, Any]) -> dict[str, Any]:
 def _print_plan(plan: Any) -> None:
     from rich.tree import Tree
 
+    console = rich_console()
     changes = plan.changes
     tree = Tree(f"[bold]{changes.root}[/]")
     nodes: dict[tuple[str, ...], Tree] = {(): tree}
@@ -164,13 +164,14 @@ def _print_plan(plan: Any) -> None:
 def _print_result(result: Any) -> None:
     plan = result.plan
     changes = plan.changes
-    console.print(
-        f"[green]Created[/] {changes.root} from template {plan.template}"
-        f" {plan.template_version}: {len(plan.files)} files"
+    echo(
+        f"Created {changes.root} from template {plan.template} {plan.template_version}:"
+        f" {len(plan.files)} files",
+        "green",
     )
     if changes.overwritten:
-        console.print(f"[yellow]Overwrote {len(changes.overwritten)} template file(s):[/]")
+        echo(f"Overwrote {len(changes.overwritten)} template file(s):", "yellow")
         for path in changes.overwritten:
-            console.print(f"  {path}")
-    console.print(f"git: {result.git}")
-    console.print(f"Next: cd {changes.root} && make install && make test")
+            echo(f"  {path}")
+    echo(f"git: {result.git}")
+    echo(f"Next: cd {changes.root} && make install && make test")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 import typer
 
-from mlops.cli.output import console
+from mlops.cli.output import echo
 
 app = typer.Typer()
 
 
 def package_version() -> str:
     """The installed mlops-stack version."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("mlops-stack")
     except PackageNotFoundError:
@@ -22,4 +22,4 @@ def package_version() -> str:
 @app.command("version")
 def show_version() -> None:
     """Print the mlops-stack version."""
-    console.print(f"mlops-stack {package_version()}")
+    echo(f"mlops-stack {package_version()}")
