@@ -95,6 +95,26 @@ def lookup_instance_type(name: str) -> InstanceType:
     )
 
 
+DNS_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
+
+
+def service_principal(service: str, partition: str, region: str | None = None) -> str:
+    """An AWS service principal, e.g. ``logs.us-east-1.amazonaws.com``."""
+    host = f"{service}.{region}" if region else service
+    return f"{host}.{DNS_SUFFIX[partition]}"
+
+
+@cache
+def model_monitor_image(region: str) -> str | None:
+    """The SageMaker Model Monitor analyzer image for ``region``, if the catalogue knows it."""
+    raw = _load_yaml("model_monitor_images.yaml")
+    account = raw["accounts"].get(region)
+    if account is None:
+        return None
+    suffix = DNS_SUFFIX[partition_of(region)]
+    return f"{account}.dkr.ecr.{region}.{suffix}/sagemaker-model-monitor-analyzer"
+
+
 def partition_of(region: str) -> str:
     """Return the partition of ``region``.
 

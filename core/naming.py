@@ -13,9 +13,9 @@ import re
 import sys
 
 # Longest suffix the platform appends to the name in a physical resource name:
-# "-staging" (environment) + "-artifacts" (lake zone) + "-1a2b3c4" (Pulumi's auto-name suffix).
-# S3 bucket names and SageMaker names both stop at 63 characters.
-LONGEST_SUFFIX = len("-staging") + len("-artifacts") + len("-1a2b3c4")
+# "-staging" (environment) + "-lake" (the platform's lake) + "-artifacts" (lake zone) +
+# "-1a2b3c4" (Pulumi's auto-name suffix). S3 bucket and SageMaker names stop at 63 characters.
+LONGEST_SUFFIX = len("-staging") + len("-lake") + len("-artifacts") + len("-1a2b3c4")
 MAX_NAME_LENGTH = 63 - LONGEST_SUFFIX
 MIN_NAME_LENGTH = 3
 

@@ -5,10 +5,18 @@ Every component takes its settings from here; no component reads ``pulumi.Config
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from mlops.core.catalog import lookup_instance_type, partition_of, suggest
@@ -17,13 +25,87 @@ from mlops.core.errors import ConfigError
 EnvironmentName = Literal["dev", "staging", "prod", "local"]
 ENVIRONMENTS: tuple[EnvironmentName, ...] = ("dev", "staging", "prod", "local")
 MANAGED_BY = "mlops-stack"
+LOG_RETENTION_DAYS = frozenset(
+    {
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    }
+)
+
+
+# Per-environment defaults; an explicit key in Pulumi.<stack>.yaml always wins.
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dev": {
+        "spot": True,
+        "endpoint_type": "serverless",
+        "endpoint_instance_count": 1,
+        "rollout": "all_at_once",
+        "capture_sampling_percent": 100,
+        "log_retention_days": 14,
+        "invocation_drop_alarm": False,
+    },
+    "staging": {
+        "spot": False,
+        "endpoint_type": "realtime",
+        "endpoint_instance_count": 1,
+        "rollout": "all_at_once",
+        "capture_sampling_percent": 50,
+        "log_retention_days": 30,
+        "invocation_drop_alarm": False,
+    },
+    "prod": {
+        "spot": False,
+        "endpoint_type": "realtime",
+        "endpoint_instance_count": 2,
+        "autoscaling_max": 4,
+        "rollout": "canary",
+        "capture_sampling_percent": 20,
+        "log_retention_days": 365,
+        "invocation_drop_alarm": True,
+    },
+    "local": {
+        "spot": False,
+        "endpoint_type": "serverless",
+        "endpoint_instance_count": 1,
+        "rollout": "all_at_once",
+        "capture_sampling_percent": 100,
+        "log_retention_days": 1,
+        "invocation_drop_alarm": False,
+    },
+}
+_MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+$"
+)
 
 
 class StackConfig(BaseModel):
     """Settings of one stack (one environment) of an ML platform.
 
     Keys are camelCase in ``Pulumi.<stack>.yaml`` (``trainingInstanceType``) and live in the
-    project's namespace; the region is the AWS provider's ``aws:region``.
+    project's namespace; the region is the AWS provider's ``aws:region``. Defaults differ by
+    environment (:data:`ENV_DEFAULTS`): dev trains on spot and serves serverless; staging serves
+    one realtime instance; prod serves at least two with autoscaling and a canary rollout, and
+    protects its data.
     """
 
     model_config = ConfigDict(
@@ -35,11 +117,60 @@ class StackConfig(BaseModel):
     region: str = Field(description="AWS region")
     owner: str = Field(default="ml-team", description="Owner tag")
     cost_center: str = Field(default="ml", description="Cost-center tag")
+    # Training
     training_instance_type: str = Field(default="ml.m5.xlarge", description="Training type")
     training_instance_count: int = Field(default=1, ge=1, le=64, description="Training nodes")
-    spot: bool = Field(default=False, description="Managed spot training")
+    spot: bool = Field(default=False, description="Managed spot training with checkpoints")
+    max_runtime_hours: int = Field(default=24, ge=1, le=672, description="Training time limit")
+    training_volume_gb: int = Field(default=50, ge=1, le=16384, description="Training volume")
+    processing_instance_type: str = Field(
+        default="ml.m5.xlarge", description="Data validation and evaluation type"
+    )
+    primary_metric: Literal["roc_auc", "f1", "accuracy"] = Field(
+        default="roc_auc", description="Metric the evaluation gate compares"
+    )
+    evaluation_margin: float = Field(
+        default=0.01, ge=0, le=1, description="How much the candidate must beat the approved model"
+    )
+    schedule: str = Field(default="", description="Retraining schedule, e.g. rate(7 days)")
+    # Serving
+    model_package_arn: str = Field(default="", description="Approved model package to serve")
+    challenger_model_package_arn: str = Field(default="", description="A/B challenger package")
+    challenger_weight: float = Field(default=0.1, gt=0, lt=1, description="Challenger traffic")
+    shadow_model_package_arn: str = Field(default="", description="Shadow variant package")
     endpoint_type: Literal["serverless", "realtime"] = Field(
         default="serverless", description="Endpoint kind"
+    )
+    endpoint_instance_type: str = Field(default="ml.m5.large", description="Realtime type")
+    endpoint_instance_count: int = Field(default=1, ge=1, le=100, description="Realtime nodes")
+    autoscaling_max: int = Field(default=0, ge=0, le=100, description="0: same as the count")
+    invocations_per_instance: int = Field(
+        default=100, ge=1, description="Autoscaling target: invocations per instance per minute"
+    )
+    serverless_memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = Field(default=2048)
+    serverless_max_concurrency: int = Field(default=5, ge=1, le=200)
+    rollout: Literal["all_at_once", "canary", "linear"] = Field(default="all_at_once")
+    rollout_step_percent: int = Field(default=10, ge=1, le=50, description="Canary/linear step")
+    baking_minutes: int = Field(default=10, ge=0, le=60, description="Wait before shifting more")
+    termination_wait_minutes: int = Field(default=5, ge=0, le=60)
+    capture_sampling_percent: int = Field(default=20, ge=0, le=100)
+    # Monitoring
+    latency_p99_ms: int = Field(default=500, ge=1, description="p99 ModelLatency alarm")
+    errors_5xx_threshold: int = Field(default=1, ge=1, description="5XX errors per 5 minutes")
+    errors_4xx_threshold: int = Field(default=50, ge=1, description="4XX errors per 5 minutes")
+    invocation_drop_alarm: bool = Field(default=False, description="Alarm on missing traffic")
+    min_invocations: int = Field(default=1, ge=1, description="Invocations per 15 minutes")
+    drift_threshold: float = Field(default=0.2, gt=0, le=1, description="Drift score alarm")
+    monitor_schedule: str = Field(default="cron(0 * ? * * *)", description="Data-quality runs")
+    model_monitor_image: str = Field(default="", description="Override the analyzer image URI")
+    notification_email: str = Field(default="", description="Subscribe this address to alerts")
+    deploy_webhook_url: str = Field(default="", description="POSTed to when a model is approved")
+    deploy_webhook_token: str = Field(default="", description="Bearer token for the webhook")
+    image_tag: str = Field(default="0.1.0", description="Image tag the pipeline runs by default")
+    log_retention_days: int = Field(default=30, description="CloudWatch Logs retention")
+    shared_log_groups: bool = Field(
+        default=True,
+        description="Create /aws/sagemaker/{Training,Processing}Jobs (false if another stack does)",
     )
 
     @field_validator("region")
@@ -53,6 +184,48 @@ class StackConfig(BaseModel):
     def _check_instance_type(cls, value: str) -> str:
         lookup_instance_type(value)
         return value
+
+    @field_validator("processing_instance_type", "endpoint_instance_type")
+    @classmethod
+    def _check_other_types(cls, value: str) -> str:
+        lookup_instance_type(value)
+        return value
+
+    @field_validator(
+        "model_package_arn", "challenger_model_package_arn", "shadow_model_package_arn"
+    )
+    @classmethod
+    def _check_package_arn(cls, value: str) -> str:
+        if value and not _MODEL_PACKAGE_ARN.match(value):
+            raise ValueError(
+                f"'{value}' is not a model package ARN"
+                " (arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION)"
+            )
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _check_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"CloudWatch Logs accepts only {sorted(LOG_RETENTION_DAYS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_environment_rules(self) -> Self:
+        if self.environment == "prod" and self.endpoint_type == "realtime":
+            if self.endpoint_instance_count < 2:
+                raise ValueError(
+                    "endpointInstanceCount: prod needs at least 2 instances for availability"
+                )
+        if self.autoscaling_max and self.autoscaling_max < self.endpoint_instance_count:
+            raise ValueError("autoscalingMax must be 0 or at least endpointInstanceCount")
+        if (self.challenger_model_package_arn or self.shadow_model_package_arn) and (
+            not self.model_package_arn
+        ):
+            raise ValueError("modelPackageArn: is required before a challenger or shadow variant")
+        if self.endpoint_type == "serverless" and self.rollout != "all_at_once":
+            raise ValueError("rollout: serverless endpoints only support all_at_once")
+        return self
 
     @property
     def partition(self) -> str:
@@ -68,6 +241,16 @@ class StackConfig(BaseModel):
     def name_prefix(self) -> str:
         """The prefix of every physical resource name: ``<project>-<environment>``."""
         return f"{self.project}-{self.environment}"
+
+    @property
+    def gpu_training(self) -> bool:
+        """Whether the training type carries a GPU."""
+        return lookup_instance_type(self.training_instance_type).has_gpu
+
+    @property
+    def scaling_max(self) -> int:
+        """Autoscaling ceiling (defaults to the instance count: no scaling)."""
+        return self.autoscaling_max or self.endpoint_instance_count
 
     @property
     def tags(self) -> dict[str, str]:
@@ -93,6 +276,8 @@ class StackConfig(BaseModel):
         own = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
         raw: dict[str, Any] = {"project": project, "region": values.get("aws:region"), **own}
         raw.setdefault("environment", stack)
+        defaults = ENV_DEFAULTS.get(str(raw["environment"]), {})
+        raw = {**{to_camel(k): v for k, v in defaults.items()}, **raw}
         if raw["region"] is None:
             return _fail(
                 stack, [("aws:region", "is required: pulumi config set aws:region REGION")]
@@ -128,7 +313,9 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             )
         else:
             message = err["msg"].removeprefix("Value error, ")
-        problems.append((key, message))
+            if not key and ": " in message:  # a cross-field rule names its key first
+                key, _, message = message.partition(": ")
+        problems.append((key or "config", message))
     return problems
 
 

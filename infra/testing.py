@@ -19,6 +19,17 @@ Invoke = Callable[[Mapping[str, Any]], dict[str, Any]]
 MOCK_ACCOUNT = "123456789012"
 
 
+CALLER_IDENTITY = {
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda _args: {
+        "accountId": MOCK_ACCOUNT,
+        "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/mock",
+        "userId": "MOCKUSER",
+        "id": MOCK_ACCOUNT,
+    }
+}
+"""Answers for ``aws.get_caller_identity``: pass as ``run_program(invokes=CALLER_IDENTITY)``."""
+
+
 class UnknownInvokeError(AssertionError):
     """The program made an invoke the test did not expect."""
 
@@ -69,6 +80,37 @@ class MockedProgram:
         return matches[0]
 
 
+def _computed(typ: str, name: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Outputs AWS would compute, in the wire (camelCase) names the SDK expects."""
+    region, account = "us-east-1", MOCK_ACCOUNT
+    physical = state.get("name", name)
+    if typ == "aws:s3/bucket:Bucket":
+        bucket = state.get("bucket", name)
+        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+    if typ == "aws:kms/key:Key":
+        return {"keyId": f"{name}-key-id", "arn": f"arn:aws:kms:{region}:{account}:key/{name}"}
+    if typ == "aws:ecr/repository:Repository":
+        return {
+            "repositoryUrl": f"{account}.dkr.ecr.{region}.amazonaws.com/{physical}",
+            "arn": f"arn:aws:ecr:{region}:{account}:repository/{physical}",
+        }
+    if typ == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::{account}:role/{name}"}
+    if typ == "aws:sns/topic:Topic":
+        return {"arn": f"arn:aws:sns:{region}:{account}:{name}"}
+    if typ == "aws:sagemaker/pipeline:Pipeline":
+        pipeline = state.get("pipelineName", name)
+        return {"arn": f"arn:aws:sagemaker:{region}:{account}:pipeline/{pipeline}"}
+    if typ == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+        return {"name": state.get("name", f"{name}-1a2b3c4")}
+    if typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+        return {
+            "name": state.get("name", name),
+            "arn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+        }
+    return {}
+
+
 class _Mocks(pulumi.runtime.Mocks):
     def __init__(self, invokes: Mapping[str, Invoke]) -> None:
         self._invokes = dict(invokes)
@@ -82,17 +124,15 @@ class _Mocks(pulumi.runtime.Mocks):
             "name": args.inputs.get("name", args.name),
             **args.inputs,
         }
-        if args.typ == "aws:s3/bucket:Bucket":
-            state["bucket"] = args.inputs.get("bucket", args.name)
-            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
-        if args.typ == "aws:kms/key:Key":
-            state["key_id"] = f"{args.name}-key-id"
+        state.update(_computed(args.typ, args.name, state))
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token not in self._invokes:
             raise UnknownInvokeError(args.token)
-        return self._invokes[args.token](args.args), None
+        return self._invokes[args.token](args.args), []
 
 
 class _RecordingMonitor(_mocks.MockMonitor):

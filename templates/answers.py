@@ -80,8 +80,11 @@ class Answers(BaseModel):
     training_instance_type: str = Field(
         default="", description="SageMaker training instance type (empty: the framework's default)"
     )
-    spot: bool = Field(default=True, description="Use managed spot training for cloud stacks")
-    endpoint: EndpointKind = Field(default=EndpointKind.SERVERLESS, description="Endpoint kind")
+    spot: bool = Field(default=True, description="Use managed spot training in dev")
+    endpoint: EndpointKind = Field(
+        default=EndpointKind.SERVERLESS,
+        description="Endpoint kind in dev (staging and prod serve realtime)",
+    )
     environments: list[Environment] = Field(
         default_factory=lambda: list(PROMOTION_ORDER),
         description="Cloud environments (comma-separated; 'local' is always added)",

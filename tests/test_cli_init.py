@@ -173,7 +173,7 @@ BAD_INPUT: list[tuple[str, list[str], Setup, str]] = [
     ("uppercase name", ["ChurnModel"], _none, "must be lowercase"),
     ("underscore in name", ["churn_model"], _none, "must not contain '_'"),
     ("name too short", ["ab"], _none, "at least 3 characters"),
-    ("name too long", ["a" * 40], _none, "at most 37 are allowed"),
+    ("name too long", ["a" * 40], _none, "at most 32 are allowed"),
     ("leading digit", ["1churn"], _none, "must start with a letter"),
     ("trailing hyphen", ["churn-"], _none, "must end with a letter or digit"),
     ("reserved prefix", ["sagemaker-churn"], _none, "reserved prefix 'sagemaker'"),
@@ -313,7 +313,7 @@ def test_prompts_for_missing_answers_showing_defaults(cli, tmp_path: Path, monke
     )
     assert result.exit_code == 0, result.output
     assert "AWS region [us-east-1]" in result.output
-    assert "Use managed spot training for cloud stacks [Y/n]" in result.output
+    assert "Use managed spot training in dev [Y/n]" in result.output
     recorded = yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())["answers"]
     assert recorded == {
         "name": "churn-model",

@@ -10,9 +10,9 @@ from functools import cache
 import pytest
 
 from mlops.infra.aws import DataLake, DataLakeArgs
-from mlops.infra.aws.data_lake import ZONES, bucket_policy, glue_database_name, log_bucket_policy
+from mlops.infra.aws.data_lake import ZONES, bucket_policy, log_bucket_policy
 from mlops.infra.config import StackConfig
-from mlops.infra.testing import MockedProgram, UnknownInvokeError, run_program
+from mlops.infra.testing import MOCK_ACCOUNT, MockedProgram, UnknownInvokeError, run_program
 
 PROJECT = "churn-model"
 TAGS = {"project", "environment", "owner", "cost-center", "managed-by"}
@@ -24,7 +24,7 @@ def lake_program(stack: str, **config: object) -> MockedProgram:
 
     def program() -> dict[str, object]:
         cfg = StackConfig.load()
-        lake = DataLake(cfg.name_prefix, DataLakeArgs.from_config(cfg))
+        lake = DataLake(cfg.name_prefix, DataLakeArgs.from_config(cfg, MOCK_ACCOUNT))
         return {"names": lake.bucket_names, "key": lake.key_arn, "db": lake.glue_database}
 
     return run_program(program, project=PROJECT, stack=stack, config=values)
@@ -187,7 +187,7 @@ def test_glue_catalog_points_at_the_curated_zone(lake: tuple[str, MockedProgram]
 def test_outputs(lake: tuple[str, MockedProgram]) -> None:
     stack, program = lake
     assert program.result["names"] == {z: f"{PROJECT}-{stack}-{z}" for z in ZONES}
-    assert program.result["key"].endswith(f":{PROJECT}-{stack}-key")
+    assert program.result["key"].endswith(f":key/{PROJECT}-{stack}-key")
     assert program.result["db"] == f"churn_model_{stack}_curated"
 
 
@@ -211,10 +211,31 @@ def test_log_delivery_is_scoped_to_the_lake_buckets() -> None:
 
 
 def test_longest_allowed_name_fits_s3_and_glue_limits() -> None:
-    name = "a" * 37
-    longest = f"{name}-staging-artifacts-1a2b3c4"  # Pulumi appends "-" and 7 hex characters
-    assert len(longest) == 63
-    assert glue_database_name(f"{name}-staging").isidentifier()
+    from mlops.core.naming import MAX_NAME_LENGTH
+    from mlops.infra.aws import MLPlatform
+    from mlops.infra.testing import CALLER_IDENTITY
+
+    project = "a" * MAX_NAME_LENGTH
+
+    def program() -> None:
+        MLPlatform(f"{project}-staging", StackConfig.load())
+
+    result = run_program(
+        program,
+        project=project,
+        stack="staging",
+        config={"aws:region": "us-east-1"},
+        invokes=CALLER_IDENTITY,
+    )
+    buckets = result.of_type("aws:s3/bucket:Bucket")
+    # Pulumi auto-names buckets "<logical name>-<7 hex characters>".
+    assert max(len(b.name) + 8 for b in buckets) == 63
+    assert all(
+        len(r.inputs.get("name", "")) <= 63
+        for r in result.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    )
+    for db in result.of_type("aws:glue/catalogDatabase:CatalogDatabase"):
+        assert db.inputs["name"].isidentifier()
 
 
 def test_unknown_invoke_fails_loudly() -> None:
@@ -227,3 +248,21 @@ def test_unknown_invoke_fails_loudly() -> None:
         run_program(program, project=PROJECT, stack="dev", config={"aws:region": "us-east-1"})
     assert "unexpected invoke 'aws:index/getCallerIdentity:getCallerIdentity'" in str(info.value)
     assert issubclass(UnknownInvokeError, AssertionError)
+
+
+def test_key_policy_lets_logs_and_alarms_use_the_key_only_for_this_account() -> None:
+    from mlops.infra.aws.data_lake import key_policy
+
+    policy = json.loads(key_policy("aws-cn", "cn-north-1", "111122223333"))
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["AccountAdministersThroughIam"]["Principal"] == {
+        "AWS": "arn:aws-cn:iam::111122223333:root"
+    }
+    logs = by_sid["CloudWatchLogsForThisAccount"]
+    assert logs["Principal"] == {"Service": "logs.cn-north-1.amazonaws.com.cn"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == (
+        "arn:aws-cn:logs:cn-north-1:111122223333:log-group:*"
+    )
+    publish = by_sid["AlarmsAndEventsPublishToEncryptedTopics"]
+    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": "111122223333"}}
+    assert "kms:*" not in publish["Action"]

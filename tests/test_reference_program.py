@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from mlops.infra.testing import run_program
+from mlops.infra.testing import CALLER_IDENTITY, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +20,10 @@ def test_reference_dev_stack() -> None:
     def program() -> None:
         runpy.run_path(str(program_dir / "__main__.py"))
 
-    result = run_program(program, project=project["name"], stack="dev", config=config)
-    assert [r.name for r in result.of_type("mlops:aws:DataLake")] == ["mlops-stack-dev"]
-    assert len(result.of_type("aws:s3/bucket:Bucket")) == 5
+    result = run_program(
+        program, project=project["name"], stack="dev", config=config, invokes=CALLER_IDENTITY
+    )
+    assert [r.name for r in result.of_type("mlops:aws:MLPlatform")] == ["mlops-stack-dev"]
+    assert [r.name for r in result.of_type("mlops:aws:DataLake")] == ["mlops-stack-dev-lake"]
+    assert len(result.of_type("aws:sagemaker/pipeline:Pipeline")) == 1
+    assert result.of_type("aws:sagemaker/endpoint:Endpoint") == []  # no approved model yet

@@ -16,9 +16,20 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlops.core.catalog import service_principal
 from mlops.infra.config import StackConfig
 
 ZONES = ("raw", "curated", "features", "artifacts")
+# Where things live in the lake: zone and key prefix. Code reads these instead of guessing.
+LAYOUT = {
+    "datasets": ("raw", "datasets/"),
+    "capture": ("raw", "capture/"),
+    "validation": ("artifacts", "validation/"),
+    "models": ("artifacts", "models/"),
+    "checkpoints": ("artifacts", "checkpoints/"),
+    "evaluation": ("artifacts", "evaluation/"),
+    "monitoring": ("artifacts", "monitoring/"),
+}
 LifecycleRule = aws.s3.BucketLifecycleConfigurationRuleArgsDict
 SseDefault = (
     aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
@@ -33,6 +44,8 @@ class DataLakeArgs:
     Attributes:
         tags: tags for every taggable resource (project, environment, owner, cost-center,
             managed-by).
+        account_id: the AWS account, for the key policy.
+        region: the AWS region, for the key policy's service principals.
         partition: AWS partition for ARNs (``aws``, ``aws-cn``, ``aws-us-gov``).
         protect: keep buckets and the key on ``pulumi destroy`` (``protect`` and
             ``retain_on_delete``); set for prod.
@@ -46,6 +59,8 @@ class DataLakeArgs:
     """
 
     tags: Mapping[str, str]
+    account_id: pulumi.Input[str]
+    region: str
     partition: str = "aws"
     protect: bool = False
     force_destroy: bool = False
@@ -57,10 +72,12 @@ class DataLakeArgs:
     key_deletion_window_days: int = 30
 
     @classmethod
-    def from_config(cls, config: StackConfig) -> DataLakeArgs:
+    def from_config(cls, config: StackConfig, account_id: pulumi.Input[str]) -> DataLakeArgs:
         """Derive the lake's settings from a stack config."""
         return cls(
             tags=config.tags,
+            account_id=account_id,
+            region=config.region,
             partition=config.partition,
             protect=config.protect,
             force_destroy=config.environment == "local",
@@ -69,6 +86,62 @@ class DataLakeArgs:
 
 
 # Exported for testing: the decisions below are pure and checked without the engine.
+
+
+def key_policy(partition: str, region: str, account_id: str) -> str:
+    """The lake key's policy.
+
+    The account administers the key through IAM. CloudWatch Logs may use it only for this
+    account's log groups in this region (log groups encrypted with it fail to create otherwise),
+    and CloudWatch alarms and EventBridge may use it to publish to encrypted SNS topics.
+    """
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersThroughIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsForThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": service_principal("logs", partition, region)},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": (
+                                f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
+                            )
+                        }
+                    },
+                },
+                {
+                    "Sid": "AlarmsAndEventsPublishToEncryptedTopics",
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": [
+                            service_principal("cloudwatch", partition),
+                            service_principal("events", partition),
+                        ]
+                    },
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+            ],
+        }
+    )
 
 
 def tls_only_statements(bucket_arn: str) -> list[dict[str, Any]]:
@@ -195,6 +268,9 @@ class DataLake(pulumi.ComponentResource):
             description=f"Data lake key for {name}",
             enable_key_rotation=True,
             deletion_window_in_days=args.key_deletion_window_days,
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: key_policy(args.partition, args.region, account)
+            ),
             tags=tags,
             opts=keep,
         )

@@ -2,12 +2,10 @@
 
 import pulumi
 
-from mlops.infra.aws import DataLake, DataLakeArgs
+from mlops.infra.aws import MLPlatform
 from mlops.infra.config import StackConfig
 
 config = StackConfig.load()
-lake = DataLake(config.name_prefix, DataLakeArgs.from_config(config))
+platform = MLPlatform(config.name_prefix, config)
 
-pulumi.export("buckets", lake.bucket_names)
-pulumi.export("kms_key_arn", lake.key_arn)
-pulumi.export("glue_database", lake.glue_database)
+pulumi.export("platform", platform.platform)

@@ -106,17 +106,17 @@ def stacks(answers: Answers) -> list[str]:
 def stack_config(answers: Answers, stack: str) -> list[tuple[str, str]]:
     """The ``config:`` entries of ``Pulumi.<stack>.yaml``, values already YAML-safe (JSON)."""
     ns = answers.name
-    local = stack == "local"
     entries: list[tuple[str, Any]] = [
         ("aws:region", answers.region),
-        *(LOCAL_PROVIDER if local else []),
+        *(LOCAL_PROVIDER if stack == "local" else []),
         (f"{ns}:owner", answers.owner),
         (f"{ns}:costCenter", answers.cost_center),
         (f"{ns}:trainingInstanceType", answers.training_instance_type),
-        (f"{ns}:trainingInstanceCount", 1),
-        (f"{ns}:spot", answers.spot and not local),
-        (f"{ns}:endpointType", answers.endpoint.value),
     ]
+    # Staging, prod and local take StackConfig's per-environment defaults (realtime serving,
+    # on-demand training); the answers choose how dev trains and serves.
+    if stack == Environment.DEV.value:
+        entries += [(f"{ns}:spot", answers.spot), (f"{ns}:endpointType", answers.endpoint.value)]
     return [(key, json.dumps(value)) for key, value in entries]
 
 
@@ -163,6 +163,7 @@ def build_context(answers: Answers) -> dict[str, Any]:
         "training_gpus": itype.gpus,
         "training_gpu_model": itype.gpu_model or "none",
         "training_price": f"{itype.price_per_hour:.3f}",
+        "spot_note": ", managed spot with checkpoints in dev" if answers.spot else "",
         "stacks": stacks(answers),
         "cloud_stacks": cloud,
         "cloud_stacks_json": json.dumps(cloud),

@@ -1,0 +1,355 @@
+"""``mlops:aws:InferenceEndpoint``: a SageMaker endpoint that rolls out safely.
+
+Models come from approved model packages and run network-isolated. The endpoint configuration
+is auto-named (a changed configuration is created before the old one goes), variant names are
+stable (``primary``, ``challenger``, ``shadow``), realtime traffic is captured into the lake,
+updates are blue/green (all at once, canary or linear) with a baking period and automatic
+rollback on scoped 5XX and ModelLatency alarms, and realtime endpoints scale on invocations per
+instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pulumi
+import pulumi_aws as aws
+
+from mlops.infra.aws.names import PlatformNames
+from mlops.infra.config import StackConfig
+
+PRIMARY, CHALLENGER, SHADOW = "primary", "challenger", "shadow"
+
+
+@dataclass(frozen=True)
+class InferenceEndpointArgs:
+    """Inputs of :class:`InferenceEndpoint`.
+
+    Attributes:
+        names: the platform's physical names.
+        tags: tags for every taggable resource.
+        role_arn: execution role of the models.
+        key_arn: KMS key for the instance storage and captured data.
+        capture_uri: ``s3://`` prefix captured requests and responses go to.
+        model_package_arn: the approved package served by the ``primary`` variant.
+        challenger_model_package_arn: an A/B challenger; empty for none.
+        challenger_weight: share of traffic the challenger gets.
+        shadow_model_package_arn: a shadow variant receiving copies of traffic; empty for none.
+        endpoint_type: ``serverless`` or ``realtime``.
+        instance_type: realtime instance type.
+        instance_count: realtime instances per variant.
+        scaling_max: autoscaling ceiling for the primary variant.
+        invocations_per_instance: autoscaling target (invocations per instance per minute).
+        serverless_memory_mb: serverless memory.
+        serverless_max_concurrency: serverless concurrency limit.
+        rollout: ``all_at_once``, ``canary`` or ``linear`` traffic shifting.
+        rollout_step_percent: capacity shifted per canary/linear step.
+        baking_minutes: wait between steps, watching the rollback alarms.
+        termination_wait_minutes: how long the old fleet is kept after the shift.
+        capture_sampling_percent: share of requests captured.
+        latency_p99_ms: ModelLatency p99 that rolls a deployment back.
+        errors_5xx_threshold: 5XX errors per minute that roll a deployment back.
+        alarm_topic_arn: where the rollback alarms notify; ``None`` for nowhere.
+    """
+
+    names: PlatformNames
+    tags: Mapping[str, str]
+    role_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    capture_uri: pulumi.Input[str]
+    model_package_arn: str
+    challenger_model_package_arn: str = ""
+    challenger_weight: float = 0.1
+    shadow_model_package_arn: str = ""
+    endpoint_type: str = "serverless"
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    scaling_max: int = 1
+    invocations_per_instance: int = 100
+    serverless_memory_mb: int = 2048
+    serverless_max_concurrency: int = 5
+    rollout: str = "all_at_once"
+    rollout_step_percent: int = 10
+    baking_minutes: int = 10
+    termination_wait_minutes: int = 5
+    capture_sampling_percent: int = 20
+    latency_p99_ms: int = 500
+    errors_5xx_threshold: int = 1
+    alarm_topic_arn: pulumi.Input[str] | None = None
+
+    @property
+    def realtime(self) -> bool:
+        """Whether the endpoint runs on instances (not serverless)."""
+        return self.endpoint_type == "realtime"
+
+    @classmethod
+    def from_config(
+        cls,
+        config: StackConfig,
+        role_arn: pulumi.Input[str],
+        key_arn: pulumi.Input[str],
+        capture_uri: pulumi.Input[str],
+        alarm_topic_arn: pulumi.Input[str] | None = None,
+    ) -> InferenceEndpointArgs:
+        """Derive the endpoint's settings from a stack config."""
+        return cls(
+            names=PlatformNames(config.name_prefix),
+            tags=config.tags,
+            role_arn=role_arn,
+            key_arn=key_arn,
+            capture_uri=capture_uri,
+            model_package_arn=config.model_package_arn,
+            challenger_model_package_arn=config.challenger_model_package_arn,
+            challenger_weight=config.challenger_weight,
+            shadow_model_package_arn=config.shadow_model_package_arn,
+            endpoint_type=config.endpoint_type,
+            instance_type=config.endpoint_instance_type,
+            instance_count=config.endpoint_instance_count,
+            scaling_max=config.scaling_max,
+            invocations_per_instance=config.invocations_per_instance,
+            serverless_memory_mb=config.serverless_memory_mb,
+            serverless_max_concurrency=config.serverless_max_concurrency,
+            rollout=config.rollout,
+            rollout_step_percent=config.rollout_step_percent,
+            baking_minutes=config.baking_minutes,
+            termination_wait_minutes=config.termination_wait_minutes,
+            capture_sampling_percent=config.capture_sampling_percent,
+            latency_p99_ms=config.latency_p99_ms,
+            errors_5xx_threshold=config.errors_5xx_threshold,
+            alarm_topic_arn=alarm_topic_arn,
+        )
+
+
+# Exported for testing: the configuration is decided by pure functions.
+
+
+def variant_packages(args: InferenceEndpointArgs) -> dict[str, str]:
+    """Variant name -> model package ARN, for every variant that exists."""
+    variants = {PRIMARY: args.model_package_arn}
+    if args.challenger_model_package_arn:
+        variants[CHALLENGER] = args.challenger_model_package_arn
+    if args.shadow_model_package_arn:
+        variants[SHADOW] = args.shadow_model_package_arn
+    return variants
+
+
+def production_variant(
+    args: InferenceEndpointArgs, name: str, model: Any, weight: float
+) -> dict[str, Any]:
+    """One variant: instances, or serverless memory and concurrency."""
+    variant: dict[str, Any] = {
+        "variant_name": name,
+        "model_name": model,
+        "initial_variant_weight": weight,
+    }
+    if args.realtime:
+        variant |= {
+            "instance_type": args.instance_type,
+            "initial_instance_count": args.instance_count,
+        }
+    else:
+        variant["serverless_config"] = {
+            "memory_size_in_mb": args.serverless_memory_mb,
+            "max_concurrency": args.serverless_max_concurrency,
+        }
+    return variant
+
+
+def variant_weights(args: InferenceEndpointArgs) -> dict[str, float]:
+    """Traffic split of the serving variants (the shadow gets copies, not a share)."""
+    if args.challenger_model_package_arn:
+        weight = round(args.challenger_weight, 4)
+        return {PRIMARY: round(1 - weight, 4), CHALLENGER: weight}
+    return {PRIMARY: 1.0}
+
+
+def data_capture(args: InferenceEndpointArgs, uri: str, key_arn: str) -> dict[str, Any] | None:
+    """Capture inputs and outputs into the lake; serverless endpoints do not support capture."""
+    if not args.realtime or args.capture_sampling_percent == 0:
+        return None
+    return {
+        "enable_capture": True,
+        "initial_sampling_percentage": args.capture_sampling_percent,
+        "destination_s3_uri": uri,
+        "kms_key_id": key_arn,
+        "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
+        "capture_content_type_header": {
+            "csv_content_types": ["text/csv"],
+            "json_content_types": ["application/json"],
+        },
+    }
+
+
+def deployment_config(args: InferenceEndpointArgs, rollback_alarms: list[Any]) -> dict[str, Any]:
+    """Blue/green traffic shifting with a baking period and alarm-driven rollback."""
+    routing: dict[str, Any] = {
+        "type": args.rollout.upper(),
+        "wait_interval_in_seconds": args.baking_minutes * 60,
+    }
+    step = {"type": "CAPACITY_PERCENT", "value": args.rollout_step_percent}
+    if args.rollout == "canary":
+        routing["canary_size"] = step
+    elif args.rollout == "linear":
+        routing["linear_step_size"] = step
+    return {
+        "blue_green_update_policy": {
+            "traffic_routing_configuration": routing,
+            "termination_wait_in_seconds": args.termination_wait_minutes * 60,
+        },
+        "auto_rollback_configuration": {"alarms": [{"alarm_name": a} for a in rollback_alarms]},
+    }
+
+
+class InferenceEndpoint(pulumi.ComponentResource):
+    """A SageMaker endpoint serving approved model packages, with safe rollout and scaling.
+
+    Outputs:
+        endpoint_name: the endpoint.
+        endpoint_config_name: the current (auto-named) endpoint configuration.
+        variant_names: the variants, primary first.
+        rollback_alarm_names: alarms that roll a deployment back.
+    """
+
+    endpoint_name: pulumi.Output[str]
+    endpoint_config_name: pulumi.Output[str]
+    variant_names: pulumi.Output[list[str]]
+    rollback_alarm_names: pulumi.Output[list[str]]
+
+    def __init__(
+        self, name: str, args: InferenceEndpointArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:aws:InferenceEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        endpoint = args.names.endpoint
+
+        models = {
+            variant: aws.sagemaker.Model(
+                f"{name}-model-{variant}",
+                execution_role_arn=args.role_arn,
+                primary_container={"model_package_name": package},
+                enable_network_isolation=True,
+                tags=tags,
+                opts=child,
+            )
+            for variant, package in variant_packages(args).items()
+        }
+        weights = variant_weights(args)
+        serving = [
+            production_variant(args, variant, models[variant].name, weight)
+            for variant, weight in weights.items()
+        ]
+        shadows = (
+            [production_variant(args, SHADOW, models[SHADOW].name, 1.0)] if SHADOW in models else []
+        )
+        capture = pulumi.Output.all(args.capture_uri, args.key_arn).apply(
+            lambda v: data_capture(args, v[0], v[1])
+        )
+        # Plain dicts in the provider's snake_case shape; tests/test_contract.py checks them
+        # against the SageMaker API's own request shapes.
+        self.config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            production_variants=cast(Any, serving),
+            shadow_production_variants=cast(Any, shadows or None),
+            data_capture_config=cast(Any, capture),
+            # SageMaker rejects a KMS key on serverless endpoint configurations.
+            kms_key_arn=args.key_arn if args.realtime else None,
+            tags=tags,
+            opts=child,
+        )
+
+        alarms = self._rollback_alarms(name, args, tags)
+        self.endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            name=endpoint,
+            endpoint_config_name=self.config.name,
+            deployment_config=cast(Any, deployment_config(args, [a.name for a in alarms])),
+            tags=tags,
+            opts=child,
+        )
+        if args.realtime:
+            self._autoscaling(name, args)
+
+        self.endpoint_name = self.endpoint.name
+        self.endpoint_config_name = self.config.name
+        self.variant_names = pulumi.Output.from_input([*weights, *([SHADOW] if shadows else [])])
+        self.rollback_alarm_names = pulumi.Output.all(*[a.name for a in alarms])
+        self.register_outputs(
+            {
+                "endpoint_name": self.endpoint_name,
+                "endpoint_config_name": self.endpoint_config_name,
+                "variant_names": self.variant_names,
+                "rollback_alarm_names": self.rollback_alarm_names,
+            }
+        )
+
+    def _rollback_alarms(
+        self, name: str, args: InferenceEndpointArgs, tags: dict[str, str]
+    ) -> list[aws.cloudwatch.MetricAlarm]:
+        endpoint = args.names.endpoint
+        dimensions = {"EndpointName": endpoint, "VariantName": PRIMARY}
+        actions = [args.alarm_topic_arn] if args.alarm_topic_arn is not None else []
+        common: dict[str, Any] = {
+            "namespace": "AWS/SageMaker",
+            "dimensions": dimensions,
+            "period": 60,
+            "evaluation_periods": 2,
+            "datapoints_to_alarm": 2,
+            "comparison_operator": "GreaterThanThreshold",
+            "treat_missing_data": "notBreaching",
+            "actions_enabled": True,
+            "alarm_actions": actions,
+            "tags": tags,
+            "opts": pulumi.ResourceOptions(parent=self),
+        }
+        return [
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-rollback-5xx",
+                name=f"{endpoint}-rollback-5xx",
+                alarm_description="Rolls a deployment back on server errors",
+                metric_name="Invocation5XXErrors",
+                statistic="Sum",
+                threshold=args.errors_5xx_threshold,
+                **common,
+            ),
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-rollback-latency",
+                name=f"{endpoint}-rollback-latency",
+                alarm_description="Rolls a deployment back on slow responses (p99 ModelLatency)",
+                metric_name="ModelLatency",
+                extended_statistic="p99",
+                threshold=args.latency_p99_ms * 1000,  # ModelLatency is in microseconds
+                **common,
+            ),
+        ]
+
+    def _autoscaling(self, name: str, args: InferenceEndpointArgs) -> None:
+        resource_id = self.endpoint.name.apply(lambda e: f"endpoint/{e}/variant/{PRIMARY}")
+        target = aws.appautoscaling.Target(
+            f"{name}-scaling-target",
+            service_namespace="sagemaker",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            resource_id=resource_id,
+            min_capacity=args.instance_count,
+            max_capacity=args.scaling_max,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-scaling-policy",
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            scalable_dimension=target.scalable_dimension,
+            resource_id=target.resource_id,
+            target_tracking_scaling_policy_configuration={
+                "target_value": float(args.invocations_per_instance),
+                "predefined_metric_specification": {
+                    "predefined_metric_type": "SageMakerVariantInvocationsPerInstance"
+                },
+                "scale_in_cooldown": 300,
+                "scale_out_cooldown": 60,
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )

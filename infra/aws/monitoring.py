@@ -1,0 +1,440 @@
+"""``mlops:aws:Monitoring``: alarms, a dashboard, data-quality monitoring, and the retraining loop.
+
+Every alarm is scoped by dimensions to this platform's endpoint or pipeline and notifies an
+encrypted SNS topic. The drift alarm (on the drift score the monitoring runtime publishes)
+also goes to EventBridge, which starts the training pipeline: drift triggers retraining.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from mlops.core.catalog import model_monitor_image
+from mlops.infra.aws.names import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformNames
+from mlops.infra.aws.topics import encrypted_topic
+from mlops.infra.config import StackConfig
+
+PIPELINE_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    """Inputs of :class:`Monitoring`.
+
+    Attributes:
+        names: the platform's physical names.
+        tags: tags for every taggable resource.
+        account_id: the AWS account.
+        region: the AWS region.
+        partition: the AWS partition.
+        key_arn: KMS key of the topic, monitoring outputs and volumes.
+        role_arn: role the data-quality jobs run as.
+        pipeline_arn: the training pipeline that drift restarts.
+        start_role_arn: role EventBridge assumes to start it.
+        monitoring_uri: ``s3://`` prefix for data-quality reports.
+        endpoint: whether an endpoint exists (endpoint alarms and widgets need one).
+        realtime: whether it is realtime (data capture, hence data-quality jobs, need that).
+        latency_p99_ms: p99 ModelLatency alarm threshold.
+        errors_5xx_threshold: 5XX errors per 5 minutes.
+        errors_4xx_threshold: 4XX errors per 5 minutes.
+        invocation_drop_alarm: alarm when traffic stops.
+        min_invocations: fewer invocations than this per 15 minutes is a drop.
+        drift_threshold: drift score that triggers retraining.
+        monitor_schedule: schedule of the data-quality jobs.
+        monitor_instance_type: type of the data-quality jobs.
+        model_monitor_image: analyzer image; empty to look it up for the region.
+        notification_email: subscribe this address to alerts; empty for none.
+    """
+
+    names: PlatformNames
+    tags: Mapping[str, str]
+    account_id: pulumi.Input[str]
+    region: str
+    partition: str
+    key_arn: pulumi.Input[str]
+    role_arn: pulumi.Input[str]
+    pipeline_arn: pulumi.Input[str]
+    start_role_arn: pulumi.Input[str]
+    monitoring_uri: pulumi.Input[str]
+    endpoint: bool
+    realtime: bool
+    latency_p99_ms: int = 500
+    errors_5xx_threshold: int = 1
+    errors_4xx_threshold: int = 50
+    invocation_drop_alarm: bool = False
+    min_invocations: int = 1
+    drift_threshold: float = 0.2
+    monitor_schedule: str = "cron(0 * ? * * *)"
+    monitor_instance_type: str = "ml.m5.xlarge"
+    model_monitor_image: str = ""
+    notification_email: str = ""
+
+    @classmethod
+    def from_config(  # noqa: PLR0913 - the platform's wiring, one argument per dependency
+        cls,
+        config: StackConfig,
+        account_id: pulumi.Input[str],
+        key_arn: pulumi.Input[str],
+        role_arn: pulumi.Input[str],
+        pipeline_arn: pulumi.Input[str],
+        start_role_arn: pulumi.Input[str],
+        monitoring_uri: pulumi.Input[str],
+    ) -> MonitoringArgs:
+        """Derive monitoring settings from a stack config and the other components."""
+        return cls(
+            names=PlatformNames(config.name_prefix),
+            tags=config.tags,
+            account_id=account_id,
+            region=config.region,
+            partition=config.partition,
+            key_arn=key_arn,
+            role_arn=role_arn,
+            pipeline_arn=pipeline_arn,
+            start_role_arn=start_role_arn,
+            monitoring_uri=monitoring_uri,
+            endpoint=bool(config.model_package_arn),
+            realtime=config.endpoint_type == "realtime",
+            latency_p99_ms=config.latency_p99_ms,
+            errors_5xx_threshold=config.errors_5xx_threshold,
+            errors_4xx_threshold=config.errors_4xx_threshold,
+            invocation_drop_alarm=config.invocation_drop_alarm,
+            min_invocations=config.min_invocations,
+            drift_threshold=config.drift_threshold,
+            monitor_schedule=config.monitor_schedule,
+            monitor_instance_type=config.processing_instance_type,
+            model_monitor_image=config.model_monitor_image,
+            notification_email=config.notification_email,
+        )
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One alarm, as data: what it watches and when it fires."""
+
+    key: str
+    description: str
+    namespace: str
+    metric: str
+    dimensions: dict[str, str]
+    threshold: float
+    comparison: str
+    period: int = 300
+    evaluation_periods: int = 1
+    statistic: str = "Sum"
+    extended_statistic: str = ""
+    treat_missing_data: str = "notBreaching"
+
+
+# Exported for testing: which alarms exist is a pure function of the settings.
+
+
+def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
+    """Every alarm this platform gets."""
+    names = args.names
+    endpoint = {"EndpointName": names.endpoint, "VariantName": "primary"}
+    specs = [
+        AlarmSpec(
+            "pipeline-failed",
+            "A training pipeline execution failed",
+            PIPELINE_NAMESPACE,
+            "ExecutionFailed",
+            {"PipelineName": names.pipeline},
+            0,
+            "GreaterThanThreshold",
+        ),
+        AlarmSpec(
+            "drift",
+            f"Drift score above {args.drift_threshold}: retraining starts",
+            DRIFT_NAMESPACE,
+            DRIFT_METRIC,
+            {"Endpoint": names.endpoint},
+            args.drift_threshold,
+            "GreaterThanThreshold",
+            period=3600,
+            statistic="Maximum",
+        ),
+    ]
+    if not args.endpoint:
+        return specs
+    specs += [
+        AlarmSpec(
+            "latency-p99",
+            f"p99 model latency above {args.latency_p99_ms} ms",
+            "AWS/SageMaker",
+            "ModelLatency",
+            endpoint,
+            args.latency_p99_ms * 1000,
+            "GreaterThanThreshold",
+            evaluation_periods=3,
+            statistic="",
+            extended_statistic="p99",
+        ),
+        AlarmSpec(
+            "errors-5xx",
+            "Endpoint server errors",
+            "AWS/SageMaker",
+            "Invocation5XXErrors",
+            endpoint,
+            args.errors_5xx_threshold,
+            "GreaterThanOrEqualToThreshold",
+        ),
+        AlarmSpec(
+            "errors-4xx",
+            "Endpoint client errors (bad requests)",
+            "AWS/SageMaker",
+            "Invocation4XXErrors",
+            endpoint,
+            args.errors_4xx_threshold,
+            "GreaterThanOrEqualToThreshold",
+        ),
+    ]
+    if args.invocation_drop_alarm:
+        specs.append(
+            AlarmSpec(
+                "invocation-drop",
+                "Traffic to the endpoint stopped",
+                "AWS/SageMaker",
+                "Invocations",
+                endpoint,
+                args.min_invocations,
+                "LessThanThreshold",
+                period=900,
+                treat_missing_data="breaching",
+            )
+        )
+    return specs
+
+
+def dashboard_body(names: PlatformNames, region: str) -> dict[str, Any]:
+    """One dashboard: endpoint traffic, errors and latency; training; drift."""
+    endpoint = ["EndpointName", names.endpoint, "VariantName", "primary"]
+
+    def widget(title: str, metrics: list[list[Any]], y: int, x: int) -> dict[str, Any]:
+        return {
+            "type": "metric",
+            "x": x,
+            "y": y,
+            "width": 12,
+            "height": 6,
+            "properties": {"title": title, "region": region, "metrics": metrics, "period": 300},
+        }
+
+    return {
+        "widgets": [
+            widget(
+                "Invocations", [["AWS/SageMaker", "Invocations", *endpoint, {"stat": "Sum"}]], 0, 0
+            ),
+            widget(
+                "Errors",
+                [
+                    ["AWS/SageMaker", "Invocation4XXErrors", *endpoint, {"stat": "Sum"}],
+                    ["AWS/SageMaker", "Invocation5XXErrors", *endpoint, {"stat": "Sum"}],
+                ],
+                0,
+                12,
+            ),
+            widget(
+                "Model latency p99 (µs)",
+                [["AWS/SageMaker", "ModelLatency", *endpoint, {"stat": "p99"}]],
+                6,
+                0,
+            ),
+            widget(
+                "Training pipeline",
+                [
+                    [
+                        PIPELINE_NAMESPACE,
+                        "ExecutionSucceeded",
+                        "PipelineName",
+                        names.pipeline,
+                        {"stat": "Sum"},
+                    ],
+                    [
+                        PIPELINE_NAMESPACE,
+                        "ExecutionFailed",
+                        "PipelineName",
+                        names.pipeline,
+                        {"stat": "Sum"},
+                    ],
+                ],
+                6,
+                12,
+            ),
+            widget(
+                "Drift score",
+                [[DRIFT_NAMESPACE, DRIFT_METRIC, "Endpoint", names.endpoint, {"stat": "Maximum"}]],
+                12,
+                0,
+            ),
+        ]
+    }
+
+
+def drift_event_pattern(alarm_arn: str) -> dict[str, Any]:
+    """The drift alarm entering ALARM."""
+    return {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "resources": [alarm_arn],
+        "detail": {"state": {"value": ["ALARM"]}},
+    }
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Alarms, a dashboard and data-quality monitoring, with drift closing the loop.
+
+    Outputs:
+        alerts_topic_arn: the topic every alarm notifies.
+        alarm_names: alarm key -> alarm name.
+        dashboard_name: the CloudWatch dashboard.
+    """
+
+    alerts_topic_arn: pulumi.Output[str]
+    alarm_names: pulumi.Output[dict[str, str]]
+    dashboard_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:aws:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        self.topic = encrypted_topic(
+            f"{name}-alerts",
+            key_arn=args.key_arn,
+            publishers=["cloudwatch", "events"],
+            partition=args.partition,
+            account_id=args.account_id,
+            tags=tags,
+            email=args.notification_email,
+            parent=self,
+        )
+        self.alarms = {
+            spec.key: self._alarm(name, args.names, spec, tags) for spec in alarm_specs(args)
+        }
+
+        drift_rule = aws.cloudwatch.EventRule(
+            f"{name}-drift-retrain",
+            description=f"Drift on {args.names.endpoint} starts the training pipeline",
+            event_pattern=self.alarms["drift"].arn.apply(
+                lambda arn: json.dumps(drift_event_pattern(arn))
+            ),
+            tags=tags,
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-drift-retrain-target",
+            rule=drift_rule.name,
+            arn=args.pipeline_arn,
+            role_arn=args.start_role_arn,
+            sagemaker_pipeline_target={
+                "pipeline_parameter_lists": [{"name": "TriggeredBy", "value": "drift"}]
+            },
+            opts=child,
+        )
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=args.names.prefix,
+            dashboard_body=json.dumps(dashboard_body(args.names, args.region)),
+            opts=child,
+        )
+        if args.endpoint and args.realtime:
+            self._data_quality(name, args, tags)
+
+        self.alerts_topic_arn = self.topic.arn
+        self.alarm_names = pulumi.Output.all(**{k: a.name for k, a in self.alarms.items()})
+        self.dashboard_name = self.dashboard.dashboard_name
+        self.register_outputs(
+            {
+                "alerts_topic_arn": self.alerts_topic_arn,
+                "alarm_names": self.alarm_names,
+                "dashboard_name": self.dashboard_name,
+            }
+        )
+
+    def _alarm(
+        self, name: str, names: PlatformNames, spec: AlarmSpec, tags: dict[str, str]
+    ) -> aws.cloudwatch.MetricAlarm:
+        extra: dict[str, Any] = (
+            {"extended_statistic": spec.extended_statistic}
+            if spec.extended_statistic
+            else {"statistic": spec.statistic}
+        )
+        return aws.cloudwatch.MetricAlarm(
+            f"{name}-{spec.key}",
+            name=f"{names.prefix}-{spec.key}",
+            alarm_description=spec.description,
+            namespace=spec.namespace,
+            metric_name=spec.metric,
+            dimensions=spec.dimensions,
+            period=spec.period,
+            evaluation_periods=spec.evaluation_periods,
+            threshold=spec.threshold,
+            comparison_operator=spec.comparison,
+            treat_missing_data=spec.treat_missing_data,
+            actions_enabled=True,
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+            **extra,
+        )
+
+    def _data_quality(self, name: str, args: MonitoringArgs, tags: dict[str, str]) -> None:
+        image = args.model_monitor_image or model_monitor_image(args.region)
+        if image is None:
+            raise ValueError(
+                f"no Model Monitor image is known for {args.region}; set modelMonitorImage"
+            )
+        child = pulumi.ResourceOptions(parent=self)
+        definition = aws.sagemaker.DataQualityJobDefinition(
+            f"{name}-data-quality",
+            role_arn=args.role_arn,
+            data_quality_app_specification={"image_uri": image},
+            data_quality_job_input={
+                "endpoint_input": {
+                    "endpoint_name": args.names.endpoint,
+                    "local_path": "/opt/ml/processing/input/endpoint",
+                }
+            },
+            data_quality_job_output_config={
+                "monitoring_outputs": {
+                    "s3_output": {
+                        "s3_uri": args.monitoring_uri,
+                        "local_path": "/opt/ml/processing/output",
+                    }
+                },
+                "kms_key_id": args.key_arn,
+            },
+            job_resources={
+                "cluster_config": {
+                    "instance_count": 1,
+                    "instance_type": args.monitor_instance_type,
+                    "volume_size_in_gb": 20,
+                    "volume_kms_key_id": args.key_arn,
+                }
+            },
+            network_config={
+                "enable_network_isolation": True,
+                "enable_inter_container_traffic_encryption": True,
+            },
+            stopping_condition={"max_runtime_in_seconds": 3600},
+            tags=tags,
+            opts=child,
+        )
+        aws.sagemaker.MonitoringSchedule(
+            f"{name}-data-quality-schedule",
+            monitoring_schedule_config={
+                "monitoring_job_definition_name": definition.name,
+                "monitoring_type": "DataQuality",
+                "schedule_config": {"schedule_expression": args.monitor_schedule},
+            },
+            tags=tags,
+            opts=child,
+        )

@@ -1,0 +1,424 @@
+"""A typed builder for the training pipeline's SageMaker Pipeline definition.
+
+The definition is generated from :class:`PipelineSpec` (never pasted JSON) and validated before
+Pulumi sees it: every Processing, Training and RegisterModel step's arguments are checked
+against botocore's own request shape for CreateProcessingJob, CreateTrainingJob and
+CreateModelPackage, with pipeline expressions replaced by values of the right type, and every
+``Get`` reference must name a parameter or an earlier step.
+
+The steps: ValidateData (processing) -> TrainModel (GPU training; spot with checkpoints;
+distributed when more than one instance) -> EvaluateModel (processing, writes a property file)
+-> CheckGate (the candidate must beat the approved model by a margin) -> RegisterModel
+(PendingManualApproval, with metrics) or GateFailed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops.core.errors import MlopsError
+
+SCHEMA_VERSION = "2020-12-01"
+PROCESSING_ROOT = "/opt/ml/processing"
+Json = dict[str, Any]
+
+
+class PipelineDefinitionError(MlopsError):
+    """The generated definition failed validation; this is a bug in the builder or its spec."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid pipeline definition:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Everything the definition depends on, as plain values.
+
+    Attributes:
+        role_arn: the execution role every job runs as.
+        image_uri: the project's training/serving image (default of the ``ImageUri`` parameter).
+        input_data_uri: S3 prefix of the dataset versions (default of ``InputDataUri``).
+        artifacts_uri: ``s3://<artifacts bucket>`` root for validation, models, checkpoints and
+            evaluation outputs.
+        kms_key_arn: key for job outputs and volumes.
+        model_package_group: where candidates are registered.
+        training_instance_type: GPU (or CPU) training type.
+        training_instance_count: more than 1 turns on distributed data parallel training.
+        processing_instance_type: type for validation and evaluation.
+        spot: managed spot training with checkpointing.
+        max_runtime_seconds: training time limit; spot waits up to twice as long.
+        volume_gb: training volume size.
+        primary_metric: the metric the gate compares.
+        evaluation_margin: default of the ``EvaluationMargin`` parameter.
+        hyperparameters: passed to the training job (strings, as SageMaker requires).
+        inference_instance_types: realtime types the registered package declares.
+    """
+
+    role_arn: str
+    image_uri: str
+    input_data_uri: str
+    artifacts_uri: str
+    kms_key_arn: str
+    model_package_group: str
+    training_instance_type: str
+    training_instance_count: int = 1
+    processing_instance_type: str = "ml.m5.xlarge"
+    spot: bool = False
+    max_runtime_seconds: int = 86400
+    volume_gb: int = 50
+    primary_metric: str = "roc_auc"
+    evaluation_margin: float = 0.01
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    inference_instance_types: tuple[str, ...] = ("ml.m5.large",)
+
+    @property
+    def distributed(self) -> bool:
+        """Whether training runs data parallel across instances."""
+        return self.training_instance_count > 1
+
+
+def get(path: str) -> Json:
+    """A pipeline property or parameter reference."""
+    return {"Get": path}
+
+
+def as_text(value: Any) -> Json:
+    """Render a (non-string) expression as a string, e.g. for container arguments."""
+    return {"Std:Join": {"On": "", "Values": [value]}}
+
+
+def _parameters(spec: PipelineSpec) -> list[Json]:
+    return [
+        {"Name": "ImageUri", "Type": "String", "DefaultValue": spec.image_uri},
+        {"Name": "InputDataUri", "Type": "String", "DefaultValue": spec.input_data_uri},
+        {
+            "Name": "TrainingInstanceType",
+            "Type": "String",
+            "DefaultValue": spec.training_instance_type,
+        },
+        {
+            "Name": "ProcessingInstanceType",
+            "Type": "String",
+            "DefaultValue": spec.processing_instance_type,
+        },
+        {"Name": "ApprovedModelMetric", "Type": "Float", "DefaultValue": 0.0},
+        {"Name": "EvaluationMargin", "Type": "Float", "DefaultValue": spec.evaluation_margin},
+        {"Name": "TriggeredBy", "Type": "String", "DefaultValue": "manual"},
+    ]
+
+
+def _processing(
+    spec: PipelineSpec, command: list[Any], inputs: list[Json], output: tuple[str, str]
+) -> Json:
+    name, prefix = output
+    return {
+        "AppSpecification": {"ImageUri": get("Parameters.ImageUri"), "ContainerArguments": command},
+        "ProcessingInputs": inputs,
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": name,
+                    "S3Output": {
+                        "S3Uri": f"{spec.artifacts_uri}/{prefix}",
+                        "LocalPath": f"{PROCESSING_ROOT}/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ],
+            "KmsKeyId": spec.kms_key_arn,
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": get("Parameters.ProcessingInstanceType"),
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": spec.kms_key_arn,
+            }
+        },
+        "NetworkConfig": {
+            "EnableNetworkIsolation": True,
+            "EnableInterContainerTrafficEncryption": True,
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "RoleArn": spec.role_arn,
+    }
+
+
+def _s3_input(name: str, uri: Any, local: str) -> Json:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": f"{PROCESSING_ROOT}/{local}",
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+        },
+    }
+
+
+VALIDATED = "Steps.ValidateData.ProcessingOutputConfig.Outputs['validated'].S3Output.S3Uri"
+MODEL_ARTIFACT = "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"
+
+
+def _training(spec: PipelineSpec) -> Json:
+    hyperparameters = dict(spec.hyperparameters)
+    if spec.distributed:
+        # SageMaker's torchrun launcher: one process per GPU on every instance.
+        hyperparameters["sagemaker_torch_distributed_enabled"] = "true"
+    stopping: Json = {"MaxRuntimeInSeconds": spec.max_runtime_seconds}
+    arguments: Json = {
+        "AlgorithmSpecification": {
+            "TrainingImage": get("Parameters.ImageUri"),
+            "TrainingInputMode": "File",
+        },
+        "HyperParameters": hyperparameters,
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": get(VALIDATED),
+                        "S3DataDistributionType": (
+                            "ShardedByS3Key" if spec.distributed else "FullyReplicated"
+                        ),
+                    }
+                },
+            }
+        ],
+        "OutputDataConfig": {
+            "S3OutputPath": f"{spec.artifacts_uri}/models/",
+            "KmsKeyId": spec.kms_key_arn,
+        },
+        "ResourceConfig": {
+            "InstanceType": get("Parameters.TrainingInstanceType"),
+            "InstanceCount": spec.training_instance_count,
+            "VolumeSizeInGB": spec.volume_gb,
+            "VolumeKmsKeyId": spec.kms_key_arn,
+        },
+        "RoleArn": spec.role_arn,
+        "StoppingCondition": stopping,
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+    if spec.spot:
+        # Spot jobs can be interrupted: checkpoints let them resume, and the job may wait for
+        # capacity up to as long again as it may run.
+        stopping["MaxWaitTimeInSeconds"] = 2 * spec.max_runtime_seconds
+        arguments["EnableManagedSpotTraining"] = True
+        arguments["CheckpointConfig"] = {
+            "S3Uri": f"{spec.artifacts_uri}/checkpoints/",
+            "LocalPath": "/opt/ml/checkpoints",
+        }
+    return arguments
+
+
+def _register(spec: PipelineSpec) -> Json:
+    return {
+        "ModelPackageGroupName": spec.model_package_group,
+        "ModelPackageDescription": "Candidate from the training pipeline",
+        "ModelApprovalStatus": "PendingManualApproval",
+        "InferenceSpecification": {
+            "Containers": [
+                {"Image": get("Parameters.ImageUri"), "ModelDataUrl": get(MODEL_ARTIFACT)}
+            ],
+            "SupportedContentTypes": ["application/json", "text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+            "SupportedRealtimeInferenceInstanceTypes": list(spec.inference_instance_types),
+        },
+        "ModelMetrics": {
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{spec.artifacts_uri}/evaluation/evaluation.json",
+                }
+            }
+        },
+        "CustomerMetadataProperties": {
+            "primary_metric": spec.primary_metric,
+            "triggered_by": get("Parameters.TriggeredBy"),
+        },
+    }
+
+
+def build_definition(spec: PipelineSpec) -> Json:
+    """The pipeline definition for ``spec``, validated.
+
+    Raises:
+        PipelineDefinitionError: the definition breaks an API shape or a reference.
+    """
+    evaluate_command = [
+        "evaluate",
+        "--metric",
+        spec.primary_metric,
+        "--approved-metric",
+        as_text(get("Parameters.ApprovedModelMetric")),
+        "--margin",
+        as_text(get("Parameters.EvaluationMargin")),
+    ]
+    register = {"Name": "RegisterModel", "Type": "RegisterModel", "Arguments": _register(spec)}
+    failed = {
+        "Name": "GateFailed",
+        "Type": "Fail",
+        "Arguments": {
+            "ErrorMessage": f"the candidate's {spec.primary_metric} did not beat the approved"
+            " model by the evaluation margin"
+        },
+    }
+    definition: Json = {
+        "Version": SCHEMA_VERSION,
+        "Metadata": {},
+        "Parameters": _parameters(spec),
+        "PipelineExperimentConfig": {
+            "ExperimentName": get("Execution.PipelineName"),
+            "TrialName": get("Execution.PipelineExecutionId"),
+        },
+        "Steps": [
+            {
+                "Name": "ValidateData",
+                "Type": "Processing",
+                "Arguments": _processing(
+                    spec,
+                    ["validate"],
+                    [_s3_input("data", get("Parameters.InputDataUri"), "input/data")],
+                    ("validated", "validation/"),
+                ),
+            },
+            {"Name": "TrainModel", "Type": "Training", "Arguments": _training(spec)},
+            {
+                "Name": "EvaluateModel",
+                "Type": "Processing",
+                "Arguments": _processing(
+                    spec,
+                    evaluate_command,
+                    [
+                        _s3_input("model", get(MODEL_ARTIFACT), "model"),
+                        _s3_input("data", get(VALIDATED), "input/data"),
+                    ],
+                    ("evaluation", "evaluation/"),
+                ),
+                "PropertyFiles": [
+                    {
+                        "PropertyFileName": "EvaluationReport",
+                        "OutputName": "evaluation",
+                        "FilePath": "evaluation.json",
+                    }
+                ],
+            },
+            {
+                "Name": "CheckGate",
+                "Type": "Condition",
+                "Arguments": {
+                    "Conditions": [
+                        {
+                            "Type": "Equals",
+                            "LeftValue": {
+                                "Std:JsonGet": {
+                                    "PropertyFile": get(
+                                        "Steps.EvaluateModel.PropertyFiles.EvaluationReport"
+                                    ),
+                                    "Path": "gate.passed",
+                                }
+                            },
+                            "RightValue": True,
+                        }
+                    ],
+                    "IfSteps": [register],
+                    "ElseSteps": [failed],
+                },
+            },
+        ],
+    }
+    validate_definition(definition)
+    return definition
+
+
+# --- validation ---------------------------------------------------------------------------
+
+_OPERATIONS = {
+    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
+    "Training": ("CreateTrainingJob", "TrainingJobName"),
+    "RegisterModel": ("CreateModelPackage", None),
+}
+_STEP_REF = re.compile(r"^Steps\.([A-Za-z0-9_-]+)\.")
+_EXECUTION_VARS = {
+    "Execution.PipelineName",
+    "Execution.PipelineExecutionId",
+    "Execution.PipelineExecutionArn",
+}
+
+
+def _all_steps(steps: list[Json]) -> list[Json]:
+    found = []
+    for step in steps:
+        found.append(step)
+        if step["Type"] == "Condition":
+            found += _all_steps(step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"])
+    return found
+
+
+def _concrete(value: Any, params: dict[str, Any], refs: list[str]) -> Any:
+    """Replace pipeline expressions with values of the right type, collecting references."""
+    if isinstance(value, dict):
+        if set(value) == {"Get"}:
+            refs.append(value["Get"])
+            name = value["Get"].removeprefix("Parameters.")
+            return params.get(name, "s3://mlops-placeholder/step-property")
+        if set(value) & {"Std:Join", "Std:JsonGet"}:
+            _concrete(list(value.values()), params, refs)
+            return "placeholder"
+        return {k: _concrete(v, params, refs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_concrete(v, params, refs) for v in value]
+    return value
+
+
+def validate_definition(definition: Json) -> None:
+    """Check shapes against botocore and references against the definition.
+
+    Raises:
+        PipelineDefinitionError: one line per problem.
+    """
+    params = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    steps = _all_steps(definition["Steps"])
+    names = [s["Name"] for s in steps]
+    problems = [
+        f"duplicate step name '{n}'" for n in sorted({n for n in names if names.count(n) > 1})
+    ]
+    refs: list[str] = []
+    for step in steps:
+        problems += _shape_problems(step, _concrete(step["Arguments"], params, refs))
+    problems += [p for ref in refs if (p := _reference_problem(ref, params, names))]
+    if problems:
+        raise PipelineDefinitionError(problems)
+
+
+def _shape_problems(step: Json, arguments: Json) -> list[str]:
+    """Validate a step's arguments against the API call it becomes."""
+    if step["Type"] not in _OPERATIONS:
+        return []
+    import botocore.session
+    from botocore.exceptions import ParamValidationError
+    from botocore.validate import ParamValidator
+
+    operation, name_field = _OPERATIONS[step["Type"]]
+    if name_field:
+        arguments = {**arguments, name_field: "pipeline-validation"}
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    report = ParamValidator().validate(arguments, model.operation_model(operation).input_shape)
+    if not report.has_errors():
+        return []
+    return [f"step {step['Name']}: {ParamValidationError(report=report.generate_report())}"]
+
+
+def _reference_problem(ref: str, params: dict[str, Any], steps: list[str]) -> str:
+    """Why a ``Get`` reference is dangling, or an empty string."""
+    if ref.startswith("Parameters."):
+        known = ref.removeprefix("Parameters.") in params
+        return "" if known else f"reference to unknown parameter '{ref}'"
+    if (match := _STEP_REF.match(ref)) is not None:
+        return "" if match.group(1) in steps else f"reference to unknown step '{ref}'"
+    return "" if ref in _EXECUTION_VARS else f"unknown reference '{ref}'"

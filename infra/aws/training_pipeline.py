@@ -1,0 +1,491 @@
+"""``mlops:aws:TrainingPipeline``: GPU training as a SageMaker Pipeline, least-privilege.
+
+Creates the execution role (scoped to the lake's buckets and prefixes, the ECR repository, the
+lake key and its own log groups), the ECR repository, the log groups, the pipeline itself
+(validate -> train -> evaluate -> gate -> register) and, optionally, a schedule that starts it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from mlops.core.catalog import service_principal
+from mlops.infra.aws.names import (
+    DRIFT_NAMESPACE,
+    PROCESSING_LOG_GROUP,
+    TRAINING_LOG_GROUP,
+    PlatformNames,
+)
+from mlops.infra.aws.pipeline_definition import PipelineSpec, build_definition
+from mlops.infra.config import StackConfig
+
+READ_ZONES = ("raw", "curated", "features")
+ARTIFACT_PREFIXES = ("validation/", "models/", "checkpoints/", "evaluation/", "monitoring/")
+
+
+@dataclass(frozen=True)
+class TrainingPipelineArgs:
+    """Inputs of :class:`TrainingPipeline`.
+
+    Attributes:
+        names: the platform's physical names.
+        tags: tags for every taggable resource.
+        account_id: the AWS account (trust-policy conditions, ARNs).
+        region: the AWS region.
+        partition: the AWS partition.
+        bucket_names: lake zone -> bucket name (from :class:`DataLake`).
+        key_arn: the lake's KMS key; encrypts outputs, volumes, the repository and logs.
+        training_instance_type: training type (a GPU type for GPU frameworks).
+        training_instance_count: more than 1 runs distributed data parallel.
+        spot: managed spot training with checkpoints to S3.
+        max_runtime_seconds: training time limit.
+        volume_gb: training volume size.
+        processing_instance_type: type for validation and evaluation.
+        primary_metric: the metric the evaluation gate compares.
+        evaluation_margin: how much a candidate must beat the approved model by.
+        image_tag: tag of the image the pipeline runs by default.
+        inference_instance_types: realtime types registered packages declare.
+        log_retention_days: retention of the log groups.
+        shared_log_groups: create the account-wide SageMaker job log groups.
+        schedule: EventBridge schedule expression that starts the pipeline; empty for none.
+        force_delete: let ``pulumi destroy`` delete a repository with images (local stacks).
+    """
+
+    names: PlatformNames
+    tags: Mapping[str, str]
+    account_id: pulumi.Input[str]
+    region: str
+    partition: str
+    bucket_names: pulumi.Input[Mapping[str, str]]
+    key_arn: pulumi.Input[str]
+    training_instance_type: str
+    training_instance_count: int = 1
+    spot: bool = False
+    max_runtime_seconds: int = 86400
+    volume_gb: int = 50
+    processing_instance_type: str = "ml.m5.xlarge"
+    primary_metric: str = "roc_auc"
+    evaluation_margin: float = 0.01
+    image_tag: str = "0.1.0"
+    inference_instance_types: tuple[str, ...] = ("ml.m5.large",)
+    log_retention_days: int = 30
+    shared_log_groups: bool = True
+    schedule: str = ""
+    force_delete: bool = False
+
+    @classmethod
+    def from_config(
+        cls,
+        config: StackConfig,
+        account_id: pulumi.Input[str],
+        bucket_names: pulumi.Input[Mapping[str, str]],
+        key_arn: pulumi.Input[str],
+    ) -> TrainingPipelineArgs:
+        """Derive the pipeline's settings from a stack config and the lake's outputs."""
+        return cls(
+            names=PlatformNames(config.name_prefix),
+            tags=config.tags,
+            account_id=account_id,
+            region=config.region,
+            partition=config.partition,
+            bucket_names=bucket_names,
+            key_arn=key_arn,
+            training_instance_type=config.training_instance_type,
+            training_instance_count=config.training_instance_count,
+            spot=config.spot,
+            max_runtime_seconds=config.max_runtime_hours * 3600,
+            volume_gb=config.training_volume_gb,
+            processing_instance_type=config.processing_instance_type,
+            primary_metric=config.primary_metric,
+            evaluation_margin=config.evaluation_margin,
+            image_tag=config.image_tag,
+            inference_instance_types=(config.endpoint_instance_type,),
+            log_retention_days=config.log_retention_days,
+            shared_log_groups=config.shared_log_groups,
+            schedule=config.schedule,
+            force_delete=config.environment == "local",
+        )
+
+
+# Exported for testing: the policies are pure functions of concrete ARNs.
+
+
+def sagemaker_trust_policy(partition: str, region: str, account_id: str) -> dict[str, Any]:
+    """SageMaker may assume the role only on behalf of this account and region."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service_principal("sagemaker", partition)},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{partition}:sagemaker:{region}:{account_id}:*"
+                    },
+                },
+            }
+        ],
+    }
+
+
+def events_trust_policy(partition: str, account_id: str) -> dict[str, Any]:
+    """EventBridge may assume the role only for rules in this account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service_principal("events", partition)},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def execution_role_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    role_arn: str,
+    buckets: Mapping[str, str],
+    key_arn: str,
+    repository_arn: str,
+    names: PlatformNames,
+) -> dict[str, Any]:
+    """What pipeline jobs, registered models and the endpoint may do, and on which resources.
+
+    Two statements use ``Resource: "*"`` because their APIs have no resource-level
+    permissions; both are narrowed by what they allow: ``ecr:GetAuthorizationToken`` only
+    issues a registry login, and ``cloudwatch:PutMetricData`` is limited to the drift namespace.
+    """
+    s3 = f"arn:{partition}:s3:::"
+    logs = f"arn:{partition}:logs:{region}:{account_id}:log-group:"
+    sagemaker = f"arn:{partition}:sagemaker:{region}:{account_id}:"
+    artifacts = buckets["artifacts"]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListLakeBuckets",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": [f"{s3}{buckets[z]}" for z in (*READ_ZONES, "artifacts")],
+            },
+            {
+                "Sid": "ReadLakeData",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": [f"{s3}{buckets[z]}/*" for z in READ_ZONES],
+            },
+            {
+                "Sid": "WritePipelineArtifacts",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": [f"{s3}{artifacts}/{p}*" for p in ARTIFACT_PREFIXES],
+            },
+            {
+                "Sid": "WriteCapturedTraffic",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": f"{s3}{buckets['raw']}/capture/*",
+            },
+            {
+                "Sid": "UseLakeKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": key_arn,
+            },
+            {
+                "Sid": "EncryptJobVolumes",
+                "Effect": "Allow",
+                "Action": "kms:CreateGrant",
+                "Resource": key_arn,
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+            {
+                "Sid": "PullProjectImage",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                "Resource": repository_arn,
+            },
+            {
+                "Sid": "RegistryLogin",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                "Resource": [
+                    f"{logs}{group}:*"
+                    for group in (
+                        TRAINING_LOG_GROUP,
+                        PROCESSING_LOG_GROUP,
+                        names.endpoint_log_group,
+                    )
+                ],
+            },
+            {
+                "Sid": "RunPipelineJobs",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:AddTags",
+                ],
+                # Pipelines name their jobs "pipelines-<execution>-<step>-<suffix>".
+                "Resource": [
+                    f"{sagemaker}training-job/pipelines-*",
+                    f"{sagemaker}processing-job/pipelines-*",
+                ],
+            },
+            {
+                "Sid": "RegisterCandidates",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:ListModelPackages",
+                    "sagemaker:DescribeModelPackageGroup",
+                ],
+                "Resource": [
+                    f"{sagemaker}model-package-group/{names.model_package_group}",
+                    f"{sagemaker}model-package/{names.model_package_group}/*",
+                ],
+            },
+            {
+                "Sid": "PassOwnRoleToSageMaker",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": role_arn,
+                "Condition": {
+                    "StringEquals": {
+                        "iam:PassedToService": service_principal("sagemaker", partition)
+                    }
+                },
+            },
+            {
+                "Sid": "PublishDriftMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": DRIFT_NAMESPACE}},
+            },
+        ],
+    }
+
+
+def start_pipeline_policy(pipeline_arn: str) -> dict[str, Any]:
+    """EventBridge (schedule, drift) may start this pipeline and nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sagemaker:StartPipelineExecution",
+                "Resource": pipeline_arn,
+            }
+        ],
+    }
+
+
+class TrainingPipeline(pulumi.ComponentResource):
+    """GPU training as a SageMaker Pipeline, with its role, image repository and logs.
+
+    Outputs:
+        role_arn: the execution role (jobs, registered models, the endpoint).
+        repository_url: the ECR repository to push the project image to.
+        image_uri: the image the pipeline runs by default (``<repository>:<image_tag>``).
+        pipeline_name: the SageMaker Pipeline's name.
+        pipeline_arn: the SageMaker Pipeline's ARN.
+        start_role_arn: the role EventBridge assumes to start the pipeline.
+        definition: the validated pipeline definition (JSON).
+    """
+
+    role_arn: pulumi.Output[str]
+    repository_url: pulumi.Output[str]
+    image_uri: pulumi.Output[str]
+    pipeline_name: pulumi.Output[str]
+    pipeline_arn: pulumi.Output[str]
+    start_role_arn: pulumi.Output[str]
+    definition: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: TrainingPipelineArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:aws:TrainingPipeline", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        names = args.names
+
+        self.repository = aws.ecr.Repository(
+            f"{name}-images",
+            name=names.repository,
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration={"scan_on_push": True},
+            encryption_configurations=[{"encryption_type": "KMS", "kms_key": args.key_arn}],
+            force_delete=args.force_delete,
+            tags=tags,
+            opts=child,
+        )
+        log_groups = [names.endpoint_log_group]
+        if args.shared_log_groups:
+            log_groups = [TRAINING_LOG_GROUP, PROCESSING_LOG_GROUP, *log_groups]
+        for group in log_groups:
+            aws.cloudwatch.LogGroup(
+                f"{name}-logs-{group.rsplit('/', 1)[-1].lower()}",
+                name=group,
+                retention_in_days=args.log_retention_days,
+                kms_key_id=args.key_arn,
+                tags=tags,
+                opts=child,
+            )
+
+        account = pulumi.Output.from_input(args.account_id)
+        self.role = aws.iam.Role(
+            f"{name}-execution-role",
+            description=f"SageMaker execution role of {names.prefix}",
+            assume_role_policy=account.apply(
+                lambda a: json.dumps(sagemaker_trust_policy(args.partition, args.region, a))
+            ),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-execution-policy",
+            role=self.role.id,
+            policy=pulumi.Output.all(
+                account, self.role.arn, args.bucket_names, args.key_arn, self.repository.arn
+            ).apply(
+                lambda v: json.dumps(
+                    execution_role_policy(
+                        partition=args.partition,
+                        region=args.region,
+                        account_id=v[0],
+                        role_arn=v[1],
+                        buckets=v[2],
+                        key_arn=v[3],
+                        repository_arn=v[4],
+                        names=names,
+                    )
+                )
+            ),
+            opts=child,
+        )
+
+        self.image_uri = self.repository.repository_url.apply(lambda url: f"{url}:{args.image_tag}")
+        self.definition = pulumi.Output.all(
+            self.role.arn, self.image_uri, args.bucket_names, args.key_arn
+        ).apply(lambda v: json.dumps(build_definition(self._spec(args, v[0], v[1], v[2], v[3]))))
+        self.pipeline = aws.sagemaker.Pipeline(
+            f"{name}-pipeline",
+            pipeline_name=names.pipeline,
+            pipeline_display_name=names.pipeline,
+            pipeline_description=f"Validate, train, evaluate and register models of {names.prefix}",
+            role_arn=self.role.arn,
+            pipeline_definition=self.definition,
+            tags=tags,
+            opts=child,
+        )
+
+        self.start_role = aws.iam.Role(
+            f"{name}-start-role",
+            description=f"Lets EventBridge start the {names.pipeline} pipeline",
+            assume_role_policy=account.apply(
+                lambda a: json.dumps(events_trust_policy(args.partition, a))
+            ),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-start-policy",
+            role=self.start_role.id,
+            policy=self.pipeline.arn.apply(lambda arn: json.dumps(start_pipeline_policy(arn))),
+            opts=child,
+        )
+        if args.schedule:
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-schedule",
+                description=f"Retrain {names.prefix} on a schedule",
+                schedule_expression=args.schedule,
+                tags=tags,
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-schedule-target",
+                rule=rule.name,
+                arn=self.pipeline.arn,
+                role_arn=self.start_role.arn,
+                sagemaker_pipeline_target={
+                    "pipeline_parameter_lists": [{"name": "TriggeredBy", "value": "schedule"}]
+                },
+                opts=child,
+            )
+
+        self.role_arn = self.role.arn
+        self.repository_url = self.repository.repository_url
+        self.pipeline_name = self.pipeline.pipeline_name
+        self.pipeline_arn = self.pipeline.arn
+        self.start_role_arn = self.start_role.arn
+        self.register_outputs(
+            {
+                "role_arn": self.role_arn,
+                "repository_url": self.repository_url,
+                "image_uri": self.image_uri,
+                "pipeline_name": self.pipeline_name,
+                "pipeline_arn": self.pipeline_arn,
+                "start_role_arn": self.start_role_arn,
+                "definition": self.definition,
+            }
+        )
+
+    @staticmethod
+    def _spec(
+        args: TrainingPipelineArgs,
+        role_arn: str,
+        image_uri: str,
+        buckets: Mapping[str, str],
+        key_arn: str,
+    ) -> PipelineSpec:
+        return PipelineSpec(
+            role_arn=role_arn,
+            image_uri=image_uri,
+            input_data_uri=f"s3://{buckets['raw']}/datasets/",
+            artifacts_uri=f"s3://{buckets['artifacts']}",
+            kms_key_arn=key_arn,
+            model_package_group=args.names.model_package_group,
+            training_instance_type=args.training_instance_type,
+            training_instance_count=args.training_instance_count,
+            processing_instance_type=args.processing_instance_type,
+            spot=args.spot,
+            max_runtime_seconds=args.max_runtime_seconds,
+            volume_gb=args.volume_gb,
+            primary_metric=args.primary_metric,
+            evaluation_margin=args.evaluation_margin,
+            inference_instance_types=args.inference_instance_types,
+        )
