@@ -148,7 +148,7 @@ class _RecordingMonitor(_mocks.MockMonitor):
                     type=request.type,
                     name=request.name,
                     inputs=dict(rpc.deserialize_properties(request.object)),
-                    parent="" if request.parent.endswith("pulumi:pulumi:Stack") else request.parent,
+                    parent="" if "::pulumi:pulumi:Stack::" in request.parent else request.parent,
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     custom=bool(request.custom),

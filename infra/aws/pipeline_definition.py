@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from mlops.core.errors import MlopsError
@@ -400,18 +401,25 @@ def _shape_problems(step: Json, arguments: Json) -> list[str]:
     """Validate a step's arguments against the API call it becomes."""
     if step["Type"] not in _OPERATIONS:
         return []
-    import botocore.session
     from botocore.exceptions import ParamValidationError
     from botocore.validate import ParamValidator
 
     operation, name_field = _OPERATIONS[step["Type"]]
     if name_field:
         arguments = {**arguments, name_field: "pipeline-validation"}
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    report = ParamValidator().validate(arguments, model.operation_model(operation).input_shape)
+    shape = _sagemaker_model().operation_model(operation).input_shape
+    report = ParamValidator().validate(arguments, shape)
     if not report.has_errors():
         return []
     return [f"step {step['Name']}: {ParamValidationError(report=report.generate_report())}"]
+
+
+@cache
+def _sagemaker_model() -> Any:
+    """Botocore's SageMaker service model; loading it takes ~0.1 s, so once per process."""
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
 
 
 def _reference_problem(ref: str, params: dict[str, Any], steps: list[str]) -> str:

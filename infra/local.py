@@ -1,0 +1,54 @@
+"""Point the AWS provider at a local endpoint (moto or LocalStack), as pulumilocal does."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import urlparse
+
+from mlops.core.errors import UserError
+
+# Every AWS service the platform's resources call, by the provider's `endpoints` key.
+PLATFORM_SERVICES = (
+    "appautoscaling",
+    "cloudwatch",
+    "ecr",
+    "events",
+    "glue",
+    "iam",
+    "kms",
+    "logs",
+    "s3",
+    "sagemaker",
+    "sns",
+    "sts",
+)
+
+
+def require_loopback(url: str) -> None:
+    """Refuse any endpoint that is not on this machine.
+
+    Raises:
+        UserError: the URL's host is not a loopback address (or ``localhost``).
+    """
+    host = urlparse(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UserError(f"local mode only talks to loopback endpoints; refusing {url}")
+
+
+def provider_config(url: str) -> dict[str, Any]:
+    """``aws:*`` config for a stack whose AWS calls all go to ``url`` with fake credentials."""
+    require_loopback(url)
+    return {
+        "aws:accessKey": "test",
+        "aws:secretKey": "test",
+        "aws:skipCredentialsValidation": True,
+        "aws:skipRequestingAccountId": True,
+        "aws:skipMetadataApiCheck": True,
+        "aws:s3UsePathStyle": True,
+        "aws:endpoints": [{service: url for service in PLATFORM_SERVICES}],
+    }

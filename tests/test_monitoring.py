@@ -1,0 +1,143 @@
+"""Monitoring: scoped alarms with actions, a dashboard, data quality, and drift -> retraining."""
+
+from __future__ import annotations
+
+import json
+
+from platform_runs import ACCOUNT, one, platform, policy
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def monitoring_alarms(stack: str = "prod", **extra: object) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {
+        a.inputs["name"]: a.inputs
+        for a in platform(stack, **extra).of_type(ALARM)
+        if a.name.startswith(f"churn-{stack}-monitoring-")
+    }
+
+
+def test_alarms_are_scoped_and_actionable() -> None:
+    alarms = monitoring_alarms()
+    assert set(alarms) == {
+        f"churn-prod-{k}"
+        for k in (
+            "pipeline-failed",
+            "drift",
+            "latency-p99",
+            "errors-5xx",
+            "errors-4xx",
+            "invocation-drop",
+        )
+    }
+    endpoint = {"EndpointName": "churn-prod-endpoint", "VariantName": "primary"}
+    for name, alarm in alarms.items():
+        assert alarm["actionsEnabled"] is True, name
+        assert (
+            alarm["alarmActions"] == [alarm["alarmActions"][0]]
+            and ":churn-prod-monitoring-alerts" in alarm["alarmActions"][0]
+        )
+        assert alarm["dimensions"], name
+    for key in ("latency-p99", "errors-5xx", "errors-4xx", "invocation-drop"):
+        assert alarms[f"churn-prod-{key}"]["dimensions"] == endpoint
+    assert alarms["churn-prod-latency-p99"]["extendedStatistic"] == "p99"
+    assert alarms["churn-prod-invocation-drop"]["treatMissingData"] == "breaching"
+    assert alarms["churn-prod-pipeline-failed"]["dimensions"] == {
+        "PipelineName": "churn-prod-training"
+    }
+    assert (
+        alarms["churn-prod-pipeline-failed"]["namespace"] == "AWS/Sagemaker/ModelBuildingPipeline"
+    )
+    drift = alarms["churn-prod-drift"]
+    assert (drift["namespace"], drift["metricName"]) == ("mlops-stack/Drift", "DriftScore")
+    assert drift["dimensions"] == {"Endpoint": "churn-prod-endpoint"} and drift["threshold"] == 0.2
+
+
+def test_without_an_endpoint_only_pipeline_and_drift_alarms() -> None:
+    assert set(monitoring_alarms("prod", model=False)) == {
+        "churn-prod-pipeline-failed",
+        "churn-prod-drift",
+    }
+
+
+def test_drift_alarm_starts_the_training_pipeline() -> None:
+    program = platform("prod")
+    rule = next(
+        r
+        for r in program.of_type("aws:cloudwatch/eventRule:EventRule")
+        if r.name.endswith("drift-retrain")
+    )
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
+    assert pattern["resources"][0].endswith(":alarm:churn-prod-monitoring-drift")
+    target = next(
+        t
+        for t in program.of_type("aws:cloudwatch/eventTarget:EventTarget")
+        if t.name.endswith("drift-retrain-target")
+    )
+    assert (
+        target.inputs["arn"]
+        == f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:pipeline/churn-prod-training"
+    )
+    assert target.inputs["roleArn"].endswith("role/churn-prod-training-start-role")
+    assert target.inputs["sagemakerPipelineTarget"] == {
+        "pipelineParameterLists": [{"name": "TriggeredBy", "value": "drift"}]
+    }
+
+
+def test_alerts_topic_is_encrypted_and_only_services_of_this_account_publish() -> None:
+    program = platform("prod")
+    topics = {t.name: t.inputs for t in program.of_type("aws:sns/topic:Topic")}
+    assert set(topics) == {"churn-prod-monitoring-alerts", "churn-prod-registry-approvals"}
+    assert all(t["kmsMasterKeyId"].endswith("key/churn-prod-lake-key") for t in topics.values())
+    for resource in program.of_type("aws:sns/topicPolicy:TopicPolicy"):
+        statement = policy(resource)["Statement"][0]
+        assert statement["Action"] == "sns:Publish"
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+def test_dashboard_covers_endpoint_training_and_drift() -> None:
+    body = json.loads(
+        one(platform("prod"), "aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"]
+    )
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert titles == [
+        "Invocations",
+        "Errors",
+        "Model latency p99 (µs)",
+        "Training pipeline",
+        "Drift score",
+    ]
+    metrics = json.dumps(body)
+    assert (
+        "churn-prod-endpoint" in metrics
+        and "churn-prod-training" in metrics
+        and "DriftScore" in metrics
+    )
+
+
+def test_data_quality_job_over_captured_data_on_a_schedule() -> None:
+    program = platform("prod")
+    job = one(program, "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition").inputs
+    assert job["dataQualityAppSpecification"]["imageUri"] == (
+        "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+    )
+    assert job["dataQualityJobInput"]["endpointInput"]["endpointName"] == "churn-prod-endpoint"
+    output = job["dataQualityJobOutputConfig"]
+    assert (
+        output["monitoringOutputs"]["s3Output"]["s3Uri"]
+        == "s3://churn-prod-lake-artifacts/monitoring/"
+    )
+    assert output["kmsKeyId"].endswith("key/churn-prod-lake-key")
+    assert job["networkConfig"] == {
+        "enableNetworkIsolation": True,
+        "enableInterContainerTrafficEncryption": True,
+    }
+    schedule = one(program, "aws:sagemaker/monitoringSchedule:MonitoringSchedule").inputs[
+        "monitoringScheduleConfig"
+    ]
+    assert schedule["monitoringType"] == "DataQuality"
+    assert schedule["scheduleConfig"] == {"scheduleExpression": "cron(0 * ? * * *)"}
+    # Serverless endpoints capture nothing, so there is nothing to monitor.
+    assert platform("dev").of_type("aws:sagemaker/monitoringSchedule:MonitoringSchedule") == []

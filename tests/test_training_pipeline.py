@@ -1,0 +1,310 @@
+"""TrainingPipeline: least-privilege role, repository, logs, and a validated pipeline definition."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from platform_runs import ACCOUNT, one, platform, policy
+
+from mlops.infra.aws.pipeline_definition import (
+    PipelineDefinitionError,
+    PipelineSpec,
+    build_definition,
+    validate_definition,
+)
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def execution_policy(stack: str = "prod") -> dict:  # type: ignore[type-arg]
+    return policy(
+        next(r for r in platform(stack).of_type(ROLE_POLICY) if r.name.endswith("execution-policy"))
+    )
+
+
+def statements(stack: str = "prod") -> dict[str, dict]:  # type: ignore[type-arg]
+    return {s["Sid"]: s for s in execution_policy(stack)["Statement"]}
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_actions_and_no_managed_policies() -> None:
+    for resource in platform("prod").of_type(ROLE_POLICY):
+        for statement in policy(resource)["Statement"]:
+            for action in as_list(statement["Action"]):
+                assert action != "*" and not action.endswith(":*"), (resource.name, action)
+    for role in platform("prod").of_type(ROLE):
+        assert not role.inputs.get("managedPolicyArns"), role.name
+
+
+def test_wildcard_resources_only_where_the_api_has_no_resource_permissions() -> None:
+    wildcard = {sid for sid, s in statements().items() if "*" in as_list(s["Resource"])}
+    assert wildcard == {"RegistryLogin", "PublishDriftMetrics"}
+    assert statements()["RegistryLogin"]["Action"] == "ecr:GetAuthorizationToken"
+    assert statements()["PublishDriftMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "mlops-stack/Drift"}
+    }
+
+
+def test_s3_access_is_scoped_to_lake_buckets_and_prefixes() -> None:
+    s = statements()
+    assert s["ReadLakeData"]["Resource"] == [
+        f"arn:aws:s3:::churn-prod-lake-{z}/*" for z in ("raw", "curated", "features")
+    ]
+    assert s["WritePipelineArtifacts"]["Resource"] == [
+        f"arn:aws:s3:::churn-prod-lake-artifacts/{p}*"
+        for p in ("validation/", "models/", "checkpoints/", "evaluation/", "monitoring/")
+    ]
+    assert s["WriteCapturedTraffic"]["Resource"] == "arn:aws:s3:::churn-prod-lake-raw/capture/*"
+    assert "arn:aws:s3:::churn-prod-lake-logs" not in json.dumps(execution_policy())
+
+
+def test_key_repository_logs_and_jobs_are_scoped() -> None:
+    s = statements()
+    assert s["UseLakeKey"]["Resource"].endswith(":key/churn-prod-lake-key")
+    assert s["EncryptJobVolumes"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert (
+        s["PullProjectImage"]["Resource"]
+        == f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/churn-prod"
+    )
+    logs = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:"
+    assert s["WriteOwnLogs"]["Resource"] == [
+        f"{logs}/aws/sagemaker/TrainingJobs:*",
+        f"{logs}/aws/sagemaker/ProcessingJobs:*",
+        f"{logs}/aws/sagemaker/Endpoints/churn-prod-endpoint:*",
+    ]
+    assert all(
+        ":training-job/pipelines-" in r or ":processing-job/pipelines-" in r
+        for r in s["RunPipelineJobs"]["Resource"]
+    )
+    assert s["RegisterCandidates"]["Resource"][0].endswith("model-package-group/churn-prod-models")
+    assert s["PassOwnRoleToSageMaker"]["Resource"].endswith(
+        "role/churn-prod-training-execution-role"
+    )
+    assert s["PassOwnRoleToSageMaker"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+
+
+def test_trust_policies_have_confused_deputy_conditions() -> None:
+    roles = {r.name: policy(r, "assumeRolePolicy") for r in platform("prod").of_type(ROLE)}
+    execution = roles["churn-prod-training-execution-role"]["Statement"][0]
+    assert execution["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert execution["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:*"},
+    }
+    start = roles["churn-prod-training-start-role"]["Statement"][0]
+    assert start["Principal"] == {"Service": "events.amazonaws.com"}
+    assert start["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    start_policy = policy(
+        next(r for r in platform("prod").of_type(ROLE_POLICY) if r.name.endswith("start-policy"))
+    )
+    assert start_policy["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "sagemaker:StartPipelineExecution",
+            "Resource": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:pipeline/churn-prod-training",
+        }
+    ]
+
+
+def test_repository_and_log_groups() -> None:
+    repo = one(platform("prod"), "aws:ecr/repository:Repository").inputs
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["encryptionConfigurations"][0]["encryptionType"] == "KMS"
+    assert repo["forceDelete"] is False
+    assert one(platform("local"), "aws:ecr/repository:Repository").inputs["forceDelete"] is True
+    groups = {
+        g.inputs["name"]: g.inputs
+        for g in platform("prod").of_type("aws:cloudwatch/logGroup:LogGroup")
+    }
+    assert set(groups) == {
+        "/aws/sagemaker/TrainingJobs",
+        "/aws/sagemaker/ProcessingJobs",
+        "/aws/sagemaker/Endpoints/churn-prod-endpoint",
+    }
+    assert {g["retentionInDays"] for g in groups.values()} == {365}
+    assert all(g["kmsKeyId"].endswith("key/churn-prod-lake-key") for g in groups.values())
+    shared_off = platform("dev", sharedLogGroups=False).of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert [g.inputs["name"] for g in shared_off] == ["/aws/sagemaker/Endpoints/churn-dev-endpoint"]
+
+
+def definition(stack: str = "prod", **extra: object) -> dict:  # type: ignore[type-arg]
+    pipeline = one(platform(stack, **extra), "aws:sagemaker/pipeline:Pipeline")
+    assert pipeline.inputs["pipelineName"] == f"churn-{stack}-training"
+    return json.loads(pipeline.inputs["pipelineDefinition"])
+
+
+def test_pipeline_steps_in_order() -> None:
+    steps = definition()["Steps"]
+    assert [(s["Name"], s["Type"]) for s in steps] == [
+        ("ValidateData", "Processing"),
+        ("TrainModel", "Training"),
+        ("EvaluateModel", "Processing"),
+        ("CheckGate", "Condition"),
+    ]
+    gate = steps[3]["Arguments"]
+    assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel"]
+    assert [s["Name"] for s in gate["ElseSteps"]] == ["GateFailed"]
+    register = gate["IfSteps"][0]["Arguments"]
+    assert register["ModelApprovalStatus"] == "PendingManualApproval"
+    assert register["ModelPackageGroupName"] == "churn-prod-models"
+    assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith(
+        "/evaluation/evaluation.json"
+    )
+
+
+def test_training_is_isolated_encrypted_and_on_the_configured_gpu() -> None:
+    train = definition()["Steps"][1]["Arguments"]
+    assert train["EnableNetworkIsolation"] is True
+    assert train["EnableInterContainerTrafficEncryption"] is True
+    assert train["OutputDataConfig"]["KmsKeyId"].endswith("key/churn-prod-lake-key")
+    assert train["ResourceConfig"]["VolumeKmsKeyId"].endswith("key/churn-prod-lake-key")
+    params = {p["Name"]: p["DefaultValue"] for p in definition()["Parameters"]}
+    assert train["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
+    assert params["TrainingInstanceType"] == "ml.g5.2xlarge"
+
+
+def test_spot_adds_checkpoints_and_max_wait() -> None:
+    train = definition("dev")["Steps"][1]["Arguments"]  # dev trains on spot by default
+    assert train["EnableManagedSpotTraining"] is True
+    assert train["CheckpointConfig"]["S3Uri"] == "s3://churn-dev-lake-artifacts/checkpoints/"
+    stop = train["StoppingCondition"]
+    assert stop["MaxWaitTimeInSeconds"] == 2 * stop["MaxRuntimeInSeconds"] == 2 * 24 * 3600
+    on_demand = definition("dev", spot=False)["Steps"][1]["Arguments"]
+    assert (
+        "CheckpointConfig" not in on_demand
+        and "MaxWaitTimeInSeconds" not in on_demand["StoppingCondition"]
+    )
+
+
+def test_more_than_one_instance_trains_distributed() -> None:
+    single = definition()["Steps"][1]["Arguments"]
+    assert single["ResourceConfig"]["InstanceCount"] == 1
+    assert "sagemaker_torch_distributed_enabled" not in single["HyperParameters"]
+    multi = definition("prod", trainingInstanceCount=4)["Steps"][1]["Arguments"]
+    assert multi["ResourceConfig"]["InstanceCount"] == 4
+    assert multi["HyperParameters"]["sagemaker_torch_distributed_enabled"] == "true"
+    source = multi["InputDataConfig"][0]["DataSource"]["S3DataSource"]
+    assert source["S3DataDistributionType"] == "ShardedByS3Key"
+
+
+def test_gate_compares_with_a_configurable_margin() -> None:
+    d = definition("prod", evaluationMargin=0.05)
+    params = {p["Name"]: p for p in d["Parameters"]}
+    assert params["EvaluationMargin"] == {
+        "Name": "EvaluationMargin",
+        "Type": "Float",
+        "DefaultValue": 0.05,
+    }
+    evaluate = d["Steps"][2]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert evaluate[:3] == ["evaluate", "--metric", "roc_auc"]
+    condition = d["Steps"][3]["Arguments"]["Conditions"][0]
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "gate.passed"
+
+
+def test_schedule_starts_the_pipeline() -> None:
+    assert platform("prod").of_type("aws:cloudwatch/eventRule:EventRule")  # drift + approvals
+    scheduled = platform("prod", schedule="rate(7 days)")
+    rule = next(
+        r
+        for r in scheduled.of_type("aws:cloudwatch/eventRule:EventRule")
+        if r.name.endswith("-schedule")
+    )
+    assert rule.inputs["scheduleExpression"] == "rate(7 days)"
+    target = next(
+        t
+        for t in scheduled.of_type("aws:cloudwatch/eventTarget:EventTarget")
+        if t.name.endswith("-schedule-target")
+    )
+    assert target.inputs["arn"].endswith(":pipeline/churn-prod-training")
+    assert target.inputs["roleArn"].endswith("role/churn-prod-training-start-role")
+    assert not [
+        r
+        for r in platform("prod").of_type("aws:cloudwatch/eventRule:EventRule")
+        if r.name.endswith("-schedule")
+    ]
+
+
+SPEC = PipelineSpec(
+    role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
+    image_uri=f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/churn:1",
+    input_data_uri="s3://raw/datasets/",
+    artifacts_uri="s3://artifacts",
+    kms_key_arn=f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k",
+    model_package_group="churn-models",
+    training_instance_type="ml.g5.2xlarge",
+)
+
+
+def test_builder_output_is_deterministic_and_valid() -> None:
+    assert build_definition(SPEC) == build_definition(SPEC)
+    validate_definition(build_definition(SPEC))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda d: d["Steps"][1]["Arguments"]["ResourceConfig"].__setitem__(
+                "InstanceCount", "two"
+            ),
+            "Invalid type for parameter ResourceConfig.InstanceCount",
+        ),
+        (
+            lambda d: d["Steps"][1]["Arguments"].__setitem__("GpuCount", 1),
+            'Unknown parameter in input: "GpuCount"',
+        ),
+        (
+            lambda d: d["Steps"][0]["Arguments"].pop("AppSpecification"),
+            'Missing required parameter in input: "AppSpecification"',
+        ),
+        (
+            lambda d: d["Steps"][2]["Arguments"]["ProcessingInputs"][0]["S3Input"].__setitem__(
+                "S3Uri", {"Get": "Steps.Nope.Out"}
+            ),
+            "reference to unknown step 'Steps.Nope.Out'",
+        ),
+        (
+            lambda d: d["Steps"][1]["Arguments"]["ResourceConfig"].__setitem__(
+                "InstanceType", {"Get": "Parameters.Missing"}
+            ),
+            "reference to unknown parameter",
+        ),
+        (
+            lambda d: (
+                d["Steps"][3]["Arguments"]["IfSteps"][0]["Arguments"].pop("ModelApprovalStatus")
+                and d["Steps"][3]["Arguments"]["IfSteps"][0]["Arguments"][
+                    "InferenceSpecification"
+                ].pop("Containers")
+            ),
+            "Missing required parameter in InferenceSpecification",
+        ),
+        (
+            lambda d: d["Steps"].append(copy.deepcopy(d["Steps"][0])),
+            "duplicate step name 'ValidateData'",
+        ),
+    ],
+    ids=[
+        "wrong-type",
+        "unknown-field",
+        "missing-field",
+        "dangling-step",
+        "dangling-parameter",
+        "register-shape",
+        "duplicate",
+    ],
+)
+def test_builder_validation_catches_broken_definitions(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    broken = build_definition(SPEC)
+    mutate(broken)
+    with pytest.raises(PipelineDefinitionError) as info:
+        validate_definition(broken)
+    assert message in str(info.value)
