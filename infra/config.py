@@ -203,6 +203,13 @@ class StackConfig(BaseModel):
             )
         return value
 
+    @field_validator("deploy_webhook_url")
+    @classmethod
+    def _check_webhook(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError(f"'{value}' must be an https:// URL (it receives a bearer token)")
+        return value
+
     @field_validator("log_retention_days")
     @classmethod
     def _check_retention(cls, value: int) -> int:

@@ -61,6 +61,11 @@ def test_other_projects_keys_are_ignored() -> None:
         ({"churn:endpointType": "batch"}, "dev", "endpointType"),
         ({}, "feature-x", "set one with `pulumi config set environment ENV`"),
         ({"aws:region": "moon-1"}, "dev", "unknown region 'moon-1'"),
+        ({"churn:deployWebhookUrl": "http://x"}, "dev", "must be an https:// URL"),
+        ({"churn:logRetentionDays": "10"}, "dev", "CloudWatch Logs accepts only"),
+        ({"churn:endpointInstanceCount": "1"}, "prod", "prod needs at least 2 instances"),
+        ({"churn:rollout": "canary"}, "dev", "serverless endpoints only support all_at_once"),
+        ({"churn:modelPackageArn": "arn:aws:s3:::nope"}, "dev", "is not a model package ARN"),
     ],
 )
 def test_invalid_config_names_the_key(values: dict[str, str], stack: str, message: str) -> None:
