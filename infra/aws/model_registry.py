@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlops.core.catalog import service_principal
+from mlops.infra.aws.iam import allow, service_trust_policy
 from mlops.infra.aws.names import PlatformNames
 from mlops.infra.aws.topics import encrypted_topic
 from mlops.infra.config import StackConfig
@@ -162,21 +162,7 @@ class ModelRegistry(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-deploy-role",
             assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {
-                                    "Service": service_principal("events", args.partition)
-                                },
-                                "Action": "sts:AssumeRole",
-                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                            }
-                        ],
-                    }
-                )
+                lambda account: json.dumps(service_trust_policy("events", args.partition, account))
             ),
             tags=tags,
             opts=child,
@@ -185,18 +171,7 @@ class ModelRegistry(pulumi.ComponentResource):
             f"{name}-deploy-policy",
             role=role.id,
             policy=destination.arn.apply(
-                lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": "events:InvokeApiDestination",
-                                "Resource": arn,
-                            }
-                        ],
-                    }
-                )
+                lambda arn: json.dumps(allow("events:InvokeApiDestination", arn))
             ),
             opts=child,
         )

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.core.catalog import service_principal
+from mlops.infra.aws.iam import allow, service_trust_policy
 from mlops.infra.aws.names import (
     DRIFT_NAMESPACE,
     PROCESSING_LOG_GROUP,
@@ -118,37 +119,8 @@ class TrainingPipelineArgs:
 
 def sagemaker_trust_policy(partition: str, region: str, account_id: str) -> dict[str, Any]:
     """SageMaker may assume the role only on behalf of this account and region."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": service_principal("sagemaker", partition)},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                    "ArnLike": {
-                        "aws:SourceArn": f"arn:{partition}:sagemaker:{region}:{account_id}:*"
-                    },
-                },
-            }
-        ],
-    }
-
-
-def events_trust_policy(partition: str, account_id: str) -> dict[str, Any]:
-    """EventBridge may assume the role only for rules in this account."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": service_principal("events", partition)},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ],
-    }
+    source = f"arn:{partition}:sagemaker:{region}:{account_id}:*"
+    return service_trust_policy("sagemaker", partition, account_id, source)
 
 
 def execution_role_policy(
@@ -300,20 +272,6 @@ def execution_role_policy(
     }
 
 
-def start_pipeline_policy(pipeline_arn: str) -> dict[str, Any]:
-    """EventBridge (schedule, drift) may start this pipeline and nothing else."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sagemaker:StartPipelineExecution",
-                "Resource": pipeline_arn,
-            }
-        ],
-    }
-
-
 class TrainingPipeline(pulumi.ComponentResource):
     """GPU training as a SageMaker Pipeline, with its role, image repository and logs.
 
@@ -417,7 +375,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             f"{name}-start-role",
             description=f"Lets EventBridge start the {names.pipeline} pipeline",
             assume_role_policy=account.apply(
-                lambda a: json.dumps(events_trust_policy(args.partition, a))
+                lambda a: json.dumps(service_trust_policy("events", args.partition, a))
             ),
             tags=tags,
             opts=child,
@@ -425,7 +383,10 @@ class TrainingPipeline(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-start-policy",
             role=self.start_role.id,
-            policy=self.pipeline.arn.apply(lambda arn: json.dumps(start_pipeline_policy(arn))),
+            # EventBridge (schedule, drift) may start this pipeline and nothing else.
+            policy=self.pipeline.arn.apply(
+                lambda arn: json.dumps(allow("sagemaker:StartPipelineExecution", arn))
+            ),
             opts=child,
         )
         if args.schedule:
