@@ -162,6 +162,10 @@ class StackConfig(BaseModel):
     min_invocations: int = Field(default=1, ge=1, description="Invocations per 15 minutes")
     drift_threshold: float = Field(default=0.2, gt=0, le=1, description="Drift score alarm")
     monitor_schedule: str = Field(default="cron(0 * ? * * *)", description="Data-quality runs")
+    data_quality_monitor: bool = Field(
+        default=True,
+        description="SageMaker Model Monitor data-quality job (AWS closed it to new accounts)",
+    )
     model_monitor_image: str = Field(default="", description="Override the analyzer image URI")
     notification_email: str = Field(default="", description="Subscribe this address to alerts")
     deploy_webhook_url: str = Field(default="", description="POSTed to when a model is approved")
@@ -232,6 +236,13 @@ class StackConfig(BaseModel):
             raise ValueError("modelPackageArn: is required before a challenger or shadow variant")
         if self.endpoint_type == "serverless" and self.rollout != "all_at_once":
             raise ValueError("rollout: serverless endpoints only support all_at_once")
+        if self.endpoint_type == "serverless" and (
+            self.challenger_model_package_arn or self.shadow_model_package_arn
+        ):
+            raise ValueError(
+                "endpointType: serverless endpoints serve a single variant; A/B and shadow"
+                " variants need realtime"
+            )
         return self
 
     @property

@@ -39,6 +39,14 @@ def test_serverless_config_has_memory_and_concurrency_and_no_kms() -> None:
         }
     ]
     assert "kmsKeyArn" not in config and "dataCaptureConfig" not in config
+    # Serverless endpoints reject network isolation; realtime models always get it.
+    assert (
+        one(platform("dev"), "aws:sagemaker/model:Model").inputs["enableNetworkIsolation"] is False
+    )
+    assert (
+        one(platform("staging"), "aws:sagemaker/model:Model").inputs["enableNetworkIsolation"]
+        is True
+    )
 
 
 def test_ab_and_shadow_variants_with_stable_names() -> None:

@@ -141,3 +141,10 @@ def test_data_quality_job_over_captured_data_on_a_schedule() -> None:
     assert schedule["scheduleConfig"] == {"scheduleExpression": "cron(0 * ? * * *)"}
     # Serverless endpoints capture nothing, so there is nothing to monitor.
     assert platform("dev").of_type("aws:sagemaker/monitoringSchedule:MonitoringSchedule") == []
+    # Accounts without Model Monitor turn it off; the drift alarm and its retraining stay.
+    off = platform("prod", dataQualityMonitor=False)
+    assert off.of_type("aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition") == []
+    assert any(
+        a.inputs["name"] == "churn-prod-drift"
+        for a in off.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    )

@@ -8,6 +8,7 @@ from mlops.core.errors import ConfigError
 from mlops.infra.config import StackConfig
 
 BASE = {"aws:region": "eu-west-1", "churn:owner": "me"}
+PACKAGES = "arn:aws:sagemaker:us-east-1:123456789012:model-package/g"
 
 
 def test_defaults_and_derived_values() -> None:
@@ -65,6 +66,14 @@ def test_other_projects_keys_are_ignored() -> None:
         ({"churn:logRetentionDays": "10"}, "dev", "CloudWatch Logs accepts only"),
         ({"churn:endpointInstanceCount": "1"}, "prod", "prod needs at least 2 instances"),
         ({"churn:rollout": "canary"}, "dev", "serverless endpoints only support all_at_once"),
+        (
+            {
+                "churn:modelPackageArn": f"{PACKAGES}/1",
+                "churn:challengerModelPackageArn": f"{PACKAGES}/2",
+            },
+            "dev",
+            "serverless endpoints serve a single variant",
+        ),
         ({"churn:modelPackageArn": "arn:aws:s3:::nope"}, "dev", "is not a model package ARN"),
     ],
 )

@@ -1,6 +1,8 @@
 """``mlops:aws:InferenceEndpoint``: a SageMaker endpoint that rolls out safely.
 
-Models come from approved model packages and run network-isolated. The endpoint configuration
+Models come from approved model packages and run network-isolated on realtime endpoints
+(serverless endpoints do not support isolation, data capture or more than one variant). The
+endpoint configuration
 is auto-named (a changed configuration is created before the old one goes), variant names are
 stable (``primary``, ``challenger``, ``shadow``), realtime traffic is captured into the lake,
 updates are blue/green (all at once, canary or linear) with a baking period and automatic
@@ -230,7 +232,8 @@ class InferenceEndpoint(pulumi.ComponentResource):
                 f"{name}-model-{variant}",
                 execution_role_arn=args.role_arn,
                 primary_container={"model_package_name": package},
-                enable_network_isolation=True,
+                # SageMaker rejects network isolation on serverless endpoints.
+                enable_network_isolation=args.realtime,
                 tags=tags,
                 opts=child,
             )

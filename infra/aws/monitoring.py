@@ -40,6 +40,8 @@ class MonitoringArgs:
         monitoring_uri: ``s3://`` prefix for data-quality reports.
         endpoint: whether an endpoint exists (endpoint alarms and widgets need one).
         realtime: whether it is realtime (data capture, hence data-quality jobs, need that).
+        data_quality_monitor: run SageMaker Model Monitor data-quality jobs (AWS no longer
+            opens Model Monitor to new accounts; the drift alarm does not depend on it).
         latency_p99_ms: p99 ModelLatency alarm threshold.
         errors_5xx_threshold: 5XX errors per 5 minutes.
         errors_4xx_threshold: 4XX errors per 5 minutes.
@@ -64,6 +66,7 @@ class MonitoringArgs:
     monitoring_uri: pulumi.Input[str]
     endpoint: bool
     realtime: bool
+    data_quality_monitor: bool = True
     latency_p99_ms: int = 500
     errors_5xx_threshold: int = 1
     errors_4xx_threshold: int = 50
@@ -100,6 +103,7 @@ class MonitoringArgs:
             monitoring_uri=monitoring_uri,
             endpoint=bool(config.model_package_arn),
             realtime=config.endpoint_type == "realtime",
+            data_quality_monitor=config.data_quality_monitor,
             latency_p99_ms=config.latency_p99_ms,
             errors_5xx_threshold=config.errors_5xx_threshold,
             errors_4xx_threshold=config.errors_4xx_threshold,
@@ -344,7 +348,7 @@ class Monitoring(pulumi.ComponentResource):
             dashboard_body=json.dumps(dashboard_body(args.names, args.region)),
             opts=child,
         )
-        if args.endpoint and args.realtime:
+        if args.endpoint and args.realtime and args.data_quality_monitor:
             self._data_quality(name, args, tags)
 
         self.alerts_topic_arn = self.topic.arn
