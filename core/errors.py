@@ -6,7 +6,10 @@ Only the CLI maps these to exit codes; everything else raises them::
     ├── UserError               the user can fix it: bad input, a refused destination
     │   ├── InvalidAnswersError answers failed validation (one line per problem)
     │   ├── DestinationError    the destination cannot be written safely
-    │   └── ConfigError         a stack configuration failed validation
+    │   ├── ConfigError         a stack configuration failed validation
+    │   └── DataError           input data is unreadable or breaks its contract
+    ├── GateBlocked             a candidate model did not beat the approved one
+    ├── AwsCallFailed           an AWS call kept failing after retries
     ├── TemplateError           a template pack is broken (a bug in the pack, not the user)
     └── ExternalToolError       a required external program is missing or failed
 """
@@ -77,3 +80,36 @@ class ExternalToolError(MlopsError):
         self.tool = tool
         self.detail = detail
         super().__init__(f"{tool}: {detail}")
+
+
+class DataError(UserError):
+    """Input data is unreadable, empty, or breaks its contract.
+
+    Args:
+        source: the file or dataset.
+        reasons: one line per problem.
+    """
+
+    def __init__(self, source: object, reasons: Sequence[str]) -> None:
+        self.source = source
+        self.reasons = list(reasons)
+        super().__init__(f"{source}: " + "; ".join(self.reasons))
+
+
+class GateBlocked(MlopsError):
+    """A candidate did not beat the approved model by the required margin; nothing was promoted."""
+
+    def __init__(self, metric: str, candidate: float, approved: float, margin: float) -> None:
+        self.metric, self.candidate, self.approved, self.margin = metric, candidate, approved, margin
+        super().__init__(
+            f"candidate {metric}={candidate:.4f} does not beat the approved model"
+            f" ({approved:.4f}) by {margin}; it stays registered but unapproved"
+        )
+
+
+class AwsCallFailed(MlopsError):
+    """An AWS call failed for good (after retries where retrying made sense)."""
+
+    def __init__(self, operation: str, code: str, detail: str, hint: str) -> None:
+        self.operation, self.code = operation, code
+        super().__init__(f"{operation} failed ({code}): {detail}. {hint}")

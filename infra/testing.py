@@ -116,7 +116,11 @@ class _Mocks(pulumi.runtime.Mocks):
         self._invokes = dict(invokes)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        resource_id = f"{args.name}-id"
+        # IDs as AWS assigns them: a bucket's or role's ID is its name; others get a suffix.
+        named = {"aws:s3/bucket:Bucket": "bucket", "aws:iam/role:Role": "name"}
+        resource_id = args.inputs.get(named.get(args.typ, ""), "") or (
+            args.name if args.typ in named else f"{args.name}-id"
+        )
         service = args.typ.split(":")[1].split("/")[0] if ":" in args.typ else "mock"
         state = {
             "arn": f"arn:aws:{service}:us-east-1:{MOCK_ACCOUNT}:{args.name}",

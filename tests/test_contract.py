@@ -19,11 +19,11 @@ from typing import Any
 
 import boto3
 import pytest
-from api_shapes import request
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from platform_runs import ACCOUNT, CHALLENGER, SHADOW, one, platform
 
+from mlops.infra.api_shapes import UnknownInputError, request
 from mlops.infra.testing import MockedProgram, MockedResource
 
 pytestmark = pytest.mark.integration
@@ -321,5 +321,5 @@ def test_image_repository(prod: MockedProgram, client) -> None:  # type: ignore[
 
 
 def test_the_converter_refuses_inputs_the_api_does_not_know() -> None:
-    with pytest.raises(AssertionError, match=r"CreateModel\.executionRoleArm"):
+    with pytest.raises(UnknownInputError, match=r"CreateModel\.executionRoleArm"):
         request("sagemaker", "CreateModel", {"executionRoleArm": "typo"}, ModelName="m")

@@ -66,19 +66,19 @@ def test_zone_buckets_use_the_rotating_customer_key(lake: tuple[str, MockedProgr
             rule["bucketKeyEnabled"],
         )
     for zone in ZONES:
-        default, bucket_key = by_bucket[f"{PROJECT}-{stack}-{zone}-id"]
+        default, bucket_key = by_bucket[f"{PROJECT}-{stack}-{zone}"]
         assert default["sseAlgorithm"] == "aws:kms"
         assert default["kmsMasterKeyId"].endswith(f"{PROJECT}-{stack}-key")
         assert bucket_key is True
     # S3 cannot deliver access logs into an SSE-KMS bucket.
-    assert by_bucket[f"{PROJECT}-{stack}-logs-id"][0] == {"sseAlgorithm": "AES256"}
+    assert by_bucket[f"{PROJECT}-{stack}-logs"][0] == {"sseAlgorithm": "AES256"}
 
 
 def test_every_bucket_is_versioned_private_and_owner_enforced(
     lake: tuple[str, MockedProgram],
 ) -> None:
     _, program = lake
-    buckets = {f"{b.name}-id" for b in program.of_type("aws:s3/bucket:Bucket")}
+    buckets = {b.name for b in program.of_type("aws:s3/bucket:Bucket")}
     assert len(buckets) == 5
     versioned = {
         r.inputs["bucket"]
@@ -107,8 +107,14 @@ def test_every_bucket_is_versioned_private_and_owner_enforced(
 
 
 def test_every_bucket_is_tls_only(lake: tuple[str, MockedProgram]) -> None:
-    _, program = lake
+    stack, program = lake
     policies = program.of_type("aws:s3/bucketPolicy:BucketPolicy")
+    if stack == "local":
+        # The local endpoint is plain HTTP on loopback: only the log-delivery grant remains.
+        assert len(policies) == 1
+        statements = json.loads(policies[0].inputs["policy"])["Statement"]
+        assert [s["Sid"] for s in statements] == ["AllowLakeAccessLogDelivery"]
+        return
     assert len(policies) == 5
     for policy in policies:
         statements = json.loads(policy.inputs["policy"])["Statement"]
@@ -124,10 +130,10 @@ def test_zones_are_logged_to_the_log_bucket_under_their_prefix(
     logging = {
         r.inputs["bucket"]: r.inputs for r in program.of_type("aws:s3/bucketLogging:BucketLogging")
     }
-    assert set(logging) == {f"{PROJECT}-{stack}-{z}-id" for z in ZONES}
+    assert set(logging) == {f"{PROJECT}-{stack}-{z}" for z in ZONES}
     for zone in ZONES:
-        entry = logging[f"{PROJECT}-{stack}-{zone}-id"]
-        assert entry["targetBucket"] == f"{PROJECT}-{stack}-logs-id"
+        entry = logging[f"{PROJECT}-{stack}-{zone}"]
+        assert entry["targetBucket"] == f"{PROJECT}-{stack}-logs"
         assert entry["targetPrefix"] == f"{zone}/"
 
 
@@ -140,12 +146,12 @@ def test_lifecycle_aborts_uploads_and_tiers_noncurrent_versions(
         for r in program.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     }
     for zone in ZONES:
-        zone_rules = rules[f"{PROJECT}-{stack}-{zone}-id"]
+        zone_rules = rules[f"{PROJECT}-{stack}-{zone}"]
         abort = zone_rules["abort-incomplete-multipart-uploads"]
         assert abort["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
         tiers = zone_rules["tier-noncurrent-versions"]["noncurrentVersionTransitions"]
         assert [t["storageClass"] for t in tiers] == ["STANDARD_IA", "GLACIER_IR"]
-    assert "expire-access-logs" in rules[f"{PROJECT}-{stack}-logs-id"]
+    assert "expire-access-logs" in rules[f"{PROJECT}-{stack}-logs"]
 
 
 def test_every_taggable_resource_is_tagged(lake: tuple[str, MockedProgram]) -> None:
@@ -266,3 +272,18 @@ def test_key_policy_lets_logs_and_alarms_use_the_key_only_for_this_account() -> 
     publish = by_sid["AlarmsAndEventsPublishToEncryptedTopics"]
     assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": "111122223333"}}
     assert "kms:*" not in publish["Action"]
+
+
+def test_logging_is_enabled_only_after_the_log_bucket_grants_delivery() -> None:
+    # S3 rejects PutBucketLogging (InvalidTargetBucketForLogging) before the grant exists;
+    # registration order is the order the bootstrap applies, and depends_on orders `pulumi up`.
+    program = lake_program("dev")
+    order = [r.name for r in program.resources]
+    log_policy = order.index(f"{PROJECT}-dev-logs-policy")
+    assert all(order.index(f"{PROJECT}-dev-{z}-logging") > log_policy for z in ZONES)
+
+
+def test_tls_deny_applies_to_every_principal() -> None:
+    statement = json.loads(bucket_policy("arn:aws:s3:::b"))["Statement"][0]
+    assert statement["Principal"] == {"AWS": "*"}
+    assert statement["Effect"] == "Deny" and statement["Action"] == "s3:*"

@@ -50,6 +50,8 @@ class DataLakeArgs:
         protect: keep buckets and the key on ``pulumi destroy`` (``protect`` and
             ``retain_on_delete``); set for prod.
         force_destroy: let ``pulumi destroy`` empty the buckets; only for throwaway stacks.
+        tls_only: deny requests without TLS. Off only for local stacks, whose endpoint is plain
+            HTTP on loopback (an endpoint like moto enforces the policy and would refuse them).
         abort_multipart_days: days before an incomplete multipart upload is aborted.
         noncurrent_ia_days: days before a noncurrent version moves to STANDARD_IA.
         noncurrent_glacier_days: days before a noncurrent version moves to GLACIER_IR.
@@ -64,6 +66,7 @@ class DataLakeArgs:
     partition: str = "aws"
     protect: bool = False
     force_destroy: bool = False
+    tls_only: bool = True
     abort_multipart_days: int = 7
     noncurrent_ia_days: int = 30
     noncurrent_glacier_days: int = 90
@@ -81,6 +84,7 @@ class DataLakeArgs:
             partition=config.partition,
             protect=config.protect,
             force_destroy=config.environment == "local",
+            tls_only=config.environment != "local",
             key_deletion_window_days=30 if config.protect else 7,
         )
 
@@ -150,7 +154,8 @@ def tls_only_statements(bucket_arn: str) -> list[dict[str, Any]]:
         {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",
-            "Principal": "*",
+            # Same meaning as "*"; moto's log-delivery check crashes on a bare "*" principal.
+            "Principal": {"AWS": "*"},
             "Action": "s3:*",
             "Resource": [bucket_arn, f"{bucket_arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
@@ -158,18 +163,20 @@ def tls_only_statements(bucket_arn: str) -> list[dict[str, Any]]:
     ]
 
 
-def bucket_policy(bucket_arn: str) -> str:
-    """A lake bucket's policy: TLS only."""
+def bucket_policy(bucket_arn: str, tls_only: bool = True) -> str | None:
+    """A lake bucket's policy: TLS only (``None`` when there is nothing to enforce)."""
+    if not tls_only:
+        return None
     return json.dumps({"Version": "2012-10-17", "Statement": tls_only_statements(bucket_arn)})
 
 
-def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: list[str]) -> str:
+def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: list[str], tls_only: bool = True) -> str:
     """The log bucket's policy: TLS only, and S3 log delivery from the lake's buckets alone.
 
     BucketOwnerEnforced disables ACLs, so delivery must be granted by policy, scoped to the
     source buckets so no other bucket can write into our logs.
     """
-    statements = tls_only_statements(log_bucket_arn)
+    statements = tls_only_statements(log_bucket_arn) if tls_only else []
     statements.append(
         {
             "Sid": "AllowLakeAccessLogDelivery",
@@ -291,25 +298,27 @@ class DataLake(pulumi.ComponentResource):
             bucket = self._bucket(zone, keep)
             self._encrypt(zone, bucket, kms=True)
             self._lifecycle(zone, bucket, lifecycle_rules(args))
+            self.buckets[zone] = bucket
+
+        source_arns = pulumi.Output.all(*[b.arn for b in self.buckets.values()])
+        log_policy = self._policy(
+            LOG_ZONE,
+            self.log_bucket,
+            pulumi.Output.all(self.log_bucket.arn, source_arns).apply(
+                lambda v: log_bucket_policy(v[0], list(v[1]), args.tls_only)
+            ),
+        )
+        for zone, bucket in self.buckets.items():
+            if args.tls_only:
+                self._policy(zone, bucket, bucket.arn.apply(bucket_policy))
             aws.s3.BucketLogging(
                 f"{name}-{zone}-logging",
                 bucket=bucket.id,
                 target_bucket=self.log_bucket.id,
                 target_prefix=f"{zone}/",
-                opts=child,
+                # S3 refuses to log into a bucket whose policy does not yet grant delivery.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[log_policy]),
             )
-            self.buckets[zone] = bucket
-
-        source_arns = pulumi.Output.all(*[b.arn for b in self.buckets.values()])
-        self._policy(
-            LOG_ZONE,
-            self.log_bucket,
-            pulumi.Output.all(self.log_bucket.arn, source_arns).apply(
-                lambda v: log_bucket_policy(v[0], list(v[1]))
-            ),
-        )
-        for zone, bucket in self.buckets.items():
-            self._policy(zone, bucket, bucket.arn.apply(bucket_policy))
 
         curated = self.buckets["curated"]
         self.database = aws.glue.CatalogDatabase(
@@ -397,8 +406,10 @@ class DataLake(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _policy(self, zone: str, bucket: aws.s3.Bucket, policy: pulumi.Input[str]) -> None:
-        aws.s3.BucketPolicy(
+    def _policy(
+        self, zone: str, bucket: aws.s3.Bucket, policy: pulumi.Input[str]
+    ) -> aws.s3.BucketPolicy:
+        return aws.s3.BucketPolicy(
             f"{self._name}-{zone}-policy",
             bucket=bucket.id,
             policy=policy,

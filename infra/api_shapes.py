@@ -1,8 +1,10 @@
-"""Turn Pulumi inputs (as the mocks recorded them) into AWS API requests, by the API's shapes.
+"""Turn Pulumi resource inputs into AWS API requests, guided by the API's own shapes.
 
-Keys are matched to the operation's input shape case-insensitively and without underscores, so
-``memorySizeInMb`` must find ``MemorySizeInMB``; a key the shape does not know is reported, not
-dropped, so a misspelt or misplaced input fails the test instead of vanishing.
+Keys are matched to the operation's input shape case-insensitively and without underscores
+(``memorySizeInMb`` finds ``MemorySizeInMB``), numbers are narrowed to integers where the shape
+says so (Pulumi's wire format carries every number as a float), and a key the shape does not
+know is an error rather than silently dropped. The contract tests and the local bootstrap both
+build their requests with :func:`request`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import botocore.session
+
+class UnknownInputError(ValueError):
+    """Inputs that have no counterpart in the API request."""
 
 
 def _norm(key: str) -> str:
@@ -19,11 +23,15 @@ def _norm(key: str) -> str:
 
 @cache
 def input_shape(service: str, operation: str) -> Any:
+    """botocore's input shape of ``service.operation``."""
+    import botocore.session
+
     model = botocore.session.get_session().get_service_model(service)
     return model.operation_model(operation).input_shape
 
 
 def convert(shape: Any, value: Any, path: str, unknown: list[str]) -> Any:
+    """Convert ``value`` to ``shape``, collecting keys the shape lacks into ``unknown``."""
     if value is None:
         return None
     if shape.type_name == "structure":
@@ -41,7 +49,6 @@ def convert(shape: Any, value: Any, path: str, unknown: list[str]) -> Any:
     if shape.type_name == "map":
         return {k: convert(shape.value, v, f"{path}.{k}", unknown) for k, v in value.items()}
     if shape.type_name in ("integer", "long") and isinstance(value, float) and value.is_integer():
-        # Pulumi's wire format carries every number as a float; the provider narrows by schema.
         return int(value)
     return value
 
@@ -50,9 +57,10 @@ def request(service: str, operation: str, inputs: dict[str, Any], **fixed: Any) 
     """The API request for ``inputs``; ``fixed`` are set verbatim (names, reshaped fields).
 
     Raises:
-        AssertionError: an input has no counterpart in the API's request shape.
+        UnknownInputError: an input has no counterpart in the API's request shape.
     """
     unknown: list[str] = []
     converted = convert(input_shape(service, operation), inputs, operation, unknown)
-    assert not unknown, f"inputs the {operation} API does not know: {unknown}"
+    if unknown:
+        raise UnknownInputError(f"inputs the {operation} API does not know: {unknown}")
     return {**converted, **fixed}

@@ -1,0 +1,243 @@
+"""Local mode: the project's ``local`` stack on an AWS endpoint on this machine.
+
+``up`` starts the embedded endpoint (moto, in its own process on 127.0.0.1) or uses a given
+loopback endpoint (LocalStack, moto), then provisions the ``local`` stack: with the Pulumi CLI,
+``pulumi up`` against that endpoint; without it, the bootstrap applies the same program's
+resource graph (captured through the mock runtime) with boto3. ``down`` tears it down and
+``status`` reports. State lives in ``.mlops/local.json`` in the project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.core.errors import ExternalToolError, UserError
+from mlops.infra.local import provider_config, require_loopback
+
+STATE = Path(".mlops") / "local.json"
+Say = Callable[[str], None]
+
+
+@dataclass
+class LocalState:
+    """What local mode brought up."""
+
+    endpoint: str
+    region: str
+    path: str  # "bootstrap" or "pulumi"
+    pid: int = 0  # the embedded endpoint's process, 0 when external
+    applied: list[str] = field(default_factory=list)
+    platform: dict[str, Any] = field(default_factory=dict)
+    model_package_arn: str = ""
+
+
+def state_file(project: Path) -> Path:
+    """Where a project's local state is kept."""
+    return project / STATE
+
+
+def load_state(project: Path) -> LocalState | None:
+    """The project's local state, if local mode is up."""
+    path = state_file(project)
+    return LocalState(**json.loads(path.read_text())) if path.exists() else None
+
+
+def save_state(project: Path, state: LocalState) -> None:
+    """Write the state atomically."""
+    path = state_file(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=1))
+    tmp.replace(path)
+
+
+def reachable(endpoint: str, timeout: float = 2.0) -> bool:
+    """Whether something answers HTTP at ``endpoint``."""
+    try:
+        urllib.request.urlopen(endpoint, timeout=timeout)  # noqa: S310 - loopback only
+    except urllib.error.HTTPError:
+        return True  # it answered, if not with 200
+    except OSError:
+        return False
+    return True
+
+
+def start_embedded(project: Path, timeout: float = 30.0) -> tuple[str, int]:
+    """Start moto in a new session on a free loopback port; return its URL and pid."""
+    ready = project / ".mlops" / "local-endpoint"
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.unlink(missing_ok=True)
+    log = (project / ".mlops" / "local-endpoint.log").open("ab")
+    proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [sys.executable, "-m", "mlops.infra.moto_process", "--ready-file", str(ready)],
+        stdout=log, stderr=log, start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise ExternalToolError("moto", f"the embedded endpoint did not start; see {log.name}")
+        time.sleep(0.05)
+    return ready.read_text().strip(), proc.pid
+
+
+def project_config(project: Path) -> tuple[str, dict[str, Any]]:
+    """The Pulumi project name and the ``local`` stack's config.
+
+    Raises:
+        UserError: this is not an mlops project (no Pulumi.yaml or Pulumi.local.yaml).
+    """
+    try:
+        name = yaml.safe_load((project / "Pulumi.yaml").read_text())["name"]
+        config = yaml.safe_load((project / "Pulumi.local.yaml").read_text())["config"]
+    except FileNotFoundError as exc:
+        raise UserError(f"{project} is not an mlops project: {exc.filename} is missing") from None
+    return str(name), dict(config)
+
+
+def capture_program(project: Path, extra: dict[str, Any] | None = None) -> Any:
+    """Run the project's program under mocks for the ``local`` stack; return what it registered."""
+    from mlops.infra.testing import CALLER_IDENTITY, run_program
+
+    name, config = project_config(project)
+    config.update({f"{name}:{k}": v for k, v in (extra or {}).items()})
+    program_dir = project / yaml.safe_load((project / "Pulumi.yaml").read_text()).get("main", ".")
+
+    def program() -> dict[str, Any]:
+        scope = runpy.run_path(str(program_dir / "__main__.py"))
+        platforms = [v for v in scope.values() if hasattr(v, "platform") and hasattr(v, "lake")]
+        return {"platform": platforms[0].platform} if platforms else {}
+
+    return run_program(program, project=name, stack="local", config=config, invokes=CALLER_IDENTITY)
+
+
+def up(project: Path, aws_endpoint: str | None = None, say: Say = print, model_package_arn: str = "") -> LocalState:
+    """Bring the local stack up (again): idempotent, resumes from the recorded state."""
+    _, config = project_config(project)
+    region = str(config.get("aws:region", "us-east-1"))
+    state = load_state(project)
+    if state is not None and not reachable(state.endpoint):
+        say(f"the recorded endpoint {state.endpoint} is gone; starting afresh")
+        state = None
+    if state is None:
+        if aws_endpoint:
+            require_loopback(aws_endpoint)
+            endpoint, pid = aws_endpoint, 0
+            say(f"using the AWS endpoint at {endpoint}")
+        else:
+            endpoint, pid = start_embedded(project)
+            say(f"started the embedded AWS endpoint (moto) at {endpoint}")
+        path = "pulumi" if shutil.which("pulumi") else "bootstrap"
+        state = LocalState(endpoint, region, path, pid)
+    state.model_package_arn = model_package_arn or state.model_package_arn
+    extra = {"modelPackageArn": state.model_package_arn} if state.model_package_arn else {}
+    if state.path == "pulumi":
+        say("provisioning with the Pulumi CLI: pulumi up --stack local")
+        state.platform = _pulumi_up(project, state, extra)
+    else:
+        say("no Pulumi CLI on PATH: applying the program's resource graph with boto3 (bootstrap)")
+        from mlops.infra.bootstrap import apply
+
+        captured = capture_program(project, extra)
+        applied = apply(captured, state.endpoint, region, done=state.applied)
+        state.applied = applied.done
+        state.platform = captured.result.get("platform", {})
+        say(f"bootstrap: {sum(applied.created.values())} resources created, {applied.skipped} already there")
+    save_state(project, state)
+    return state
+
+
+def _pulumi_env(project: Path) -> dict[str, str]:
+    backend = project / ".mlops" / "pulumi-state"
+    backend.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        "PULUMI_BACKEND_URL": f"file://{backend}",
+        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "local-only"),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+
+
+def _pulumi(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        ["pulumi", *args, "--non-interactive"], cwd=project, env=_pulumi_env(project),  # noqa: S607
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        raise ExternalToolError("pulumi", f"'pulumi {' '.join(args[:2])}' failed:\n{proc.stderr or proc.stdout}")
+    return proc
+
+
+def pulumi_config_commands(endpoint: str, extra: dict[str, Any]) -> list[list[str]]:
+    """``pulumi config set`` arguments that point the ``local`` stack at ``endpoint``."""
+    commands = []
+    for key, value in provider_config(endpoint).items():
+        if key == "aws:endpoints":
+            commands += [["--path", f"aws:endpoints[0].{service}", url] for service, url in value[0].items()]
+        else:
+            commands.append([key, str(value).lower() if isinstance(value, bool) else str(value)])
+    commands += [[key, str(value)] for key, value in extra.items()]
+    return [["config", "set", "--stack", "local", *command] for command in commands]
+
+
+def _pulumi_up(project: Path, state: LocalState, extra: dict[str, Any]) -> dict[str, Any]:
+    subprocess.run(  # noqa: S603
+        ["pulumi", "stack", "select", "--create", "local", "--non-interactive"],  # noqa: S607
+        cwd=project, env=_pulumi_env(project), capture_output=True, check=False,
+    )
+    for command in pulumi_config_commands(state.endpoint, extra):
+        _pulumi(project, *command)
+    _pulumi(project, "up", "--stack", "local", "--yes", "--skip-preview")
+    out = _pulumi(project, "stack", "output", "platform", "--json", "--stack", "local")
+    return dict(json.loads(out.stdout or "{}"))
+
+
+def down(project: Path, say: Say = print) -> None:
+    """Tear the local stack down and stop the embedded endpoint."""
+    state = load_state(project)
+    if state is None:
+        say("local mode is not up")
+        return
+    if state.path == "pulumi" and reachable(state.endpoint):
+        _pulumi(project, "destroy", "--stack", "local", "--yes", "--skip-preview")
+        say("pulumi destroy --stack local: done")
+    if state.pid:
+        try:
+            os.killpg(state.pid, signal.SIGTERM)
+            say(f"stopped the embedded AWS endpoint (pid {state.pid}); its resources are gone with it")
+        except ProcessLookupError:
+            say(f"the embedded endpoint (pid {state.pid}) had already stopped")
+    elif state.path == "bootstrap":
+        say(f"the resources stay on the external endpoint {state.endpoint}; delete them there")
+    state_file(project).unlink()
+
+
+def status(project: Path) -> dict[str, Any]:
+    """The endpoint, whether it answers, how the stack was provisioned, and what it holds."""
+    state = load_state(project)
+    if state is None:
+        return {"up": False}
+    return {
+        "up": True,
+        "endpoint": state.endpoint,
+        "reachable": reachable(state.endpoint),
+        "embedded_pid": state.pid,
+        "path": state.path,
+        "resources": len(state.applied),
+        "model_package_arn": state.model_package_arn,
+        "platform": state.platform,
+    }

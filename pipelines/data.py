@@ -1,0 +1,223 @@
+"""Tables, data contracts, dataset versions and splits.
+
+A dataset version is content-addressed: its key holds the sha256 of the exact bytes ingested,
+so ingesting the same file twice creates nothing new and a version is never overwritten.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlops.core.errors import DataError
+from mlops.pipelines.lake import Lake
+
+
+@dataclass(frozen=True)
+class Table:
+    """Named numeric columns of equal length (NaN marks a missing value)."""
+
+    columns: tuple[str, ...]
+    values: np.ndarray  # shape (rows, columns), float64
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def column(self, name: str) -> np.ndarray:
+        """One column's values."""
+        return self.values[:, self.columns.index(name)]
+
+    def select(self, names: list[str]) -> np.ndarray:
+        """Several columns as a (rows, len(names)) array."""
+        return self.values[:, [self.columns.index(n) for n in names]]
+
+    def take(self, index: np.ndarray) -> Table:
+        """Rows at ``index``."""
+        return Table(self.columns, self.values[index])
+
+
+def read_table(body: bytes, source: str, fmt: str = "csv") -> Table:
+    """Parse CSV or Parquet bytes into a :class:`Table`.
+
+    Raises:
+        DataError: empty, malformed, ragged, or non-numeric data; the message names where.
+    """
+    if not body.strip():
+        raise DataError(source, ["file is empty"])
+    if fmt == "parquet":
+        return _read_parquet(body, source)
+    try:
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(source, [f"not a readable CSV file: {exc}"]) from None
+    header, data = rows[0], [r for r in rows[1:] if r]
+    if not data:
+        raise DataError(source, ["has a header but no data rows"])
+    problems = [
+        f"line {i}: {len(r)} fields, expected {len(header)}"
+        for i, r in enumerate(rows[1:], start=2) if r and len(r) != len(header)
+    ]
+    if problems:
+        raise DataError(source, ["malformed CSV", *problems[:5]])
+    values = np.empty((len(data), len(header)))
+    for i, row in enumerate(data):
+        for j, cell in enumerate(row):
+            try:
+                values[i, j] = float(cell) if cell.strip() else math.nan
+            except ValueError:
+                raise DataError(source, [f"line {i + 2}, column {header[j]}: {cell!r} is not a number"]) from None
+    return Table(tuple(header), values)
+
+
+def _read_parquet(body: bytes, source: str) -> Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(source, ["Parquet needs pyarrow: pip install 'mlops-stack[parquet]'"]) from None
+    try:
+        table = pq.read_table(io.BytesIO(body))
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
+        raise DataError(source, [f"not a readable Parquet file: {exc}"]) from None
+    try:
+        values = np.column_stack([table.column(c).to_numpy(zero_copy_only=False).astype(float) for c in table.column_names])
+    except (ValueError, TypeError) as exc:
+        raise DataError(source, [f"non-numeric column: {exc}"]) from None
+    return Table(tuple(table.column_names), values)
+
+
+class ColumnRule(BaseModel):
+    """What one column may hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["int", "float"] = "float"
+    min: float = -math.inf
+    max: float = math.inf
+    max_missing: float = Field(default=0.0, ge=0, le=1)
+
+
+class DataContract(BaseModel):
+    """The project's data contract (``data/contract.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str
+    task: Literal["classification", "regression"] = "classification"
+    columns: dict[str, ColumnRule]
+
+    @property
+    def features(self) -> list[str]:
+        """Every contract column but the label, in contract order."""
+        return [c for c in self.columns if c != self.label]
+
+    @classmethod
+    def load(cls, path: Path) -> DataContract:
+        """Read a contract file."""
+        return cls.model_validate(yaml.safe_load(path.read_text()))
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of checking a table against a contract."""
+
+    rows: int
+    problems: list[str] = field(default_factory=list)
+    missing_rates: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Whether no rule was broken."""
+        return not self.problems
+
+
+def validate(table: Table, contract: DataContract) -> ValidationReport:
+    """Check schema, types, missing-value rates and ranges; every broken rule is reported."""
+    missing = [c for c in contract.columns if c not in table.columns]
+    problems = [f"missing column {c}" for c in missing]
+    rates: dict[str, float] = {}
+    for name, rule in contract.columns.items():
+        if name in missing:
+            continue
+        values = table.column(name)
+        present = values[~np.isnan(values)]
+        rates[name] = round(1 - len(present) / max(len(values), 1), 6)
+        if rates[name] > rule.max_missing:
+            problems.append(f"{name}: {rates[name]:.1%} missing, at most {rule.max_missing:.1%} allowed")
+        if rule.type == "int" and not np.all(np.mod(present, 1) == 0):
+            problems.append(f"{name}: expected integers")
+        outside = int(((present < rule.min) | (present > rule.max)).sum())
+        if outside:
+            problems.append(f"{name}: {outside} value(s) outside [{rule.min:g}, {rule.max:g}]")
+    return ValidationReport(len(table), problems, rates)
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """An immutable, content-addressed dataset in the lake.
+
+    Attributes:
+        sha256: digest of the ingested bytes.
+        key: the data object's key under the ``datasets`` place.
+        manifest: sha256, rows, schema and source.
+        created: whether this ingest wrote it (False: the same bytes were already there).
+    """
+
+    sha256: str
+    key: str
+    manifest: dict[str, Any]
+    created: bool
+
+
+def ingest(lake: Lake, path: Path, name: str) -> DatasetVersion:
+    """Copy a local CSV or Parquet file into the lake's raw zone as a dataset version.
+
+    Raises:
+        DataError: the file is missing, unreadable, empty or malformed.
+    """
+    fmt = "parquet" if path.suffix.lower() == ".parquet" else "csv"
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise DataError(path, [exc.strerror or str(exc)]) from None
+    table = read_table(body, str(path), fmt)
+    digest = hashlib.sha256(body).hexdigest()
+    base = f"{name}/sha256={digest}"
+    manifest = {
+        "name": name,
+        "sha256": digest,
+        "rows": len(table),
+        "schema": {c: "float64" for c in table.columns},
+        "format": fmt,
+        "source": str(path),
+        "key": f"{base}/data.{fmt}",
+    }
+    created = lake.put_once("datasets", manifest["key"], body)
+    lake.put_once("datasets", f"{base}/manifest.json", json.dumps(manifest, sort_keys=True).encode())
+    return DatasetVersion(digest, manifest["key"], manifest, created)
+
+
+def load_version(lake: Lake, version: DatasetVersion) -> Table:
+    """Read a dataset version back from the lake."""
+    return read_table(lake.get("datasets", version.key), version.key, version.manifest["format"])
+
+
+def split(table: Table, seed: int = 7, fractions: tuple[float, float] = (0.7, 0.15)) -> tuple[Table, Table, Table]:
+    """Shuffle once with ``seed`` and cut into train, validation and test."""
+    order = np.random.default_rng(seed).permutation(len(table))
+    n_train = int(len(order) * fractions[0])
+    n_val = int(len(order) * fractions[1])
+    return (
+        table.take(order[:n_train]),
+        table.take(order[n_train : n_train + n_val]),
+        table.take(order[n_train + n_val :]),
+    )

@@ -1,0 +1,93 @@
+"""Executors for the lifecycle's steps: in-process (local), or the platform's SageMaker Pipeline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops.core.errors import MlopsError
+from mlops.pipelines.aws import call
+
+Step = tuple[str, Callable[[], dict[str, Any]]]
+
+
+@dataclass
+class StepResult:
+    """One step's outcome: status, duration and its key figures."""
+
+    name: str
+    status: str  # "ok", "failed" or "skipped"
+    duration_s: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+class LocalExecutor:
+    """Runs steps in order in this process, with a live progress display.
+
+    The first failure stops the run: later steps are reported as skipped, so nothing is
+    registered or deployed after a failed training or evaluation.
+    """
+
+    def __init__(self, show_progress: bool = True) -> None:
+        self.show_progress = show_progress
+
+    def run(self, steps: list[Step]) -> list[StepResult]:
+        """Run ``steps``; each returns its figures."""
+        if not self.show_progress:
+            return self._run(steps, lambda _name: None, lambda: None)
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False) as progress:
+            task = progress.add_task("starting", total=len(steps))
+            return self._run(
+                steps,
+                lambda name: progress.update(task, description=name),
+                lambda: progress.advance(task),
+            )
+
+    @staticmethod
+    def _run(steps: list[Step], begin: Callable[[str], None], end: Callable[[], None]) -> list[StepResult]:
+        results: list[StepResult] = []
+        failed = False
+        for name, fn in steps:
+            if failed:
+                results.append(StepResult(name, "skipped"))
+                continue
+            begin(name)
+            start = time.perf_counter()
+            try:
+                figures = fn()
+                results.append(StepResult(name, "ok", time.perf_counter() - start, figures))
+            except MlopsError as exc:
+                failed = True
+                results.append(StepResult(name, "failed", time.perf_counter() - start, error=str(exc)))
+            end()
+        return results
+
+
+@dataclass(frozen=True)
+class SageMakerExecutor:
+    """Runs training as the platform's SageMaker Pipeline (on the GPU type in its config)."""
+
+    sagemaker: Any
+    pipeline_name: str
+
+    def start(self, parameters: dict[str, str] | None = None) -> str:
+        """Start an execution; return its ARN."""
+        started = call(
+            "sagemaker.StartPipelineExecution", self.sagemaker.start_pipeline_execution,
+            PipelineName=self.pipeline_name,
+            PipelineParameters=[{"Name": k, "Value": v} for k, v in (parameters or {}).items()],
+        )
+        return str(started["PipelineExecutionArn"])
+
+    def status(self, execution_arn: str) -> str:
+        """The execution's status (Executing, Succeeded, Failed, ...)."""
+        described = call(
+            "sagemaker.DescribePipelineExecution", self.sagemaker.describe_pipeline_execution,
+            PipelineExecutionArn=execution_arn,
+        )
+        return str(described["PipelineExecutionStatus"])

@@ -1,0 +1,238 @@
+"""The model server: SageMaker's inference container contract, with data capture into the lake.
+
+``GET /ping`` answers 200 once the model is loaded; ``POST /invocations`` takes JSON
+(``{"instances": [[...], ...]}`` or a bare list of rows) or CSV rows and answers
+``{"predictions": [...]}``. Bad payloads get a 4xx with the reason. Sampled requests and
+responses are captured in SageMaker's data-capture JSON-lines format under the lake's
+``capture/<endpoint>/<variant>/YYYY/MM/DD/HH/`` prefix. ``stop()`` drains requests in flight
+and flushes captured records before returning. This is what the project image's ``serve`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+from mlops.pipelines.lake import Lake
+
+MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's realtime request limit
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+class PayloadError(ValueError):
+    """A request body the model cannot score; answered with a 4xx."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_rows(body: bytes, content_type: str, width: int) -> tuple[np.ndarray, str]:
+    """Rows from a JSON or CSV body, and the encoding SageMaker would record for it.
+
+    Raises:
+        PayloadError: unsupported content type (415), or unreadable rows (400).
+    """
+    kind = content_type.split(";")[0].strip().lower()
+    try:
+        if kind == "text/csv":
+            lines = [line for line in body.decode("utf-8").splitlines() if line.strip()]
+            rows: Any = [[float(v) for v in line.split(",")] for line in lines]
+            encoding = "CSV"
+        elif kind in ("application/json", ""):
+            payload = json.loads(body)
+            rows = payload.get("instances") if isinstance(payload, dict) else payload
+            encoding = "JSON"
+        else:
+            raise PayloadError(415, f"unsupported content type '{kind}'; send application/json or text/csv")
+        array = np.asarray(rows, dtype=np.float64)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        if isinstance(exc, PayloadError):
+            raise
+        raise PayloadError(400, f"cannot read rows: {exc}") from None
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != width:
+        raise PayloadError(400, f"expected a non-empty list of rows of {width} numbers")
+    if not np.all(np.isfinite(array)):
+        raise PayloadError(400, "rows must hold finite numbers")
+    return array, encoding
+
+
+@dataclass
+class CaptureWriter:
+    """Buffers sampled request/response pairs and writes them to the lake as JSON lines.
+
+    Attributes:
+        lake: where captures go (the ``capture`` place).
+        endpoint: endpoint name, the first path element.
+        variant: variant name, the second.
+        sampling_percent: share of requests captured.
+        flush_every: records per object.
+        seed: seeds the sampler (tests); ``None`` for random.
+    """
+
+    lake: Lake
+    endpoint: str
+    variant: str = "primary"
+    sampling_percent: int = 100
+    flush_every: int = 50
+    seed: int | None = None
+    captured: int = 0
+    _buffer: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)  # noqa: S311 - sampling, not security
+
+    def record(self, body: bytes, content_type: str, encoding: str, response: bytes) -> None:
+        """Capture one exchange if it is sampled."""
+        with self._lock:
+            if self._rng.random() * 100 >= self.sampling_percent:
+                return
+            now = datetime.now(UTC)
+            self._buffer.append(json.dumps({
+                "captureData": {
+                    "endpointInput": {
+                        "observedContentType": content_type, "mode": "INPUT",
+                        "data": body.decode("utf-8"), "encoding": encoding,
+                    },
+                    "endpointOutput": {
+                        "observedContentType": "application/json", "mode": "OUTPUT",
+                        "data": response.decode("utf-8"), "encoding": "JSON",
+                    },
+                },
+                "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")},
+                "eventVersion": "0",
+            }))
+            self.captured += 1
+            if len(self._buffer) >= self.flush_every:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Write whatever is buffered."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._buffer:
+            return
+        now = datetime.now(UTC)
+        key = f"{self.endpoint}/{self.variant}/{now:%Y/%m/%d/%H}/{now:%M-%S-%f}-{uuid.uuid4().hex[:8]}.jsonl"
+        self.lake.put_once("capture", key, ("\n".join(self._buffer) + "\n").encode())
+        self._buffer.clear()
+
+
+class ModelServer:
+    """An HTTP server with SageMaker's inference contract around a ``predict`` function."""
+
+    def __init__(
+        self, predict: Predict, width: int, *, host: str = "127.0.0.1", port: int = 8080,
+        capture: CaptureWriter | None = None,
+    ) -> None:
+        self.predict, self.width, self.capture = predict, width, capture
+        self.served = 0
+        self._counter = threading.Lock()
+        self._httpd = ThreadingHTTPServer((host, port), self._handler())
+        self._httpd.daemon_threads = False  # stop() waits for requests in flight
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:8080``."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> ModelServer:
+        """Serve on a background thread."""
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="model-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve on this thread until :meth:`stop` is called from another."""
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        """Stop accepting, finish requests in flight, flush captures, close the socket."""
+        self._httpd.shutdown()
+        self._httpd.server_close()  # joins the request threads
+        if self._thread is not None:
+            self._thread.join()
+        if self.capture is not None:
+            self.capture.flush()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path == "/ping":
+                    self._reply(200, {"status": "healthy"})
+                else:
+                    self._reply(404, {"error": f"no such path {self.path}"})
+
+            def do_POST(self) -> None:  # noqa: N802
+                if self.path != "/invocations":
+                    self._reply(404, {"error": f"no such path {self.path}"})
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_PAYLOAD:
+                    self.rfile.read(length)
+                    self._reply(413, {"error": f"payload over {MAX_PAYLOAD} bytes"})
+                    return
+                body = self.rfile.read(length)
+                content_type = self.headers.get("Content-Type", "application/json")
+                try:
+                    rows, encoding = parse_rows(body, content_type, server.width)
+                except PayloadError as exc:
+                    self._reply(exc.status, {"error": str(exc)})
+                    return
+                try:
+                    predictions = [round(float(p), 6) for p in server.predict(rows)]
+                except Exception as exc:  # noqa: BLE001 - a model error must not kill the server
+                    self._reply(500, {"error": f"model failed: {exc}"})
+                    return
+                response = json.dumps({"predictions": predictions}).encode()
+                with server._counter:
+                    server.served += 1
+                if server.capture is not None:
+                    server.capture.record(body, content_type, encoding, response)
+                self._send(200, response)
+
+            def _reply(self, status: int, payload: dict[str, Any]) -> None:
+                self._send(status, json.dumps(payload).encode())
+
+            def _send(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass  # request logs would drown the progress display
+
+        return Handler
+
+
+def read_captured(lake: Lake, endpoint: str, width: int) -> list[np.ndarray]:
+    """Every captured request's rows for an endpoint, oldest object first."""
+    batches = []
+    for key in sorted(lake.keys("capture", f"{endpoint}/")):
+        for line in lake.get("capture", key).decode().splitlines():
+            event = json.loads(line)["captureData"]["endpointInput"]
+            kind = "text/csv" if event["encoding"] == "CSV" else "application/json"
+            rows, _ = parse_rows(event["data"].encode(), kind, width)
+            batches.append(rows)
+    return batches
