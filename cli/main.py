@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli.commands import demo, doctor, init, version
+from mlops.cli.commands import demo, doctor, init, local, runs, version
 
 app = typer.Typer(
     name="mlops",
@@ -13,7 +13,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-for command in (init, demo, doctor, version):
+for command in (init, demo, local, runs, doctor, version):
     app.add_typer(command.app)
 
 

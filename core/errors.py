@@ -100,7 +100,12 @@ class GateBlocked(MlopsError):
     """A candidate did not beat the approved model by the required margin; nothing was promoted."""
 
     def __init__(self, metric: str, candidate: float, approved: float, margin: float) -> None:
-        self.metric, self.candidate, self.approved, self.margin = metric, candidate, approved, margin
+        self.metric, self.candidate, self.approved, self.margin = (
+            metric,
+            candidate,
+            approved,
+            margin,
+        )
         super().__init__(
             f"candidate {metric}={candidate:.4f} does not beat the approved model"
             f" ({approved:.4f}) by {margin}; it stays registered but unapproved"

@@ -23,7 +23,7 @@ def _norm(key: str) -> str:
 
 @cache
 def input_shape(service: str, operation: str) -> Any:
-    """botocore's input shape of ``service.operation``."""
+    """Botocore's input shape of ``service.operation``."""
     import botocore.session
 
     model = botocore.session.get_session().get_service_model(service)

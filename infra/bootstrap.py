@@ -39,7 +39,8 @@ class UnsupportedResourceError(UserError):
     def __init__(self, resource: MockedResource) -> None:
         super().__init__(
             f"local bootstrap does not support {resource.type} ({resource.name}); install the"
-            " Pulumi CLI so local mode can run `pulumi up`, or drop that resource from the local stack"
+            " Pulumi CLI so local mode can run `pulumi up`, or drop that resource from the"
+            " local stack"
         )
 
 
@@ -57,11 +58,15 @@ def _inputs(resource: MockedResource, *drop: str) -> dict[str, Any]:
     return {k: v for k, v in resource.inputs.items() if k not in (*DROP, *drop)}
 
 
-def _tag_list(resource: MockedResource, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+def _tag_list(
+    resource: MockedResource, key: str = "Key", value: str = "Value"
+) -> list[dict[str, str]]:
     return [{key: k, value: v} for k, v in (resource.inputs.get("tags") or {}).items()]
 
 
-def _s3(op: str, r: MockedResource, wrapper: str | None = None, inner: dict[str, Any] | None = None) -> ApiCall:
+def _s3(
+    op: str, r: MockedResource, wrapper: str | None = None, inner: dict[str, Any] | None = None
+) -> ApiCall:
     body = inner if inner is not None else _inputs(r, "bucket")
     params = {"bucket": r.inputs["bucket"], **({wrapper: body} if wrapper else body)}
     return ApiCall("s3", op, request("s3", op, params))
@@ -71,12 +76,21 @@ def _bucket(r: MockedResource, ctx: Context) -> list[ApiCall]:
     name = r.inputs.get("bucket", r.name)
     calls = [ApiCall("s3", "CreateBucket", {"Bucket": name})]
     if r.inputs.get("tags"):
-        calls.append(ApiCall("s3", "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": _tag_list(r)}}))
+        calls.append(
+            ApiCall("s3", "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": _tag_list(r)}})
+        )
     return calls
 
 
 def _encryption(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    return [_s3("PutBucketEncryption", r, "serverSideEncryptionConfiguration", {"rules": r.inputs["rules"]})]
+    return [
+        _s3(
+            "PutBucketEncryption",
+            r,
+            "serverSideEncryptionConfiguration",
+            {"rules": r.inputs["rules"]},
+        )
+    ]
 
 
 def _public_access(r: MockedResource, ctx: Context) -> list[ApiCall]:
@@ -84,15 +98,26 @@ def _public_access(r: MockedResource, ctx: Context) -> list[ApiCall]:
 
 
 def _ownership(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    return [_s3("PutBucketOwnershipControls", r, "ownershipControls", {"rules": [r.inputs["rule"]]})]
+    return [
+        _s3("PutBucketOwnershipControls", r, "ownershipControls", {"rules": [r.inputs["rule"]]})
+    ]
 
 
 def _lifecycle(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    return [_s3("PutBucketLifecycleConfiguration", r, "lifecycleConfiguration", {"rules": r.inputs["rules"]})]
+    return [
+        _s3(
+            "PutBucketLifecycleConfiguration",
+            r,
+            "lifecycleConfiguration",
+            {"rules": r.inputs["rules"]},
+        )
+    ]
 
 
 def _logging(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    return [_s3("PutBucketLogging", r, "bucketLoggingStatus", {"loggingEnabled": _inputs(r, "bucket")})]
+    return [
+        _s3("PutBucketLogging", r, "bucketLoggingStatus", {"loggingEnabled": _inputs(r, "bucket")})
+    ]
 
 
 def _kms_key(r: MockedResource, ctx: Context) -> list[ApiCall]:
@@ -106,7 +131,9 @@ def _kms_alias(r: MockedResource, ctx: Context) -> list[ApiCall]:
     return [ApiCall("kms", "CreateAlias", {"AliasName": r.inputs["name"], "TargetKeyId": key})]
 
 
-def _named(service: str, op: str, name_field: str, drop: tuple[str, ...] = ()) -> Callable[[MockedResource, Context], list[ApiCall]]:
+def _named(
+    service: str, op: str, name_field: str, drop: tuple[str, ...] = ()
+) -> Callable[[MockedResource, Context], list[ApiCall]]:
     """Resources whose physical name is their logical name unless an input names them."""
 
     def build(r: MockedResource, ctx: Context) -> list[ApiCall]:
@@ -121,21 +148,40 @@ def _named(service: str, op: str, name_field: str, drop: tuple[str, ...] = ()) -
 def _endpoint_config(r: MockedResource, ctx: Context) -> list[ApiCall]:
     body = _inputs(r, "kmsKeyArn")
     extra = {"KmsKeyId": r.inputs["kmsKeyArn"]} if r.inputs.get("kmsKeyArn") else {}
-    return [ApiCall("sagemaker", "CreateEndpointConfig", request("sagemaker", "CreateEndpointConfig", body, EndpointConfigName=r.name, **extra))]
+    return [
+        ApiCall(
+            "sagemaker",
+            "CreateEndpointConfig",
+            request("sagemaker", "CreateEndpointConfig", body, EndpointConfigName=r.name, **extra),
+        )
+    ]
 
 
 def _endpoint(r: MockedResource, ctx: Context) -> list[ApiCall]:
     body = _inputs(r, "name", "endpointConfigName")
-    return [ApiCall("sagemaker", "CreateEndpoint", request(
-        "sagemaker", "CreateEndpoint", body, EndpointName=r.inputs["name"], EndpointConfigName=r.inputs["endpointConfigName"],
-    ))]
+    return [
+        ApiCall(
+            "sagemaker",
+            "CreateEndpoint",
+            request(
+                "sagemaker",
+                "CreateEndpoint",
+                body,
+                EndpointName=r.inputs["name"],
+                EndpointConfigName=r.inputs["endpointConfigName"],
+            ),
+        )
+    ]
 
 
 def _data_quality(r: MockedResource, ctx: Context) -> list[ApiCall]:
     body = _inputs(r)
     output = body["dataQualityJobOutputConfig"]
     # The provider takes one monitoring output; the API takes a list.
-    body["dataQualityJobOutputConfig"] = {**output, "monitoringOutputs": [output["monitoringOutputs"]]}
+    body["dataQualityJobOutputConfig"] = {
+        **output,
+        "monitoringOutputs": [output["monitoringOutputs"]],
+    }
     op = "CreateDataQualityJobDefinition"
     return [ApiCall("sagemaker", op, request("sagemaker", op, body, JobDefinitionName=r.name))]
 
@@ -143,71 +189,152 @@ def _data_quality(r: MockedResource, ctx: Context) -> list[ApiCall]:
 def _repository(r: MockedResource, ctx: Context) -> list[ApiCall]:
     body = _inputs(r, "name", "encryptionConfigurations")
     encryption = (r.inputs.get("encryptionConfigurations") or [None])[0]
-    extra = {"encryptionConfiguration": request("ecr", "CreateRepository", {"encryptionConfiguration": encryption})["encryptionConfiguration"]} if encryption else {}
-    return [ApiCall("ecr", "CreateRepository", request("ecr", "CreateRepository", body, repositoryName=r.inputs["name"], **extra))]
+    extra = (
+        {
+            "encryptionConfiguration": request(
+                "ecr", "CreateRepository", {"encryptionConfiguration": encryption}
+            )["encryptionConfiguration"]
+        }
+        if encryption
+        else {}
+    )
+    return [
+        ApiCall(
+            "ecr",
+            "CreateRepository",
+            request("ecr", "CreateRepository", body, repositoryName=r.inputs["name"], **extra),
+        )
+    ]
 
 
 def _log_group(r: MockedResource, ctx: Context) -> list[ApiCall]:
     name = r.inputs["name"]
     calls = [ApiCall("logs", "CreateLogGroup", {"logGroupName": name})]
     if "retentionInDays" in r.inputs:
-        calls.append(ApiCall("logs", "PutRetentionPolicy", {"logGroupName": name, "retentionInDays": int(r.inputs["retentionInDays"])}))
+        calls.append(
+            ApiCall(
+                "logs",
+                "PutRetentionPolicy",
+                {"logGroupName": name, "retentionInDays": int(r.inputs["retentionInDays"])},
+            )
+        )
     return calls
 
 
 def _role(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    params = {"RoleName": r.inputs.get("name", r.name), "AssumeRolePolicyDocument": r.inputs["assumeRolePolicy"]}
+    params = {
+        "RoleName": r.inputs.get("name", r.name),
+        "AssumeRolePolicyDocument": r.inputs["assumeRolePolicy"],
+    }
     if r.inputs.get("description"):
         params["Description"] = r.inputs["description"]
     return [ApiCall("iam", "CreateRole", params)]
 
 
 def _role_policy(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    return [ApiCall("iam", "PutRolePolicy", {"RoleName": r.inputs["role"], "PolicyName": r.name, "PolicyDocument": r.inputs["policy"]})]
+    return [
+        ApiCall(
+            "iam",
+            "PutRolePolicy",
+            {
+                "RoleName": r.inputs["role"],
+                "PolicyName": r.name,
+                "PolicyDocument": r.inputs["policy"],
+            },
+        )
+    ]
 
 
 def _topic(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    attributes = {"KmsMasterKeyId": r.inputs["kmsMasterKeyId"]} if r.inputs.get("kmsMasterKeyId") else {}
-    return [ApiCall("sns", "CreateTopic", {"Name": r.name, "Attributes": attributes, "Tags": _tag_list(r)})]
+    attributes = (
+        {"KmsMasterKeyId": r.inputs["kmsMasterKeyId"]} if r.inputs.get("kmsMasterKeyId") else {}
+    )
+    return [
+        ApiCall(
+            "sns", "CreateTopic", {"Name": r.name, "Attributes": attributes, "Tags": _tag_list(r)}
+        )
+    ]
 
 
 def _topic_policy(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    return [ApiCall("sns", "SetTopicAttributes", {"TopicArn": r.inputs["arn"], "AttributeName": "Policy", "AttributeValue": r.inputs["policy"]})]
+    return [
+        ApiCall(
+            "sns",
+            "SetTopicAttributes",
+            {
+                "TopicArn": r.inputs["arn"],
+                "AttributeName": "Policy",
+                "AttributeValue": r.inputs["policy"],
+            },
+        )
+    ]
 
 
 def _subscription(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    return [ApiCall("sns", "Subscribe", {"TopicArn": r.inputs["topic"], "Protocol": r.inputs["protocol"], "Endpoint": r.inputs["endpoint"]})]
+    return [
+        ApiCall(
+            "sns",
+            "Subscribe",
+            {
+                "TopicArn": r.inputs["topic"],
+                "Protocol": r.inputs["protocol"],
+                "Endpoint": r.inputs["endpoint"],
+            },
+        )
+    ]
 
 
 def _event_target(r: MockedResource, ctx: Context) -> list[ApiCall]:
     body = _inputs(r, "rule")
     pipeline = body.pop("sagemakerPipelineTarget", None)
     transformer = body.pop("inputTransformer", None)
-    target = request("events", "PutTargets", {"targets": [{"id": r.name[-64:], **body}]})["Targets"][0]
+    target = request("events", "PutTargets", {"targets": [{"id": r.name[-64:], **body}]})[
+        "Targets"
+    ][0]
     if pipeline is not None:  # the provider and the API name this block differently
         target["SageMakerPipelineParameters"] = {
-            "PipelineParameterList": [{"Name": p["name"], "Value": p["value"]} for p in pipeline["pipelineParameterLists"]]
+            "PipelineParameterList": [
+                {"Name": p["name"], "Value": p["value"]} for p in pipeline["pipelineParameterLists"]
+            ]
         }
     if transformer is not None:
-        target["InputTransformer"] = {"InputPathsMap": transformer["inputPaths"], "InputTemplate": transformer["inputTemplate"]}
+        target["InputTransformer"] = {
+            "InputPathsMap": transformer["inputPaths"],
+            "InputTemplate": transformer["inputTemplate"],
+        }
     return [ApiCall("events", "PutTargets", {"Rule": r.inputs["rule"], "Targets": [target]})]
 
 
 def _alarm(r: MockedResource, ctx: Context) -> list[ApiCall]:
     body = _inputs(r, "name", "dimensions")
     dims = [{"Name": k, "Value": v} for k, v in (r.inputs.get("dimensions") or {}).items()]
-    return [ApiCall("cloudwatch", "PutMetricAlarm", request("cloudwatch", "PutMetricAlarm", body, AlarmName=r.inputs["name"], Dimensions=dims))]
+    return [
+        ApiCall(
+            "cloudwatch",
+            "PutMetricAlarm",
+            request(
+                "cloudwatch", "PutMetricAlarm", body, AlarmName=r.inputs["name"], Dimensions=dims
+            ),
+        )
+    ]
 
 
 def _scaling_policy(r: MockedResource, ctx: Context) -> list[ApiCall]:
-    return [ApiCall("application-autoscaling", "PutScalingPolicy", request("application-autoscaling", "PutScalingPolicy", _inputs(r), PolicyName=r.name))]
+    return [
+        ApiCall(
+            "application-autoscaling",
+            "PutScalingPolicy",
+            request("application-autoscaling", "PutScalingPolicy", _inputs(r), PolicyName=r.name),
+        )
+    ]
 
 
 Builder = Callable[[MockedResource, Context], list[ApiCall]]
+_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 SUPPORTED: dict[str, Builder] = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:s3/bucketVersioning:BucketVersioning": lambda r, c: [_s3("PutBucketVersioning", r)],
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _encryption,
+    _SSE: _encryption,
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _public_access,
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _ownership,
     "aws:s3/bucketPolicy:BucketPolicy": lambda r, c: [_s3("PutBucketPolicy", r)],
@@ -215,13 +342,25 @@ SUPPORTED: dict[str, Builder] = {
     "aws:s3/bucketLogging:BucketLogging": _logging,
     "aws:kms/key:Key": _kms_key,
     "aws:kms/alias:Alias": _kms_alias,
-    "aws:glue/catalogDatabase:CatalogDatabase": lambda r, c: [ApiCall("glue", "CreateDatabase", {"DatabaseInput": request("glue", "CreateDatabase", {"databaseInput": _inputs(r)})["DatabaseInput"]})],
+    "aws:glue/catalogDatabase:CatalogDatabase": lambda r, c: [
+        ApiCall(
+            "glue",
+            "CreateDatabase",
+            {
+                "DatabaseInput": request("glue", "CreateDatabase", {"databaseInput": _inputs(r)})[
+                    "DatabaseInput"
+                ]
+            },
+        )
+    ],
     "aws:ecr/repository:Repository": _repository,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:iam/role:Role": _role,
     "aws:iam/rolePolicy:RolePolicy": _role_policy,
     "aws:sagemaker/pipeline:Pipeline": _named("sagemaker", "CreatePipeline", "PipelineName"),
-    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": _named("sagemaker", "CreateModelPackageGroup", "ModelPackageGroupName"),
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": _named(
+        "sagemaker", "CreateModelPackageGroup", "ModelPackageGroupName"
+    ),
     "aws:sagemaker/model:Model": _named("sagemaker", "CreateModel", "ModelName"),
     "aws:sagemaker/endpointConfiguration:EndpointConfiguration": _endpoint_config,
     "aws:sagemaker/endpoint:Endpoint": _endpoint,
@@ -233,13 +372,24 @@ SUPPORTED: dict[str, Builder] = {
     "aws:cloudwatch/eventTarget:EventTarget": _event_target,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:cloudwatch/dashboard:Dashboard": _named("cloudwatch", "PutDashboard", "DashboardName"),
-    "aws:appautoscaling/target:Target": lambda r, c: [ApiCall("application-autoscaling", "RegisterScalableTarget", request("application-autoscaling", "RegisterScalableTarget", _inputs(r)))],
+    "aws:appautoscaling/target:Target": lambda r, c: [
+        ApiCall(
+            "application-autoscaling",
+            "RegisterScalableTarget",
+            request("application-autoscaling", "RegisterScalableTarget", _inputs(r)),
+        )
+    ],
     "aws:appautoscaling/policy:Policy": _scaling_policy,
 }
 # Creation calls that answer "already there" on a re-run: applying twice changes nothing.
 ALREADY_THERE = {
-    "BucketAlreadyOwnedByYou", "EntityAlreadyExists", "ResourceInUse", "ResourceInUseException",
-    "RepositoryAlreadyExistsException", "ResourceAlreadyExistsException", "AlreadyExistsException",
+    "BucketAlreadyOwnedByYou",
+    "EntityAlreadyExists",
+    "ResourceInUse",
+    "ResourceInUseException",
+    "RepositoryAlreadyExistsException",
+    "ResourceAlreadyExistsException",
+    "AlreadyExistsException",
 }
 
 
@@ -298,7 +448,9 @@ def apply(
     if client is None:
         import boto3
 
-        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
+        session = boto3.Session(
+            aws_access_key_id="test", aws_secret_access_key="test", region_name=region
+        )
         clients: dict[str, Any] = {}
 
         def client(service: str) -> Any:
@@ -314,21 +466,29 @@ def apply(
             continue
         for call in api_calls(resource, ctx):
             count += 1
-            api = client(call.service)
-            try:
-                response = getattr(api, xform_name(call.operation))(**call.params)
-            except ClientError as exc:
-                if _already_there(exc):
-                    skipped += 1
-                    continue
-                raise
-            if call.operation == "CreateKey":
-                ctx.key_ids[resource.name] = response["KeyMetadata"]["KeyId"]
-                api.enable_key_rotation(KeyId=response["KeyMetadata"]["KeyId"])
+            skipped += not _send(client, call, resource, ctx)
         if resource.custom:
             created[resource.type] = created.get(resource.type, 0) + 1
         applied.append(resource.name)
     return Applied(created, skipped, count, applied)
+
+
+def _send(
+    client: Callable[[str], Any], call: ApiCall, resource: MockedResource, ctx: Context
+) -> bool:
+    """Make one call; return False when what it creates was already there."""
+    api = client(call.service)
+    try:
+        response = getattr(api, xform_name(call.operation))(**call.params)
+    except ClientError as exc:
+        if _already_there(exc):
+            return False
+        raise
+    if call.operation == "CreateKey":
+        key_id = response["KeyMetadata"]["KeyId"]
+        ctx.key_ids[resource.name] = key_id
+        api.enable_key_rotation(KeyId=key_id)
+    return True
 
 
 def _already_there(exc: ClientError) -> bool:
@@ -336,4 +496,7 @@ def _already_there(exc: ClientError) -> bool:
     if error["Code"] in ALREADY_THERE:
         return True
     # SageMaker reports duplicates as a ValidationException that says so.
-    return error["Code"] == "ValidationException" and "already exist" in error.get("Message", "").lower()
+    return (
+        error["Code"] == "ValidationException"
+        and "already exist" in error.get("Message", "").lower()
+    )

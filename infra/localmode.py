@@ -84,7 +84,9 @@ def start_embedded(project: Path, timeout: float = 30.0) -> tuple[str, int]:
     log = (project / ".mlops" / "local-endpoint.log").open("ab")
     proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [sys.executable, "-m", "mlops.infra.moto_process", "--ready-file", str(ready)],
-        stdout=log, stderr=log, start_new_session=True,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     while not ready.exists():
@@ -125,7 +127,9 @@ def capture_program(project: Path, extra: dict[str, Any] | None = None) -> Any:
     return run_program(program, project=name, stack="local", config=config, invokes=CALLER_IDENTITY)
 
 
-def up(project: Path, aws_endpoint: str | None = None, say: Say = print, model_package_arn: str = "") -> LocalState:
+def up(
+    project: Path, aws_endpoint: str | None = None, say: Say = print, model_package_arn: str = ""
+) -> LocalState:
     """Bring the local stack up (again): idempotent, resumes from the recorded state."""
     _, config = project_config(project)
     region = str(config.get("aws:region", "us-east-1"))
@@ -156,7 +160,10 @@ def up(project: Path, aws_endpoint: str | None = None, say: Say = print, model_p
         applied = apply(captured, state.endpoint, region, done=state.applied)
         state.applied = applied.done
         state.platform = captured.result.get("platform", {})
-        say(f"bootstrap: {sum(applied.created.values())} resources created, {applied.skipped} already there")
+        say(
+            f"bootstrap: {sum(applied.created.values())} resources created,"
+            f" {applied.skipped} already there"
+        )
     save_state(project, state)
     return state
 
@@ -174,11 +181,17 @@ def _pulumi_env(project: Path) -> dict[str, str]:
 
 def _pulumi(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        ["pulumi", *args, "--non-interactive"], cwd=project, env=_pulumi_env(project),  # noqa: S607
-        capture_output=True, text=True, check=False,
+        ["pulumi", *args, "--non-interactive"],
+        cwd=project,
+        env=_pulumi_env(project),  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
-        raise ExternalToolError("pulumi", f"'pulumi {' '.join(args[:2])}' failed:\n{proc.stderr or proc.stdout}")
+        raise ExternalToolError(
+            "pulumi", f"'pulumi {' '.join(args[:2])}' failed:\n{proc.stderr or proc.stdout}"
+        )
     return proc
 
 
@@ -187,7 +200,9 @@ def pulumi_config_commands(endpoint: str, extra: dict[str, Any]) -> list[list[st
     commands = []
     for key, value in provider_config(endpoint).items():
         if key == "aws:endpoints":
-            commands += [["--path", f"aws:endpoints[0].{service}", url] for service, url in value[0].items()]
+            commands += [
+                ["--path", f"aws:endpoints[0].{service}", url] for service, url in value[0].items()
+            ]
         else:
             commands.append([key, str(value).lower() if isinstance(value, bool) else str(value)])
     commands += [[key, str(value)] for key, value in extra.items()]
@@ -197,7 +212,10 @@ def pulumi_config_commands(endpoint: str, extra: dict[str, Any]) -> list[list[st
 def _pulumi_up(project: Path, state: LocalState, extra: dict[str, Any]) -> dict[str, Any]:
     subprocess.run(  # noqa: S603
         ["pulumi", "stack", "select", "--create", "local", "--non-interactive"],  # noqa: S607
-        cwd=project, env=_pulumi_env(project), capture_output=True, check=False,
+        cwd=project,
+        env=_pulumi_env(project),
+        capture_output=True,
+        check=False,
     )
     for command in pulumi_config_commands(state.endpoint, extra):
         _pulumi(project, *command)
@@ -218,7 +236,10 @@ def down(project: Path, say: Say = print) -> None:
     if state.pid:
         try:
             os.killpg(state.pid, signal.SIGTERM)
-            say(f"stopped the embedded AWS endpoint (pid {state.pid}); its resources are gone with it")
+            say(
+                f"stopped the embedded AWS endpoint (pid {state.pid});"
+                " its resources are gone with it"
+            )
         except ProcessLookupError:
             say(f"the embedded endpoint (pid {state.pid}) had already stopped")
     elif state.path == "bootstrap":

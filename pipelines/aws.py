@@ -13,15 +13,20 @@ from mlops.core.errors import AwsCallFailed
 
 T = TypeVar("T")
 THROTTLING = {
-    "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-    "SlowDown", "ProvisionedThroughputExceededException",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ProvisionedThroughputExceededException",
 }
 # IAM changes take seconds to propagate, so a fresh role can be refused briefly.
 EVENTUALLY_CONSISTENT = {"AccessDenied", "AccessDeniedException"}
+_ACCESS = "Check that the role or user has this permission; new IAM grants take up to a minute."
 HINTS = {
-    "AccessDenied": "Check that the role or user has this permission; new IAM grants can take a minute.",
-    "AccessDeniedException": "Check that the role or user has this permission; new IAM grants can take a minute.",
-    "ResourceLimitExceeded": "Request a quota increase in Service Quotas, or use a smaller instance type.",
+    "AccessDenied": _ACCESS,
+    "AccessDeniedException": _ACCESS,
+    "ResourceLimitExceeded": "Request a quota increase in Service Quotas, or use a smaller type.",
     "ValidationException": "The request was rejected as invalid; check the arguments named above.",
 }
 
@@ -67,7 +72,9 @@ def call(
 def _failure(operation: str, exc: Exception, attempts: int) -> AwsCallFailed:
     if isinstance(exc, EndpointConnectionError):
         return AwsCallFailed(
-            operation, "EndpointConnectionError", str(exc),
+            operation,
+            "EndpointConnectionError",
+            str(exc),
             "Is the endpoint up? For local mode run `mlops local status`.",
         )
     assert isinstance(exc, ClientError)

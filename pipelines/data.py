@@ -65,7 +65,8 @@ def read_table(body: bytes, source: str, fmt: str = "csv") -> Table:
         raise DataError(source, ["has a header but no data rows"])
     problems = [
         f"line {i}: {len(r)} fields, expected {len(header)}"
-        for i, r in enumerate(rows[1:], start=2) if r and len(r) != len(header)
+        for i, r in enumerate(rows[1:], start=2)
+        if r and len(r) != len(header)
     ]
     if problems:
         raise DataError(source, ["malformed CSV", *problems[:5]])
@@ -75,7 +76,9 @@ def read_table(body: bytes, source: str, fmt: str = "csv") -> Table:
             try:
                 values[i, j] = float(cell) if cell.strip() else math.nan
             except ValueError:
-                raise DataError(source, [f"line {i + 2}, column {header[j]}: {cell!r} is not a number"]) from None
+                raise DataError(
+                    source, [f"line {i + 2}, column {header[j]}: {cell!r} is not a number"]
+                ) from None
     return Table(tuple(header), values)
 
 
@@ -83,13 +86,20 @@ def _read_parquet(body: bytes, source: str) -> Table:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError(source, ["Parquet needs pyarrow: pip install 'mlops-stack[parquet]'"]) from None
+        raise DataError(
+            source, ["Parquet needs pyarrow: pip install 'mlops-stack[parquet]'"]
+        ) from None
     try:
         table = pq.read_table(io.BytesIO(body))
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
         raise DataError(source, [f"not a readable Parquet file: {exc}"]) from None
     try:
-        values = np.column_stack([table.column(c).to_numpy(zero_copy_only=False).astype(float) for c in table.column_names])
+        values = np.column_stack(
+            [
+                table.column(c).to_numpy(zero_copy_only=False).astype(float)
+                for c in table.column_names
+            ]
+        )
     except (ValueError, TypeError) as exc:
         raise DataError(source, [f"non-numeric column: {exc}"]) from None
     return Table(tuple(table.column_names), values)
@@ -152,7 +162,9 @@ def validate(table: Table, contract: DataContract) -> ValidationReport:
         present = values[~np.isnan(values)]
         rates[name] = round(1 - len(present) / max(len(values), 1), 6)
         if rates[name] > rule.max_missing:
-            problems.append(f"{name}: {rates[name]:.1%} missing, at most {rule.max_missing:.1%} allowed")
+            problems.append(
+                f"{name}: {rates[name]:.1%} missing, at most {rule.max_missing:.1%} allowed"
+            )
         if rule.type == "int" and not np.all(np.mod(present, 1) == 0):
             problems.append(f"{name}: expected integers")
         outside = int(((present < rule.min) | (present > rule.max)).sum())
@@ -192,7 +204,7 @@ def ingest(lake: Lake, path: Path, name: str) -> DatasetVersion:
     table = read_table(body, str(path), fmt)
     digest = hashlib.sha256(body).hexdigest()
     base = f"{name}/sha256={digest}"
-    manifest = {
+    manifest: dict[str, Any] = {
         "name": name,
         "sha256": digest,
         "rows": len(table),
@@ -201,9 +213,11 @@ def ingest(lake: Lake, path: Path, name: str) -> DatasetVersion:
         "source": str(path),
         "key": f"{base}/data.{fmt}",
     }
-    created = lake.put_once("datasets", manifest["key"], body)
-    lake.put_once("datasets", f"{base}/manifest.json", json.dumps(manifest, sort_keys=True).encode())
-    return DatasetVersion(digest, manifest["key"], manifest, created)
+    created = lake.put_once("datasets", str(manifest["key"]), body)
+    lake.put_once(
+        "datasets", f"{base}/manifest.json", json.dumps(manifest, sort_keys=True).encode()
+    )
+    return DatasetVersion(digest, str(manifest["key"]), manifest, created)
 
 
 def load_version(lake: Lake, version: DatasetVersion) -> Table:
@@ -211,7 +225,9 @@ def load_version(lake: Lake, version: DatasetVersion) -> Table:
     return read_table(lake.get("datasets", version.key), version.key, version.manifest["format"])
 
 
-def split(table: Table, seed: int = 7, fractions: tuple[float, float] = (0.7, 0.15)) -> tuple[Table, Table, Table]:
+def split(
+    table: Table, seed: int = 7, fractions: tuple[float, float] = (0.7, 0.15)
+) -> tuple[Table, Table, Table]:
     """Shuffle once with ``seed`` and cut into train, validation and test."""
     order = np.random.default_rng(seed).permutation(len(table))
     n_train = int(len(order) * fractions[0])

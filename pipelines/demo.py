@@ -34,9 +34,17 @@ class DemoState:
 
 
 def run_demo(
-    workdir: Path, *, requests: int = 200, show_progress: bool = True, keep: bool = False, say: Callable[[str], None] = print
+    workdir: Path,
+    *,
+    requests: int = 200,
+    show_progress: bool = True,
+    keep: bool = False,
+    say: Callable[[str], None] = print,
 ) -> list[StepResult]:
-    """Run the lifecycle; return one result per step (the local stack is torn down unless ``keep``)."""
+    """Run the lifecycle; return one result per step.
+
+    The local stack is torn down at the end unless ``keep``.
+    """
     from mlops.infra import localmode
 
     state = DemoState(workdir / PROJECT)
@@ -51,7 +59,9 @@ def run_demo(
             localmode.down(state.project, say=lambda _m: None)
 
 
-def _steps(s: DemoState, requests: int, say: Callable[[str], None]) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+def _steps(
+    s: DemoState, requests: int, say: Callable[[str], None]
+) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
     return [
         ("scaffold", lambda: _scaffold(s)),
         ("local up", lambda: _local_up(s, say)),
@@ -86,12 +96,19 @@ def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
 
     messages: list[str] = []
     state = localmode.up(s.project, say=messages.append)
-    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=state.region)
+    session = boto3.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name=state.region
+    )
     for service in ("s3", "sagemaker", "cloudwatch"):
         s.clients[service] = session.client(service, endpoint_url=state.endpoint)
     s.values["platform"] = state.platform
     s.values["lake"] = Lake(s.clients["s3"], state.platform["buckets"])
-    return {"endpoint": state.endpoint, "path": state.path, "resources": len(state.applied), "log": messages}
+    return {
+        "endpoint": state.endpoint,
+        "path": state.path,
+        "resources": len(state.applied),
+        "log": messages,
+    }
 
 
 def _ingest(s: DemoState) -> dict[str, Any]:
@@ -99,7 +116,11 @@ def _ingest(s: DemoState) -> dict[str, Any]:
 
     version = ingest(s.values["lake"], s.project / "data" / "sample.csv", "churn")
     s.values["version"] = version
-    return {"dataset_version": version.sha256, "rows": version.manifest["rows"], "created": version.created}
+    return {
+        "dataset_version": version.sha256,
+        "rows": version.manifest["rows"],
+        "created": version.created,
+    }
 
 
 def _validate(s: DemoState) -> dict[str, Any]:
@@ -119,7 +140,11 @@ def _train(s: DemoState) -> dict[str, Any]:
     s.values["trainer"] = load_trainer(s.project, PROJECT.replace("-", "_"))
     model, test = train_step(s.values["trainer"], s.values["table"], s.values["contract"], {})
     s.values.update(model=model, test=test)
-    return {"framework": "sklearn", "train_rows": len(s.values["table"]) - 2 * len(test), "test_rows": len(test)}
+    return {
+        "framework": "sklearn",
+        "train_rows": len(s.values["table"]) - 2 * len(test),
+        "test_rows": len(test),
+    }
 
 
 def _evaluate(s: DemoState) -> dict[str, Any]:
@@ -127,19 +152,34 @@ def _evaluate(s: DemoState) -> dict[str, Any]:
     from mlops.pipelines.steps import evaluate_step
 
     record = evaluate_step(
-        s.values["lake"], s.values["trainer"], s.values["model"], s.values["test"],
-        s.values["contract"], s.values["version"], {}, code_version(s.project),
+        s.values["lake"],
+        s.values["trainer"],
+        s.values["model"],
+        s.values["test"],
+        s.values["contract"],
+        s.values["version"],
+        {},
+        code_version(s.project),
     )
     s.values["record"] = record
-    return {"run_id": record.run_id, **{k: v for k, v in record.metrics.items() if k != "confusion_matrix"},
-            "confusion_matrix": record.metrics.get("confusion_matrix")}
+    return {
+        "run_id": record.run_id,
+        **{k: v for k, v in record.metrics.items() if k != "confusion_matrix"},
+        "confusion_matrix": record.metrics.get("confusion_matrix"),
+    }
 
 
 def _register(s: DemoState) -> dict[str, Any]:
     from mlops.pipelines.registry import register
 
     platform = s.values["platform"]
-    record = register(s.clients["sagemaker"], s.values["lake"], platform["model_package_group"], s.values["record"], platform["image_uri"])
+    record = register(
+        s.clients["sagemaker"],
+        s.values["lake"],
+        platform["model_package_group"],
+        s.values["record"],
+        platform["image_uri"],
+    )
     s.values["record"] = record
     return {"model_package": record.model_package_arn}
 
@@ -151,22 +191,42 @@ def _approve(s: DemoState) -> dict[str, Any]:
     current = approved_run(s.clients["sagemaker"], s.values["lake"], group)
     if current is not None and current.run_id == s.values["record"].run_id:
         return {"approved": True, "note": "already the approved model"}
-    decision = approve(s.clients["sagemaker"], s.values["lake"], group, s.values["record"], margin=0.01)
-    return {"approved": decision.passed, "metric": decision.metric, "candidate": decision.candidate, "previous": decision.approved}
+    decision = approve(
+        s.clients["sagemaker"], s.values["lake"], group, s.values["record"], margin=0.01
+    )
+    return {
+        "approved": decision.passed,
+        "metric": decision.metric,
+        "candidate": decision.candidate,
+        "previous": decision.approved,
+    }
 
 
 def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
     from mlops.pipelines.serving import CaptureWriter, ModelServer
 
-    state = localmode.up(s.project, say=lambda _m: None, model_package_arn=s.values["record"].model_package_arn)
+    state = localmode.up(
+        s.project, say=lambda _m: None, model_package_arn=s.values["record"].model_package_arn
+    )
     endpoint = state.platform["endpoint_name"]
     trainer, model = s.values["trainer"], s.values["model"]
-    capture = CaptureWriter(s.values["lake"], endpoint, sampling_percent=100, flush_every=50, seed=7)
-    server = ModelServer(lambda rows: trainer.predict_proba(model, rows), len(s.values["contract"].features), port=0, capture=capture).start()
+    capture = CaptureWriter(
+        s.values["lake"], endpoint, sampling_percent=100, flush_every=50, seed=7
+    )
+    server = ModelServer(
+        lambda rows: trainer.predict_proba(model, rows),
+        len(s.values["contract"].features),
+        port=0,
+        capture=capture,
+    ).start()
     s.values.update(server=server, capture=capture, endpoint=endpoint)
     described = s.clients["sagemaker"].describe_endpoint(EndpointName=endpoint)
-    return {"endpoint_name": endpoint, "endpoint_url": server.url, "endpoint_status": described["EndpointStatus"]}
+    return {
+        "endpoint_name": endpoint,
+        "endpoint_url": server.url,
+        "endpoint_status": described["EndpointStatus"],
+    }
 
 
 def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
@@ -176,12 +236,18 @@ def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
     sample = rows[rng.integers(0, len(rows), count)]
     if drifted:
         for i, name in enumerate(contract.features):
-            sample[:, i] = np.clip(sample[:, i] + DRIFT.get(name, 0.0), contract.columns[name].min, contract.columns[name].max)
+            sample[:, i] = np.clip(
+                sample[:, i] + DRIFT.get(name, 0.0),
+                contract.columns[name].min,
+                contract.columns[name].max,
+            )
     server, served_before = s.values["server"], s.values["server"].served
     latencies = []
     for row in sample:
         body = json.dumps({"instances": [row.tolist()]}).encode()
-        request = urllib.request.Request(f"{server.url}/invocations", data=body, headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{server.url}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
         start = time.perf_counter()
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             json.loads(response.read())
@@ -205,8 +271,14 @@ def _monitor(s: DemoState) -> dict[str, Any]:
     normal = drift_report(reference, np.vstack(batches[:half]), contract.features)
     drifted = drift_report(reference, np.vstack(batches[half:]), contract.features)
     publish(s.clients["cloudwatch"], s.values["endpoint"], drifted)
-    decision = decide(drifted, sagemaker=s.clients["sagemaker"], pipeline=s.values["platform"]["pipeline_name"])
-    s.values["lake"].put("monitoring", "drift/latest.json", json.dumps({"normal": normal.to_dict(), "drifted": drifted.to_dict()}).encode())
+    decision = decide(
+        drifted, sagemaker=s.clients["sagemaker"], pipeline=s.values["platform"]["pipeline_name"]
+    )
+    s.values["lake"].put(
+        "monitoring",
+        "drift/latest.json",
+        json.dumps({"normal": normal.to_dict(), "drifted": drifted.to_dict()}).encode(),
+    )
     return {
         "captured_rows": sum(len(b) for b in batches),
         "normal_window": {"score": normal.score, "drifted": normal.drifted},

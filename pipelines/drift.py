@@ -47,7 +47,9 @@ class DriftReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for reports."""
         return {
-            "rows": self.rows, "score": self.score, "drifted": self.drifted,
+            "rows": self.rows,
+            "score": self.score,
+            "drifted": self.drifted,
             "columns": [c.__dict__ for c in self.columns],
         }
 
@@ -62,7 +64,7 @@ def ks_pvalue(a: np.ndarray, b: np.ndarray) -> float:
     n = len(a) * len(b) / (len(a) + len(b))
     lam = (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * d
     p = 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
-    return min(max(p, 0.0), 1.0)
+    return float(min(max(p, 0.0), 1.0))
 
 
 def z_test_pvalue(a: np.ndarray, b: np.ndarray) -> float:
@@ -73,7 +75,7 @@ def z_test_pvalue(a: np.ndarray, b: np.ndarray) -> float:
     se = math.sqrt(pooled * (1 - pooled) * (1 / len(a) + 1 / len(b)))
     if se == 0:
         return 1.0 if p1 == p2 else 0.0
-    return math.erfc(abs(p1 - p2) / se / math.sqrt(2))
+    return float(math.erfc(abs(p1 - p2) / se / math.sqrt(2)))
 
 
 def wasserstein_normed(a: np.ndarray, b: np.ndarray) -> float:
@@ -120,9 +122,16 @@ def drift_report(reference: np.ndarray, current: np.ndarray, columns: list[str])
 def publish(cloudwatch: Any, endpoint: str, report: DriftReport) -> None:
     """Publish the score the platform's drift alarm watches."""
     call(
-        "cloudwatch.PutMetricData", cloudwatch.put_metric_data,
+        "cloudwatch.PutMetricData",
+        cloudwatch.put_metric_data,
         Namespace=NAMESPACE,
-        MetricData=[{"MetricName": METRIC, "Dimensions": [{"Name": "Endpoint", "Value": endpoint}], "Value": report.score}],
+        MetricData=[
+            {
+                "MetricName": METRIC,
+                "Dimensions": [{"Name": "Endpoint", "Value": endpoint}],
+                "Value": report.score,
+            }
+        ],
     )
 
 
@@ -140,12 +149,16 @@ def decide(
 ) -> RetrainDecision:
     """Retrain when the drift score passes the threshold; start the pipeline if one is given."""
     if report.score <= threshold:
-        return RetrainDecision(False, f"drift score {report.score:.2f} <= {threshold}: keep the model")
+        return RetrainDecision(
+            False, f"drift score {report.score:.2f} <= {threshold}: keep the model"
+        )
     reason = f"drift score {report.score:.2f} > {threshold}: retrain"
     if sagemaker is None or not pipeline:
         return RetrainDecision(True, reason)
     started = call(
-        "sagemaker.StartPipelineExecution", sagemaker.start_pipeline_execution,
-        PipelineName=pipeline, PipelineParameters=[{"Name": "TriggeredBy", "Value": "drift"}],
+        "sagemaker.StartPipelineExecution",
+        sagemaker.start_pipeline_execution,
+        PipelineName=pipeline,
+        PipelineParameters=[{"Name": "TriggeredBy", "Value": "drift"}],
     )
     return RetrainDecision(True, reason, started["PipelineExecutionArn"])

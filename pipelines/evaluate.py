@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 
 
-def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5
+) -> dict[str, Any]:
     """Accuracy, precision, recall, F1, ROC-AUC and the confusion matrix of probability scores."""
     truth = np.asarray(y_true).astype(int)
     predicted = (np.asarray(scores) >= threshold).astype(int)

@@ -40,7 +40,9 @@ class LocalExecutor:
             return self._run(steps, lambda _name: None, lambda: None)
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False) as progress:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False
+        ) as progress:
             task = progress.add_task("starting", total=len(steps))
             return self._run(
                 steps,
@@ -49,7 +51,9 @@ class LocalExecutor:
             )
 
     @staticmethod
-    def _run(steps: list[Step], begin: Callable[[str], None], end: Callable[[], None]) -> list[StepResult]:
+    def _run(
+        steps: list[Step], begin: Callable[[str], None], end: Callable[[], None]
+    ) -> list[StepResult]:
         results: list[StepResult] = []
         failed = False
         for name, fn in steps:
@@ -63,7 +67,9 @@ class LocalExecutor:
                 results.append(StepResult(name, "ok", time.perf_counter() - start, figures))
             except MlopsError as exc:
                 failed = True
-                results.append(StepResult(name, "failed", time.perf_counter() - start, error=str(exc)))
+                results.append(
+                    StepResult(name, "failed", time.perf_counter() - start, error=str(exc))
+                )
             end()
         return results
 
@@ -78,7 +84,8 @@ class SageMakerExecutor:
     def start(self, parameters: dict[str, str] | None = None) -> str:
         """Start an execution; return its ARN."""
         started = call(
-            "sagemaker.StartPipelineExecution", self.sagemaker.start_pipeline_execution,
+            "sagemaker.StartPipelineExecution",
+            self.sagemaker.start_pipeline_execution,
             PipelineName=self.pipeline_name,
             PipelineParameters=[{"Name": k, "Value": v} for k, v in (parameters or {}).items()],
         )
@@ -86,8 +93,52 @@ class SageMakerExecutor:
 
     def status(self, execution_arn: str) -> str:
         """The execution's status (Executing, Succeeded, Failed, ...)."""
-        described = call(
-            "sagemaker.DescribePipelineExecution", self.sagemaker.describe_pipeline_execution,
+        return str(self._describe(execution_arn)["PipelineExecutionStatus"])
+
+    def wait(
+        self,
+        execution_arn: str,
+        poll_s: float = 30.0,
+        timeout_s: float = 6 * 3600,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> str:
+        """Wait for the execution to end; return ``Succeeded``.
+
+        Raises:
+            PipelineFailed: it failed or stopped (with SageMaker's reason), or outlasted
+                ``timeout_s``.
+        """
+        waited = 0.0
+        while True:
+            described = self._describe(execution_arn)
+            status = str(described["PipelineExecutionStatus"])
+            if status == "Succeeded":
+                return status
+            if status in ("Failed", "Stopped"):
+                raise PipelineFailed(
+                    execution_arn, status, described.get("FailureReason", "no reason given")
+                )
+            if waited >= timeout_s:
+                raise PipelineFailed(
+                    execution_arn, status, f"still {status} after {timeout_s:.0f} s"
+                )
+            sleep(poll_s)
+            waited += poll_s
+
+    def _describe(self, execution_arn: str) -> dict[str, Any]:
+        described: dict[str, Any] = call(
+            "sagemaker.DescribePipelineExecution",
+            self.sagemaker.describe_pipeline_execution,
             PipelineExecutionArn=execution_arn,
         )
-        return str(described["PipelineExecutionStatus"])
+        return described
+
+
+class PipelineFailed(MlopsError):
+    """A SageMaker Pipeline execution failed; nothing after it (register, deploy) ran."""
+
+    def __init__(self, execution_arn: str, status: str, reason: str) -> None:
+        super().__init__(
+            f"pipeline execution {execution_arn} {status.lower()}: {reason}. Its steps' logs are in"
+            " CloudWatch under /aws/sagemaker/TrainingJobs and /aws/sagemaker/ProcessingJobs"
+        )

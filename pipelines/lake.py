@@ -73,7 +73,7 @@ class Lake:
             if self.get(place, key) != body:
                 raise ImmutableObjectError(f"s3://{bucket}/{full}")
             return False
-        extra = {"ContentType": content_type} if content_type else {}
+        extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
         call("s3.PutObject", self.s3.put_object, Bucket=bucket, Key=full, Body=body, **extra)
         return True
 
@@ -85,7 +85,9 @@ class Lake:
     def get(self, place: str, key: str) -> bytes:
         """Read an object."""
         bucket, full = self.locate(place, key)
-        body: bytes = call("s3.GetObject", self.s3.get_object, Bucket=bucket, Key=full)["Body"].read()
+        body: bytes = call("s3.GetObject", self.s3.get_object, Bucket=bucket, Key=full)[
+            "Body"
+        ].read()
         return body
 
     def get_json(self, place: str, key: str) -> Any:
@@ -96,11 +98,13 @@ class Lake:
         """Keys under a place (relative to it), in S3 order."""
         bucket, full = self.locate(place, prefix)
         base = LAYOUT[place][1]
-        token: dict[str, str] = {}
+        token: dict[str, Any] = {}
         while True:
-            page = call("s3.ListObjectsV2", self.s3.list_objects_v2, Bucket=bucket, Prefix=full, **token)
+            page = call(
+                "s3.ListObjectsV2", self.s3.list_objects_v2, Bucket=bucket, Prefix=full, **token
+            )
             for item in page.get("Contents", []):
-                yield item["Key"][len(base):]
+                yield item["Key"][len(base) :]
             if not page.get("IsTruncated"):
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}

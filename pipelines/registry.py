@@ -41,7 +41,9 @@ def code_version(project: Path) -> str:
     """The project's git commit, or ``unversioned`` outside git."""
     proc = subprocess.run(
         ["git", "-C", str(project), "rev-parse", "--short=12", "HEAD"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return proc.stdout.strip() if proc.returncode == 0 else "unversioned"
 
@@ -54,7 +56,11 @@ def run_id(dataset_sha256: str, params: dict[str, Any], code: str) -> str:
 
 def save_run(lake: Lake, record: RunRecord) -> None:
     """Write (or update) a run's record."""
-    lake.put("runs", f"{record.run_id}.json", json.dumps(asdict(record), sort_keys=True, indent=1).encode())
+    lake.put(
+        "runs",
+        f"{record.run_id}.json",
+        json.dumps(asdict(record), sort_keys=True, indent=1).encode(),
+    )
 
 
 def load_run(lake: Lake, run: str) -> RunRecord:
@@ -64,16 +70,34 @@ def load_run(lake: Lake, run: str) -> RunRecord:
 
 def list_runs(lake: Lake) -> list[RunRecord]:
     """Every run, oldest first."""
-    runs = [load_run(lake, key.removesuffix(".json")) for key in lake.keys("runs") if key.endswith(".json")]
+    runs = [
+        load_run(lake, key.removesuffix(".json"))
+        for key in lake.keys("runs")
+        if key.endswith(".json")
+    ]
     return sorted(runs, key=lambda r: r.created_at)
 
 
 def new_record(
-    dataset_sha256: str, params: dict[str, Any], metrics: dict[str, Any], primary: str, code: str, artifact_uri: str
+    dataset_sha256: str,
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    primary: str,
+    code: str,
+    artifact_uri: str,
 ) -> RunRecord:
     """A record for a run that just trained."""
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    return RunRecord(run_id(dataset_sha256, params, code), dataset_sha256, params, metrics, primary, code, artifact_uri, created)
+    return RunRecord(
+        run_id(dataset_sha256, params, code),
+        dataset_sha256,
+        params,
+        metrics,
+        primary,
+        code,
+        artifact_uri,
+        created,
+    )
 
 
 def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str) -> RunRecord:
@@ -81,7 +105,8 @@ def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str)
     if record.model_package_arn:
         return record  # re-running is idempotent: a run is registered once
     created = call(
-        "sagemaker.CreateModelPackage", sm.create_model_package,
+        "sagemaker.CreateModelPackage",
+        sm.create_model_package,
         ModelPackageGroupName=group,
         ModelPackageDescription=f"{record.run_id} on dataset {record.dataset_sha256[:12]}",
         ModelApprovalStatus="PendingManualApproval",
@@ -90,14 +115,27 @@ def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str)
             "SupportedContentTypes": ["application/json", "text/csv"],
             "SupportedResponseMIMETypes": ["application/json"],
         },
-        ModelMetrics={"ModelQuality": {"Statistics": {
-            "ContentType": "application/json", "S3Uri": lake.uri("evaluation", f"{record.run_id}.json"),
-        }}},
+        ModelMetrics={
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": lake.uri("evaluation", f"{record.run_id}.json"),
+                }
+            }
+        },
         CustomerMetadataProperties={
-            "run_id": record.run_id, "dataset_sha256": record.dataset_sha256, "code_version": record.code_version,
+            "run_id": record.run_id,
+            "dataset_sha256": record.dataset_sha256,
+            "code_version": record.code_version,
         },
     )
-    updated = RunRecord(**{**asdict(record), "model_package_arn": created["ModelPackageArn"], "status": "registered"})
+    updated = RunRecord(
+        **{
+            **asdict(record),
+            "model_package_arn": created["ModelPackageArn"],
+            "status": "registered",
+        }
+    )
     save_run(lake, updated)
     return updated
 
@@ -105,8 +143,12 @@ def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str)
 def approved_run(sm: Any, lake: Lake, group: str) -> RunRecord | None:
     """The newest approved package's run record, if any."""
     listed = call(
-        "sagemaker.ListModelPackages", sm.list_model_packages,
-        ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending",
+        "sagemaker.ListModelPackages",
+        sm.list_model_packages,
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
     )["ModelPackageSummaryList"]
     arns = {p["ModelPackageArn"] for p in listed}
     approved = [r for r in list_runs(lake) if r.model_package_arn in arns]
@@ -131,7 +173,9 @@ def gate(candidate: RunRecord, approved: RunRecord | None, margin: float) -> Gat
     if approved is None:
         return GateDecision(metric, value, None, margin, True)
     reference = float(approved.metrics[metric])
-    return GateDecision(metric, value, reference, margin, improvement(metric, value, reference) >= margin)
+    return GateDecision(
+        metric, value, reference, margin, improvement(metric, value, reference) >= margin
+    )
 
 
 def approve(sm: Any, lake: Lake, group: str, candidate: RunRecord, margin: float) -> GateDecision:
@@ -145,8 +189,10 @@ def approve(sm: Any, lake: Lake, group: str, candidate: RunRecord, margin: float
         assert decision.approved is not None
         raise GateBlocked(decision.metric, decision.candidate, decision.approved, margin)
     call(
-        "sagemaker.UpdateModelPackage", sm.update_model_package,
-        ModelPackageArn=candidate.model_package_arn, ModelApprovalStatus="Approved",
+        "sagemaker.UpdateModelPackage",
+        sm.update_model_package,
+        ModelPackageArn=candidate.model_package_arn,
+        ModelApprovalStatus="Approved",
     )
     save_run(lake, RunRecord(**{**asdict(candidate), "status": "approved"}))
     return decision

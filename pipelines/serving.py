@@ -53,7 +53,9 @@ def parse_rows(body: bytes, content_type: str, width: int) -> tuple[np.ndarray, 
             rows = payload.get("instances") if isinstance(payload, dict) else payload
             encoding = "JSON"
         else:
-            raise PayloadError(415, f"unsupported content type '{kind}'; send application/json or text/csv")
+            raise PayloadError(
+                415, f"unsupported content type '{kind}'; send application/json or text/csv"
+            )
         array = np.asarray(rows, dtype=np.float64)
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         if isinstance(exc, PayloadError):
@@ -99,20 +101,31 @@ class CaptureWriter:
             if self._rng.random() * 100 >= self.sampling_percent:
                 return
             now = datetime.now(UTC)
-            self._buffer.append(json.dumps({
-                "captureData": {
-                    "endpointInput": {
-                        "observedContentType": content_type, "mode": "INPUT",
-                        "data": body.decode("utf-8"), "encoding": encoding,
-                    },
-                    "endpointOutput": {
-                        "observedContentType": "application/json", "mode": "OUTPUT",
-                        "data": response.decode("utf-8"), "encoding": "JSON",
-                    },
-                },
-                "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")},
-                "eventVersion": "0",
-            }))
+            self._buffer.append(
+                json.dumps(
+                    {
+                        "captureData": {
+                            "endpointInput": {
+                                "observedContentType": content_type,
+                                "mode": "INPUT",
+                                "data": body.decode("utf-8"),
+                                "encoding": encoding,
+                            },
+                            "endpointOutput": {
+                                "observedContentType": "application/json",
+                                "mode": "OUTPUT",
+                                "data": response.decode("utf-8"),
+                                "encoding": "JSON",
+                            },
+                        },
+                        "eventMetadata": {
+                            "eventId": str(uuid.uuid4()),
+                            "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                        },
+                        "eventVersion": "0",
+                    }
+                )
+            )
             self.captured += 1
             if len(self._buffer) >= self.flush_every:
                 self._flush_locked()
@@ -126,7 +139,9 @@ class CaptureWriter:
         if not self._buffer:
             return
         now = datetime.now(UTC)
-        key = f"{self.endpoint}/{self.variant}/{now:%Y/%m/%d/%H}/{now:%M-%S-%f}-{uuid.uuid4().hex[:8]}.jsonl"
+        # SageMaker's layout: <endpoint>/<variant>/YYYY/MM/DD/HH/<mm-ss-fff>-<id>.jsonl
+        stamp = f"{now:%Y/%m/%d/%H}/{now:%M-%S-%f}"
+        key = f"{self.endpoint}/{self.variant}/{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
         self.lake.put_once("capture", key, ("\n".join(self._buffer) + "\n").encode())
         self._buffer.clear()
 
@@ -135,7 +150,12 @@ class ModelServer:
     """An HTTP server with SageMaker's inference contract around a ``predict`` function."""
 
     def __init__(
-        self, predict: Predict, width: int, *, host: str = "127.0.0.1", port: int = 8080,
+        self,
+        predict: Predict,
+        width: int,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
         capture: CaptureWriter | None = None,
     ) -> None:
         self.predict, self.width, self.capture = predict, width, capture
@@ -149,11 +169,14 @@ class ModelServer:
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8080``."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     def start(self) -> ModelServer:
         """Serve on a background thread."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="model-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="model-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -171,59 +194,65 @@ class ModelServer:
             self.capture.flush()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+        return type("BoundHandler", (_Handler,), {"model_server": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                if self.path == "/ping":
-                    self._reply(200, {"status": "healthy"})
-                else:
-                    self._reply(404, {"error": f"no such path {self.path}"})
+class _Handler(BaseHTTPRequestHandler):
+    """SageMaker's inference contract over the bound :class:`ModelServer`."""
 
-            def do_POST(self) -> None:  # noqa: N802
-                if self.path != "/invocations":
-                    self._reply(404, {"error": f"no such path {self.path}"})
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_PAYLOAD:
-                    self.rfile.read(length)
-                    self._reply(413, {"error": f"payload over {MAX_PAYLOAD} bytes"})
-                    return
-                body = self.rfile.read(length)
-                content_type = self.headers.get("Content-Type", "application/json")
-                try:
-                    rows, encoding = parse_rows(body, content_type, server.width)
-                except PayloadError as exc:
-                    self._reply(exc.status, {"error": str(exc)})
-                    return
-                try:
-                    predictions = [round(float(p), 6) for p in server.predict(rows)]
-                except Exception as exc:  # noqa: BLE001 - a model error must not kill the server
-                    self._reply(500, {"error": f"model failed: {exc}"})
-                    return
-                response = json.dumps({"predictions": predictions}).encode()
-                with server._counter:
-                    server.served += 1
-                if server.capture is not None:
-                    server.capture.record(body, content_type, encoding, response)
-                self._send(200, response)
+    protocol_version = "HTTP/1.1"
+    model_server: ModelServer
 
-            def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                self._send(status, json.dumps(payload).encode())
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path == "/ping":
+            self._reply(200, {"status": "healthy"})
+        else:
+            self._reply(404, {"error": f"no such path {self.path}"})
 
-            def _send(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path != "/invocations":
+            self._reply(404, {"error": f"no such path {self.path}"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD:
+            self.rfile.read(length)
+            self._reply(413, {"error": f"payload over {MAX_PAYLOAD} bytes"})
+            return
+        body = self.rfile.read(length)
+        content_type = self.headers.get("Content-Type", "application/json")
+        try:
+            status, response = 200, self._invoke(body, content_type)
+        except PayloadError as exc:
+            self._reply(exc.status, {"error": str(exc)})
+            return
+        except Exception as exc:  # noqa: BLE001 - a model error must not kill the server
+            self._reply(500, {"error": f"model failed: {exc}"})
+            return
+        self._send(status, response)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass  # request logs would drown the progress display
+    def _invoke(self, body: bytes, content_type: str) -> bytes:
+        server = self.model_server
+        rows, encoding = parse_rows(body, content_type, server.width)
+        predictions = [round(float(p), 6) for p in server.predict(rows)]
+        response = json.dumps({"predictions": predictions}).encode()
+        with server._counter:
+            server.served += 1
+        if server.capture is not None:
+            server.capture.record(body, content_type, encoding, response)
+        return response
 
-        return Handler
+    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        self._send(status, json.dumps(payload).encode())
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # request logs would drown the progress display
 
 
 def read_captured(lake: Lake, endpoint: str, width: int) -> list[np.ndarray]:

@@ -14,14 +14,24 @@ from typing import Any
 import numpy as np
 
 from mlops.core.errors import DataError
-from mlops.pipelines.data import DataContract, DatasetVersion, Table, ValidationReport, load_version, split, validate
+from mlops.pipelines.data import (
+    DataContract,
+    DatasetVersion,
+    Table,
+    ValidationReport,
+    load_version,
+    split,
+    validate,
+)
 from mlops.pipelines.evaluate import classification_metrics, regression_metrics
 from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import Trainer, pack
 from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run
 
 
-def validate_step(lake: Lake, version: DatasetVersion, contract: DataContract) -> tuple[Table, ValidationReport]:
+def validate_step(
+    lake: Lake, version: DatasetVersion, contract: DataContract
+) -> tuple[Table, ValidationReport]:
     """Check a dataset version against the contract and write the report.
 
     Raises:
@@ -69,7 +79,11 @@ def evaluate_step(
     if not lake.exists("models", key):  # a run's artifact is written once, never overwritten
         lake.put_once("models", key, pack(trainer, model))
     record = RunRecord(**{**asdict(record), "artifact_uri": lake.uri("models", key)})
-    lake.put("evaluation", f"{record.run_id}.json", json.dumps({"metrics": metrics, "run_id": record.run_id}).encode())
+    lake.put(
+        "evaluation",
+        f"{record.run_id}.json",
+        json.dumps({"metrics": metrics, "run_id": record.run_id}).encode(),
+    )
     save_run(lake, record)
     return record
 

@@ -14,10 +14,18 @@ app = typer.Typer()
 
 @app.command("demo")
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where the demo project is scaffolded.")] = Path("mlops-demo"),
-    report: Annotated[Path | None, typer.Option(help="Write a JSON report (one entry per step).")] = None,
-    requests: Annotated[int, typer.Option(min=10, max=10_000, help="Requests per traffic phase.")] = 200,
-    keep: Annotated[bool, typer.Option(help="Leave local mode up afterwards (mlops local down).")] = False,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo project is scaffolded.")
+    ] = Path("mlops-demo"),
+    report: Annotated[
+        Path | None, typer.Option(help="Write a JSON report (one entry per step).")
+    ] = None,
+    requests: Annotated[
+        int, typer.Option(min=10, max=10_000, help="Requests per traffic phase.")
+    ] = 200,
+    keep: Annotated[
+        bool, typer.Option(help="Leave local mode up afterwards (mlops local down).")
+    ] = False,
 ) -> None:
     """Scaffold, train, register, approve, deploy, send traffic, detect drift, decide to retrain.
 
@@ -50,5 +58,10 @@ def _print_summary(results: list[Any]) -> None:
             if k not in ("log", "confusion_matrix")
         )
         colour = {"ok": "green", "failed": "red"}.get(result.status, "yellow")
-        table.add_row(result.name, f"[{colour}]{result.status}[/]", f"{result.duration_s:.2f}", result.error or figures)
+        table.add_row(
+            result.name,
+            f"[{colour}]{result.status}[/]",
+            f"{result.duration_s:.2f}",
+            result.error or figures,
+        )
     rich_console().print(table)

@@ -170,7 +170,9 @@ def bucket_policy(bucket_arn: str, tls_only: bool = True) -> str | None:
     return json.dumps({"Version": "2012-10-17", "Statement": tls_only_statements(bucket_arn)})
 
 
-def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: list[str], tls_only: bool = True) -> str:
+def log_bucket_policy(
+    log_bucket_arn: str, source_bucket_arns: list[str], tls_only: bool = True
+) -> str:
     """The log bucket's policy: TLS only, and S3 log delivery from the lake's buckets alone.
 
     BucketOwnerEnforced disables ACLs, so delivery must be granted by policy, scoped to the
@@ -310,7 +312,7 @@ class DataLake(pulumi.ComponentResource):
         )
         for zone, bucket in self.buckets.items():
             if args.tls_only:
-                self._policy(zone, bucket, bucket.arn.apply(bucket_policy))
+                self._policy(zone, bucket, bucket.arn.apply(lambda arn: str(bucket_policy(arn))))
             aws.s3.BucketLogging(
                 f"{name}-{zone}-logging",
                 bucket=bucket.id,

@@ -1,0 +1,81 @@
+"""``mlops local up|down|status``: the project's local stack on an AWS endpoint on this machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops.cli.output import echo, exit_on_error
+
+app = typer.Typer(help="Run the project's `local` stack on an AWS endpoint on this machine.")
+local = typer.Typer(
+    help="Run the project's `local` stack on an AWS endpoint on this machine.", no_args_is_help=True
+)
+app.add_typer(local, name="local")
+
+Project = Annotated[Path, typer.Option(help="The project directory.")]
+
+
+@local.command("up")
+def up(
+    project: Project = Path(),
+    aws_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="Use this loopback endpoint (LocalStack, moto) instead of the embedded one."
+        ),
+    ] = None,
+) -> None:
+    """Start the embedded AWS endpoint (moto on 127.0.0.1) and provision the `local` stack.
+
+    With the Pulumi CLI on PATH this runs `pulumi up --stack local` against the endpoint;
+    without it, the program's resource graph is applied with boto3. Running it again is safe.
+    """
+    with exit_on_error():
+        from mlops.infra import localmode
+
+        state = localmode.up(project, aws_endpoint, say=echo)
+        echo(
+            f"local stack up at {state.endpoint} ({state.path}, {len(state.applied)} resources)",
+            "green",
+        )
+
+
+@local.command("down")
+def down(project: Project = Path()) -> None:
+    """Tear the `local` stack down and stop the embedded endpoint."""
+    with exit_on_error():
+        from mlops.infra import localmode
+
+        localmode.down(project, say=echo)
+
+
+@local.command("status")
+def status(
+    project: Project = Path(),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the endpoint, how the stack was provisioned, its resources and the running server."""
+    with exit_on_error():
+        from mlops.infra import localmode
+
+        info = localmode.status(project)
+        if as_json:
+            echo(json.dumps(info, indent=1))
+            return
+        if not info["up"]:
+            echo("local mode is down (mlops local up)")
+            raise typer.Exit(3)
+        alive = "answering" if info["reachable"] else "NOT answering"
+        server = (
+            f"embedded moto, pid {info['embedded_pid']}" if info["embedded_pid"] else "external"
+        )
+        echo(f"endpoint: {info['endpoint']} ({alive}; {server})")
+        echo(f"provisioned by: {info['path']}; resources: {info['resources']}")
+        if info["platform"]:
+            echo(f"lake: {', '.join(info['platform']['buckets'].values())}")
+            endpoint = info["platform"]["endpoint_name"] or "none (no approved model)"
+            echo(f"pipeline: {info['platform']['pipeline_name']}; endpoint: {endpoint}")

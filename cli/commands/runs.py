@@ -1,0 +1,140 @@
+"""``mlops runs list|compare`` and ``mlops pipeline run``: experiments in the project's lake."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlops.cli.output import echo, exit_on_error, rich_console
+
+app = typer.Typer()
+runs = typer.Typer(help="Experiment records in the lake.", no_args_is_help=True)
+pipeline = typer.Typer(help="Run the training lifecycle.", no_args_is_help=True)
+app.add_typer(runs, name="runs")
+app.add_typer(pipeline, name="pipeline")
+Project = Annotated[Path, typer.Option(help="The project directory.")]
+
+
+def _lake(project: Path) -> Any:
+    import boto3
+
+    from mlops.core.errors import UserError
+    from mlops.infra import localmode
+    from mlops.pipelines.lake import Lake
+
+    state = localmode.load_state(project)
+    if state is None:
+        raise UserError(f"local mode is not up for {project}: run `mlops local up` first")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=state.endpoint,
+        region_name=state.region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    return Lake(s3, state.platform["buckets"])
+
+
+@runs.command("list")
+def list_runs(project: Project = Path()) -> None:
+    """List training runs: id, dataset, metrics, status."""
+    with exit_on_error():
+        from rich.table import Table
+
+        from mlops.pipelines.registry import list_runs as read_runs
+
+        table = Table()
+        for column in ("run", "created", "dataset", "metric", "status"):
+            table.add_column(column)
+        for run in read_runs(_lake(project)):
+            metric = f"{run.primary_metric}={run.metrics[run.primary_metric]:.4f}"
+            table.add_row(run.run_id, run.created_at, run.dataset_sha256[:12], metric, run.status)
+        rich_console().print(table)
+
+
+@runs.command("compare")
+def compare(a: str, b: str, project: Project = Path()) -> None:
+    """Compare two runs' metrics, params and inputs side by side."""
+    with exit_on_error():
+        from rich.table import Table
+
+        from mlops.pipelines.registry import load_run
+
+        lake = _lake(project)
+        left, right = load_run(lake, a), load_run(lake, b)
+        table = Table(title=f"{a} vs {b}")
+        for column in ("", a, b):
+            table.add_column(column)
+        for key in sorted(set(left.metrics) | set(right.metrics)):
+            if key != "confusion_matrix":
+                table.add_row(key, _fmt(left.metrics.get(key)), _fmt(right.metrics.get(key)))
+        for label, l_value, r_value in (
+            ("dataset", left.dataset_sha256[:12], right.dataset_sha256[:12]),
+            ("code", left.code_version, right.code_version),
+            ("params", json.dumps(left.params), json.dumps(right.params)),
+            ("status", left.status, right.status),
+        ):
+            table.add_row(label, l_value, r_value)
+        rich_console().print(table)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+@pipeline.command("run")
+def run(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file to train on.")] = Path(
+        "data/sample.csv"
+    ),
+    project: Project = Path(),
+    executor: Annotated[
+        str, typer.Option(help="local (in-process) or sagemaker (the platform's pipeline).")
+    ] = "local",
+    approve: Annotated[
+        bool, typer.Option(help="Approve the candidate if it beats the approved model.")
+    ] = False,
+    margin: Annotated[float, typer.Option(help="How much it must beat it by.")] = 0.01,
+) -> None:
+    """Ingest, validate, train, evaluate and register a model (and optionally approve it)."""
+    with exit_on_error():
+        from mlops.core.errors import UserError
+
+        if executor == "sagemaker":
+            _run_sagemaker(project)
+            return
+        if executor != "local":
+            raise UserError(f"unknown executor '{executor}'; use local or sagemaker")
+        from mlops.pipelines.run import RunInputs, run_local
+
+        results = run_local(RunInputs(project, data, approve=approve, margin=margin))
+        for result in results:
+            colour = {"ok": "green", "failed": "red"}.get(result.status, "yellow")
+            detail = result.error or ", ".join(f"{k}={v}" for k, v in result.figures.items())
+            echo(f"{result.name:<9} {result.status:<7} {detail}", colour)
+        if any(r.status == "failed" for r in results):
+            raise typer.Exit(1)
+
+
+def _run_sagemaker(project: Path) -> None:
+    import boto3
+
+    from mlops.pipelines.executors import SageMakerExecutor
+
+    name = (
+        json.loads((project / ".mlops" / "platform.json").read_text())["pipeline_name"]
+        if (project / ".mlops" / "platform.json").exists()
+        else None
+    )
+    if name is None:
+        from mlops.core.errors import UserError
+
+        raise UserError(
+            "write the stack output first:"
+            " pulumi stack output platform --json > .mlops/platform.json"
+        )
+    arn = SageMakerExecutor(boto3.client("sagemaker"), name).start({"TriggeredBy": "cli"})
+    echo(f"started {arn}")
