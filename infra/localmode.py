@@ -29,6 +29,7 @@ from mlops.core.errors import ExternalToolError, UserError
 from mlops.infra.local import provider_config, require_loopback
 
 STATE = Path(".mlops") / "local.json"
+_DETACHED: list[subprocess.Popen[bytes]] = []
 Say = Callable[[str], None]
 
 
@@ -81,18 +82,20 @@ def start_embedded(project: Path, timeout: float = 30.0) -> tuple[str, int]:
     ready = project / ".mlops" / "local-endpoint"
     ready.parent.mkdir(parents=True, exist_ok=True)
     ready.unlink(missing_ok=True)
-    log = (project / ".mlops" / "local-endpoint.log").open("ab")
-    proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "mlops.infra.moto_process", "--ready-file", str(ready)],
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
+    log = project / ".mlops" / "local-endpoint.log"
+    with log.open("ab") as handle:  # the child keeps its own descriptor
+        proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            [sys.executable, "-m", "mlops.infra.moto_process", "--ready-file", str(ready)],
+            stdout=handle,
+            stderr=handle,
+            start_new_session=True,
+        )
+    _DETACHED.append(proc)  # it outlives this command on purpose
     deadline = time.monotonic() + timeout
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise ExternalToolError("moto", f"the embedded endpoint did not start; see {log.name}")
+            raise ExternalToolError("moto", f"the embedded endpoint did not start; see {log}")
         time.sleep(0.05)
     return ready.read_text().strip(), proc.pid
 

@@ -213,11 +213,15 @@ def ingest(lake: Lake, path: Path, name: str) -> DatasetVersion:
         "source": str(path),
         "key": f"{base}/data.{fmt}",
     }
-    created = lake.put_once("datasets", str(manifest["key"]), body)
-    lake.put_once(
-        "datasets", f"{base}/manifest.json", json.dumps(manifest, sort_keys=True).encode()
-    )
-    return DatasetVersion(digest, str(manifest["key"]), manifest, created)
+    key = str(manifest["key"])
+    if not lake.put_once("datasets", key, body):
+        # The same bytes were ingested before: that ingest's manifest stands.
+        return DatasetVersion(
+            digest, key, lake.get_json("datasets", f"{base}/manifest.json"), False
+        )
+    manifest_body = json.dumps(manifest, sort_keys=True).encode()
+    lake.put_once("datasets", f"{base}/manifest.json", manifest_body)
+    return DatasetVersion(digest, key, manifest, True)
 
 
 def load_version(lake: Lake, version: DatasetVersion) -> Table:

@@ -81,3 +81,32 @@ def moto_endpoint():  # type: ignore[no-untyped-def]
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def lake(moto_endpoint: str):  # type: ignore[no-untyped-def]
+    """A fresh lake (one bucket per zone) on the session's moto server."""
+    import uuid
+
+    import boto3
+
+    from mlops.pipelines.lake import Lake
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    suffix = uuid.uuid4().hex[:8]
+    buckets = {zone: f"{zone}-{suffix}" for zone in ("raw", "curated", "features", "artifacts")}
+    for bucket in buckets.values():
+        s3.create_bucket(Bucket=bucket)
+    return Lake(s3, buckets)
+
+
+@pytest.fixture
+def sagemaker(moto_endpoint: str):  # type: ignore[no-untyped-def]
+    import boto3
+
+    return boto3.client("sagemaker", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+
+SAMPLE_PROJECT_FILES = Path(__file__).resolve().parent.parent / "templates" / "aws" / "files"
+SAMPLE_CSV = SAMPLE_PROJECT_FILES / "data" / "sample.csv"
+CONTRACT_YAML = SAMPLE_PROJECT_FILES / "data" / "contract.yaml"

@@ -1,0 +1,56 @@
+"""`mlops demo --report`: the whole loop on one machine, checked through its report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_the_lifecycle_and_reports_every_step(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    report_path = tmp_path / "report.json"
+    result = invoke(
+        "demo", "--dir", str(tmp_path / "work"), "--report", str(report_path), "--requests", "120"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    steps = {s["name"]: s for s in report["steps"]}
+    assert list(steps) == [
+        "scaffold",
+        "local up",
+        "ingest",
+        "validate",
+        "train",
+        "evaluate",
+        "register",
+        "approve",
+        "deploy",
+        "normal traffic",
+        "drifted traffic",
+        "monitor",
+    ]
+    assert report["ok"] and all(
+        s["status"] == "ok" and s["duration_s"] >= 0 for s in steps.values()
+    )
+    assert len(steps["ingest"]["figures"]["dataset_version"]) == 64
+    assert steps["evaluate"]["figures"]["roc_auc"] > 0.8
+    assert steps["register"]["figures"]["model_package"].endswith(
+        "model-package/churn-demo-local-models/1"
+    )
+    assert steps["approve"]["figures"]["approved"] is True
+    assert steps["deploy"]["figures"]["endpoint_url"].startswith("http://127.0.0.1:")
+    assert steps["deploy"]["figures"]["endpoint_status"] == "InService"
+    assert steps["normal traffic"]["figures"]["requests_served"] == 120
+    assert steps["drifted traffic"]["figures"]["requests_captured"] == 240
+    monitor = steps["monitor"]["figures"]
+    assert monitor["captured_rows"] == 240
+    assert (
+        monitor["normal_window"]["drifted"] is False
+        and monitor["drifted_window"]["drifted"] is True
+    )
+    assert monitor["decision"] == "retrain" and "/execution/" in monitor["pipeline_execution"]
+    assert report["duration_s"] < 120
+    assert "mlops demo" in result.output  # the summary table

@@ -1,0 +1,123 @@
+"""Local mode: the embedded endpoint's life cycle, the bootstrap path, and its guard rails."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import boto3
+import pytest
+
+from mlops.core.errors import UserError
+from mlops.infra import localmode
+from mlops.infra.bootstrap import UnsupportedResourceError, apply
+from mlops.infra.testing import MockedProgram, MockedResource
+from mlops.templates.answers import validate_answers
+from mlops.templates.engine import Scaffold
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    dest = tmp_path / "churn-local"
+    Scaffold(
+        validate_answers({"name": "churn-local", "environments": "dev", "ci": "none"}),
+        dest,
+        git=False,
+    ).run()
+    return dest
+
+
+def test_up_status_down_with_the_embedded_endpoint(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("local", "up", "--project", str(project))
+    assert result.exit_code == 0, result.output
+    assert "started the embedded AWS endpoint (moto) at http://127.0.0.1:" in result.output
+    assert "no Pulumi CLI on PATH" in result.output or "pulumi up" in result.output
+    state = localmode.load_state(project)
+    assert state is not None and state.pid > 0 and localmode.reachable(state.endpoint)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=state.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
+    )
+    assert set(state.platform["buckets"].values()) <= {
+        b["Name"] for b in s3.list_buckets()["Buckets"]
+    }
+
+    status = invoke("local", "status", "--project", str(project), "--json")
+    info = json.loads(status.output)
+    assert (
+        info["up"] and info["reachable"] and info["path"] == "bootstrap" and info["resources"] > 50
+    )
+
+    again = invoke("local", "up", "--project", str(project))  # idempotent: nothing new
+    assert again.exit_code == 0 and "0 resources created" in again.output
+    assert localmode.load_state(project).endpoint == state.endpoint  # type: ignore[union-attr]
+
+    down = invoke("local", "down", "--project", str(project))
+    assert down.exit_code == 0 and "stopped the embedded AWS endpoint" in down.output
+    # Here the endpoint is this test's child, so reap it (the CLI's parent does that in use).
+    assert os.waitpid(state.pid, 0)[0] == state.pid
+    assert not localmode.reachable(state.endpoint)
+    assert invoke("local", "status", "--project", str(project)).exit_code == 3
+
+
+def test_an_existing_loopback_endpoint_is_used_as_is(
+    project: Path, moto_endpoint: str, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("local", "up", "--project", str(project), "--aws-endpoint", moto_endpoint)
+    assert result.exit_code == 0, result.output
+    state = localmode.load_state(project)
+    assert state is not None and state.endpoint == moto_endpoint and state.pid == 0
+    down = invoke("local", "down", "--project", str(project))
+    assert "stay on the external endpoint" in down.output
+    assert localmode.reachable(moto_endpoint)  # not ours to stop
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://10.1.2.3:4566", "https://sagemaker.us-east-1.amazonaws.com"]
+)
+def test_non_loopback_endpoints_are_refused(project: Path, endpoint: str, invoke) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("local", "up", "--project", str(project), "--aws-endpoint", endpoint)
+    assert result.exit_code == 2 and "only talks to loopback endpoints" in result.output
+    assert localmode.load_state(project) is None
+
+
+def test_not_a_project(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("local", "up", "--project", str(tmp_path))
+    assert result.exit_code == 2 and "is not an mlops project" in result.output
+
+
+def test_unsupported_types_fail_before_any_call(moto_endpoint: str) -> None:
+    program = MockedProgram(
+        resources=[
+            MockedResource(
+                "aws:s3/bucket:Bucket", "fine", {"bucket": "fine-bucket"}, "", False, False, True
+            ),
+            MockedResource("aws:rds/instance:Instance", "db", {}, "", False, False, True),
+        ]
+    )
+    with pytest.raises(
+        UnsupportedResourceError, match="does not support aws:rds/instance:Instance"
+    ):
+        apply(program, moto_endpoint, "us-east-1")
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    assert "fine-bucket" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    with pytest.raises(UserError, match="loopback"):
+        apply(program, "http://192.168.0.10:5000", "us-east-1")
+
+
+def test_pulumi_config_for_the_cli_path_points_every_service_at_the_endpoint() -> None:
+    commands = localmode.pulumi_config_commands(
+        "http://127.0.0.1:5000", {"modelPackageArn": "arn:x"}
+    )
+    flat = [" ".join(c) for c in commands]
+    assert (
+        "config set --stack local --path aws:endpoints[0].sagemaker http://127.0.0.1:5000" in flat
+    )
+    assert "config set --stack local aws:skipCredentialsValidation true" in flat
+    assert flat[-1] == "config set --stack local modelPackageArn arn:x"
