@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops.core.errors import GateBlocked
+from mlops.core.errors import GateBlocked, UserError
 from mlops.pipelines.aws import call
 from mlops.pipelines.evaluate import improvement
 from mlops.pipelines.lake import Lake
@@ -98,6 +99,37 @@ def new_record(
         artifact_uri,
         created,
     )
+
+
+def track(record: RunRecord, tracking_uri: str | None = None) -> bool:
+    """Also log the run to MLflow when a tracking URI is configured; return whether it did.
+
+    Raises:
+        UserError: a tracking URI is set but mlflow is not installed.
+    """
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri:
+        return False
+    try:
+        import mlflow
+    except ImportError:
+        raise UserError(
+            f"MLFLOW_TRACKING_URI is set ({uri}) but mlflow is not installed: pip install mlflow"
+        ) from None
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(run_name=record.run_id):
+        mlflow.log_params(record.params)
+        mlflow.log_metrics(
+            {k: float(v) for k, v in record.metrics.items() if isinstance(v, int | float)}
+        )
+        mlflow.set_tags(
+            {
+                "dataset_sha256": record.dataset_sha256,
+                "code_version": record.code_version,
+                "artifact_uri": record.artifact_uri,
+            }
+        )
+    return True
 
 
 def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str) -> RunRecord:

@@ -26,7 +26,7 @@ from mlops.pipelines.data import (
 from mlops.pipelines.evaluate import classification_metrics, regression_metrics
 from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import Trainer, pack
-from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run
+from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run, track
 
 
 def validate_step(
@@ -85,6 +85,7 @@ def evaluate_step(
         json.dumps({"metrics": metrics, "run_id": record.run_id}).encode(),
     )
     save_run(lake, record)
+    track(record)  # MLflow too, when MLFLOW_TRACKING_URI is set
     return record
 
 

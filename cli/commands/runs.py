@@ -87,9 +87,10 @@ def _fmt(value: Any) -> str:
 
 @pipeline.command("run")
 def run(
-    data: Annotated[Path, typer.Option(help="CSV or Parquet file to train on.")] = Path(
-        "data/sample.csv"
-    ),
+    data: Annotated[
+        Path | None,
+        typer.Option(help="CSV or Parquet file. [default: the project's data/sample.csv]"),
+    ] = None,
     project: Project = Path(),
     executor: Annotated[
         str, typer.Option(help="local (in-process) or sagemaker (the platform's pipeline).")
@@ -110,7 +111,8 @@ def run(
             raise UserError(f"unknown executor '{executor}'; use local or sagemaker")
         from mlops.pipelines.run import RunInputs, run_local
 
-        results = run_local(RunInputs(project, data, approve=approve, margin=margin))
+        source = data if data is not None else project / "data" / "sample.csv"
+        results = run_local(RunInputs(project, source, approve=approve, margin=margin))
         for result in results:
             colour = {"ok": "green", "failed": "red"}.get(result.status, "yellow")
             detail = result.error or ", ".join(f"{k}={v}" for k, v in result.figures.items())

@@ -1,0 +1,107 @@
+"""`mlops pipeline run` and `mlops runs` on a project's local stack, and MLflow tracking."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from mlops.core.errors import UserError
+from mlops.pipelines.registry import new_record, track
+from mlops.templates.answers import validate_answers
+from mlops.templates.engine import Scaffold
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def project(tmp_path: Path, moto_endpoint: str, invoke):  # type: ignore[no-untyped-def]
+    dest = tmp_path / "churn-runs"
+    Scaffold(
+        validate_answers({"name": "churn-runs", "environments": "dev", "ci": "none"}),
+        dest,
+        git=False,
+    ).run()
+    assert (
+        invoke("local", "up", "--project", str(dest), "--aws-endpoint", moto_endpoint).exit_code
+        == 0
+    )
+    yield dest
+    invoke("local", "down", "--project", str(dest))
+
+
+@pytest.mark.parametrize(
+    ("content", "step", "message"),
+    [
+        ("", "ingest", "file is empty"),
+        ("tenure_months,monthly_charges\n1,2\n", "validate", "missing column support_calls"),
+        ("a,b\n1\n", "ingest", "malformed CSV; line 2: 1 fields, expected 2"),
+    ],
+    ids=["empty", "missing-column", "malformed"],
+)
+def test_bad_data_stops_the_run_with_a_clear_message(
+    project: Path, invoke, content: str, step: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    bad = project / "bad.csv"
+    bad.write_text(content)
+    result = invoke("pipeline", "run", "--project", str(project), "--data", str(bad))
+    assert result.exit_code == 1
+    assert f"{step:<9} failed" in result.output and message in result.output
+    assert "register  skipped" in result.output  # nothing is registered after a failure
+    listed = invoke("runs", "list", "--project", str(project))
+    assert "run-" not in listed.output
+
+
+def test_runs_are_recorded_listed_and_compared(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    first = invoke("pipeline", "run", "--project", str(project), "--approve")
+    assert first.exit_code == 0, first.output
+    assert "approve   ok" in first.output
+    edited = project / "data" / "more.csv"
+    edited.write_text((project / "data" / "sample.csv").read_text().replace("\n42,", "\n41,", 1))
+    second = invoke(
+        "pipeline", "run", "--project", str(project), "--data", str(edited), "--approve"
+    )
+    assert second.exit_code == 1  # it does not beat the approved model by the margin
+    assert "does not beat the approved model" in second.output
+    again = invoke("pipeline", "run", "--project", str(project))  # same inputs: same run, re-used
+    assert "created=False" in again.output
+    listed = invoke("runs", "list", "--project", str(project))
+    run_ids = [word for word in listed.output.split() if word.startswith("run-")]
+    assert len(run_ids) == 2 and "approved" in listed.output and "registered" in listed.output
+
+
+def test_mlflow_is_used_when_a_tracking_uri_is_configured(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # mlflow itself is not installed here: a recording stand-in checks what we send it.
+    calls: list[tuple[str, object]] = []
+    fake = types.ModuleType("mlflow")
+    fake.set_tracking_uri = lambda uri: calls.append(("uri", uri))  # type: ignore[attr-defined]
+
+    class Run:
+        def __enter__(self) -> None:
+            calls.append(("start", None))
+
+        def __exit__(self, *args: object) -> None:
+            calls.append(("end", None))
+
+    fake.start_run = lambda run_name: calls.append(("run", run_name)) or Run()  # type: ignore[attr-defined]
+    fake.log_params = lambda p: calls.append(("params", p))  # type: ignore[attr-defined]
+    fake.log_metrics = lambda m: calls.append(("metrics", m))  # type: ignore[attr-defined]
+    fake.set_tags = lambda t: calls.append(("tags", t))  # type: ignore[attr-defined]
+    record = new_record(
+        "d" * 64,
+        {"C": 1.0},
+        {"roc_auc": 0.9, "confusion_matrix": [[1, 0], [0, 1]]},
+        "roc_auc",
+        "abc",
+        "s3://x",
+    )
+    assert track(record) is False  # no URI, no MLflow
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    assert track(record, "http://127.0.0.1:5000") is True
+    assert ("uri", "http://127.0.0.1:5000") in calls and ("run", record.run_id) in calls
+    assert ("metrics", {"roc_auc": 0.9}) in calls and ("params", {"C": 1.0}) in calls
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    with pytest.raises(UserError, match="mlflow is not installed"):
+        track(record, "http://127.0.0.1:5000")
