@@ -5,6 +5,7 @@ Every component takes its settings from here; no component reads ``pulumi.Config
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal, Self
@@ -133,6 +134,10 @@ class StackConfig(BaseModel):
         default=0.01, ge=0, le=1, description="How much the candidate must beat the approved model"
     )
     schedule: str = Field(default="", description="Retraining schedule, e.g. rate(7 days)")
+    hyperparameters: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Passed to the project's trainer, locally and on SageMaker",
+    )
     # Serving
     model_package_arn: str = Field(default="", description="Approved model package to serve")
     challenger_model_package_arn: str = Field(default="", description="A/B challenger package")
@@ -206,6 +211,12 @@ class StackConfig(BaseModel):
                 " (arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION)"
             )
         return value
+
+    @field_validator("hyperparameters", mode="before")
+    @classmethod
+    def _parse_hyperparameters(cls, value: Any) -> Any:
+        # Pulumi hands structured config over as a JSON string.
+        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("deploy_webhook_url")
     @classmethod

@@ -114,6 +114,13 @@ def project_config(project: Path) -> tuple[str, dict[str, Any]]:
     return str(name), dict(config)
 
 
+def hyperparameters(project: Path) -> dict[str, Any]:
+    """The ``local`` stack's ``hyperparameters`` config (the same key SageMaker training reads)."""
+    name, config = project_config(project)
+    value = config.get(f"{name}:hyperparameters", {})
+    return dict(json.loads(value) if isinstance(value, str) else value)
+
+
 def capture_program(project: Path, extra: dict[str, Any] | None = None) -> Any:
     """Run the project's program under mocks for the ``local`` stack; return what it registered."""
     from mlops.infra.testing import CALLER_IDENTITY, run_program

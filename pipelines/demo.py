@@ -134,11 +134,15 @@ def _validate(s: DemoState) -> dict[str, Any]:
 
 
 def _train(s: DemoState) -> dict[str, Any]:
+    from mlops.infra.localmode import hyperparameters
     from mlops.pipelines.model import load_trainer
     from mlops.pipelines.steps import train_step
 
     s.values["trainer"] = load_trainer(s.project, PROJECT.replace("-", "_"))
-    model, test = train_step(s.values["trainer"], s.values["table"], s.values["contract"], {})
+    s.values["params"] = hyperparameters(s.project)
+    model, test = train_step(
+        s.values["trainer"], s.values["table"], s.values["contract"], s.values["params"]
+    )
     s.values.update(model=model, test=test)
     return {
         "framework": "sklearn",
@@ -158,7 +162,7 @@ def _evaluate(s: DemoState) -> dict[str, Any]:
         s.values["test"],
         s.values["contract"],
         s.values["version"],
-        {},
+        s.values["params"],
         code_version(s.project),
     )
     s.values["record"] = record
@@ -204,13 +208,17 @@ def _approve(s: DemoState) -> dict[str, Any]:
 
 def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
+    from mlops.pipelines.model import unpack
     from mlops.pipelines.serving import CaptureWriter, ModelServer
 
     state = localmode.up(
         s.project, say=lambda _m: None, model_package_arn=s.values["record"].model_package_arn
     )
     endpoint = state.platform["endpoint_name"]
-    trainer, model = s.values["trainer"], s.values["model"]
+    # Serve what was registered: the artifact in the lake, not the model still in memory.
+    bucket, key = s.values["record"].artifact_uri.removeprefix("s3://").split("/", 1)
+    artifact = s.clients["s3"].get_object(Bucket=bucket, Key=key)["Body"].read()
+    trainer, model = s.values["trainer"], unpack(s.values["trainer"], artifact)
     capture = CaptureWriter(
         s.values["lake"], endpoint, sampling_percent=100, flush_every=50, seed=7
     )
@@ -226,6 +234,7 @@ def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
         "endpoint_name": endpoint,
         "endpoint_url": server.url,
         "endpoint_status": described["EndpointStatus"],
+        "artifact": s.values["record"].artifact_uri,
     }
 
 

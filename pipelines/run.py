@@ -53,6 +53,7 @@ def run_local(inputs: RunInputs, show_progress: bool = True) -> list[StepResult]
     lake, platform = Lake(s3, state.platform["buckets"]), state.platform
     contract = datasets.DataContract.load(inputs.project / "data" / "contract.yaml")
     package = str(platform["project"]).replace("-", "_")
+    params = {**localmode.hyperparameters(inputs.project), **inputs.params}
     ctx: dict[str, Any] = {}
 
     def ingest() -> dict[str, Any]:
@@ -65,9 +66,7 @@ def run_local(inputs: RunInputs, show_progress: bool = True) -> list[StepResult]
 
     def train() -> dict[str, Any]:
         ctx["trainer"] = load_trainer(inputs.project, package)
-        ctx["model"], ctx["test"] = train_step(
-            ctx["trainer"], ctx["table"], contract, inputs.params
-        )
+        ctx["model"], ctx["test"] = train_step(ctx["trainer"], ctx["table"], contract, params)
         return {"test_rows": len(ctx["test"])}
 
     def evaluate() -> dict[str, Any]:
@@ -78,7 +77,7 @@ def run_local(inputs: RunInputs, show_progress: bool = True) -> list[StepResult]
             ctx["test"],
             contract,
             ctx["version"],
-            inputs.params,
+            params,
             registry.code_version(inputs.project),
         )
         return {

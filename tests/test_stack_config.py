@@ -96,3 +96,14 @@ def test_explicit_environment_for_a_custom_stack_name() -> None:
         ).environment
         == "dev"
     )
+
+
+def test_hyperparameters_come_from_config_as_json() -> None:
+    cfg = StackConfig.from_values(
+        "churn", "dev", {**BASE, "churn:hyperparameters": '{"C": 0.5, "max_iter": 100}'}
+    )
+    assert cfg.hyperparameters == {"C": 0.5, "max_iter": 100}
+    with pytest.raises(ConfigError, match="hyperparameters"):
+        StackConfig.from_values(
+            "churn", "dev", {**BASE, "churn:hyperparameters": '["not", "a", "mapping"]'}
+        )

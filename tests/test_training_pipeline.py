@@ -308,3 +308,10 @@ def test_builder_validation_catches_broken_definitions(mutate, message: str) -> 
     with pytest.raises(PipelineDefinitionError) as info:
         validate_definition(broken)
     assert message in str(info.value)
+
+
+def test_hyperparameters_from_config_reach_the_training_job_as_strings() -> None:
+    train = definition("prod", hyperparameters='{"C": 0.5, "max_iter": 100, "solver": "lbfgs"}')[
+        "Steps"
+    ][1]["Arguments"]
+    assert train["HyperParameters"] == {"C": "0.5", "max_iter": "100", "solver": "lbfgs"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -56,6 +56,7 @@ class TrainingPipelineArgs:
         shared_log_groups: create the account-wide SageMaker job log groups.
         schedule: EventBridge schedule expression that starts the pipeline; empty for none.
         force_delete: let ``pulumi destroy`` delete a repository with images (local stacks).
+        hyperparameters: passed to the training job (as strings, which SageMaker requires).
     """
 
     names: PlatformNames
@@ -79,6 +80,7 @@ class TrainingPipelineArgs:
     shared_log_groups: bool = True
     schedule: str = ""
     force_delete: bool = False
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(
@@ -111,6 +113,10 @@ class TrainingPipelineArgs:
             shared_log_groups=config.shared_log_groups,
             schedule=config.schedule,
             force_delete=config.environment == "local",
+            hyperparameters={
+                k: json.dumps(v) if not isinstance(v, str) else v
+                for k, v in config.hyperparameters.items()
+            },
         )
 
 
@@ -449,4 +455,5 @@ class TrainingPipeline(pulumi.ComponentResource):
             primary_metric=args.primary_metric,
             evaluation_margin=args.evaluation_margin,
             inference_instance_types=args.inference_instance_types,
+            hyperparameters=dict(args.hyperparameters),
         )
