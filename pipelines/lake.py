@@ -8,18 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.core.errors import AwsCallFailed, MlopsError
+from mlops.core.layout import LAYOUT
 from mlops.pipelines.aws import call
-
-# place -> (zone, prefix); the same layout the DataLake component documents.
-LAYOUT = {
-    "datasets": ("raw", "datasets/"),
-    "capture": ("raw", "capture/"),
-    "validation": ("artifacts", "validation/"),
-    "models": ("artifacts", "models/"),
-    "evaluation": ("artifacts", "evaluation/"),
-    "runs": ("artifacts", "runs/"),
-    "monitoring": ("artifacts", "monitoring/"),
-}
 
 
 class ImmutableObjectError(MlopsError):

@@ -20,16 +20,6 @@ from mlops.core.catalog import service_principal
 from mlops.infra.config import StackConfig
 
 ZONES = ("raw", "curated", "features", "artifacts")
-# Where things live in the lake: zone and key prefix. Code reads these instead of guessing.
-LAYOUT = {
-    "datasets": ("raw", "datasets/"),
-    "capture": ("raw", "capture/"),
-    "validation": ("artifacts", "validation/"),
-    "models": ("artifacts", "models/"),
-    "checkpoints": ("artifacts", "checkpoints/"),
-    "evaluation": ("artifacts", "evaluation/"),
-    "monitoring": ("artifacts", "monitoring/"),
-}
 LifecycleRule = aws.s3.BucketLifecycleConfigurationRuleArgsDict
 SseDefault = (
     aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict

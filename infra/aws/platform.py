@@ -12,7 +12,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlops.infra.aws.data_lake import LAYOUT, DataLake, DataLakeArgs
+from mlops.core.layout import LAYOUT
+from mlops.infra.aws.data_lake import DataLake, DataLakeArgs
 from mlops.infra.aws.endpoint import InferenceEndpoint, InferenceEndpointArgs
 from mlops.infra.aws.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops.infra.aws.monitoring import Monitoring, MonitoringArgs
@@ -27,7 +28,7 @@ NO_MODEL_MESSAGE = (
 
 
 def lake_uri(buckets: dict[str, str], place: str) -> str:
-    """``s3://`` URI of a named place in the lake (see ``data_lake.LAYOUT``)."""
+    """``s3://`` URI of a named place in the lake (see ``mlops.core.layout``)."""
     zone, prefix = LAYOUT[place]
     return f"s3://{buckets[zone]}/{prefix}"
 

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.core.catalog import service_principal
+from mlops.core.layout import JOB_OUTPUTS, LAYOUT
 from mlops.infra.aws.iam import allow, service_trust_policy
 from mlops.infra.aws.names import (
     DRIFT_NAMESPACE,
@@ -27,7 +28,7 @@ from mlops.infra.aws.pipeline_definition import PipelineSpec, build_definition
 from mlops.infra.config import StackConfig
 
 READ_ZONES = ("raw", "curated", "features")
-ARTIFACT_PREFIXES = ("validation/", "models/", "checkpoints/", "evaluation/", "monitoring/")
+ARTIFACT_PREFIXES = tuple(LAYOUT[place][1] for place in JOB_OUTPUTS)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def execution_role_policy(
                 "Sid": "WriteCapturedTraffic",
                 "Effect": "Allow",
                 "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-                "Resource": f"{s3}{buckets['raw']}/capture/*",
+                "Resource": f"{s3}{buckets[LAYOUT['capture'][0]]}/{LAYOUT['capture'][1]}*",
             },
             {
                 "Sid": "UseLakeKey",

@@ -1,0 +1,22 @@
+"""Where things live in the data lake: the one layout every component and step reads.
+
+Each named place is a zone (bucket) and a key prefix. The DataLake component, the training
+role's S3 permissions, the endpoint's data capture and the runtime's steps all derive their
+paths from here instead of spelling them out.
+"""
+
+from __future__ import annotations
+
+LAYOUT: dict[str, tuple[str, str]] = {
+    "datasets": ("raw", "datasets/"),
+    "capture": ("raw", "capture/"),
+    "validation": ("artifacts", "validation/"),
+    "models": ("artifacts", "models/"),
+    "checkpoints": ("artifacts", "checkpoints/"),
+    "evaluation": ("artifacts", "evaluation/"),
+    "monitoring": ("artifacts", "monitoring/"),
+    "runs": ("artifacts", "runs/"),
+}
+
+# What SageMaker jobs write (the execution role may write only these artifact prefixes).
+JOB_OUTPUTS = ("validation", "models", "checkpoints", "evaluation", "monitoring")
