@@ -105,3 +105,30 @@ def test_mlflow_is_used_when_a_tracking_uri_is_configured(monkeypatch) -> None: 
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(UserError, match="mlflow is not installed"):
         track(record, "http://127.0.0.1:5000")
+
+
+def test_sagemaker_executor_starts_the_platforms_pipeline(
+    tmp_path: Path, moto_endpoint: str, sagemaker, invoke, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    sagemaker.create_pipeline(
+        PipelineName="churn-dev-training",
+        RoleArn="arn:aws:iam::123456789012:role/r",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+    )
+    (tmp_path / ".mlops").mkdir()
+    (tmp_path / ".mlops" / "platform.json").write_text(
+        json.dumps({"pipeline_name": "churn-dev-training"})
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Pulumi CLI: the saved outputs are used
+    result = invoke("pipeline", "run", "--project", str(tmp_path), "--executor", "sagemaker")
+    assert result.exit_code == 0, result.output
+    assert (
+        "started arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-dev-training/execution/"
+        in result.output
+    )
+    (tmp_path / ".mlops" / "platform.json").unlink()
+    missing = invoke("pipeline", "run", "--project", str(tmp_path), "--executor", "sagemaker")
+    assert missing.exit_code == 2 and "cannot read the dev stack's outputs" in missing.output

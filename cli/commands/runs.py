@@ -99,13 +99,16 @@ def run(
         bool, typer.Option(help="Approve the candidate if it beats the approved model.")
     ] = False,
     margin: Annotated[float, typer.Option(help="How much it must beat it by.")] = 0.01,
+    stack: Annotated[
+        str, typer.Option(help="Stack whose pipeline --executor sagemaker starts.")
+    ] = "dev",
 ) -> None:
     """Ingest, validate, train, evaluate and register a model (and optionally approve it)."""
     with exit_on_error():
         from mlops.core.errors import UserError
 
         if executor == "sagemaker":
-            _run_sagemaker(project)
+            _run_sagemaker(project, stack)
             return
         if executor != "local":
             raise UserError(f"unknown executor '{executor}'; use local or sagemaker")
@@ -121,22 +124,40 @@ def run(
             raise typer.Exit(1)
 
 
-def _run_sagemaker(project: Path) -> None:
+def _run_sagemaker(project: Path, stack: str) -> None:
     import boto3
 
     from mlops.pipelines.executors import SageMakerExecutor
 
-    name = (
-        json.loads((project / ".mlops" / "platform.json").read_text())["pipeline_name"]
-        if (project / ".mlops" / "platform.json").exists()
-        else None
+    platform = _platform_output(project, stack)
+    arn = SageMakerExecutor(boto3.client("sagemaker"), platform["pipeline_name"]).start(
+        {"TriggeredBy": "cli"}
     )
-    if name is None:
-        from mlops.core.errors import UserError
-
-        raise UserError(
-            "write the stack output first:"
-            " pulumi stack output platform --json > .mlops/platform.json"
-        )
-    arn = SageMakerExecutor(boto3.client("sagemaker"), name).start({"TriggeredBy": "cli"})
     echo(f"started {arn}")
+    echo("follow it in SageMaker Studio, or: aws sagemaker describe-pipeline-execution")
+
+
+def _platform_output(project: Path, stack: str) -> dict[str, Any]:
+    """The stack's ``platform`` output: from the Pulumi CLI, else from .mlops/platform.json."""
+    import shutil
+    import subprocess
+
+    from mlops.core.errors import UserError
+
+    if shutil.which("pulumi"):
+        proc = subprocess.run(
+            ["pulumi", "stack", "output", "platform", "--json", "--stack", stack],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode == 0:
+            return dict(json.loads(proc.stdout))
+    saved = project / ".mlops" / "platform.json"
+    if saved.exists():
+        return dict(json.loads(saved.read_text()))
+    raise UserError(
+        f"cannot read the {stack} stack's outputs: install the Pulumi CLI, or save them with"
+        f" `pulumi stack output platform --json --stack {stack} > .mlops/platform.json`"
+    )
