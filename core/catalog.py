@@ -54,7 +54,8 @@ class Catalogue:
 
 def _load_yaml(name: str) -> Any:
     text = resources.files(_DATA).joinpath("data", name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    # libyaml's loader when present: the catalogues are read on every `mlops init`.
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
 
 
 @cache
