@@ -1,15 +1,16 @@
 """API contract: what the components declare is sent to the real API shapes, served by moto.
 
 The prod platform (realtime, A/B + shadow variants, canary rollout, autoscaling, data quality)
-runs under mocks; each recorded resource's inputs become the API request the AWS provider would
-make, and go to SageMaker, CloudWatch, EventBridge, Application Auto Scaling and ECR on a
-moto server, where botocore validates the request and moto the semantics.
+runs under mocks; each recorded resource becomes the API calls the local bootstrap makes
+(:func:`mlops.infra.bootstrap.api_calls`, one conversion for both), sent to SageMaker, CloudWatch,
+EventBridge, Application Auto Scaling and ECR on a moto server, where botocore validates the
+request and moto the semantics.
 
 moto gaps, stubbed with botocore's Stubber (which still validates every request against the
 API model) and named here:
 * GAP-1: moto rejects g5/g6/p4d/inf2 instance types in endpoint configurations.
 * GAP-2: moto does not implement UpdateEndpoint (what a rollout calls).
-* GAP-3: moto does not implement CreateMonitoringSchedule.
+* GAP-3: moto does not implement CreateMonitoringSchedule (the bootstrap refuses the type).
 """
 
 from __future__ import annotations
@@ -19,20 +20,17 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore import xform_name
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from platform_runs import ACCOUNT, CHALLENGER, SHADOW, one, platform
 
 from mlops.infra.api_shapes import UnknownInputError, request
+from mlops.infra.bootstrap import ApiCall, api_calls
 from mlops.infra.testing import MockedProgram, MockedResource
 
 pytestmark = pytest.mark.integration
 SAGEMAKER = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
-DROP = ("tags", "region")
-
-
-def inputs(resource: MockedResource, *drop: str) -> dict[str, Any]:
-    return {k: v for k, v in resource.inputs.items() if k not in (*DROP, *drop)}
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +44,21 @@ def prod() -> MockedProgram:
 
 
 @pytest.fixture
+def send(moto_endpoint: str):  # type: ignore[no-untyped-def]
+    """Make a resource's API calls against moto; return the last call's parameters and answer."""
+
+    def make(resource: MockedResource) -> tuple[dict[str, Any], dict[str, Any]]:
+        response: dict[str, Any] = {}
+        calls = api_calls(resource)
+        for call in calls:
+            client = boto3.client(call.service, endpoint_url=moto_endpoint, region_name="us-east-1")
+            response = getattr(client, xform_name(call.operation))(**call.params)
+        return calls[-1].params, response
+
+    return make
+
+
+@pytest.fixture
 def client(moto_endpoint: str):  # type: ignore[no-untyped-def]
     def make(service: str):  # type: ignore[no-untyped-def]
         return boto3.client(service, endpoint_url=moto_endpoint, region_name="us-east-1")
@@ -53,71 +66,50 @@ def client(moto_endpoint: str):  # type: ignore[no-untyped-def]
     return make
 
 
-def endpoint_config_request(resource: MockedResource) -> dict[str, Any]:
-    body = inputs(resource)
-    kms = body.pop("kmsKeyArn", None)  # the provider calls it kms_key_arn; the API KmsKeyId
-    extra = {"KmsKeyId": kms} if kms else {}
-    return request(
-        "sagemaker", "CreateEndpointConfig", body, EndpointConfigName=resource.name, **extra
-    )
+def stubbed(call: ApiCall, response: dict[str, Any]) -> None:
+    """Validate ``call`` against the API model through botocore's Stubber (for moto's gaps)."""
+    client = boto3.client(call.service, region_name="us-east-1")
+    method = xform_name(call.operation)
+    with Stubber(client) as stub:
+        stub.add_response(method, response, call.params)
+        getattr(client, method)(**call.params)
 
 
-def test_sagemaker_serving_resources(prod: MockedProgram, client) -> None:  # type: ignore[no-untyped-def]
-    sm = client("sagemaker")
-    group = one(prod, "aws:sagemaker/modelPackageGroup:ModelPackageGroup")
-    sm.create_model_package_group(**request("sagemaker", "CreateModelPackageGroup", inputs(group)))
+def test_sagemaker_serving_resources(prod: MockedProgram, client, send) -> None:  # type: ignore[no-untyped-def]
+    send(one(prod, "aws:sagemaker/modelPackageGroup:ModelPackageGroup"))
     models = prod.of_type("aws:sagemaker/model:Model")
     assert len(models) == 3  # primary, challenger, shadow
     for model in models:
-        sm.create_model(**request("sagemaker", "CreateModel", inputs(model), ModelName=model.name))
+        send(model)
     config = one(prod, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")
-    sm.create_endpoint_config(**endpoint_config_request(config))
-    endpoint = one(prod, "aws:sagemaker/endpoint:Endpoint")
-    create = request(
-        "sagemaker",
-        "CreateEndpoint",
-        inputs(endpoint, "name", "endpointConfigName"),
-        EndpointName=endpoint.inputs["name"],
-        EndpointConfigName=config.name,
-    )
-    sm.create_endpoint(**create)
+    sent, _ = send(config)
+    assert sent["EndpointConfigName"] == config.name
+    assert sent["KmsKeyId"].endswith("key/churn-prod-lake-key")  # the provider's kms_key_arn
+    send(one(prod, "aws:sagemaker/endpoint:Endpoint"))
+    sm = client("sagemaker")
     described = sm.describe_endpoint_config(EndpointConfigName=config.name)
     assert [v["VariantName"] for v in described["ProductionVariants"]] == ["primary", "challenger"]
     assert described["DataCaptureConfig"]["InitialSamplingPercentage"] == 20
-    assert (
-        sm.describe_endpoint(EndpointName="churn-prod-endpoint")["EndpointName"]
-        == "churn-prod-endpoint"
-    )
+    endpoint = sm.describe_endpoint(EndpointName="churn-prod-endpoint")
+    assert endpoint["EndpointName"] == "churn-prod-endpoint"
 
 
-def test_serverless_endpoint_config(client) -> None:  # type: ignore[no-untyped-def]
+def test_serverless_endpoint_config(send) -> None:  # type: ignore[no-untyped-def]
     dev = platform("dev")
-    sm = client("sagemaker")
-    model = one(dev, "aws:sagemaker/model:Model")
-    sm.create_model(**request("sagemaker", "CreateModel", inputs(model), ModelName=model.name))
-    config = one(dev, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")
-    sent = endpoint_config_request(config)
+    send(one(dev, "aws:sagemaker/model:Model"))
+    sent, _ = send(one(dev, "aws:sagemaker/endpointConfiguration:EndpointConfiguration"))
     # The exact bug TOOLS.md warns of in sagemaker-core: the API spells it MemorySizeInMB.
     assert sent["ProductionVariants"][0]["ServerlessConfig"] == {
         "MemorySizeInMB": 2048,
         "MaxConcurrency": 5,
     }
-    sm.create_endpoint_config(**sent)
 
 
 def test_gap1_g5_endpoint_config_is_stubbed() -> None:
     program = platform("prod", endpointInstanceType="ml.g5.xlarge")
-    config = one(program, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")
-    sent = endpoint_config_request(config)
-    assert sent["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
-    sm = boto3.client("sagemaker", region_name="us-east-1")
-    with Stubber(sm) as stub:  # validates `sent` against CreateEndpointConfig's shape
-        stub.add_response(
-            "create_endpoint_config",
-            {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/x"},
-            sent,
-        )
-        sm.create_endpoint_config(**sent)
+    (call,) = api_calls(one(program, "aws:sagemaker/endpointConfiguration:EndpointConfiguration"))
+    assert call.params["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
+    stubbed(call, {"EndpointConfigArn": f"{SAGEMAKER}:endpoint-config/x"})
 
 
 def test_gap1_moto_still_rejects_g5(client) -> None:  # type: ignore[no-untyped-def]
@@ -137,33 +129,22 @@ def test_gap1_moto_still_rejects_g5(client) -> None:  # type: ignore[no-untyped-
 
 
 def test_gap2_rollout_update_is_stubbed(prod: MockedProgram) -> None:
-    endpoint = one(prod, "aws:sagemaker/endpoint:Endpoint")
-    update = request(
-        "sagemaker",
-        "UpdateEndpoint",
-        inputs(endpoint, "name", "endpointConfigName"),
-        EndpointName="churn-prod-endpoint",
-        EndpointConfigName="churn-prod-endpoint-config-v2",
-    )
-    assert (
-        update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"]
-        == "CANARY"
-    )
-    sm = boto3.client("sagemaker", region_name="us-east-1")
-    with Stubber(sm) as stub:
-        stub.add_response(
-            "update_endpoint",
-            {"EndpointArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/churn-prod-endpoint"},
-            update,
-        )
-        sm.update_endpoint(**update)
+    (create,) = api_calls(one(prod, "aws:sagemaker/endpoint:Endpoint"))
+    # A rollout sends the same deployment config with the new configuration's name.
+    params = {**create.params, "EndpointConfigName": "churn-prod-endpoint-config-v2"}
+    update = ApiCall("sagemaker", "UpdateEndpoint", params)
+    routing = params["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "CANARY"
+    stubbed(update, {"EndpointArn": f"{SAGEMAKER}:endpoint/churn-prod-endpoint"})
 
 
-def test_training_pipeline_definition(prod: MockedProgram, client) -> None:  # type: ignore[no-untyped-def]
-    sm = client("sagemaker")
+def test_training_pipeline_definition(prod: MockedProgram, client, send) -> None:  # type: ignore[no-untyped-def]
     pipeline = one(prod, "aws:sagemaker/pipeline:Pipeline")
-    created = sm.create_pipeline(**request("sagemaker", "CreatePipeline", inputs(pipeline)))
-    assert created["PipelineArn"].endswith(":pipeline/churn-prod-training")
+    send(pipeline)
+    sm = client("sagemaker")
+    assert sm.describe_pipeline(PipelineName="churn-prod-training")["PipelineArn"].endswith(
+        ":pipeline/churn-prod-training"
+    )
     execution = sm.start_pipeline_execution(
         PipelineName="churn-prod-training",
         PipelineParameters=[{"Name": "TriggeredBy", "Value": "drift"}],
@@ -189,46 +170,24 @@ def test_training_pipeline_definition(prod: MockedProgram, client) -> None:  # t
     assert job["EnableNetworkIsolation"] is True
 
 
-def test_monitoring_resources(prod: MockedProgram, client) -> None:  # type: ignore[no-untyped-def]
-    cw = client("cloudwatch")
+def test_monitoring_resources(prod: MockedProgram, client, send) -> None:  # type: ignore[no-untyped-def]
     alarms = prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     assert len(alarms) == 8
     for alarm in alarms:
-        body = inputs(alarm, "name", "dimensions")
-        dims = [{"Name": k, "Value": v} for k, v in alarm.inputs["dimensions"].items()]
-        cw.put_metric_alarm(
-            **request(
-                "cloudwatch",
-                "PutMetricAlarm",
-                body,
-                AlarmName=alarm.inputs["name"],
-                Dimensions=dims,
-            )
-        )
+        sent, _ = send(alarm)
+        assert {d["Name"] for d in sent["Dimensions"]} == set(alarm.inputs["dimensions"])
+    cw = client("cloudwatch")
     stored = {
         a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix="churn-prod-")["MetricAlarms"]
     }
     assert stored["churn-prod-latency-p99"]["ExtendedStatistic"] == "p99"
     assert stored["churn-prod-drift"]["Namespace"] == "mlops-stack/Drift"
-    dashboard = one(prod, "aws:cloudwatch/dashboard:Dashboard")
-    assert (
-        cw.put_dashboard(**request("cloudwatch", "PutDashboard", inputs(dashboard)))[
-            "DashboardValidationMessages"
-        ]
-        == []
-    )
-
-    sm = client("sagemaker")
+    _, answer = send(one(prod, "aws:cloudwatch/dashboard:Dashboard"))
+    assert answer["DashboardValidationMessages"] == []
     job = one(prod, "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition")
-    body = inputs(job)
+    sent, _ = send(job)
     # The provider takes one monitoring output; the API takes a list of them.
-    body["dataQualityJobOutputConfig"] = {
-        **body["dataQualityJobOutputConfig"],
-        "monitoringOutputs": [body["dataQualityJobOutputConfig"]["monitoringOutputs"]],
-    }
-    sm.create_data_quality_job_definition(
-        **request("sagemaker", "CreateDataQualityJobDefinition", body, JobDefinitionName=job.name)
-    )
+    assert len(sent["DataQualityJobOutputConfig"]["MonitoringOutputs"]) == 1
 
 
 def test_gap3_monitoring_schedule_is_stubbed(prod: MockedProgram) -> None:
@@ -236,21 +195,16 @@ def test_gap3_monitoring_schedule_is_stubbed(prod: MockedProgram) -> None:
     sent = request(
         "sagemaker",
         "CreateMonitoringSchedule",
-        inputs(schedule),
+        {k: v for k, v in schedule.inputs.items() if k != "tags"},
         MonitoringScheduleName=schedule.name,
     )
-    sm = boto3.client("sagemaker", region_name="us-east-1")
-    with Stubber(sm) as stub:
-        stub.add_response(
-            "create_monitoring_schedule",
-            {"MonitoringScheduleArn": f"{SAGEMAKER}:monitoring-schedule/s"},
-            sent,
-        )
-        sm.create_monitoring_schedule(**sent)
+    stubbed(
+        ApiCall("sagemaker", "CreateMonitoringSchedule", sent),
+        {"MonitoringScheduleArn": f"{SAGEMAKER}:monitoring-schedule/s"},
+    )
 
 
-def test_eventbridge_rules_and_targets(prod: MockedProgram, client) -> None:  # type: ignore[no-untyped-def]
-    events = client("events")
+def test_eventbridge_rules_and_targets(prod: MockedProgram, client, send) -> None:  # type: ignore[no-untyped-def]
     rules = {r.name: r for r in prod.of_type("aws:cloudwatch/eventRule:EventRule")}
     assert set(rules) == {
         "churn-prod-training-schedule",
@@ -258,66 +212,31 @@ def test_eventbridge_rules_and_targets(prod: MockedProgram, client) -> None:  # 
         "churn-prod-monitoring-drift-retrain",
     }
     for rule in rules.values():
-        events.put_rule(**request("events", "PutRule", inputs(rule), Name=rule.name))
+        send(rule)
     for target in prod.of_type("aws:cloudwatch/eventTarget:EventTarget"):
-        body = inputs(target, "rule")
-        pipeline = body.pop("sagemakerPipelineTarget", None)
-        if pipeline is not None:  # provider and API name this block differently
-            body["SageMakerPipelineParameters"] = {
-                "PipelineParameterList": [
-                    {"Name": p["name"], "Value": p["value"]}
-                    for p in pipeline["pipelineParameterLists"]
-                ]
-            }
-        targets = request(
-            "events",
-            "PutTargets",
-            {"targets": [{"id": target.name[-64:], **body}]},
-            Rule=target.inputs["rule"],
-        )
-        assert events.put_targets(**targets)["FailedEntryCount"] == 0
+        send(target)
+    events = client("events")
     listed = events.list_targets_by_rule(Rule="churn-prod-monitoring-drift-retrain")["Targets"]
     assert listed[0]["SageMakerPipelineParameters"]["PipelineParameterList"] == [
         {"Name": "TriggeredBy", "Value": "drift"}
     ]
 
 
-def test_autoscaling(prod: MockedProgram, client) -> None:  # type: ignore[no-untyped-def]
+def test_autoscaling(prod: MockedProgram, client, send) -> None:  # type: ignore[no-untyped-def]
+    send(one(prod, "aws:appautoscaling/target:Target"))
+    send(one(prod, "aws:appautoscaling/policy:Policy"))
     aas = client("application-autoscaling")
-    target = one(prod, "aws:appautoscaling/target:Target")
-    aas.register_scalable_target(
-        **request("application-autoscaling", "RegisterScalableTarget", inputs(target))
-    )
-    scaling = one(prod, "aws:appautoscaling/policy:Policy")
-    aas.put_scaling_policy(
-        **request(
-            "application-autoscaling", "PutScalingPolicy", inputs(scaling), PolicyName=scaling.name
-        )
-    )
     registered = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     assert [(t["MinCapacity"], t["MaxCapacity"]) for t in registered] == [(2, 4)]
 
 
-def test_image_repository(prod: MockedProgram, client) -> None:  # type: ignore[no-untyped-def]
-    repo = one(prod, "aws:ecr/repository:Repository")
-    body = inputs(repo, "name", "forceDelete", "encryptionConfigurations")
+def test_image_repository(prod: MockedProgram, client, send) -> None:  # type: ignore[no-untyped-def]
+    send(one(prod, "aws:ecr/repository:Repository"))
     ecr = client("ecr")
-    ecr.create_repository(
-        **request(
-            "ecr",
-            "CreateRepository",
-            body,
-            repositoryName=repo.inputs["name"],
-            encryptionConfiguration=request(
-                "ecr",
-                "CreateRepository",
-                {"encryptionConfiguration": repo.inputs["encryptionConfigurations"][0]},
-            )["encryptionConfiguration"],
-        )
-    )
     described = ecr.describe_repositories(repositoryNames=["churn-prod"])["repositories"][0]
     assert described["imageTagMutability"] == "IMMUTABLE"
     assert described["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert described["encryptionConfiguration"]["encryptionType"] == "KMS"
 
 
 def test_the_converter_refuses_inputs_the_api_does_not_know() -> None:
