@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from mlops.core.errors import UserError
 from mlops.infra.api_shapes import request
+from mlops.infra.local import client as local_client
 from mlops.infra.local import require_loopback
 from mlops.infra.testing import MockedProgram, MockedResource
 
@@ -446,16 +447,11 @@ def apply(
     if unsupported:
         raise UnsupportedResourceError(unsupported[0])
     if client is None:
-        import boto3
-
-        session = boto3.Session(
-            aws_access_key_id="test", aws_secret_access_key="test", region_name=region
-        )
         clients: dict[str, Any] = {}
 
         def client(service: str) -> Any:
             if service not in clients:
-                clients[service] = session.client(service, endpoint_url=endpoint_url)
+                clients[service] = local_client(endpoint_url, region, service)
             return clients[service]
 
     ctx, created, skipped, count = Context(), dict[str, int](), 0, 0

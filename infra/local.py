@@ -40,6 +40,19 @@ def require_loopback(url: str) -> None:
         raise UserError(f"local mode only talks to loopback endpoints; refusing {url}")
 
 
+def client(endpoint: str, region: str, service: str) -> Any:
+    """A boto3 client for a local endpoint, with the fake credentials local endpoints accept."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
 def provider_config(url: str) -> dict[str, Any]:
     """``aws:*`` config for a stack whose AWS calls all go to ``url`` with fake credentials."""
     require_loopback(url)

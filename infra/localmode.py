@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -55,6 +55,18 @@ def load_state(project: Path) -> LocalState | None:
     """The project's local state, if local mode is up."""
     path = state_file(project)
     return LocalState(**json.loads(path.read_text())) if path.exists() else None
+
+
+def require_state(project: Path) -> LocalState:
+    """The project's local state.
+
+    Raises:
+        UserError: local mode is not up for the project.
+    """
+    state = load_state(project)
+    if state is None:
+        raise UserError(f"local mode is not up for {project}: run `mlops local up` first")
+    return state
 
 
 def save_state(project: Path, state: LocalState) -> None:
@@ -100,34 +112,43 @@ def start_embedded(project: Path, timeout: float = 30.0) -> tuple[str, int]:
     return ready.read_text().strip(), proc.pid
 
 
-def project_config(project: Path) -> tuple[str, dict[str, Any]]:
-    """The Pulumi project name and the ``local`` stack's config.
+class LocalProject(NamedTuple):
+    """What local mode reads from a project: its name, program directory and local config."""
+
+    name: str
+    program_dir: Path
+    config: dict[str, Any]
+
+
+def project_config(project: Path) -> LocalProject:
+    """The Pulumi project, its program directory and the ``local`` stack's config.
 
     Raises:
         UserError: this is not an mlops project (no Pulumi.yaml or Pulumi.local.yaml).
     """
     try:
-        name = yaml.safe_load((project / "Pulumi.yaml").read_text())["name"]
+        pulumi_yaml = yaml.safe_load((project / "Pulumi.yaml").read_text())
         config = yaml.safe_load((project / "Pulumi.local.yaml").read_text())["config"]
     except FileNotFoundError as exc:
         raise UserError(f"{project} is not an mlops project: {exc.filename} is missing") from None
-    return str(name), dict(config)
+    return LocalProject(
+        str(pulumi_yaml["name"]), project / pulumi_yaml.get("main", "."), dict(config)
+    )
 
 
 def hyperparameters(project: Path) -> dict[str, Any]:
     """The ``local`` stack's ``hyperparameters`` config (the same key SageMaker training reads)."""
-    name, config = project_config(project)
+    name, _, config = project_config(project)
     value = config.get(f"{name}:hyperparameters", {})
     return dict(json.loads(value) if isinstance(value, str) else value)
 
 
-def capture_program(project: Path, extra: dict[str, Any] | None = None) -> Any:
+def capture_program(local: LocalProject, extra: dict[str, Any] | None = None) -> Any:
     """Run the project's program under mocks for the ``local`` stack; return what it registered."""
     from mlops.infra.testing import CALLER_IDENTITY, run_program
 
-    name, config = project_config(project)
-    config.update({f"{name}:{k}": v for k, v in (extra or {}).items()})
-    program_dir = project / yaml.safe_load((project / "Pulumi.yaml").read_text()).get("main", ".")
+    name, program_dir, config = local
+    config = {**config, **{f"{name}:{k}": v for k, v in (extra or {}).items()}}
 
     def program() -> dict[str, Any]:
         scope = runpy.run_path(str(program_dir / "__main__.py"))
@@ -141,8 +162,8 @@ def up(
     project: Path, aws_endpoint: str | None = None, say: Say = print, model_package_arn: str = ""
 ) -> LocalState:
     """Bring the local stack up (again): idempotent, resumes from the recorded state."""
-    _, config = project_config(project)
-    region = str(config.get("aws:region", "us-east-1"))
+    local = project_config(project)
+    region = str(local.config.get("aws:region", "us-east-1"))
     state = load_state(project)
     if state is not None and not reachable(state.endpoint):
         say(f"the recorded endpoint {state.endpoint} is gone; starting afresh")
@@ -166,7 +187,7 @@ def up(
         say("no Pulumi CLI on PATH: applying the program's resource graph with boto3 (bootstrap)")
         from mlops.infra.bootstrap import apply
 
-        captured = capture_program(project, extra)
+        captured = capture_program(local, extra)
         applied = apply(captured, state.endpoint, region, done=state.applied)
         state.applied = applied.done
         state.platform = captured.result.get("platform", {})

@@ -89,18 +89,14 @@ def _scaffold(s: DemoState) -> dict[str, Any]:
 
 
 def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
-    import boto3
-
     from mlops.infra import localmode
+    from mlops.infra.local import client
     from mlops.pipelines.lake import Lake
 
     messages: list[str] = []
     state = localmode.up(s.project, say=messages.append)
-    session = boto3.Session(
-        aws_access_key_id="test", aws_secret_access_key="test", region_name=state.region
-    )
     for service in ("s3", "sagemaker", "cloudwatch"):
-        s.clients[service] = session.client(service, endpoint_url=state.endpoint)
+        s.clients[service] = client(state.endpoint, state.region, service)
     s.values["platform"] = state.platform
     s.values["lake"] = Lake(s.clients["s3"], state.platform["buckets"])
     return {

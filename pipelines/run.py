@@ -33,23 +33,16 @@ class RunInputs:
 
 def run_local(inputs: RunInputs, show_progress: bool = True) -> list[StepResult]:
     """Run the steps in-process against the local stack; stop at the first failure."""
-    import boto3
-
-    from mlops.core.errors import UserError
     from mlops.infra import localmode
+    from mlops.infra.local import client
     from mlops.pipelines import data as datasets
     from mlops.pipelines import registry
     from mlops.pipelines.lake import Lake
     from mlops.pipelines.model import load_trainer
     from mlops.pipelines.steps import evaluate_step, train_step, validate_step
 
-    state = localmode.load_state(inputs.project)
-    if state is None:
-        raise UserError(f"local mode is not up for {inputs.project}: run `mlops local up` first")
-    session = boto3.Session(
-        aws_access_key_id="test", aws_secret_access_key="test", region_name=state.region
-    )
-    s3, sm = (session.client(s, endpoint_url=state.endpoint) for s in ("s3", "sagemaker"))
+    state = localmode.require_state(inputs.project)
+    s3, sm = (client(state.endpoint, state.region, s) for s in ("s3", "sagemaker"))
     lake, platform = Lake(s3, state.platform["buckets"]), state.platform
     contract = datasets.DataContract.load(inputs.project / "data" / "contract.yaml")
     package = str(platform["project"]).replace("-", "_")

@@ -19,23 +19,12 @@ Project = Annotated[Path, typer.Option(help="The project directory.")]
 
 
 def _lake(project: Path) -> Any:
-    import boto3
-
-    from mlops.core.errors import UserError
     from mlops.infra import localmode
+    from mlops.infra.local import client
     from mlops.pipelines.lake import Lake
 
-    state = localmode.load_state(project)
-    if state is None:
-        raise UserError(f"local mode is not up for {project}: run `mlops local up` first")
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=state.endpoint,
-        region_name=state.region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    return Lake(s3, state.platform["buckets"])
+    state = localmode.require_state(project)
+    return Lake(client(state.endpoint, state.region, "s3"), state.platform["buckets"])
 
 
 @runs.command("list")
