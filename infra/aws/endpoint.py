@@ -19,6 +19,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_aws as aws
 
+from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
 from mlops.infra.aws.names import PlatformNames
 from mlops.infra.config import StackConfig
 
@@ -204,6 +205,35 @@ def deployment_config(args: InferenceEndpointArgs, rollback_alarms: list[Any]) -
     }
 
 
+def rollback_alarm_specs(args: InferenceEndpointArgs) -> list[AlarmSpec]:
+    """Tight alarms on the primary variant that roll a deployment back."""
+    common: dict[str, Any] = {
+        "namespace": "AWS/SageMaker",
+        "dimensions": {"EndpointName": args.names.endpoint, "VariantName": PRIMARY},
+        "comparison": "GreaterThanThreshold",
+        "period": 60,
+        "evaluation_periods": 2,
+        "datapoints_to_alarm": 2,
+    }
+    return [
+        AlarmSpec(
+            "rollback-5xx",
+            "Rolls a deployment back on server errors",
+            metric="Invocation5XXErrors",
+            threshold=args.errors_5xx_threshold,
+            **common,
+        ),
+        AlarmSpec(
+            "rollback-latency",
+            "Rolls a deployment back on slow responses (p99 ModelLatency)",
+            metric="ModelLatency",
+            extended_statistic="p99",
+            threshold=args.latency_p99_ms * 1000,  # ModelLatency is in microseconds
+            **common,
+        ),
+    ]
+
+
 class InferenceEndpoint(pulumi.ComponentResource):
     """A SageMaker endpoint serving approved model packages, with safe rollout and scaling.
 
@@ -292,40 +322,18 @@ class InferenceEndpoint(pulumi.ComponentResource):
         self, name: str, args: InferenceEndpointArgs, tags: dict[str, str]
     ) -> list[aws.cloudwatch.MetricAlarm]:
         endpoint = args.names.endpoint
-        dimensions = {"EndpointName": endpoint, "VariantName": PRIMARY}
         actions = [args.alarm_topic_arn] if args.alarm_topic_arn is not None else []
-        common: dict[str, Any] = {
-            "namespace": "AWS/SageMaker",
-            "dimensions": dimensions,
-            "period": 60,
-            "evaluation_periods": 2,
-            "datapoints_to_alarm": 2,
-            "comparison_operator": "GreaterThanThreshold",
-            "treat_missing_data": "notBreaching",
-            "actions_enabled": True,
-            "alarm_actions": actions,
-            "tags": tags,
-            "opts": pulumi.ResourceOptions(parent=self),
-        }
         return [
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-rollback-5xx",
-                name=f"{endpoint}-rollback-5xx",
-                alarm_description="Rolls a deployment back on server errors",
-                metric_name="Invocation5XXErrors",
-                statistic="Sum",
-                threshold=args.errors_5xx_threshold,
-                **common,
-            ),
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-rollback-latency",
-                name=f"{endpoint}-rollback-latency",
-                alarm_description="Rolls a deployment back on slow responses (p99 ModelLatency)",
-                metric_name="ModelLatency",
-                extended_statistic="p99",
-                threshold=args.latency_p99_ms * 1000,  # ModelLatency is in microseconds
-                **common,
-            ),
+            metric_alarm(
+                f"{name}-{spec.key}",
+                f"{endpoint}-{spec.key}",
+                spec,
+                alarm_actions=actions,
+                ok_actions=None,
+                tags=tags,
+                parent=self,
+            )
+            for spec in rollback_alarm_specs(args)
         ]
 
     def _autoscaling(self, name: str, args: InferenceEndpointArgs) -> None:

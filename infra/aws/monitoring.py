@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.core.catalog import model_monitor_image
+from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
 from mlops.infra.aws.names import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformNames
 from mlops.infra.aws.topics import encrypted_topic
 from mlops.infra.config import StackConfig
@@ -115,24 +116,6 @@ class MonitoringArgs:
             model_monitor_image=config.model_monitor_image,
             notification_email=config.notification_email,
         )
-
-
-@dataclass(frozen=True)
-class AlarmSpec:
-    """One alarm, as data: what it watches and when it fires."""
-
-    key: str
-    description: str
-    namespace: str
-    metric: str
-    dimensions: dict[str, str]
-    threshold: float
-    comparison: str
-    period: int = 300
-    evaluation_periods: int = 1
-    statistic: str = "Sum"
-    extended_statistic: str = ""
-    treat_missing_data: str = "notBreaching"
 
 
 # Exported for testing: which alarms exist is a pure function of the settings.
@@ -320,7 +303,16 @@ class Monitoring(pulumi.ComponentResource):
             parent=self,
         )
         self.alarms = {
-            spec.key: self._alarm(name, args.names, spec, tags) for spec in alarm_specs(args)
+            spec.key: metric_alarm(
+                f"{name}-{spec.key}",
+                f"{args.names.prefix}-{spec.key}",
+                spec,
+                alarm_actions=[self.topic.arn],
+                ok_actions=[self.topic.arn],
+                tags=tags,
+                parent=self,
+            )
+            for spec in alarm_specs(args)
         }
 
         drift_rule = aws.cloudwatch.EventRule(
@@ -360,34 +352,6 @@ class Monitoring(pulumi.ComponentResource):
                 "alarm_names": self.alarm_names,
                 "dashboard_name": self.dashboard_name,
             }
-        )
-
-    def _alarm(
-        self, name: str, names: PlatformNames, spec: AlarmSpec, tags: dict[str, str]
-    ) -> aws.cloudwatch.MetricAlarm:
-        extra: dict[str, Any] = (
-            {"extended_statistic": spec.extended_statistic}
-            if spec.extended_statistic
-            else {"statistic": spec.statistic}
-        )
-        return aws.cloudwatch.MetricAlarm(
-            f"{name}-{spec.key}",
-            name=f"{names.prefix}-{spec.key}",
-            alarm_description=spec.description,
-            namespace=spec.namespace,
-            metric_name=spec.metric,
-            dimensions=spec.dimensions,
-            period=spec.period,
-            evaluation_periods=spec.evaluation_periods,
-            threshold=spec.threshold,
-            comparison_operator=spec.comparison,
-            treat_missing_data=spec.treat_missing_data,
-            actions_enabled=True,
-            alarm_actions=[self.topic.arn],
-            ok_actions=[self.topic.arn],
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
-            **extra,
         )
 
     def _data_quality(self, name: str, args: MonitoringArgs, tags: dict[str, str]) -> None:
