@@ -99,17 +99,23 @@ class DataError(UserError):
 class GateBlocked(MlopsError):
     """A candidate did not beat the approved model by the required margin; nothing was promoted."""
 
-    def __init__(self, metric: str, candidate: float, approved: float, margin: float) -> None:
+    def __init__(
+        self, metric: str, candidate: float, approved: float | None, margin: float
+    ) -> None:
         self.metric, self.candidate, self.approved, self.margin = (
             metric,
             candidate,
             approved,
             margin,
         )
-        super().__init__(
-            f"candidate {metric}={candidate:.4f} does not beat the approved model"
-            f" ({approved:.4f}) by {margin}; it stays registered but unapproved"
-        )
+        if approved is None:  # only a candidate figure that is not a number fails against none
+            reason = f"candidate {metric}={candidate} cannot be compared"
+        else:
+            reason = (
+                f"candidate {metric}={candidate:.4f} does not beat the approved model"
+                f" ({approved:.4f}) by {margin}"
+            )
+        super().__init__(f"{reason}; it stays registered but unapproved")
 
 
 class AwsCallFailed(MlopsError):

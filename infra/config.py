@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from mlops.core.catalog import lookup_instance_type, partition_of, suggest
+from mlops.core.contracts import DEFAULT_PRIMARY_METRIC, TASK_METRICS
 from mlops.core.errors import ConfigError
 
 EnvironmentName = Literal["dev", "staging", "prod", "local"]
@@ -127,8 +128,9 @@ class StackConfig(BaseModel):
     processing_instance_type: str = Field(
         default="ml.m5.xlarge", description="Data validation and evaluation type"
     )
-    primary_metric: Literal["roc_auc", "f1", "accuracy"] = Field(
-        default="roc_auc", description="Metric the evaluation gate compares"
+    primary_metric: str = Field(
+        default=DEFAULT_PRIMARY_METRIC["classification"],
+        description="Metric the evaluation gate compares (rmse or mae for regression)",
     )
     evaluation_margin: float = Field(
         default=0.01, ge=0, le=1, description="How much the candidate must beat the approved model"
@@ -186,6 +188,16 @@ class StackConfig(BaseModel):
     @classmethod
     def _check_region(cls, value: str) -> str:
         partition_of(value)
+        return value
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _check_metric(cls, value: str) -> str:
+        known = [m for metrics in TASK_METRICS.values() for m in metrics]
+        if value not in known:
+            raise ValueError(
+                f"unknown metric '{value}'{suggest(value, known)}; choose from {', '.join(known)}"
+            )
         return value
 
     @field_validator("training_instance_type")

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlops.core.errors import DataError
+from mlops.core.errors import DataError, UserError
 from mlops.pipelines.lake import Lake
 
 
@@ -132,8 +132,23 @@ class DataContract(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> DataContract:
-        """Read a contract file."""
-        return cls.model_validate(yaml.safe_load(path.read_text()))
+        """Read a contract file.
+
+        Raises:
+            UserError: the file is missing, is not YAML, or breaks the contract's schema.
+        """
+        try:
+            return cls.model_validate(yaml.safe_load(path.read_text()))
+        except OSError as exc:
+            raise UserError(f"cannot read the data contract {path}: {exc.strerror}") from None
+        except (yaml.YAMLError, ValidationError) as exc:
+            raise UserError(f"{path} is not a valid data contract: {exc}") from None
+
+    @property
+    def sha256(self) -> str:
+        """Digest of the contract's meaning (not its comments or layout): part of a run's id."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -190,20 +205,70 @@ class DatasetVersion:
     created: bool
 
 
+FORMATS = ("csv", "parquet")
+
+
+def data_format(path: Path) -> str:
+    """``parquet`` for a ``.parquet`` file, else ``csv``."""
+    return "parquet" if path.suffix.lower() == ".parquet" else "csv"
+
+
+def version_prefix(name: str, sha256: str) -> str:
+    """Where a dataset version lives under the ``datasets`` place: data and manifest."""
+    return f"{name}/sha256={sha256}/"
+
+
+def version_key(name: str, sha256: str, fmt: str) -> str:
+    """The data object of a dataset version, under the ``datasets`` place."""
+    return f"{version_prefix(name, sha256)}data.{fmt}"
+
+
+def find_data_file(directory: Path) -> Path:
+    """The dataset in a job's input directory.
+
+    That is ``data.csv``/``data.parquet`` of a dataset version (its ``manifest.json`` beside it
+    is skipped), else the only CSV or Parquet file.
+
+    Raises:
+        DataError: no data file, or several that could each be it.
+    """
+    for fmt in FORMATS:
+        if (directory / f"data.{fmt}").is_file():
+            return directory / f"data.{fmt}"
+    found = sorted(p for p in directory.glob("*") if p.suffix.lower() in {".csv", ".parquet"})
+    if len(found) != 1:
+        what = "no CSV or Parquet file" if not found else f"{len(found)} data files"
+        raise DataError(directory, [f"{what}; expected one (data.csv or data.parquet)"])
+    return found[0]
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(path, [exc.strerror or str(exc)]) from None
+
+
+def read_file(path: Path) -> tuple[Table, str]:
+    """Read a local CSV or Parquet file; return the table and the sha256 of its bytes.
+
+    Raises:
+        DataError: the file is missing, unreadable, empty or malformed.
+    """
+    body = _read_bytes(path)
+    return read_table(body, str(path), data_format(path)), hashlib.sha256(body).hexdigest()
+
+
 def ingest(lake: Lake, path: Path, name: str) -> DatasetVersion:
     """Copy a local CSV or Parquet file into the lake's raw zone as a dataset version.
 
     Raises:
         DataError: the file is missing, unreadable, empty or malformed.
     """
-    fmt = "parquet" if path.suffix.lower() == ".parquet" else "csv"
-    try:
-        body = path.read_bytes()
-    except OSError as exc:
-        raise DataError(path, [exc.strerror or str(exc)]) from None
-    table = read_table(body, str(path), fmt)
-    digest = hashlib.sha256(body).hexdigest()
-    base = f"{name}/sha256={digest}"
+    fmt = data_format(path)
+    body = _read_bytes(path)
+    table, digest = read_table(body, str(path), fmt), hashlib.sha256(body).hexdigest()
+    base = version_prefix(name, digest).rstrip("/")
     manifest: dict[str, Any] = {
         "name": name,
         "sha256": digest,
@@ -211,7 +276,7 @@ def ingest(lake: Lake, path: Path, name: str) -> DatasetVersion:
         "schema": {c: "float64" for c in table.columns},
         "format": fmt,
         "source": str(path),
-        "key": f"{base}/data.{fmt}",
+        "key": version_key(name, digest, fmt),
     }
     key = str(manifest["key"])
     if not lake.put_once("datasets", key, body):
@@ -229,8 +294,13 @@ def load_version(lake: Lake, version: DatasetVersion) -> Table:
     return read_table(lake.get("datasets", version.key), version.key, version.manifest["format"])
 
 
+# The split every executor uses unless a run names another seed.
+SPLIT_SEED = 7
+SPLIT_FRACTIONS = (0.7, 0.15)
+
+
 def split(
-    table: Table, seed: int = 7, fractions: tuple[float, float] = (0.7, 0.15)
+    table: Table, seed: int = SPLIT_SEED, fractions: tuple[float, float] = SPLIT_FRACTIONS
 ) -> tuple[Table, Table, Table]:
     """Shuffle once with ``seed`` and cut into train, validation and test."""
     order = np.random.default_rng(seed).permutation(len(table))

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from mlops.core.contracts import DRIFT_DIMENSION, DRIFT_METRIC, DRIFT_NAMESPACE
 from mlops.pipelines.aws import call
-
-NAMESPACE, METRIC = "mlops-stack/Drift", "DriftScore"
 
 
 @dataclass(frozen=True)
@@ -124,11 +123,11 @@ def publish(cloudwatch: Any, endpoint: str, report: DriftReport) -> None:
     call(
         "cloudwatch.PutMetricData",
         cloudwatch.put_metric_data,
-        Namespace=NAMESPACE,
+        Namespace=DRIFT_NAMESPACE,
         MetricData=[
             {
-                "MetricName": METRIC,
-                "Dimensions": [{"Name": "Endpoint", "Value": endpoint}],
+                "MetricName": DRIFT_METRIC,
+                "Dimensions": [{"Name": DRIFT_DIMENSION, "Value": endpoint}],
                 "Value": report.score,
             }
         ],
@@ -145,7 +144,7 @@ class RetrainDecision:
 
 
 def decide(
-    report: DriftReport, *, threshold: float = 0.2, sagemaker: Any = None, pipeline: str = ""
+    report: DriftReport, *, threshold: float, sagemaker: Any = None, pipeline: str = ""
 ) -> RetrainDecision:
     """Retrain when the drift score passes the threshold; start the pipeline if one is given."""
     if report.score <= threshold:

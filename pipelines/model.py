@@ -1,9 +1,11 @@
 """The model adapter: the project's own training module, loaded by name.
 
-A generated project's ``<package>.pipelines.train`` module is what its SageMaker container runs;
-the local executor imports the very same module, so local and cloud train with the same code.
-It must provide ``train(x, y, params)``, ``predict_proba(model, x)``, ``save(model, dir)`` and
-``load(dir)``.
+A generated project's ``<package>.pipelines.train`` module is the one piece of training code it
+owns. The container entry points (:mod:`mlops.pipelines.container`) import it by name on
+SageMaker, and the local executor imports the very same module, so local and cloud train with
+the same code. It must provide ``train(x, y, params)``, ``predict_proba(model, x)``,
+``save(model, dir)`` and ``load(dir)``; ``FRAMEWORK``, the distribution it trains with (e.g.
+``scikit-learn``), goes into the run's identity with its installed version.
 """
 
 from __future__ import annotations
@@ -31,8 +33,16 @@ class Trainer(Protocol):
     def load(self, directory: Path) -> Any: ...  # noqa: D102
 
 
+def train_module(package: str) -> str:
+    """The dotted name of a project package's training module."""
+    return f"{package}.pipelines.train"
+
+
 def load_trainer(project: Path, package: str) -> Trainer:
-    """Import ``<package>.pipelines.train`` from a project directory.
+    """Import ``<package>.pipelines.train`` afresh from a project directory.
+
+    The package is re-imported on every call, so an edit to the training code between two runs
+    in one process (a notebook, a test) is what the next run trains with.
 
     Raises:
         UserError: the module is missing or lacks part of the interface.
@@ -40,14 +50,39 @@ def load_trainer(project: Path, package: str) -> Trainer:
     root = str(project.resolve())
     if root not in sys.path:
         sys.path.insert(0, root)
+    for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    return import_trainer(train_module(package), where=f" from {project}")
+
+
+def import_trainer(module_name: str, where: str = "") -> Trainer:
+    """Import a training module by its dotted name and check its interface.
+
+    Raises:
+        UserError: the module is missing or lacks part of the interface.
+    """
     try:
-        module: ModuleType = importlib.import_module(f"{package}.pipelines.train")
+        module: ModuleType = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UserError(f"cannot import {package}.pipelines.train from {project}: {exc}") from None
+        raise UserError(f"cannot import {module_name}{where}: {exc}") from None
     missing = [name for name in REQUIRED if not hasattr(module, name)]
     if missing:
         raise UserError(f"{module.__name__} lacks {', '.join(missing)}")
     return cast(Trainer, module)
+
+
+def framework_version(trainer: Trainer) -> str:
+    """``<distribution>==<version>`` of the trainer's ``FRAMEWORK``, or ``unknown``."""
+    from importlib import metadata
+
+    dist = getattr(trainer, "FRAMEWORK", "")
+    if not isinstance(dist, str) or not dist:
+        return "unknown"
+    try:
+        return f"{dist}=={metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        return f"{dist}==not-installed"
 
 
 def pack(trainer: Trainer, model: Any) -> bytes:

@@ -1,24 +1,24 @@
 """Model registration, experiment records and promotion.
 
-Each run is an experiment record in the lake (``runs/<run id>.json``): dataset version, params,
-metrics, code version (git sha) and artifact URI. Registered candidates are SageMaker model
+Each run is an experiment record in the lake (``runs/<run id>.json``): what went into it (dataset
+version, data contract, code content hash and git version, params, framework), its metrics, the
+gate's decision and the artifact URI. Registered candidates are SageMaker model
 packages (PendingManualApproval); the record is the source of truth for their metrics.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
-import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import GateBlocked, UserError
 from mlops.pipelines.aws import call
-from mlops.pipelines.evaluate import improvement
+from mlops.pipelines.evaluate import GateDecision, gate
+from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.lake import Lake
 
 
@@ -36,23 +36,20 @@ class RunRecord:
     created_at: str
     model_package_arn: str = ""
     status: str = "trained"
+    code_sha256: str = ""
+    contract_sha256: str = ""
+    framework: str = ""
+    gate: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunRecord:
+        """A record as stored; keys of other mlops-stack versions are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
-def code_version(project: Path) -> str:
-    """The project's git commit, or ``unversioned`` outside git."""
-    proc = subprocess.run(
-        ["git", "-C", str(project), "rev-parse", "--short=12", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else "unversioned"
-
-
-def run_id(dataset_sha256: str, params: dict[str, Any], code: str) -> str:
-    """Runs are named by what went into them: the same inputs give the same id."""
-    digest = hashlib.sha256(json.dumps([dataset_sha256, params, code], sort_keys=True).encode())
-    return f"run-{digest.hexdigest()[:12]}"
+    def replace(self, **changes: Any) -> RunRecord:
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
 
 
 def save_run(lake: Lake, record: RunRecord) -> None:
@@ -66,7 +63,7 @@ def save_run(lake: Lake, record: RunRecord) -> None:
 
 def load_run(lake: Lake, run: str) -> RunRecord:
     """Read a run's record."""
-    return RunRecord(**lake.get_json("runs", f"{run}.json"))
+    return RunRecord.from_dict(lake.get_json("runs", f"{run}.json"))
 
 
 def list_runs(lake: Lake) -> list[RunRecord]:
@@ -80,24 +77,26 @@ def list_runs(lake: Lake) -> list[RunRecord]:
 
 
 def new_record(
-    dataset_sha256: str,
-    params: dict[str, Any],
+    inputs: RunInputs,
     metrics: dict[str, Any],
-    primary: str,
-    code: str,
-    artifact_uri: str,
+    code_version: str,
+    artifact_uri: str = "",
+    decision: GateDecision | None = None,
 ) -> RunRecord:
     """A record for a run that just trained."""
-    created = datetime.now(UTC).isoformat(timespec="seconds")
     return RunRecord(
-        run_id(dataset_sha256, params, code),
-        dataset_sha256,
-        params,
-        metrics,
-        primary,
-        code,
-        artifact_uri,
-        created,
+        run_id=inputs.run_id,
+        dataset_sha256=inputs.dataset_sha256,
+        params=inputs.params,
+        metrics=metrics,
+        primary_metric=inputs.primary_metric,
+        code_version=code_version,
+        artifact_uri=artifact_uri,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        code_sha256=inputs.code_sha256,
+        contract_sha256=inputs.contract_sha256,
+        framework=inputs.framework,
+        gate=decision.to_dict() if decision else {},
     )
 
 
@@ -126,6 +125,8 @@ def track(record: RunRecord, tracking_uri: str | None = None) -> bool:
             {
                 "dataset_sha256": record.dataset_sha256,
                 "code_version": record.code_version,
+                "code_sha256": record.code_sha256,
+                "framework": record.framework,
                 "artifact_uri": record.artifact_uri,
             }
         )
@@ -161,13 +162,7 @@ def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str)
             "code_version": record.code_version,
         },
     )
-    updated = RunRecord(
-        **{
-            **asdict(record),
-            "model_package_arn": created["ModelPackageArn"],
-            "status": "registered",
-        }
-    )
+    updated = record.replace(model_package_arn=created["ModelPackageArn"], status="registered")
     save_run(lake, updated)
     return updated
 
@@ -182,31 +177,29 @@ def approved_run(sm: Any, lake: Lake, group: str) -> RunRecord | None:
         SortBy="CreationTime",
         SortOrder="Descending",
     )["ModelPackageSummaryList"]
-    arns = {p["ModelPackageArn"] for p in listed}
-    approved = [r for r in list_runs(lake) if r.model_package_arn in arns]
-    return approved[-1] if approved else None
+    runs = {r.model_package_arn: r for r in list_runs(lake) if r.model_package_arn}
+    # Newest package first: records made in the same second cannot be told apart by their time.
+    for package in sorted(listed, key=lambda p: _version(p["ModelPackageArn"]), reverse=True):
+        if package["ModelPackageArn"] in runs:
+            return runs[package["ModelPackageArn"]]
+    return None
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    """Whether a candidate may be promoted."""
-
-    metric: str
-    candidate: float
-    approved: float | None
-    margin: float
-    passed: bool
+def _version(arn: str) -> int:
+    """A model package's version, the number that ends its ARN (``.../group/3``)."""
+    tail = arn.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
-def gate(candidate: RunRecord, approved: RunRecord | None, margin: float) -> GateDecision:
-    """The candidate must beat the approved model by ``margin`` (any candidate beats none)."""
+def gate_against(candidate: RunRecord, approved: RunRecord | None, margin: float) -> GateDecision:
+    """The gate for ``candidate`` against the approved run's figure on the same metric."""
     metric = candidate.primary_metric
-    value = float(candidate.metrics[metric])
-    if approved is None:
-        return GateDecision(metric, value, None, margin, True)
-    reference = float(approved.metrics[metric])
-    return GateDecision(
-        metric, value, reference, margin, improvement(metric, value, reference) >= margin
+    reference = None if approved is None else approved.metrics.get(metric)
+    return gate(
+        metric,
+        float(candidate.metrics[metric]),
+        None if reference is None else float(reference),
+        margin,
     )
 
 
@@ -216,9 +209,12 @@ def approve(sm: Any, lake: Lake, group: str, candidate: RunRecord, margin: float
     Raises:
         GateBlocked: it did not beat the approved model by the margin; nothing changed.
     """
-    decision = gate(candidate, approved_run(sm, lake, group), margin)
+    current = approved_run(sm, lake, group)
+    if current is not None and current.run_id == candidate.run_id:
+        # Identical inputs ran again: this is the approved model, not a rival to compare with it.
+        return gate_against(candidate, None, margin)
+    decision = gate_against(candidate, current, margin)
     if not decision.passed:
-        assert decision.approved is not None
         raise GateBlocked(decision.metric, decision.candidate, decision.approved, margin)
     call(
         "sagemaker.UpdateModelPackage",
@@ -226,5 +222,5 @@ def approve(sm: Any, lake: Lake, group: str, candidate: RunRecord, margin: float
         ModelPackageArn=candidate.model_package_arn,
         ModelApprovalStatus="Approved",
     )
-    save_run(lake, RunRecord(**{**asdict(candidate), "status": "approved"}))
+    save_run(lake, candidate.replace(status="approved"))
     return decision

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mlops.core.contracts import PRIMARY_VARIANT
 from mlops.pipelines.lake import Lake
 
 MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's realtime request limit
@@ -83,7 +84,7 @@ class CaptureWriter:
 
     lake: Lake
     endpoint: str
-    variant: str = "primary"
+    variant: str = PRIMARY_VARIANT
     sampling_percent: int = 100
     flush_every: int = 50
     seed: int | None = None

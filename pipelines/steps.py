@@ -1,7 +1,9 @@
 """The lifecycle's steps as plain functions: clients in, records out, nothing half-written.
 
-A step writes its outputs to the lake only after its work succeeded, and under content- or
-run-addressed keys, so a failed step leaves nothing behind and re-running changes nothing.
+Every executor runs these: the local executor calls them in-process, and the container entry
+points (:mod:`mlops.pipelines.container`) call them inside SageMaker's jobs. A step writes its
+outputs to the lake only after its work succeeded, and under content- or run-addressed keys, so
+a failed step leaves nothing behind and re-running changes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from mlops.core.errors import DataError
 from mlops.pipelines.data import (
+    SPLIT_SEED,
     DataContract,
     DatasetVersion,
     Table,
@@ -23,10 +26,21 @@ from mlops.pipelines.data import (
     split,
     validate,
 )
-from mlops.pipelines.evaluate import classification_metrics, regression_metrics
+from mlops.pipelines.evaluate import (
+    GateDecision,
+    check_primary_metric,
+    gate,
+    task_metrics,
+)
+from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import Trainer, pack
 from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run, track
+
+
+def validation_record(dataset_sha256: str, report: ValidationReport) -> dict[str, Any]:
+    """The validation report as stored, locally and by the container's ``validate``."""
+    return {"dataset": dataset_sha256, "passed": report.passed, **asdict(report)}
 
 
 def validate_step(
@@ -39,20 +53,61 @@ def validate_step(
     """
     table = load_version(lake, version)
     report = validate(table, contract)
-    body = {"dataset": version.sha256, "passed": report.passed, **asdict(report)}
-    lake.put("validation", f"{version.sha256}/report.json", json.dumps(body, indent=1).encode())
+    body = json.dumps(validation_record(version.sha256, report), indent=1).encode()
+    lake.put("validation", f"{version.sha256}/report.json", body)
     if not report.passed:
         raise DataError(version.key, report.problems)
     return table, report
 
 
 def train_step(
-    trainer: Trainer, table: Table, contract: DataContract, params: dict[str, Any], seed: int = 7
+    trainer: Trainer,
+    table: Table,
+    contract: DataContract,
+    params: dict[str, Any],
+    seed: int = SPLIT_SEED,
 ) -> tuple[Any, Table]:
     """Train on the seeded train split; return the model and the held-out test split."""
     train, _, test = split(table, seed)
     model = trainer.train(train.select(contract.features), train.column(contract.label), params)
     return model, test
+
+
+def score(trainer: Trainer, model: Any, test: Table, contract: DataContract) -> dict[str, Any]:
+    """The task's metrics of ``model`` on the held-out split."""
+    scores = np.asarray(trainer.predict_proba(model, test.select(contract.features)))
+    return task_metrics(contract.task, test.column(contract.label), scores)
+
+
+def evaluate(
+    trainer: Trainer,
+    model: Any,
+    test: Table,
+    contract: DataContract,
+    metric: str,
+    approved: float | None,
+    margin: float,
+) -> tuple[dict[str, Any], GateDecision]:
+    """Score the model and gate it against the approved model's figure on ``metric``.
+
+    Raises:
+        UserError: the task does not compute ``metric``.
+    """
+    check_primary_metric(contract.task, metric)
+    metrics = score(trainer, model, test, contract)
+    return metrics, gate(metric, float(metrics[metric]), approved, margin)
+
+
+def evaluation_record(
+    dataset_sha256: str, metrics: dict[str, Any], decision: GateDecision
+) -> dict[str, Any]:
+    """The evaluation record: what the registry's model metrics and the pipeline's gate read."""
+    return {
+        "dataset_sha256": dataset_sha256,
+        "primary_metric": decision.metric,
+        "metrics": metrics,
+        "gate": decision.to_dict(),
+    }
 
 
 def evaluate_step(
@@ -61,29 +116,27 @@ def evaluate_step(
     model: Any,
     test: Table,
     contract: DataContract,
-    version: DatasetVersion,
-    params: dict[str, Any],
-    code: str,
+    inputs: RunInputs,
+    code_version: str,
+    approved: float | None = None,
+    margin: float = 0.0,
 ) -> RunRecord:
-    """Score the model on the test split; store its artifact, evaluation and run record."""
-    scores = np.asarray(trainer.predict_proba(model, test.select(contract.features)))
-    truth = test.column(contract.label)
-    if contract.task == "classification":
-        metrics, primary = classification_metrics(truth, scores), "roc_auc"
-    else:
-        metrics, primary = regression_metrics(truth, scores), "rmse"
-    record = new_record(version.sha256, params, metrics, primary, code, "")
-    if lake.exists("runs", f"{record.run_id}.json"):
-        return load_run(lake, record.run_id)  # the same inputs ran before: keep that run as is
-    key = f"{record.run_id}/model.tar.gz"
+    """Score and gate the model; store its artifact, evaluation and run record.
+
+    A run whose every input is identical to an earlier one (same id) keeps that run's record.
+    """
+    if lake.exists("runs", f"{inputs.run_id}.json"):
+        return load_run(lake, inputs.run_id)
+    metrics, decision = evaluate(
+        trainer, model, test, contract, inputs.primary_metric, approved, margin
+    )
+    key = f"{inputs.run_id}/model.tar.gz"
     if not lake.exists("models", key):  # a run's artifact is written once, never overwritten
         lake.put_once("models", key, pack(trainer, model))
-    record = RunRecord(**{**asdict(record), "artifact_uri": lake.uri("models", key)})
-    lake.put(
-        "evaluation",
-        f"{record.run_id}.json",
-        json.dumps({"metrics": metrics, "run_id": record.run_id}).encode(),
-    )
+    record = new_record(inputs, metrics, code_version, lake.uri("models", key), decision)
+    body = {**evaluation_record(inputs.dataset_sha256, metrics, decision), "run_id": record.run_id}
+    # Keyed by run: a run that did not finish writing its record is the only one rewritten.
+    lake.put("evaluation", f"{record.run_id}.json", json.dumps(body, sort_keys=True).encode())
     save_run(lake, record)
     track(record)  # MLflow too, when MLFLOW_TRACKING_URI is set
     return record

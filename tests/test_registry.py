@@ -7,24 +7,32 @@ from dataclasses import replace
 import pytest
 
 from mlops.core.errors import GateBlocked
+from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.registry import (
     approve,
     approved_run,
-    gate,
+    gate_against,
     list_runs,
     load_run,
     new_record,
     register,
-    run_id,
     save_run,
 )
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn:1"
 
 
+def inputs(params: dict, metric: str = "roc_auc", **changes) -> RunInputs:  # type: ignore[no-untyped-def, type-arg]
+    base = RunInputs("d" * 64, "c" * 64, "e" * 64, params, "scikit-learn==1.7.0", metric, 7)
+    return replace(base, **changes)
+
+
 def record(auc: float, dataset: str = "d" * 64):  # type: ignore[no-untyped-def]
     return new_record(
-        dataset, {"C": auc}, {"roc_auc": auc}, "roc_auc", "abc123", "s3://art/models/x.tar.gz"
+        inputs({"C": auc}, dataset_sha256=dataset),
+        {"roc_auc": auc},
+        "abc123",
+        "s3://art/models/x.tar.gz",
     )
 
 
@@ -37,9 +45,28 @@ def group(sagemaker) -> str:  # type: ignore[no-untyped-def]
     return name
 
 
-def test_run_ids_name_their_inputs() -> None:
-    assert run_id("d", {"a": 1}, "c") == run_id("d", {"a": 1}, "c")
-    assert run_id("d", {"a": 1}, "c") != run_id("d", {"a": 2}, "c")
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"dataset_sha256": "0" * 64},
+        {"contract_sha256": "0" * 64},
+        {"code_sha256": "0" * 64},
+        {"params": {"a": 2}},
+        {"params": {"a": 1, "b": 1}},
+        {"framework": "scikit-learn==1.7.1"},
+        {"primary_metric": "f1"},
+        {"seed": 8},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_every_input_of_a_run_changes_its_id(change: dict) -> None:  # type: ignore[type-arg]
+    base = inputs({"a": 1})
+    assert replace(base, **change).run_id != base.run_id
+
+
+def test_identical_inputs_name_the_same_run() -> None:
+    # Built apart, equal field by field (dict order aside): one run, not two.
+    assert inputs({"a": 1, "b": 2}).run_id == inputs({"b": 2, "a": 1}).run_id
 
 
 def test_records_round_trip_and_list_in_order(lake) -> None:  # type: ignore[no-untyped-def]
@@ -88,8 +115,19 @@ def test_gate_blocks_a_candidate_that_does_not_beat_the_approved_model(
 
 
 def test_gate_for_lower_is_better_metrics() -> None:
-    approved = new_record("d", {}, {"rmse": 1.0}, "rmse", "c", "")
-    assert gate(new_record("d", {"x": 1}, {"rmse": 0.8}, "rmse", "c", ""), approved, 0.1).passed
-    assert not gate(
-        new_record("d", {"x": 2}, {"rmse": 0.95}, "rmse", "c", ""), approved, 0.1
-    ).passed
+    approved = new_record(inputs({}, "rmse"), {"rmse": 1.0}, "c")
+    better = new_record(inputs({"x": 1}, "rmse"), {"rmse": 0.8}, "c")
+    close = new_record(inputs({"x": 2}, "rmse"), {"rmse": 0.95}, "c")
+    worse = new_record(inputs({"x": 3}, "rmse"), {"rmse": 1.3}, "c")
+    assert gate_against(better, approved, 0.1).passed
+    assert not gate_against(close, approved, 0.1).passed  # better, but by less than the margin
+    assert not gate_against(worse, approved, 0.0).passed
+
+
+def test_approving_the_approved_run_again_is_not_a_comparison_with_itself(
+    lake, sagemaker, group: str
+) -> None:  # type: ignore[no-untyped-def]
+    champion = register(sagemaker, lake, group, record(0.85), IMAGE)
+    approve(sagemaker, lake, group, champion, margin=0.01)
+    again = approve(sagemaker, lake, group, champion, margin=0.01)
+    assert again.passed and again.approved is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlops.core.errors import UserError
+from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.registry import new_record, track
 from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
@@ -90,10 +91,8 @@ def test_mlflow_is_used_when_a_tracking_uri_is_configured(monkeypatch) -> None: 
     fake.log_metrics = lambda m: calls.append(("metrics", m))  # type: ignore[attr-defined]
     fake.set_tags = lambda t: calls.append(("tags", t))  # type: ignore[attr-defined]
     record = new_record(
-        "d" * 64,
-        {"C": 1.0},
+        RunInputs("d" * 64, "c" * 64, "e" * 64, {"C": 1.0}, "scikit-learn==1.7.0", "roc_auc", 7),
         {"roc_auc": 0.9, "confusion_matrix": [[1, 0], [0, 1]]},
-        "roc_auc",
         "abc",
         "s3://x",
     )
@@ -110,25 +109,67 @@ def test_mlflow_is_used_when_a_tracking_uri_is_configured(monkeypatch) -> None: 
 def test_sagemaker_executor_starts_the_platforms_pipeline(
     tmp_path: Path, moto_endpoint: str, sagemaker, invoke, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
     import json
+    import uuid
 
+    import boto3
+    from conftest import SAMPLE_CSV
+
+    from mlops.core.contracts import PlatformOutputs
+
+    suffix = uuid.uuid4().hex[:8]
+    buckets = {zone: f"{zone}-{suffix}" for zone in ("raw", "artifacts")}
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    for bucket in buckets.values():
+        s3.create_bucket(Bucket=bucket)
+    pipeline = f"churn-dev-training-{suffix}"
     sagemaker.create_pipeline(
-        PipelineName="churn-dev-training",
+        PipelineName=pipeline,
         RoleArn="arn:aws:iam::123456789012:role/r",
         PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
     )
-    (tmp_path / ".mlops").mkdir()
-    (tmp_path / ".mlops" / "platform.json").write_text(
-        json.dumps({"pipeline_name": "churn-dev-training"})
+    outputs = PlatformOutputs(
+        project="churn",
+        environment="dev",
+        region="us-east-1",
+        buckets=buckets,
+        pipeline_name=pipeline,
+        model_package_group="churn-dev-models",
+        image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/churn:0.1.0",
     )
+    sagemaker.create_model_package_group(ModelPackageGroupName="churn-dev-models")
+    (tmp_path / ".mlops").mkdir()
+    (tmp_path / ".mlops" / "platform.json").write_text(json.dumps(outputs.to_mapping()))
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("PATH", "/nonexistent")  # no Pulumi CLI: the saved outputs are used
-    result = invoke("pipeline", "run", "--project", str(tmp_path), "--executor", "sagemaker")
-    assert result.exit_code == 0, result.output
-    assert (
-        "started arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-dev-training/execution/"
-        in result.output
+    result = invoke(
+        "pipeline",
+        "run",
+        "--project",
+        str(tmp_path),
+        "--executor",
+        "sagemaker",
+        "--data",
+        str(SAMPLE_CSV),
     )
+    assert result.exit_code == 0, result.output
+    arn = result.output.split("started ", 1)[1].split()[0]
+    assert arn.startswith(
+        f"arn:aws:sagemaker:us-east-1:123456789012:pipeline/{pipeline}/execution/"
+    )
+    # The pipeline runs on the dataset version the lake now holds: the key local runs use too.
+    digest = hashlib.sha256(SAMPLE_CSV.read_bytes()).hexdigest()
+    prefix = f"datasets/churn/sha256={digest}/"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=buckets["raw"])["Contents"]}
+    assert keys == {f"{prefix}data.csv", f"{prefix}manifest.json"}
+    params = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
+    given = {p["Name"]: p["Value"] for p in params["PipelineParameters"]}
+    assert given == {
+        "InputDataUri": f"s3://{buckets['raw']}/{prefix}",
+        "ApprovedModelMetric": "",  # nothing approved yet: the gate passes any candidate
+        "TriggeredBy": "cli",
+    }
     (tmp_path / ".mlops" / "platform.json").unlink()
     missing = invoke("pipeline", "run", "--project", str(tmp_path), "--executor", "sagemaker")
     assert missing.exit_code == 2 and "cannot read the dev stack's outputs" in missing.output

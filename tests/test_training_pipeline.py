@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+from pipeline_eval import Resolver
 from platform_runs import ACCOUNT, one, platform, policy
 
 from mlops.infra.aws.pipeline_definition import (
@@ -156,9 +157,21 @@ def test_pipeline_steps_in_order() -> None:
     register = gate["IfSteps"][0]["Arguments"]
     assert register["ModelApprovalStatus"] == "PendingManualApproval"
     assert register["ModelPackageGroupName"] == "churn-prod-models"
-    assert register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith(
-        "/evaluation/evaluation.json"
-    )
+
+
+def test_each_execution_keeps_its_own_evaluation_record() -> None:
+    d = definition()
+    evaluate, gate = d["Steps"][2], d["Steps"][3]
+    register = gate["Arguments"]["IfSteps"][0]["Arguments"]
+    output = evaluate["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    metrics = register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    first, second = Resolver(d, execution_id="a1b2"), Resolver(d, execution_id="c3d4")
+    assert first(output) == "s3://churn-prod-lake-artifacts/evaluation/a1b2"
+    # The package points at the very file the evaluation step wrote in that execution.
+    assert first(metrics) == first(output) + "/" + evaluate["PropertyFiles"][0]["FilePath"]
+    assert first(metrics) != second(metrics)
+    validated = d["Steps"][0]["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]
+    assert first(validated["S3Uri"]) == "s3://churn-prod-lake-artifacts/validation/a1b2"
 
 
 def test_training_is_isolated_encrypted_and_on_the_configured_gpu() -> None:
@@ -205,7 +218,23 @@ def test_gate_compares_with_a_configurable_margin() -> None:
         "DefaultValue": 0.05,
     }
     evaluate = d["Steps"][2]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    assert evaluate[:3] == ["evaluate", "--metric", "roc_auc"]
+    resolved = Resolver(d, parameters={"ApprovedModelMetric": "0.8"})(evaluate)
+    assert resolved == [
+        "evaluate",
+        "--metric",
+        "roc_auc",
+        "--approved-metric",
+        "0.8",
+        "--margin",
+        "0.05",
+    ]
+    assert params["ApprovedModelMetric"]["DefaultValue"] == ""  # none approved: any candidate
+    rmse = Resolver(definition("prod", primaryMetric="rmse"))(
+        definition("prod", primaryMetric="rmse")["Steps"][2]["Arguments"]["AppSpecification"][
+            "ContainerArguments"
+        ]
+    )
+    assert rmse[:3] == ["evaluate", "--metric", "rmse"]
     condition = d["Steps"][3]["Arguments"]["Conditions"][0]
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "gate.passed"
 
@@ -241,6 +270,8 @@ SPEC = PipelineSpec(
     kms_key_arn=f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k",
     model_package_group="churn-models",
     training_instance_type="ml.g5.2xlarge",
+    primary_metric="roc_auc",
+    evaluation_margin=0.01,
 )
 
 

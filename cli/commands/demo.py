@@ -32,7 +32,7 @@ def demo(
     Everything runs on the embedded AWS endpoint (moto) on 127.0.0.1; nothing leaves the machine.
     """
     with exit_on_error():
-        from mlops.pipelines import demo as engine
+        from mlops.composition import demo as engine
         from mlops.pipelines.steps import write_json
 
         directory.mkdir(parents=True, exist_ok=True)

@@ -19,12 +19,9 @@ Project = Annotated[Path, typer.Option(help="The project directory.")]
 
 
 def _lake(project: Path) -> Any:
-    from mlops.infra import localmode
-    from mlops.infra.local import client
-    from mlops.pipelines.lake import Lake
+    from mlops.composition.run import local_lake
 
-    state = localmode.require_state(project)
-    return Lake(client(state.endpoint, state.region, "s3"), state.platform["buckets"])
+    return local_lake(project)
 
 
 @runs.command("list")
@@ -87,7 +84,12 @@ def run(
     approve: Annotated[
         bool, typer.Option(help="Approve the candidate if it beats the approved model.")
     ] = False,
-    margin: Annotated[float, typer.Option(help="How much it must beat it by.")] = 0.01,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            help="How much it must beat it by, in [0, 1]. [default: the stack's evaluationMargin]"
+        ),
+    ] = None,
     stack: Annotated[
         str, typer.Option(help="Stack whose pipeline --executor sagemaker starts.")
     ] = "dev",
@@ -96,57 +98,21 @@ def run(
     with exit_on_error():
         from mlops.core.errors import UserError
 
+        source = data if data is not None else project / "data" / "sample.csv"
         if executor == "sagemaker":
-            _run_sagemaker(project, stack)
+            from mlops.composition.run import start_sagemaker
+
+            echo(f"started {start_sagemaker(project, stack, source)}")
+            echo("follow it in SageMaker Studio, or: aws sagemaker describe-pipeline-execution")
             return
         if executor != "local":
             raise UserError(f"unknown executor '{executor}'; use local or sagemaker")
-        from mlops.pipelines.run import RunInputs, run_local
+        from mlops.composition.run import RunRequest, run_local
 
-        source = data if data is not None else project / "data" / "sample.csv"
-        results = run_local(RunInputs(project, source, approve=approve, margin=margin))
+        results = run_local(RunRequest(project, source, approve=approve, margin=margin))
         for result in results:
             colour = {"ok": "green", "failed": "red"}.get(result.status, "yellow")
             detail = result.error or ", ".join(f"{k}={v}" for k, v in result.figures.items())
             echo(f"{result.name:<9} {result.status:<7} {detail}", colour)
         if any(r.status == "failed" for r in results):
             raise typer.Exit(1)
-
-
-def _run_sagemaker(project: Path, stack: str) -> None:
-    import boto3
-
-    from mlops.pipelines.executors import SageMakerExecutor
-
-    platform = _platform_output(project, stack)
-    arn = SageMakerExecutor(boto3.client("sagemaker"), platform["pipeline_name"]).start(
-        {"TriggeredBy": "cli"}
-    )
-    echo(f"started {arn}")
-    echo("follow it in SageMaker Studio, or: aws sagemaker describe-pipeline-execution")
-
-
-def _platform_output(project: Path, stack: str) -> dict[str, Any]:
-    """The stack's ``platform`` output: from the Pulumi CLI, else from .mlops/platform.json."""
-    import shutil
-    import subprocess
-
-    from mlops.core.errors import UserError
-
-    if shutil.which("pulumi"):
-        proc = subprocess.run(
-            ["pulumi", "stack", "output", "platform", "--json", "--stack", stack],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode == 0:
-            return dict(json.loads(proc.stdout))
-    saved = project / ".mlops" / "platform.json"
-    if saved.exists():
-        return dict(json.loads(saved.read_text()))
-    raise UserError(
-        f"cannot read the {stack} stack's outputs: install the Pulumi CLI, or save them with"
-        f" `pulumi stack output platform --json --stack {stack} > .mlops/platform.json`"
-    )

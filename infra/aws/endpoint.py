@@ -19,11 +19,13 @@ from typing import Any, cast
 import pulumi
 import pulumi_aws as aws
 
+from mlops.core.contracts import CHALLENGER_VARIANT, PRIMARY_VARIANT, SHADOW_VARIANT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
 from mlops.infra.aws.names import PlatformNames
 from mlops.infra.config import StackConfig
 
-PRIMARY, CHALLENGER, SHADOW = "primary", "challenger", "shadow"
+# The variant names are shared with monitoring and capture (mlops.core.contracts).
+PRIMARY, CHALLENGER, SHADOW = PRIMARY_VARIANT, CHALLENGER_VARIANT, SHADOW_VARIANT
 
 
 @dataclass(frozen=True)

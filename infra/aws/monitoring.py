@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from mlops.core.catalog import model_monitor_image
+from mlops.core.contracts import DRIFT_DIMENSION, DRIFT_METRIC, DRIFT_NAMESPACE, PRIMARY_VARIANT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
-from mlops.infra.aws.names import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformNames
+from mlops.infra.aws.names import PlatformNames
 from mlops.infra.aws.topics import encrypted_topic
 from mlops.infra.config import StackConfig
 
@@ -73,7 +74,8 @@ class MonitoringArgs:
     errors_4xx_threshold: int = 50
     invocation_drop_alarm: bool = False
     min_invocations: int = 1
-    drift_threshold: float = 0.2
+    # No default: the stack config holds the threshold's default.
+    drift_threshold: float = field(kw_only=True)
     monitor_schedule: str = "cron(0 * ? * * *)"
     monitor_instance_type: str = "ml.m5.xlarge"
     model_monitor_image: str = ""
@@ -124,7 +126,7 @@ class MonitoringArgs:
 def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
     """Every alarm this platform gets."""
     names = args.names
-    endpoint = {"EndpointName": names.endpoint, "VariantName": "primary"}
+    endpoint = {"EndpointName": names.endpoint, "VariantName": PRIMARY_VARIANT}
     specs = [
         AlarmSpec(
             "pipeline-failed",
@@ -140,7 +142,7 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
             f"Drift score above {args.drift_threshold}: retraining starts",
             DRIFT_NAMESPACE,
             DRIFT_METRIC,
-            {"Endpoint": names.endpoint},
+            {DRIFT_DIMENSION: names.endpoint},
             args.drift_threshold,
             "GreaterThanThreshold",
             period=3600,
@@ -200,7 +202,7 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
 
 def dashboard_body(names: PlatformNames, region: str) -> dict[str, Any]:
     """One dashboard: endpoint traffic, errors and latency; training; drift."""
-    endpoint = ["EndpointName", names.endpoint, "VariantName", "primary"]
+    endpoint = ["EndpointName", names.endpoint, "VariantName", PRIMARY_VARIANT]
 
     def widget(title: str, metrics: list[list[Any]], y: int, x: int) -> dict[str, Any]:
         return {
@@ -255,7 +257,15 @@ def dashboard_body(names: PlatformNames, region: str) -> dict[str, Any]:
             ),
             widget(
                 "Drift score",
-                [[DRIFT_NAMESPACE, DRIFT_METRIC, "Endpoint", names.endpoint, {"stat": "Maximum"}]],
+                [
+                    [
+                        DRIFT_NAMESPACE,
+                        DRIFT_METRIC,
+                        DRIFT_DIMENSION,
+                        names.endpoint,
+                        {"stat": "Maximum"},
+                    ]
+                ],
                 12,
                 0,
             ),

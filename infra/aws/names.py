@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DRIFT_NAMESPACE = "mlops-stack/Drift"
-DRIFT_METRIC = "DriftScore"
+from mlops.core.contracts import DRIFT_METRIC, DRIFT_NAMESPACE
+
+__all__ = ["DRIFT_METRIC", "DRIFT_NAMESPACE", "PlatformNames"]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any
 
 from mlops.core.errors import MlopsError
+from mlops.core.layout import LAYOUT
 
 SCHEMA_VERSION = "2020-12-01"
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -70,8 +71,9 @@ class PipelineSpec:
     spot: bool = False
     max_runtime_seconds: int = 86400
     volume_gb: int = 50
-    primary_metric: str = "roc_auc"
-    evaluation_margin: float = 0.01
+    # No defaults: the gate's settings come from the stack config, where their defaults live.
+    primary_metric: str = field(kw_only=True)
+    evaluation_margin: float = field(kw_only=True)
     hyperparameters: dict[str, str] = field(default_factory=dict)
     inference_instance_types: tuple[str, ...] = ("ml.m5.large",)
 
@@ -105,16 +107,39 @@ def _parameters(spec: PipelineSpec) -> list[Json]:
             "Type": "String",
             "DefaultValue": spec.processing_instance_type,
         },
-        {"Name": "ApprovedModelMetric", "Type": "Float", "DefaultValue": 0.0},
+        # The approved model's figure on the primary metric; "" while none is approved (a Float
+        # default of 0.0 would fail every lower-is-better candidate).
+        {"Name": "ApprovedModelMetric", "Type": "String", "DefaultValue": ""},
         {"Name": "EvaluationMargin", "Type": "Float", "DefaultValue": spec.evaluation_margin},
         {"Name": "TriggeredBy", "Type": "String", "DefaultValue": "manual"},
     ]
 
 
+def _place(spec: PipelineSpec, place: str) -> str:
+    """``s3://`` URI of an artifacts place of the lake layout, e.g. ``.../evaluation/``."""
+    zone, prefix = LAYOUT[place]
+    assert zone == "artifacts", place  # job outputs all live in the artifacts bucket
+    return f"{spec.artifacts_uri}/{prefix}"
+
+
+def per_execution(uri: str, *rest: str) -> Json:
+    """``uri`` + this execution's id (+ ``rest``).
+
+    Outputs of one execution never overwrite another's, so each registered package keeps the
+    evaluation it was gated on.
+    """
+    return {
+        "Std:Join": {
+            "On": "/",
+            "Values": [uri.rstrip("/"), get("Execution.PipelineExecutionId"), *rest],
+        }
+    }
+
+
 def _processing(
-    spec: PipelineSpec, command: list[Any], inputs: list[Json], output: tuple[str, str]
+    spec: PipelineSpec, command: list[Any], inputs: list[Json], output: tuple[str, Any]
 ) -> Json:
-    name, prefix = output
+    name, uri = output
     return {
         "AppSpecification": {"ImageUri": get("Parameters.ImageUri"), "ContainerArguments": command},
         "ProcessingInputs": inputs,
@@ -123,7 +148,7 @@ def _processing(
                 {
                     "OutputName": name,
                     "S3Output": {
-                        "S3Uri": f"{spec.artifacts_uri}/{prefix}",
+                        "S3Uri": uri,
                         "LocalPath": f"{PROCESSING_ROOT}/output",
                         "S3UploadMode": "EndOfJob",
                     },
@@ -160,6 +185,7 @@ def _s3_input(name: str, uri: Any, local: str) -> Json:
     }
 
 
+EVALUATION_FILE = "evaluation.json"
 VALIDATED = "Steps.ValidateData.ProcessingOutputConfig.Outputs['validated'].S3Output.S3Uri"
 MODEL_ARTIFACT = "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"
 
@@ -191,7 +217,7 @@ def _training(spec: PipelineSpec) -> Json:
             }
         ],
         "OutputDataConfig": {
-            "S3OutputPath": f"{spec.artifacts_uri}/models/",
+            "S3OutputPath": _place(spec, "models"),
             "KmsKeyId": spec.kms_key_arn,
         },
         "ResourceConfig": {
@@ -211,7 +237,7 @@ def _training(spec: PipelineSpec) -> Json:
         stopping["MaxWaitTimeInSeconds"] = 2 * spec.max_runtime_seconds
         arguments["EnableManagedSpotTraining"] = True
         arguments["CheckpointConfig"] = {
-            "S3Uri": f"{spec.artifacts_uri}/checkpoints/",
+            "S3Uri": _place(spec, "checkpoints"),
             "LocalPath": "/opt/ml/checkpoints",
         }
     return arguments
@@ -234,7 +260,7 @@ def _register(spec: PipelineSpec) -> Json:
             "ModelQuality": {
                 "Statistics": {
                     "ContentType": "application/json",
-                    "S3Uri": f"{spec.artifacts_uri}/evaluation/evaluation.json",
+                    "S3Uri": per_execution(_place(spec, "evaluation"), EVALUATION_FILE),
                 }
             }
         },
@@ -256,7 +282,7 @@ def build_definition(spec: PipelineSpec) -> Json:
         "--metric",
         spec.primary_metric,
         "--approved-metric",
-        as_text(get("Parameters.ApprovedModelMetric")),
+        get("Parameters.ApprovedModelMetric"),
         "--margin",
         as_text(get("Parameters.EvaluationMargin")),
     ]
@@ -285,7 +311,7 @@ def build_definition(spec: PipelineSpec) -> Json:
                     spec,
                     ["validate"],
                     [_s3_input("data", get("Parameters.InputDataUri"), "input/data")],
-                    ("validated", "validation/"),
+                    ("validated", per_execution(_place(spec, "validation"))),
                 ),
             },
             {"Name": "TrainModel", "Type": "Training", "Arguments": _training(spec)},
@@ -299,13 +325,13 @@ def build_definition(spec: PipelineSpec) -> Json:
                         _s3_input("model", get(MODEL_ARTIFACT), "model"),
                         _s3_input("data", get(VALIDATED), "input/data"),
                     ],
-                    ("evaluation", "evaluation/"),
+                    ("evaluation", per_execution(_place(spec, "evaluation"))),
                 ),
                 "PropertyFiles": [
                     {
                         "PropertyFileName": "EvaluationReport",
                         "OutputName": "evaluation",
-                        "FilePath": "evaluation.json",
+                        "FilePath": EVALUATION_FILE,
                     }
                 ],
             },

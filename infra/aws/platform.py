@@ -12,12 +12,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlops.core.contracts import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformOutputs
 from mlops.core.layout import LAYOUT
 from mlops.infra.aws.data_lake import DataLake, DataLakeArgs
 from mlops.infra.aws.endpoint import InferenceEndpoint, InferenceEndpointArgs
 from mlops.infra.aws.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops.infra.aws.monitoring import Monitoring, MonitoringArgs
-from mlops.infra.aws.names import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformNames
+from mlops.infra.aws.names import PlatformNames
 from mlops.infra.aws.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from mlops.infra.config import StackConfig
 
@@ -112,15 +113,21 @@ class MLPlatform(pulumi.ComponentResource):
             alarm_names=self.monitoring.alarm_names,
             endpoint_name=self.endpoint.endpoint_name if self.endpoint else "",
         ).apply(
-            lambda v: {
-                **v,
-                "project": config.project,
-                "environment": config.environment,
-                "region": config.region,
-                "endpoint_type": config.endpoint_type,
-                "drift_namespace": DRIFT_NAMESPACE,
-                "drift_metric": DRIFT_METRIC,
-                "planned_endpoint_name": names.endpoint,
-            }
+            lambda v: PlatformOutputs.from_mapping(
+                {
+                    **v,
+                    "project": config.project,
+                    "environment": config.environment,
+                    "region": config.region,
+                    "endpoint_type": config.endpoint_type,
+                    "drift_namespace": DRIFT_NAMESPACE,
+                    "drift_metric": DRIFT_METRIC,
+                    "planned_endpoint_name": names.endpoint,
+                    "primary_metric": config.primary_metric,
+                    "evaluation_margin": config.evaluation_margin,
+                    "drift_threshold": config.drift_threshold,
+                    "hyperparameters": dict(config.hyperparameters),
+                }
+            ).to_mapping()
         )
         self.register_outputs({"platform": self.platform})

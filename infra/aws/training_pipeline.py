@@ -16,10 +16,10 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.core.catalog import service_principal
+from mlops.core.contracts import DRIFT_NAMESPACE, encode_hyperparameters
 from mlops.core.layout import JOB_OUTPUTS, LAYOUT
 from mlops.infra.aws.iam import allow, service_trust_policy
 from mlops.infra.aws.names import (
-    DRIFT_NAMESPACE,
     PROCESSING_LOG_GROUP,
     TRAINING_LOG_GROUP,
     PlatformNames,
@@ -73,8 +73,9 @@ class TrainingPipelineArgs:
     max_runtime_seconds: int = 86400
     volume_gb: int = 50
     processing_instance_type: str = "ml.m5.xlarge"
-    primary_metric: str = "roc_auc"
-    evaluation_margin: float = 0.01
+    # No defaults: the gate's settings come from the stack config, where their defaults live.
+    primary_metric: str = field(kw_only=True)
+    evaluation_margin: float = field(kw_only=True)
     image_tag: str = "0.1.0"
     inference_instance_types: tuple[str, ...] = ("ml.m5.large",)
     log_retention_days: int = 30
@@ -114,10 +115,7 @@ class TrainingPipelineArgs:
             shared_log_groups=config.shared_log_groups,
             schedule=config.schedule,
             force_delete=config.environment == "local",
-            hyperparameters={
-                k: json.dumps(v) if not isinstance(v, str) else v
-                for k, v in config.hyperparameters.items()
-            },
+            hyperparameters=encode_hyperparameters(config.hyperparameters),
         )
 
 

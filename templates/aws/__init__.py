@@ -15,8 +15,13 @@ from mlops.core.naming import package_name
 from mlops.templates.answers import Answers, CiProvider, Environment, Framework
 from mlops.templates.pack import FileSpec, TemplatePack
 
-VERSION = "1.0.0"
+# 2.0.0: the lifecycle left the project (container.py, data.py, lake.py, evaluate.py);
+# the image runs mlops.pipelines.container around the project's train module.
+VERSION = "2.0.0"
 MLOPS_STACK_REQUIREMENT = "mlops-stack>=0.1,<0.2"
+# What the lifecycle's container entry points import, installed beside mlops-stack (--no-deps,
+# so the image carries no Pulumi). tests/test_template_pack.py checks them against pyproject.toml.
+RUNTIME_REQUIREMENTS = ("numpy>=1.26,<3", "pyyaml>=6.0.1,<7", "pydantic>=2.7,<3", "boto3>=1.35,<2")
 PYTHON_VERSION = "3.11"
 
 # Third-party actions pinned to full commit SHAs (the comment names the release), so a moved tag
@@ -65,13 +70,10 @@ LOCAL_PROVIDER = [
     ("aws:s3UsePathStyle", "true"),
 ]
 
+# The project's own code is its training module; the lifecycle around it is mlops-stack's.
 _PACKAGE_FILES = [
     ("package/__init__.py.jinja", "__init__.py"),
-    ("package/container.py.jinja", "container.py"),
     ("package/pipelines/__init__.py", "pipelines/__init__.py"),
-    ("package/pipelines/data.py", "pipelines/data.py"),
-    ("package/pipelines/lake.py", "pipelines/lake.py"),
-    ("package/pipelines/evaluate.py", "pipelines/evaluate.py"),
 ]
 _COMMON_FILES = [
     ("gitignore", ".gitignore"),
@@ -162,6 +164,7 @@ def build_context(answers: Answers) -> dict[str, Any]:
         "template": "aws",
         "template_version": VERSION,
         "mlops_stack_requirement": MLOPS_STACK_REQUIREMENT,
+        "runtime_requirements": RUNTIME_REQUIREMENTS,
         "python_version": PYTHON_VERSION,
         "fw": FRAMEWORKS[answers.framework],
         "training_gpus": itype.gpus,

@@ -1,1 +1,1 @@
-"""The example model's pipeline steps: plain functions that take their clients as arguments."""
+"""The project's training module (``train.py``): the one piece of the lifecycle it owns."""

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+# The distribution this module trains with; its version is part of every run's identity.
+FRAMEWORK = "torch"
 ARTIFACT = "model.pt"
 DEFAULTS: dict[str, Any] = {"epochs": 60, "lr": 0.01, "hidden": 32, "seed": 7}
 

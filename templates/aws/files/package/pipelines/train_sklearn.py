@@ -11,6 +11,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+# The distribution this module trains with; its version is part of every run's identity.
+FRAMEWORK = "scikit-learn"
 ARTIFACT = "model.joblib"
 DEFAULTS: dict[str, Any] = {"C": 1.0, "max_iter": 500}
 

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from xgboost import XGBClassifier
 
+# The distribution this module trains with; its version is part of every run's identity.
+FRAMEWORK = "xgboost"
 ARTIFACT = "model.json"
 DEFAULTS: dict[str, Any] = {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1}
 

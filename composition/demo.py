@@ -18,9 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from mlops.pipelines.executors import LocalExecutor, StepResult
+from mlops.composition.run import Lifecycle, check_margin, lifecycle_steps, local_lifecycle
+from mlops.core.contracts import PlatformOutputs
+from mlops.pipelines.executors import LocalExecutor, Step, StepResult
 
 PROJECT = "churn-demo"
+LIFECYCLE = ("ingest", "validate", "train", "evaluate", "register", "approve")
 DRIFT = {"tenure_months": -30.0, "monthly_charges": 45.0, "support_calls": 3.0}
 
 
@@ -31,6 +34,13 @@ class DemoState:
     project: Path
     clients: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    life: Lifecycle | None = None
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The project's lifecycle on its local stack (after ``local up``)."""
+        assert self.life is not None, "local up runs first"
+        return self.life
 
 
 def run_demo(
@@ -59,18 +69,24 @@ def run_demo(
             localmode.down(state.project, say=lambda _m: None)
 
 
-def _steps(
-    s: DemoState, requests: int, say: Callable[[str], None]
-) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+def _steps(s: DemoState, requests: int, say: Callable[[str], None]) -> list[Step]:
+    def lifecycle(index: int) -> Callable[[], dict[str, Any]]:
+        # The training steps are `mlops pipeline run --approve`'s own, wired after local up.
+        def step() -> dict[str, Any]:
+            if "lifecycle" not in s.values:
+                life = s.lifecycle
+                margin = check_margin(life.platform.evaluation_margin)
+                s.values["lifecycle"] = lifecycle_steps(
+                    life, s.project / "data" / "sample.csv", {}, True, margin
+                )
+            return dict(s.values["lifecycle"][index][1]())
+
+        return step
+
     return [
         ("scaffold", lambda: _scaffold(s)),
         ("local up", lambda: _local_up(s, say)),
-        ("ingest", lambda: _ingest(s)),
-        ("validate", lambda: _validate(s)),
-        ("train", lambda: _train(s)),
-        ("evaluate", lambda: _evaluate(s)),
-        ("register", lambda: _register(s)),
-        ("approve", lambda: _approve(s)),
+        *[(name, lifecycle(i)) for i, name in enumerate(LIFECYCLE)],
         ("deploy", lambda: _deploy(s, say)),
         ("normal traffic", lambda: _traffic(s, requests, drifted=False)),
         ("drifted traffic", lambda: _traffic(s, requests, drifted=True)),
@@ -91,14 +107,11 @@ def _scaffold(s: DemoState) -> dict[str, Any]:
 def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
     from mlops.infra.local import client
-    from mlops.pipelines.lake import Lake
 
     messages: list[str] = []
     state = localmode.up(s.project, say=messages.append)
-    for service in ("s3", "sagemaker", "cloudwatch"):
-        s.clients[service] = client(state.endpoint, state.region, service)
-    s.values["platform"] = state.platform
-    s.values["lake"] = Lake(s.clients["s3"], state.platform["buckets"])
+    s.clients["cloudwatch"] = client(state.endpoint, state.region, "cloudwatch")
+    s.life = local_lifecycle(s.project)
     return {
         "endpoint": state.endpoint,
         "path": state.path,
@@ -107,135 +120,40 @@ def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     }
 
 
-def _ingest(s: DemoState) -> dict[str, Any]:
-    from mlops.pipelines.data import ingest
-
-    version = ingest(s.values["lake"], s.project / "data" / "sample.csv", "churn")
-    s.values["version"] = version
-    return {
-        "dataset_version": version.sha256,
-        "rows": version.manifest["rows"],
-        "created": version.created,
-    }
-
-
-def _validate(s: DemoState) -> dict[str, Any]:
-    from mlops.pipelines.data import DataContract
-    from mlops.pipelines.steps import validate_step
-
-    s.values["contract"] = DataContract.load(s.project / "data" / "contract.yaml")
-    table, report = validate_step(s.values["lake"], s.values["version"], s.values["contract"])
-    s.values["table"] = table
-    return {"passed": report.passed, "rows": report.rows}
-
-
-def _train(s: DemoState) -> dict[str, Any]:
-    from mlops.infra.localmode import hyperparameters
-    from mlops.pipelines.model import load_trainer
-    from mlops.pipelines.steps import train_step
-
-    s.values["trainer"] = load_trainer(s.project, PROJECT.replace("-", "_"))
-    s.values["params"] = hyperparameters(s.project)
-    model, test = train_step(
-        s.values["trainer"], s.values["table"], s.values["contract"], s.values["params"]
-    )
-    s.values.update(model=model, test=test)
-    return {
-        "framework": "sklearn",
-        "train_rows": len(s.values["table"]) - 2 * len(test),
-        "test_rows": len(test),
-    }
-
-
-def _evaluate(s: DemoState) -> dict[str, Any]:
-    from mlops.pipelines.registry import code_version
-    from mlops.pipelines.steps import evaluate_step
-
-    record = evaluate_step(
-        s.values["lake"],
-        s.values["trainer"],
-        s.values["model"],
-        s.values["test"],
-        s.values["contract"],
-        s.values["version"],
-        s.values["params"],
-        code_version(s.project),
-    )
-    s.values["record"] = record
-    return {
-        "run_id": record.run_id,
-        **{k: v for k, v in record.metrics.items() if k != "confusion_matrix"},
-        "confusion_matrix": record.metrics.get("confusion_matrix"),
-    }
-
-
-def _register(s: DemoState) -> dict[str, Any]:
-    from mlops.pipelines.registry import register
-
-    platform = s.values["platform"]
-    record = register(
-        s.clients["sagemaker"],
-        s.values["lake"],
-        platform["model_package_group"],
-        s.values["record"],
-        platform["image_uri"],
-    )
-    s.values["record"] = record
-    return {"model_package": record.model_package_arn}
-
-
-def _approve(s: DemoState) -> dict[str, Any]:
-    from mlops.pipelines.registry import approve, approved_run
-
-    group = s.values["platform"]["model_package_group"]
-    current = approved_run(s.clients["sagemaker"], s.values["lake"], group)
-    if current is not None and current.run_id == s.values["record"].run_id:
-        return {"approved": True, "note": "already the approved model"}
-    decision = approve(
-        s.clients["sagemaker"], s.values["lake"], group, s.values["record"], margin=0.01
-    )
-    return {
-        "approved": decision.passed,
-        "metric": decision.metric,
-        "candidate": decision.candidate,
-        "previous": decision.approved,
-    }
-
-
 def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
     from mlops.pipelines.model import unpack
     from mlops.pipelines.serving import CaptureWriter, ModelServer
 
+    life = s.lifecycle
     state = localmode.up(
-        s.project, say=lambda _m: None, model_package_arn=s.values["record"].model_package_arn
+        s.project, say=lambda _m: None, model_package_arn=life.record.model_package_arn
     )
-    endpoint = state.platform["endpoint_name"]
+    endpoint = PlatformOutputs.from_mapping(state.platform).endpoint_name
     # Serve what was registered: the artifact in the lake, not the model still in memory.
-    bucket, key = s.values["record"].artifact_uri.removeprefix("s3://").split("/", 1)
-    artifact = s.clients["s3"].get_object(Bucket=bucket, Key=key)["Body"].read()
-    trainer, model = s.values["trainer"], unpack(s.values["trainer"], artifact)
-    capture = CaptureWriter(
-        s.values["lake"], endpoint, sampling_percent=100, flush_every=50, seed=7
-    )
+    bucket, key = life.record.artifact_uri.removeprefix("s3://").split("/", 1)
+    artifact = life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    trainer = life.values["trainer"]
+    model = unpack(trainer, artifact)
+    capture = CaptureWriter(life.lake, endpoint, sampling_percent=100, flush_every=50, seed=7)
     server = ModelServer(
         lambda rows: trainer.predict_proba(model, rows),
-        len(s.values["contract"].features),
+        len(life.contract.features),
         port=0,
         capture=capture,
     ).start()
     s.values.update(server=server, capture=capture, endpoint=endpoint)
-    described = s.clients["sagemaker"].describe_endpoint(EndpointName=endpoint)
+    described = life.sagemaker.describe_endpoint(EndpointName=endpoint)
     return {
         "endpoint_name": endpoint,
         "endpoint_url": server.url,
         "endpoint_status": described["EndpointStatus"],
-        "artifact": s.values["record"].artifact_uri,
+        "artifact": life.record.artifact_uri,
     }
 
 
 def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
-    contract, test = s.values["contract"], s.values["test"]
+    contract, test = s.lifecycle.contract, s.lifecycle.values["test"]
     rows = test.select(contract.features)
     rng = np.random.default_rng(11 if drifted else 13)
     sample = rows[rng.integers(0, len(rows), count)]
@@ -269,17 +187,21 @@ def _monitor(s: DemoState) -> dict[str, Any]:
     from mlops.pipelines.drift import decide, drift_report, publish
     from mlops.pipelines.serving import read_captured
 
-    contract, table = s.values["contract"], s.values["table"]
+    life = s.lifecycle
+    contract, table, endpoint = life.contract, life.values["table"], s.values["endpoint"]
     reference = table.select(contract.features)
-    batches = read_captured(s.values["lake"], s.values["endpoint"], len(contract.features))
+    batches = read_captured(life.lake, endpoint, len(contract.features))
     half = len(batches) // 2  # captured in order: the normal window, then the drifted one
     normal = drift_report(reference, np.vstack(batches[:half]), contract.features)
     drifted = drift_report(reference, np.vstack(batches[half:]), contract.features)
-    publish(s.clients["cloudwatch"], s.values["endpoint"], drifted)
+    publish(s.clients["cloudwatch"], endpoint, drifted)
     decision = decide(
-        drifted, sagemaker=s.clients["sagemaker"], pipeline=s.values["platform"]["pipeline_name"]
+        drifted,
+        threshold=life.platform.drift_threshold,
+        sagemaker=life.sagemaker,
+        pipeline=life.platform.pipeline_name,
     )
-    s.values["lake"].put(
+    life.lake.put(
         "monitoring",
         "drift/latest.json",
         json.dumps({"normal": normal.to_dict(), "drifted": drifted.to_dict()}).encode(),

@@ -1,0 +1,308 @@
+"""Run a project's training lifecycle: in-process on its local stack, or on SageMaker.
+
+ingest -> validate -> train -> evaluate (and gate) -> register, and with ``approve`` the gated
+approval. This module builds what the steps take (clients, the lake, the platform's settings,
+the run's identity) and nothing else; the steps are :mod:`mlops.pipelines.steps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops.core.contracts import PlatformOutputs, decode_hyperparameters, encode_hyperparameters
+from mlops.core.errors import UserError
+from mlops.pipelines.data import SPLIT_SEED, DataContract, DatasetVersion, Table
+from mlops.pipelines.executors import LocalExecutor, Step, StepResult
+from mlops.pipelines.identity import RunInputs, code_files, content_hash, git_version
+from mlops.pipelines.lake import Lake
+from mlops.pipelines.model import Trainer, framework_version, load_trainer
+from mlops.pipelines.registry import RunRecord
+
+
+@dataclass
+class RunRequest:
+    """What a run needs.
+
+    Attributes:
+        project: the project directory (its local stack must be up).
+        data: the CSV or Parquet file to ingest.
+        params: hyperparameters over the stack's ``hyperparameters``.
+        approve: approve the candidate if it beats the approved model by the margin.
+        margin: the gate's margin; None takes the stack's ``evaluationMargin``.
+    """
+
+    project: Path
+    data: Path
+    params: dict[str, Any] = field(default_factory=dict)
+    approve: bool = False
+    margin: float | None = None
+
+
+@dataclass
+class Lifecycle:
+    """A project's lifecycle on one platform: the clients, the lake, and what steps hand on.
+
+    Attributes:
+        project: the project directory.
+        platform: the platform's outputs (buckets, registry group, settings).
+        sagemaker: a SageMaker client (the registry).
+        lake: the platform's lake.
+        contract: the project's data contract.
+        values: what earlier steps produced (dataset version, table, model, record...).
+    """
+
+    project: Path
+    platform: PlatformOutputs
+    sagemaker: Any
+    lake: Lake
+    contract: DataContract
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> DatasetVersion:
+        """The ingested dataset version."""
+        value: DatasetVersion = self.values["version"]
+        return value
+
+    @property
+    def record(self) -> RunRecord:
+        """The run's record, once evaluated."""
+        value: RunRecord = self.values["record"]
+        return value
+
+
+def local_lifecycle(project: Path) -> Lifecycle:
+    """The lifecycle wired to the project's local stack.
+
+    Raises:
+        UserError: local mode is not up, or the project's contract is unreadable.
+    """
+    from mlops.infra import localmode
+    from mlops.infra.local import client
+
+    state = localmode.require_state(project)
+    platform = PlatformOutputs.from_mapping(state.platform)
+    return Lifecycle(
+        project,
+        platform,
+        client(state.endpoint, state.region, "sagemaker"),
+        Lake(client(state.endpoint, state.region, "s3"), platform.buckets),
+        DataContract.load(project / "data" / "contract.yaml"),
+    )
+
+
+def local_lake(project: Path) -> Lake:
+    """The lake of the project's local stack."""
+    from mlops.infra import localmode
+    from mlops.infra.local import client
+
+    state = localmode.require_state(project)
+    buckets = PlatformOutputs.from_mapping(state.platform).buckets
+    return Lake(client(state.endpoint, state.region, "s3"), buckets)
+
+
+def run_inputs(
+    project: Path,
+    package: str,
+    version: DatasetVersion,
+    contract: DataContract,
+    params: dict[str, Any],
+    trainer: Trainer,
+    primary_metric: str,
+) -> RunInputs:
+    """Everything that names a run: the project's code by content, not by commit."""
+    return RunInputs(
+        dataset_sha256=version.sha256,
+        contract_sha256=contract.sha256,
+        code_sha256=content_hash(project, code_files(project / package)),
+        params=params,
+        framework=framework_version(trainer),
+        primary_metric=primary_metric,
+        seed=SPLIT_SEED,
+    )
+
+
+def check_margin(margin: float) -> float:
+    """A margin is a finite number in [0, 1].
+
+    Raises:
+        UserError: it is not.
+    """
+    if not 0 <= margin <= 1:  # NaN fails both comparisons
+        raise UserError(f"the margin must be a number in [0, 1], got {margin}")
+    return margin
+
+
+def lifecycle_steps(
+    life: Lifecycle, data: Path, params: dict[str, Any], approve: bool, margin: float
+) -> list[Step]:
+    """ingest, validate, train, evaluate, register (and approve): each a step of the executor."""
+    from mlops.pipelines import data as datasets
+    from mlops.pipelines import registry
+    from mlops.pipelines.steps import evaluate_step, train_step, validate_step
+
+    platform, values = life.platform, life.values
+    # Typed values take the same string round trip SageMaker's hyperparameters take.
+    hyper = decode_hyperparameters(encode_hyperparameters({**platform.hyperparameters, **params}))
+
+    def ingest() -> dict[str, Any]:
+        values["version"] = datasets.ingest(life.lake, data, platform.package)
+        return {"dataset_version": life.version.sha256, "created": life.version.created}
+
+    def validate() -> dict[str, Any]:
+        table: Table
+        table, report = validate_step(life.lake, life.version, life.contract)
+        values["table"] = table
+        return {"rows": report.rows}
+
+    def train() -> dict[str, Any]:
+        values["trainer"] = load_trainer(life.project, platform.package)
+        values["model"], values["test"] = train_step(
+            values["trainer"], values["table"], life.contract, hyper
+        )
+        return {
+            "train_rows": len(values["table"]) - 2 * len(values["test"]),
+            "test_rows": len(values["test"]),
+        }
+
+    def evaluate() -> dict[str, Any]:
+        inputs = run_inputs(
+            life.project,
+            platform.package,
+            life.version,
+            life.contract,
+            hyper,
+            values["trainer"],
+            platform.primary_metric,
+        )
+        current = registry.approved_run(life.sagemaker, life.lake, platform.model_package_group)
+        approved = None
+        if current is not None and current.run_id != inputs.run_id:
+            approved = current.metrics.get(inputs.primary_metric)
+        values["record"] = record = evaluate_step(
+            life.lake,
+            values["trainer"],
+            values["model"],
+            values["test"],
+            life.contract,
+            inputs,
+            git_version(life.project),
+            approved,
+            margin,
+        )
+        return {
+            "run_id": record.run_id,
+            **{k: v for k, v in record.metrics.items() if k != "confusion_matrix"},
+            "confusion_matrix": record.metrics.get("confusion_matrix"),
+            "gate": "passed" if record.gate.get("passed") else "failed",
+        }
+
+    def register() -> dict[str, Any]:
+        values["record"] = registry.register(
+            life.sagemaker, life.lake, platform.model_package_group, life.record, platform.image_uri
+        )
+        return {"model_package": life.record.model_package_arn}
+
+    def approve_step() -> dict[str, Any]:
+        decision = registry.approve(
+            life.sagemaker, life.lake, platform.model_package_group, life.record, margin
+        )
+        values["record"] = life.record.replace(status="approved")
+        return {
+            "approved": decision.passed,
+            "metric": decision.metric,
+            "candidate": decision.candidate,
+            "previous": decision.approved,
+        }
+
+    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("ingest", ingest),
+        ("validate", validate),
+        ("train", train),
+        ("evaluate", evaluate),
+        ("register", register),
+    ]
+    if approve:
+        steps.append(("approve", approve_step))
+    return steps
+
+
+def run_local(request: RunRequest, show_progress: bool = True) -> list[StepResult]:
+    """Run the steps in-process against the local stack; stop at the first failure."""
+    life = local_lifecycle(request.project)
+    margin = check_margin(
+        life.platform.evaluation_margin if request.margin is None else request.margin
+    )
+    steps = lifecycle_steps(life, request.data, request.params, request.approve, margin)
+    return LocalExecutor(show_progress).run(steps)
+
+
+def stack_outputs(project: Path, stack: str) -> PlatformOutputs:
+    """A stack's ``platform`` output: from the Pulumi CLI, else from ``.mlops/platform.json``.
+
+    Raises:
+        UserError: neither is available, or the output is not a platform's.
+    """
+    import json
+    import shutil
+    import subprocess
+
+    if shutil.which("pulumi"):
+        try:
+            proc = subprocess.run(
+                ["pulumi", "stack", "output", "platform", "--json", "--stack", stack],  # noqa: S607
+                cwd=project,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+            )
+        except subprocess.TimeoutExpired:
+            proc = None
+        if proc is not None and proc.returncode == 0:
+            return PlatformOutputs.from_mapping(json.loads(proc.stdout))
+    saved = project / ".mlops" / "platform.json"
+    if saved.exists():
+        try:
+            return PlatformOutputs.from_mapping(json.loads(saved.read_text()))
+        except ValueError as exc:
+            raise UserError(f"{saved} is not JSON ({exc}); save it again") from None
+    raise UserError(
+        f"cannot read the {stack} stack's outputs: install the Pulumi CLI, or save them with"
+        f" `pulumi stack output platform --json --stack {stack} > .mlops/platform.json`"
+    )
+
+
+def start_sagemaker(
+    project: Path, stack: str, data: Path, sagemaker: Any = None, s3: Any = None
+) -> str:
+    """Ingest ``data`` into the stack's lake and start its training pipeline on that version.
+
+    The pipeline gets the dataset version's prefix (the same key local runs use) and the
+    approved model's figure on the primary metric, so its gate decides as a local run would.
+    Returns the execution's ARN.
+    """
+    from mlops.pipelines.data import ingest, version_prefix
+    from mlops.pipelines.executors import SageMakerExecutor
+    from mlops.pipelines.registry import approved_run
+
+    platform = stack_outputs(project, stack)
+    if sagemaker is None or s3 is None:
+        import boto3
+
+        sagemaker = sagemaker or boto3.client("sagemaker", region_name=platform.region)
+        s3 = s3 or boto3.client("s3", region_name=platform.region)
+    lake = Lake(s3, platform.buckets)
+    version = ingest(lake, data, platform.package)
+    current = approved_run(sagemaker, lake, platform.model_package_group)
+    figure = current.metrics.get(platform.primary_metric) if current is not None else None
+    return SageMakerExecutor(sagemaker, platform.pipeline_name).start(
+        {
+            "InputDataUri": lake.uri("datasets", version_prefix(platform.package, version.sha256)),
+            "ApprovedModelMetric": "" if figure is None else repr(float(figure)),
+            "TriggeredBy": "cli",
+        }
+    )

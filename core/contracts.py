@@ -1,0 +1,162 @@
+"""Names every part agrees on, and what a provisioned platform exposes.
+
+Metrics and their direction, variant names, the drift metric, hyperparameter encoding and
+:class:`PlatformOutputs`.
+
+The lifecycle computes and gates on these metrics, the platform's pipeline definition passes
+them to the container, the endpoint names its variants with them and the alarms watch the drift
+metric, so each is written here once. Nothing here imports pulumi, boto3 or pydantic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlops.core.errors import UserError
+
+Task = Literal["classification", "regression"]
+
+# Each task's metrics, in report order. Every metric is a plain float except the confusion matrix.
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+REGRESSION_METRICS = ("rmse", "mae")
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": CLASSIFICATION_METRICS,
+    "regression": REGRESSION_METRICS,
+}
+# Errors shrink as models improve; every other metric grows.
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+# The metric a task's gate compares when the stack names none.
+DEFAULT_PRIMARY_METRIC: dict[str, str] = {"classification": "roc_auc", "regression": "rmse"}
+
+# Endpoint variants: the approved model, an A/B challenger, a shadow copy.
+PRIMARY_VARIANT, CHALLENGER_VARIANT, SHADOW_VARIANT = "primary", "challenger", "shadow"
+
+# The drift score the lifecycle publishes and the platform's alarm watches.
+DRIFT_NAMESPACE = "mlops-stack/Drift"
+DRIFT_METRIC = "DriftScore"
+DRIFT_DIMENSION = "Endpoint"
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` means a better model."""
+    return metric not in LOWER_IS_BETTER
+
+
+def task_of(metric: str) -> str:
+    """The task that computes ``metric``.
+
+    Raises:
+        UserError: no task computes it; the message lists every known metric.
+    """
+    for task, metrics in TASK_METRICS.items():
+        if metric in metrics:
+            return task
+    known = ", ".join(m for ms in TASK_METRICS.values() for m in ms)
+    raise UserError(f"unknown metric '{metric}'; known metrics: {known}")
+
+
+@dataclass(frozen=True)
+class PlatformOutputs:
+    """What a provisioned platform exposes to the lifecycle and the CLI.
+
+    ``MLPlatform`` exports exactly these keys as its ``platform`` stack output, and local mode
+    records the same; every consumer reads attributes, never string keys.
+
+    Attributes:
+        project: the Pulumi project name.
+        environment: dev, staging, prod or local.
+        region: the AWS region.
+        buckets: lake zone (raw, curated, features, artifacts, logs) -> bucket name.
+        pipeline_name: the training pipeline.
+        model_package_group: where candidates are registered.
+        image_uri: the training and serving image the pipeline runs by default.
+        endpoint_name: the endpoint, empty until a model is deployed.
+        planned_endpoint_name: the name the endpoint gets once one is deployed.
+        key_arn: the lake's customer-managed KMS key.
+        alerts_topic_arn: where alarms notify.
+        primary_metric: the metric the evaluation gate compares.
+        evaluation_margin: how much a candidate must beat the approved model by.
+        drift_threshold: drift score above which retraining starts.
+        hyperparameters: what the trainer gets, locally and on SageMaker.
+        extra: every other exported value (role and repository ARNs, alarm names...).
+    """
+
+    project: str
+    environment: str
+    region: str
+    buckets: Mapping[str, str]
+    pipeline_name: str
+    model_package_group: str
+    image_uri: str
+    endpoint_name: str = ""
+    planned_endpoint_name: str = ""
+    key_arn: str = ""
+    alerts_topic_arn: str = ""
+    primary_metric: str = DEFAULT_PRIMARY_METRIC["classification"]
+    evaluation_margin: float = 0.0
+    drift_threshold: float = 1.0
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        """The project's Python package name."""
+        return self.project.replace("-", "_")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> PlatformOutputs:
+        """Read a ``platform`` stack output (or local mode's record of it).
+
+        Raises:
+            UserError: a required key is missing, e.g. an output from an older mlops-stack.
+        """
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise UserError(
+                f"the platform output lacks {', '.join(missing)}: run `pulumi up` (or"
+                " `mlops local up`) with this version of mlops-stack to refresh it"
+            )
+        known = {k: v for k, v in values.items() if k in names}
+        return cls(**known, extra={k: v for k, v in values.items() if k not in names})
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The flat ``platform`` output: every attribute, ``extra`` merged in."""
+        flat = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"
+        }
+        return {
+            **dict(self.extra),
+            **flat,
+            "buckets": dict(self.buckets),
+            "hyperparameters": dict(self.hyperparameters),
+        }
+
+
+def encode_hyperparameters(params: Mapping[str, Any]) -> dict[str, str]:
+    """Hyperparameters as SageMaker passes them: every value a string (JSON for non-strings)."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+
+
+def decode_hyperparameters(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`encode_hyperparameters`: JSON values back to numbers and booleans.
+
+    Local runs pass their typed values through the same round trip, so both executors hand the
+    trainer (and the run id) identical parameters.
+    """
+    decoded: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            decoded[key] = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            decoded[key] = value  # a plain string such as "adam"
+    return decoded

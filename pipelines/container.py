@@ -1,0 +1,246 @@
+"""Container entry points: the lifecycle's steps inside a project's image.
+
+``python -m mlops.pipelines.container validate|train|evaluate|serve`` is the image's entry point.
+SageMaker's training pipeline runs ``validate`` and ``evaluate`` as processing jobs, ``train`` as
+the training job and ``serve`` on endpoints (Kubernetes runs the same commands). Each one calls
+the very functions the local executor calls (:mod:`mlops.pipelines.steps`), so a dataset, its
+split, the metrics and the gate come out the same wherever the lifecycle runs.
+
+SageMaker's directory contract:
+
+- processing: inputs under ``/opt/ml/processing/input/data`` (and ``/opt/ml/processing/model``
+  for evaluation), outputs under ``/opt/ml/processing/output``;
+- training: the ``train`` channel under ``/opt/ml/input/data/train``, hyperparameters in
+  ``/opt/ml/input/config/hyperparameters.json`` (every value a string), the model written to
+  ``/opt/ml/model``;
+- serving: the model unpacked under ``/opt/ml/model``, HTTP on port 8080.
+
+The image tells the entry points what is the project's own through two variables:
+``MLOPS_TRAIN_MODULE`` (``<package>.pipelines.train``) and ``MLOPS_DATA_CONTRACT`` (the contract
+file's path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import tarfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops.core.contracts import decode_hyperparameters
+from mlops.core.errors import MlopsError, UserError
+from mlops.pipelines.data import DataContract, find_data_file, read_file, split, validate
+from mlops.pipelines.model import Trainer, import_trainer
+from mlops.pipelines.steps import (
+    evaluate,
+    evaluation_record,
+    train_step,
+    validation_record,
+    write_json,
+)
+
+# An approved figure of "" (the pipeline parameter's default) means no model is approved yet.
+NO_APPROVED_MODEL = ("", "none")
+
+
+@dataclass(frozen=True)
+class ContainerEnv:
+    """Where the job's files are, and what is the project's own.
+
+    Attributes:
+        ml_root: SageMaker's ``/opt/ml``.
+        processing_root: ``/opt/ml/processing``.
+        train_channel: the training job's ``train`` channel.
+        contract: the data contract file.
+        train_module: the project's training module, by dotted name.
+        host: the address ``serve`` binds (all interfaces in a container).
+        port: the port ``serve`` listens on.
+    """
+
+    ml_root: Path
+    processing_root: Path
+    train_channel: Path
+    contract: Path
+    train_module: str
+    host: str
+    port: int
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ContainerEnv:
+        """Read SageMaker's variables and the image's own.
+
+        Raises:
+            UserError: ``MLOPS_TRAIN_MODULE`` is not set, or the port is not a number.
+        """
+        module = environ.get("MLOPS_TRAIN_MODULE", "")
+        if not module:
+            raise UserError(
+                "MLOPS_TRAIN_MODULE is not set: the image must name the project's training"
+                " module, e.g. ENV MLOPS_TRAIN_MODULE=churn_model.pipelines.train"
+            )
+        ml_root = Path(environ.get("SM_ML_ROOT", "/opt/ml"))
+        port = environ.get("SAGEMAKER_BIND_TO_PORT", "8080")
+        if not port.isdigit():
+            raise UserError(f"SAGEMAKER_BIND_TO_PORT={port!r} is not a port number")
+        return cls(
+            ml_root=ml_root,
+            processing_root=Path(environ.get("SM_PROCESSING_ROOT", ml_root / "processing")),
+            train_channel=Path(
+                environ.get("SM_CHANNEL_TRAIN", ml_root / "input" / "data" / "train")
+            ),
+            contract=Path(environ.get("MLOPS_DATA_CONTRACT", "data/contract.yaml")),
+            train_module=module,
+            host=environ.get("MLOPS_SERVE_HOST", "0.0.0.0"),  # noqa: S104 - inside the container
+            port=int(port),
+        )
+
+    def trainer(self) -> Trainer:
+        """The project's training module."""
+        return import_trainer(self.train_module)
+
+    def data_contract(self) -> DataContract:
+        """The project's data contract."""
+        return DataContract.load(self.contract)
+
+
+def validate_main(env: ContainerEnv) -> int:
+    """Check the input dataset against the contract; pass it on only if it holds.
+
+    Writes ``report.json`` (the record the local executor stores too) and, when the data holds,
+    a copy of the data file for training and evaluation.
+    """
+    source = find_data_file(env.processing_root / "input" / "data")
+    table, digest = read_file(source)
+    report = validate(table, env.data_contract())
+    output = env.processing_root / "output"
+    output.mkdir(parents=True, exist_ok=True)
+    write_json(output / "report.json", validation_record(digest, report))
+    if not report.passed:
+        print("validation failed:\n  " + "\n  ".join(report.problems), file=sys.stderr)
+        return 1
+    shutil.copyfile(source, output / source.name)
+    print(f"validated {report.rows} rows of {source.name} (sha256 {digest[:12]})")
+    return 0
+
+
+def train_main(env: ContainerEnv) -> int:
+    """Train on the seeded train split of the ``train`` channel; write the model."""
+    table, digest = read_file(find_data_file(env.train_channel))
+    hp_file = env.ml_root / "input" / "config" / "hyperparameters.json"
+    raw = json.loads(hp_file.read_text()) if hp_file.exists() else {}
+    # SageMaker's own keys (sagemaker_*) configure its launcher, not the model.
+    params = decode_hyperparameters(
+        {k: v for k, v in raw.items() if not k.startswith("sagemaker_")}
+    )
+    trainer = env.trainer()
+    model, _ = train_step(trainer, table, env.data_contract(), params)
+    path = trainer.save(model, env.ml_root / "model")
+    print(f"trained on dataset {digest[:12]}; model written to {path}")
+    return 0
+
+
+def _margin(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"margin must be a number in [0, 1], got {text}")
+    return value
+
+
+def _approved(text: str) -> float | None:
+    if text.strip().lower() in NO_APPROVED_MODEL:
+        return None
+    value = float(text)
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError("the approved model's metric is not a number")
+    return value
+
+
+def evaluate_main(env: ContainerEnv, argv: list[str]) -> int:
+    """Score the candidate on the held-out split and gate it against the approved model.
+
+    Writes ``evaluation.json``: the evaluation record, whose ``gate.passed`` the pipeline's
+    condition reads.
+    """
+    parser = argparse.ArgumentParser(prog="evaluate")
+    parser.add_argument("--metric", required=True, help="the primary metric the gate compares")
+    parser.add_argument(
+        "--approved-metric", type=_approved, default=None, help="'' when none is approved"
+    )
+    parser.add_argument("--margin", type=_margin, default=0.0)
+    args = parser.parse_args(argv)
+    model_dir = env.processing_root / "model"
+    for archive in sorted(model_dir.glob("*.tar.gz")):  # SageMaker packs /opt/ml/model
+        with tarfile.open(archive) as tar:
+            tar.extractall(model_dir, filter="data")
+    trainer = env.trainer()
+    table, digest = read_file(find_data_file(env.processing_root / "input" / "data"))
+    _, _, test = split(table)
+    metrics, decision = evaluate(
+        trainer,
+        trainer.load(model_dir),
+        test,
+        env.data_contract(),
+        args.metric,
+        args.approved_metric,
+        args.margin,
+    )
+    output = env.processing_root / "output"
+    output.mkdir(parents=True, exist_ok=True)
+    write_json(output / "evaluation.json", evaluation_record(digest, metrics, decision))
+    print(json.dumps(decision.to_dict()))
+    return 0
+
+
+def serve_main(env: ContainerEnv) -> int:
+    """Load ``/opt/ml/model`` and serve SageMaker's inference contract until SIGTERM."""
+    from mlops.pipelines.serving import ModelServer
+
+    trainer = env.trainer()
+    model: Any = trainer.load(env.ml_root / "model")
+    server = ModelServer(
+        lambda rows: trainer.predict_proba(model, rows),
+        len(env.data_contract().features),
+        host=env.host,
+        port=env.port,
+    )
+    # stop() waits for serve_forever() to return, so it must run off the serving thread.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.stop).start())
+    print(f"serving on {server.url}")
+    server.serve_forever()
+    return 0
+
+
+COMMANDS = ("validate", "train", "evaluate", "serve")
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Dispatch ``validate``, ``train``, ``evaluate`` or ``serve`` (the default).
+
+    Returns the exit status: 0 done, 1 the step failed (bad data, a broken model), 2 bad usage.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    command, rest = (args[0], args[1:]) if args else ("serve", [])
+    if command not in COMMANDS:
+        print(f"unknown command '{command}'; expected {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        env = ContainerEnv.from_environ(os.environ if environ is None else environ)
+        if command == "evaluate":
+            return evaluate_main(env, rest)
+        return {"validate": validate_main, "train": train_main, "serve": serve_main}[command](env)
+    except MlopsError as exc:
+        print(f"{command} failed: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UserError) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

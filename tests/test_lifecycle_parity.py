@@ -1,0 +1,262 @@
+"""One lifecycle: the local executor and the container entry points agree.
+
+For the same dataset and parameters, the local executor's steps run in-process against a lake
+on moto, and the container's entry points run the way the SageMaker pipeline invokes them: the
+``/opt/ml`` directory contract in a temp dir, the dataset version's prefix as the processing
+input, the validated output as the training channel, the hyperparameters as the definition
+encodes them, and the evaluate step's arguments resolved from the definition. Both must come
+out with the same dataset version, split, metrics, gate decision and evaluation record, for a
+higher-is-better classification metric and a lower-is-better regression metric. The gate is
+then the definition's own condition, evaluated on the record the container wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import CONTRACT_YAML, SAMPLE_CSV, SAMPLE_PROJECT_FILES
+from pipeline_eval import Resolver
+
+from mlops.core.contracts import decode_hyperparameters, encode_hyperparameters
+from mlops.infra.aws.pipeline_definition import PipelineSpec, build_definition
+from mlops.pipelines import container
+from mlops.pipelines.data import DataContract, ingest, read_file, split, version_key
+from mlops.pipelines.identity import RunInputs
+from mlops.pipelines.model import load_trainer
+from mlops.pipelines.steps import evaluate_step, train_step, validate_step
+
+pytestmark = pytest.mark.integration
+
+REGRESSION_TRAIN = '''"""Least squares with an intercept (NumPy only)."""
+from pathlib import Path
+
+import numpy as np
+
+FRAMEWORK = "numpy"
+
+
+def train(x, y, params=None):
+    ridge = (params or {}).get("ridge", 0.0)  # a number: hyperparameters arrive typed
+    a = np.column_stack([x, np.ones(len(x))])
+    return np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ y)
+
+
+def predict_proba(model, x):
+    return np.column_stack([x, np.ones(len(x))]) @ model
+
+
+def save(model, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    np.save(directory / "weights.npy", model)
+    return directory / "weights.npy"
+
+
+def load(directory: Path):
+    return np.load(directory / "weights.npy")
+'''
+
+REGRESSION_CONTRACT = """label: price
+task: regression
+columns:
+  size: {type: float, min: 0, max: 100}
+  rooms: {type: int, min: 1, max: 9}
+  price: {type: float, min: -1000, max: 1000}
+"""
+
+
+def regression_csv(rows: int = 400) -> str:
+    rng = np.random.default_rng(5)
+    size = rng.uniform(10, 90, rows).round(2)
+    rooms = rng.integers(1, 9, rows)
+    price = (3 * size + 12 * rooms + rng.normal(0, 8, rows)).round(2)
+    lines = ["size,rooms,price"] + [
+        f"{s},{r},{p}" for s, r, p in zip(size, rooms, price, strict=True)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One project: its package, train module, contract, data, params and gate metric."""
+
+    package: str
+    metric: str
+    params: dict[str, Any]
+    # approved figures that the candidate beats, and that beat it, as functions of its own
+    worse: float
+    better: float
+
+
+CASES = {
+    "classification": Case("churn_parity", "roc_auc", {"C": 0.5, "max_iter": 300}, -0.2, 0.2),
+    "regression": Case("price_parity", "rmse", {"ridge": 0.1}, 5.0, -5.0),
+}
+
+
+def make_project(root: Path, kind: str) -> tuple[Path, Path]:
+    """A project directory of ``kind``; returns it and its data file."""
+    case = CASES[kind]
+    pipelines = root / case.package / "pipelines"
+    pipelines.mkdir(parents=True)
+    (root / case.package / "__init__.py").write_text("")
+    (pipelines / "__init__.py").write_text("")
+    (root / "data").mkdir()
+    if kind == "classification":
+        shutil.copyfile(
+            SAMPLE_PROJECT_FILES / "package/pipelines/train_sklearn.py", pipelines / "train.py"
+        )
+        shutil.copyfile(CONTRACT_YAML, root / "data" / "contract.yaml")
+        shutil.copyfile(SAMPLE_CSV, root / "data" / "data.csv")
+    else:
+        (pipelines / "train.py").write_text(REGRESSION_TRAIN)
+        (root / "data" / "contract.yaml").write_text(REGRESSION_CONTRACT)
+        (root / "data" / "data.csv").write_text(regression_csv())
+    return root, root / "data" / "data.csv"
+
+
+def definition(case: Case, margin: float) -> dict[str, Any]:
+    spec = PipelineSpec(
+        role_arn="arn:aws:iam::123456789012:role/r",
+        image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/p:1",
+        input_data_uri="s3://raw/datasets/",
+        artifacts_uri="s3://artifacts",
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        model_package_group="g",
+        training_instance_type="ml.m5.xlarge",
+        hyperparameters=encode_hyperparameters(case.params),
+        primary_metric=case.metric,
+        evaluation_margin=margin,
+    )
+    return build_definition(spec)
+
+
+def run_container(
+    project: Path, lake: Any, version_prefix: str, case: Case, approved: str, margin: float
+) -> dict[str, Any]:
+    """validate -> train -> evaluate through the entry points, as the definition invokes them."""
+    d = definition(case, margin)
+    steps = {s["Name"]: s for s in d["Steps"]}
+    ml = project / "opt-ml"
+    environ = {
+        "SM_ML_ROOT": str(ml),
+        "MLOPS_TRAIN_MODULE": f"{case.package}.pipelines.train",
+        "MLOPS_DATA_CONTRACT": str(project / "data" / "contract.yaml"),
+    }
+    resolve = Resolver(d, parameters={"ApprovedModelMetric": approved})
+    # ValidateData: the InputDataUri prefix (data + manifest) lands in input/data.
+    inputs = ml / "processing" / "input" / "data"
+    inputs.mkdir(parents=True)
+    for key in lake.keys("datasets", version_prefix):
+        (inputs / Path(key).name).write_bytes(lake.get("datasets", key))
+    command = resolve(steps["ValidateData"]["Arguments"]["AppSpecification"]["ContainerArguments"])
+    assert container.main(command, environ) == 0
+    validated = ml / "validated"
+    shutil.copytree(ml / "processing" / "output", validated)
+    report = json.loads((validated / "report.json").read_text())
+    (validated / "report.json").unlink()  # S3 output holds it too; the channel reads data files
+    # TrainModel: the validated output is the train channel; hyperparameters as strings.
+    train_args = steps["TrainModel"]["Arguments"]
+    (ml / "input" / "config").mkdir(parents=True)
+    (ml / "input" / "config" / "hyperparameters.json").write_text(
+        json.dumps(train_args["HyperParameters"])
+    )
+    assert container.main(["train"], {**environ, "SM_CHANNEL_TRAIN": str(validated)}) == 0
+    # EvaluateModel: the model as SageMaker's model.tar.gz, the validated data, the arguments.
+    shutil.rmtree(ml / "processing")
+    (ml / "processing" / "model").mkdir(parents=True)
+    with tarfile.open(ml / "processing" / "model" / "model.tar.gz", "w:gz") as tar:
+        for path in (ml / "model").iterdir():
+            tar.add(path, arcname=path.name)
+    shutil.copytree(validated, ml / "processing" / "input" / "data")
+    command = resolve(steps["EvaluateModel"]["Arguments"]["AppSpecification"]["ContainerArguments"])
+    assert container.main(command, environ) == 0
+    record = json.loads((ml / "processing" / "output" / "evaluation.json").read_text())
+    gate_step = steps["CheckGate"]
+    files = {"Steps.EvaluateModel.PropertyFiles.EvaluationReport": record}
+    return {
+        "validation": report,
+        "evaluation": record,
+        "next": Resolver(d, property_files=files).next_steps(gate_step),
+        "data": next(p for p in validated.iterdir()),
+    }
+
+
+def run_local(
+    project: Path, data: Path, lake: Any, case: Case, approved: float | None, margin: float
+) -> dict[str, Any]:
+    """ingest -> validate -> train -> evaluate, as `mlops pipeline run` wires them."""
+    contract = DataContract.load(project / "data" / "contract.yaml")
+    version = ingest(lake, data, case.package)
+    table, _ = validate_step(lake, version, contract)
+    trainer = load_trainer(project, case.package)
+    params = decode_hyperparameters(encode_hyperparameters(case.params))
+    model, test = train_step(trainer, table, contract, params)
+    inputs = RunInputs(version.sha256, contract.sha256, "code", params, "fw", case.metric, 7)
+    record = evaluate_step(lake, trainer, model, test, contract, inputs, "v", approved, margin)
+    evaluation = lake.get_json("evaluation", f"{record.run_id}.json")
+    return {
+        "version": version,
+        "validation": lake.get_json("validation", f"{version.sha256}/report.json"),
+        "evaluation": evaluation,
+        "record": record,
+        "test": test,
+    }
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_local_and_container_agree(kind: str, tmp_path: Path, lake: Any) -> None:
+    case = CASES[kind]
+    project, data = make_project(tmp_path / "project", kind)
+    local = run_local(project, data, lake, case, None, 0.01)
+    version = local["version"]
+    prefix = version.key.rsplit("/", 1)[0] + "/"
+    cloud = run_container(project, lake, prefix, case, "", 0.01)
+
+    # The same dataset version: the key follows the layout, the container hashes the same bytes.
+    assert version.key == version_key(case.package, version.sha256, "csv")
+    assert cloud["validation"] == local["validation"]
+    assert cloud["validation"]["dataset"] == version.sha256
+    # The same split: the container's held-out rows are the local run's test split.
+    table, _ = read_file(cloud["data"])
+    assert np.array_equal(split(table)[2].values, local["test"].values)
+    # The same metrics and gate: the evaluation records agree but for the local run id.
+    local_record = dict(local["evaluation"])
+    assert local_record.pop("run_id") == local["record"].run_id
+    assert cloud["evaluation"] == local_record
+    assert local_record["primary_metric"] == case.metric
+    assert local["record"].gate == local_record["gate"]
+    assert cloud["next"] == ["RegisterModel"]  # nothing approved yet: the candidate registers
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+@pytest.mark.parametrize("rival", ["worse", "better"])
+def test_the_definitions_gate_decides_as_the_local_gate_does(
+    kind: str, rival: str, tmp_path: Path, lake: Any
+) -> None:
+    case = CASES[kind]
+    project, data = make_project(tmp_path / "project", kind)
+    first = run_local(project, data, lake, case, None, 0.0)
+    candidate = first["evaluation"]["metrics"][case.metric]
+    # An approved model that the candidate beats (worse), or that beats it (better).
+    approved = candidate + (case.worse if rival == "worse" else case.better) * (
+        1 if kind == "regression" else 0.1
+    )
+    local = run_local(project, data, lake, case, approved, 0.0)
+    # A re-run with identical inputs keeps its record; gate it afresh as approve() does.
+    from mlops.pipelines.evaluate import gate
+
+    local_decision = gate(case.metric, candidate, approved, 0.0)
+    assert local["record"].metrics[case.metric] == candidate
+    prefix = local["version"].key.rsplit("/", 1)[0] + "/"
+    cloud = run_container(project, lake, prefix, case, repr(approved), 0.0)
+    assert cloud["evaluation"]["gate"] == local_decision.to_dict()
+    expected = ["RegisterModel"] if rival == "worse" else ["GateFailed"]
+    assert cloud["next"] == expected
+    assert local_decision.passed is (rival == "worse")
