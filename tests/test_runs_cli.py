@@ -173,3 +173,48 @@ def test_sagemaker_executor_starts_the_platforms_pipeline(
     (tmp_path / ".mlops" / "platform.json").unlink()
     missing = invoke("pipeline", "run", "--project", str(tmp_path), "--executor", "sagemaker")
     assert missing.exit_code == 2 and "cannot read the dev stack's outputs" in missing.output
+
+
+def _run(invoke, project: Path) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """One `pipeline run`: its run id and ROC-AUC as printed."""
+    result = invoke("pipeline", "run", "--project", str(project))
+    assert result.exit_code == 0, result.output
+    words = result.output.replace(",", " ").split()
+    run_id = next(w.split("=", 1)[1] for w in words if w.startswith("run_id="))
+    auc = next(w.split("=", 1)[1] for w in words if w.startswith("roc_auc="))
+    return run_id, auc
+
+
+@pytest.mark.parametrize("git", [True, False], ids=["git", "no-git"])
+def test_uncommitted_edits_to_code_or_contract_make_a_new_run(
+    tmp_path: Path, moto_endpoint: str, invoke, git: bool
+) -> None:  # type: ignore[no-untyped-def]
+    from mlops.composition.run import local_lake
+    from mlops.pipelines.registry import load_run
+
+    name = "churn-edit" if git else "churn-edit-nogit"  # one lake each on the shared endpoint
+    dest = tmp_path / name
+    answers = validate_answers({"name": name, "environments": "dev", "ci": "none"})
+    Scaffold(answers, dest, git=git).run()
+    up = invoke("local", "up", "--project", str(dest), "--aws-endpoint", moto_endpoint)
+    assert up.exit_code == 0, up.output
+    try:
+        first = _run(invoke, dest)
+        assert _run(invoke, dest) == first  # nothing changed: the same run
+        train = dest / name.replace("-", "_") / "pipelines" / "train.py"
+        # A much stronger regularisation: the model, hence its metrics, change.
+        train.write_text(train.read_text().replace('"C": 1.0', '"C": 0.0005'))
+        second = _run(invoke, dest)
+        assert second[0] != first[0] and second[1] != first[1]
+        record = load_run(local_lake(dest), second[0])
+        expected = "+dirty" if git else "unversioned"
+        assert record.code_version.endswith(expected), record.code_version
+        contract = dest / "data" / "contract.yaml"
+        # Drop a feature from the contract: the model sees one column fewer.
+        contract.write_text(
+            contract.read_text().replace("  annual_contract: {type: int, min: 0, max: 1}\n", "")
+        )
+        third = _run(invoke, dest)
+        assert third[0] not in (first[0], second[0]) and third[1] != second[1]
+    finally:
+        invoke("local", "down", "--project", str(dest))

@@ -174,6 +174,50 @@ def test_python_compiles_and_yaml_parses(combo: dict[str, object]) -> None:
         assert config[f"{NAME}:trainingInstanceType"] == combo["training_instance_type"]
 
 
+def defined_names(source: str) -> set[str]:
+    """Top-level and nested function and class names a Python file defines."""
+    return {
+        node.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+
+
+# The training module's interface: the one piece of the lifecycle a project writes itself.
+TRAINER_INTERFACE = {"train", "predict_proba", "save", "load"}
+
+
+@cache
+def lifecycle_names() -> frozenset[str]:
+    names: set[str] = set()
+    for path in (ROOT / "pipelines").glob("*.py"):
+        names |= {n for n in defined_names(path.read_text()) if not n.startswith("_")}
+    return frozenset(names - TRAINER_INTERFACE)
+
+
+def test_the_lifecycle_names_are_the_real_steps() -> None:
+    # Guard the guard: the set below is what a copied lifecycle would define.
+    assert {
+        "validate_step",
+        "train_step",
+        "split",
+        "gate",
+        "evaluate",
+        "ingest",
+    } <= lifecycle_names()
+    assert {"read_table", "ModelServer", "classification_metrics", "main"} <= lifecycle_names()
+
+
+@pytest.mark.parametrize("combo", COVERING, ids=IDS)
+def test_the_project_holds_no_copy_of_the_lifecycle(combo: dict[str, object]) -> None:
+    root = rendered(combo_id(combo))
+    for path in root.rglob("*.py"):
+        if path.parts[-2] == "tests":
+            continue  # the project's tests call the lifecycle; they define no step of it
+        copied = defined_names(path.read_text()) & lifecycle_names()
+        assert not copied, f"{path.relative_to(root)} defines {sorted(copied)}"
+
+
 @pytest.mark.parametrize("combo", COVERING[:2], ids=IDS[:2])
 def test_output_is_deterministic(combo: dict[str, object], tmp_path: Path) -> None:
     from conftest import snapshot

@@ -42,21 +42,18 @@ FRAMEWORKS: dict[Framework, dict[str, Any]] = {
         "base_image": "python:3.11-slim",
         "artifact": "model.joblib",
         "device": "CPU",
-        "hyperparameters": {"C": 1.0, "max_iter": 500},
     },
     Framework.XGBOOST: {
         "dependencies": ["numpy>=1.26,<3", "xgboost>=2.1,<4"],
         "base_image": "python:3.11-slim",
         "artifact": "model.json",
         "device": "GPU when present (CUDA), else CPU",
-        "hyperparameters": {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1},
     },
     Framework.PYTORCH: {
         "dependencies": ["numpy>=1.26,<3", "torch>=2.5,<3"],
         "base_image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
         "artifact": "model.pt",
         "device": "GPU with mixed precision when present (CUDA), else CPU",
-        "hyperparameters": {"epochs": 60, "lr": 0.01, "hidden": 32},
     },
 }
 
@@ -117,7 +114,6 @@ def stack_config(answers: Answers, stack: str) -> list[tuple[str, str]]:
         (f"{ns}:owner", answers.owner),
         (f"{ns}:costCenter", answers.cost_center),
         (f"{ns}:trainingInstanceType", answers.training_instance_type),
-        (f"{ns}:hyperparameters", FRAMEWORKS[answers.framework]["hyperparameters"]),
     ]
     # Staging, prod and local take StackConfig's per-environment defaults (realtime serving,
     # on-demand training); the answers choose how dev trains and serves.
