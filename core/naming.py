@@ -33,8 +33,17 @@ def package_name(project: str) -> str:
     return project.replace("-", "_")
 
 
-def name_problems(name: str) -> list[str]:  # noqa: C901 - one flat rule per branch reads best
-    """Return every rule ``name`` breaks, each as a sentence with a fix; empty if valid."""
+def name_problems(name: str) -> list[str]:
+    """Return every rule ``name`` breaks, each as a sentence; empty if ``name`` is valid.
+
+    A last entry offers a name to try, when a simple fix gives one that breaks no rule.
+    """
+    problems = _rule_problems(name)
+    fixed = suggest_name(name) if problems else ""
+    return [*problems, f"try '{fixed}'"] if fixed else problems
+
+
+def _rule_problems(name: str) -> list[str]:  # noqa: C901 - one flat rule per branch reads best
     problems: list[str] = []
     if len(name) < MIN_NAME_LENGTH:
         problems.append(f"must be at least {MIN_NAME_LENGTH} characters long")
@@ -44,12 +53,9 @@ def name_problems(name: str) -> list[str]:  # noqa: C901 - one flat rule per bra
             f" and SageMaker names stop at 63 and the platform appends up to {LONGEST_SUFFIX}"
         )
     if name != name.lower():
-        problems.append(f"must be lowercase (S3 bucket names are): try '{name.lower()}'")
+        problems.append("must be lowercase (S3 bucket names are)")
     if "_" in name:
-        problems.append(
-            "must not contain '_' (S3 and SageMaker names reject it): "
-            f"try '{name.replace('_', '-')}'"
-        )
+        problems.append("must not contain '_' (S3 and SageMaker names reject it)")
     if "." in name:
         problems.append("must not contain '.' (it breaks TLS for S3 virtual-hosted URLs)")
     bad = sorted(set(re.sub(r"[A-Za-z0-9_.-]", "", name)))
@@ -77,3 +83,18 @@ def name_problems(name: str) -> list[str]:  # noqa: C901 - one flat rule per bra
     elif pkg in sys.stdlib_module_names or pkg in RESERVED_NAMES:
         problems.append(f"would shadow the existing module '{pkg}'; pick a more specific name")
     return problems
+
+
+def suggest_name(name: str) -> str:
+    """A valid name close to ``name``, or an empty string when no simple fix makes one.
+
+    Lowercases, turns ``_``, ``.`` and spaces into ``-``, drops other characters, collapses
+    ``--`` and trims to the length limit; the result is offered only if it breaks no rule.
+    """
+    fixed = re.sub(r"[_. ]", "-", name.lower())
+    fixed = re.sub(r"[^a-z0-9-]", "", fixed)
+    fixed = re.sub(r"-{2,}", "-", fixed)
+    fixed = re.sub(r"^[^a-z]+", "", fixed)[:MAX_NAME_LENGTH].rstrip("-")
+    if not fixed or fixed == name or _rule_problems(fixed):
+        return ""
+    return fixed

@@ -163,8 +163,13 @@ class StackConfig(BaseModel):
     capture_sampling_percent: int = Field(default=20, ge=0, le=100)
     # Monitoring
     latency_p99_ms: int = Field(default=500, ge=1, description="p99 ModelLatency alarm")
-    errors_5xx_threshold: int = Field(default=1, ge=1, description="5XX errors per 5 minutes")
-    errors_4xx_threshold: int = Field(default=50, ge=1, description="4XX errors per 5 minutes")
+    # Explicit keys: the camelCase generator would spell these errors5XxThreshold.
+    errors_5xx_threshold: int = Field(
+        default=1, ge=1, alias="errors5xxThreshold", description="5XX errors per 5 minutes"
+    )
+    errors_4xx_threshold: int = Field(
+        default=50, ge=1, alias="errors4xxThreshold", description="4XX errors per 5 minutes"
+    )
     invocation_drop_alarm: bool = Field(default=False, description="Alarm on missing traffic")
     min_invocations: int = Field(default=1, ge=1, description="Invocations per 15 minutes")
     drift_threshold: float = Field(default=0.2, gt=0, le=1, description="Drift score alarm")

@@ -141,10 +141,48 @@ def _materialize(staging: Path, files: Iterable[PlannedFile]) -> None:
 
 
 def _merge_into(staging: Path, root: Path, files: Iterable[PlannedFile]) -> None:
-    for planned in files:
-        target = root.joinpath(*planned.path.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging.joinpath(*planned.path.parts).replace(target)
+    """Move the staged files over their targets, all or none.
+
+    Each replaced file is first moved aside into the staging directory; if any move fails, the
+    files already moved in are taken out again, the old ones put back and the directories this
+    merge created removed, so a failure half-way (a full disk, a file locked by another
+    program) leaves the tree exactly as it was.
+    """
+    backups = staging.parent / f"{staging.name}-old"
+    backups.mkdir()
+    done: list[tuple[Path, Path | None]] = []
+    made: list[Path] = []
+    try:
+        for i, planned in enumerate(files):
+            target = root.joinpath(*planned.path.parts)
+            made += _make_parents(target.parent, root)
+            backup = None
+            if target.exists():
+                backup = backups / str(i)
+                target.replace(backup)
+            done.append((target, backup))
+            staging.joinpath(*planned.path.parts).replace(target)
+    except OSError:
+        for target, backup in reversed(done):
+            target.unlink(missing_ok=True)
+            if backup is not None:
+                backup.replace(target)
+        for directory in reversed(made):
+            directory.rmdir()
+        raise
+    finally:
+        shutil.rmtree(backups, ignore_errors=True)
+
+
+def _make_parents(directory: Path, root: Path) -> list[Path]:
+    """Create ``directory`` and its missing parents under ``root``; return those created."""
+    missing = []
+    while directory != root and not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir()
+    return list(reversed(missing))
 
 
 def _umask() -> int:

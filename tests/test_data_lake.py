@@ -149,9 +149,19 @@ def test_lifecycle_aborts_uploads_and_tiers_noncurrent_versions(
         zone_rules = rules[f"{PROJECT}-{stack}-{zone}"]
         abort = zone_rules["abort-incomplete-multipart-uploads"]
         assert abort["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
-        tiers = zone_rules["tier-noncurrent-versions"]["noncurrentVersionTransitions"]
-        assert [t["storageClass"] for t in tiers] == ["STANDARD_IA", "GLACIER_IR"]
-    assert "expire-access-logs" in rules[f"{PROJECT}-{stack}-logs"]
+        tiering = zone_rules["tier-noncurrent-versions"]
+        tiers = tiering["noncurrentVersionTransitions"]
+        assert [(t["storageClass"], t["noncurrentDays"]) for t in tiers] == [
+            ("STANDARD_IA", 30),  # S3 refuses STANDARD_IA before 30 days
+            ("GLACIER_IR", 90),
+        ]
+        # Old versions go last, after their last tier; current data never expires.
+        assert tiering["noncurrentVersionExpiration"] == {"noncurrentDays": 365}
+        assert "expiration" not in tiering
+    logs = rules[f"{PROJECT}-{stack}-logs"]["expire-access-logs"]
+    assert logs["expiration"] == {"days": 365} and logs["noncurrentVersionExpiration"] == {
+        "noncurrentDays": 7
+    }
 
 
 def test_every_taggable_resource_is_tagged(lake: tuple[str, MockedProgram]) -> None:

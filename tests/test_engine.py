@@ -169,3 +169,42 @@ def test_symlinked_directory_inside_destination_is_refused(tmp_path: Path) -> No
     with pytest.raises(DestinationError, match="symlink"):
         preflight(dest, files, force=True)
     assert list(outside.iterdir()) == []
+
+
+def _three_files(tmp_path: Path):  # type: ignore[no-untyped-def]
+    pack = make_pack(
+        tmp_path / "pack",
+        {"a": "A", "new/b": "B", "z": "Z"},
+        [FileSpec("a", "a"), FileSpec("new/b", "new/deeper/b"), FileSpec("z", "z")],
+    )
+    return render(pack)
+
+
+def test_a_clash_at_the_last_target_is_refused_before_the_first_write(tmp_path: Path) -> None:
+    files = _three_files(tmp_path)
+    dest = build_file_tree(tmp_path / "out", {"a": "mine", "z/inside": "a dir where z goes"})
+    before = snapshot(dest)
+    with pytest.raises(DestinationError, match="is a directory, but the template writes a file"):
+        write_files(preflight(dest, files, force=True), files)
+    assert snapshot(dest) == before
+
+
+def test_a_write_failing_half_way_leaves_the_tree_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _three_files(tmp_path)
+    dest = build_file_tree(tmp_path / "out", {"a": "mine", "z": "mine too", "own.txt": "keep"})
+    before = snapshot(dest)
+    changes = preflight(dest, files, force=True)
+    real_replace = Path.replace
+
+    def flaky(self: Path, target: Path) -> Path:  # type: ignore[override]
+        if Path(target) == dest.resolve() / "z" and self.name == "z":
+            raise OSError(28, "No space left on device")  # the third file's move fails
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", flaky)
+    with pytest.raises(DestinationError, match="nothing was changed"):
+        write_files(changes, files)
+    monkeypatch.undo()
+    assert snapshot(dest) == before  # "a" restored, "new/deeper" removed, nothing left over

@@ -148,3 +148,44 @@ def test_data_quality_job_over_captured_data_on_a_schedule() -> None:
         a.inputs["name"] == "churn-prod-drift"
         for a in off.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     )
+
+
+def breaches(alarm: dict, value: float) -> bool:  # type: ignore[type-arg]
+    """Whether one datapoint of ``value`` is on the alarm side of the alarm's threshold."""
+    compare = {
+        "GreaterThanThreshold": lambda v, t: v > t,
+        "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
+        "LessThanThreshold": lambda v, t: v < t,
+        "LessThanOrEqualToThreshold": lambda v, t: v <= t,
+    }[alarm["comparisonOperator"]]
+    return bool(compare(value, alarm["threshold"]))
+
+
+def test_each_alarm_fires_on_the_side_of_its_threshold_that_its_config_means() -> None:
+    alarms = monitoring_alarms(
+        latencyP99Ms=250, errors5xxThreshold=3, errors4xxThreshold=40, minInvocations=5
+    )
+    a = {name.removeprefix("churn-prod-"): alarm for name, alarm in alarms.items()}
+    # ModelLatency is reported in microseconds: 250 ms is 250,000.
+    assert not breaches(a["latency-p99"], 250_000) and breaches(a["latency-p99"], 250_001)
+    assert (a["latency-p99"]["period"], a["latency-p99"]["evaluationPeriods"]) == (300, 3)
+    # "N errors per 5 minutes" alarms at N, not only above it.
+    assert not breaches(a["errors-5xx"], 2) and breaches(a["errors-5xx"], 3)
+    assert not breaches(a["errors-4xx"], 39) and breaches(a["errors-4xx"], 40)
+    assert a["errors-5xx"]["period"] == a["errors-4xx"]["period"] == 300
+    assert {a["errors-5xx"]["statistic"], a["errors-4xx"]["statistic"]} == {"Sum"}
+    # Fewer than minInvocations per 15 minutes is a drop; exactly that many is traffic.
+    assert breaches(a["invocation-drop"], 4) and not breaches(a["invocation-drop"], 5)
+    assert a["invocation-drop"]["period"] == 900
+    # One failed pipeline execution is one too many.
+    assert breaches(a["pipeline-failed"], 1) and not breaches(a["pipeline-failed"], 0)
+
+
+def test_the_drift_alarm_and_the_lifecycle_decide_alike() -> None:
+    from mlops.pipelines.drift import DriftReport, decide
+
+    drift = monitoring_alarms(driftThreshold=0.35)["churn-prod-drift"]
+    assert (drift["statistic"], drift["period"]) == ("Maximum", 3600)
+    for score in (0.0, 0.34, 0.35, 0.36, 1.0):
+        retrain = decide(DriftReport([], 10, score, False), threshold=0.35).retrain
+        assert breaches(drift, score) is retrain, score

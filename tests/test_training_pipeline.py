@@ -346,3 +346,53 @@ def test_hyperparameters_from_config_reach_the_training_job_as_strings() -> None
         "Steps"
     ][1]["Arguments"]
     assert train["HyperParameters"] == {"C": "0.5", "max_iter": "100", "solver": "lbfgs"}
+
+
+def test_every_resource_of_the_execution_role_in_another_partition() -> None:
+    from mlops.infra.aws.names import PlatformNames
+    from mlops.infra.aws.training_pipeline import execution_role_policy
+
+    account = "210987654321"
+    doc = execution_role_policy(
+        partition="aws-cn",
+        region="cn-north-1",
+        account_id=account,
+        role_arn=f"arn:aws-cn:iam::{account}:role/exec",
+        buckets={z: f"b-{z}" for z in ("raw", "curated", "features", "artifacts", "logs")},
+        key_arn=f"arn:aws-cn:kms:cn-north-1:{account}:key/k",
+        repository_arn=f"arn:aws-cn:ecr:cn-north-1:{account}:repository/r",
+        names=PlatformNames("churn-prod"),
+    )
+    resources = {s["Sid"]: s["Resource"] for s in doc["Statement"]}
+    sm = f"arn:aws-cn:sagemaker:cn-north-1:{account}:"
+    logs = f"arn:aws-cn:logs:cn-north-1:{account}:log-group:"
+    assert resources == {
+        "ListLakeBuckets": [
+            f"arn:aws-cn:s3:::b-{z}" for z in ("raw", "curated", "features", "artifacts")
+        ],
+        "ReadLakeData": [f"arn:aws-cn:s3:::b-{z}/*" for z in ("raw", "curated", "features")],
+        "WritePipelineArtifacts": [
+            f"arn:aws-cn:s3:::b-artifacts/{p}/*"
+            for p in ("validation", "models", "checkpoints", "evaluation", "monitoring")
+        ],
+        "WriteCapturedTraffic": "arn:aws-cn:s3:::b-raw/capture/*",
+        "UseLakeKey": f"arn:aws-cn:kms:cn-north-1:{account}:key/k",
+        "EncryptJobVolumes": f"arn:aws-cn:kms:cn-north-1:{account}:key/k",
+        "PullProjectImage": f"arn:aws-cn:ecr:cn-north-1:{account}:repository/r",
+        "RegistryLogin": "*",
+        "WriteOwnLogs": [
+            f"{logs}/aws/sagemaker/TrainingJobs:*",
+            f"{logs}/aws/sagemaker/ProcessingJobs:*",
+            f"{logs}/aws/sagemaker/Endpoints/churn-prod-endpoint:*",
+        ],
+        "RunPipelineJobs": [
+            f"{sm}training-job/pipelines-*",
+            f"{sm}processing-job/pipelines-*",
+        ],
+        "RegisterCandidates": [
+            f"{sm}model-package-group/churn-prod-models",
+            f"{sm}model-package/churn-prod-models/*",
+        ],
+        "PassOwnRoleToSageMaker": f"arn:aws-cn:iam::{account}:role/exec",
+        "PublishDriftMetrics": "*",
+    }

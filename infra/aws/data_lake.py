@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.core.catalog import service_principal
+from mlops.infra.aws.arns import Arns
 from mlops.infra.config import StackConfig
 
 ZONES = ("raw", "curated", "features", "artifacts")
@@ -89,6 +90,7 @@ def key_policy(partition: str, region: str, account_id: str) -> str:
     account's log groups in this region (log groups encrypted with it fail to create otherwise),
     and CloudWatch alarms and EventBridge may use it to publish to encrypted SNS topics.
     """
+    arns = Arns(partition, region, account_id)
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -96,7 +98,7 @@ def key_policy(partition: str, region: str, account_id: str) -> str:
                 {
                     "Sid": "AccountAdministersThroughIam",
                     "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                    "Principal": {"AWS": arns.account_root()},
                     "Action": "kms:*",
                     "Resource": "*",
                 },
@@ -114,9 +116,7 @@ def key_policy(partition: str, region: str, account_id: str) -> str:
                     "Resource": "*",
                     "Condition": {
                         "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": (
-                                f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
-                            )
+                            "kms:EncryptionContext:aws:logs:arn": arns.log_group("*")
                         }
                     },
                 },

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from mlops.core.catalog import service_principal
 from mlops.core.contracts import DRIFT_NAMESPACE, encode_hyperparameters
 from mlops.core.layout import JOB_OUTPUTS, LAYOUT
+from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.iam import allow, service_trust_policy
 from mlops.infra.aws.names import (
     PROCESSING_LOG_GROUP,
@@ -124,7 +125,7 @@ class TrainingPipelineArgs:
 
 def sagemaker_trust_policy(partition: str, region: str, account_id: str) -> dict[str, Any]:
     """SageMaker may assume the role only on behalf of this account and region."""
-    source = f"arn:{partition}:sagemaker:{region}:{account_id}:*"
+    source = Arns(partition, region, account_id).sagemaker("*")
     return service_trust_policy("sagemaker", partition, account_id, source)
 
 
@@ -145,10 +146,9 @@ def execution_role_policy(
     permissions; both are narrowed by what they allow: ``ecr:GetAuthorizationToken`` only
     issues a registry login, and ``cloudwatch:PutMetricData`` is limited to the drift namespace.
     """
-    s3 = f"arn:{partition}:s3:::"
-    logs = f"arn:{partition}:logs:{region}:{account_id}:log-group:"
-    sagemaker = f"arn:{partition}:sagemaker:{region}:{account_id}:"
+    arns = Arns(partition, region, account_id)
     artifacts = buckets["artifacts"]
+    capture_zone, capture_prefix = LAYOUT["capture"]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -156,25 +156,25 @@ def execution_role_policy(
                 "Sid": "ListLakeBuckets",
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
-                "Resource": [f"{s3}{buckets[z]}" for z in (*READ_ZONES, "artifacts")],
+                "Resource": [arns.s3(buckets[z]) for z in (*READ_ZONES, "artifacts")],
             },
             {
                 "Sid": "ReadLakeData",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": [f"{s3}{buckets[z]}/*" for z in READ_ZONES],
+                "Resource": [arns.s3(buckets[z], "*") for z in READ_ZONES],
             },
             {
                 "Sid": "WritePipelineArtifacts",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                "Resource": [f"{s3}{artifacts}/{p}*" for p in ARTIFACT_PREFIXES],
+                "Resource": [arns.s3(artifacts, f"{p}*") for p in ARTIFACT_PREFIXES],
             },
             {
                 "Sid": "WriteCapturedTraffic",
                 "Effect": "Allow",
                 "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-                "Resource": f"{s3}{buckets[LAYOUT['capture'][0]]}/{LAYOUT['capture'][1]}*",
+                "Resource": arns.s3(buckets[capture_zone], f"{capture_prefix}*"),
             },
             {
                 "Sid": "UseLakeKey",
@@ -215,7 +215,7 @@ def execution_role_policy(
                     "logs:DescribeLogStreams",
                 ],
                 "Resource": [
-                    f"{logs}{group}:*"
+                    f"{arns.log_group(group)}:*"
                     for group in (
                         TRAINING_LOG_GROUP,
                         PROCESSING_LOG_GROUP,
@@ -237,8 +237,8 @@ def execution_role_policy(
                 ],
                 # Pipelines name their jobs "pipelines-<execution>-<step>-<suffix>".
                 "Resource": [
-                    f"{sagemaker}training-job/pipelines-*",
-                    f"{sagemaker}processing-job/pipelines-*",
+                    arns.sagemaker("training-job/pipelines-*"),
+                    arns.sagemaker("processing-job/pipelines-*"),
                 ],
             },
             {
@@ -251,8 +251,8 @@ def execution_role_policy(
                     "sagemaker:DescribeModelPackageGroup",
                 ],
                 "Resource": [
-                    f"{sagemaker}model-package-group/{names.model_package_group}",
-                    f"{sagemaker}model-package/{names.model_package_group}/*",
+                    arns.sagemaker(f"model-package-group/{names.model_package_group}"),
+                    arns.sagemaker(f"model-package/{names.model_package_group}/*"),
                 ],
             },
             {
