@@ -20,9 +20,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from mlops.core.catalog import lookup_instance_type, partition_of, suggest
 from mlops.core.contracts import DEFAULT_PRIMARY_METRIC, TASK_METRICS
 from mlops.core.errors import ConfigError
+from mlops.core.text import suggest
+from mlops.infra.aws.catalog import lookup_instance_type, partition_of
 
 EnvironmentName = Literal["dev", "staging", "prod", "local"]
 ENVIRONMENTS: tuple[EnvironmentName, ...] = ("dev", "staging", "prod", "local")

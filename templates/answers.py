@@ -1,36 +1,21 @@
-"""The one answers model: every question ``mlops init`` asks, with its validation.
+"""The answers every pack shares, and how raw answers become a pack's validated model.
 
-Templates never validate anything; whatever reaches them has passed through :class:`Answers`.
+Each template pack has its own answers model on :class:`BaseAnswers` (the ``aws`` pack's is
+``mlops.templates.aws.answers.AwsAnswers``); templates never validate anything, whatever
+reaches them has passed through the pack's model.
 """
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mlops.core.catalog import lookup_instance_type, partition_of, suggest
 from mlops.core.errors import InvalidAnswersError, UserError
-from mlops.core.naming import name_problems
-
-
-class Framework(StrEnum):
-    """The ML framework of the example model."""
-
-    SKLEARN = "sklearn"
-    XGBOOST = "xgboost"
-    PYTORCH = "pytorch"
-
-
-class EndpointKind(StrEnum):
-    """How the model is served."""
-
-    SERVERLESS = "serverless"
-    REALTIME = "realtime"
+from mlops.core.naming import Rules, common_problems, problems_with_fix
+from mlops.core.text import suggest
 
 
 class CiProvider(StrEnum):
@@ -51,39 +36,20 @@ class Environment(StrEnum):
 
 PROMOTION_ORDER = list(Environment)
 
-# Frameworks that cannot use a GPU, and those that need one. xgboost can use either.
-CPU_ONLY = {Framework.SKLEARN}
-GPU_REQUIRED = {Framework.PYTORCH}
-DEFAULT_TRAINING_TYPE = {
-    Framework.SKLEARN: "ml.m5.xlarge",
-    Framework.XGBOOST: "ml.g4dn.xlarge",
-    Framework.PYTORCH: "ml.g5.2xlarge",
-}
 
-# AWS tag values: letters, digits, spaces and _ . : / = + - @, at most 256 characters.
-_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+class BaseAnswers(BaseModel):
+    """Questions every pack asks; a pack's model adds its own fields and rules.
 
-
-class Answers(BaseModel):
-    """Validated answers for the ``aws`` template pack.
-
-    Every field is one question; its description is the prompt text.
+    Every field is one question; its description is the prompt text. ``name_rules`` are the
+    project-name rules of the pack's platform (the shared ones by default).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    name_rules: ClassVar[Rules] = staticmethod(common_problems)
+    name_max_length: ClassVar[int] = 63
 
     name: str = Field(
-        description="Project name (Python package, Pulumi project, S3/SageMaker prefix)"
-    )
-    region: str = Field(default="us-east-1", description="AWS region")
-    framework: Framework = Field(default=Framework.SKLEARN, description="ML framework")
-    training_instance_type: str = Field(
-        default="", description="SageMaker training instance type (empty: the framework's default)"
-    )
-    spot: bool = Field(default=True, description="Use managed spot training in dev")
-    endpoint: EndpointKind = Field(
-        default=EndpointKind.SERVERLESS,
-        description="Endpoint kind in dev (staging and prod serve realtime)",
+        description="Project name (Python package, Pulumi project, cloud resource prefix)"
     )
     environments: list[Environment] = Field(
         default_factory=lambda: list(PROMOTION_ORDER),
@@ -96,15 +62,9 @@ class Answers(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        problems = name_problems(value)
+        problems = problems_with_fix(value, cls.name_rules, cls.name_max_length)
         if problems:
             raise ValueError(f"'{value}' " + "; ".join(problems))
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _check_region(cls, value: str) -> str:
-        partition_of(value)
         return value
 
     @field_validator("environments", mode="before")
@@ -134,54 +94,6 @@ class Answers(BaseModel):
         # Canonical order makes the output independent of how the list was typed.
         return sorted(value, key=PROMOTION_ORDER.index)
 
-    @field_validator("owner", "cost_center")
-    @classmethod
-    def _check_tag_value(cls, value: str) -> str:
-        if not _TAG_VALUE.match(value):
-            raise ValueError(
-                f"'{value}' is not a valid AWS tag value: use 1-256 letters, digits, spaces"
-                " or _ . : / = + - @"
-            )
-        return value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_training_type(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("training_instance_type"):
-            try:
-                framework = Framework(data.get("framework", Framework.SKLEARN))
-            except ValueError:
-                return data  # the framework field reports its own error
-            data = {**data, "training_instance_type": DEFAULT_TRAINING_TYPE[framework]}
-        return data
-
-    @model_validator(mode="after")
-    def _check_training_type(self) -> Self:
-        name = self.training_instance_type
-        try:
-            itype = lookup_instance_type(name)
-        except ValueError as exc:
-            raise _field_error("training_instance_type", str(exc)) from None
-        if self.framework in GPU_REQUIRED and not itype.has_gpu:
-            raise _field_error(
-                "training_instance_type",
-                f"{self.framework} trains on a GPU but '{name}' has none; use a GPU type such"
-                f" as '{DEFAULT_TRAINING_TYPE[self.framework]}'",
-            )
-        if self.framework in CPU_ONLY and itype.has_gpu:
-            raise _field_error(
-                "training_instance_type",
-                f"{self.framework} cannot use a GPU, so '{name}' would cost"
-                f" ${itype.price_per_hour}/h for nothing; use a CPU type such as"
-                f" '{DEFAULT_TRAINING_TYPE[self.framework]}'",
-            )
-        return self
-
-    @property
-    def partition(self) -> str:
-        """The AWS partition of the chosen region."""
-        return partition_of(self.region)
-
     def to_record(self) -> dict[str, Any]:
         """Plain, ordered data for ``.mlops/answers.yml`` (enums as strings)."""
         return self.model_dump(mode="json")
@@ -195,26 +107,36 @@ class _FieldError(ValueError):
         self.field = field
 
 
-def _field_error(field: str, message: str) -> _FieldError:
+def field_error(field: str, message: str) -> _FieldError:
+    """A failure of a model-level rule, reported against the one field it is about."""
     return _FieldError(field, message)
 
 
-FIELDS = list(Answers.model_fields)
+def validate_answers(raw: dict[str, Any], template: str = "aws") -> BaseAnswers:
+    """Build the answers model of the pack ``template`` from raw values.
+
+    Raises:
+        InvalidAnswersError: with one ``(field, message)`` per broken rule.
+        UserError: there is no such pack.
+    """
+    from mlops.templates.pack import load_pack
+
+    return validate_with(load_pack(template).answers_model, raw)
 
 
-def validate_answers(raw: dict[str, Any]) -> Answers:
-    """Build :class:`Answers` from raw values, turning every failure into one clear line each.
+def validate_with(model: type[BaseAnswers], raw: dict[str, Any]) -> BaseAnswers:
+    """Build ``model`` from raw values, turning every failure into one clear line each.
 
     Raises:
         InvalidAnswersError: with one ``(field, message)`` per broken rule.
     """
     try:
-        return Answers.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidAnswersError(_problems(exc)) from None
+        raise InvalidAnswersError(_problems(exc, list(model.model_fields))) from None
 
 
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+def _problems(exc: ValidationError, fields: list[str]) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for err in exc.errors(include_url=False):
         field = ".".join(str(part) for part in err["loc"]) or "answers"
@@ -223,7 +145,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             problems.append((ctx_error.field, str(ctx_error)))
         elif err["type"] == "extra_forbidden":
             problems.append(
-                (field, f"unknown key{suggest(field, FIELDS)}; valid keys: {', '.join(FIELDS)}")
+                (field, f"unknown key{suggest(field, fields)}; valid keys: {', '.join(fields)}")
             )
         elif err["type"] == "missing":
             problems.append((field, "is required"))
@@ -239,6 +161,8 @@ def load_answers_file(path: Path) -> dict[str, Any]:
     Raises:
         UserError: the file is missing, unreadable, not YAML, or not a mapping.
     """
+    import yaml  # only when an answers file is given: `mlops init --help` stays light
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from mlops.core.errors import ExternalToolError, TemplateError
-from mlops.templates.answers import Answers
+from mlops.templates.answers import BaseAnswers
 from mlops.templates.pack import load_pack
 from mlops.templates.render import PlannedFile, render_files
 from mlops.templates.write import Changes, preflight, write_files
@@ -65,7 +65,7 @@ class Scaffold:
         git: run ``git init`` and make a first commit when git is present.
     """
 
-    answers: Answers
+    answers: BaseAnswers
     dest: Path
     template: str = "aws"
     force: bool = False
@@ -76,6 +76,12 @@ class Scaffold:
         """Render in memory and check the destination; writes nothing."""
         if self._plan is None:
             pack = load_pack(self.template)
+            if not isinstance(self.answers, pack.answers_model):
+                raise TemplateError(
+                    pack.name,
+                    f"answers are {type(self.answers).__name__}, the pack asks for"
+                    f" {pack.answers_model.__name__}",
+                )
             specs = pack.manifest(self.answers)
             files = render_files(pack, specs, pack.build_context(self.answers))
             if any(f.path == RECORD_PATH for f in files):

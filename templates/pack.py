@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops.core.catalog import suggest
-from mlops.core.errors import UserError
-from mlops.templates.answers import Answers
+from mlops.core.errors import TemplateError, UserError
+from mlops.core.text import suggest
+from mlops.templates.answers import BaseAnswers
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,7 @@ class TemplatePack:
         version: the pack's version, recorded in ``.mlops/answers.yml``.
         description: one line for listings.
         files_root: the directory holding the pack's file tree.
+        answers_model: the pack's answers model (its questions and their rules).
         manifest: answers -> the exact list of files to produce.
         build_context: answers -> the render context (every table and derived value).
     """
@@ -46,24 +46,40 @@ class TemplatePack:
     version: str
     description: str
     files_root: Path
-    manifest: Callable[[Answers], list[FileSpec]]
-    build_context: Callable[[Answers], dict[str, Any]]
+    answers_model: type[BaseAnswers]
+    manifest: Callable[[Any], list[FileSpec]]
+    build_context: Callable[[Any], dict[str, Any]]
 
 
-# Bundled packs, imported only when asked for so that `mlops --help` stays fast.
-BUNDLED = {"aws": "mlops.templates.aws"}
+# Packs are discovered through this entry-point group: mlops-stack registers its bundled packs
+# there (pyproject.toml), and any installed distribution can add its own. Each entry point names
+# a module's TemplatePack, imported only when that pack is asked for.
+ENTRY_POINT_GROUP = "mlops.templates"
+
+
+def available_packs() -> dict[str, str]:
+    """Every installed pack: name -> ``module:attribute`` of its :class:`TemplatePack`."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def load_pack(name: str) -> TemplatePack:
-    """Return the bundled pack called ``name``.
+    """Return the installed pack called ``name``.
 
     Raises:
         UserError: no such pack; the message lists the available ones.
+        TemplateError: the entry point does not lead to a TemplatePack.
     """
-    if name not in BUNDLED:
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not found:
+        known = sorted(available_packs())
         raise UserError(
-            f"unknown template '{name}'{suggest(name, list(BUNDLED))}; "
-            f"available: {', '.join(sorted(BUNDLED))}"
+            f"unknown template '{name}'{suggest(name, known)}; available: {', '.join(known)}"
         )
-    pack: TemplatePack = importlib.import_module(BUNDLED[name]).PACK
+    pack = found[0].load()
+    if not isinstance(pack, TemplatePack):
+        raise TemplateError(name, f"entry point {found[0].value} is not a TemplatePack")
     return pack

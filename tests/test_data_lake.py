@@ -227,8 +227,8 @@ def test_log_delivery_is_scoped_to_the_lake_buckets() -> None:
 
 
 def test_longest_allowed_name_fits_s3_and_glue_limits() -> None:
-    from mlops.core.naming import MAX_NAME_LENGTH
     from mlops.infra.aws import MLPlatform
+    from mlops.infra.aws.naming import MAX_NAME_LENGTH
     from mlops.infra.testing import CALLER_IDENTITY
 
     project = "a" * MAX_NAME_LENGTH

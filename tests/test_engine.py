@@ -10,7 +10,7 @@ import pytest
 from conftest import build_file_tree, snapshot
 
 from mlops.core.errors import DestinationError, TemplateError
-from mlops.templates.answers import Answers, validate_answers
+from mlops.templates.answers import BaseAnswers, validate_answers
 from mlops.templates.pack import FileSpec, TemplatePack
 from mlops.templates.render import render_files
 from mlops.templates.write import TEMP_PREFIX, preflight, write_files
@@ -21,10 +21,10 @@ ANSWERS = validate_answers({"name": "churn-model"})
 def make_pack(root: Path, files: dict[str, str | bytes], specs: list[FileSpec]) -> TemplatePack:
     build_file_tree(root, files)
 
-    def context(answers: Answers) -> dict[str, Any]:
+    def context(answers: BaseAnswers) -> dict[str, Any]:
         return {"name": answers.name}
 
-    return TemplatePack("tiny", "0.0.1", "test", root, lambda _: specs, context)
+    return TemplatePack("tiny", "0.0.1", "test", root, type(ANSWERS), lambda _: specs, context)
 
 
 def render(pack: TemplatePack, extra: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.core.naming import RESERVED_NAMES, name_problems, suggest_name
+from mlops.infra.aws.naming import RESERVED_NAMES, name_problems, suggest_name
 
 TRICKY = [
     "Churn_Model",

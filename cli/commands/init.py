@@ -6,33 +6,41 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from mlops.cli.output import echo, exit_on_error, rich_console
 
 app = typer.Typer()
 
-# Flag name -> answers key. The answers model owns every rule; flags only collect values.
-_FLAG_KEYS = (
-    "region",
-    "framework",
-    "training_instance_type",
-    "spot",
-    "endpoint",
-    "environments",
-    "ci",
-    "owner",
-    "cost_center",
+
+class InitCommand(TyperCommand):
+    """``mlops init``, whose help also lists each installed pack's own questions.
+
+    The packs are read only when help is shown, so ``mlops --help`` never loads them.
+    """
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Add the packs' questions as the epilog, then format as usual."""
+        self.epilog = _questions_help()
+        super().format_help(ctx, formatter)
+
+
+@app.command(
+    "init",
+    cls=InitCommand,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
-
-
-@app.command("init")
 def init(  # noqa: PLR0913 - one parameter per documented option
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Project name: lowercase letters, digits and '-'.")],
     dest: Annotated[
         Path | None, typer.Option(help="Destination directory. Default: ./NAME")
     ] = None,
-    template: Annotated[str, typer.Option(help="Template pack.")] = "aws",
+    template: Annotated[
+        str, typer.Option(help="Template pack (installed packs are listed below).")
+    ] = "aws",
     answers: Annotated[
         Path | None,
         typer.Option(help="YAML file of answers (or a project's .mlops/answers.yml). Flags win."),
@@ -48,59 +56,27 @@ def init(  # noqa: PLR0913 - one parameter per documented option
         bool, typer.Option("--dry-run", help="Print the file tree and write nothing.")
     ] = False,
     git: Annotated[bool, typer.Option(help="git init and commit when git is present.")] = True,
-    region: Annotated[str | None, typer.Option(help="AWS region. [default: us-east-1]")] = None,
-    framework: Annotated[
-        str | None, typer.Option(help="sklearn, xgboost or pytorch. [default: sklearn]")
-    ] = None,
-    training_instance_type: Annotated[
-        str | None,
-        typer.Option(help="SageMaker training type, e.g. ml.g5.2xlarge. [default: per framework]"),
-    ] = None,
-    spot: Annotated[
-        bool | None, typer.Option("--spot/--no-spot", help="Managed spot training. [default: on]")
-    ] = None,
-    endpoint: Annotated[
-        str | None, typer.Option(help="serverless or realtime. [default: serverless]")
-    ] = None,
-    environments: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma-separated cloud stacks; local is always added. [default: dev,staging,prod]"
-        ),
-    ] = None,
-    ci: Annotated[
-        str | None, typer.Option(help="github, gitlab or none. [default: github]")
-    ] = None,
-    owner: Annotated[str | None, typer.Option(help="Owner tag. [default: ml-team]")] = None,
-    cost_center: Annotated[str | None, typer.Option(help="Cost-center tag. [default: ml]")] = None,
 ) -> None:
     """Scaffold a complete ML project: pipeline code, tests, CI, Dockerfile and Pulumi stacks.
 
+    Each template pack asks its own questions; answer them as --QUESTION VALUE (booleans as
+    --QUESTION / --no-QUESTION), e.g. `mlops init churn --framework xgboost --no-spot`.
     Nothing is written if any answer is invalid or the destination is unsafe. Without
     --no-input, missing answers are prompted for on a terminal.
     """
-    flags = {
-        "region": region,
-        "framework": framework,
-        "training_instance_type": training_instance_type,
-        "spot": spot,
-        "endpoint": endpoint,
-        "environments": environments,
-        "ci": ci,
-        "owner": owner,
-        "cost_center": cost_center,
-    }
     with exit_on_error():
-        from mlops.templates.answers import load_answers_file, validate_answers
+        from mlops.templates.answers import load_answers_file, validate_with
         from mlops.templates.engine import Scaffold
+        from mlops.templates.pack import load_pack
 
+        pack = load_pack(template)
         raw: dict[str, Any] = load_answers_file(answers) if answers else {}
-        raw.update({key: value for key, value in flags.items() if value is not None})
+        raw.update(parse_questions(ctx.args, pack.answers_model, template))
         raw["name"] = name
         if not no_input and interactive():
-            raw = _prompt_missing(raw)
+            raw = _prompt_missing(raw, pack.answers_model)
         scaffold = Scaffold(
-            answers=validate_answers(raw),
+            answers=validate_with(pack.answers_model, raw),
             dest=dest if dest is not None else Path(name),
             template=template,
             force=force,
@@ -114,18 +90,102 @@ def init(  # noqa: PLR0913 - one parameter per documented option
         _print_result(result)
 
 
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _is_bool(model: Any, field: str) -> bool:
+    return bool(model.model_fields[field].annotation is bool)
+
+
+def parse_questions(args: list[str], model: Any, template: str) -> dict[str, Any]:
+    """Turn ``--question value`` / ``--question=value`` / ``--[no-]flag`` into answers.
+
+    Raises:
+        UserError: an argument is not one of the pack's questions, or lacks its value.
+    """
+    from mlops.core.errors import UserError
+    from mlops.core.text import suggest
+
+    questions = [f for f in model.model_fields if f != "name"]
+    answers: dict[str, Any] = {}
+    rest = list(args)
+    while rest:
+        token = rest.pop(0)
+        key, has_value, value = token.removeprefix("--").partition("=")
+        field = key.replace("-", "_")
+        negated = field.startswith("no_") and field[3:] in questions and _is_bool(model, field[3:])
+        if not token.startswith("--") or (field not in questions and not negated):
+            flags = [_flag(q) for q in questions]
+            raise UserError(
+                f"unknown option {token}{suggest(token, flags)} for template '{template}';"
+                f" its questions: {', '.join(flags)}"
+            )
+        if negated:
+            answers[field[3:]] = False
+        elif _is_bool(model, field) and not has_value:
+            answers[field] = True
+        elif has_value:
+            answers[field] = value
+        elif rest and not rest[0].startswith("--"):
+            answers[field] = rest.pop(0)
+        else:
+            raise UserError(f"{token} needs a value, e.g. {token} VALUE")
+    return answers
+
+
+def _choices(annotation: Any) -> str:
+    """`` (a, b, c)`` for an enum (or a list of one), else an empty string."""
+    from enum import Enum
+    from typing import get_args
+
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, Enum):
+            return " (" + ", ".join(str(member.value) for member in candidate) + ")"
+    return ""
+
+
+def _questions_help() -> str:
+    """Each installed pack's questions, with their defaults, for ``mlops init --help``."""
+    from mlops.templates.pack import available_packs, load_pack
+
+    lines = []
+    for name in sorted(available_packs()):
+        model = load_pack(name).answers_model
+        lines.append(f"Questions of template '{name}':")
+        for field, info in model.model_fields.items():
+            if field == "name":
+                continue
+            default = info.get_default(call_default_factory=True)
+            if isinstance(default, list):
+                default = ",".join(str(item) for item in default)
+            flag = (
+                f"{_flag(field)}/--no-{field.replace('_', '-')}"
+                if _is_bool(model, field)
+                else _flag(field)
+            )
+            lines.append(
+                f"  {flag}: {info.description}{_choices(info.annotation)}"
+                f" [default: {default or 'derived'}]"
+            )
+    return "\n\n".join(lines)
+
+
 def interactive() -> bool:
     """Prompt only on a terminal; piped or CI runs take the defaults."""
     return sys.stdin.isatty()
 
 
-def _prompt_missing(raw: dict[str, Any]) -> dict[str, Any]:
-    from mlops.templates.answers import Answers
+def _prompt_missing(raw: dict[str, Any], model: Any) -> dict[str, Any]:
+    from mlops.templates.answers import BaseAnswers
 
-    for key in _FLAG_KEYS:
+    # The pack's own questions first (what the project is), then the shared ones.
+    shared = list(BaseAnswers.model_fields)
+    order = [f for f in model.model_fields if f not in shared] + shared
+    for key in order:
+        info = model.model_fields[key]
         if key in raw:
             continue
-        info = Answers.model_fields[key]
         default = info.get_default(call_default_factory=True)
         if isinstance(default, list):
             default = ",".join(str(item) for item in default)

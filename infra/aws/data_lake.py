@@ -16,8 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlops.core.catalog import service_principal
 from mlops.infra.aws.arns import Arns
+from mlops.infra.aws.catalog import service_principal
 from mlops.infra.config import StackConfig
 
 ZONES = ("raw", "curated", "features", "artifacts")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.core.catalog import service_principal
+from mlops.infra.aws.catalog import service_principal
 
 
 def service_trust_policy(

@@ -15,9 +15,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlops.core.catalog import model_monitor_image
 from mlops.core.contracts import DRIFT_DIMENSION, DRIFT_METRIC, DRIFT_NAMESPACE, PRIMARY_VARIANT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
+from mlops.infra.aws.catalog import model_monitor_image
 from mlops.infra.aws.names import PlatformNames
 from mlops.infra.aws.topics import encrypted_topic
 from mlops.infra.config import StackConfig

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlops.core.catalog import service_principal
+from mlops.infra.aws.catalog import service_principal
 
 
 def publish_policy(topic_arn: str, services: list[str], account_id: str) -> dict[str, Any]:

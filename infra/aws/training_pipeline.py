@@ -15,10 +15,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlops.core.catalog import service_principal
 from mlops.core.contracts import DRIFT_NAMESPACE, encode_hyperparameters
 from mlops.core.layout import JOB_OUTPUTS, LAYOUT
 from mlops.infra.aws.arns import Arns
+from mlops.infra.aws.catalog import service_principal
 from mlops.infra.aws.iam import allow, service_trust_policy
 from mlops.infra.aws.names import (
     PROCESSING_LOG_GROUP,

@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlops.core.catalog import instance_catalogue
 from mlops.core.naming import package_name
-from mlops.templates.answers import Answers, CiProvider, Environment, Framework
+from mlops.infra.aws.catalog import instance_catalogue
+from mlops.templates.answers import CiProvider, Environment
+from mlops.templates.aws.answers import AwsAnswers, Framework
 from mlops.templates.pack import FileSpec, TemplatePack
 
 # 2.0.0: the lifecycle left the project (container.py, data.py, lake.py, evaluate.py);
@@ -100,12 +101,12 @@ _CI_FILES = {
 }
 
 
-def stacks(answers: Answers) -> list[str]:
+def stacks(answers: AwsAnswers) -> list[str]:
     """Every stack the project gets: the chosen cloud environments, then ``local``."""
     return [env.value for env in answers.environments] + ["local"]
 
 
-def stack_config(answers: Answers, stack: str) -> list[tuple[str, str]]:
+def stack_config(answers: AwsAnswers, stack: str) -> list[tuple[str, str]]:
     """The ``config:`` entries of ``Pulumi.<stack>.yaml``, values already YAML-safe (JSON)."""
     ns = answers.name
     entries: list[tuple[str, Any]] = [
@@ -122,7 +123,7 @@ def stack_config(answers: Answers, stack: str) -> list[tuple[str, str]]:
     return [(key, json.dumps(value)) for key, value in entries]
 
 
-def manifest(answers: Answers) -> list[FileSpec]:
+def manifest(answers: AwsAnswers) -> list[FileSpec]:
     """The exact files of a project rendered from ``answers``."""
     pkg = package_name(answers.name)
     specs = [FileSpec(src, dest) for src, dest in _COMMON_FILES]
@@ -149,7 +150,7 @@ def _github_expression(expression: str) -> str:
     return "${{ " + expression + " }}"
 
 
-def build_context(answers: Answers) -> dict[str, Any]:
+def build_context(answers: AwsAnswers) -> dict[str, Any]:
     """Everything the templates may refer to."""
     itype = instance_catalogue().types[answers.training_instance_type]
     cloud = [env.value for env in answers.environments]
@@ -192,6 +193,7 @@ PACK = TemplatePack(
     version=VERSION,
     description="ML project on AWS SageMaker with a Pulumi platform (data lake, training, serving)",
     files_root=Path(__file__).parent / "files",
+    answers_model=AwsAnswers,
     manifest=manifest,
     build_context=build_context,
 )

@@ -1,20 +1,20 @@
-"""The shipped catalogues: SageMaker instance types and AWS regions.
+"""AWS facts: SageMaker instance types, regions and partitions, service principals.
 
-One source of truth: the answers model, the stack config and the cost estimator all read these
-files, so a price or a region is fixed in exactly one place.
+One source of truth: the aws pack's answers model, the stack config and the cost estimator all
+read these files, so a price or a region is fixed in exactly one place. Nothing here imports
+Pulumi, so the scaffold can use it without slowing ``mlops init``.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from mlops.core.text import suggest
 
-_DATA = "mlops.core"
+_DATA = "mlops.infra.aws"
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class Catalogue:
 
 
 def _load_yaml(name: str) -> Any:
+    import yaml  # only when a catalogue is read: `mlops init --help` stays light
+
     text = resources.files(_DATA).joinpath("data", name).read_text(encoding="utf-8")
     # libyaml's loader when present: the catalogues are read on every `mlops init`.
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
@@ -71,12 +73,6 @@ def regions() -> dict[str, str]:
     """Map each supported region to its partition (``aws``, ``aws-cn`` or ``aws-us-gov``)."""
     raw: dict[str, str] = _load_yaml("regions.yaml")["regions"]
     return dict(raw)
-
-
-def suggest(value: str, choices: list[str]) -> str:
-    """Return a ``did you mean`` hint for a near miss, or an empty string."""
-    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def lookup_instance_type(name: str) -> InstanceType:
