@@ -191,7 +191,9 @@ MODEL_ARTIFACT = "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"
 
 
 def _training(spec: PipelineSpec) -> Json:
-    hyperparameters = dict(spec.hyperparameters)
+    # Sorted: the definition is compared as a string, and the order keys were written in is no
+    # change to the pipeline.
+    hyperparameters = dict(sorted(spec.hyperparameters.items()))
     if spec.distributed:
         # SageMaker's torchrun launcher: one process per GPU on every instance.
         hyperparameters["sagemaker_torch_distributed_enabled"] = "true"
