@@ -14,6 +14,7 @@ from mlops.pipelines.drift import (
     z_test_pvalue,
 )
 
+
 def test_ks_pvalue_matches_scipy() -> None:
     stats = pytest.importorskip("scipy.stats")  # only this comparison needs SciPy
     rng = np.random.default_rng(5)
