@@ -125,6 +125,28 @@ def run_inputs(
     )
 
 
+def tracking_from_environment() -> Callable[[RunRecord], object] | None:
+    """MLflow tracking when ``MLFLOW_TRACKING_URI`` is set, checked before anything runs.
+
+    Raises:
+        UserError: a tracking URI is set but mlflow is not installed.
+    """
+    import os
+
+    from mlops.pipelines.registry import track
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri:
+        return None
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise UserError(
+            f"MLFLOW_TRACKING_URI is set ({uri}) but mlflow is not installed: pip install mlflow"
+        ) from None
+    return lambda record: track(record, uri)
+
+
 def check_margin(margin: float) -> float:
     """A margin is a finite number in [0, 1].
 
@@ -145,6 +167,7 @@ def lifecycle_steps(
     from mlops.pipelines.steps import evaluate_step, train_step, validate_step
 
     platform, values = life.platform, life.values
+    tracker = tracking_from_environment()
     # Typed values take the same string round trip SageMaker's hyperparameters take.
     hyper = decode_hyperparameters(encode_hyperparameters({**platform.hyperparameters, **params}))
 
@@ -192,6 +215,7 @@ def lifecycle_steps(
             git_version(life.project),
             approved,
             margin,
+            tracker,
         )
         return {
             "run_id": record.run_id,

@@ -9,6 +9,8 @@ a failed step leaves nothing behind and re-running changes nothing.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,9 @@ from mlops.pipelines.evaluate import (
 from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import Trainer, pack
-from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run, track
+from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run
+
+_log = logging.getLogger(__name__)
 
 
 def validation_record(dataset_sha256: str, report: ValidationReport) -> dict[str, Any]:
@@ -120,10 +124,13 @@ def evaluate_step(
     code_version: str,
     approved: float | None = None,
     margin: float = 0.0,
+    tracker: Callable[[RunRecord], object] | None = None,
 ) -> RunRecord:
     """Score and gate the model; store its artifact, evaluation and run record.
 
     A run whose every input is identical to an earlier one (same id) keeps that run's record.
+    ``tracker`` (e.g. MLflow) also gets the record; it is a side channel, so its failure is
+    logged and the run goes on.
     """
     if lake.exists("runs", f"{inputs.run_id}.json"):
         return load_run(lake, inputs.run_id)
@@ -138,7 +145,13 @@ def evaluate_step(
     # Keyed by run: a run that did not finish writing its record is the only one rewritten.
     lake.put("evaluation", f"{record.run_id}.json", json.dumps(body, sort_keys=True).encode())
     save_run(lake, record)
-    track(record)  # MLflow too, when MLFLOW_TRACKING_URI is set
+    if tracker is not None:
+        try:
+            tracker(record)
+        except Exception as exc:  # noqa: BLE001 - tracking never fails the run
+            _log.warning(
+                "tracking %s failed, the run is recorded in the lake: %s", record.run_id, exc
+            )
     return record
 
 

@@ -218,3 +218,33 @@ def test_uncommitted_edits_to_code_or_contract_make_a_new_run(
         assert third[0] not in (first[0], second[0]) and third[1] != second[1]
     finally:
         invoke("local", "down", "--project", str(dest))
+
+
+def test_a_failing_tracker_does_not_fail_the_run(lake, caplog) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from mlops.pipelines.data import DataContract, Table
+    from mlops.pipelines.registry import load_run
+    from mlops.pipelines.steps import evaluate_step
+
+    class Model:
+        FRAMEWORK = ""
+
+        @staticmethod
+        def predict_proba(model: object, x: np.ndarray) -> np.ndarray:
+            return x[:, 0]
+
+        @staticmethod
+        def save(model: object, directory: Path) -> Path:
+            (directory / "m").write_text("m")
+            return directory / "m"
+
+    def down(record: object) -> None:
+        raise ConnectionError("tracking server unreachable")
+
+    contract = DataContract.model_validate({"label": "y", "columns": {"x": {}, "y": {}}})
+    test = Table(("x", "y"), np.array([[0.1, 0], [0.9, 1], [0.2, 0], [0.8, 1]]))
+    inputs = RunInputs("d" * 64, contract.sha256, "e" * 64, {}, "fw", "roc_auc", 7)
+    record = evaluate_step(lake, Model, None, test, contract, inputs, "v", tracker=down)  # type: ignore[arg-type]
+    assert load_run(lake, record.run_id) == record  # recorded in the lake all the same
+    assert "tracking server unreachable" in caplog.text
