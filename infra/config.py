@@ -96,6 +96,14 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
         "invocation_drop_alarm": False,
     },
 }
+# Keys earlier versions took, with what to do instead (a plain "unknown key" would puzzle).
+REMOVED_KEYS = {
+    "sharedLogGroups": (
+        "is no longer used: SageMaker creates the account-wide /aws/sagemaker/TrainingJobs and"
+        " /aws/sagemaker/ProcessingJobs log groups itself, and no stack creates them any more"
+        " (two stacks in one account collided); remove the key"
+    ),
+}
 _MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws(-cn|-us-gov)?:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+$"
 )
@@ -185,10 +193,6 @@ class StackConfig(BaseModel):
     deploy_webhook_token: str = Field(default="", description="Bearer token for the webhook")
     image_tag: str = Field(default="0.1.0", description="Image tag the pipeline runs by default")
     log_retention_days: int = Field(default=30, description="CloudWatch Logs retention")
-    shared_log_groups: bool = Field(
-        default=True,
-        description="Create /aws/sagemaker/{Training,Processing}Jobs (false if another stack does)",
-    )
 
     @field_validator("region")
     @classmethod
@@ -321,6 +325,9 @@ class StackConfig(BaseModel):
         """
         prefix = f"{project}:"
         own = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+        retired = [(key, REMOVED_KEYS[key]) for key in own if key in REMOVED_KEYS]
+        if retired:
+            return _fail(stack, retired)
         raw: dict[str, Any] = {"project": project, "region": values.get("aws:region"), **own}
         raw.setdefault("environment", stack)
         defaults = ENV_DEFAULTS.get(str(raw["environment"]), {})
@@ -344,7 +351,11 @@ class StackConfig(BaseModel):
         return cls.from_values(pulumi.get_project(), pulumi.get_stack(), values)
 
 
-_KEYS = [to_camel(name) for name in StackConfig.model_fields if name not in ("project",)]
+_KEYS = [
+    info.alias or to_camel(name)
+    for name, info in StackConfig.model_fields.items()
+    if name != "project"
+]
 
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:

@@ -42,8 +42,8 @@ def platform(stack: str, model: bool = True, **extra: Any) -> MockedProgram:
     )
 
 
-def one(program: MockedProgram, type_: str) -> MockedResource:
-    found = program.of_type(type_)
+def one(program: MockedProgram, type_: str, name: str | None = None) -> MockedResource:
+    found = [r for r in program.of_type(type_) if name is None or r.name == name]
     assert len(found) == 1, [r.name for r in found]
     return found[0]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from platform_runs import CHALLENGER, PACKAGE, SHADOW, one, platform
+from platform_runs import CHALLENGER, PACKAGE, SHADOW, one, platform, policy
 
 from mlops.infra.aws.endpoint import InferenceEndpointArgs, deployment_config
 from mlops.infra.aws.names import PlatformNames
@@ -26,6 +26,14 @@ def test_realtime_config_is_encrypted_and_captures_into_the_lake() -> None:
         one(platform("staging"), CONFIG).inputs["dataCaptureConfig"]["initialSamplingPercentage"]
         == 50
     )
+
+
+@pytest.mark.parametrize(("instance", "keyed"), [("ml.g5.xlarge", False), ("ml.m5.large", True)])
+def test_instance_storage_key_only_where_aws_accepts_it(instance: str, keyed: bool) -> None:
+    config = one(platform("prod", endpointInstanceType=instance), CONFIG).inputs
+    assert ("kmsKeyArn" in config) is keyed
+    # Captured data lands in S3 encrypted with the lake key on every type.
+    assert config["dataCaptureConfig"]["kmsKeyId"].endswith("key/churn-prod-lake-key")
 
 
 def test_serverless_config_has_memory_and_concurrency_and_no_kms() -> None:
@@ -132,7 +140,11 @@ def test_deployment_config_is_a_pure_function(rollout: str) -> None:
     args = InferenceEndpointArgs(
         names=PlatformNames("p"),
         tags={},
-        role_arn="r",
+        account_id="123456789012",
+        region="us-east-1",
+        partition="aws",
+        bucket_names={},
+        repository_arn="repo",
         key_arn="k",
         capture_uri="s3://c/",
         model_package_arn=PACKAGE,
@@ -146,3 +158,45 @@ def test_deployment_config_is_a_pure_function(rollout: str) -> None:
     assert ("canary_size" in routing) is (rollout == "canary")
     assert ("linear_step_size" in routing) is (rollout == "linear")
     assert config["auto_rollback_configuration"] == {"alarms": [{"alarm_name": "a1"}]}
+
+
+def test_models_run_with_their_own_least_privilege_role() -> None:
+    program = platform("prod")
+    roles = {r.name: r for r in program.of_type("aws:iam/role:Role")}
+    model_role = roles["churn-prod-endpoint-model-role"]
+    for model in program.of_type("aws:sagemaker/model:Model"):
+        assert (
+            model.inputs["executionRoleArn"]
+            == "arn:aws:iam::123456789012:role/churn-prod-endpoint-model-role"
+        )
+        assert model.inputs["executionRoleArn"] != (
+            "arn:aws:iam::123456789012:role/churn-prod-training-execution-role"
+        )
+    trust = policy(model_role, "assumeRolePolicy")["Statement"][0]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    statements = {
+        s["Sid"]: s
+        for s in policy(
+            one(program, "aws:iam/rolePolicy:RolePolicy", "churn-prod-endpoint-model-role-policy")
+        )["Statement"]
+    }
+    assert {sid: s["Resource"] for sid, s in statements.items()} == {
+        "PullServingImage": "arn:aws:ecr:us-east-1:123456789012:repository/churn-prod",
+        "RegistryLogin": "*",
+        "ReadModelArtifacts": "arn:aws:s3:::churn-prod-lake-artifacts/models/*",
+        "WriteCapturedTraffic": "arn:aws:s3:::churn-prod-lake-raw/capture/*",
+        "UseLakeKey": "arn:aws:kms:us-east-1:123456789012:key/churn-prod-lake-key",
+        "WriteOwnLogs": (
+            "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/"
+            "churn-prod-endpoint:*"
+        ),
+    }
+    actions = {
+        a
+        for s in statements.values()
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    # Serving neither trains, registers, passes roles nor writes anywhere but capture and logs.
+    assert not {a for a in actions if a.startswith(("sagemaker:", "iam:"))}
+    assert {a for a in actions if a.startswith("s3:Put")} == {"s3:PutObject"}

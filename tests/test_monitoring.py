@@ -189,3 +189,14 @@ def test_the_drift_alarm_and_the_lifecycle_decide_alike() -> None:
     for score in (0.0, 0.34, 0.35, 0.36, 1.0):
         retrain = decide(DriftReport([], 10, score, False), threshold=0.35).retrain
         assert breaches(drift, score) is retrain, score
+
+
+def test_data_quality_waits_for_the_endpoint_it_reads() -> None:
+    program = platform("prod")
+    order = [r.type for r in program.resources]
+    endpoint = order.index("aws:sagemaker/endpoint:Endpoint")
+    definition = order.index("aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition")
+    # SageMaker checks the endpoint exists when the schedule is created: the job takes the
+    # endpoint's name from the endpoint, so Pulumi creates the endpoint first.
+    assert definition > endpoint
+    assert order.index("aws:sagemaker/monitoringSchedule:MonitoringSchedule") > definition

@@ -138,3 +138,8 @@ def test_package_arn_reaches_the_model() -> None:
     model = one(platform("prod"), "aws:sagemaker/model:Model")
     assert model.inputs["primaryContainer"] == {"modelPackageName": PACKAGE}
     assert model.inputs["enableNetworkIsolation"] is True
+
+
+def test_the_lake_key_alias_names_the_lake_once() -> None:
+    alias = one(platform("prod"), "aws:kms/alias:Alias").inputs["name"]
+    assert alias == "alias/churn-prod-lake"

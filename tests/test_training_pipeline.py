@@ -10,6 +10,7 @@ import pytest
 from pipeline_eval import Resolver
 from platform_runs import ACCOUNT, one, platform, policy
 
+from mlops.core.errors import ConfigError
 from mlops.infra.aws.pipeline_definition import (
     PipelineDefinitionError,
     PipelineSpec,
@@ -122,20 +123,19 @@ def test_repository_and_log_groups() -> None:
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo["encryptionConfigurations"][0]["encryptionType"] == "KMS"
     assert repo["forceDelete"] is False
-    assert one(platform("local"), "aws:ecr/repository:Repository").inputs["forceDelete"] is True
+    for stack in ("dev", "staging", "local"):
+        assert one(platform(stack), "aws:ecr/repository:Repository").inputs["forceDelete"] is True
     groups = {
         g.inputs["name"]: g.inputs
         for g in platform("prod").of_type("aws:cloudwatch/logGroup:LogGroup")
     }
-    assert set(groups) == {
-        "/aws/sagemaker/TrainingJobs",
-        "/aws/sagemaker/ProcessingJobs",
-        "/aws/sagemaker/Endpoints/churn-prod-endpoint",
-    }
+    # The account-wide job groups are SageMaker's: no stack creates them, so two stacks (or an
+    # account where a job already ran) never collide.
+    assert set(groups) == {"/aws/sagemaker/Endpoints/churn-prod-endpoint"}
     assert {g["retentionInDays"] for g in groups.values()} == {365}
     assert all(g["kmsKeyId"].endswith("key/churn-prod-lake-key") for g in groups.values())
-    shared_off = platform("dev", sharedLogGroups=False).of_type("aws:cloudwatch/logGroup:LogGroup")
-    assert [g.inputs["name"] for g in shared_off] == ["/aws/sagemaker/Endpoints/churn-dev-endpoint"]
+    with pytest.raises(ConfigError, match="sharedLogGroups: is no longer used"):
+        platform("dev", sharedLogGroups=False)
 
 
 def definition(stack: str = "prod", **extra: object) -> dict:  # type: ignore[type-arg]
@@ -180,7 +180,8 @@ def test_training_is_isolated_encrypted_and_on_the_configured_gpu() -> None:
     assert train["EnableNetworkIsolation"] is True
     assert train["EnableInterContainerTrafficEncryption"] is True
     assert train["OutputDataConfig"]["KmsKeyId"].endswith("key/churn-prod-lake-key")
-    assert train["ResourceConfig"]["VolumeKmsKeyId"].endswith("key/churn-prod-lake-key")
+    # ml.g5 volumes are local NVMe, hardware-encrypted: AWS refuses a volume key there.
+    assert "VolumeKmsKeyId" not in train["ResourceConfig"]
     params = {p["Name"]: p["DefaultValue"] for p in definition()["Parameters"]}
     assert train["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
     assert params["TrainingInstanceType"] == "ml.g5.2xlarge"
@@ -401,3 +402,25 @@ def test_every_resource_of_the_execution_role_in_another_partition() -> None:
         "PassOwnRoleToSageMaker": f"arn:aws-cn:iam::{account}:role/exec",
         "PublishDriftMetrics": "*",
     }
+
+
+@pytest.mark.parametrize(
+    ("training", "processing", "train_key", "process_key"),
+    [
+        ("ml.g5.2xlarge", "ml.m5.xlarge", False, True),  # pytorch's default: NVMe GPU
+        ("ml.g4dn.xlarge", "ml.g4dn.xlarge", False, False),  # xgboost's default, both NVMe
+        ("ml.p3.2xlarge", "ml.m5.xlarge", True, True),  # a GPU type with EBS volumes
+        ("ml.m5.xlarge", "ml.m5.xlarge", True, True),
+    ],
+)
+def test_volume_keys_only_where_aws_accepts_them(
+    training: str, processing: str, train_key: bool, process_key: bool
+) -> None:
+    d = definition("prod", trainingInstanceType=training, processingInstanceType=processing)
+    steps = {s["Name"]: s["Arguments"] for s in d["Steps"]}
+    assert ("VolumeKmsKeyId" in steps["TrainModel"]["ResourceConfig"]) is train_key
+    for name in ("ValidateData", "EvaluateModel"):
+        cluster = steps[name]["ProcessingResources"]["ClusterConfig"]
+        assert ("VolumeKmsKeyId" in cluster) is process_key, name
+    # Outputs go to S3, which takes the key whatever the instance: they stay encrypted.
+    assert steps["TrainModel"]["OutputDataConfig"]["KmsKeyId"].endswith("key/churn-prod-lake-key")

@@ -28,6 +28,8 @@ class InstanceType:
         gpus: GPU count (0 for CPU-only types).
         gpu_model: the GPU model, e.g. ``A10G``; ``None`` for CPU-only types.
         price_per_hour: on-demand USD per hour (see ``Catalogue.price_source``).
+        local_nvme: volumes are local NVMe instance storage (hardware-encrypted; AWS refuses a
+            KMS key for them).
     """
 
     name: str
@@ -36,6 +38,7 @@ class InstanceType:
     gpus: int
     gpu_model: str | None
     price_per_hour: float
+    local_nvme: bool = False
 
     @property
     def has_gpu(self) -> bool:
@@ -73,6 +76,16 @@ def regions() -> dict[str, str]:
     """Map each supported region to its partition (``aws``, ``aws-cn`` or ``aws-us-gov``)."""
     raw: dict[str, str] = _load_yaml("regions.yaml")["regions"]
     return dict(raw)
+
+
+def volume_kms_allowed(instance_type: str) -> bool:
+    """Whether AWS accepts a KMS key for ``instance_type``'s volumes.
+
+    It refuses one on types with local NVMe storage (g4dn, g5, p4d...), whose volumes are
+    hardware-encrypted; a type outside the catalogue is assumed to take one.
+    """
+    known = instance_catalogue().types.get(instance_type)
+    return known is None or not known.local_nvme
 
 
 def lookup_instance_type(name: str) -> InstanceType:

@@ -40,7 +40,7 @@ class DataLakeArgs:
         partition: AWS partition for ARNs (``aws``, ``aws-cn``, ``aws-us-gov``).
         protect: keep buckets and the key on ``pulumi destroy`` (``protect`` and
             ``retain_on_delete``); set for prod.
-        force_destroy: let ``pulumi destroy`` empty the buckets; only for throwaway stacks.
+        force_destroy: let ``pulumi destroy`` empty the buckets; every stack but prod.
         tls_only: deny requests without TLS. Off only for local stacks, whose endpoint is plain
             HTTP on loopback (an endpoint like moto enforces the policy and would refuse them).
         abort_multipart_days: days before an incomplete multipart upload is aborted.
@@ -74,7 +74,10 @@ class DataLakeArgs:
             region=config.region,
             partition=config.partition,
             protect=config.protect,
-            force_destroy=config.environment == "local",
+            # Outside prod, `pulumi destroy` empties and deletes every bucket: the access-log
+            # bucket is never empty (S3 keeps delivering), and dev/staging data is disposable.
+            # Prod protects and retains its buckets and key instead.
+            force_destroy=not config.protect,
             tls_only=config.environment != "local",
             key_deletion_window_days=30 if config.protect else 7,
         )
@@ -275,7 +278,7 @@ class DataLake(pulumi.ComponentResource):
         )
         aws.kms.Alias(
             f"{name}-key-alias",
-            name=f"alias/{name}-lake",
+            name=f"alias/{name}",  # the component is named for the lake already
             target_key_id=self.key.key_id,
             opts=child,
         )

@@ -12,6 +12,7 @@ instance.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -20,7 +21,11 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.core.contracts import CHALLENGER_VARIANT, PRIMARY_VARIANT, SHADOW_VARIANT
+from mlops.core.layout import LAYOUT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
+from mlops.infra.aws.arns import Arns
+from mlops.infra.aws.catalog import volume_kms_allowed
+from mlops.infra.aws.iam import service_trust_policy
 from mlops.infra.aws.names import PlatformNames
 from mlops.infra.config import StackConfig
 
@@ -35,7 +40,12 @@ class InferenceEndpointArgs:
     Attributes:
         names: the platform's physical names.
         tags: tags for every taggable resource.
-        role_arn: execution role of the models.
+        account_id: the AWS account (the serving role's trust conditions and ARNs).
+        region: the AWS region.
+        partition: the AWS partition.
+        bucket_names: lake zone -> bucket name (model artifacts are read from the artifacts
+            zone, captured traffic written to the capture place).
+        repository_arn: the ECR repository the serving image is pulled from.
         key_arn: KMS key for the instance storage and captured data.
         capture_uri: ``s3://`` prefix captured requests and responses go to.
         model_package_arn: the approved package served by the ``primary`` variant.
@@ -61,7 +71,11 @@ class InferenceEndpointArgs:
 
     names: PlatformNames
     tags: Mapping[str, str]
-    role_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    region: str
+    partition: str
+    bucket_names: pulumi.Input[Mapping[str, str]]
+    repository_arn: pulumi.Input[str]
     key_arn: pulumi.Input[str]
     capture_uri: pulumi.Input[str]
     model_package_arn: str
@@ -93,7 +107,9 @@ class InferenceEndpointArgs:
     def from_config(
         cls,
         config: StackConfig,
-        role_arn: pulumi.Input[str],
+        account_id: pulumi.Input[str],
+        bucket_names: pulumi.Input[Mapping[str, str]],
+        repository_arn: pulumi.Input[str],
         key_arn: pulumi.Input[str],
         capture_uri: pulumi.Input[str],
         alarm_topic_arn: pulumi.Input[str] | None = None,
@@ -102,7 +118,11 @@ class InferenceEndpointArgs:
         return cls(
             names=PlatformNames(config.name_prefix),
             tags=config.tags,
-            role_arn=role_arn,
+            account_id=account_id,
+            region=config.region,
+            partition=config.partition,
+            bucket_names=bucket_names,
+            repository_arn=repository_arn,
             key_arn=key_arn,
             capture_uri=capture_uri,
             model_package_arn=config.model_package_arn,
@@ -128,6 +148,73 @@ class InferenceEndpointArgs:
 
 
 # Exported for testing: the configuration is decided by pure functions.
+
+
+def serving_role_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    buckets: Mapping[str, str],
+    repository_arn: str,
+    key_arn: str,
+    names: PlatformNames,
+) -> dict[str, Any]:
+    """What a served model may do, and nothing of training, the registry or IAM.
+
+    Pull its image, read model artifacts, write captured traffic and its own logs, use the lake
+    key.
+
+    ``ecr:GetAuthorizationToken`` has no resource-level permission; it only issues a login.
+    """
+    arns = Arns(partition, region, account_id)
+    models_zone, models_prefix = LAYOUT["models"]
+    capture_zone, capture_prefix = LAYOUT["capture"]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PullServingImage",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                "Resource": repository_arn,
+            },
+            {
+                "Sid": "RegistryLogin",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadModelArtifacts",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": arns.s3(buckets[models_zone], f"{models_prefix}*"),
+            },
+            {
+                "Sid": "WriteCapturedTraffic",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": arns.s3(buckets[capture_zone], f"{capture_prefix}*"),
+            },
+            {
+                "Sid": "UseLakeKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": key_arn,
+            },
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{arns.log_group(names.endpoint_log_group)}:*",
+            },
+        ],
+    }
 
 
 def variant_packages(args: InferenceEndpointArgs) -> dict[str, str]:
@@ -168,6 +255,15 @@ def variant_weights(args: InferenceEndpointArgs) -> dict[str, float]:
         weight = round(args.challenger_weight, 4)
         return {PRIMARY: round(1 - weight, 4), CHALLENGER: weight}
     return {PRIMARY: 1.0}
+
+
+def instance_storage_key(args: InferenceEndpointArgs) -> bool:
+    """Whether the configuration takes a KMS key for its instances' storage.
+
+    SageMaker rejects one on serverless endpoints, and on instance types with local NVMe
+    storage, which is hardware-encrypted.
+    """
+    return args.realtime and volume_kms_allowed(args.instance_type)
 
 
 def data_capture(args: InferenceEndpointArgs, uri: str, key_arn: str) -> dict[str, Any] | None:
@@ -259,10 +355,11 @@ class InferenceEndpoint(pulumi.ComponentResource):
         tags = dict(args.tags)
         endpoint = args.names.endpoint
 
+        self.role = self._serving_role(name, args, tags)
         models = {
             variant: aws.sagemaker.Model(
                 f"{name}-model-{variant}",
-                execution_role_arn=args.role_arn,
+                execution_role_arn=self.role.arn,
                 primary_container={"model_package_name": package},
                 # SageMaker rejects network isolation on serverless endpoints.
                 enable_network_isolation=args.realtime,
@@ -289,8 +386,7 @@ class InferenceEndpoint(pulumi.ComponentResource):
             production_variants=cast(Any, serving),
             shadow_production_variants=cast(Any, shadows or None),
             data_capture_config=cast(Any, capture),
-            # SageMaker rejects a KMS key on serverless endpoint configurations.
-            kms_key_arn=args.key_arn if args.realtime else None,
+            kms_key_arn=args.key_arn if instance_storage_key(args) else None,
             tags=tags,
             opts=child,
         )
@@ -319,6 +415,49 @@ class InferenceEndpoint(pulumi.ComponentResource):
                 "rollback_alarm_names": self.rollback_alarm_names,
             }
         )
+
+    def _serving_role(
+        self, name: str, args: InferenceEndpointArgs, tags: dict[str, str]
+    ) -> aws.iam.Role:
+        """The models' own execution role: least privilege for serving, one per endpoint."""
+        account = pulumi.Output.from_input(args.account_id)
+        role = aws.iam.Role(
+            f"{name}-model-role",
+            description=f"Execution role of the models served by {args.names.endpoint}",
+            assume_role_policy=account.apply(
+                lambda a: json.dumps(
+                    service_trust_policy(
+                        "sagemaker",
+                        args.partition,
+                        a,
+                        Arns(args.partition, args.region, a).sagemaker("*"),
+                    )
+                )
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-model-role-policy",
+            role=role.id,
+            policy=pulumi.Output.all(
+                account, args.bucket_names, args.repository_arn, args.key_arn
+            ).apply(
+                lambda v: json.dumps(
+                    serving_role_policy(
+                        partition=args.partition,
+                        region=args.region,
+                        account_id=v[0],
+                        buckets=v[1],
+                        repository_arn=v[2],
+                        key_arn=v[3],
+                        names=args.names,
+                    )
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return role
 
     def _rollback_alarms(
         self, name: str, args: InferenceEndpointArgs, tags: dict[str, str]

@@ -17,7 +17,6 @@ import pulumi_aws as aws
 
 from mlops.core.contracts import DRIFT_DIMENSION, DRIFT_METRIC, DRIFT_NAMESPACE, PRIMARY_VARIANT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
-from mlops.infra.aws.catalog import model_monitor_image
 from mlops.infra.aws.names import PlatformNames
 from mlops.infra.aws.topics import encrypted_topic
 from mlops.infra.config import StackConfig
@@ -36,23 +35,15 @@ class MonitoringArgs:
         region: the AWS region.
         partition: the AWS partition.
         key_arn: KMS key of the topic, monitoring outputs and volumes.
-        role_arn: role the data-quality jobs run as.
         pipeline_arn: the training pipeline that drift restarts.
         start_role_arn: role EventBridge assumes to start it.
-        monitoring_uri: ``s3://`` prefix for data-quality reports.
         endpoint: whether an endpoint exists (endpoint alarms and widgets need one).
-        realtime: whether it is realtime (data capture, hence data-quality jobs, need that).
-        data_quality_monitor: run SageMaker Model Monitor data-quality jobs (AWS no longer
-            opens Model Monitor to new accounts; the drift alarm does not depend on it).
         latency_p99_ms: p99 ModelLatency alarm threshold.
         errors_5xx_threshold: 5XX errors per 5 minutes.
         errors_4xx_threshold: 4XX errors per 5 minutes.
         invocation_drop_alarm: alarm when traffic stops.
         min_invocations: fewer invocations than this per 15 minutes is a drop.
         drift_threshold: drift score that triggers retraining.
-        monitor_schedule: schedule of the data-quality jobs.
-        monitor_instance_type: type of the data-quality jobs.
-        model_monitor_image: analyzer image; empty to look it up for the region.
         notification_email: subscribe this address to alerts; empty for none.
     """
 
@@ -62,13 +53,9 @@ class MonitoringArgs:
     region: str
     partition: str
     key_arn: pulumi.Input[str]
-    role_arn: pulumi.Input[str]
     pipeline_arn: pulumi.Input[str]
     start_role_arn: pulumi.Input[str]
-    monitoring_uri: pulumi.Input[str]
     endpoint: bool
-    realtime: bool
-    data_quality_monitor: bool = True
     latency_p99_ms: int = 500
     errors_5xx_threshold: int = 1
     errors_4xx_threshold: int = 50
@@ -76,9 +63,6 @@ class MonitoringArgs:
     min_invocations: int = 1
     # No default: the stack config holds the threshold's default.
     drift_threshold: float = field(kw_only=True)
-    monitor_schedule: str = "cron(0 * ? * * *)"
-    monitor_instance_type: str = "ml.m5.xlarge"
-    model_monitor_image: str = ""
     notification_email: str = ""
 
     @classmethod
@@ -87,10 +71,8 @@ class MonitoringArgs:
         config: StackConfig,
         account_id: pulumi.Input[str],
         key_arn: pulumi.Input[str],
-        role_arn: pulumi.Input[str],
         pipeline_arn: pulumi.Input[str],
         start_role_arn: pulumi.Input[str],
-        monitoring_uri: pulumi.Input[str],
     ) -> MonitoringArgs:
         """Derive monitoring settings from a stack config and the other components."""
         return cls(
@@ -100,22 +82,15 @@ class MonitoringArgs:
             region=config.region,
             partition=config.partition,
             key_arn=key_arn,
-            role_arn=role_arn,
             pipeline_arn=pipeline_arn,
             start_role_arn=start_role_arn,
-            monitoring_uri=monitoring_uri,
             endpoint=bool(config.model_package_arn),
-            realtime=config.endpoint_type == "realtime",
-            data_quality_monitor=config.data_quality_monitor,
             latency_p99_ms=config.latency_p99_ms,
             errors_5xx_threshold=config.errors_5xx_threshold,
             errors_4xx_threshold=config.errors_4xx_threshold,
             invocation_drop_alarm=config.invocation_drop_alarm,
             min_invocations=config.min_invocations,
             drift_threshold=config.drift_threshold,
-            monitor_schedule=config.monitor_schedule,
-            monitor_instance_type=config.processing_instance_type,
-            model_monitor_image=config.model_monitor_image,
             notification_email=config.notification_email,
         )
 
@@ -350,9 +325,6 @@ class Monitoring(pulumi.ComponentResource):
             dashboard_body=json.dumps(dashboard_body(args.names, args.region)),
             opts=child,
         )
-        if args.endpoint and args.realtime and args.data_quality_monitor:
-            self._data_quality(name, args, tags)
-
         self.alerts_topic_arn = self.topic.arn
         self.alarm_names = pulumi.Output.all(**{k: a.name for k, a in self.alarms.items()})
         self.dashboard_name = self.dashboard.dashboard_name
@@ -362,57 +334,4 @@ class Monitoring(pulumi.ComponentResource):
                 "alarm_names": self.alarm_names,
                 "dashboard_name": self.dashboard_name,
             }
-        )
-
-    def _data_quality(self, name: str, args: MonitoringArgs, tags: dict[str, str]) -> None:
-        image = args.model_monitor_image or model_monitor_image(args.region)
-        if image is None:
-            raise ValueError(
-                f"no Model Monitor image is known for {args.region}; set modelMonitorImage"
-            )
-        child = pulumi.ResourceOptions(parent=self)
-        definition = aws.sagemaker.DataQualityJobDefinition(
-            f"{name}-data-quality",
-            role_arn=args.role_arn,
-            data_quality_app_specification={"image_uri": image},
-            data_quality_job_input={
-                "endpoint_input": {
-                    "endpoint_name": args.names.endpoint,
-                    "local_path": "/opt/ml/processing/input/endpoint",
-                }
-            },
-            data_quality_job_output_config={
-                "monitoring_outputs": {
-                    "s3_output": {
-                        "s3_uri": args.monitoring_uri,
-                        "local_path": "/opt/ml/processing/output",
-                    }
-                },
-                "kms_key_id": args.key_arn,
-            },
-            job_resources={
-                "cluster_config": {
-                    "instance_count": 1,
-                    "instance_type": args.monitor_instance_type,
-                    "volume_size_in_gb": 20,
-                    "volume_kms_key_id": args.key_arn,
-                }
-            },
-            network_config={
-                "enable_network_isolation": True,
-                "enable_inter_container_traffic_encryption": True,
-            },
-            stopping_condition={"max_runtime_in_seconds": 3600},
-            tags=tags,
-            opts=child,
-        )
-        aws.sagemaker.MonitoringSchedule(
-            f"{name}-data-quality-schedule",
-            monitoring_schedule_config={
-                "monitoring_job_definition_name": definition.name,
-                "monitoring_type": "DataQuality",
-                "schedule_config": {"schedule_expression": args.monitor_schedule},
-            },
-            tags=tags,
-            opts=child,
         )

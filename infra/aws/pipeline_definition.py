@@ -21,6 +21,7 @@ from typing import Any
 
 from mlops.core.errors import MlopsError
 from mlops.core.layout import LAYOUT
+from mlops.infra.aws.catalog import volume_kms_allowed
 
 SCHEMA_VERSION = "2020-12-01"
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -161,7 +162,7 @@ def _processing(
                 "InstanceCount": 1,
                 "InstanceType": get("Parameters.ProcessingInstanceType"),
                 "VolumeSizeInGB": 30,
-                "VolumeKmsKeyId": spec.kms_key_arn,
+                **_volume_key(spec, spec.processing_instance_type),
             }
         },
         "NetworkConfig": {
@@ -171,6 +172,16 @@ def _processing(
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         "RoleArn": spec.role_arn,
     }
+
+
+def _volume_key(spec: PipelineSpec, instance_type: str) -> Json:
+    """``VolumeKmsKeyId`` where AWS takes one.
+
+    Not on local-NVMe types, whose volumes are hardware-encrypted (a key there fails the job).
+    Decided for the configured default type; an execution that overrides the type parameter
+    keeps this choice.
+    """
+    return {"VolumeKmsKeyId": spec.kms_key_arn} if volume_kms_allowed(instance_type) else {}
 
 
 def _s3_input(name: str, uri: Any, local: str) -> Json:
@@ -226,7 +237,7 @@ def _training(spec: PipelineSpec) -> Json:
             "InstanceType": get("Parameters.TrainingInstanceType"),
             "InstanceCount": spec.training_instance_count,
             "VolumeSizeInGB": spec.volume_gb,
-            "VolumeKmsKeyId": spec.kms_key_arn,
+            **_volume_key(spec, spec.training_instance_type),
         },
         "RoleArn": spec.role_arn,
         "StoppingCondition": stopping,

@@ -15,6 +15,7 @@ import pulumi_aws as aws
 from mlops.core.contracts import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformOutputs
 from mlops.core.layout import LAYOUT
 from mlops.infra.aws.data_lake import DataLake, DataLakeArgs
+from mlops.infra.aws.data_quality import DataQualityMonitor, DataQualityMonitorArgs
 from mlops.infra.aws.endpoint import InferenceEndpoint, InferenceEndpointArgs
 from mlops.infra.aws.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops.infra.aws.monitoring import Monitoring, MonitoringArgs
@@ -72,10 +73,8 @@ class MLPlatform(pulumi.ComponentResource):
                 config,
                 account,
                 self.lake.key_arn,
-                self.training.role_arn,
                 self.training.pipeline_arn,
                 self.training.start_role_arn,
-                buckets.apply(lambda b: lake_uri(b, "monitoring")),
             ),
             opts=child,
         )
@@ -86,13 +85,30 @@ class MLPlatform(pulumi.ComponentResource):
                 f"{name}-endpoint",
                 InferenceEndpointArgs.from_config(
                     config,
-                    self.training.role_arn,
+                    account,
+                    buckets,
+                    self.training.repository_arn,
                     self.lake.key_arn,
                     capture_uri,
                     self.monitoring.alerts_topic_arn,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.registry]),
             )
+            # Serverless endpoints capture nothing, so only realtime ones are monitored; AWS has
+            # closed Model Monitor to new accounts, so it can be switched off (the drift alarm
+            # and its retraining do not depend on it).
+            if config.endpoint_type == "realtime" and config.data_quality_monitor:
+                DataQualityMonitor(
+                    f"{name}-data-quality",
+                    DataQualityMonitorArgs.from_config(
+                        config,
+                        self.training.role_arn,
+                        self.lake.key_arn,
+                        self.endpoint.endpoint_name,
+                        buckets.apply(lambda b: lake_uri(b, "monitoring")),
+                    ),
+                    opts=child,
+                )
         else:
             pulumi.log.info(NO_MODEL_MESSAGE, resource=self)
 

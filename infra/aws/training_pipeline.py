@@ -55,9 +55,8 @@ class TrainingPipelineArgs:
         image_tag: tag of the image the pipeline runs by default.
         inference_instance_types: realtime types registered packages declare.
         log_retention_days: retention of the log groups.
-        shared_log_groups: create the account-wide SageMaker job log groups.
         schedule: EventBridge schedule expression that starts the pipeline; empty for none.
-        force_delete: let ``pulumi destroy`` delete a repository with images (local stacks).
+        force_delete: let ``pulumi destroy`` delete a repository with images (not prod).
         hyperparameters: passed to the training job (as strings, which SageMaker requires).
     """
 
@@ -80,7 +79,6 @@ class TrainingPipelineArgs:
     image_tag: str = "0.1.0"
     inference_instance_types: tuple[str, ...] = ("ml.m5.large",)
     log_retention_days: int = 30
-    shared_log_groups: bool = True
     schedule: str = ""
     force_delete: bool = False
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
@@ -113,9 +111,8 @@ class TrainingPipelineArgs:
             image_tag=config.image_tag,
             inference_instance_types=(config.endpoint_instance_type,),
             log_retention_days=config.log_retention_days,
-            shared_log_groups=config.shared_log_groups,
             schedule=config.schedule,
-            force_delete=config.environment == "local",
+            force_delete=not config.protect,  # non-prod images go with the stack
             hyperparameters=encode_hyperparameters(config.hyperparameters),
         )
 
@@ -283,6 +280,7 @@ class TrainingPipeline(pulumi.ComponentResource):
     Outputs:
         role_arn: the execution role (jobs, registered models, the endpoint).
         repository_url: the ECR repository to push the project image to.
+        repository_arn: that repository's ARN (the serving role pulls from it).
         image_uri: the image the pipeline runs by default (``<repository>:<image_tag>``).
         pipeline_name: the SageMaker Pipeline's name.
         pipeline_arn: the SageMaker Pipeline's ARN.
@@ -296,6 +294,7 @@ class TrainingPipeline(pulumi.ComponentResource):
     pipeline_name: pulumi.Output[str]
     pipeline_arn: pulumi.Output[str]
     start_role_arn: pulumi.Output[str]
+    repository_arn: pulumi.Output[str]
     definition: pulumi.Output[str]
 
     def __init__(
@@ -316,10 +315,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        log_groups = [names.endpoint_log_group]
-        if args.shared_log_groups:
-            log_groups = [TRAINING_LOG_GROUP, PROCESSING_LOG_GROUP, *log_groups]
-        for group in log_groups:
+        # Only the stack's own group: SageMaker creates the account-wide job groups
+        # (/aws/sagemaker/TrainingJobs, .../ProcessingJobs) itself, so a stack that created them
+        # would collide with every other stack, and with any account where a job already ran.
+        for group in [names.endpoint_log_group]:
             aws.cloudwatch.LogGroup(
                 f"{name}-logs-{group.rsplit('/', 1)[-1].lower()}",
                 name=group,
@@ -415,11 +414,13 @@ class TrainingPipeline(pulumi.ComponentResource):
 
         self.role_arn = self.role.arn
         self.repository_url = self.repository.repository_url
+        self.repository_arn = self.repository.arn
         self.pipeline_name = self.pipeline.pipeline_name
         self.pipeline_arn = self.pipeline.arn
         self.start_role_arn = self.start_role.arn
         self.register_outputs(
             {
+                "repository_arn": self.repository_arn,
                 "role_arn": self.role_arn,
                 "repository_url": self.repository_url,
                 "image_uri": self.image_uri,
