@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from mlops.cli.commands import demo, doctor, init, local, runs, version
+from mlops.cli.output import DEBUG
 
 app = typer.Typer(
     name="mlops",
@@ -15,6 +18,16 @@ app = typer.Typer(
 )
 for command in (init, demo, local, runs, doctor, version):
     app.add_typer(command.app)
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")
+    ] = False,
+) -> None:
+    """MLOps practice as infrastructure as code: scaffold, provision and run ML platforms."""
+    DEBUG["on"] = debug
 
 
 def run() -> None:

@@ -32,9 +32,19 @@ def rich_console() -> Console:
     return Console(highlight=False)
 
 
+# Set by `mlops --debug`: unexpected errors then show their traceback.
+DEBUG = {"on": False}
+
+
 @contextmanager
 def exit_on_error() -> Iterator[None]:
-    """Print an :class:`MlopsError` in red on stderr and exit with its code, without a traceback."""
+    """Print an error in red on stderr and exit with its code, without a traceback.
+
+    An :class:`MlopsError` says what to do; anything else is a case the tool did not foresee,
+    reported in one line with how to see more (``mlops --debug``), which re-raises it.
+    """
+    import click
+
     try:
         yield
     except MlopsError as exc:
@@ -43,3 +53,14 @@ def exit_on_error() -> Iterator[None]:
         if rest:
             echo(rest, err=True)
         raise typer.Exit(exc.exit_code) from None
+    except (click.exceptions.Exit, click.exceptions.Abort, click.exceptions.ClickException):
+        raise
+    except KeyboardInterrupt:
+        echo("interrupted", "red", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if DEBUG["on"]:
+            raise
+        echo(f"error: unexpected {type(exc).__name__}: {exc}", "red", err=True)
+        echo("run the command again with `mlops --debug ...` to see where it failed", err=True)
+        raise typer.Exit(1) from None

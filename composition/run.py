@@ -179,7 +179,10 @@ def lifecycle_steps(
         table: Table
         table, report = validate_step(life.lake, life.version, life.contract)
         values["table"] = table
-        return {"rows": report.rows}
+        figures: dict[str, Any] = {"rows": report.rows}
+        if report.ignored:
+            figures["not_in_contract"] = ",".join(report.ignored)
+        return figures
 
     def train() -> dict[str, Any]:
         values["trainer"] = load_trainer(life.project, platform.package)

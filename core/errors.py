@@ -7,7 +7,8 @@ Only the CLI maps these to exit codes; everything else raises them::
     │   ├── InvalidAnswersError answers failed validation (one line per problem)
     │   ├── DestinationError    the destination cannot be written safely
     │   ├── ConfigError         a stack configuration failed validation
-    │   └── DataError           input data is unreadable or breaks its contract
+    │   ├── DataError           input data is unreadable or breaks its contract
+    │   └── ProjectCodeError    the project's own train module raised
     ├── GateBlocked             a candidate model did not beat the approved one
     ├── AwsCallFailed           an AWS call kept failing after retries
     ├── TemplateError           a template pack is broken (a bug in the pack, not the user)
@@ -94,6 +95,22 @@ class DataError(UserError):
         self.source = source
         self.reasons = list(reasons)
         super().__init__(f"{source}: " + "; ".join(self.reasons))
+
+
+class ProjectCodeError(UserError):
+    """The project's own code (its train module) raised; the message names where and why.
+
+    Args:
+        where: what was being done, e.g. ``churn_model.pipelines.train.train``.
+        error: the exception it raised.
+    """
+
+    def __init__(self, where: str, error: BaseException) -> None:
+        self.where = where
+        super().__init__(
+            f"{where} raised {type(error).__name__}: {error}. This is the project's own code;"
+            " fix it there (or the data it was given), then run again"
+        )
 
 
 class GateBlocked(MlopsError):

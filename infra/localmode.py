@@ -171,6 +171,11 @@ def up(
     if state is None:
         if aws_endpoint:
             require_loopback(aws_endpoint)
+            if not reachable(aws_endpoint):
+                raise UserError(
+                    f"nothing answers at {aws_endpoint}: start LocalStack or moto there first,"
+                    " or leave out --aws-endpoint to use the embedded endpoint"
+                )
             endpoint, pid = aws_endpoint, 0
             say(f"using the AWS endpoint at {endpoint}")
         else:

@@ -43,6 +43,7 @@ from mlops.pipelines.model import Trainer, import_trainer
 from mlops.pipelines.steps import (
     evaluate,
     evaluation_record,
+    project_code,
     train_step,
     validation_record,
     write_json,
@@ -143,7 +144,8 @@ def train_main(env: ContainerEnv) -> int:
     )
     trainer = env.trainer()
     model, _ = train_step(trainer, table, env.data_contract(), params)
-    path = trainer.save(model, env.ml_root / "model")
+    with project_code(trainer, "save"):
+        path = trainer.save(model, env.ml_root / "model")
     print(f"trained on dataset {digest[:12]}; model written to {path}")
     return 0
 
@@ -184,9 +186,11 @@ def evaluate_main(env: ContainerEnv, argv: list[str]) -> int:
     trainer = env.trainer()
     table, digest = read_file(find_data_file(env.processing_root / "input" / "data"))
     _, _, test = split(table)
+    with project_code(trainer, "load"):
+        model = trainer.load(model_dir)
     metrics, decision = evaluate(
         trainer,
-        trainer.load(model_dir),
+        model,
         test,
         env.data_contract(),
         args.metric,
@@ -204,8 +208,15 @@ def serve_main(env: ContainerEnv) -> int:
     """Load ``/opt/ml/model`` and serve SageMaker's inference contract until SIGTERM."""
     from mlops.pipelines.serving import ModelServer
 
+    model_dir = env.ml_root / "model"
+    if not model_dir.is_dir() or not any(model_dir.iterdir()):
+        raise UserError(
+            f"no model in {model_dir}: train one first (`make train` locally; on SageMaker the"
+            " endpoint serves the registered package's artifact)"
+        )
     trainer = env.trainer()
-    model: Any = trainer.load(env.ml_root / "model")
+    with project_code(trainer, "load"):
+        model: Any = trainer.load(model_dir)
     server = ModelServer(
         lambda rows: trainer.predict_proba(model, rows),
         len(env.data_contract().features),

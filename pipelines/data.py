@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,10 +26,15 @@ from mlops.pipelines.lake import Lake
 
 @dataclass(frozen=True)
 class Table:
-    """Named numeric columns of equal length (NaN marks a missing value)."""
+    """Named numeric columns of equal length (NaN marks a missing value).
+
+    A column with text in it is kept (as NaN) and named in ``text`` with its first non-number,
+    so validation can say whether it breaks the contract or is not in the contract at all.
+    """
 
     columns: tuple[str, ...]
     values: np.ndarray  # shape (rows, columns), float64
+    text: Mapping[str, str] = field(default_factory=dict)  # column -> "line N: 'value'"
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -43,7 +49,7 @@ class Table:
 
     def take(self, index: np.ndarray) -> Table:
         """Rows at ``index``."""
-        return Table(self.columns, self.values[index])
+        return Table(self.columns, self.values[index], self.text)
 
 
 def read_table(body: bytes, source: str, fmt: str = "csv") -> Table:
@@ -71,15 +77,15 @@ def read_table(body: bytes, source: str, fmt: str = "csv") -> Table:
     if problems:
         raise DataError(source, ["malformed CSV", *problems[:5]])
     values = np.empty((len(data), len(header)))
+    text: dict[str, str] = {}
     for i, row in enumerate(data):
         for j, cell in enumerate(row):
             try:
                 values[i, j] = float(cell) if cell.strip() else math.nan
             except ValueError:
-                raise DataError(
-                    source, [f"line {i + 2}, column {header[j]}: {cell!r} is not a number"]
-                ) from None
-    return Table(tuple(header), values)
+                values[i, j] = math.nan
+                text.setdefault(header[j], f"line {i + 2}: {cell!r}")
+    return Table(tuple(header), values, text)
 
 
 def _read_parquet(body: bytes, source: str) -> Table:
@@ -93,16 +99,15 @@ def _read_parquet(body: bytes, source: str) -> Table:
         table = pq.read_table(io.BytesIO(body))
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
         raise DataError(source, [f"not a readable Parquet file: {exc}"]) from None
-    try:
-        values = np.column_stack(
-            [
-                table.column(c).to_numpy(zero_copy_only=False).astype(float)
-                for c in table.column_names
-            ]
-        )
-    except (ValueError, TypeError) as exc:
-        raise DataError(source, [f"non-numeric column: {exc}"]) from None
-    return Table(tuple(table.column_names), values)
+    columns, text = [], {}
+    for name in table.column_names:
+        raw = table.column(name).to_numpy(zero_copy_only=False)
+        try:
+            columns.append(raw.astype(float))
+        except (ValueError, TypeError):
+            columns.append(np.full(len(raw), math.nan))
+            text[name] = f"row 1 or later: {raw[0]!r}"
+    return Table(tuple(table.column_names), np.column_stack(columns), text)
 
 
 class ColumnRule(BaseModel):
@@ -158,6 +163,7 @@ class ValidationReport:
     rows: int
     problems: list[str] = field(default_factory=list)
     missing_rates: dict[str, float] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)  # columns the contract does not name
 
     @property
     def passed(self) -> bool:
@@ -169,6 +175,13 @@ def validate(table: Table, contract: DataContract) -> ValidationReport:
     """Check schema, types, missing-value rates and ranges; every broken rule is reported."""
     missing = [c for c in contract.columns if c not in table.columns]
     problems = [f"missing column {c}" for c in missing]
+    # Columns the contract does not name are not the model's: noted, never trained on.
+    ignored = [c for c in table.columns if c not in contract.columns]
+    problems += [
+        f"column {c}, {where} is not a number"
+        for c, where in table.text.items()
+        if c in contract.columns
+    ]
     rates: dict[str, float] = {}
     for name, rule in contract.columns.items():
         if name in missing:
@@ -176,7 +189,7 @@ def validate(table: Table, contract: DataContract) -> ValidationReport:
         values = table.column(name)
         present = values[~np.isnan(values)]
         rates[name] = round(1 - len(present) / max(len(values), 1), 6)
-        if rates[name] > rule.max_missing:
+        if rates[name] > rule.max_missing and name not in table.text:  # text: reported above
             problems.append(
                 f"{name}: {rates[name]:.1%} missing, at most {rule.max_missing:.1%} allowed"
             )
@@ -185,7 +198,16 @@ def validate(table: Table, contract: DataContract) -> ValidationReport:
         outside = int(((present < rule.min) | (present > rule.max)).sum())
         if outside:
             problems.append(f"{name}: {outside} value(s) outside [{rule.min:g}, {rule.max:g}]")
-    return ValidationReport(len(table), problems, rates)
+    if contract.task == "classification" and contract.label in table.columns:
+        labels = table.column(contract.label)
+        classes = np.unique(labels[~np.isnan(labels)])
+        if len(classes) < 2:
+            seen = ", ".join(f"{c:g}" for c in classes) or "none"
+            problems.append(
+                f"{contract.label}: {len(classes)} class(es) ({seen}); a classifier needs at"
+                " least two, so the data must hold examples of each outcome"
+            )
+    return ValidationReport(len(table), problems, rates, ignored)
 
 
 @dataclass(frozen=True)
@@ -273,20 +295,34 @@ def ingest(lake: Lake, path: Path, name: str) -> DatasetVersion:
         "name": name,
         "sha256": digest,
         "rows": len(table),
-        "schema": {c: "float64" for c in table.columns},
+        "schema": {c: "string" if c in table.text else "float64" for c in table.columns},
         "format": fmt,
         "source": str(path),
         "key": version_key(name, digest, fmt),
     }
     key = str(manifest["key"])
-    if not lake.put_once("datasets", key, body):
-        # The same bytes were ingested before: that ingest's manifest stands.
-        return DatasetVersion(
-            digest, key, lake.get_json("datasets", f"{base}/manifest.json"), False
-        )
-    manifest_body = json.dumps(manifest, sort_keys=True).encode()
-    lake.put_once("datasets", f"{base}/manifest.json", manifest_body)
-    return DatasetVersion(digest, key, manifest, True)
+    manifest_key = f"{base}/manifest.json"
+    created = lake.put_once("datasets", key, body)
+    if not created:
+        # The same bytes were ingested before: that ingest's manifest stands, if it is whole.
+        stored = _stored_manifest(lake, manifest_key, digest)
+        if stored is not None:
+            return DatasetVersion(digest, key, stored, False)
+    # A new version, or one whose manifest an interrupted ingest never wrote (or left corrupt):
+    # the manifest is derived from the verified bytes, so writing it again loses nothing.
+    lake.put("datasets", manifest_key, json.dumps(manifest, sort_keys=True).encode())
+    return DatasetVersion(digest, key, manifest, created)
+
+
+def _stored_manifest(lake: Lake, key: str, digest: str) -> dict[str, Any] | None:
+    """The stored manifest of a version, or None when it is missing, corrupt or another's."""
+    if not lake.exists("datasets", key):
+        return None
+    try:
+        stored = json.loads(lake.get("datasets", key))
+    except ValueError:
+        return None
+    return stored if isinstance(stored, dict) and stored.get("sha256") == digest else None
 
 
 def load_version(lake: Lake, version: DatasetVersion) -> Table:

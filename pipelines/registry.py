@@ -66,6 +66,27 @@ def load_run(lake: Lake, run: str) -> RunRecord:
     return RunRecord.from_dict(lake.get_json("runs", f"{run}.json"))
 
 
+def find_run(lake: Lake, ref: str) -> RunRecord:
+    """The run named ``ref``: its id, or a unique prefix of it (with or without ``run-``).
+
+    Raises:
+        UserError: no run matches (the message lists the newest known ones), or several do.
+    """
+    ids = sorted(key.removesuffix(".json") for key in lake.keys("runs") if key.endswith(".json"))
+    if ref in ids:
+        return load_run(lake, ref)
+    bare = ref.removeprefix("run-")
+    matches = [i for i in ids if i.removeprefix("run-").startswith(bare)] if bare else []
+    if len(matches) == 1:
+        return load_run(lake, matches[0])
+    if matches:
+        raise UserError(
+            f"'{ref}' matches {len(matches)} runs ({', '.join(matches[:5])}); give more of the id"
+        )
+    known = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    raise UserError(f"no run '{ref}'; known runs: {known or 'none yet'} (see `mlops runs list`)")
+
+
 def list_runs(lake: Lake) -> list[RunRecord]:
     """Every run, oldest first."""
     runs = [

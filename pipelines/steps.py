@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlops.core.errors import DataError
+from mlops.core.errors import DataError, MlopsError, ProjectCodeError
 from mlops.pipelines.data import (
     SPLIT_SEED,
     DataContract,
@@ -73,13 +74,29 @@ def train_step(
 ) -> tuple[Any, Table]:
     """Train on the seeded train split; return the model and the held-out test split."""
     train, _, test = split(table, seed)
-    model = trainer.train(train.select(contract.features), train.column(contract.label), params)
+    with project_code(trainer, "train"):
+        model = trainer.train(
+            train.select(contract.features), train.column(contract.label), params
+        )
     return model, test
+
+
+@contextmanager
+def project_code(trainer: Trainer, function: str) -> Iterator[None]:
+    """Turn an exception from the project's train module into one clear error naming it."""
+    try:
+        yield
+    except MlopsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of user code, reported as such
+        module = getattr(trainer, "__name__", "the train module")
+        raise ProjectCodeError(f"{module}.{function}", exc) from exc
 
 
 def score(trainer: Trainer, model: Any, test: Table, contract: DataContract) -> dict[str, Any]:
     """The task's metrics of ``model`` on the held-out split."""
-    scores = np.asarray(trainer.predict_proba(model, test.select(contract.features)))
+    with project_code(trainer, "predict_proba"):
+        scores = np.asarray(trainer.predict_proba(model, test.select(contract.features)))
     return task_metrics(contract.task, test.column(contract.label), scores)
 
 
@@ -139,7 +156,9 @@ def evaluate_step(
     )
     key = f"{inputs.run_id}/model.tar.gz"
     if not lake.exists("models", key):  # a run's artifact is written once, never overwritten
-        lake.put_once("models", key, pack(trainer, model))
+        with project_code(trainer, "save"):
+            artifact = pack(trainer, model)
+        lake.put_once("models", key, artifact)
     record = new_record(inputs, metrics, code_version, lake.uri("models", key), decision)
     body = {**evaluation_record(inputs.dataset_sha256, metrics, decision), "run_id": record.run_id}
     # Keyed by run: a run that did not finish writing its record is the only one rewritten.

@@ -85,3 +85,23 @@ def test_doctor_without_credentials_says_how_to_fix(monkeypatch) -> None:  # typ
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     check = doctor_cmd.check_aws(required=True)
     assert not check.ok and "aws configure" in check.fix
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from mlops.cli.commands import version as version_cmd
+    from mlops.cli.main import app
+    from mlops.cli.output import DEBUG
+
+    def broken() -> str:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(version_cmd, "package_version", broken)
+    monkeypatch.setitem(DEBUG, "on", False)
+    plain = CliRunner().invoke(app, ["version"])
+    assert plain.exit_code == 1
+    assert "error: unexpected KeyError: 'surprise'" in plain.output
+    assert "mlops --debug" in plain.output and "Traceback" not in plain.output
+    debug = CliRunner().invoke(app, ["--debug", "version"])
+    assert isinstance(debug.exception, KeyError)  # --debug lets it through, traceback and all

@@ -260,3 +260,17 @@ def test_the_definitions_gate_decides_as_the_local_gate_does(
     expected = ["RegisterModel"] if rival == "worse" else ["GateFailed"]
     assert cloud["next"] == expected
     assert local_decision.passed is (rival == "worse")
+
+
+def test_serving_before_training_says_what_to_do(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    project, _ = make_project(tmp_path / "project", "classification")
+    environ = {
+        "SM_ML_ROOT": str(project / "opt-ml"),
+        "MLOPS_TRAIN_MODULE": "churn_parity.pipelines.train",
+        "MLOPS_DATA_CONTRACT": str(project / "data" / "contract.yaml"),
+    }
+    assert container.main(["serve"], environ) == 2  # no model yet: a clear refusal, no server
+    err = capsys.readouterr().err
+    assert "no model in" in err and "make train" in err and "Traceback" not in err
+    assert container.main(["validate"], {}) == 2  # no MLOPS_TRAIN_MODULE: the image is broken
+    assert container.main(["deploy"], environ) == 2

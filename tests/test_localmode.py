@@ -89,7 +89,7 @@ def test_non_loopback_endpoints_are_refused(project: Path, endpoint: str, invoke
 
 def test_not_a_project(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
     result = invoke("local", "up", "--project", str(tmp_path))
-    assert result.exit_code == 2 and "is not an mlops project" in result.output
+    assert result.exit_code == 2 and "is not inside an mlops project" in result.output
 
 
 def test_unsupported_types_fail_before_any_call(moto_endpoint: str) -> None:
@@ -121,3 +121,19 @@ def test_pulumi_config_for_the_cli_path_points_every_service_at_the_endpoint() -
     )
     assert "config set --stack local aws:skipCredentialsValidation true" in flat
     assert flat[-1] == "config set --stack local modelPackageArn arn:x"
+
+
+def test_an_endpoint_that_does_not_answer_is_named_with_a_fix(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    dest = tmp_path / "quiet"
+    Scaffold(validate_answers({"name": "quiet", "ci": "none"}), dest, git=False).run()
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = invoke(
+        "local", "up", "--project", str(dest), "--aws-endpoint", f"http://127.0.0.1:{port}"
+    )
+    assert result.exit_code == 2
+    assert f"nothing answers at http://127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output and localmode.load_state(dest) is None

@@ -28,13 +28,33 @@ CONTRACT = DataContract.load(CONTRACT_YAML)
         (b"  \n", "file is empty"),
         (b"a,b\n", "has a header but no data rows"),
         (b"a,b\n1,2\n3\n", "malformed CSV; line 3: 1 fields, expected 2"),
-        (b"a,b\n1,x\n", "line 2, column b: 'x' is not a number"),
         (b"\xff\xfe,\n", "not a readable CSV file"),
     ],
 )
 def test_unreadable_data_is_named(body: bytes, message: str) -> None:
     with pytest.raises(DataError, match=message.replace("(", r"\(")):
         read_table(body, "data.csv")
+
+
+def test_text_in_a_contract_column_and_a_column_outside_the_contract_are_named() -> None:
+    body = (
+        b"tenure_months,monthly_charges,support_calls,annual_contract,churned,region\n"
+        b"1,20,2,0,1,eu\n3,x4,1,1,0,us\n"
+    )
+    report = validate(read_table(body, "data.csv"), CONTRACT)
+    assert report.problems == ["column monthly_charges, line 3: 'x4' is not a number"]
+    # Outside the contract: named as such and not trained on, never "'eu' is not a number".
+    assert report.ignored == ["region"]
+
+
+def test_a_classifier_needs_two_classes() -> None:
+    one_class = b"tenure_months,monthly_charges,support_calls,annual_contract,churned\n"
+    one_class += b"1,20,2,0,0\n3,40,1,1,0\n"
+    problems = validate(read_table(one_class, "x"), CONTRACT).problems
+    assert problems == [
+        "churned: 1 class(es) (0); a classifier needs at least two, so the data must hold"
+        " examples of each outcome"
+    ]
 
 
 def test_blank_cells_are_missing_values_and_the_contract_counts_them() -> None:

@@ -131,3 +131,20 @@ def test_approving_the_approved_run_again_is_not_a_comparison_with_itself(
     approve(sagemaker, lake, group, champion, margin=0.01)
     again = approve(sagemaker, lake, group, champion, margin=0.01)
     assert again.passed and again.approved is None
+
+
+def test_runs_are_found_by_id_or_unique_prefix(lake) -> None:  # type: ignore[no-untyped-def]
+    from mlops.core.errors import UserError
+    from mlops.pipelines.registry import find_run
+
+    for run_id in ("run-aaa111000000", "run-aaa222000000", "run-bbb000000000"):
+        save_run(lake, replace(record(0.8), run_id=run_id))
+    assert find_run(lake, "run-bbb000000000").run_id == "run-bbb000000000"
+    assert find_run(lake, "bbb").run_id == "run-bbb000000000"
+    assert find_run(lake, "run-aaa2").run_id == "run-aaa222000000"
+    with pytest.raises(UserError, match=r"'aaa' matches 2 runs \(run-aaa111000000, run-aaa222"):
+        find_run(lake, "aaa")
+    with pytest.raises(UserError, match="no run 'ccc'; known runs: run-aaa111000000, "):
+        find_run(lake, "ccc")
+    with pytest.raises(UserError, match="no run ''"):
+        find_run(lake, "")  # an empty prefix names no run

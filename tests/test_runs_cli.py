@@ -71,6 +71,16 @@ def test_runs_are_recorded_listed_and_compared(project: Path, invoke) -> None:  
     listed = invoke("runs", "list", "--project", str(project))
     run_ids = [word for word in listed.output.split() if word.startswith("run-")]
     assert len(run_ids) == 2 and "approved" in listed.output and "registered" in listed.output
+    assert all(len(r) == len("run-") + 12 for r in run_ids)  # shown whole, never cut
+    # Ids as listed, and unique prefixes of them, are accepted; unknown ones list the known.
+    by_prefix = invoke(
+        "runs", "compare", run_ids[0][:9], run_ids[1][4:10], "--project", str(project)
+    )
+    assert by_prefix.exit_code == 0, by_prefix.output
+    assert f"{run_ids[0]} vs {run_ids[1]}" in by_prefix.output
+    unknown = invoke("runs", "compare", "run-0000", run_ids[0], "--project", str(project))
+    assert unknown.exit_code == 2 and "no run 'run-0000'; known runs:" in unknown.output
+    assert run_ids[0] in unknown.output and "Retry later" not in unknown.output
 
 
 def test_mlflow_is_used_when_a_tracking_uri_is_configured(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -141,6 +151,7 @@ def test_sagemaker_executor_starts_the_platforms_pipeline(
     sagemaker.create_model_package_group(ModelPackageGroupName="churn-dev-models")
     (tmp_path / ".mlops").mkdir()
     (tmp_path / ".mlops" / "platform.json").write_text(json.dumps(outputs.to_mapping()))
+    (tmp_path / "Pulumi.yaml").write_text("name: churn\nruntime: python\n")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("PATH", "/nonexistent")  # no Pulumi CLI: the saved outputs are used
     result = invoke(
@@ -248,3 +259,56 @@ def test_a_failing_tracker_does_not_fail_the_run(lake, caplog) -> None:  # type:
     record = evaluate_step(lake, Model, None, test, contract, inputs, "v", tracker=down)  # type: ignore[arg-type]
     assert load_run(lake, record.run_id) == record  # recorded in the lake all the same
     assert "tracking server unreachable" in caplog.text
+
+
+def test_commands_find_their_project_from_a_subdirectory(
+    project: Path, invoke, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    inside = project / "churn_runs" / "pipelines"
+    monkeypatch.chdir(inside)
+    status = invoke("local", "status")
+    assert status.exit_code == 0, status.output
+    assert "endpoint: http://127.0.0.1" in status.output
+    run = invoke("pipeline", "run")  # the project's data/sample.csv, found from here
+    assert run.exit_code == 0, run.output
+    monkeypatch.chdir(project.parent)
+    outside = invoke("runs", "list")
+    assert outside.exit_code == 2 and "is not inside an mlops project" in outside.output
+
+
+@pytest.mark.parametrize(
+    ("margin", "message"),
+    [("-1", "the margin must be a number in [0, 1], got -1.0"), ("nan", "got nan")],
+)
+def test_bad_margins_are_refused_before_anything_runs(
+    project: Path, invoke, margin: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("pipeline", "run", "--project", str(project), "--margin", margin)
+    assert result.exit_code == 2 and message in result.output
+    assert "ingest" not in result.output
+
+
+def test_a_one_class_dataset_stops_at_validation_with_a_reason(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    lines = (project / "data" / "sample.csv").read_text().splitlines()
+    one_class = [lines[0], *[line for line in lines[1:] if line.endswith(",0")]]
+    data = project / "one-class.csv"
+    data.write_text("\n".join(one_class) + "\n")
+    result = invoke("pipeline", "run", "--project", str(project), "--data", str(data))
+    assert result.exit_code == 1
+    assert "churned: 1 class(es) (0); a classifier needs at least two" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_corrupt_manifest_is_rebuilt_from_the_verified_data(lake) -> None:  # type: ignore[no-untyped-def]
+    from conftest import SAMPLE_CSV
+
+    from mlops.pipelines.data import ingest
+
+    first = ingest(lake, SAMPLE_CSV, "churn")
+    manifest = first.key.rsplit("/", 1)[0] + "/manifest.json"
+    lake.put("datasets", manifest, b"{not json")  # an interrupted or damaged write
+    again = ingest(lake, SAMPLE_CSV, "churn")
+    assert again.sha256 == first.sha256 and again.manifest["rows"] == 600
+    assert lake.get_json("datasets", manifest)["sha256"] == first.sha256
+    lake.s3.delete_object(Bucket=lake.buckets["raw"], Key=f"datasets/{manifest}")  # never written
+    assert ingest(lake, SAMPLE_CSV, "churn").manifest == first.manifest

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from mlops.cli.options import ProjectOption
 from mlops.cli.output import echo, exit_on_error
 
 app = typer.Typer(help="Run the project's `local` stack on an AWS endpoint on this machine.")
@@ -16,12 +16,11 @@ local = typer.Typer(
 )
 app.add_typer(local, name="local")
 
-Project = Annotated[Path, typer.Option(help="The project directory.")]
 
 
 @local.command("up")
 def up(
-    project: Project = Path(),
+    project: ProjectOption = None,
     aws_endpoint: Annotated[
         str | None,
         typer.Option(
@@ -35,6 +34,9 @@ def up(
     without it, the program's resource graph is applied with boto3. Running it again is safe.
     """
     with exit_on_error():
+        from mlops.core.project import find_project
+
+        project = find_project(project)
         from mlops.infra import localmode
 
         state = localmode.up(project, aws_endpoint, say=echo)
@@ -45,9 +47,12 @@ def up(
 
 
 @local.command("down")
-def down(project: Project = Path()) -> None:
+def down(project: ProjectOption = None) -> None:
     """Tear the `local` stack down and stop the embedded endpoint."""
     with exit_on_error():
+        from mlops.core.project import find_project
+
+        project = find_project(project)
         from mlops.infra import localmode
 
         localmode.down(project, say=echo)
@@ -55,11 +60,14 @@ def down(project: Project = Path()) -> None:
 
 @local.command("status")
 def status(
-    project: Project = Path(),
+    project: ProjectOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the endpoint, how the stack was provisioned, its resources and the running server."""
     with exit_on_error():
+        from mlops.core.project import find_project
+
+        project = find_project(project)
         from mlops.infra import localmode
 
         info = localmode.status(project)

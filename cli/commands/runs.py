@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mlops.cli.options import ProjectOption
 from mlops.cli.output import echo, exit_on_error, rich_console
 
 app = typer.Typer()
@@ -15,7 +16,6 @@ runs = typer.Typer(help="Experiment records in the lake.", no_args_is_help=True)
 pipeline = typer.Typer(help="Run the training lifecycle.", no_args_is_help=True)
 app.add_typer(runs, name="runs")
 app.add_typer(pipeline, name="pipeline")
-Project = Annotated[Path, typer.Option(help="The project directory.")]
 
 
 def _lake(project: Path) -> Any:
@@ -25,16 +25,21 @@ def _lake(project: Path) -> Any:
 
 
 @runs.command("list")
-def list_runs(project: Project = Path()) -> None:
+def list_runs(project: ProjectOption = None) -> None:
     """List training runs: id, dataset, metrics, status."""
     with exit_on_error():
         from rich.table import Table
 
+        from mlops.core.project import find_project
+
+        project = find_project(project)
+
         from mlops.pipelines.registry import list_runs as read_runs
 
         table = Table()
-        for column in ("run", "created", "dataset", "metric", "status"):
-            table.add_column(column)
+        table.add_column("run", no_wrap=True, min_width=16)  # ids are typed back: never cut
+        for column in ("created", "dataset", "metric", "status"):
+            table.add_column(column, overflow="fold")
         for run in read_runs(_lake(project)):
             metric = f"{run.primary_metric}={run.metrics[run.primary_metric]:.4f}"
             table.add_row(run.run_id, run.created_at, run.dataset_sha256[:12], metric, run.status)
@@ -42,15 +47,23 @@ def list_runs(project: Project = Path()) -> None:
 
 
 @runs.command("compare")
-def compare(a: str, b: str, project: Project = Path()) -> None:
-    """Compare two runs' metrics, params and inputs side by side."""
+def compare(a: str, b: str, project: ProjectOption = None) -> None:
+    """Compare two runs' metrics, params and inputs side by side.
+
+    A and B are run ids as `mlops runs list` shows them, or any unique prefix of one.
+    """
     with exit_on_error():
         from rich.table import Table
 
-        from mlops.pipelines.registry import load_run
+        from mlops.core.project import find_project
+
+        project = find_project(project)
+
+        from mlops.pipelines.registry import find_run
 
         lake = _lake(project)
-        left, right = load_run(lake, a), load_run(lake, b)
+        left, right = find_run(lake, a), find_run(lake, b)
+        a, b = left.run_id, right.run_id
         table = Table(title=f"{a} vs {b}")
         for column in ("", a, b):
             table.add_column(column)
@@ -60,6 +73,8 @@ def compare(a: str, b: str, project: Project = Path()) -> None:
         for label, l_value, r_value in (
             ("dataset", left.dataset_sha256[:12], right.dataset_sha256[:12]),
             ("code", left.code_version, right.code_version),
+            ("code sha256", left.code_sha256[:12], right.code_sha256[:12]),
+            ("framework", left.framework, right.framework),
             ("params", json.dumps(left.params), json.dumps(right.params)),
             ("status", left.status, right.status),
         ):
@@ -77,7 +92,7 @@ def run(
         Path | None,
         typer.Option(help="CSV or Parquet file. [default: the project's data/sample.csv]"),
     ] = None,
-    project: Project = Path(),
+    project: ProjectOption = None,
     executor: Annotated[
         str, typer.Option(help="local (in-process) or sagemaker (the platform's pipeline).")
     ] = "local",
@@ -96,6 +111,9 @@ def run(
 ) -> None:
     """Ingest, validate, train, evaluate and register a model (and optionally approve it)."""
     with exit_on_error():
+        from mlops.core.project import find_project
+
+        project = find_project(project)
         from mlops.core.errors import UserError
 
         source = data if data is not None else project / "data" / "sample.csv"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops.cli.output import echo
+from mlops.cli.output import echo, exit_on_error
 
 app = typer.Typer()
 
@@ -22,4 +22,5 @@ def package_version() -> str:
 @app.command("version")
 def show_version() -> None:
     """Print the mlops-stack version."""
-    echo(f"mlops-stack {package_version()}")
+    with exit_on_error():
+        echo(f"mlops-stack {package_version()}")
