@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mlops.cli.commands import demo, doctor, init, local, runs, version
+from mlops.cli.commands import demo, doctor, init, local, runs, serve, version
 from mlops.cli.output import DEBUG
 
 app = typer.Typer(
@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-for command in (init, demo, local, runs, doctor, version):
+for command in (init, demo, local, runs, serve, doctor, version):
     app.add_typer(command.app)
 
 
@@ -33,3 +33,7 @@ def main(
 def run() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":  # `python -m mlops.cli.main`, as `mlops serve --background` runs it
+    run()

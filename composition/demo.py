@@ -59,6 +59,8 @@ def run_demo(
 
     state = DemoState(workdir / PROJECT)
     steps = _steps(state, requests, say)
+    if keep:
+        steps.append(("keep serving", lambda: _keep_serving(state)))
     try:
         return LocalExecutor(show_progress).run(steps)
     finally:
@@ -214,6 +216,15 @@ def _monitor(s: DemoState) -> dict[str, Any]:
         "reason": decision.reason,
         "pipeline_execution": decision.pipeline_execution_arn,
     }
+
+
+def _keep_serving(s: DemoState) -> dict[str, Any]:
+    """Leave the approved model answering from its own process (`mlops local down` stops it)."""
+    from mlops.composition.serve import start_background
+
+    s.values.pop("server").stop()  # the demo's own server ends with the demo
+    url = start_background(s.project, port=0)
+    return {"endpoint_url": url, "stop": f"mlops local down --project {s.project}"}
 
 
 def report(results: list[StepResult]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,6 +44,7 @@ class LocalState:
     applied: list[str] = field(default_factory=list)
     platform: dict[str, Any] = field(default_factory=dict)
     model_package_arn: str = ""
+    serving: dict[str, Any] = field(default_factory=dict)  # `mlops serve`: url, pid, run_id
 
 
 def state_file(project: Path) -> Path:
@@ -54,7 +55,11 @@ def state_file(project: Path) -> Path:
 def load_state(project: Path) -> LocalState | None:
     """The project's local state, if local mode is up."""
     path = state_file(project)
-    return LocalState(**json.loads(path.read_text())) if path.exists() else None
+    if not path.exists():
+        return None
+    values = json.loads(path.read_text())
+    known = {f.name for f in fields(LocalState)}
+    return LocalState(**{k: v for k, v in values.items() if k in known})
 
 
 def require_state(project: Path) -> LocalState:
@@ -260,16 +265,43 @@ def _pulumi_up(project: Path, state: LocalState, extra: dict[str, Any]) -> dict[
     return dict(json.loads(out.stdout or "{}"))
 
 
+def ours(pid: int, *words: str) -> bool:
+    """Whether process ``pid`` runs this Python with all of ``words`` on its command line.
+
+    A recorded pid may have been reused by another program since; only a process verified to
+    be ours is ever signalled.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    args = [part.decode(errors="replace") for part in cmdline]
+    return bool(args) and all(any(w in a for a in args) for w in words)
+
+
+def stop_server(state: LocalState, say: Say = print) -> None:
+    """Stop the model server `mlops serve` left running, if it is still ours."""
+    pid = int(state.serving.get("pid", 0) or 0)
+    if pid and ours(pid, "mlops", "serve"):
+        os.kill(pid, signal.SIGTERM)
+        say(f"stopped the model server at {state.serving.get('url')} (pid {pid})")
+    state.serving = {}
+
+
 def down(project: Path, say: Say = print) -> None:
     """Tear the local stack down and stop the embedded endpoint."""
     state = load_state(project)
     if state is None:
         say("local mode is not up")
         return
+    if state.serving:
+        stop_server(state, say)
     if state.path == "pulumi" and reachable(state.endpoint):
         _pulumi(project, "destroy", "--stack", "local", "--yes", "--skip-preview")
         say("pulumi destroy --stack local: done")
-    if state.pid:
+    if state.pid and not ours(state.pid, "mlops.infra.moto_process"):
+        say(f"pid {state.pid} is no longer the embedded endpoint; nothing signalled")
+    elif state.pid:
         try:
             os.killpg(state.pid, signal.SIGTERM)
             say(
@@ -297,4 +329,9 @@ def status(project: Path) -> dict[str, Any]:
         "resources": len(state.applied),
         "model_package_arn": state.model_package_arn,
         "platform": state.platform,
+        "serving": (
+            {**state.serving, "answering": reachable(f"{state.serving['url']}/ping")}
+            if state.serving
+            else {}
+        ),
     }

@@ -54,3 +54,27 @@ def test_demo_runs_the_lifecycle_and_reports_every_step(tmp_path: Path, invoke) 
     assert monitor["decision"] == "retrain" and "/execution/" in monitor["pipeline_execution"]
     assert report["duration_s"] < 120
     assert "mlops demo" in result.output  # the summary table
+
+
+def test_demo_keep_leaves_a_model_server_that_answers(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    import urllib.request
+
+    report_path = tmp_path / "report.json"
+    work = tmp_path / "work"
+    result = invoke(
+        "demo", "--dir", str(work), "--report", str(report_path), "--requests", "20", "--keep"
+    )
+    assert result.exit_code == 0, result.output
+    kept = json.loads(report_path.read_text())["steps"][-1]
+    assert kept["name"] == "keep serving" and kept["status"] == "ok"
+    url = kept["figures"]["endpoint_url"]
+    try:
+        request = urllib.request.Request(
+            f"{url}/invocations",
+            data=json.dumps({"instances": [[3, 110.0, 6, 0]]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        score = json.loads(urllib.request.urlopen(request, timeout=10).read())["predictions"][0]
+        assert 0.0 <= score <= 1.0
+    finally:
+        assert invoke("local", "down", "--project", str(work / "churn-demo")).exit_code == 0

@@ -312,3 +312,86 @@ def test_a_corrupt_manifest_is_rebuilt_from_the_verified_data(lake) -> None:  # 
     assert lake.get_json("datasets", manifest)["sha256"] == first.sha256
     lake.s3.delete_object(Bucket=lake.buckets["raw"], Key=f"datasets/{manifest}")  # never written
     assert ingest(lake, SAMPLE_CSV, "churn").manifest == first.manifest
+
+
+def test_serve_answers_with_the_approved_models_predictions(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import threading
+    import urllib.request
+
+    import numpy as np
+
+    from mlops.composition.serve import serve
+    from mlops.pipelines.data import DataContract, read_file
+
+    nothing = invoke("serve", "--project", str(project))
+    assert nothing.exit_code == 2 and "no approved model yet" in nothing.output
+    assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
+    stop, ready, said = threading.Event(), threading.Event(), []
+    served = {}
+
+    def on_ready(s) -> None:  # type: ignore[no-untyped-def]
+        served["it"] = s
+        ready.set()
+
+    thread = threading.Thread(
+        target=serve,
+        args=(project,),
+        kwargs={"port": 0, "say": said.append, "ready": on_ready, "stop": stop},
+    )
+    thread.start()
+    try:
+        assert ready.wait(30)
+        url = served["it"].url
+        contract = DataContract.load(project / "data" / "contract.yaml")
+        table, _ = read_file(project / "data" / "sample.csv")
+        rows = table.select(contract.features)[:5]
+        request = urllib.request.Request(
+            f"{url}/invocations",
+            data=json.dumps({"instances": rows.tolist()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        got = json.loads(urllib.request.urlopen(request, timeout=10).read())["predictions"]
+        # The approved artifact's predictions: load it the way an endpoint would and compare.
+        from mlops.composition.run import local_lake
+        from mlops.pipelines.model import load_trainer, unpack
+        from mlops.pipelines.registry import list_runs
+
+        approved = next(r for r in list_runs(local_lake(project)) if r.status == "approved")
+        bucket, key = approved.artifact_uri.removeprefix("s3://").split("/", 1)
+        trainer = load_trainer(project, "churn_runs")
+        model = unpack(
+            trainer, local_lake(project).s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        )
+        assert np.allclose(got, trainer.predict_proba(model, rows))
+        assert served["it"].run_id == approved.run_id
+        assert any("features, in order: tenure_months, monthly_charges" in line for line in said)
+        assert any(line.startswith("try: curl -s http://127.0.0.1:") for line in said)
+        status = invoke("local", "status", "--project", str(project))
+        assert f"model server: {url} (answering; {approved.run_id})" in status.output
+    finally:
+        stop.set()
+        thread.join(30)
+    assert "model server: none" in invoke("local", "status", "--project", str(project)).output
+
+
+def test_a_background_server_is_stopped_by_local_down(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    import urllib.request
+
+    from mlops.infra import localmode
+
+    assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
+    started = invoke("serve", "--project", str(project), "--port", "0", "--background")
+    assert started.exit_code == 0, started.output
+    url = started.output.split("serving at ", 1)[1].split()[0]
+    assert urllib.request.urlopen(f"{url}/ping", timeout=10).status == 200
+    pid = localmode.load_state(project).serving["pid"]  # type: ignore[union-attr]
+    invoke("local", "down", "--project", str(project))
+    for _ in range(100):  # the server finishes what is in flight, then exits
+        if not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text():
+            break
+        import time
+
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the model server is still running after local down")

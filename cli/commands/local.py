@@ -17,7 +17,6 @@ local = typer.Typer(
 app.add_typer(local, name="local")
 
 
-
 @local.command("up")
 def up(
     project: ProjectOption = None,
@@ -87,3 +86,9 @@ def status(
             echo(f"lake: {', '.join(info['platform']['buckets'].values())}")
             endpoint = info["platform"]["endpoint_name"] or "none (no approved model)"
             echo(f"pipeline: {info['platform']['pipeline_name']}; endpoint: {endpoint}")
+        serving = info.get("serving") or {}
+        if serving:
+            state = "answering" if serving["answering"] else "NOT answering"
+            echo(f"model server: {serving['url']} ({state}; {serving['run_id']})")
+        else:
+            echo("model server: none (mlops serve)")

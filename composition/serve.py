@@ -1,0 +1,180 @@
+"""Serve a registered model of a project's local stack on loopback: ``mlops serve``.
+
+The approved model (or the version named) is read from the lake, as an endpoint would read its
+artifact, and served behind SageMaker's inference contract by the lifecycle's own server, with
+capture into the lake. The server's address is recorded in local mode's state, so
+``mlops local status`` shows it and ``mlops local down`` stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops.composition.run import local_lifecycle
+from mlops.core.errors import ExternalToolError, UserError
+from mlops.pipelines.registry import RunRecord, approved_run, find_run, list_runs
+
+Say = Callable[[str], None]
+_DETACHED: list[subprocess.Popen[bytes]] = []
+
+
+@dataclass(frozen=True)
+class Served:
+    """What is being served, and where."""
+
+    url: str
+    run_id: str
+    model_package_arn: str
+    features: list[str]
+    example: list[float]
+
+    def example_request(self) -> str:
+        """A ready-to-paste request for one row, in the contract's feature order."""
+        body = json.dumps({"instances": [self.example]})
+        return f"curl -s {self.url}/invocations -H 'Content-Type: application/json' -d '{body}'"
+
+
+def choose_model(life: Any, version: str | None) -> RunRecord:
+    """The approved model's run, or the one ``version`` names.
+
+    ``version`` is a model package version number (as in the package ARN's last element) or a
+    run id (or unique prefix).
+
+    Raises:
+        UserError: nothing is approved yet, or no registered model matches ``version``.
+    """
+    group = life.platform.model_package_group
+    if version is None:
+        record = approved_run(life.sagemaker, life.lake, group)
+        if record is None:
+            raise UserError(
+                "no approved model yet: run `mlops pipeline run --approve` (or name one with"
+                " --version)"
+            )
+        return record
+    if version.isdigit():
+        registered = [r for r in list_runs(life.lake) if r.model_package_arn]
+        for record in registered:
+            if record.model_package_arn.rsplit("/", 1)[-1] == version:
+                return record
+        known = ", ".join(r.model_package_arn.rsplit("/", 1)[-1] for r in registered) or "none"
+        raise UserError(f"no registered model version {version}; registered versions: {known}")
+    return find_run(life.lake, version)
+
+
+def serve(
+    project: Path,
+    *,
+    port: int = 8080,
+    version: str | None = None,
+    say: Say = print,
+    ready: Callable[[Served], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve the chosen model on 127.0.0.1 until SIGTERM, Ctrl-C or ``stop`` is set.
+
+    Raises:
+        UserError: local mode is down, nothing is approved, or the port is taken.
+    """
+    from mlops.pipelines.model import load_trainer, unpack
+    from mlops.pipelines.serving import CaptureWriter, ModelServer
+
+    life = local_lifecycle(project)
+    record = choose_model(life, version)
+    bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
+    artifact = life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    trainer = load_trainer(project, life.platform.package)
+    model = unpack(trainer, artifact)
+    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    capture = CaptureWriter(life.lake, endpoint)
+    try:
+        server = ModelServer(
+            lambda rows: trainer.predict_proba(model, rows),
+            len(life.contract.features),
+            port=port,
+            capture=capture,
+        )
+    except OSError as exc:
+        raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick --port") from None
+    example = [float(life.contract.columns[f].min) for f in life.contract.features]
+    example = [0.0 if v == float("-inf") else v for v in example]
+    served = Served(
+        server.url, record.run_id, record.model_package_arn, life.contract.features, example
+    )
+    _record(project, served)
+    done = stop or threading.Event()
+    # Ctrl-C and SIGTERM end the serving loop (handlers can only be set on the main thread;
+    # elsewhere, as in tests and notebooks, ``stop`` does it).
+    main = threading.current_thread() is threading.main_thread()
+    previous = {
+        sig: signal.signal(sig, lambda *_: done.set())
+        for sig in ((signal.SIGTERM, signal.SIGINT) if main else ())
+    }
+    server.start()
+    try:
+        package = record.model_package_arn or "not registered"
+        say(f"serving {record.run_id} ({package}) at {server.url}")
+        say(f"features, in order: {', '.join(served.features)}")
+        say(f"try: {served.example_request()}")
+        if ready is not None:
+            ready(served)
+        while not done.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()  # finishes requests in flight and flushes captured data
+        _record(project, None)
+        say("stopped")
+
+
+def _record(project: Path, served: Served | None) -> None:
+    """Note (or clear) the running server in local mode's state."""
+    from mlops.infra import localmode
+
+    state = localmode.load_state(project)
+    if state is None:
+        return
+    state.serving = (
+        {"url": served.url, "pid": os.getpid(), "run_id": served.run_id} if served else {}
+    )
+    localmode.save_state(project, state)
+
+
+def start_background(
+    project: Path, port: int = 0, version: str | None = None, timeout: float = 60.0
+) -> str:
+    """Start ``mlops serve`` as a detached process; return its URL once it answers.
+
+    Raises:
+        ExternalToolError: it did not come up within ``timeout``.
+    """
+    ready = project / ".mlops" / "serve-ready"
+    ready.unlink(missing_ok=True)
+    log = project / ".mlops" / "serve.log"
+    command = [sys.executable, "-m", "mlops.cli.main", "serve", "--project", str(project)]
+    command += ["--port", str(port), "--ready-file", str(ready)]
+    if version is not None:
+        command += ["--version", version]
+    with log.open("ab") as handle:
+        proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+            command, stdout=handle, stderr=handle, start_new_session=True
+        )
+    _DETACHED.append(proc)  # it outlives this command on purpose
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise ExternalToolError("mlops serve", f"the server did not start; see {log}")
+        time.sleep(0.05)
+    return ready.read_text().strip()
