@@ -19,9 +19,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def project(tmp_path: Path, moto_endpoint: str, invoke):  # type: ignore[no-untyped-def]
-    dest = tmp_path / "churn-runs"
+    import uuid
+
+    # One lake per test: the moto endpoint is shared by the whole session.
+    name = f"churn-{uuid.uuid4().hex[:8]}"
+    dest = tmp_path / name
     Scaffold(
-        validate_answers({"name": "churn-runs", "environments": "dev", "ci": "none"}),
+        validate_answers({"name": name, "environments": "dev", "ci": "none"}),
         dest,
         git=False,
     ).run()
@@ -264,7 +268,7 @@ def test_a_failing_tracker_does_not_fail_the_run(lake, caplog) -> None:  # type:
 def test_commands_find_their_project_from_a_subdirectory(
     project: Path, invoke, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    inside = project / "churn_runs" / "pipelines"
+    inside = project / project.name.replace("-", "_") / "pipelines"
     monkeypatch.chdir(inside)
     status = invoke("local", "status")
     assert status.exit_code == 0, status.output
@@ -359,7 +363,7 @@ def test_serve_answers_with_the_approved_models_predictions(project: Path, invok
 
         approved = next(r for r in list_runs(local_lake(project)) if r.status == "approved")
         bucket, key = approved.artifact_uri.removeprefix("s3://").split("/", 1)
-        trainer = load_trainer(project, "churn_runs")
+        trainer = load_trainer(project, project.name.replace("-", "_"))
         model = unpack(
             trainer, local_lake(project).s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         )
