@@ -58,6 +58,30 @@ class BaseAnswers(BaseModel):
     ci: CiProvider = Field(default=CiProvider.GITHUB, description="CI provider")
     owner: str = Field(default="ml-team", description="Owner tag on every resource")
     cost_center: str = Field(default="ml", description="Cost-center tag on every resource")
+    mlops_source: str = Field(
+        default="auto",
+        description=(
+            "Where the project installs mlops-stack from: index, wheel (a wheel of this"
+            " mlops-stack in the project's wheels/), or a pip URL (git+https://...);"
+            " auto: wheel when run from a source checkout, else index"
+        ),
+        json_schema_extra={"prompt": False},
+        validate_default=True,
+    )
+
+    @field_validator("mlops_source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        from mlops.templates.source import URL_PREFIXES, default_source
+
+        if value == "auto":
+            return default_source()
+        if value in ("index", "wheel") or value.startswith(URL_PREFIXES):
+            return value
+        raise ValueError(
+            f"'{value}' is not a source: use index, wheel, auto, or a URL starting with"
+            f" {', '.join(URL_PREFIXES)}"
+        )
 
     @field_validator("name")
     @classmethod

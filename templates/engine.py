@@ -86,6 +86,12 @@ class Scaffold:
             files = render_files(pack, specs, pack.build_context(self.answers))
             if any(f.path == RECORD_PATH for f in files):
                 raise TemplateError(pack.name, f"the manifest must not write {RECORD_PATH}")
+            if getattr(self.answers, "mlops_source", "") == "wheel":
+                # The project installs this very mlops-stack from its own wheels/ directory.
+                from mlops.templates.source import WHEELS_DIR, wheel_bytes, wheel_name
+
+                path = PurePosixPath(WHEELS_DIR, wheel_name())
+                files.append(PlannedFile(path, wheel_bytes()))
             files.append(PlannedFile(RECORD_PATH, self._record(pack.name, pack.version)))
             self._plan = Plan(
                 pack.name, pack.version, files, preflight(self.dest, files, self.force)

@@ -105,7 +105,7 @@ def test_dry_run_prints_tree_and_writes_nothing(invoke, tmp_path: Path) -> None:
     dest = tmp_path / "p"
     result = invoke("init", "churn-model", "--dest", str(dest), "--no-input", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "dry run, nothing written: 26 files" in result.output
+    assert "dry run, nothing written: 27 files" in result.output
     assert "deploy.yml" in result.output and "Pulumi.prod.yaml" in result.output
     assert not dest.exists()
     assert list(tmp_path.iterdir()) == []
@@ -326,6 +326,7 @@ def test_prompts_for_missing_answers_showing_defaults(cli, tmp_path: Path, monke
         "ci": "gitlab",
         "owner": "team-a",
         "cost_center": "ml",
+        "mlops_source": "wheel",  # not asked: rendered from a checkout, the project carries it
     }
 
 
@@ -362,3 +363,49 @@ def test_no_nested_repository_inside_an_existing_one(invoke, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert "git: skipped" in result.output
     assert not (tmp_path / "p" / ".git").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "requirement", "wheel"),
+    [
+        ("index", '"mlops-stack==0.1.0"', False),
+        (
+            "git+https://example.com/org/mlops-stack@v0.1.0",
+            '"mlops-stack @ git+https://example.com/org/mlops-stack@v0.1.0"',
+            False,
+        ),
+        ("wheel", '"mlops-stack==0.1.0"', True),
+    ],
+    ids=["index", "git", "wheel"],
+)
+def test_the_project_records_where_it_gets_mlops_stack(
+    invoke, tmp_path: Path, source: str, requirement: str, wheel: bool
+) -> None:  # type: ignore[no-untyped-def]
+    dest = tmp_path / "p"
+    result = invoke(
+        "init",
+        "churn-model",
+        "--dest",
+        str(dest),
+        "--no-input",
+        "--no-git",
+        "--mlops-source",
+        source,
+    )
+    assert result.exit_code == 0, result.output
+    assert requirement in (dest / "pyproject.toml").read_text()
+    assert (dest / "wheels").is_dir() is wheel
+    makefile, dockerfile = (dest / "Makefile").read_text(), (dest / "Dockerfile").read_text()
+    assert ("--find-links wheels" in makefile) is wheel and (
+        "COPY wheels/ wheels/" in dockerfile
+    ) is wheel
+    recorded = yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())["answers"]
+    assert recorded["mlops_source"] == source
+
+
+def test_an_unknown_source_is_refused(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = invoke(
+        "init", "churn-model", "--dest", str(tmp_path / "p"), "--no-input", "--mlops-source", "pypi"
+    )
+    assert result.exit_code == 2 and "'pypi' is not a source" in result.output
+    assert not (tmp_path / "p").exists()

@@ -184,7 +184,8 @@ def _prompt_missing(raw: dict[str, Any], model: Any) -> dict[str, Any]:
     order = [f for f in model.model_fields if f not in shared] + shared
     for key in order:
         info = model.model_fields[key]
-        if key in raw:
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if key in raw or extra.get("prompt") is False:
             continue
         default = info.get_default(call_default_factory=True)
         if isinstance(default, list):

@@ -15,11 +15,11 @@ from mlops.infra.aws.catalog import instance_catalogue
 from mlops.templates.answers import CiProvider, Environment
 from mlops.templates.aws.answers import AwsAnswers, Framework
 from mlops.templates.pack import FileSpec, TemplatePack
+from mlops.templates.source import requirement
 
 # 2.0.0: the lifecycle left the project (container.py, data.py, lake.py, evaluate.py);
 # the image runs mlops.pipelines.container around the project's train module.
 VERSION = "2.0.0"
-MLOPS_STACK_REQUIREMENT = "mlops-stack>=0.1,<0.2"
 # What the lifecycle's container entry points import, installed beside mlops-stack (--no-deps,
 # so the image carries no Pulumi). tests/test_template_pack.py checks them against pyproject.toml.
 RUNTIME_REQUIREMENTS = ("numpy>=1.26,<3", "pyyaml>=6.0.1,<7", "pydantic>=2.7,<3", "boto3>=1.35,<2")
@@ -160,7 +160,8 @@ def build_context(answers: AwsAnswers) -> dict[str, Any]:
         "partition": answers.partition,
         "template": "aws",
         "template_version": VERSION,
-        "mlops_stack_requirement": MLOPS_STACK_REQUIREMENT,
+        "mlops_stack_requirement": requirement(answers.mlops_source),
+        "find_links": "wheels" if answers.mlops_source == "wheel" else "",
         "runtime_requirements": RUNTIME_REQUIREMENTS,
         "python_version": PYTHON_VERSION,
         "fw": FRAMEWORKS[answers.framework],
