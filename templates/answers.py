@@ -122,6 +122,27 @@ class BaseAnswers(BaseModel):
         """Plain, ordered data for ``.mlops/answers.yml`` (enums as strings)."""
         return self.model_dump(mode="json")
 
+    # answer -> (the answer it derives from, its default for each value of that answer).
+    DERIVED: ClassVar[dict[str, tuple[str, dict[str, str]]]] = {}
+
+    @classmethod
+    def replay(cls, recorded: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """Recorded answers with ``changes`` over them.
+
+        An answer that still holds the default derived from an answer the changes replace is
+        dropped, so it is derived anew (an xgboost project replayed with ``--framework
+        sklearn`` gets sklearn's instance type, not xgboost's GPU type); one the user chose
+        stays, and validation then says if it no longer fits.
+        """
+        merged = {**recorded, **changes}
+        for answer, (source, defaults) in cls.DERIVED.items():
+            if answer in changes or source not in changes or source not in recorded:
+                continue
+            old = str(recorded[source])
+            if str(changes[source]) != old and recorded.get(answer) == defaults.get(old):
+                merged.pop(answer, None)
+        return merged
+
 
 class _FieldError(ValueError):
     """A model-level rule that belongs to one field (pydantic only knows the model)."""

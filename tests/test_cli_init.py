@@ -409,3 +409,145 @@ def test_an_unknown_source_is_refused(invoke, tmp_path: Path) -> None:  # type: 
     )
     assert result.exit_code == 2 and "'pypi' is not a source" in result.output
     assert not (tmp_path / "p").exists()
+
+
+def test_replaying_answers_with_another_framework_derives_its_instance_type_anew(
+    invoke, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    first = tmp_path / "xgb"
+    assert (
+        invoke(
+            "init",
+            "churn-model",
+            "--dest",
+            str(first),
+            "--no-input",
+            "--no-git",
+            "--framework",
+            "xgboost",
+        ).exit_code
+        == 0
+    )
+    record = first / ".mlops" / "answers.yml"
+    assert (
+        yaml.safe_load(record.read_text())["answers"]["training_instance_type"] == "ml.g4dn.xlarge"
+    )
+    again = tmp_path / "sk"
+    result = invoke(
+        "init",
+        "churn-model",
+        "--dest",
+        str(again),
+        "--no-input",
+        "--no-git",
+        "--answers",
+        str(record),
+        "--framework",
+        "sklearn",
+    )
+    assert result.exit_code == 0, result.output
+    replayed = yaml.safe_load((again / ".mlops" / "answers.yml").read_text())["answers"]
+    assert (replayed["framework"], replayed["training_instance_type"]) == (
+        "sklearn",
+        "ml.m5.xlarge",
+    )
+    # A type the user chose is kept, and validation says when it no longer fits.
+    chosen = tmp_path / "chosen"
+    assert (
+        invoke(
+            "init",
+            "churn-model",
+            "--dest",
+            str(chosen),
+            "--no-input",
+            "--no-git",
+            "--framework",
+            "xgboost",
+            "--training-instance-type",
+            "ml.g5.xlarge",
+        ).exit_code
+        == 0
+    )
+    clash = invoke(
+        "init",
+        "churn-model",
+        "--dest",
+        str(tmp_path / "clash"),
+        "--no-input",
+        "--no-git",
+        "--answers",
+        str(chosen / ".mlops" / "answers.yml"),
+        "--framework",
+        "sklearn",
+    )
+    assert clash.exit_code == 2 and "sklearn cannot use a GPU" in clash.output
+
+
+def test_a_bad_piped_answer_stops_at_that_question(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mlops.cli.commands import init as init_cmd
+    from mlops.cli.main import app
+
+    monkeypatch.setattr(init_cmd, "interactive", lambda: True)
+    monkeypatch.setattr(init_cmd, "on_terminal", lambda: False)
+    dest = tmp_path / "p"
+    # region, then a framework that does not exist; seven more answers follow that are never read
+    result = cli.invoke(
+        app,
+        ["init", "churn-model", "--dest", str(dest), "--no-git"],
+        input="eu-west-1\ntensorflow\n" + "\n" * 7,
+    )
+    assert result.exit_code == 2
+    assert "framework" in result.output and "tensorflow" in result.output
+    assert "Training instance type" not in result.output.split("tensorflow", 1)[1]  # stopped there
+    assert not dest.exists()
+
+
+def test_a_person_is_asked_again_and_sees_the_choices(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mlops.cli.commands import init as init_cmd
+    from mlops.cli.main import app
+
+    monkeypatch.setattr(init_cmd, "interactive", lambda: True)
+    monkeypatch.setattr(init_cmd, "on_terminal", lambda: True)
+    dest = tmp_path / "p"
+    # a region that does not exist, then a real one; xgboost; defaults for the rest
+    answers = "mars-north-1\neu-west-1\nxgboost\n" + "\n" * 8
+    result = cli.invoke(
+        app, ["init", "churn-model", "--dest", str(dest), "--no-git"], input=answers
+    )
+    assert result.exit_code == 0, result.output
+    assert "unknown region 'mars-north-1'" in result.output
+    assert "ML framework (sklearn, xgboost, pytorch)" in result.output
+    assert (
+        yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())["answers"]["region"]
+        == "eu-west-1"
+    )
+
+
+def test_piped_answers_are_read_not_ignored(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = "from mlops.cli.main import app; app(['init', 'churn-model', '--dest', 'p', '--no-git'])"
+    answers = "eu-west-1\nxgboost\n\nn\n\ndev\ngitlab\nteam-a\n\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=answers, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    recorded = yaml.safe_load((tmp_path / "p" / ".mlops" / "answers.yml").read_text())["answers"]
+    assert (recorded["region"], recorded["framework"], recorded["ci"]) == (
+        "eu-west-1",
+        "xgboost",
+        "gitlab",
+    )
+    quiet = subprocess.run(
+        [sys.executable, "-c", code.replace("'p'", "'q'")],
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert quiet.returncode == 0, quiet.stderr  # nothing piped: the defaults, no prompt waits
+    assert (
+        yaml.safe_load((tmp_path / "q" / ".mlops" / "answers.yml").read_text())["answers"]["region"]
+        == "us-east-1"
+    )

@@ -70,8 +70,10 @@ def init(  # noqa: PLR0913 - one parameter per documented option
         from mlops.templates.pack import load_pack
 
         pack = load_pack(template)
-        raw: dict[str, Any] = load_answers_file(answers) if answers else {}
-        raw.update(parse_questions(ctx.args, pack.answers_model, template))
+        recorded: dict[str, Any] = load_answers_file(answers) if answers else {}
+        changes = parse_questions(ctx.args, pack.answers_model, template)
+        # Flags win over the file; answers derived from one a flag changes are derived anew.
+        raw = pack.answers_model.replay(recorded, changes)
         raw["name"] = name
         if not no_input and interactive():
             raw = _prompt_missing(raw, pack.answers_model)
@@ -172,13 +174,44 @@ def _questions_help() -> str:
 
 
 def interactive() -> bool:
-    """Prompt only on a terminal; piped or CI runs take the defaults."""
-    return sys.stdin.isatty()
+    """Prompt on a terminal, and read piped answers (``printf ... | mlops init``).
+
+    Standard input that is neither a terminal nor has anything to read (a CI job, a closed
+    pipe) means no prompts: the defaults stand.
+    """
+    if sys.stdin is None or sys.stdin.closed:
+        return False
+    if sys.stdin.isatty():
+        return True
+    import io
+    import select
+
+    try:
+        readable, _, _ = select.select([sys.stdin], [], [], 0)
+    except (OSError, ValueError):  # not a real file (a test runner's buffer): nothing piped
+        return False
+    piped = sys.stdin.read() if readable else ""
+    if not piped.strip():
+        return False  # /dev/null or an empty pipe: the defaults
+    sys.stdin = io.StringIO(piped)  # the prompts read the piped lines in order
+    return True
+
+
+def on_terminal() -> bool:
+    """Whether a person answers (bad answers are asked again) rather than a pipe."""
+    return bool(sys.stdin.isatty())
 
 
 def _prompt_missing(raw: dict[str, Any], model: Any) -> dict[str, Any]:
-    from mlops.templates.answers import BaseAnswers
+    """Ask each missing question in turn, checking each answer as it is given.
 
+    On a terminal a bad answer is explained and asked again; with piped answers it stops the
+    command at once, naming the question, before anything is written.
+    """
+    from mlops.core.errors import InvalidAnswersError
+    from mlops.templates.answers import BaseAnswers, validate_with
+
+    terminal = on_terminal()
     # The pack's own questions first (what the project is), then the shared ones.
     shared = list(BaseAnswers.model_fields)
     order = [f for f in model.model_fields if f not in shared] + shared
@@ -187,14 +220,39 @@ def _prompt_missing(raw: dict[str, Any], model: Any) -> dict[str, Any]:
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         if key in raw or extra.get("prompt") is False:
             continue
-        default = info.get_default(call_default_factory=True)
-        if isinstance(default, list):
-            default = ",".join(str(item) for item in default)
-        if isinstance(default, bool):
-            raw[key] = typer.confirm(info.description or key, default=default)
-        else:
-            raw[key] = typer.prompt(info.description or key, default=str(default))
+        while True:
+            raw[key] = _ask(info, key)
+            try:
+                validate_with(model, raw)
+            except InvalidAnswersError as exc:
+                mine = [message for field, message in exc.problems if field == key]
+                if mine:
+                    if not terminal:
+                        raise InvalidAnswersError([(key, m) for m in mine]) from None
+                    echo(f"  {key}: {'; '.join(mine)}", "red", err=True)
+                    continue
+            break  # the answer holds (later questions may still be unanswered)
     return raw
+
+
+def _ask(info: Any, key: str) -> Any:
+    """One prompt: choices shown for enums, yes/no for booleans."""
+    from enum import Enum
+    from typing import get_args
+
+    default = info.get_default(call_default_factory=True)
+    text = info.description or key
+    if isinstance(default, bool):
+        return typer.confirm(text, default=default)
+    if isinstance(default, list):
+        default = ",".join(str(getattr(item, "value", item)) for item in default)
+    annotation = info.annotation
+    # The choices are shown; the answers model judges the answer (one message for every rule).
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, Enum):
+            text += f" ({', '.join(str(member.value) for member in candidate)})"
+            break
+    return typer.prompt(text, default=str(getattr(default, "value", default)))
 
 
 def _print_plan(plan: Any) -> None:

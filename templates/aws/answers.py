@@ -54,6 +54,12 @@ class AwsAnswers(BaseAnswers):
 
     name_rules: ClassVar[Rules] = staticmethod(rule_problems)
     name_max_length: ClassVar[int] = MAX_NAME_LENGTH
+    DERIVED: ClassVar[dict[str, tuple[str, dict[str, str]]]] = {
+        "training_instance_type": (
+            "framework",
+            {str(fw.value): itype for fw, itype in DEFAULT_TRAINING_TYPE.items()},
+        )
+    }
 
     region: str = Field(default="us-east-1", description="AWS region")
     framework: Framework = Field(default=Framework.SKLEARN, description="ML framework")
