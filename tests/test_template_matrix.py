@@ -355,3 +355,44 @@ def test_zizmor_check_can_fail(tmp_path: Path) -> None:
     )
     rules = {f["ident"] for f in json.loads(proc.stdout)}
     assert {"template-injection", "unpinned-uses"} & rules, rules
+
+
+def _job(config: dict, name: str) -> dict:  # type: ignore[type-arg]
+    """A GitLab job with what it `extends` merged in (as GitLab does)."""
+    job = dict(config[name])
+    for base in [job.pop("extends")] if "extends" in job else []:
+        job = {**config[base], **job}
+    return job
+
+
+@pytest.mark.parametrize("combo", [c for c in COVERING if c["ci"] == "gitlab"], ids=combo_id)
+def test_gitlab_jobs_reach_aws_through_oidc_only(combo: dict[str, object]) -> None:
+    root = rendered(combo_id(combo))
+    config = yaml.safe_load((root / ".gitlab-ci.yml").read_text())
+    envs = str(combo["environments"]).split(",")
+    for kind, role in (("preview", "$AWS_PREVIEW_ROLE_ARN"), ("deploy", "$AWS_DEPLOY_ROLE_ARN")):
+        for env in envs:
+            job = _job(config, f"{kind}-{env}")
+            assert job["id_tokens"] == {"AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}
+            assert job["variables"]["AWS_ROLE_ARN"] == role
+            script = "\n".join(job["before_script"])
+            # The SDKs' web-identity provider reads exactly these two: the token file and role.
+            assert 'printf \'%s\' "$AWS_ID_TOKEN" > "$AWS_WEB_IDENTITY_TOKEN_FILE"' in script
+    deploys = [_job(config, f"deploy-{env}") for env in envs]
+    assert [d["environment"]["name"] for d in deploys] == envs
+    assert [d.get("needs") for d in deploys] == [None] + [[f"deploy-{e}"] for e in envs[:-1]]
+    assert [d["rules"][0]["when"] for d in deploys] == ["on_success"] + ["manual"] * (len(envs) - 1)
+    assert "AWS_ACCESS_KEY_ID" not in (root / ".gitlab-ci.yml").read_text()
+
+
+@pytest.mark.parametrize("combo", COVERING, ids=IDS)
+def test_the_readme_describes_the_ci_that_was_generated(combo: dict[str, object]) -> None:
+    readme = (rendered(combo_id(combo)) / "README.md").read_text()
+    section = readme.split("## Continuous delivery", 1)[1].split("\n## ", 1)[0]
+    if combo["ci"] == "github":
+        assert "GitHub Actions" in section and "GitLab" not in section
+    elif combo["ci"] == "gitlab":
+        assert "GitLab CI" in section and "id_tokens" in section
+        assert "GitHub" not in section and "repository secrets" not in section
+    else:
+        assert "No CI was generated" in section and "OIDC" not in section

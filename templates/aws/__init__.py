@@ -36,6 +36,8 @@ ACTIONS = {
     "pulumi": "pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d # v7.0.0",
 }
 GITLAB_PULUMI_IMAGE = "pulumi/pulumi-python:3.150.0"
+# GitLab's deployment tiers, by environment.
+GITLAB_TIERS = {"dev": "development", "staging": "staging", "prod": "production"}
 
 FRAMEWORKS: dict[Framework, dict[str, Any]] = {
     Framework.SKLEARN: {
@@ -179,6 +181,7 @@ def build_context(answers: AwsAnswers) -> dict[str, Any]:
                 "env": env,
                 "needs": f"deploy-{cloud[i - 1]}" if i else "",
                 "gitlab_when": "manual" if i else "on_success",
+                "tier": GITLAB_TIERS[env],
             }
             for i, env in enumerate(cloud)
         ],
