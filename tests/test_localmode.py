@@ -137,3 +137,28 @@ def test_an_endpoint_that_does_not_answer_is_named_with_a_fix(tmp_path: Path, in
     assert result.exit_code == 2
     assert f"nothing answers at http://127.0.0.1:{port}" in result.output
     assert "Traceback" not in result.output and localmode.load_state(dest) is None
+
+
+def test_two_stacks_of_one_project_apply_to_one_account(moto_endpoint: str) -> None:
+    from mlops.infra.aws import MLPlatform
+    from mlops.infra.bootstrap import apply
+    from mlops.infra.config import StackConfig
+    from mlops.infra.testing import CALLER_IDENTITY, run_program
+
+    def program() -> dict:  # type: ignore[type-arg]
+        cfg = StackConfig.load()
+        return {"platform": MLPlatform(cfg.name_prefix, cfg).platform}
+
+    created = {}
+    for stack in ("dev", "staging"):
+        captured = run_program(
+            program,
+            project="twostacks",
+            stack=stack,
+            config={"aws:region": "us-east-1"},
+            invokes=CALLER_IDENTITY,
+        )
+        # One account (one endpoint): nothing of one stack may collide with the other's, the
+        # account-wide SageMaker log groups included (no stack creates those any more).
+        created[stack] = sum(apply(captured, moto_endpoint, "us-east-1").created.values())
+    assert created["dev"] == created["staging"] > 50
