@@ -149,7 +149,7 @@ def test_two_stacks_of_one_project_apply_to_one_account(moto_endpoint: str) -> N
         cfg = StackConfig.load()
         return {"platform": MLPlatform(cfg.name_prefix, cfg).platform}
 
-    created = {}
+    created, collided = {}, {}
     for stack in ("dev", "staging"):
         captured = run_program(
             program,
@@ -160,5 +160,9 @@ def test_two_stacks_of_one_project_apply_to_one_account(moto_endpoint: str) -> N
         )
         # One account (one endpoint): nothing of one stack may collide with the other's, the
         # account-wide SageMaker log groups included (no stack creates those any more).
-        created[stack] = sum(apply(captured, moto_endpoint, "us-east-1").created.values())
+        # (The bootstrap takes "already exists" as done, for re-runs; `pulumi up` would fail on
+        # it, so any such answer here is a collision.)
+        applied = apply(captured, moto_endpoint, "us-east-1")
+        created[stack], collided[stack] = sum(applied.created.values()), applied.skipped
+    assert collided == {"dev": 0, "staging": 0}
     assert created["dev"] == created["staging"] > 50
