@@ -39,7 +39,7 @@ from typing import Any
 from mlops.core.contracts import decode_hyperparameters
 from mlops.core.errors import MlopsError, UserError
 from mlops.pipelines.data import DataContract, find_data_file, read_file, split, validate
-from mlops.pipelines.model import Trainer, import_trainer
+from mlops.pipelines.model import Trainer, import_trainer, safe_extract
 from mlops.pipelines.steps import (
     evaluate,
     evaluation_record,
@@ -182,7 +182,7 @@ def evaluate_main(env: ContainerEnv, argv: list[str]) -> int:
     model_dir = env.processing_root / "model"
     for archive in sorted(model_dir.glob("*.tar.gz")):  # SageMaker packs /opt/ml/model
         with tarfile.open(archive) as tar:
-            tar.extractall(model_dir, filter="data")
+            safe_extract(tar, model_dir)
     trainer = env.trainer()
     table, digest = read_file(find_data_file(env.processing_root / "input" / "data"))
     _, _, test = split(table)

@@ -103,5 +103,29 @@ def unpack(trainer: Trainer, artifact: bytes) -> Any:
     """Load a model from ``model.tar.gz`` bytes."""
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:
-            tar.extractall(tmp, filter="data")
+            safe_extract(tar, Path(tmp))
         return trainer.load(Path(tmp))
+
+
+def safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract an archive's regular files and directories under ``dest``, nothing outside it.
+
+    Python 3.11.4+ has tarfile's ``data`` filter; older 3.11 releases (Debian 12's 3.11.2, for
+    one) do not, so the same checks are made here: no absolute paths, no ``..``, no links or
+    devices.
+
+    Raises:
+        UserError: a member would land outside ``dest`` or is not a plain file or directory.
+    """
+    if hasattr(tarfile, "data_filter"):
+        try:
+            tar.extractall(dest, filter="data")
+        except tarfile.FilterError as exc:
+            raise UserError(f"refusing to unpack a model archive: {exc}") from None
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+            raise UserError(f"refusing to unpack a model archive: unsafe member {member.name!r}")
+    tar.extractall(root)  # noqa: S202 - every member was checked above

@@ -170,3 +170,34 @@ def test_regression_metrics_and_which_way_is_better() -> None:
     assert ours["mae"] == pytest.approx(metrics_lib.mean_absolute_error(truth, predicted))
     assert improvement("rmse", 0.5, 0.7) == pytest.approx(0.2)  # lower is better
     assert improvement("roc_auc", 0.9, 0.8) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("filter_available", [True, False], ids=["3.11.4+", "3.11.2"])
+def test_model_archives_unpack_only_inside_their_directory(
+    tmp_path, monkeypatch, filter_available: bool
+) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import tarfile
+
+    from mlops.core.errors import UserError
+    from mlops.pipelines.model import safe_extract
+
+    if not filter_available:  # Debian 12's Python 3.11.2 has no extraction filters
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+    def archive(name: str) -> tarfile.TarFile:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"ok"))
+        buffer.seek(0)
+        return tarfile.open(fileobj=buffer)
+
+    dest = tmp_path / "model"
+    dest.mkdir()
+    safe_extract(archive("model.joblib"), dest)
+    assert (dest / "model.joblib").read_bytes() == b"ok"
+    with pytest.raises(UserError, match="refusing to unpack a model archive"):
+        safe_extract(archive("../escaped.txt"), dest)
+    assert not (tmp_path / "escaped.txt").exists()
