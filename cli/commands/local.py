@@ -84,7 +84,7 @@ def status(
         echo(f"provisioned by: {info['path']}; resources: {info['resources']}")
         if info["platform"]:
             echo(f"lake: {', '.join(info['platform']['buckets'].values())}")
-            endpoint = info["platform"]["endpoint_name"] or "none deployed (`mlops serve` serves locally)"
+            endpoint = info["platform"]["endpoint_name"] or "none deployed (see mlops serve)"
             echo(f"pipeline: {info['platform']['pipeline_name']}; endpoint: {endpoint}")
         serving = info.get("serving") or {}
         if serving:
