@@ -11,21 +11,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops.composition.run import local_lifecycle
-from mlops.core.errors import ExternalToolError, UserError
+from mlops.core.errors import UserError
+from mlops.core.process import start_detached
 from mlops.pipelines.registry import RunRecord, approved_run, find_run, list_runs
 
 Say = Callable[[str], None]
-_DETACHED: list[subprocess.Popen[bytes]] = []
 
 
 @dataclass(frozen=True)
@@ -159,22 +157,12 @@ def start_background(
     Raises:
         ExternalToolError: it did not come up within ``timeout``.
     """
-    ready = project / ".mlops" / "serve-ready"
-    ready.unlink(missing_ok=True)
-    log = project / ".mlops" / "serve.log"
     command = [sys.executable, "-m", "mlops.cli.main", "serve", "--project", str(project)]
-    command += ["--port", str(port), "--ready-file", str(ready)]
+    command += ["--port", str(port), "--ready-file", str(project / ".mlops" / "serve-ready")]
     if version is not None:
         command += ["--version", version]
-    with log.open("ab") as handle:
-        proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            command, stdout=handle, stderr=handle, start_new_session=True
-        )
-    _DETACHED.append(proc)  # it outlives this command on purpose
-    deadline = time.monotonic() + timeout
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise ExternalToolError("mlops serve", f"the server did not start; see {log}")
-        time.sleep(0.05)
-    return ready.read_text().strip()
+    mlops = project / ".mlops"
+    url, _ = start_detached(
+        command, mlops / "serve-ready", mlops / "serve.log", "mlops serve", timeout
+    )
+    return url

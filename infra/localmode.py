@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -26,10 +25,10 @@ from typing import Any, NamedTuple
 import yaml
 
 from mlops.core.errors import ExternalToolError, UserError
+from mlops.core.process import start_detached
 from mlops.infra.local import provider_config, require_loopback
 
 STATE = Path(".mlops") / "local.json"
-_DETACHED: list[subprocess.Popen[bytes]] = []
 Say = Callable[[str], None]
 
 
@@ -96,25 +95,15 @@ def reachable(endpoint: str, timeout: float = 2.0) -> bool:
 
 def start_embedded(project: Path, timeout: float = 30.0) -> tuple[str, int]:
     """Start moto in a new session on a free loopback port; return its URL and pid."""
-    ready = project / ".mlops" / "local-endpoint"
-    ready.parent.mkdir(parents=True, exist_ok=True)
-    ready.unlink(missing_ok=True)
-    log = project / ".mlops" / "local-endpoint.log"
-    with log.open("ab") as handle:  # the child keeps its own descriptor
-        proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "mlops.infra.moto_process", "--ready-file", str(ready)],
-            stdout=handle,
-            stderr=handle,
-            start_new_session=True,
-        )
-    _DETACHED.append(proc)  # it outlives this command on purpose
-    deadline = time.monotonic() + timeout
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise ExternalToolError("moto", f"the embedded endpoint did not start; see {log}")
-        time.sleep(0.05)
-    return ready.read_text().strip(), proc.pid
+    mlops = project / ".mlops"
+    command = [sys.executable, "-m", "mlops.infra.moto_process", "--ready-file"]
+    return start_detached(
+        [*command, str(mlops / "local-endpoint")],
+        mlops / "local-endpoint",
+        mlops / "local-endpoint.log",
+        "the embedded endpoint (moto)",
+        timeout,
+    )
 
 
 class LocalProject(NamedTuple):

@@ -25,7 +25,7 @@ from mlops.core.layout import LAYOUT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import volume_kms_allowed
-from mlops.infra.aws.iam import service_trust_policy
+from mlops.infra.aws.iam import pull_image_statements, service_trust_policy
 from mlops.infra.aws.names import PlatformNames
 from mlops.infra.config import StackConfig
 
@@ -173,22 +173,7 @@ def serving_role_policy(
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "PullServingImage",
-                "Effect": "Allow",
-                "Action": [
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                "Resource": repository_arn,
-            },
-            {
-                "Sid": "RegistryLogin",
-                "Effect": "Allow",
-                "Action": "ecr:GetAuthorizationToken",
-                "Resource": "*",
-            },
+            *pull_image_statements(repository_arn, "PullServingImage"),
             {
                 "Sid": "ReadModelArtifacts",
                 "Effect": "Allow",

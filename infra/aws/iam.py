@@ -31,6 +31,28 @@ def service_trust_policy(
     }
 
 
+def pull_image_statements(repository_arn: str, sid: str) -> list[dict[str, Any]]:
+    """Pull one repository's images; log in to the registry (an API without resource scope)."""
+    return [
+        {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability",
+            ],
+            "Resource": repository_arn,
+        },
+        {
+            "Sid": "RegistryLogin",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*",
+        },
+    ]
+
+
 def allow(action: str, resource: str) -> dict[str, Any]:
     """A policy allowing exactly one action on exactly one resource."""
     return {

@@ -19,7 +19,7 @@ from mlops.core.contracts import DRIFT_NAMESPACE, encode_hyperparameters
 from mlops.core.layout import JOB_OUTPUTS, LAYOUT
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import service_principal
-from mlops.infra.aws.iam import allow, service_trust_policy
+from mlops.infra.aws.iam import allow, pull_image_statements, service_trust_policy
 from mlops.infra.aws.names import (
     PROCESSING_LOG_GROUP,
     TRAINING_LOG_GROUP,
@@ -186,22 +186,7 @@ def execution_role_policy(
                 "Resource": key_arn,
                 "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
             },
-            {
-                "Sid": "PullProjectImage",
-                "Effect": "Allow",
-                "Action": [
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                "Resource": repository_arn,
-            },
-            {
-                "Sid": "RegistryLogin",
-                "Effect": "Allow",
-                "Action": "ecr:GetAuthorizationToken",
-                "Resource": "*",
-            },
+            *pull_image_statements(repository_arn, "PullProjectImage"),
             {
                 "Sid": "WriteOwnLogs",
                 "Effect": "Allow",
