@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,11 +58,30 @@ class TemplatePack:
 ENTRY_POINT_GROUP = "mlops.templates"
 
 
+def bundled_packs() -> dict[str, str]:
+    """The packs shipped inside ``mlops.templates`` (each a subpackage with a ``files/`` tree).
+
+    Found by looking, not listed: importing ``importlib.metadata`` to read the entry points costs
+    more than rendering a project, so the packs at hand are found first.
+    """
+    here = Path(__file__).parent
+    return {
+        entry.name: f"{__package__}.{entry.name}:PACK"
+        for entry in sorted(here.iterdir())
+        if (entry / "__init__.py").is_file() and (entry / "files").is_dir()
+    }
+
+
 def available_packs() -> dict[str, str]:
-    """Every installed pack: name -> ``module:attribute`` of its :class:`TemplatePack`."""
+    """Every pack: name -> ``module:attribute`` of its :class:`TemplatePack`.
+
+    The bundled ones, and every installed distribution's in the ``mlops.templates`` entry-point
+    group (mlops-stack registers its own there too).
+    """
     from importlib.metadata import entry_points
 
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return {**bundled_packs(), **found}
 
 
 def load_pack(name: str) -> TemplatePack:
@@ -71,15 +91,14 @@ def load_pack(name: str) -> TemplatePack:
         UserError: no such pack; the message lists the available ones.
         TemplateError: the entry point does not lead to a TemplatePack.
     """
-    from importlib.metadata import entry_points
-
-    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
-    if not found:
+    target = bundled_packs().get(name) or available_packs().get(name)
+    if target is None:
         known = sorted(available_packs())
         raise UserError(
             f"unknown template '{name}'{suggest(name, known)}; available: {', '.join(known)}"
         )
-    pack = found[0].load()
+    module, _, attribute = target.partition(":")
+    pack = getattr(importlib.import_module(module), attribute or "PACK", None)
     if not isinstance(pack, TemplatePack):
-        raise TemplateError(name, f"entry point {found[0].value} is not a TemplatePack")
+        raise TemplateError(name, f"{target} is not a TemplatePack")
     return pack

@@ -31,8 +31,20 @@ URL_PREFIXES = ("git+https://", "git+ssh://", "https://", "file://")
 _SOURCE_PARTS = ("cli", "composition", "core", "infra", "pipelines", "templates", "pyproject.toml")
 
 
+@cache
 def installed_version() -> str:
-    """The running mlops-stack's version."""
+    """The running mlops-stack's version.
+
+    Read from the checkout's pyproject.toml when run from one: cheaper than importing
+    importlib.metadata on every `mlops init`.
+    """
+    import re
+
+    root = source_checkout()
+    if root is not None:
+        found = re.search(r'^version = "([^"]+)"', (root / "pyproject.toml").read_text(), re.M)
+        if found:
+            return found.group(1)
     from importlib.metadata import PackageNotFoundError, version
 
     try:
