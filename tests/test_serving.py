@@ -103,6 +103,7 @@ def test_a_model_error_is_a_500_and_the_server_survives(lake) -> None:  # type: 
 def test_capture_uses_sagemakers_json_lines_format(server: ModelServer, lake) -> None:  # type: ignore[no-untyped-def]
     post(server.url, b"1,2,3\n", "text/csv")
     post(server.url, b'{"instances": [[4, 5, 6]]}')
+    assert server.capture is not None and server.capture.flush()  # written off the request path
     keys = list(lake.keys("capture", "churn-endpoint/"))
     assert len(keys) == 1  # flush_every=2
     parts = keys[0].split("/")
@@ -148,3 +149,76 @@ def test_stop_finishes_requests_in_flight_and_flushes(lake) -> None:  # type: ig
     worker.join()
     assert result["answer"] == (200, {"predictions": [6.0]})
     assert len(list(lake.keys("capture", "graceful/"))) == 1  # flushed on the way out
+
+
+class StalledS3:
+    """An S3 client whose writes wait for ``release`` (a paused S3) or always fail (S3 down)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.release, self.fail, self.puts = threading.Event(), fail, 0
+
+    def head_object(self, **_: object) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "404", "Message": "nf"}}, "HeadObject")
+
+    def put_object(self, **_: object) -> None:
+        from botocore.exceptions import EndpointConnectionError
+
+        self.puts += 1
+        if self.fail:
+            raise EndpointConnectionError(endpoint_url="http://lake.internal:9000")
+        self.release.wait(30)
+
+
+def stalled_server(s3: StalledS3, **capture: object) -> tuple[ModelServer, CaptureWriter]:
+    from mlops.pipelines.lake import Lake
+
+    lake = Lake(s3, {"raw": "secret-raw-bucket-name"})
+    capture.setdefault("flush_every", 1)
+    writer = CaptureWriter(lake, "paused", **capture)  # type: ignore[arg-type]
+    server = ModelServer(lambda rows: rows.sum(axis=1), 3, port=0, capture=writer).start()
+    return server, writer
+
+
+def test_inference_does_not_wait_for_a_paused_lake() -> None:
+    s3 = StalledS3()
+    server, writer = stalled_server(s3)
+    try:
+        # The first capture's write hangs on S3; requests keep being answered meanwhile.
+        for i in range(20):
+            code, payload = post(server.url, json.dumps({"instances": [[i, 1, 1]]}).encode())
+            assert code == 200 and payload["predictions"] == [float(i + 2)]
+        assert s3.puts == 1 and not s3.release.is_set()  # still stuck on the first write
+        assert writer.captured == 20
+    finally:
+        s3.release.set()
+        server.stop()
+    assert writer.written + writer.dropped == 20
+
+
+def test_an_unreachable_lake_drops_captures_and_tells_clients_nothing(caplog) -> None:  # type: ignore[no-untyped-def]
+    s3 = StalledS3(fail=True)
+    server, writer = stalled_server(s3, flush_every=30)
+    try:
+        for _ in range(60):  # beyond any old every-50 flush, which used to turn into 500s
+            code, payload = post(server.url, b"[[1, 2, 3]]")
+            assert code == 200 and "secret" not in json.dumps(payload)
+        assert writer.flush(timeout=60)  # each refused batch is retried, then dropped
+    finally:
+        server.stop()
+    assert writer.captured == 60 and writer.written == 0 and writer.dropped == 60
+    assert "dropped" in caplog.text
+
+
+def test_the_capture_queue_is_bounded_in_bytes() -> None:
+    s3 = StalledS3()
+    server, writer = stalled_server(s3, max_queued_bytes=4_000)
+    try:
+        big = json.dumps({"instances": [[1.5, 2.5, 3.5]] * 40}).encode()  # ~1.3 kB per capture
+        for _ in range(12):
+            assert post(server.url, big)[0] == 200
+        assert writer._queued_bytes <= 4_000 and writer.dropped >= 8
+    finally:
+        s3.release.set()
+        server.stop()
