@@ -158,11 +158,18 @@ def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str)
     """Register the run's model as a PendingManualApproval package; return the updated record."""
     if record.model_package_arn:
         return record  # re-running is idempotent: a run is registered once
+    # A register interrupted after CreateModelPackage but before its record was saved left a
+    # package behind: find it by its description instead of registering the run twice.
+    existing = _package_of(sm, group, record.run_id)
+    if existing:
+        updated = record.replace(model_package_arn=existing, status="registered")
+        save_run(lake, updated)
+        return updated
     created = call(
         "sagemaker.CreateModelPackage",
         sm.create_model_package,
         ModelPackageGroupName=group,
-        ModelPackageDescription=f"{record.run_id} on dataset {record.dataset_sha256[:12]}",
+        ModelPackageDescription=f"{record.run_id}{DESCRIPTION_SEPARATOR}{record.dataset_sha256[:12]}",
         ModelApprovalStatus="PendingManualApproval",
         InferenceSpecification={
             "Containers": [{"Image": image_uri, "ModelDataUrl": record.artifact_uri}],
@@ -186,6 +193,29 @@ def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str)
     updated = record.replace(model_package_arn=created["ModelPackageArn"], status="registered")
     save_run(lake, updated)
     return updated
+
+
+DESCRIPTION_SEPARATOR = " on dataset "
+
+
+def _package_of(sm: Any, group: str, run_id: str) -> str:
+    """The ARN of the package this run registered already, or an empty string."""
+    token: dict[str, Any] = {}
+    while True:
+        page = call(
+            "sagemaker.ListModelPackages",
+            sm.list_model_packages,
+            ModelPackageGroupName=group,
+            MaxResults=100,
+            **token,
+        )
+        for package in page.get("ModelPackageSummaryList", []):
+            description = str(package.get("ModelPackageDescription", ""))
+            if description.startswith(f"{run_id}{DESCRIPTION_SEPARATOR}"):
+                return str(package["ModelPackageArn"])
+        if not page.get("NextToken"):
+            return ""
+        token = {"NextToken": page["NextToken"]}
 
 
 def approved_run(sm: Any, lake: Lake, group: str) -> RunRecord | None:

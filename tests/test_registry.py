@@ -148,3 +148,24 @@ def test_runs_are_found_by_id_or_unique_prefix(lake) -> None:  # type: ignore[no
         find_run(lake, "ccc")
     with pytest.raises(UserError, match="no run ''"):
         find_run(lake, "")  # an empty prefix names no run
+
+
+def test_a_register_interrupted_before_its_record_finds_its_package(
+    lake, sagemaker, group: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from mlops.pipelines import registry
+
+    candidate = record(0.81)
+    real_save = registry.save_run
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt  # SIGINT right after CreateModelPackage
+
+    monkeypatch.setattr(registry, "save_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        register(sagemaker, lake, group, candidate, IMAGE)
+    monkeypatch.setattr(registry, "save_run", real_save)
+    again = register(sagemaker, lake, group, candidate, IMAGE)  # the rerun
+    packages = sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    assert [p["ModelPackageArn"] for p in packages] == [again.model_package_arn]
+    assert load_run(lake, candidate.run_id).model_package_arn == again.model_package_arn
