@@ -16,8 +16,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -152,10 +154,52 @@ def capture_program(local: LocalProject, extra: dict[str, Any] | None = None) ->
     return run_program(program, project=name, stack="local", config=config, invokes=CALLER_IDENTITY)
 
 
+@contextmanager
+def exclusive(project: Path, timeout: float = 120.0) -> Iterator[None]:
+    """Hold the project's local-mode lock: one `local up` or `down` at a time.
+
+    A second caller waits up to ``timeout`` for the first to finish (two `up`s at once would
+    start two endpoints and orphan one).
+
+    Raises:
+        UserError: another local-mode command still holds the lock after ``timeout``.
+    """
+    import fcntl
+
+    path = project / ".mlops" / "local.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise UserError(
+                        f"another `mlops local` command is running for {project}; wait for it"
+                        f" to finish (lock: {path})"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def up(
-    project: Path, aws_endpoint: str | None = None, say: Say = print, model_package_arn: str = ""
+    project: Path,
+    aws_endpoint: str | None = None,
+    say: Say = print,
+    model_package_arn: str = "",
+    lock_timeout: float = 120.0,
 ) -> LocalState:
     """Bring the local stack up (again): idempotent, resumes from the recorded state."""
+    with exclusive(project, lock_timeout):
+        return _up(project, aws_endpoint, say, model_package_arn)
+
+
+def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: str) -> LocalState:
     local = project_config(project)
     region = str(local.config.get("aws:region", "us-east-1"))
     state = load_state(project)
@@ -277,8 +321,13 @@ def stop_server(state: LocalState, say: Say = print) -> None:
     state.serving = {}
 
 
-def down(project: Path, say: Say = print) -> None:
+def down(project: Path, say: Say = print, lock_timeout: float = 120.0) -> None:
     """Tear the local stack down and stop the embedded endpoint."""
+    with exclusive(project, lock_timeout):
+        _down(project, say)
+
+
+def _down(project: Path, say: Say) -> None:
     state = load_state(project)
     if state is None:
         say("local mode is not up")

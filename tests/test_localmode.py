@@ -166,3 +166,47 @@ def test_two_stacks_of_one_project_apply_to_one_account(moto_endpoint: str) -> N
         created[stack], collided[stack] = sum(applied.created.values()), applied.skipped
     assert collided == {"dev": 0, "staging": 0}
     assert created["dev"] == created["staging"] > 50
+
+
+def test_one_local_mode_command_at_a_time(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from mlops.core.errors import UserError
+
+    dest = tmp_path / "locked"
+    Scaffold(validate_answers({"name": "locked", "ci": "none"}), dest, git=False).run()
+    holding, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with localmode.exclusive(dest):
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(UserError, match="another `mlops local` command is running"):
+            localmode.up(dest, lock_timeout=0.3)
+        assert localmode.load_state(dest) is None  # the second caller changed nothing
+    finally:
+        release.set()
+        thread.join()
+    with localmode.exclusive(dest, timeout=1):  # released: the next caller proceeds
+        pass
+
+
+def test_status_fails_when_the_recorded_endpoint_does_not_answer(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    dest = tmp_path / "gone"
+    Scaffold(validate_answers({"name": "gone", "ci": "none"}), dest, git=False).run()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    localmode.save_state(
+        dest, localmode.LocalState(f"http://127.0.0.1:{port}", "us-east-1", "bootstrap")
+    )
+    result = invoke("local", "status", "--project", str(dest))
+    assert result.exit_code == 4
+    assert "nothing answers there" in result.output and "mlops local up" in result.output

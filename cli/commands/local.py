@@ -76,7 +76,15 @@ def status(
         if not info["up"]:
             echo("local mode is down (mlops local up)")
             raise typer.Exit(3)
-        alive = "answering" if info["reachable"] else "NOT answering"
+        if not info["reachable"]:
+            echo(
+                f"local mode is recorded at {info['endpoint']}, but nothing answers there:"
+                " run `mlops local up` to start it again",
+                "red",
+                err=True,
+            )
+            raise typer.Exit(4)
+        alive = "answering"
         server = (
             f"embedded moto, pid {info['embedded_pid']}" if info["embedded_pid"] else "external"
         )
