@@ -30,6 +30,7 @@ from mlops.pipelines.lake import Lake
 _log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's realtime request limit
+DRAIN_LIMIT = 4 * MAX_PAYLOAD  # oversized bodies up to this are read and discarded, not held
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
@@ -39,6 +40,27 @@ class PayloadError(ValueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _discard(stream: Any, size: int) -> None:
+    """Read and drop ``size`` bytes in small pieces."""
+    while size > 0:
+        chunk = stream.read(min(size, 64 * 1024))
+        if not chunk:
+            return
+        size -= len(chunk)
+
+
+def _require_numbers(rows: Any) -> None:
+    """JSON rows must hold numbers: ``"3"`` or ``true`` are not read as 3 or 1."""
+    if not isinstance(rows, list):
+        raise PayloadError(400, 'expected {"instances": [[...], ...]} or a list of rows')
+    for row in rows:
+        if not isinstance(row, list):
+            raise PayloadError(400, "each row must be a list of numbers")
+        for value in row:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise PayloadError(400, f"{json.dumps(value)[:40]} is not a number")
 
 
 def parse_rows(body: bytes, content_type: str, width: int) -> tuple[np.ndarray, str]:
@@ -54,18 +76,21 @@ def parse_rows(body: bytes, content_type: str, width: int) -> tuple[np.ndarray, 
             rows: Any = [[float(v) for v in line.split(",")] for line in lines]
             encoding = "CSV"
         elif kind in ("application/json", ""):
-            payload = json.loads(body)
+            payload = json.loads(body.decode("utf-8"))
             rows = payload.get("instances") if isinstance(payload, dict) else payload
+            _require_numbers(rows)
             encoding = "JSON"
         else:
             raise PayloadError(
                 415, f"unsupported content type '{kind}'; send application/json or text/csv"
             )
         array = np.asarray(rows, dtype=np.float64)
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        if isinstance(exc, PayloadError):
-            raise
-        raise PayloadError(400, f"cannot read rows: {exc}") from None
+    except PayloadError:
+        raise
+    except RecursionError:
+        raise PayloadError(400, "cannot read rows: JSON nested too deep") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # UnicodeDecodeError is a ValueError
+        raise PayloadError(400, f"cannot read rows: {str(exc)[:200]}") from None
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != width:
         raise PayloadError(400, f"expected a non-empty list of rows of {width} numbers")
     if not np.all(np.isfinite(array)):
@@ -231,6 +256,12 @@ def _capture_line(body: bytes, content_type: str, encoding: str, response: bytes
     )
 
 
+class _Server(ThreadingHTTPServer):
+    """The threaded server with a listen backlog for bursts (http.server's default is 5)."""
+
+    request_queue_size = 128
+
+
 class ModelServer:
     """An HTTP server with SageMaker's inference contract around a ``predict`` function."""
 
@@ -246,7 +277,7 @@ class ModelServer:
         self.predict, self.width, self.capture = predict, width, capture
         self.served = 0
         self._counter = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler())
+        self._httpd = _Server((host, port), self._handler())
         self._httpd.daemon_threads = False  # stop() waits for requests in flight
         self._thread: threading.Thread | None = None
 
@@ -286,6 +317,9 @@ class _Handler(BaseHTTPRequestHandler):
     """SageMaker's inference contract over the bound :class:`ModelServer`."""
 
     protocol_version = "HTTP/1.1"
+    # A client that stops sending (or an idle keep-alive connection) frees its thread after this
+    # long, so shutdown is never held up by it.
+    timeout = 30
     # Headers and body as two unbuffered writes meet Nagle's algorithm and the client's delayed
     # ACK on keep-alive connections: ~40 ms per request. Buffer the reply and send it at once.
     wbufsize = 64 * 1024
@@ -302,12 +336,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/invocations":
             self._reply(404, {"error": f"no such path {self.path}"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD:
-            self.rfile.read(length)
-            self._reply(413, {"error": f"payload over {MAX_PAYLOAD} bytes"})
+        length = self._content_length()
+        if length is None:
             return
         body = self.rfile.read(length)
+        if len(body) < length:  # the client sent less than it announced, then went quiet
+            self.close_connection = True
+            return
         content_type = self.headers.get("Content-Type", "application/json")
         try:
             status, response = 200, self._invoke(body, content_type)
@@ -318,6 +353,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(500, {"error": f"model failed: {exc}"})
             return
         self._send(status, response)
+
+    def _content_length(self) -> int | None:
+        """The body's announced length, or None after answering why it cannot be read.
+
+        Checked before anything is read: an oversized or unannounced body is refused without
+        reading it, and the connection closed (its unread bytes would be the next request).
+        """
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._refuse(411, "send a Content-Length; chunked bodies are not accepted")
+            return None
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            self._refuse(411, "send a Content-Length")
+            return None
+        if not raw.isdigit():
+            self._refuse(400, f"Content-Length {raw[:20]!r} is not a size")
+            return None
+        if int(raw) > MAX_PAYLOAD:
+            # Discard (never hold) a moderately oversized body so the client reads the 413
+            # instead of a broken pipe; a huge one is not worth the wait: just close.
+            if int(raw) <= DRAIN_LIMIT:
+                _discard(self.rfile, int(raw))
+            self._refuse(413, f"payload over {MAX_PAYLOAD} bytes")
+            return None
+        return int(raw)
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.close_connection = True
+        self._reply(status, {"error": message})
 
     def _invoke(self, body: bytes, content_type: str) -> bytes:
         server = self.model_server

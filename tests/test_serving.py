@@ -63,7 +63,7 @@ def test_json_and_csv(
         (b"{not json", "application/json", 400, "cannot read rows"),
         (b'{"instances": [[1, 2]]}', "application/json", 400, "rows of 3 numbers"),
         (b'{"instances": []}', "application/json", 400, "non-empty list"),
-        (b'{"instances": [[1, "x", 3]]}', "application/json", 400, "cannot read rows"),
+        (b'{"instances": [[1, "x", 3]]}', "application/json", 400, '"x" is not a number'),
         (b"1,2,NaN\n", "text/csv", 400, "finite numbers"),
         (b"1,2\n", "text/csv", 400, "rows of 3 numbers"),
         (b"<xml/>", "application/xml", 415, "unsupported content type"),
@@ -222,3 +222,61 @@ def test_the_capture_queue_is_bounded_in_bytes() -> None:
     finally:
         s3.release.set()
         server.stop()
+
+
+def raw_request(url: str, head: bytes, body: bytes = b"", wait: float = 10.0) -> bytes:
+    """Send bytes as they are (no client fixes them up); return what the server answers."""
+    import socket
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    with socket.create_connection((where.hostname, where.port), timeout=wait) as sock:
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "message"),
+    [
+        ("Content-Length: abc", b"[[1,2,3]]", 400, "is not a size"),
+        ("Content-Length: -1", b"[[1,2,3]]", 400, "is not a size"),
+        ("Transfer-Encoding: chunked", b"9\r\n[[1,2,3]]\r\n0\r\n\r\n", 411, "chunked"),
+        ("Content-Length: 99999999999999", b"", 413, "payload over"),
+    ],
+    ids=["length-text", "length-negative", "chunked", "length-huge"],
+)
+def test_bodies_that_cannot_be_read_get_a_4xx_before_any_read(
+    server: ModelServer, headers: str, body: bytes, status: int, message: str
+) -> None:
+    head = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += f"{headers}\r\n\r\n"
+    answer = raw_request(server.url, head.encode(), body)
+    assert answer.startswith(f"HTTP/1.1 {status}".encode()), answer[:80]
+    assert message.encode() in answer
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "cannot read rows"),  # nested 100k deep
+        (b"[[" + b"9" * 400 + b", 1, 2]]", "cannot read rows"),  # a 400-digit integer
+        ("[[1, 2, 3]]".encode("utf-16"), "cannot read rows"),  # UTF-16
+        (b'[["1", 2, 3]]', '"1" is not a number'),
+        (b"[[true, 2, 3]]", "true is not a number"),
+    ],
+    ids=["deep", "huge-int", "utf16", "numeric-string", "boolean"],
+)
+def test_edge_json_gets_a_clear_400(server: ModelServer, body: bytes, message: str) -> None:
+    code, payload = post(server.url, body)
+    assert code == 400 and message in payload["error"]
+
+
+def test_a_body_shorter_than_announced_frees_its_connection(server: ModelServer) -> None:
+    head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+    answer = raw_request(server.url, head, b"[[1,2,3]]")  # 9 bytes, then the client stops
+    assert answer == b""  # nothing to score: the server closes instead of waiting for ever
+    assert post(server.url, b"[[1,2,3]]")[0] == 200  # and goes on serving
