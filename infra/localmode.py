@@ -231,6 +231,15 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
         from mlops.infra.bootstrap import apply
 
         captured = capture_program(local, extra)
+        if state.applied and missing_buckets(state):
+            # The endpoint answers but no longer holds what was applied (moto restarted on the
+            # same port, say): apply everything again, and say what was lost with it.
+            say(
+                f"the endpoint at {state.endpoint} no longer holds this stack's lake"
+                f" ({', '.join(missing_buckets(state))} missing): re-creating every resource;"
+                " datasets, runs and registered models that were there are gone"
+            )
+            state.applied = []
         applied = apply(captured, state.endpoint, region, done=state.applied)
         state.applied = applied.done
         state.platform = captured.result.get("platform", {})
@@ -240,6 +249,27 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
         )
     save_state(project, state)
     return state
+
+
+def missing_buckets(state: LocalState) -> list[str]:
+    """The recorded lake buckets the endpoint does not have (empty when all are there)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlops.infra.local import client
+
+    buckets = dict(state.platform.get("buckets") or {})
+    if not buckets:
+        return []
+    s3 = client(state.endpoint, state.region, "s3")
+    missing = []
+    for bucket in buckets.values():
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError:
+            missing.append(bucket)
+        except BotoCoreError:
+            return []  # unreachable: the caller already handles a gone endpoint
+    return missing
 
 
 def _pulumi_env(project: Path) -> dict[str, str]:
@@ -312,11 +342,25 @@ def ours(pid: int, *words: str) -> bool:
     return bool(args) and all(any(w in a for a in args) for w in words)
 
 
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    """Wait until ``pid`` has exited (or is a zombie awaiting its parent), up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        if "\nState:\tZ" in status:
+            return
+        time.sleep(0.05)
+
+
 def stop_server(state: LocalState, say: Say = print) -> None:
     """Stop the model server `mlops serve` left running, if it is still ours."""
     pid = int(state.serving.get("pid", 0) or 0)
     if pid and ours(pid, "mlops", "serve"):
         os.kill(pid, signal.SIGTERM)
+        _wait_gone(pid)
         say(f"stopped the model server at {state.serving.get('url')} (pid {pid})")
     state.serving = {}
 
@@ -342,6 +386,7 @@ def _down(project: Path, say: Say) -> None:
     elif state.pid:
         try:
             os.killpg(state.pid, signal.SIGTERM)
+            _wait_gone(state.pid)
             say(
                 f"stopped the embedded AWS endpoint (pid {state.pid});"
                 " its resources are gone with it"

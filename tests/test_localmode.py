@@ -210,3 +210,31 @@ def test_status_fails_when_the_recorded_endpoint_does_not_answer(tmp_path: Path,
     result = invoke("local", "status", "--project", str(dest))
     assert result.exit_code == 4
     assert "nothing answers there" in result.output and "mlops local up" in result.output
+
+
+def test_up_notices_an_endpoint_that_lost_the_stack_and_rebuilds_it(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    import urllib.request
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    dest = tmp_path / "restarted"
+    Scaffold(validate_answers({"name": "restarted", "ci": "none"}), dest, git=False).run()
+    try:
+        assert (
+            invoke("local", "up", "--project", str(dest), "--aws-endpoint", endpoint).exit_code == 0
+        )
+        # moto restarted on the same port: it answers, but holds nothing any more.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+        again = invoke("local", "up", "--project", str(dest))
+        assert again.exit_code == 0, again.output
+        assert "no longer holds this stack's lake" in again.output
+        assert "0 resources created" not in again.output
+        run = invoke("pipeline", "run", "--project", str(dest))
+        assert run.exit_code == 0, run.output  # no NoSuchBucket: the lake is there again
+    finally:
+        invoke("local", "down", "--project", str(dest))
+        server.stop()
