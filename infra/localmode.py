@@ -231,12 +231,13 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
         from mlops.infra.bootstrap import apply
 
         captured = capture_program(local, extra)
-        if state.applied and missing_buckets(state):
+        lost = missing_buckets(state) if state.applied else []
+        if lost:
             # The endpoint answers but no longer holds what was applied (moto restarted on the
             # same port, say): apply everything again, and say what was lost with it.
             say(
                 f"the endpoint at {state.endpoint} no longer holds this stack's lake"
-                f" ({', '.join(missing_buckets(state))} missing): re-creating every resource;"
+                f" ({', '.join(lost)} missing): re-creating every resource;"
                 " datasets, runs and registered models that were there are gone"
             )
             state.applied = []

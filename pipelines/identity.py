@@ -50,23 +50,16 @@ def git_version(project: Path) -> str:
 
     Outside git, or where git is missing, it is ``unversioned``; the run id does not use it.
     """
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        command = ["git", "-C", str(project), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=10)  # noqa: S603
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(project), "rev-parse", "--short=12", "HEAD"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
+        head = git("rev-parse", "--short=12", "HEAD")
         if head.returncode != 0:
             return "unversioned"
-        dirty = subprocess.run(
-            ["git", "-C", str(project), "status", "--porcelain", "--untracked-files=normal"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
+        dirty = git("status", "--porcelain", "--untracked-files=normal")
     except (OSError, subprocess.TimeoutExpired):
         return "unversioned"
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

@@ -25,7 +25,7 @@ from mlops.core.layout import LAYOUT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import volume_kms_allowed
-from mlops.infra.aws.iam import pull_image_statements, service_trust_policy
+from mlops.infra.aws.iam import pull_image_statements, sagemaker_trust_policy
 from mlops.infra.aws.names import PlatformNames
 from mlops.infra.config import StackConfig
 
@@ -410,14 +410,7 @@ class InferenceEndpoint(pulumi.ComponentResource):
             f"{name}-model-role",
             description=f"Execution role of the models served by {args.names.endpoint}",
             assume_role_policy=account.apply(
-                lambda a: json.dumps(
-                    service_trust_policy(
-                        "sagemaker",
-                        args.partition,
-                        a,
-                        Arns(args.partition, args.region, a).sagemaker("*"),
-                    )
-                )
+                lambda a: json.dumps(sagemaker_trust_policy(args.partition, args.region, a))
             ),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),

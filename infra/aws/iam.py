@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import service_principal
 
 
@@ -51,6 +52,12 @@ def pull_image_statements(repository_arn: str, sid: str) -> list[dict[str, Any]]
             "Resource": "*",
         },
     ]
+
+
+def sagemaker_trust_policy(partition: str, region: str, account_id: str) -> dict[str, Any]:
+    """SageMaker may assume the role only on behalf of this account and region."""
+    source = Arns(partition, region, account_id).sagemaker("*")
+    return service_trust_policy("sagemaker", partition, account_id, source)
 
 
 def allow(action: str, resource: str) -> dict[str, Any]:

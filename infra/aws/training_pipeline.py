@@ -19,7 +19,12 @@ from mlops.core.contracts import DRIFT_NAMESPACE, encode_hyperparameters
 from mlops.core.layout import JOB_OUTPUTS, LAYOUT
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import service_principal
-from mlops.infra.aws.iam import allow, pull_image_statements, service_trust_policy
+from mlops.infra.aws.iam import (
+    allow,
+    pull_image_statements,
+    sagemaker_trust_policy,
+    service_trust_policy,
+)
 from mlops.infra.aws.names import (
     PROCESSING_LOG_GROUP,
     TRAINING_LOG_GROUP,
@@ -118,12 +123,6 @@ class TrainingPipelineArgs:
 
 
 # Exported for testing: the policies are pure functions of concrete ARNs.
-
-
-def sagemaker_trust_policy(partition: str, region: str, account_id: str) -> dict[str, Any]:
-    """SageMaker may assume the role only on behalf of this account and region."""
-    source = Arns(partition, region, account_id).sagemaker("*")
-    return service_trust_policy("sagemaker", partition, account_id, source)
 
 
 def execution_role_policy(
