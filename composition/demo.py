@@ -125,7 +125,7 @@ def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
 def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
     from mlops.pipelines.model import unpack
-    from mlops.pipelines.serving import CaptureWriter, ModelServer
+    from mlops.pipelines.serving import CaptureWriter, ModelServer, RowSchema
 
     life = s.lifecycle
     state = localmode.up(
@@ -140,7 +140,7 @@ def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     capture = CaptureWriter(life.lake, endpoint, sampling_percent=100, flush_every=50, seed=7)
     server = ModelServer(
         lambda rows: trainer.predict_proba(model, rows),
-        len(life.contract.features),
+        RowSchema.from_contract(life.contract),
         port=0,
         capture=capture,
     ).start()

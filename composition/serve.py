@@ -85,7 +85,7 @@ def serve(
         UserError: local mode is down, nothing is approved, or the port is taken.
     """
     from mlops.pipelines.model import load_trainer, unpack
-    from mlops.pipelines.serving import CaptureWriter, ModelServer
+    from mlops.pipelines.serving import CaptureWriter, ModelServer, RowSchema
 
     life = local_lifecycle(project)
     record = choose_model(life, version)
@@ -98,7 +98,7 @@ def serve(
     try:
         server = ModelServer(
             lambda rows: trainer.predict_proba(model, rows),
-            len(life.contract.features),
+            RowSchema.from_contract(life.contract),
             port=port,
             capture=capture,
         )

@@ -27,10 +27,8 @@ import json
 import math
 import os
 import shutil
-import signal
 import sys
 import tarfile
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,7 +204,7 @@ def evaluate_main(env: ContainerEnv, argv: list[str]) -> int:
 
 def serve_main(env: ContainerEnv) -> int:
     """Load ``/opt/ml/model`` and serve SageMaker's inference contract until SIGTERM."""
-    from mlops.pipelines.serving import ModelServer
+    from mlops.pipelines.serving import ModelServer, RowSchema
 
     model_dir = env.ml_root / "model"
     if not model_dir.is_dir() or not any(model_dir.iterdir()):
@@ -219,12 +217,10 @@ def serve_main(env: ContainerEnv) -> int:
         model: Any = trainer.load(model_dir)
     server = ModelServer(
         lambda rows: trainer.predict_proba(model, rows),
-        len(env.data_contract().features),
+        RowSchema.from_contract(env.data_contract()),
         host=env.host,
         port=env.port,
     )
-    # stop() waits for serve_forever() to return, so it must run off the serving thread.
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.stop).start())
     print(f"serving on {server.url}")
     server.serve_forever()
     return 0

@@ -1,420 +1,369 @@
-"""The model server: SageMaker's inference container contract, with data capture into the lake.
+"""The model server: SageMaker's inference container contract on uvicorn, with data capture.
 
 ``GET /ping`` answers 200 once the model is loaded; ``POST /invocations`` takes JSON
 (``{"instances": [[...], ...]}`` or a bare list of rows) or CSV rows and answers
-``{"predictions": [...]}``. Bad payloads get a 4xx with the reason. Sampled requests and
-responses are captured in SageMaker's data-capture JSON-lines format under the lake's
-``capture/<endpoint>/<variant>/YYYY/MM/DD/HH/`` prefix. ``stop()`` drains requests in flight
-and flushes captured records before returning. This is what the project image's ``serve`` runs.
+``{"predictions": [...]}``; bad payloads get a 4xx with the reason (:mod:`.payload`). Captured
+exchanges go to the lake off the request path (:mod:`.capture`). This is what the project
+image's ``serve`` runs, on port 8080, and what ``mlops serve`` runs locally.
+
+The HTTP side is uvicorn (httptools parser, uvloop where installed) with every limit set
+(:class:`Limits`): body size checked before a byte of it is read, header size, a deadline for a
+request to arrive, keep-alive, a connection cap answered with 503, a listen backlog, and a
+graceful drain on SIGTERM that closes idle connections at once, lets requests in flight finish
+within a deadline, then flushes captured data within what is left of it.
+
+Concurrent requests are scored together (:class:`Batcher`): a small model's cost is mostly per
+call, so rows that arrive while the model is busy share the next call. The model runs on one
+thread of its own, so ``/ping`` answers while it works and the model needs no locking.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import random
+import signal
+import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from mlops.core.contracts import PRIMARY_VARIANT
-from mlops.pipelines.lake import Lake
+from mlops.pipelines.capture import CaptureWriter, read_captured
+from mlops.pipelines.payload import MAX_PAYLOAD, PayloadError, RowSchema, parse_rows
+from mlops.pipelines.uvicorn_server import Limits, build_server
+
+__all__ = [
+    "MAX_PAYLOAD",
+    "CaptureWriter",
+    "Limits",
+    "ModelServer",
+    "PayloadError",
+    "RowSchema",
+    "parse_rows",
+    "read_captured",
+]
 
 _log = logging.getLogger(__name__)
 
-MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's realtime request limit
-DRAIN_LIMIT = 4 * MAX_PAYLOAD  # oversized bodies up to this are read and discarded, not held
 Predict = Callable[[np.ndarray], np.ndarray]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DRAIN_LIMIT = 4 * MAX_PAYLOAD  # oversized bodies up to this are read and discarded, not held
+PARSE_INLINE = 64 * 1024  # bodies up to this are parsed on the event loop, larger ones off it
 
 
-class PayloadError(ValueError):
-    """A request body the model cannot score; answered with a 4xx."""
+class Batcher:
+    """Scores the rows of concurrent requests in one ``predict`` call, one call at a time.
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+    While the model works on a batch, arriving requests wait; when it is done, everything
+    waiting (up to ``max_rows``) goes into the next call. A lone request is scored at once, so
+    an idle server adds no delay. (TorchServe and Triton call this dynamic batching.) If a
+    shared call fails, each request in it is retried alone, so one bad request fails only itself.
 
+    Where a call runs: a model whose calls take under ``inline_s`` (a linear model, a small
+    tree ensemble) is called on the event loop, because handing it to a thread costs more than
+    the call and /ping waits at most that long. A slower model (or one not yet timed) runs on a
+    thread of its own, so /ping and the reading of other requests never wait on it.
+    """
 
-def _discard(stream: Any, size: int) -> None:
-    """Read and drop ``size`` bytes in small pieces."""
-    while size > 0:
-        chunk = stream.read(min(size, 64 * 1024))
-        if not chunk:
+    def __init__(self, predict: Predict, max_rows: int, inline_s: float = 0.002) -> None:
+        self.predict, self.max_rows, self.inline_s = predict, max_rows, inline_s
+        self.calls = 0
+        self.call_s = float("inf")  # a moving average of the recent calls' duration
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="predict")
+        self._waiting: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def __call__(self, rows: np.ndarray) -> np.ndarray:
+        """Predictions for ``rows``, scored alone or with other requests' rows."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        self._waiting.append((rows, future))
+        if self._worker is None:
+            self._worker = loop.create_task(self._drain())
+        return await future
+
+    def close(self) -> None:
+        """Release the model's thread once the call on it (if any) returns."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                await self._score(self._take())
+        finally:
+            self._worker = None  # no await since the queue was seen empty: nothing is stranded
+
+    def _take(self) -> list[tuple[np.ndarray, asyncio.Future[np.ndarray]]]:
+        taken: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
+        rows = 0
+        while self._waiting and (not taken or rows + len(self._waiting[0][0]) <= self.max_rows):
+            item = self._waiting.pop(0)
+            taken.append(item)
+            rows += len(item[0])
+        return taken
+
+    async def _score(self, batch: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]]) -> None:
+        live = [(rows, future) for rows, future in batch if not future.done()]
+        if not live:
             return
-        size -= len(chunk)
-
-
-def _require_numbers(rows: Any) -> None:
-    """JSON rows must hold numbers: ``"3"`` or ``true`` are not read as 3 or 1."""
-    if not isinstance(rows, list):
-        raise PayloadError(400, 'expected {"instances": [[...], ...]} or a list of rows')
-    for row in rows:
-        if not isinstance(row, list):
-            raise PayloadError(400, "each row must be a list of numbers")
-        for value in row:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise PayloadError(400, f"{json.dumps(value)[:40]} is not a number")
-
-
-def parse_rows(body: bytes, content_type: str, width: int) -> tuple[np.ndarray, str]:
-    """Rows from a JSON or CSV body, and the encoding SageMaker would record for it.
-
-    Raises:
-        PayloadError: unsupported content type (415), or unreadable rows (400).
-    """
-    kind = content_type.split(";")[0].strip().lower()
-    try:
-        if kind == "text/csv":
-            lines = [line for line in body.decode("utf-8").splitlines() if line.strip()]
-            rows: Any = [[float(v) for v in line.split(",")] for line in lines]
-            encoding = "CSV"
-        elif kind in ("application/json", ""):
-            payload = json.loads(body.decode("utf-8"))
-            rows = payload.get("instances") if isinstance(payload, dict) else payload
-            _require_numbers(rows)
-            encoding = "JSON"
-        else:
-            raise PayloadError(
-                415, f"unsupported content type '{kind}'; send application/json or text/csv"
-            )
-        array = np.asarray(rows, dtype=np.float64)
-    except PayloadError:
-        raise
-    except RecursionError:
-        raise PayloadError(400, "cannot read rows: JSON nested too deep") from None
-    except (ValueError, TypeError, OverflowError) as exc:  # UnicodeDecodeError is a ValueError
-        raise PayloadError(400, f"cannot read rows: {str(exc)[:200]}") from None
-    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != width:
-        raise PayloadError(400, f"expected a non-empty list of rows of {width} numbers")
-    if not np.all(np.isfinite(array)):
-        raise PayloadError(400, "rows must hold finite numbers")
-    return array, encoding
-
-
-@dataclass
-class CaptureWriter:
-    """Captures sampled request/response pairs into the lake, off the request path.
-
-    ``record`` only samples, formats and queues a line: it never waits on S3 and never fails
-    an inference. A background writer drains the queue in objects of ``flush_every`` records
-    (SageMaker's JSON-lines format and key layout), retrying through the lake's client. The
-    queue is bounded in bytes: when the lake is slow or down and the queue is full, new
-    captures are dropped and counted (``dropped``), as is a batch the lake keeps refusing,
-    with a log line; inference goes on.
-
-    Attributes:
-        lake: where captures go (the ``capture`` place).
-        endpoint: endpoint name, the first path element.
-        variant: variant name, the second.
-        sampling_percent: share of requests captured.
-        flush_every: records per object.
-        seed: seeds the sampler (tests); ``None`` for random.
-        max_queued_bytes: the most captured data held in memory at once.
-        flush_interval_s: a partial object is written after this long.
-    """
-
-    lake: Lake
-    endpoint: str
-    variant: str = PRIMARY_VARIANT
-    sampling_percent: int = 100
-    flush_every: int = 50
-    seed: int | None = None
-    max_queued_bytes: int = 16 * 1024 * 1024
-    flush_interval_s: float = 5.0
-    captured: int = 0
-    dropped: int = 0
-    written: int = 0
-    _queue: list[str] = field(default_factory=list)
-    _queued_bytes: int = 0
-    _in_flight: int = 0
-    _closed: bool = False
-    _cond: threading.Condition = field(default_factory=threading.Condition)
-    _rng: random.Random = field(init=False)
-    _writer: threading.Thread | None = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)  # noqa: S311 - sampling, not security
-
-    def record(self, body: bytes, content_type: str, encoding: str, response: bytes) -> None:
-        """Queue one exchange if it is sampled; never blocks on the lake, never raises."""
-        with self._cond:
-            if self._closed or self._rng.random() * 100 >= self.sampling_percent:
-                return
-            line = _capture_line(body, content_type, encoding, response)
-            self.captured += 1
-            if self._queued_bytes + len(line) > self.max_queued_bytes:
-                self.dropped += 1
-                return
-            self._queue.append(line)
-            self._queued_bytes += len(line)
-            self._ensure_writer()
-            if len(self._queue) >= self.flush_every:
-                self._cond.notify_all()
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until everything queued so far is written (or dropped); False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            self._ensure_writer()
-            self._cond.notify_all()
-            while self._queue or self._in_flight:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.1))
-                self._cond.notify_all()
-        return True
-
-    def close(self, timeout: float = 10.0) -> bool:
-        """Flush within ``timeout``, then stop the writer; False if captures were left behind."""
-        done = self.flush(timeout)
-        with self._cond:
-            self._closed = True
-            left = len(self._queue)
-            self.dropped += left
-            self._queue.clear()
-            self._cond.notify_all()
-        if left:
-            _log.warning("capture: %d record(s) not written before the deadline", left)
-        return done
-
-    def _ensure_writer(self) -> None:
-        if self._writer is None or not self._writer.is_alive():
-            self._writer = threading.Thread(target=self._drain, name="capture-writer", daemon=True)
-            self._writer.start()
-
-    def _drain(self) -> None:
-        while True:
-            with self._cond:
-                if not self._queue:
-                    self._cond.wait(self.flush_interval_s)
-                if self._closed and not self._queue:
-                    return
-                if not self._queue:
-                    continue
-                if len(self._queue) < self.flush_every:
-                    self._cond.wait(self.flush_interval_s)  # a fuller object, unless flushed
-                batch = self._queue[: self.flush_every]
-                del self._queue[: len(batch)]
-                self._queued_bytes -= sum(len(line) for line in batch)
-                self._in_flight = len(batch)
-            try:
-                self._write(batch)
-                with self._cond:
-                    self.written += len(batch)
-            except Exception as exc:  # noqa: BLE001 - capture must never take serving down
-                with self._cond:
-                    self.dropped += len(batch)
-                _log.warning(
-                    "capture: %d record(s) dropped, the lake refused them: %s", len(batch), exc
+        rows = [r for r, _ in live]
+        try:
+            if self.call_s < self.inline_s:
+                parts = self._predict(rows)
+            else:
+                parts = await asyncio.get_running_loop().run_in_executor(
+                    self._pool, self._predict, rows
                 )
-            finally:
-                with self._cond:
-                    self._in_flight = 0
-                    self._cond.notify_all()
+        except Exception as exc:  # noqa: BLE001 - handed to the requests, which answer 500
+            if len(live) == 1:
+                if not live[0][1].done():
+                    live[0][1].set_exception(exc)
+                return
+            for item in live:  # find the request that broke the shared call
+                await self._score([item])
+            return
+        for (_, future), part in zip(live, parts, strict=True):
+            if not future.done():
+                future.set_result(part)
 
-    def _write(self, batch: list[str]) -> None:
-        now = datetime.now(UTC)
-        # SageMaker's layout: <endpoint>/<variant>/YYYY/MM/DD/HH/<mm-ss-fff>-<id>.jsonl
-        stamp = f"{now:%Y/%m/%d/%H}/{now:%M-%S-%f}"
-        key = f"{self.endpoint}/{self.variant}/{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
-        self.lake.put_once("capture", key, ("\n".join(batch) + "\n").encode())
-
-
-def _capture_line(body: bytes, content_type: str, encoding: str, response: bytes) -> str:
-    """One exchange in SageMaker's data-capture JSON-lines format."""
-    now = datetime.now(UTC)
-    return json.dumps(
-        {
-            "captureData": {
-                "endpointInput": {
-                    "observedContentType": content_type,
-                    "mode": "INPUT",
-                    "data": body.decode("utf-8", errors="replace"),
-                    "encoding": encoding,
-                },
-                "endpointOutput": {
-                    "observedContentType": "application/json",
-                    "mode": "OUTPUT",
-                    "data": response.decode("utf-8"),
-                    "encoding": "JSON",
-                },
-            },
-            "eventMetadata": {
-                "eventId": str(uuid.uuid4()),
-                "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            },
-            "eventVersion": "0",
-        }
-    )
+    def _predict(self, parts: list[np.ndarray]) -> list[np.ndarray]:
+        stacked = parts[0] if len(parts) == 1 else np.vstack(parts)
+        self.calls += 1
+        started = time.perf_counter()
+        out = np.asarray(self.predict(stacked))
+        took = time.perf_counter() - started
+        self.call_s = took if self.call_s == float("inf") else 0.8 * self.call_s + 0.2 * took
+        if out.shape[:1] != (len(stacked),):
+            raise ValueError(f"the model returned {out.shape[:1]} predictions for {len(stacked)}")
+        return np.split(out, np.cumsum([len(p) for p in parts])[:-1])
 
 
-class _Server(ThreadingHTTPServer):
-    """The threaded server with a listen backlog for bursts (http.server's default is 5)."""
+class InferenceApp:
+    """SageMaker's inference contract as an ASGI application."""
 
-    request_queue_size = 128
+    def __init__(
+        self, predict: Predict, schema: RowSchema, capture: CaptureWriter | None, limits: Limits
+    ) -> None:
+        self.schema, self.capture, self.limits = schema, capture, limits
+        self.batcher = Batcher(predict, limits.max_batch_rows)
+        self.served = 0
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        """Route one request."""
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/ping":
+            if method in ("GET", "HEAD"):
+                await _reply(send, 200, {"status": "healthy"})
+            else:
+                await _reply(send, 405, {"error": "use GET /ping"})
+        elif path == "/invocations":
+            if method == "POST":
+                await self._invocations(scope, receive, send)
+            else:
+                await _reply(send, 405, {"error": "use POST /invocations"})
+        else:
+            await _reply(send, 404, {"error": "no such path; use GET /ping or POST /invocations"})
+
+    async def _invocations(self, scope: Message, receive: Receive, send: Send) -> None:
+        headers = {name: value for name, value in scope["headers"]}
+        # The parser has already refused a malformed Content-Length (400).
+        announced = headers.get(b"content-length")
+        if announced is not None and int(announced) > self.limits.max_body:
+            # Discard (never hold) a moderately oversized body so the client reads the 413
+            # instead of a broken pipe; a huge one is not worth the wait: just close.
+            if int(announced) <= DRAIN_LIMIT:
+                await _discard(receive, DRAIN_LIMIT)
+            await _reply(send, 413, {"error": f"payload over {self.limits.max_body} bytes"}, True)
+            return
+        body = await _read_body(receive, self.limits.max_body)
+        if body is None:
+            return  # the client went away (or its request timed out): nobody to answer
+        if len(body) > self.limits.max_body:  # a chunked body that grew too large
+            await _reply(send, 413, {"error": f"payload over {self.limits.max_body} bytes"}, True)
+            return
+        content_type = headers.get(b"content-type", b"application/json").decode("latin-1")
+        try:
+            if len(body) <= PARSE_INLINE:
+                rows, encoding = parse_rows(body, content_type, self.schema)
+            else:  # a large body takes milliseconds to parse: not on the loop that answers /ping
+                rows, encoding = await asyncio.to_thread(
+                    parse_rows, body, content_type, self.schema
+                )
+            predictions = await self.batcher(rows)
+        except PayloadError as exc:
+            await _reply(send, exc.status, {"error": str(exc)})
+            return
+        except Exception:  # noqa: BLE001 - a model error must not kill the server
+            _log.exception("the model failed on a request")
+            # The model's own message may name paths or hosts: it goes to the log, not the client.
+            await _reply(send, 500, {"error": "the model failed on this request; see the log"})
+            return
+        response = json.dumps({"predictions": [round(float(p), 6) for p in predictions]}).encode()
+        self.served += 1
+        if self.capture is not None:
+            self.capture.record(body, content_type, encoding, response)  # queues; never waits
+        await _send(send, 200, response)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or ``limit + 1`` bytes of it if it is longer; None on disconnect."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"x" * (limit + 1)  # the caller only needs to know it is too long
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _discard(receive: Receive, limit: int) -> None:
+    """Read and drop a body, up to ``limit`` bytes."""
+    size = 0
+    while size <= limit:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+        size += len(message.get("body", b""))
+
+
+async def _reply(send: Send, status: int, payload: dict[str, Any], close: bool = False) -> None:
+    await _send(send, status, json.dumps(payload).encode(), close)
+
+
+async def _send(send: Send, status: int, body: bytes, close: bool = False) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    if close:  # its unread bytes would otherwise be taken for the next request
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket, so a taken port fails here and ``port=0`` has a number at once."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 class ModelServer:
-    """An HTTP server with SageMaker's inference contract around a ``predict`` function."""
+    """SageMaker's inference contract around a ``predict`` function, on uvicorn.
+
+    ``features`` is the row width, or a :class:`RowSchema` (from the data contract) that also
+    names the features and says which must be whole numbers.
+
+    Raises:
+        OSError: the address cannot be listened on (the port is taken, say).
+    """
 
     def __init__(
         self,
         predict: Predict,
-        width: int,
+        features: int | RowSchema,
         *,
         host: str = "127.0.0.1",
         port: int = 8080,
         capture: CaptureWriter | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        self.predict, self.width, self.capture = predict, width, capture
-        self.served = 0
-        self._counter = threading.Lock()
-        self._httpd = _Server((host, port), self._handler())
-        self._httpd.daemon_threads = False  # stop() waits for requests in flight
+        self.capture, self.limits = capture, limits or Limits()
+        self.app = InferenceApp(predict, RowSchema.of(features), capture, self.limits)
+        self._socket = _listen(host, port, self.limits.backlog)
+        self._server = build_server(self.app, self.limits)
         self._thread: threading.Thread | None = None
+        self._stopping: float | None = None
+        self._finished = False
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8080``."""
-        host, port = self._httpd.server_address[:2]
-        name = host.decode() if isinstance(host, bytes) else host
-        return f"http://{name}:{port}"
+        host, port = self._socket.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @property
+    def served(self) -> int:
+        """Requests answered with predictions."""
+        return self.app.served
 
     def start(self) -> ModelServer:
-        """Serve on a background thread."""
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="model-server", daemon=True
-        )
+        """Serve on a background thread; returns once it accepts requests."""
+        self._thread = threading.Thread(target=self._run, name="model-server", daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the model server did not start within 30 s")
+            time.sleep(0.005)
         return self
 
     def serve_forever(self) -> None:
-        """Serve on this thread until :meth:`stop` is called from another."""
-        self._httpd.serve_forever()
+        """Serve on this thread until SIGTERM, Ctrl-C or :meth:`stop` from another thread.
+
+        The first signal drains (see :class:`Limits`); a second Ctrl-C stops at once.
+        """
+        main = threading.current_thread() is threading.main_thread()
+        previous = {
+            sig: signal.signal(sig, self._on_signal)
+            for sig in ((signal.SIGTERM, signal.SIGINT) if main else ())
+        }
+        try:
+            self._run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._finish()
 
     def stop(self) -> None:
-        """Stop accepting, finish requests in flight, flush captures, close the socket."""
-        self._httpd.shutdown()
-        self._httpd.server_close()  # joins the request threads
-        if self._thread is not None:
-            self._thread.join()
-        if self.capture is not None:
-            self.capture.close()  # within its deadline; what the lake refused is counted
+        """Stop accepting, close idle connections, finish requests in flight, flush captures.
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        return type("BoundHandler", (_Handler,), {"model_server": self})
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """SageMaker's inference contract over the bound :class:`ModelServer`."""
-
-    protocol_version = "HTTP/1.1"
-    # A client that stops sending (or an idle keep-alive connection) frees its thread after this
-    # long, so shutdown is never held up by it.
-    timeout = 30
-    # Headers and body as two unbuffered writes meet Nagle's algorithm and the client's delayed
-    # ACK on keep-alive connections: ~40 ms per request. Buffer the reply and send it at once.
-    wbufsize = 64 * 1024
-    disable_nagle_algorithm = True
-    model_server: ModelServer
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path == "/ping":
-            self._reply(200, {"status": "healthy"})
-        else:
-            self._reply(404, {"error": f"no such path {self.path}"})
-
-    def do_POST(self) -> None:  # noqa: N802
-        if self.path != "/invocations":
-            self._reply(404, {"error": f"no such path {self.path}"})
-            return
-        length = self._content_length()
-        if length is None:
-            return
-        body = self.rfile.read(length)
-        if len(body) < length:  # the client sent less than it announced, then went quiet
-            self.close_connection = True
-            return
-        content_type = self.headers.get("Content-Type", "application/json")
-        try:
-            status, response = 200, self._invoke(body, content_type)
-        except PayloadError as exc:
-            self._reply(exc.status, {"error": str(exc)})
-            return
-        except Exception as exc:  # noqa: BLE001 - a model error must not kill the server
-            self._reply(500, {"error": f"model failed: {exc}"})
-            return
-        self._send(status, response)
-
-    def _content_length(self) -> int | None:
-        """The body's announced length, or None after answering why it cannot be read.
-
-        Checked before anything is read: an oversized or unannounced body is refused without
-        reading it, and the connection closed (its unread bytes would be the next request).
+        All within ``limits.drain_s``.
         """
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self._refuse(411, "send a Content-Length; chunked bodies are not accepted")
-            return None
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            self._refuse(411, "send a Content-Length")
-            return None
-        if not raw.isdigit():
-            self._refuse(400, f"Content-Length {raw[:20]!r} is not a size")
-            return None
-        if int(raw) > MAX_PAYLOAD:
-            # Discard (never hold) a moderately oversized body so the client reads the 413
-            # instead of a broken pipe; a huge one is not worth the wait: just close.
-            if int(raw) <= DRAIN_LIMIT:
-                _discard(self.rfile, int(raw))
-            self._refuse(413, f"payload over {MAX_PAYLOAD} bytes")
-            return None
-        return int(raw)
+        self._begin_stop()
+        if self._thread is not None:
+            self._thread.join(self.limits.drain_s + 5)
+        self._finish()
 
-    def _refuse(self, status: int, message: str) -> None:
-        self.close_connection = True
-        self._reply(status, {"error": message})
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self._server.should_exit and signum == signal.SIGINT:
+            self._server.force_exit = True
+        self._begin_stop()
 
-    def _invoke(self, body: bytes, content_type: str) -> bytes:
-        server = self.model_server
-        rows, encoding = parse_rows(body, content_type, server.width)
-        predictions = [round(float(p), 6) for p in server.predict(rows)]
-        response = json.dumps({"predictions": predictions}).encode()
-        with server._counter:
-            server.served += 1
-        if server.capture is not None:
-            server.capture.record(body, content_type, encoding, response)
-        return response
+    def _begin_stop(self) -> None:
+        if self._stopping is None:
+            self._stopping = time.monotonic()
+        self._server.should_exit = True
 
-    def _reply(self, status: int, payload: dict[str, Any]) -> None:
-        self._send(status, json.dumps(payload).encode())
+    def _run(self) -> None:
+        with asyncio.Runner(loop_factory=self._server.config.get_loop_factory()) as runner:
+            runner.run(self._server.serve(sockets=[self._socket]))
 
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass  # request logs would drown the progress display
-
-
-def read_captured(lake: Lake, endpoint: str, width: int) -> list[np.ndarray]:
-    """Every captured request's rows for an endpoint, oldest object first."""
-    batches = []
-    for key in sorted(lake.keys("capture", f"{endpoint}/")):
-        for line in lake.get("capture", key).decode().splitlines():
-            event = json.loads(line)["captureData"]["endpointInput"]
-            kind = "text/csv" if event["encoding"] == "CSV" else "application/json"
-            rows, _ = parse_rows(event["data"].encode(), kind, width)
-            batches.append(rows)
-    return batches
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._socket.close()
+        self.app.batcher.close()
+        if self.capture is not None:
+            started = self._stopping or time.monotonic()
+            left = self.limits.drain_s - (time.monotonic() - started)
+            self.capture.close(timeout=max(0.5, left))  # what is left behind is counted

@@ -274,3 +274,52 @@ def test_serving_before_training_says_what_to_do(tmp_path: Path, capsys) -> None
     assert "no model in" in err and "make train" in err and "Traceback" not in err
     assert container.main(["validate"], {}) == 2  # no MLOPS_TRAIN_MODULE: the image is broken
     assert container.main(["deploy"], environ) == 2
+
+
+def test_the_container_server_drains_on_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    project, data = make_project(tmp_path / "project", "classification")
+    channel = project / "channel"
+    channel.mkdir()
+    shutil.copyfile(data, channel / "data.csv")
+    environ = {
+        "SM_ML_ROOT": str(project / "opt-ml"),
+        "MLOPS_TRAIN_MODULE": "churn_parity.pipelines.train",
+        "MLOPS_DATA_CONTRACT": str(project / "data" / "contract.yaml"),
+    }
+    sys.path.insert(0, str(project))
+    try:
+        assert container.main(["train"], {**environ, "SM_CHANNEL_TRAIN": str(channel)}) == 0
+    finally:
+        sys.path.remove(str(project))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, **environ, "PYTHONPATH": str(project)}
+    env.update(SAGEMAKER_BIND_TO_PORT=str(port), MLOPS_SERVE_HOST="127.0.0.1")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlops.pipelines.container", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert "serving on" in server.stdout.readline()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=10) as response:
+            assert response.status == 200
+        server.send_signal(signal.SIGTERM)
+        # Exit status 0, not death by SIGTERM (-15): the drain ran to its end.
+        assert server.wait(timeout=30) == 0
+    finally:
+        server.kill()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
