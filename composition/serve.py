@@ -20,7 +20,7 @@ from typing import Any
 
 from mlops.composition.run import local_lifecycle
 from mlops.core.errors import UserError
-from mlops.core.process import start_detached
+from mlops.core.process import start_detached, start_time
 from mlops.pipelines.registry import RunRecord, approved_run, find_run, list_runs
 
 Say = Callable[[str], None]
@@ -144,7 +144,14 @@ def _record(project: Path, served: Served | None) -> None:
     if state is None:
         return
     state.serving = (
-        {"url": served.url, "pid": os.getpid(), "run_id": served.run_id} if served else {}
+        {
+            "url": served.url,
+            "pid": os.getpid(),
+            "started": start_time(os.getpid()),
+            "run_id": served.run_id,
+        }
+        if served
+        else {}
     )
     localmode.save_state(project, state)
 

@@ -38,3 +38,64 @@ def start_detached(
             raise ExternalToolError(what, f"it did not start; see {log}")
         time.sleep(0.05)
     return ready.read_text().strip(), proc.pid
+
+
+def start_time(pid: int) -> int:
+    """When process ``pid`` started, in clock ticks since boot; 0 when it cannot be read.
+
+    A pid and its start time together name one process: a pid reused by another program
+    later has a later start time.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    # Field 22, counted after the command name, which is in parentheses and may hold spaces.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[19]) if len(fields) > 19 else 0
+
+
+def verified(pid: int, started: int, *words: str) -> bool:
+    """Whether ``pid`` is the process we started.
+
+    All of ``words`` must be on its command line and, where ``started`` was recorded, its start
+    time must match. Only a process verified this way is ever signalled: a recorded pid may
+    belong to another program by now.
+    """
+    if pid <= 0:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    args = [part.decode(errors="replace") for part in cmdline]
+    if not (args and all(any(w in a for a in args) for w in words)):
+        return False
+    return not started or start_time(pid) == started
+
+
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether ``pid`` holds the socket listening on TCP ``port``; None where /proc cannot tell."""
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            # local_address is HEXIP:HEXPORT; state 0A is LISTEN; the inode is the tenth field.
+            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                listening.add(parts[9])
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in listening:
+            return True
+    return False

@@ -22,16 +22,21 @@ from mlops.core.errors import UserError
 from mlops.infra.api_shapes import request
 from mlops.infra.local import client as local_client
 from mlops.infra.local import require_loopback
+from mlops.infra.reconcile import (
+    GONE,
+    HOLDS_DATA,
+    ApiCall,
+    Record,
+    assigned_ids,
+    delete_calls,
+    digest,
+    make_record,
+    records_from,
+    update_calls,
+)
 from mlops.infra.testing import MockedProgram, MockedResource
 
-
-@dataclass(frozen=True)
-class ApiCall:
-    """One AWS API call: service, operation (botocore's name) and parameters."""
-
-    service: str
-    operation: str
-    params: dict[str, Any]
+__all__ = ["SUPPORTED", "ApiCall", "Applied", "UnsupportedResourceError", "api_calls", "apply"]
 
 
 class UnsupportedResourceError(UserError):
@@ -414,15 +419,21 @@ class Applied:
 
     Attributes:
         created: type -> how many resources this apply created.
-        skipped: resources already applied (named in ``done``) or already there.
+        updated: type -> how many changed resources it updated or replaced.
+        deleted: type -> how many resources gone from the program it deleted.
+        kept: resources gone from the program but left in place because they hold data.
+        skipped: resources unchanged since the last apply, or already there.
         calls: API calls made.
-        done: every resource applied so far; pass it to the next apply to resume.
+        done: the record of every applied resource; pass it to the next apply.
     """
 
     created: dict[str, int]
+    updated: dict[str, int]
+    deleted: dict[str, int]
+    kept: list[str]
     skipped: int
     calls: int
-    done: list[str]
+    done: dict[str, Record]
 
 
 def apply(
@@ -430,61 +441,123 @@ def apply(
     endpoint_url: str,
     region: str,
     client: Callable[[str], Any] | None = None,
-    done: list[str] | None = None,
+    done: dict[str, Record] | list[str] | None = None,
 ) -> Applied:
-    """Create every resource of ``program`` on a loopback endpoint, in registration order.
+    """Reconcile a loopback endpoint with ``program``: create, update, delete.
 
-    Resources named in ``done`` (a previous apply's record) are skipped, so applying again
-    only creates what is new: re-running is idempotent even for unnamed resources (KMS keys).
+    ``done`` is the previous apply's record. Resources it holds with unchanged inputs are
+    skipped, so applying again is idempotent even for unnamed resources (KMS keys); changed
+    ones are updated (or replaced, see :mod:`.reconcile`); recorded resources the program no
+    longer has are deleted, newest first, except those holding data.
 
     Raises:
         UserError: the endpoint is not on loopback, or a resource type is unsupported (checked
             for every resource before the first call).
-        ClientError: the endpoint rejected a call.
+        ClientError: the endpoint rejected a creation or update.
     """
     require_loopback(endpoint_url)
     unsupported = [r for r in program.resources if r.custom and r.type not in SUPPORTED]
     if unsupported:
         raise UnsupportedResourceError(unsupported[0])
-    if client is None:
-        clients: dict[str, Any] = {}
-
-        def client(service: str) -> Any:
-            if service not in clients:
-                clients[service] = local_client(endpoint_url, region, service)
-            return clients[service]
-
-    ctx, created, skipped, count = Context(), dict[str, int](), 0, 0
-    applied = list(done or [])
+    send = _Sender(client or _clients(endpoint_url, region))
+    records = records_from(done)
+    ctx = Context(
+        key_ids={n: r["ids"]["KeyId"] for n, r in records.items() if "KeyId" in r.get("ids", {})}
+    )
+    created: dict[str, int] = {}
+    updated: dict[str, int] = {}
+    skipped = 0
     for resource in program.resources:
-        if resource.name in applied:
+        old = records.get(resource.name)
+        # An older state names resources without a digest: they are trusted as applied.
+        if old is not None and old.get("digest", digest(resource)) == digest(resource):
             skipped += resource.custom
             continue
-        for call in api_calls(resource, ctx):
-            count += 1
-            skipped += not _send(client, call, resource, ctx)
+        calls = api_calls(resource, ctx)
+        removals, sends = update_calls(old, calls) if old is not None else ([], calls)
+        for call in removals:
+            send.delete(call)
+        ids = {}
+        for call in sends:
+            fresh, response = send(call)
+            skipped += not fresh and old is None and call is calls[0]
+            ids.update(assigned_ids(call.operation, response))
+            if call.operation == "CreateKey" and "KeyId" in ids:
+                ctx.key_ids[resource.name] = ids["KeyId"]
         if resource.custom:
-            created[resource.type] = created.get(resource.type, 0) + 1
-        applied.append(resource.name)
-    return Applied(created, skipped, count, applied)
+            tally = created if old is None else updated
+            tally[resource.type] = tally.get(resource.type, 0) + 1
+        records[resource.name] = make_record(resource, calls, ids or (old or {}).get("ids", {}))
+    deleted, kept = _delete_removed(send, records, {r.name for r in program.resources})
+    return Applied(created, updated, deleted, kept, skipped, send.count, records)
 
 
-def _send(
-    client: Callable[[str], Any], call: ApiCall, resource: MockedResource, ctx: Context
-) -> bool:
-    """Make one call; return False when what it creates was already there."""
-    api = client(call.service)
-    try:
-        response = getattr(api, xform_name(call.operation))(**call.params)
-    except ClientError as exc:
-        if _already_there(exc):
-            return False
-        raise
-    if call.operation == "CreateKey":
-        key_id = response["KeyMetadata"]["KeyId"]
-        ctx.key_ids[resource.name] = key_id
-        api.enable_key_rotation(KeyId=key_id)
-    return True
+def _delete_removed(
+    send: _Sender, records: dict[str, Record], present: set[str]
+) -> tuple[dict[str, int], list[str]]:
+    """Delete recorded resources the program no longer has, newest first."""
+    deleted: dict[str, int] = {}
+    kept: list[str] = []
+    for name in reversed([n for n in records if n not in present]):
+        record = records.pop(name)
+        try:
+            for call in delete_calls(record):
+                send.delete(call)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in HOLDS_DATA:
+                records[name] = record  # tried again on the next apply
+                raise
+            kept.append(name)
+            continue
+        if record.get("type"):
+            deleted[record["type"]] = deleted.get(record["type"], 0) + 1
+    return deleted, kept
+
+
+def _clients(endpoint_url: str, region: str) -> Callable[[str], Any]:
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = local_client(endpoint_url, region, service)
+        return clients[service]
+
+    return client
+
+
+class _Sender:
+    """Sends calls through per-service clients and counts them."""
+
+    def __init__(self, client: Callable[[str], Any]) -> None:
+        self.client, self.count = client, 0
+
+    def __call__(self, call: ApiCall) -> tuple[bool, dict[str, Any]]:
+        """Make one call: whether it created something, and the answer."""
+        self.count += 1
+        api = self.client(call.service)
+        try:
+            response = getattr(api, xform_name(call.operation))(**call.params)
+        except ClientError as exc:
+            if _already_there(exc):
+                return False, {}
+            raise
+        if call.operation == "CreateKey":
+            api.enable_key_rotation(KeyId=response["KeyMetadata"]["KeyId"])
+        return True, response
+
+    def delete(self, call: ApiCall) -> None:
+        """Make one removal; what is already gone is fine."""
+        self.count += 1
+        try:
+            getattr(self.client(call.service), xform_name(call.operation))(**call.params)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in GONE and not _gone(exc):
+                raise
+
+
+def _gone(exc: ClientError) -> bool:
+    message = exc.response["Error"].get("Message", "").lower()
+    return "does not exist" in message or "not found" in message or "could not find" in message
 
 
 def _already_there(exc: ClientError) -> bool:

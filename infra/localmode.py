@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from mlops.core.errors import ExternalToolError, UserError
-from mlops.core.process import start_detached
+from mlops.core.process import listens_on, start_detached, start_time, verified
 from mlops.infra.local import provider_config, require_loopback
 
 STATE = Path(".mlops") / "local.json"
@@ -42,10 +43,13 @@ class LocalState:
     region: str
     path: str  # "bootstrap" or "pulumi"
     pid: int = 0  # the embedded endpoint's process, 0 when external
-    applied: list[str] = field(default_factory=list)
+    pid_started: int = 0  # its start time: with the pid, it names that one process
+    # The bootstrap's record of each applied resource (an older state kept only the names).
+    applied: dict[str, dict[str, Any]] = field(default_factory=dict)
     platform: dict[str, Any] = field(default_factory=dict)
     model_package_arn: str = ""
-    serving: dict[str, Any] = field(default_factory=dict)  # `mlops serve`: url, pid, run_id
+    # `mlops serve`: url, pid, started, run_id
+    serving: dict[str, Any] = field(default_factory=dict)
 
 
 def state_file(project: Path) -> Path:
@@ -60,7 +64,10 @@ def load_state(project: Path) -> LocalState | None:
         return None
     values = json.loads(path.read_text())
     known = {f.name for f in fields(LocalState)}
-    return LocalState(**{k: v for k, v in values.items() if k in known})
+    state = LocalState(**{k: v for k, v in values.items() if k in known})
+    if isinstance(state.applied, list):
+        state.applied = {name: {} for name in state.applied}
+    return state
 
 
 def require_state(project: Path) -> LocalState:
@@ -206,6 +213,13 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
     if state is not None and not reachable(state.endpoint):
         say(f"the recorded endpoint {state.endpoint} is gone; starting afresh")
         state = None
+    elif state is not None and endpoint_is_ours(state) is False:
+        # Our endpoint died and another program took its port: nothing goes to that program.
+        say(
+            f"{state.endpoint} answers, but not from the embedded endpoint this project started"
+            f" (pid {state.pid}); starting a new one"
+        )
+        state = None
     if state is None:
         if aws_endpoint:
             require_loopback(aws_endpoint)
@@ -220,7 +234,7 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
             endpoint, pid = start_embedded(project)
             say(f"started the embedded AWS endpoint (moto) at {endpoint}")
         path = "pulumi" if shutil.which("pulumi") else "bootstrap"
-        state = LocalState(endpoint, region, path, pid)
+        state = LocalState(endpoint, region, path, pid, start_time(pid) if pid else 0)
     state.model_package_arn = model_package_arn or state.model_package_arn
     extra = {"modelPackageArn": state.model_package_arn} if state.model_package_arn else {}
     if state.path == "pulumi":
@@ -240,14 +254,20 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
                 f" ({', '.join(lost)} missing): re-creating every resource;"
                 " datasets, runs and registered models that were there are gone"
             )
-            state.applied = []
+            state.applied = {}
         applied = apply(captured, state.endpoint, region, done=state.applied)
         state.applied = applied.done
         state.platform = captured.result.get("platform", {})
         say(
             f"bootstrap: {sum(applied.created.values())} resources created,"
+            f" {sum(applied.updated.values())} updated, {sum(applied.deleted.values())} deleted,"
             f" {applied.skipped} already there"
         )
+        if applied.kept:
+            say(
+                f"left in place because they hold data: {', '.join(applied.kept)}"
+                " (empty them, then run `mlops local up` again to delete them)"
+            )
     save_state(project, state)
     return state
 
@@ -329,20 +349,6 @@ def _pulumi_up(project: Path, state: LocalState, extra: dict[str, Any]) -> dict[
     return dict(json.loads(out.stdout or "{}"))
 
 
-def ours(pid: int, *words: str) -> bool:
-    """Whether process ``pid`` runs this Python with all of ``words`` on its command line.
-
-    A recorded pid may have been reused by another program since; only a process verified to
-    be ours is ever signalled.
-    """
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    args = [part.decode(errors="replace") for part in cmdline]
-    return bool(args) and all(any(w in a for a in args) for w in words)
-
-
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
     """Wait until ``pid`` has exited (or is a zombie awaiting its parent), up to ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -359,7 +365,7 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> None:
 def stop_server(state: LocalState, say: Say = print) -> None:
     """Stop the model server `mlops serve` left running, if it is still ours."""
     pid = int(state.serving.get("pid", 0) or 0)
-    if pid and ours(pid, "mlops", "serve"):
+    if verified(pid, int(state.serving.get("started", 0) or 0), "mlops", "serve"):
         os.kill(pid, signal.SIGTERM)
         _wait_gone(pid)
         say(f"stopped the model server at {state.serving.get('url')} (pid {pid})")
@@ -382,7 +388,7 @@ def _down(project: Path, say: Say) -> None:
     if state.path == "pulumi" and reachable(state.endpoint):
         _pulumi(project, "destroy", "--stack", "local", "--yes", "--skip-preview")
         say("pulumi destroy --stack local: done")
-    if state.pid and not ours(state.pid, "mlops.infra.moto_process"):
+    if state.pid and not verified(state.pid, state.pid_started, "mlops.infra.moto_process"):
         say(f"pid {state.pid} is no longer the embedded endpoint; nothing signalled")
     elif state.pid:
         try:
@@ -408,14 +414,37 @@ def status(project: Path) -> dict[str, Any]:
         "up": True,
         "endpoint": state.endpoint,
         "reachable": reachable(state.endpoint),
+        "ours": endpoint_is_ours(state),
         "embedded_pid": state.pid,
         "path": state.path,
         "resources": len(state.applied),
         "model_package_arn": state.model_package_arn,
         "platform": state.platform,
-        "serving": (
-            {**state.serving, "answering": reachable(f"{state.serving['url']}/ping")}
-            if state.serving
-            else {}
-        ),
+        "serving": _serving_status(state.serving),
     }
+
+
+def endpoint_is_ours(state: LocalState) -> bool | None:
+    """Whether the embedded endpoint we started still runs and holds the recorded port.
+
+    None for an external endpoint (LocalStack, a moto of your own): not ours to vouch for.
+    """
+    if not state.pid:
+        return None
+    if not verified(state.pid, state.pid_started, "mlops.infra.moto_process"):
+        return False
+    port = urllib.parse.urlparse(state.endpoint).port
+    return port is None or listens_on(state.pid, port) is not False
+
+
+def _serving_status(serving: dict[str, Any]) -> dict[str, Any]:
+    if not serving:
+        return {}
+    pid, started = int(serving.get("pid", 0) or 0), int(serving.get("started", 0) or 0)
+    port = urllib.parse.urlparse(serving["url"]).port
+    # The server records its own pid and start time: together they name it (it may run in
+    # a notebook's process, so its command line is not checked here; down checks it).
+    ours = verified(pid, started) and (
+        port is None or listens_on(pid, port) is not False
+    )
+    return {**serving, "answering": reachable(f"{serving['url']}/ping"), "ours": ours}

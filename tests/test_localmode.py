@@ -238,3 +238,197 @@ def test_up_notices_an_endpoint_that_lost_the_stack_and_rebuilds_it(tmp_path: Pa
     finally:
         invoke("local", "down", "--project", str(dest))
         server.stop()
+
+
+def sleeper(word: str):  # type: ignore[no-untyped-def]
+    """A process with ``word`` on its command line, returned once it has exec'd."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", word])
+    deadline = time.monotonic() + 10
+    while word.encode() not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return proc
+
+
+def test_a_pid_names_one_process_only_with_its_start_time(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+
+    from mlops.core.process import start_time, verified
+
+    # A process whose command line looks like the endpoint's: only its start time tells.
+    impostor = sleeper("mlops.infra.moto_process")
+    try:
+        started = start_time(impostor.pid)
+        assert started > 0
+        assert verified(impostor.pid, started, "mlops.infra.moto_process")
+        assert not verified(impostor.pid, started + 1, "mlops.infra.moto_process")
+        assert not verified(impostor.pid, started, "mlops", "serve")
+        dest = tmp_path / "reused"
+        Scaffold(validate_answers({"name": "reused", "ci": "none"}), dest, git=False).run()
+        state = localmode.LocalState(
+            "http://127.0.0.1:9", "us-east-1", "bootstrap", impostor.pid, started + 1
+        )
+        localmode.save_state(dest, state)
+        result = invoke("local", "down", "--project", str(dest))
+        assert result.exit_code == 0 and "nothing signalled" in result.output
+        assert impostor.poll() is None  # still running: never signalled
+    finally:
+        impostor.kill()
+        impostor.wait()
+
+
+def test_a_reused_port_is_not_taken_for_our_endpoint(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mlops.core.process import listens_on, start_time
+
+    class Foreign(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    foreign = ThreadingHTTPServer(("127.0.0.1", 0), Foreign)
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    port = foreign.server_address[1]
+    assert listens_on(os.getpid(), port) is True
+    assert listens_on(os.getpid(), port + 1 if port < 65535 else port - 1) is False
+    dest = tmp_path / "foreign"
+    Scaffold(validate_answers({"name": "foreign", "ci": "none"}), dest, git=False).run()
+    # The recorded endpoint process lives on (its command line and start time check out), but
+    # another program (this test) holds and answers on the recorded port.
+    stray = sleeper("mlops.infra.moto_process")
+    localmode.save_state(
+        dest,
+        localmode.LocalState(
+            f"http://127.0.0.1:{port}", "us-east-1", "bootstrap", stray.pid, start_time(stray.pid)
+        ),
+    )
+    try:
+        status = invoke("local", "status", "--project", str(dest))
+        assert status.exit_code == 4
+        assert "not the embedded endpoint this project started" in status.output
+        up = invoke("local", "up", "--project", str(dest))
+        assert up.exit_code == 0, up.output
+        assert "not from the embedded endpoint this project started" in up.output
+        state = localmode.load_state(dest)
+        assert state is not None and state.endpoint != f"http://127.0.0.1:{port}"
+        assert invoke("local", "status", "--project", str(dest)).exit_code == 0
+    finally:
+        down = invoke("local", "down", "--project", str(dest))
+        assert "stopped the embedded AWS endpoint" in down.output
+        state_pid = [int(w) for w in down.output.replace(")", " ").split() if w.isdigit()]
+        for pid in state_pid:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        foreign.shutdown()
+        foreign.server_close()
+        stray.kill()
+        stray.wait()
+
+
+def test_the_bootstrap_reconciles_created_changed_and_removed_resources(
+    moto_endpoint: str,
+) -> None:
+    import copy
+    import dataclasses
+
+    from mlops.infra.aws import MLPlatform
+    from mlops.infra.config import StackConfig
+    from mlops.infra.testing import CALLER_IDENTITY, run_program
+
+    def program() -> dict:  # type: ignore[type-arg]
+        cfg = StackConfig.load()
+        return {"platform": MLPlatform(cfg.name_prefix, cfg).platform}
+
+    import uuid
+
+    first = run_program(
+        program,
+        project=f"reconciled{uuid.uuid4().hex[:6]}",
+        stack="dev",
+        config={"aws:region": "us-east-1"},
+        invokes=CALLER_IDENTITY,
+    )
+    before = apply(first, moto_endpoint, "us-east-1")
+    assert not before.updated and not before.deleted
+
+    def client(service: str):  # type: ignore[no-untyped-def]
+        from mlops.infra.local import client as local_client
+
+        return local_client(moto_endpoint, "us-east-1", service)
+
+    alarms = first.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    changed_alarm, removed_alarm = alarms[0], alarms[1]
+    groups = first.of_type("aws:cloudwatch/logGroup:LogGroup")
+    removed_group = groups[0]
+    buckets = {b.name.rsplit("-", 1)[1]: b for b in first.of_type("aws:s3/bucket:Bucket")}
+    # (moto writes access logs into the logs bucket, so that one is never empty)
+    empty_bucket, full_bucket = buckets["features"], buckets["curated"]
+    # (moto enforces the TLS-only policy on this plain-HTTP endpoint: lift it to write)
+    client("s3").delete_bucket_policy(Bucket=full_bucket.name)
+    client("s3").put_object(Bucket=full_bucket.name, Key="keep.csv", Body=b"data")
+    role = first.of_type("aws:iam/role:Role")[0]
+    role_name = role.inputs.get("name", role.name)
+
+    # The next version of the program: one alarm's threshold and a role's trust changed, an
+    # alarm, a log group and two buckets (with what hangs off them) gone, one log group new.
+    gone = {removed_alarm.name, removed_group.name}
+    for bucket in (empty_bucket, full_bucket):
+        gone |= {
+            r.name
+            for r in first.resources
+            if r.name == bucket.name or r.inputs.get("bucket") == bucket.name
+        }
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    trust["Statement"][0]["Sid"] = "TrustChanged"
+    resources = []
+    for r in first.resources:
+        if r.name in gone:
+            continue
+        if r.name == changed_alarm.name:
+            r = dataclasses.replace(r, inputs={**r.inputs, "threshold": 99.0})
+        if r.name == role.name:
+            r = dataclasses.replace(r, inputs={**r.inputs, "assumeRolePolicy": json.dumps(trust)})
+        resources.append(r)
+    added = dataclasses.replace(
+        copy.deepcopy(removed_group), name="new-logs", inputs={"name": f"/mlops/{uuid.uuid4()}"}
+    )
+    second = MockedProgram([*resources, added], first.result)
+
+    after = apply(second, moto_endpoint, "us-east-1", done=before.done)
+    assert after.created == {"aws:cloudwatch/logGroup:LogGroup": 1}
+    assert after.updated == {
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 1,
+        "aws:iam/role:Role": 1,
+    }
+    assert after.deleted["aws:cloudwatch/metricAlarm:MetricAlarm"] == 1
+    assert after.deleted["aws:cloudwatch/logGroup:LogGroup"] == 1
+    assert after.deleted["aws:s3/bucket:Bucket"] == 1  # the empty one
+    assert after.kept == [full_bucket.name]  # holds data: left in place, named
+    assert set(after.done) == {r.name for r in second.resources}
+
+    cw = client("cloudwatch")
+    thresholds = {
+        a["AlarmName"]: a["Threshold"] for a in cw.describe_alarms()["MetricAlarms"]
+    }
+    assert thresholds[changed_alarm.inputs["name"]] == 99.0
+    assert removed_alarm.inputs["name"] not in thresholds
+    logs = {g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]}
+    assert added.inputs["name"] in logs and removed_group.inputs["name"] not in logs
+    names = {b["Name"] for b in client("s3").list_buckets()["Buckets"]}
+    assert empty_bucket.name not in names and full_bucket.name in names
+    document = client("iam").get_role(RoleName=role_name)["Role"]
+    assert "TrustChanged" in json.dumps(document["AssumeRolePolicyDocument"])
+
+    again = apply(second, moto_endpoint, "us-east-1", done=after.done)
+    assert not again.created and not again.updated and not again.deleted  # settled

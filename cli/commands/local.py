@@ -84,6 +84,15 @@ def status(
                 err=True,
             )
             raise typer.Exit(4)
+        if info["ours"] is False:
+            echo(
+                f"something answers at {info['endpoint']}, but not the embedded endpoint this"
+                f" project started (pid {info['embedded_pid']} is gone or is another program):"
+                " run `mlops local up` to start a new one",
+                "red",
+                err=True,
+            )
+            raise typer.Exit(4)
         alive = "answering"
         server = (
             f"embedded moto, pid {info['embedded_pid']}" if info["embedded_pid"] else "external"
@@ -97,6 +106,8 @@ def status(
         serving = info.get("serving") or {}
         if serving:
             state = "answering" if serving["answering"] else "NOT answering"
+            if serving["answering"] and not serving["ours"]:
+                state = "answering, but NOT from the server mlops serve started"
             echo(f"model server: {serving['url']} ({state}; {serving['run_id']})")
         else:
             echo("model server: none (mlops serve)")
