@@ -97,6 +97,10 @@ class DataError(UserError):
         super().__init__(f"{source}: " + "; ".join(self.reasons))
 
 
+class MonitoringInputError(UserError):
+    """Windows or options the drift check cannot compare (empty, mismatched, of mixed types)."""
+
+
 class ProjectCodeError(UserError):
     """The project's own code (its train module) raised; the message names where and why.
 

@@ -89,12 +89,8 @@ def read_table(body: bytes, source: str, fmt: str = "csv") -> Table:
 
 
 def _read_parquet(body: bytes, source: str) -> Table:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DataError(
-            source, ["Parquet needs pyarrow: pip install 'mlops-stack[parquet]'"]
-        ) from None
+    import pyarrow.parquet as pq
+
     try:
         table = pq.read_table(io.BytesIO(body))
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
