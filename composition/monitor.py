@@ -1,0 +1,162 @@
+"""``mlops monitor``: the drift check on files, dataset versions or captured traffic.
+
+Wires the lifecycle's drift engine (:mod:`mlops.pipelines.drift`) to where windows come from:
+local files, a dataset version or the captured traffic in the project's local lake, and the
+reference sample stored with the approved model (scenario I), or consecutive windows of captured
+traffic compared with each other (scenario II).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.core.errors import MonitoringInputError
+from mlops.pipelines.drift import DriftOptions, DriftReport, FeatureRule, compare
+from mlops.pipelines.windows import PREDICTION, Window, read_window
+
+Say = Callable[[str], None]
+
+
+def load_rules(path: Path | None, share: float) -> DriftOptions:
+    """Options from ``--share`` and an optional rules file (``feature: {test:, threshold:}``).
+
+    Raises:
+        MonitoringInputError: the rules file is missing or malformed.
+    """
+    rules: dict[str, FeatureRule] = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise MonitoringInputError(f"cannot read rules {path}: {exc}") from None
+        if not isinstance(raw, dict):
+            raise MonitoringInputError(f"{path}: expected `feature: {{test: ..., threshold: ...}}`")
+        for feature, rule in raw.items():
+            if not isinstance(rule, dict) or set(rule) - {"test", "threshold"}:
+                raise MonitoringInputError(
+                    f"{path}: {feature}: give `test` and/or `threshold`, e.g. {{test: psi}}"
+                )
+            rules[str(feature)] = FeatureRule(
+                test=rule.get("test", "auto"), threshold=rule.get("threshold")
+            )
+    return DriftOptions(share=share, rules=rules)
+
+
+def load_window(
+    spec: str, project: Path | None, features: Sequence[str], categorical: Sequence[str]
+) -> Window:
+    """A window from a file or folder, or from ``dataset:PREFIX``.
+
+    ``dataset:PREFIX`` is a dataset version of the project's local lake, by sha256 prefix.
+    """
+    if spec.startswith("dataset:"):
+        return _dataset_window(spec.removeprefix("dataset:"), project, categorical)
+    return read_window(Path(spec), features, categorical)
+
+
+def _dataset_window(prefix: str, project: Path | None, categorical: Sequence[str]) -> Window:
+    import io
+
+    import pyarrow.csv as pv
+    import pyarrow.parquet as pq
+
+    from mlops.composition.run import local_lake
+    from mlops.core.project import find_project
+    from mlops.pipelines.windows import from_arrow
+
+    lake = local_lake(find_project(project))
+    keys = [
+        k
+        for k in lake.keys("datasets", "")
+        if f"sha256={prefix}" in k and k.rsplit("/", 1)[-1].startswith("data.")
+    ]
+    if len(keys) != 1:
+        found = "no dataset version" if not keys else f"{len(keys)} dataset versions"
+        raise MonitoringInputError(f"{found} match sha256 prefix {prefix!r}; give more of it")
+    body = lake.get("datasets", keys[0])
+    reader = pq.read_table if keys[0].endswith(".parquet") else pv.read_csv
+    return from_arrow(reader(io.BytesIO(body)), categorical)
+
+
+def features_of(contract: Path | None, names: str | None) -> list[str]:
+    """Feature names for captured rows: ``--features a,b`` or a data contract's features."""
+    if names:
+        return [n.strip() for n in names.split(",") if n.strip()]
+    if contract is not None:
+        from mlops.pipelines.data import DataContract
+
+        return list(DataContract.load(contract).features)
+    return []
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """A finished check: the report, and where its HTML went."""
+
+    report: DriftReport
+    html: Path | None
+
+
+def drift_check(
+    reference: Window,
+    current: Window,
+    options: DriftOptions,
+    html: Path | None = None,
+    title: str = "Data drift",
+) -> DriftCheck:
+    """Compare the windows on the reference's features; write the HTML report if asked."""
+    # A reference from training data has no predictions; captured traffic on both sides does.
+    features = [f for f in reference if f != PREDICTION or f in current]
+    report = compare(reference, current, features, options)
+    if html is not None:
+        from mlops.pipelines.drift_html import render
+
+        write_atomically(html, render(report, title))
+    return DriftCheck(report, html)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        Path(tmp).chmod(0o666 & ~umask)  # as a plain open() would have made it
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def summary_lines(report: DriftReport) -> list[str]:
+    """What a person reads first: the verdict, then each drifted or changed feature."""
+    head = "DRIFT" if report.drifted else "no drift"
+    lines = [
+        f"{head}: {len(report.drifted_features)} of {len(report.features)} features drifted"
+        f" (share {report.score:.2f}, threshold {report.share:.2f});"
+        f" {report.reference_rows:,} reference rows, {report.rows:,} current rows"
+    ]
+    for f in report.features:
+        if not (f.drifted or f.missing_drifted or f.note or f.new_categories):
+            continue
+        parts: list[Any] = []
+        if f.drifted:
+            parts.append(f"drifted ({f.test} {f.statistic:.3g}, threshold {f.threshold:g})")
+        if f.missing_drifted:
+            parts.append(f"missing {f.missing_reference:.1%} -> {f.missing_current:.1%}")
+        if f.new_categories:
+            parts.append(f"new categories: {', '.join(f.new_categories[:5])}")
+        if f.note:
+            parts.append(f.note)
+        lines.append(f"  {f.feature}: {'; '.join(parts)}")
+    return lines
