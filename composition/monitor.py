@@ -160,3 +160,124 @@ def summary_lines(report: DriftReport) -> list[str]:
             parts.append(f.note)
         lines.append(f"  {f.feature}: {'; '.join(parts)}")
     return lines
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    """What ``mlops monitor run`` found and did.
+
+    Attributes:
+        reports: each comparison made, by label (one for scenario I; one per consecutive pair of
+            windows for scenario II).
+        decision: retrain or keep, and why (on the latest comparison).
+        stored: the lake key of the JSON report.
+    """
+
+    reports: list[tuple[str, DriftReport]]
+    decision: Any
+    stored: str
+
+
+def monitor_run(
+    project: Path,
+    *,
+    windows: int = 0,
+    options: DriftOptions | None = None,
+    html: Path | None = None,
+    act: bool = True,
+) -> MonitorRun:
+    """Check the project's captured traffic for drift, publish the score, decide.
+
+    Scenario I (``windows`` 0): the traffic against the reference sample stored in the approved
+    model's artifact. Scenario II (``windows`` >= 2): the traffic split into consecutive
+    windows, each compared with the one before. The latest comparison's score goes to the
+    metric the platform's drift alarm watches; with ``act``, a retrain decision starts the
+    training pipeline on the local endpoint, as the alarm's EventBridge rule does on AWS.
+
+    Raises:
+        UserError: local mode is down, nothing is captured or approved yet, or the approved
+            model carries no reference sample.
+    """
+    import json
+    from datetime import UTC, datetime
+
+    from mlops.composition.run import local_lifecycle
+    from mlops.infra import localmode
+    from mlops.infra.local import client
+    from mlops.pipelines.drift import decide, publish
+    from mlops.pipelines.windows import captured_keys, captured_window, rolling_windows
+
+    options = options or DriftOptions()
+    life = local_lifecycle(project)
+    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    features = list(life.contract.features)
+    keys = captured_keys(life.lake, endpoint)
+    if not keys:
+        raise MonitoringInputError(
+            f"no traffic captured for {endpoint} yet: start `mlops serve` and send it requests"
+        )
+    reports: list[tuple[str, DriftReport]] = []
+    if windows:
+        parts = [
+            captured_window(life.lake, endpoint, features, g)
+            for g in rolling_windows(keys, windows)
+        ]
+        for i in range(len(parts) - 1):
+            report = compare(parts[i], parts[i + 1], [*features, PREDICTION], options)
+            reports.append((f"window {i + 1} -> {i + 2}", report))
+    else:
+        reference = _approved_reference(life)
+        current = captured_window(life.lake, endpoint, features)
+        reports.append(
+            (
+                "approved model's reference -> captured traffic",
+                compare(reference, current, features, options),
+            )
+        )
+    latest = reports[-1][1]
+    state = localmode.require_state(project)
+    publish(client(state.endpoint, state.region, "cloudwatch"), endpoint, latest)
+    decision = decide(
+        latest,
+        threshold=life.platform.drift_threshold,
+        sagemaker=life.sagemaker if act else None,
+        pipeline=life.platform.pipeline_name,
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    body = json.dumps(
+        {
+            "endpoint": endpoint,
+            "comparisons": [{"label": label, **r.to_dict()} for label, r in reports],
+            "decision": {"retrain": decision.retrain, "reason": decision.reason},
+        }
+    ).encode()
+    key = f"drift/{stamp}.json"
+    life.lake.put("monitoring", key, body)
+    life.lake.put("monitoring", "drift/latest.json", body)
+    if html is not None:
+        from mlops.pipelines.drift_html import render
+
+        write_atomically(html, render(latest, f"Data drift: {endpoint}"))
+    return MonitorRun(reports, decision, life.lake.uri("monitoring", key))
+
+
+def _approved_reference(life: Any) -> Window:
+    from mlops.core.errors import UserError
+    from mlops.pipelines.reference import read_reference
+    from mlops.pipelines.registry import approved_run
+
+    record = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    if record is None:
+        raise UserError(
+            "no approved model to compare with: run `mlops pipeline run --approve`, or compare"
+            " windows of captured traffic with each other: `mlops monitor run --windows 2`"
+        )
+    bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
+    artifact = life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    reference = read_reference(artifact)
+    if reference is None:
+        raise UserError(
+            f"the approved model ({record.run_id}) carries no reference sample (trained before"
+            " monitoring stored one): train and approve it again, or use `--windows 2`"
+        )
+    return reference

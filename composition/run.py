@@ -219,6 +219,7 @@ def lifecycle_steps(
             approved,
             margin,
             tracker,
+            reference=values["table"],
         )
         return {
             "run_id": record.run_id,

@@ -38,6 +38,7 @@ from mlops.core.contracts import decode_hyperparameters
 from mlops.core.errors import MlopsError, UserError
 from mlops.pipelines.data import DataContract, find_data_file, read_file, split, validate
 from mlops.pipelines.model import Trainer, import_trainer, safe_extract
+from mlops.pipelines.reference import write_reference
 from mlops.pipelines.steps import (
     evaluate,
     evaluation_record,
@@ -144,6 +145,8 @@ def train_main(env: ContainerEnv) -> int:
     model, _ = train_step(trainer, table, env.data_contract(), params)
     with project_code(trainer, "save"):
         path = trainer.save(model, env.ml_root / "model")
+    # Monitoring's reference travels in model.tar.gz with the model (pipelines/reference.py).
+    write_reference(env.ml_root / "model", table, env.data_contract().features)
     print(f"trained on dataset {digest[:12]}; model written to {path}")
     return 0
 

@@ -15,6 +15,7 @@ import io
 import sys
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, cast
@@ -85,10 +86,15 @@ def framework_version(trainer: Trainer) -> str:
         return f"{dist}==not-installed"
 
 
-def pack(trainer: Trainer, model: Any) -> bytes:
-    """The model as ``model.tar.gz`` bytes, the artifact format SageMaker uses."""
+def pack(trainer: Trainer, model: Any, extra: Mapping[str, bytes] | None = None) -> bytes:
+    """The model as ``model.tar.gz`` bytes, the artifact format SageMaker uses.
+
+    ``extra`` files (the reference sample, say) go beside the model's own.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         trainer.save(model, Path(tmp))
+        for name, body in (extra or {}).items():
+            (Path(tmp) / name).write_bytes(body)
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
             for path in sorted(Path(tmp).iterdir()):

@@ -38,6 +38,7 @@ from mlops.pipelines.evaluate import (
 from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import Trainer, pack
+from mlops.pipelines.reference import REFERENCE_FILE, reference_sample
 from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run
 
 _log = logging.getLogger(__name__)
@@ -142,8 +143,11 @@ def evaluate_step(
     approved: float | None = None,
     margin: float = 0.0,
     tracker: Callable[[RunRecord], object] | None = None,
+    reference: Table | None = None,
 ) -> RunRecord:
     """Score and gate the model; store its artifact, evaluation and run record.
+
+    ``reference`` (the training data) is sampled into the artifact for monitoring.
 
     A run whose every input is identical to an earlier one (same id) keeps that run's record.
     ``tracker`` (e.g. MLflow) also gets the record; it is a side channel, so its failure is
@@ -156,8 +160,11 @@ def evaluate_step(
     )
     key = f"{inputs.run_id}/model.tar.gz"
     if not lake.exists("models", key):  # a run's artifact is written once, never overwritten
+        extra = {}
+        if reference is not None:
+            extra[REFERENCE_FILE] = reference_sample(reference, contract.features)
         with project_code(trainer, "save"):
-            artifact = pack(trainer, model)
+            artifact = pack(trainer, model, extra)
         lake.put_once("models", key, artifact)
     record = new_record(inputs, metrics, code_version, lake.uri("models", key), decision)
     body = {**evaluation_record(inputs.dataset_sha256, metrics, decision), "run_id": record.run_id}

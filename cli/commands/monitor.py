@@ -85,3 +85,63 @@ def drift(
                 echo(f"HTML report: {html}")
     if check.report.drifted:
         raise typer.Exit(1)
+
+
+@monitor.command("run")
+def run(
+    project: ProjectOption = None,
+    windows: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Compare N consecutive windows of captured traffic with each other (scenario"
+            " II, no training data needed). [default: 0, the approved model's reference]",
+        ),
+    ] = 0,
+    act: Annotated[
+        bool,
+        typer.Option(help="On a retrain decision, start the training pipeline."),
+    ] = True,
+    as_json: JsonOption = False,
+    html: HtmlOption = None,
+    share: ShareOption = 0.5,
+    rules: RulesOption = None,
+) -> None:
+    """Check the project's captured traffic for drift; publish the score; retrain or keep.
+
+    By default the traffic is compared with the reference sample stored in the approved
+    model's artifact. The drift score goes to the metric the platform's drift alarm watches;
+    locally, a retrain decision starts the training pipeline on the local endpoint (on AWS the
+    alarm does it through EventBridge). Exit 0 keep the model, 1 drift (retrain), 2 bad input.
+    """
+    with exit_on_error():
+        from mlops.composition import monitor as monitoring
+        from mlops.core.project import find_project
+
+        root = find_project(project)
+        options = monitoring.load_rules(rules, share)
+        result = monitoring.monitor_run(root, windows=windows, options=options, html=html, act=act)
+        latest = result.reports[-1][1]
+        if as_json:
+            payload = {
+                "comparisons": [{"label": k, **r.to_dict()} for k, r in result.reports],
+                "decision": {
+                    "retrain": result.decision.retrain,
+                    "reason": result.decision.reason,
+                    "pipeline_execution_arn": result.decision.pipeline_execution_arn,
+                },
+                "stored": result.stored,
+            }
+            echo(json.dumps(payload, indent=1))
+        else:
+            for label, report in result.reports:
+                echo(f"{label}:")
+                for line in monitoring.summary_lines(report):
+                    echo(f"  {line}")
+            colour = "red" if result.decision.retrain else "green"
+            echo(f"decision: {result.decision.reason}", colour)
+            if result.decision.pipeline_execution_arn:
+                echo(f"started the training pipeline: {result.decision.pipeline_execution_arn}")
+            echo(f"report: {result.stored}")
+    if latest.drifted or result.decision.retrain:
+        raise typer.Exit(1)

@@ -1,0 +1,128 @@
+"""The closed loop locally: captured traffic -> drift against the approved model's reference
+(or between windows) -> the score published -> a retrain decision starts the pipeline."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from mlops.templates.answers import validate_answers
+from mlops.templates.engine import Scaffold
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def project(tmp_path: Path, moto_endpoint: str, invoke):  # type: ignore[no-untyped-def]
+    import uuid
+
+    name = f"loop-{uuid.uuid4().hex[:8]}"
+    dest = tmp_path / name
+    Scaffold(
+        validate_answers({"name": name, "environments": "dev", "ci": "none"}), dest, git=False
+    ).run()
+    assert (
+        invoke("local", "up", "--project", str(dest), "--aws-endpoint", moto_endpoint).exit_code
+        == 0
+    )
+    yield dest
+    invoke("local", "down", "--project", str(dest))
+
+
+def send_traffic(project: Path, drifted: bool) -> None:
+    """What the endpoint would capture: the sample's rows, or the same rows shifted."""
+    from mlops.composition.run import local_lifecycle
+    from mlops.pipelines.capture import CaptureWriter
+
+    life = local_lifecycle(project)
+    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    writer = CaptureWriter(life.lake, endpoint, flush_every=100)
+    with (project / "data" / "sample.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        values = [float(row[f]) for f in life.contract.features]
+        if drifted:
+            values[0] = values[0] / 3  # newer customers
+            values[1] = values[1] + 60  # on dearer plans
+        body = json.dumps({"instances": [values]}).encode()
+        writer.record(body, "application/json", "JSON", b'{"predictions": [0.5]}')
+    assert writer.close(timeout=30) and writer.dropped == 0
+
+
+def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
+    project: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    nothing = invoke("monitor", "run", "--project", str(project))
+    assert nothing.exit_code == 2 and "no traffic captured" in nothing.output
+    assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
+
+    send_traffic(project, drifted=False)
+    steady = invoke("monitor", "run", "--project", str(project), "--json")
+    assert steady.exit_code == 0, steady.output
+    result = json.loads(steady.output)
+    assert not result["decision"]["retrain"] and result["decision"]["pipeline_execution_arn"] == ""
+
+    send_traffic(project, drifted=True)  # the same traffic again, then the drifted kind
+    html = project / "reports" / "drift.html"
+    moved = invoke("monitor", "run", "--project", str(project), "--json", "--html", str(html))
+    assert moved.exit_code == 1, moved.output
+    result = json.loads(moved.output)
+    comparison = result["comparisons"][0]
+    assert comparison["label"].startswith("approved model's reference")
+    assert {"tenure_months", "monthly_charges"} <= set(comparison["drifted_features"])
+    assert result["decision"]["retrain"]
+    assert ":pipeline/" in result["decision"]["pipeline_execution_arn"]  # the pipeline started
+    assert "<svg" in html.read_text()
+
+    from mlops.composition.run import local_lifecycle
+    from mlops.infra import localmode
+    from mlops.infra.local import client
+
+    life = local_lifecycle(project)
+    state = localmode.require_state(project)
+    points = client(state.endpoint, state.region, "cloudwatch").get_metric_statistics(
+        Namespace="mlops-stack/Drift",
+        MetricName="DriftScore",
+        Dimensions=[
+            {
+                "Name": "Endpoint",
+                "Value": life.platform.endpoint_name or life.platform.planned_endpoint_name,
+            }
+        ],
+        StartTime=0,
+        EndTime=4_000_000_000,
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert max(p["Maximum"] for p in points) == comparison["score"]  # what the alarm watches
+    stored = json.loads(life.lake.get("monitoring", "drift/latest.json"))
+    assert stored["decision"]["retrain"]
+
+    # Scenario II: no reference, consecutive windows of the traffic compared with each other.
+    windows = invoke(
+        "monitor", "run", "--project", str(project), "--windows", "2", "--no-act", "--json"
+    )
+    result = json.loads(windows.output)
+    assert windows.exit_code == 1 and result["comparisons"][0]["label"] == "window 1 -> 2"
+    assert set(result["comparisons"][0]["drifted_features"]) == {"tenure_months", "monthly_charges"}
+    assert result["decision"]["retrain"] and result["decision"]["pipeline_execution_arn"] == ""
+
+
+def test_the_reference_travels_in_the_model_artifact(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    from mlops.composition.run import local_lifecycle
+    from mlops.pipelines.reference import read_reference
+    from mlops.pipelines.registry import approved_run
+
+    assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
+    life = local_lifecycle(project)
+    record = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    assert record is not None
+    bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
+    reference = read_reference(life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert reference is not None and list(reference) == life.contract.features
+    with (project / "data" / "sample.csv").open() as handle:
+        rows = sum(1 for _ in handle) - 1
+    assert len(reference["tenure_months"]) == min(rows, 10_000)
