@@ -281,3 +281,100 @@ def _approved_reference(life: Any) -> Window:
             " monitoring stored one): train and approve it again, or use `--windows 2`"
         )
     return reference
+
+
+def _labels(path: Path) -> dict[str, float]:
+    from mlops.pipelines.quality import read_labels
+
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+        else:
+            import pyarrow.csv as pv
+
+            table = pv.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise MonitoringInputError(f"cannot read labels {path}: {str(exc)[:200]}") from None
+    return read_labels(table)
+
+
+def _captured(life: Any) -> Any:
+    from mlops.pipelines.quality import captured_requests
+    from mlops.pipelines.windows import captured_keys
+
+    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    keys = captured_keys(life.lake, endpoint)
+    if not keys:
+        raise MonitoringInputError(
+            f"no traffic captured for {endpoint} yet: start `mlops serve` and send it requests"
+        )
+    lines = (line for k in keys for line in life.lake.get("capture", k).decode().splitlines())
+    return captured_requests(lines), endpoint
+
+
+def model_quality(project: Path, labels: Path, period: str = "day") -> Any:
+    """The primary metric of the captured predictions that have labels, overall and per period.
+
+    The overall value is published as ``mlops-stack/ModelQuality`` (metric: the primary metric).
+    """
+    from mlops.composition.run import local_lifecycle
+    from mlops.infra import localmode
+    from mlops.infra.local import client
+    from mlops.pipelines.aws import call
+    from mlops.pipelines.quality import quality_over_time
+
+    life = local_lifecycle(project)
+    captured, endpoint = _captured(life)
+    quality = quality_over_time(captured, _labels(labels), life.platform.primary_metric, period)
+    if quality.overall is not None:
+        state = localmode.require_state(project)
+        cloudwatch = client(state.endpoint, state.region, "cloudwatch")
+        call(
+            "cloudwatch.PutMetricData",
+            cloudwatch.put_metric_data,
+            Namespace="mlops-stack/ModelQuality",
+            MetricData=[
+                {
+                    "MetricName": quality.metric,
+                    "Dimensions": [{"Name": "Endpoint", "Value": endpoint}],
+                    "Value": quality.overall,
+                }
+            ],
+        )
+    return quality
+
+
+def backtest_candidate(project: Path, candidate: str, labels: Path | None = None) -> Any:
+    """Replay the captured traffic through ``candidate`` (a run id) and the approved model.
+
+    Raises:
+        UserError: no approved model, no such run, or nothing captured.
+    """
+    from mlops.composition.run import local_lifecycle
+    from mlops.core.errors import UserError
+    from mlops.pipelines.model import load_trainer, unpack
+    from mlops.pipelines.quality import backtest
+    from mlops.pipelines.registry import approved_run, find_run
+
+    life = local_lifecycle(project)
+    live = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    if live is None:
+        raise UserError("no approved model to back-test against: approve one first")
+    challenger = find_run(life.lake, candidate)
+    trainer = load_trainer(project, life.platform.package)
+
+    def model(record: Any) -> Any:
+        bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
+        return unpack(trainer, life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    live_model, candidate_model = model(live), model(challenger)
+    captured, _ = _captured(life)
+    return backtest(
+        captured,
+        lambda rows: trainer.predict_proba(live_model, rows),
+        lambda rows: trainer.predict_proba(candidate_model, rows),
+        life.platform.primary_metric,
+        _labels(labels) if labels is not None else None,
+    )

@@ -69,12 +69,23 @@ class CaptureWriter:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - sampling, not security
 
-    def record(self, body: bytes, content_type: str, encoding: str, response: bytes) -> None:
-        """Queue one exchange if it is sampled; never blocks on the lake, never raises."""
+    def record(
+        self,
+        body: bytes,
+        content_type: str,
+        encoding: str,
+        response: bytes,
+        inference_id: str = "",
+    ) -> None:
+        """Queue one exchange if it is sampled; never blocks on the lake, never raises.
+
+        ``inference_id`` is the client's id for the request (SageMaker's
+        ``X-Amzn-SageMaker-Inference-Id``), which ground-truth labels are later joined on.
+        """
         with self._cond:
             if self._closed or self._rng.random() * 100 >= self.sampling_percent:
                 return
-            line = _capture_line(body, content_type, encoding, response)
+            line = _capture_line(body, content_type, encoding, response, inference_id)
             self.captured += 1
             if self._queued_bytes + len(line) > self.max_queued_bytes:
                 self.dropped += 1
@@ -155,9 +166,15 @@ class CaptureWriter:
         self.lake.put_once("capture", key, ("\n".join(batch) + "\n").encode())
 
 
-def _capture_line(body: bytes, content_type: str, encoding: str, response: bytes) -> str:
+def _capture_line(
+    body: bytes, content_type: str, encoding: str, response: bytes, inference_id: str = ""
+) -> str:
     """One exchange in SageMaker's data-capture JSON-lines format."""
     now = datetime.now(UTC)
+    metadata = {"eventId": str(uuid.uuid4())}
+    if inference_id:
+        metadata["inferenceId"] = inference_id
+    metadata["inferenceTime"] = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return json.dumps(
         {
             "captureData": {
@@ -174,10 +191,7 @@ def _capture_line(body: bytes, content_type: str, encoding: str, response: bytes
                     "encoding": "JSON",
                 },
             },
-            "eventMetadata": {
-                "eventId": str(uuid.uuid4()),
-                "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            },
+            "eventMetadata": metadata,
             "eventVersion": "0",
         }
     )

@@ -56,6 +56,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 DRAIN_LIMIT = 4 * MAX_PAYLOAD  # oversized bodies up to this are read and discarded, not held
 PARSE_INLINE = 64 * 1024  # bodies up to this are parsed on the event loop, larger ones off it
+# The client's id for a request, as SageMaker takes it: captured, so labels can be joined later.
+INFERENCE_ID_HEADER = b"x-amzn-sagemaker-inference-id"
 
 
 class Batcher:
@@ -191,6 +193,12 @@ class InferenceApp:
             await _reply(send, 413, {"error": f"payload over {self.limits.max_body} bytes"}, True)
             return
         content_type = headers.get(b"content-type", b"application/json").decode("latin-1")
+        inference_id = headers.get(INFERENCE_ID_HEADER, b"").decode("latin-1")
+        if inference_id and (len(inference_id) > 64 or not inference_id.isprintable()):
+            await _reply(
+                send, 400, {"error": "X-Amzn-SageMaker-Inference-Id: 1-64 printable characters"}
+            )
+            return
         try:
             if len(body) <= PARSE_INLINE:
                 rows, encoding = parse_rows(body, content_type, self.schema)
@@ -210,7 +218,8 @@ class InferenceApp:
         response = json.dumps({"predictions": [round(float(p), 6) for p in predictions]}).encode()
         self.served += 1
         if self.capture is not None:
-            self.capture.record(body, content_type, encoding, response)  # queues; never waits
+            # queues; never waits
+            self.capture.record(body, content_type, encoding, response, inference_id)
         await _send(send, 200, response)
 
 

@@ -99,7 +99,7 @@ def from_capture(
     Each input row becomes a row of the window; the model's output for it is the
     ``prediction`` column, so outputs are monitored with the inputs.
     """
-    rows, predictions = _captured_rows(lines)
+    rows, predictions = captured_rows(lines)
     width = len(rows[0]) if rows else len(features)
     names = list(features) or [f"feature_{i + 1}" for i in range(width)]
     if any(len(r) != len(names) for r in rows):
@@ -124,7 +124,8 @@ def _array(values: list[Any]) -> Any:
         return pa.array([None if v is None else str(v) for v in values])
 
 
-def _captured_rows(lines: Iterable[str]) -> tuple[list[list[Any]], list[Any]]:
+def captured_rows(lines: Iterable[str]) -> tuple[list[list[Any]], list[Any]]:
+    """Input rows and predictions of captured exchanges, in order."""
     rows: list[list[Any]] = []
     predictions: list[Any] = []
     for number, line in enumerate(lines, 1):

@@ -126,3 +126,97 @@ def test_the_reference_travels_in_the_model_artifact(project: Path, invoke) -> N
     with (project / "data" / "sample.csv").open() as handle:
         rows = sum(1 for _ in handle) - 1
     assert len(reference["tenure_months"]) == min(rows, 10_000)
+
+
+def labelled_traffic(project: Path) -> Path:
+    """Capture the sample's rows with inference ids and the live model's answers; return the
+    labels file (inference_id,label) that arrives later."""
+    from mlops.composition.run import local_lifecycle
+    from mlops.pipelines.capture import CaptureWriter
+    from mlops.pipelines.model import load_trainer, unpack
+    from mlops.pipelines.registry import approved_run
+
+    life = local_lifecycle(project)
+    record = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    assert record is not None
+    trainer = load_trainer(project, life.platform.package)
+    bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
+    model = unpack(trainer, life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    writer = CaptureWriter(life.lake, endpoint, flush_every=200)
+    with (project / "data" / "sample.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    labels = ["inference_id,label"]
+    for i, row in enumerate(rows):
+        values = [float(row[f]) for f in life.contract.features]
+        score = float(trainer.predict_proba(model, [values])[0])
+        body = json.dumps({"instances": [values]}).encode()
+        answer = json.dumps({"predictions": [round(score, 6)]}).encode()
+        writer.record(body, "application/json", "JSON", answer, inference_id=f"req-{i}")
+        if i % 2 == 0:  # half the labels have arrived
+            labels.append(f"req-{i},{row[life.contract.label]}")
+    assert writer.close(timeout=30)
+    path = project / "labels.csv"
+    path.write_text("\n".join(labels) + "\n")
+    return path
+
+
+def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
+    project: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from mlops.composition.run import local_lifecycle
+    from mlops.pipelines.registry import approved_run, list_runs
+
+    assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
+    labels = labelled_traffic(project)
+    result = invoke(
+        "monitor", "quality", "--project", str(project), "--labels", str(labels), "--json"
+    )
+    assert result.exit_code == 0, result.output
+    quality = json.loads(result.output)
+    with (project / "data" / "sample.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert quality["metric"] == "roc_auc" and quality["labelled"] == (len(rows) + 1) // 2
+    assert quality["unlabelled"] == len(rows) // 2 and len(quality["periods"]) == 1
+    assert 0.5 < quality["overall"] <= 1.0
+
+    # A candidate trained on scrambled labels: replayed on the same traffic, it is worse.
+    scrambled = project / "scrambled.csv"
+    rng = np.random.default_rng(0)
+    life = local_lifecycle(project)
+    churned = [r[life.contract.label] for r in rows]
+    rng.shuffle(churned)
+    with scrambled.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, life.contract.label: c} for r, c in zip(rows, churned, strict=True))
+    assert (
+        invoke("pipeline", "run", "--project", str(project), "--data", str(scrambled)).exit_code
+        == 0
+    )
+    live = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    assert live is not None  # the first model stays approved
+    candidate = next(r for r in list_runs(life.lake) if r.run_id != live.run_id)
+    worse = invoke(
+        "monitor",
+        "backtest",
+        "--project",
+        str(project),
+        "--candidate",
+        candidate.run_id,
+        "--labels",
+        str(labels),
+        "--json",
+    )
+    assert worse.exit_code == 1, worse.output
+    report = json.loads(worse.output)
+    assert report["candidate"] < report["live"] and report["candidate_not_worse"] is False
+    assert report["rows"] == len(rows) and report["flipped"] > 0
+    # The live model replayed scores what its captured answers scored: two paths, one number.
+    assert abs(report["live"] - quality["overall"]) < 1e-6
+    unlabelled = invoke(
+        "monitor", "backtest", "--project", str(project), "--candidate", candidate.run_id
+    )
+    assert unlabelled.exit_code == 0 and "pass --labels" in unlabelled.output

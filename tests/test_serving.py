@@ -468,3 +468,30 @@ def test_fast_models_run_on_the_loop_and_slow_ones_on_their_own_thread(
     # A call far under 2 ms stays on the loop (a thread hop costs more); 10 ms ones never do.
     assert all(name == "MainThread" for name in threads[1:]) is inline
     assert any(name == "MainThread" for name in threads[1:]) is inline
+
+
+def test_the_clients_inference_id_is_captured_for_labels_to_join(lake) -> None:  # type: ignore[no-untyped-def]
+    capture = CaptureWriter(lake, "ids", flush_every=10)
+    running = ModelServer(predict, 3, port=0, capture=capture).start()
+    try:
+        request = urllib.request.Request(
+            f"{running.url}/invocations",
+            data=b"[[1,2,3]]",
+            headers={"Content-Type": "application/json", "X-Amzn-SageMaker-Inference-Id": "o-42"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        bad = urllib.request.Request(
+            f"{running.url}/invocations",
+            data=b"[[1,2,3]]",
+            headers={"X-Amzn-SageMaker-Inference-Id": "x" * 65},
+        )
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(bad, timeout=5)
+        assert info.value.code == 400 and b"1-64 printable" in info.value.read()
+        info.value.close()
+    finally:
+        running.stop()
+    (key,) = lake.keys("capture", "ids/")
+    event = json.loads(lake.get("capture", key))
+    assert event["eventMetadata"]["inferenceId"] == "o-42"

@@ -145,3 +145,79 @@ def run(
             echo(f"report: {result.stored}")
     if latest.drifted or result.decision.retrain:
         raise typer.Exit(1)
+
+
+@monitor.command("quality")
+def quality(
+    labels: Annotated[
+        Path, typer.Option(help="CSV or Parquet with columns inference_id and label.")
+    ],
+    period: Annotated[str, typer.Option(help="Track the metric per day or hour.")] = "day",
+    as_json: JsonOption = False,
+    project: ProjectOption = None,
+) -> None:
+    """The model's primary metric on captured traffic whose labels have arrived.
+
+    Clients tag requests with `X-Amzn-SageMaker-Inference-Id`; the labels file joins on it. The
+    overall value is published to CloudWatch (mlops-stack/ModelQuality).
+    """
+    with exit_on_error():
+        from mlops.composition import monitor as monitoring
+        from mlops.core.project import find_project
+
+        result = monitoring.model_quality(find_project(project), labels, period)
+        if as_json:
+            echo(json.dumps(result.__dict__, indent=1))
+            return
+        overall = "n/a" if result.overall is None else f"{result.overall:.4f}"
+        echo(
+            f"{result.metric}: {overall} on {result.labelled} labelled rows"
+            f" ({result.unlabelled} captured rows without a label yet)"
+        )
+        for row in result.periods:
+            value = row[result.metric]
+            shown = "n/a" if value is None else f"{value:.4f}"
+            echo(f"  {row['period']}: {shown} ({row['rows']} rows)")
+
+
+@monitor.command("backtest")
+def backtest(
+    candidate: Annotated[str, typer.Option(help="The candidate's run id (or a unique prefix).")],
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="Labels (inference_id,label) to score both models on."),
+    ] = None,
+    as_json: JsonOption = False,
+    project: ProjectOption = None,
+) -> None:
+    """Replay captured production traffic through a candidate and the approved model.
+
+    Shows how often and how much they disagree and, with labels, which scores better on the
+    primary metric. Exit 1 when labels show the candidate doing worse than the live model.
+    """
+    with exit_on_error():
+        from mlops.composition import monitor as monitoring
+        from mlops.core.project import find_project
+
+        result = monitoring.backtest_candidate(find_project(project), candidate, labels)
+        if as_json:
+            echo(
+                json.dumps(
+                    {**result.__dict__, "candidate_not_worse": result.candidate_not_worse}, indent=1
+                )
+            )
+        else:
+            echo(
+                f"replayed {result.rows} captured rows: mean |difference|"
+                f" {result.mean_abs_difference:.4f}, {result.flipped:.1%} change class"
+            )
+            if result.candidate_not_worse is None:
+                echo("no labels for these rows: pass --labels to compare the models' metric")
+            else:
+                echo(
+                    f"{result.metric} on {result.labelled} labelled rows: live {result.live:.4f},"
+                    f" candidate {result.candidate:.4f}",
+                    "green" if result.candidate_not_worse else "red",
+                )
+    if result.candidate_not_worse is False:
+        raise typer.Exit(1)
