@@ -32,6 +32,8 @@ class RunRequest:
         params: hyperparameters over the stack's ``hyperparameters``.
         approve: approve the candidate if it beats the approved model by the margin.
         margin: the gate's margin; None takes the stack's ``evaluationMargin``.
+        backtest_labels: labels of captured traffic; approval then also needs the candidate to
+            do no worse than the live model on it.
     """
 
     project: Path
@@ -39,6 +41,7 @@ class RunRequest:
     params: dict[str, Any] = field(default_factory=dict)
     approve: bool = False
     margin: float | None = None
+    backtest_labels: Path | None = None
 
 
 @dataclass
@@ -159,9 +162,18 @@ def check_margin(margin: float) -> float:
 
 
 def lifecycle_steps(
-    life: Lifecycle, data: Path, params: dict[str, Any], approve: bool, margin: float
+    life: Lifecycle,
+    data: Path,
+    params: dict[str, Any],
+    approve: bool,
+    margin: float,
+    backtest_labels: Path | None = None,
 ) -> list[Step]:
-    """ingest, validate, train, evaluate, register (and approve): each a step of the executor."""
+    """ingest, validate, train, evaluate, register (and approve): each a step of the executor.
+
+    With ``backtest_labels``, approval also requires the candidate to score at least as well as
+    the live model on labelled, captured production traffic (``mlops monitor backtest``).
+    """
     from mlops.pipelines import data as datasets
     from mlops.pipelines import registry
     from mlops.pipelines.steps import evaluate_step, train_step, validate_step
@@ -235,6 +247,7 @@ def lifecycle_steps(
         return {"model_package": life.record.model_package_arn}
 
     def approve_step() -> dict[str, Any]:
+        figures = backtest_gate(life, backtest_labels) if backtest_labels is not None else {}
         decision = registry.approve(
             life.sagemaker, life.lake, platform.model_package_group, life.record, margin
         )
@@ -244,6 +257,7 @@ def lifecycle_steps(
             "metric": decision.metric,
             "candidate": decision.candidate,
             "previous": decision.approved,
+            **figures,
         }
 
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
@@ -258,13 +272,39 @@ def lifecycle_steps(
     return steps
 
 
+def backtest_gate(life: Lifecycle, labels: Path) -> dict[str, Any]:
+    """Replay captured traffic through the candidate and the live model; block if it is worse.
+
+    Raises:
+        BacktestBlocked: on the labelled traffic the candidate scores worse than the live model.
+    """
+    from mlops.composition.monitor import backtest_candidate
+    from mlops.core.errors import BacktestBlocked
+    from mlops.pipelines.registry import approved_run
+
+    live = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    if live is None or live.run_id == life.record.run_id:
+        return {"backtest": "no other live model to compare with"}
+    result = backtest_candidate(life.project, life.record.run_id, labels)
+    if result.candidate_not_worse is False:
+        raise BacktestBlocked(result.metric, result.candidate, result.live, result.labelled)
+    return {
+        "backtest_rows": result.rows,
+        "backtest_labelled": result.labelled,
+        "backtest_live": result.live,
+        "backtest_candidate": result.candidate,
+    }
+
+
 def run_local(request: RunRequest, show_progress: bool = True) -> list[StepResult]:
     """Run the steps in-process against the local stack; stop at the first failure."""
     life = local_lifecycle(request.project)
     margin = check_margin(
         life.platform.evaluation_margin if request.margin is None else request.margin
     )
-    steps = lifecycle_steps(life, request.data, request.params, request.approve, margin)
+    steps = lifecycle_steps(
+        life, request.data, request.params, request.approve, margin, request.backtest_labels
+    )
     return LocalExecutor(show_progress).run(steps)
 
 

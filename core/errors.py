@@ -139,6 +139,20 @@ class GateBlocked(MlopsError):
         super().__init__(f"{reason}; it stays registered but unapproved")
 
 
+class BacktestBlocked(MlopsError):
+    """On labelled production traffic the candidate did worse than the live model."""
+
+    def __init__(
+        self, metric: str, candidate: float | None, live: float | None, labelled: int
+    ) -> None:
+        self.metric, self.candidate, self.live = metric, candidate, live
+        super().__init__(
+            f"back-test on {labelled} labelled rows of captured traffic: candidate"
+            f" {metric}={candidate} is worse than the live model's ({live});"
+            " it stays registered but unapproved"
+        )
+
+
 class AwsCallFailed(MlopsError):
     """An AWS call failed for good (after retries where retrying made sense)."""
 

@@ -216,6 +216,22 @@ def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
     assert report["rows"] == len(rows) and report["flipped"] > 0
     # The live model replayed scores what its captured answers scored: two paths, one number.
     assert abs(report["live"] - quality["overall"]) < 1e-6
+    # The approval gate can require it: the same candidate is refused promotion.
+    gated = invoke(
+        "pipeline",
+        "run",
+        "--project",
+        str(project),
+        "--data",
+        str(scrambled),
+        "--approve",
+        "--backtest-labels",
+        str(labels),
+    )
+    assert gated.exit_code == 1 and "back-test on" in gated.output, gated.output
+    assert "worse than the live model" in gated.output
+    live_now = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    assert live_now is not None and live_now.run_id == live.run_id  # nothing was promoted
     unlabelled = invoke(
         "monitor", "backtest", "--project", str(project), "--candidate", candidate.run_id
     )

@@ -108,6 +108,13 @@ def run(
     stack: Annotated[
         str, typer.Option(help="Stack whose pipeline --executor sagemaker starts.")
     ] = "dev",
+    backtest_labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --approve: also require the candidate to do no worse than the live model"
+            " on captured traffic with these labels (inference_id,label)."
+        ),
+    ] = None,
 ) -> None:
     """Ingest, validate, train, evaluate and register a model (and optionally approve it)."""
     with exit_on_error():
@@ -127,7 +134,13 @@ def run(
             raise UserError(f"unknown executor '{executor}'; use local or sagemaker")
         from mlops.composition.run import RunRequest, run_local
 
-        results = run_local(RunRequest(project, source, approve=approve, margin=margin))
+        if backtest_labels is not None and not approve:
+            raise UserError("--backtest-labels gates approval: add --approve")
+        results = run_local(
+            RunRequest(
+                project, source, approve=approve, margin=margin, backtest_labels=backtest_labels
+            )
+        )
         for result in results:
             colour = {"ok": "green", "failed": "red"}.get(result.status, "yellow")
             detail = result.error or ", ".join(f"{k}={v}" for k, v in result.figures.items())
