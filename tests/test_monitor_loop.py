@@ -236,3 +236,34 @@ def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
         "monitor", "backtest", "--project", str(project), "--candidate", candidate.run_id
     )
     assert unlabelled.exit_code == 0 and "pass --labels" in unlabelled.output
+
+
+def test_a_dataset_version_is_a_window(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    from mlops.composition.run import local_lifecycle
+    from mlops.pipelines.registry import list_runs
+
+    assert invoke("pipeline", "run", "--project", str(project)).exit_code == 0
+    (record,) = list_runs(local_lifecycle(project).lake)
+    sample = project / "data" / "sample.csv"
+    same = invoke(
+        "monitor",
+        "drift",
+        "--project",
+        str(project),
+        "--reference",
+        f"dataset:{record.dataset_sha256[:12]}",
+        "--current",
+        str(sample),
+    )
+    assert same.exit_code == 0 and "no drift: 0 of 5 features drifted" in same.output, same.output
+    unknown = invoke(
+        "monitor",
+        "drift",
+        "--project",
+        str(project),
+        "--reference",
+        "dataset:ffff0000",
+        "--current",
+        str(sample),
+    )
+    assert unknown.exit_code == 2 and "no dataset version match" in unknown.output
