@@ -178,6 +178,31 @@ class MonitorRun:
     stored: str
 
 
+def _platform(project: Path, stack: str | None) -> tuple[Any, Any]:
+    """The lifecycle and a CloudWatch client: local mode's, or a deployed stack's on AWS."""
+    from mlops.composition.run import Lifecycle, local_lifecycle, stack_outputs
+    from mlops.infra.local import client
+    from mlops.pipelines.data import DataContract
+    from mlops.pipelines.lake import Lake
+
+    if stack is None:
+        from mlops.infra import localmode
+
+        state = localmode.require_state(project)
+        return local_lifecycle(project), client(state.endpoint, state.region, "cloudwatch")
+    import boto3
+
+    platform = stack_outputs(project, stack)
+    life = Lifecycle(
+        project,
+        platform,
+        boto3.client("sagemaker", region_name=platform.region),
+        Lake(boto3.client("s3", region_name=platform.region), platform.buckets),
+        DataContract.load(project / "data" / "contract.yaml"),
+    )
+    return life, boto3.client("cloudwatch", region_name=platform.region)
+
+
 def monitor_run(
     project: Path,
     *,
@@ -185,14 +210,16 @@ def monitor_run(
     options: DriftOptions | None = None,
     html: Path | None = None,
     act: bool = True,
+    stack: str | None = None,
 ) -> MonitorRun:
     """Check the project's captured traffic for drift, publish the score, decide.
 
     Scenario I (``windows`` 0): the traffic against the reference sample stored in the approved
     model's artifact. Scenario II (``windows`` >= 2): the traffic split into consecutive
     windows, each compared with the one before. The latest comparison's score goes to the
-    metric the platform's drift alarm watches; with ``act``, a retrain decision starts the
-    training pipeline on the local endpoint, as the alarm's EventBridge rule does on AWS.
+    metric the platform's drift alarm watches. Locally, with ``act``, a retrain decision starts
+    the training pipeline on the local endpoint; on a deployed ``stack`` the alarm does that
+    through EventBridge, so only the metric is published.
 
     Raises:
         UserError: local mode is down, nothing is captured or approved yet, or the approved
@@ -201,14 +228,11 @@ def monitor_run(
     import json
     from datetime import UTC, datetime
 
-    from mlops.composition.run import local_lifecycle
-    from mlops.infra import localmode
-    from mlops.infra.local import client
     from mlops.pipelines.drift import decide, publish
     from mlops.pipelines.windows import captured_keys, captured_window, rolling_windows
 
     options = options or DriftOptions()
-    life = local_lifecycle(project)
+    life, cloudwatch = _platform(project, stack)
     endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
     features = list(life.contract.features)
     keys = captured_keys(life.lake, endpoint)
@@ -235,12 +259,11 @@ def monitor_run(
             )
         )
     latest = reports[-1][1]
-    state = localmode.require_state(project)
-    publish(client(state.endpoint, state.region, "cloudwatch"), endpoint, latest)
+    publish(cloudwatch, endpoint, latest)
     decision = decide(
         latest,
         threshold=life.platform.drift_threshold,
-        sagemaker=life.sagemaker if act else None,
+        sagemaker=life.sagemaker if act and stack is None else None,
         pipeline=life.platform.pipeline_name,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

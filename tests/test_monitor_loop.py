@@ -267,3 +267,25 @@ def test_a_dataset_version_is_a_window(project: Path, invoke) -> None:  # type: 
         str(sample),
     )
     assert unknown.exit_code == 2 and "no dataset version match" in unknown.output
+
+
+def test_on_a_deployed_stack_only_the_metric_is_published(
+    project: Path, invoke, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from mlops.infra import localmode
+
+    assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
+    send_traffic(project, drifted=True)
+    # The "deployed" stack: its outputs saved as the README says, AWS reached through boto3's
+    # own endpoint setting (here the session's moto), with no local mode in between.
+    state = localmode.require_state(project)
+    (project / ".mlops" / "platform.json").write_text(json.dumps(state.platform))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    result = invoke("monitor", "run", "--project", str(project), "--stack", "dev")
+    assert result.exit_code == 1, result.output
+    assert (
+        "retrain" in result.output and "drift alarm starts the training pipeline" in result.output
+    )
+    assert "started the training pipeline" not in result.output  # EventBridge's job on AWS

@@ -100,8 +100,15 @@ def run(
     ] = 0,
     act: Annotated[
         bool,
-        typer.Option(help="On a retrain decision, start the training pipeline."),
+        typer.Option(help="Locally, on a retrain decision, start the training pipeline."),
     ] = True,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            help="A deployed stack (AWS credentials) instead of local mode: only the metric is"
+            " published; the stack's drift alarm starts the pipeline."
+        ),
+    ] = None,
     as_json: JsonOption = False,
     html: HtmlOption = None,
     share: ShareOption = 0.5,
@@ -120,7 +127,9 @@ def run(
 
         root = find_project(project)
         options = monitoring.load_rules(rules, share)
-        result = monitoring.monitor_run(root, windows=windows, options=options, html=html, act=act)
+        result = monitoring.monitor_run(
+            root, windows=windows, options=options, html=html, act=act, stack=stack
+        )
         latest = result.reports[-1][1]
         if as_json:
             payload = {
@@ -142,6 +151,8 @@ def run(
             echo(f"decision: {result.decision.reason}", colour)
             if result.decision.pipeline_execution_arn:
                 echo(f"started the training pipeline: {result.decision.pipeline_execution_arn}")
+            elif result.decision.retrain and stack is not None:
+                echo("the stack's drift alarm starts the training pipeline (EventBridge)")
             echo(f"report: {result.stored}")
     if latest.drifted or result.decision.retrain:
         raise typer.Exit(1)
