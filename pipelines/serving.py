@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from mlops.pipelines.capture import CaptureWriter, read_captured
+from mlops.pipelines.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from mlops.pipelines.metrics import ServerMetrics
 from mlops.pipelines.payload import MAX_PAYLOAD, PayloadError, RowSchema, parse_rows
 from mlops.pipelines.uvicorn_server import Limits, build_server
 
@@ -74,8 +76,15 @@ class Batcher:
     thread of its own, so /ping and the reading of other requests never wait on it.
     """
 
-    def __init__(self, predict: Predict, max_rows: int, inline_s: float = 0.002) -> None:
+    def __init__(
+        self,
+        predict: Predict,
+        max_rows: int,
+        inline_s: float = 0.002,
+        on_call: Callable[[int], None] | None = None,
+    ) -> None:
         self.predict, self.max_rows, self.inline_s = predict, max_rows, inline_s
+        self.on_call = on_call
         self.calls = 0
         self.call_s = float("inf")  # a moving average of the recent calls' duration
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="predict")
@@ -138,6 +147,8 @@ class Batcher:
     def _predict(self, parts: list[np.ndarray]) -> list[np.ndarray]:
         stacked = parts[0] if len(parts) == 1 else np.vstack(parts)
         self.calls += 1
+        if self.on_call is not None:
+            self.on_call(len(stacked))
         started = time.perf_counter()
         out = np.asarray(self.predict(stacked))
         took = time.perf_counter() - started
@@ -154,15 +165,40 @@ class InferenceApp:
         self, predict: Predict, schema: RowSchema, capture: CaptureWriter | None, limits: Limits
     ) -> None:
         self.schema, self.capture, self.limits = schema, capture, limits
-        self.batcher = Batcher(predict, limits.max_batch_rows)
+        self.metrics = ServerMetrics(capture)
+        self.batcher = Batcher(
+            predict, limits.max_batch_rows, on_call=self.metrics.batch_rows.observe
+        )
         self.served = 0
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
-        """Route one request."""
+        """Route one request, and count it."""
         if scope["type"] != "http":
             return
+        started, status = time.perf_counter(), [0]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._route(scope, receive, sending)
+        finally:
+            self.metrics.observe(scope["path"], status[0], time.perf_counter() - started)
+
+    async def _route(self, scope: Message, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
-        if path == "/ping":
+        if path == "/metrics" and method == "GET":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", METRICS_CONTENT_TYPE.encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": self.metrics.render()})
+        elif path == "/ping":
             if method in ("GET", "HEAD"):
                 await _reply(send, 200, {"status": "healthy"})
             else:
@@ -212,6 +248,7 @@ class InferenceApp:
             return
         except Exception:  # noqa: BLE001 - a model error must not kill the server
             _log.exception("the model failed on a request")
+            self.metrics.model_errors.inc()
             # The model's own message may name paths or hosts: it goes to the log, not the client.
             await _reply(send, 500, {"error": "the model failed on this request; see the log"})
             return

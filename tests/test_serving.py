@@ -495,3 +495,33 @@ def test_the_clients_inference_id_is_captured_for_labels_to_join(lake) -> None: 
     (key,) = lake.keys("capture", "ids/")
     event = json.loads(lake.get("capture", key))
     assert event["eventMetadata"]["inferenceId"] == "o-42"
+
+
+def test_prometheus_metrics_count_requests_latency_errors_and_capture(lake) -> None:  # type: ignore[no-untyped-def]
+    def flaky(rows: np.ndarray) -> np.ndarray:
+        if (rows == 13).any():
+            raise ValueError("unlucky")
+        return rows.sum(axis=1)
+
+    capture = CaptureWriter(lake, "metrics", flush_every=100)
+    running = ModelServer(flaky, 3, port=0, capture=capture).start()
+    try:
+        for _ in range(3):
+            assert post(running.url, b"[[1,2,3]]")[0] == 200
+        assert post(running.url, b"[[13,2,3]]")[0] == 500
+        assert post(running.url, b"[[1,2]]")[0] == 400
+        with urllib.request.urlopen(f"{running.url}/metrics", timeout=5) as response:
+            assert response.headers["Content-Type"].startswith("text/plain")
+            text = response.read().decode()
+    finally:
+        running.stop()
+    lines = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert float(lines['mlops_requests_total{path="/invocations",status="200"}']) == 3
+    assert float(lines['mlops_requests_total{path="/invocations",status="500"}']) == 1
+    assert float(lines['mlops_requests_total{path="/invocations",status="400"}']) == 1
+    assert float(lines["mlops_invocation_seconds_count"]) == 5
+    assert float(lines["mlops_model_errors_total"]) == 1
+    assert float(lines["mlops_batch_rows_count"]) == 4  # calls that reached the model
+    assert float(lines["mlops_capture_captured_total"]) == 3
