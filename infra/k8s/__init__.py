@@ -1,0 +1,14 @@
+"""Pulumi components for the Kubernetes flavour (``mlops:k8s:*``), one per file."""
+
+from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
+from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
+from mlops.infra.k8s.training_job import TrainingJob, TrainingJobArgs
+
+__all__ = [
+    "MLNamespace",
+    "ModelServer",
+    "ModelServerArgs",
+    "NamespaceArgs",
+    "TrainingJob",
+    "TrainingJobArgs",
+]

@@ -1,0 +1,201 @@
+"""``mlops:k8s:ModelServer``: the SageMaker-contract server as Deployments behind one Service.
+
+The same image and ``serve`` entry point as the SageMaker endpoint. Readiness and liveness on
+``/ping``; requests and limits; the restricted security context; rolling updates that never
+drop below the desired count (``maxUnavailable: 0``); an HPA on CPU; a PodDisruptionBudget.
+A canary is a second Deployment with the candidate image under the same Service selector: the
+Service spreads requests over ready pods, so the replica split is the traffic split.
+Images are pinned by digest, never a moving tag.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from mlops.core.errors import UserError
+from mlops.infra.k8s.workloads import (
+    SERVING_PORT,
+    container_security,
+    env_list,
+    pod_security,
+    require_digest,
+    scratch_volume,
+)
+
+
+@dataclass(frozen=True)
+class ModelServerArgs:
+    """Inputs of :class:`ModelServer`.
+
+    Attributes:
+        namespace: where it runs.
+        image: the serving image, by digest.
+        replicas: pods of the stable version (the HPA's minimum).
+        max_replicas: the HPA's maximum.
+        canary_image: a candidate image (by digest) to send part of the traffic to; empty for none.
+        canary_percent: the share of traffic (pods) the canary gets, 1-50.
+        env: the container's environment (train module, contract, model location).
+        cpu: CPU request (and limit).
+        memory: memory request (and limit).
+        gpus: GPUs per pod (0 for CPU serving).
+        gpu_resource: the extended resource GPUs are requested as.
+        labels: labels for every object.
+    """
+
+    namespace: pulumi.Input[str]
+    image: str
+    replicas: int = 2
+    max_replicas: int = 6
+    canary_image: str = ""
+    canary_percent: int = 10
+    env: Mapping[str, str] = field(default_factory=dict)
+    cpu: str = "1"
+    memory: str = "2Gi"
+    gpus: int = 0
+    gpu_resource: str = "nvidia.com/gpu"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require_digest(self.image)
+        if self.canary_image:
+            require_digest(self.canary_image)
+            if not 1 <= self.canary_percent <= 50:
+                raise UserError(f"canary_percent must be 1-50, got {self.canary_percent}")
+        if not 1 <= self.replicas <= self.max_replicas:
+            raise UserError(
+                f"replicas ({self.replicas}) must be at least 1 and at most max_replicas"
+                f" ({self.max_replicas})"
+            )
+
+
+def canary_replicas(stable: int, percent: int) -> int:
+    """Canary pods for a ``percent`` share next to ``stable`` pods (at least one)."""
+    return max(1, math.ceil(stable * percent / (100 - percent)))
+
+
+class ModelServer(pulumi.ComponentResource):
+    """Stable (and canary) Deployments, one Service, an HPA and a PodDisruptionBudget."""
+
+    def __init__(
+        self, name: str, args: ModelServerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:k8s:ModelServer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        app = {"app.kubernetes.io/name": name, "mlops/role": "serving"}
+        self.stable = self._deployment(
+            f"{name}-stable", args, args.image, args.replicas, app, "stable", child
+        )
+        self.canary = None
+        if args.canary_image:
+            count = canary_replicas(args.replicas, args.canary_percent)
+            self.canary = self._deployment(
+                f"{name}-canary", args, args.canary_image, count, app, "canary", child
+            )
+        meta = {"namespace": args.namespace, "labels": {**args.labels, **app}}
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata={**meta, "name": name},
+            spec={
+                "selector": app,  # both tracks: the replica split is the traffic split
+                "ports": [{"name": "http", "port": 80, "target_port": SERVING_PORT}],
+            },
+            opts=child,
+        )
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata={**meta, "name": f"{name}-stable"},
+            spec={
+                "scale_target_ref": {
+                    "api_version": "apps/v1",
+                    "kind": "Deployment",
+                    "name": f"{name}-stable",
+                },
+                "min_replicas": args.replicas,
+                "max_replicas": args.max_replicas,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "average_utilization": 70},
+                        },
+                    }
+                ],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.stable]),
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata={**meta, "name": name},
+            spec={"min_available": 1, "selector": {"match_labels": app}},
+            opts=child,
+        )
+        self.url = pulumi.Output.concat("http://", name, ".", args.namespace, ".svc")
+        self.register_outputs({"url": self.url})
+
+    @staticmethod
+    def _deployment(
+        name: str,
+        args: ModelServerArgs,
+        image: str,
+        replicas: int,
+        app: dict[str, str],
+        track: str,
+        opts: pulumi.ResourceOptions,
+    ) -> k8s.apps.v1.Deployment:
+        volume, mount = scratch_volume()
+        labels = {**app, "mlops/track": track}
+        resources: dict[str, Any] = {"cpu": args.cpu, "memory": args.memory}
+        if args.gpus:
+            resources[args.gpu_resource] = str(args.gpus)
+        probe = {"http_get": {"path": "/ping", "port": SERVING_PORT}, "period_seconds": 10}
+        return k8s.apps.v1.Deployment(
+            name,
+            metadata={
+                "name": name,
+                "namespace": args.namespace,
+                "labels": {**args.labels, **labels},
+            },
+            spec={
+                "replicas": replicas,
+                "selector": {"match_labels": labels},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rolling_update": {"max_unavailable": 0, "max_surge": 1},
+                },
+                "template": {
+                    "metadata": {"labels": {**args.labels, **labels}},
+                    "spec": {
+                        "service_account_name": "serving",
+                        "automount_service_account_token": False,
+                        "security_context": pod_security(),
+                        "containers": [
+                            {
+                                "name": "server",
+                                "image": image,
+                                "args": ["serve"],
+                                "ports": [{"name": "http", "container_port": SERVING_PORT}],
+                                "env": env_list({"MLOPS_SERVE_HOST": "0.0.0.0", **args.env}),  # noqa: S104
+                                "resources": {"requests": resources, "limits": resources},
+                                "readiness_probe": {**probe, "initial_delay_seconds": 5},
+                                "liveness_probe": {
+                                    **probe,
+                                    "initial_delay_seconds": 30,
+                                    "failure_threshold": 3,
+                                },
+                                "security_context": container_security(),
+                                "volume_mounts": [mount],
+                            }
+                        ],
+                        "volumes": [volume],
+                    },
+                },
+            },
+            opts=opts,
+        )

@@ -1,0 +1,174 @@
+"""``mlops:k8s:MLNamespace``: a namespace fenced for ML work.
+
+A ResourceQuota that covers GPUs (``requests.nvidia.com/gpu``) as well as CPU, memory and pods;
+a LimitRange so a container without limits still gets some; NetworkPolicies that deny all
+ingress and egress by default, then allow DNS, the object store, and the serving port; and one
+ServiceAccount per job (training, serving, monitoring) with no API token mounted, except
+monitoring's, whose Role may only create and watch Jobs in this namespace (it starts retraining).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from mlops.infra.k8s.workloads import SERVING_PORT
+
+
+@dataclass(frozen=True)
+class NamespaceArgs:
+    """Inputs of :class:`MLNamespace`.
+
+    Attributes:
+        namespace: the namespace's name.
+        labels: labels for every object.
+        gpu_resource: the extended resource GPUs are requested as.
+        gpus: the most GPUs the namespace may request at once.
+        cpu: the most CPU the namespace may request.
+        memory: the most memory the namespace may request.
+        pods: the most pods at once.
+        object_store_port: the object store's port (egress is allowed to it).
+        ingress_from: labels of the namespaces whose pods may call the model server.
+    """
+
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    gpu_resource: str = "nvidia.com/gpu"
+    gpus: int = 4
+    cpu: str = "32"
+    memory: str = "128Gi"
+    pods: int = 50
+    object_store_port: int = 443
+    ingress_from: Mapping[str, str] = field(
+        default_factory=lambda: {"mlops/serving-clients": "true"}
+    )
+
+
+class MLNamespace(pulumi.ComponentResource):
+    """The namespace, its quota and limits, default-deny networking and per-job identities."""
+
+    def __init__(
+        self, name: str, args: NamespaceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:k8s:MLNamespace", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = dict(args.labels)
+        ns = args.namespace
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": ns,
+                # The restricted Pod Security Standard, enforced by the API server itself.
+                "labels": {**labels, "pod-security.kubernetes.io/enforce": "restricted"},
+            },
+            opts=child,
+        )
+        scoped = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        meta = {"namespace": ns, "labels": labels}
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata={**meta, "name": "ml-quota"},
+            spec={
+                "hard": {
+                    f"requests.{args.gpu_resource}": str(args.gpus),
+                    "requests.cpu": args.cpu,
+                    "requests.memory": args.memory,
+                    "limits.memory": args.memory,
+                    "pods": str(args.pods),
+                }
+            },
+            opts=scoped,
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata={**meta, "name": "defaults"},
+            spec={
+                "limits": [
+                    {
+                        "type": "Container",
+                        "default": {"cpu": "1", "memory": "2Gi"},
+                        "default_request": {"cpu": "250m", "memory": "512Mi"},
+                    }
+                ]
+            },
+            opts=scoped,
+        )
+        self._network_policies(name, args, meta, scoped)
+        self.service_accounts = {
+            job: k8s.core.v1.ServiceAccount(
+                f"{name}-{job}-sa",
+                metadata={**meta, "name": f"{job}"},
+                # Only monitoring talks to the API server (it starts retraining Jobs).
+                automount_service_account_token=job == "monitoring",
+                opts=scoped,
+            )
+            for job in ("training", "serving", "monitoring")
+        }
+        role = k8s.rbac.v1.Role(
+            f"{name}-monitoring-role",
+            metadata={**meta, "name": "start-retraining"},
+            rules=[
+                {
+                    "api_groups": ["batch"],
+                    "resources": ["jobs"],
+                    "verbs": ["create", "get", "list", "watch"],
+                }
+            ],
+            opts=scoped,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-monitoring-binding",
+            metadata={**meta, "name": "monitoring-starts-retraining"},
+            role_ref={
+                "api_group": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "start-retraining",
+            },
+            subjects=[{"kind": "ServiceAccount", "name": "monitoring", "namespace": ns}],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+        )
+        self.name = self.namespace.metadata["name"]
+        self.register_outputs({"namespace": self.name})
+
+    @staticmethod
+    def _network_policies(
+        name: str, args: NamespaceArgs, meta: Mapping[str, Any], opts: pulumi.ResourceOptions
+    ) -> None:
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata={**meta, "name": "default-deny"},
+            spec={"pod_selector": {}, "policy_types": ["Ingress", "Egress"]},
+            opts=opts,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-dns-and-store",
+            metadata={**meta, "name": "allow-dns-and-object-store"},
+            spec={
+                "pod_selector": {},
+                "policy_types": ["Egress"],
+                "egress": [
+                    {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                    {"ports": [{"protocol": "TCP", "port": args.object_store_port}]},
+                ],
+            },
+            opts=opts,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-serving",
+            metadata={**meta, "name": "allow-serving-ingress"},
+            spec={
+                "pod_selector": {"match_labels": {"mlops/role": "serving"}},
+                "policy_types": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [{"namespace_selector": {"match_labels": dict(args.ingress_from)}}],
+                        "ports": [{"protocol": "TCP", "port": SERVING_PORT}],
+                    }
+                ],
+            },
+            opts=opts,
+        )

@@ -1,0 +1,168 @@
+"""``mlops:k8s:TrainingJob``: GPU training as a Kubernetes Job, a CronJob, or a PyTorchJob.
+
+One node: a ``batch/v1`` Job running the image's ``train`` entry point with GPU requests and
+limits, tolerations and a node selector, ``backoffLimit``, ``activeDeadlineSeconds`` and
+``ttlSecondsAfterFinished``; with a schedule, a CronJob that starts such Jobs (scheduled
+retraining; never two at once). More than one node: a ``PyTorchJob`` for the Kubeflow Training
+Operator (one master, N-1 workers), not a home-made launcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from mlops.core.errors import UserError
+from mlops.infra.k8s.workloads import (
+    container_security,
+    env_list,
+    pod_security,
+    require_digest,
+    scratch_volume,
+)
+
+
+@dataclass(frozen=True)
+class TrainingJobArgs:
+    """Inputs of :class:`TrainingJob`.
+
+    Attributes:
+        namespace: where it runs.
+        image: the training image, by digest.
+        gpus: GPUs per node.
+        gpu_resource: the extended resource GPUs are requested as.
+        nodes: nodes; more than one makes a PyTorchJob.
+        node_selector: labels of the nodes it may run on.
+        tolerations: taints it tolerates (GPU nodes are usually tainted).
+        schedule: a cron schedule for retraining; empty for one Job.
+        backoff_limit: retries before the Job fails.
+        deadline_seconds: the longest a run may take.
+        ttl_seconds: how long a finished Job stays for its logs.
+        cpu: CPU per node.
+        memory: memory per node.
+        env: the container's environment (data location, train module).
+        labels: labels for every object.
+    """
+
+    namespace: pulumi.Input[str]
+    image: str
+    gpus: int = 1
+    gpu_resource: str = "nvidia.com/gpu"
+    nodes: int = 1
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, str]] = field(
+        default_factory=lambda: (
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        )
+    )
+    schedule: str = ""
+    backoff_limit: int = 2
+    deadline_seconds: int = 6 * 3600
+    ttl_seconds: int = 24 * 3600
+    cpu: str = "4"
+    memory: str = "16Gi"
+    env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require_digest(self.image)
+        if self.nodes < 1 or self.gpus < 0:
+            raise UserError(
+                f"nodes must be at least 1 and gpus at least 0, got {self.nodes}, {self.gpus}"
+            )
+        if self.schedule and self.nodes > 1:
+            raise UserError(
+                "a scheduled retraining runs on one node; set nodes: 1 or no schedule"
+            )
+
+
+def pod_spec(args: TrainingJobArgs, restart: str) -> dict[str, Any]:
+    """The training pod: the ``train`` entry point with its GPUs, placement and guard rails."""
+    volume, mount = scratch_volume()
+    resources: dict[str, Any] = {"cpu": args.cpu, "memory": args.memory}
+    if args.gpus:
+        resources[args.gpu_resource] = str(args.gpus)
+    return {
+        "restart_policy": restart,
+        "service_account_name": "training",
+        "automount_service_account_token": False,
+        "security_context": pod_security(),
+        "node_selector": dict(args.node_selector),
+        "tolerations": [dict(t) for t in args.tolerations],
+        "containers": [
+            {
+                "name": "pytorch" if args.nodes > 1 else "train",  # the operator's name for it
+                "image": args.image,
+                "args": ["train"],
+                "env": env_list(dict(args.env)),
+                "resources": {"requests": resources, "limits": resources},
+                "security_context": container_security(),
+                "volume_mounts": [mount],
+            }
+        ],
+        "volumes": [volume],
+    }
+
+
+class TrainingJob(pulumi.ComponentResource):
+    """A training Job, a retraining CronJob, or a multi-node PyTorchJob."""
+
+    def __init__(
+        self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:k8s:TrainingJob", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {**args.labels, "app.kubernetes.io/name": name, "mlops/role": "training"}
+        meta = {"name": name, "namespace": args.namespace, "labels": labels}
+        job_spec = {
+            "backoff_limit": args.backoff_limit,
+            "active_deadline_seconds": args.deadline_seconds,
+            "ttl_seconds_after_finished": args.ttl_seconds,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec(args, "Never")},
+        }
+        self.resource: pulumi.CustomResource
+        if args.nodes > 1:
+            replica = {
+                "restartPolicy": "OnFailure",
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec(args, "OnFailure")},
+            }
+            self.resource = k8s.apiextensions.CustomResource(
+                f"{name}-pytorchjob",
+                api_version="kubeflow.org/v1",
+                kind="PyTorchJob",
+                metadata=meta,
+                spec={
+                    "runPolicy": {
+                        "backoffLimit": args.backoff_limit,
+                        "activeDeadlineSeconds": args.deadline_seconds,
+                        "ttlSecondsAfterFinished": args.ttl_seconds,
+                    },
+                    "pytorchReplicaSpecs": {
+                        "Master": {**replica, "replicas": 1},
+                        "Worker": {**replica, "replicas": args.nodes - 1},
+                    },
+                },
+                opts=child,
+            )
+        elif args.schedule:
+            self.resource = k8s.batch.v1.CronJob(
+                f"{name}-cronjob",
+                metadata=meta,
+                spec={
+                    "schedule": args.schedule,
+                    "concurrency_policy": "Forbid",
+                    "job_template": {"metadata": {"labels": labels}, "spec": job_spec},
+                },
+                opts=child,
+            )
+        else:
+            self.resource = k8s.batch.v1.Job(
+                f"{name}-job", metadata=meta, spec=job_spec, opts=child
+            )
+        self.register_outputs(
+            {"kind": "PyTorchJob" if args.nodes > 1 else "CronJob" if args.schedule else "Job"}
+        )

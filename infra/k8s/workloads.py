@@ -1,0 +1,61 @@
+"""What every workload of the flavour shares: the restricted security context, image rules."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mlops.core.errors import UserError
+
+# An image by digest: registry/path@sha256:<64 hex>. Tags move; digests do not.
+DIGEST = re.compile(r"^[\w.\-/:]+@sha256:[0-9a-f]{64}$")
+SERVING_PORT = 8080  # SageMaker's contract, kept on Kubernetes
+UID = 10001  # the image's non-root user
+
+
+def require_digest(image: str) -> str:
+    """``image`` if it is pinned by digest.
+
+    Raises:
+        UserError: a tag (or ``latest``) instead of a digest.
+    """
+    if not DIGEST.match(image):
+        raise UserError(
+            f"image {image!r} is not pinned by digest: use repository@sha256:<digest>"
+            " (`docker buildx imagetools inspect IMAGE` prints it)"
+        )
+    return image
+
+
+def pod_security() -> dict[str, Any]:
+    """The pod-level part of the restricted Pod Security Standard."""
+    return {
+        "run_as_non_root": True,
+        "run_as_user": UID,
+        "run_as_group": UID,
+        "fs_group": UID,
+        "seccomp_profile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security() -> dict[str, Any]:
+    """The container-level part: no privilege, no capabilities, a read-only root filesystem."""
+    return {
+        "allow_privilege_escalation": False,
+        "privileged": False,
+        "read_only_root_filesystem": True,
+        "run_as_non_root": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def scratch_volume() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A size-limited emptyDir at /tmp: the one writable path under a read-only root."""
+    volume = {"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}
+    mount = {"name": "tmp", "mount_path": "/tmp"}  # noqa: S108 - an emptyDir, the pod's own
+    return volume, mount
+
+
+def env_list(env: dict[str, str]) -> list[dict[str, str]]:
+    """Environment variables in Kubernetes' shape, in a stable order."""
+    return [{"name": k, "value": v} for k, v in sorted(env.items())]

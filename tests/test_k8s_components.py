@@ -1,0 +1,179 @@
+"""The Kubernetes flavour's components under mocks, every manifest validated offline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes_validate import validate
+
+from mlops.core.errors import UserError
+from mlops.infra.k8s import (
+    MLNamespace,
+    ModelServer,
+    ModelServerArgs,
+    NamespaceArgs,
+    TrainingJob,
+    TrainingJobArgs,
+)
+from mlops.infra.k8s.model_server import canary_replicas
+from mlops.infra.k8s.render import manifests, to_yaml
+from mlops.infra.testing import run_program
+
+K8S_VERSION = "1.31.0"  # the oldest minor release still supported upstream
+IMAGE = "registry.example.com/churn@sha256:" + "a" * 64
+CANDIDATE = "registry.example.com/churn@sha256:" + "b" * 64
+
+
+def render(build: Any) -> list[dict[str, Any]]:
+    return manifests(run_program(build, project="churn", stack="dev"))
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def valid(objects: list[dict[str, Any]]) -> None:
+    """Built-in kinds against the pinned API schema (strict: no unknown fields)."""
+    for obj in objects:
+        if obj["apiVersion"].startswith("kubeflow.org"):
+            continue  # a custom resource: the operator's schema, not the API server's
+        validate(obj, K8S_VERSION, strict=True)
+
+
+def test_the_namespace_is_fenced() -> None:
+    objects = render(lambda: MLNamespace("ml", NamespaceArgs("churn-dev", gpus=2)) and None)
+    valid(objects)
+    (namespace,) = by_kind(objects, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    (quota,) = by_kind(objects, "ResourceQuota")
+    assert quota["spec"]["hard"]["requests.nvidia.com/gpu"] == "2"
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(objects, "NetworkPolicy")}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    serving = policies["allow-serving-ingress"]
+    assert serving["podSelector"] == {"matchLabels": {"mlops/role": "serving"}}
+    assert serving["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+    accounts = {a["metadata"]["name"]: a for a in by_kind(objects, "ServiceAccount")}
+    assert {n: a["automountServiceAccountToken"] for n, a in accounts.items()} == {
+        "training": False,
+        "serving": False,
+        "monitoring": True,  # the one job that talks to the API server
+    }
+    (role,) = by_kind(objects, "Role")
+    assert role["rules"] == [
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch"]}
+    ]
+    assert not by_kind(objects, "ClusterRole")  # nothing beyond its own namespace
+    (binding,) = by_kind(objects, "RoleBinding")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "monitoring", "namespace": "churn-dev"}
+    ]
+
+
+def test_the_model_server_is_restricted_probed_and_rolls_out_safely() -> None:
+    args = ModelServerArgs(
+        "churn-dev", IMAGE, replicas=3, env={"MLOPS_TRAIN_MODULE": "churn.train"}
+    )
+    objects = render(lambda: ModelServer("churn", args) and None)
+    valid(objects)
+    (deployment,) = by_kind(objects, "Deployment")
+    spec = deployment["spec"]
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    assert container["image"] == IMAGE and container["args"] == ["serve"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/ping", "port": 8080}
+    assert container["resources"]["requests"] == container["resources"]["limits"]
+    (hpa,) = by_kind(objects, "HorizontalPodAutoscaler")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 6)
+    (pdb,) = by_kind(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    (service,) = by_kind(objects, "Service")
+    labels = spec["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+
+
+def test_a_canary_gets_its_share_of_pods_behind_the_same_service() -> None:
+    args = ModelServerArgs(
+        "churn-dev", IMAGE, replicas=9, max_replicas=12, canary_image=CANDIDATE, canary_percent=10
+    )
+    objects = render(lambda: ModelServer("churn", args) and None)
+    valid(objects)
+    tracks = {d["metadata"]["labels"]["mlops/track"]: d for d in by_kind(objects, "Deployment")}
+    assert tracks["stable"]["spec"]["replicas"] == 9 and tracks["canary"]["spec"]["replicas"] == 1
+    assert tracks["canary"]["spec"]["template"]["spec"]["containers"][0]["image"] == CANDIDATE
+    (service,) = by_kind(objects, "Service")
+    for deployment in tracks.values():  # one selector reaches both: pods split the traffic
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= labels.items()
+    assert (
+        canary_replicas(9, 10) == 1 and canary_replicas(3, 25) == 1 and canary_replicas(4, 50) == 4
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"image": "registry.example.com/churn:latest"}, "not pinned by digest"),
+        ({"canary_image": "churn:v2"}, "not pinned by digest"),
+        ({"canary_image": CANDIDATE, "canary_percent": 80}, "canary_percent must be 1-50"),
+        ({"replicas": 8}, "at most max_replicas"),
+    ],
+)
+def test_bad_serving_args_are_refused(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        ModelServerArgs(**{"namespace": "ns", "image": IMAGE, **change})
+
+
+def test_gpu_training_job_cronjob_and_pytorchjob() -> None:
+    one = TrainingJobArgs("churn-dev", IMAGE, gpus=2, node_selector={"gpu": "a10g"})
+    objects = render(lambda: TrainingJob("train", one) and None)
+    valid(objects)
+    (job,) = by_kind(objects, "Job")
+    spec = job["spec"]
+    assert (
+        spec["backoffLimit"],
+        spec["activeDeadlineSeconds"],
+        spec["ttlSecondsAfterFinished"],
+    ) == (
+        2,
+        21600,
+        86400,
+    )
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == "2"
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu" and pod["nodeSelector"] == {
+        "gpu": "a10g"
+    }
+    assert pod["restartPolicy"] == "Never" and container["args"] == ["train"]
+
+    nightly = TrainingJobArgs("churn-dev", IMAGE, schedule="0 3 * * *")
+    (cron,) = by_kind(render(lambda: TrainingJob("retrain", nightly) and None), "CronJob")
+    validate(cron, K8S_VERSION, strict=True)
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid" and cron["spec"]["schedule"] == "0 3 * * *"
+
+    wide = TrainingJobArgs("churn-dev", IMAGE, gpus=8, nodes=4)
+    (pytorch,) = render(lambda: TrainingJob("big", wide) and None)
+    assert (pytorch["apiVersion"], pytorch["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
+    replicas = pytorch["spec"]["pytorchReplicaSpecs"]
+    assert (replicas["Master"]["replicas"], replicas["Worker"]["replicas"]) == (1, 3)
+    worker = replicas["Worker"]["template"]["spec"]["containers"][0]
+    assert worker["name"] == "pytorch" and worker["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    with pytest.raises(UserError, match="scheduled retraining runs on one node"):
+        TrainingJobArgs("ns", IMAGE, nodes=2, schedule="@daily")
+
+
+def test_manifests_render_as_one_yaml_stream() -> None:
+    import yaml
+
+    objects = render(lambda: MLNamespace("ml", NamespaceArgs("churn-dev")) and None)
+    documents = list(yaml.safe_load_all(to_yaml(objects)))
+    assert documents == objects and len(documents) == len(objects) >= 10
