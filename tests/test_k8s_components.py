@@ -177,3 +177,41 @@ def test_manifests_render_as_one_yaml_stream() -> None:
     objects = render(lambda: MLNamespace("ml", NamespaceArgs("churn-dev")) and None)
     documents = list(yaml.safe_load_all(to_yaml(objects)))
     assert documents == objects and len(documents) == len(objects) >= 10
+
+
+def test_alerts_and_dashboard_use_the_metrics_the_server_exposes() -> None:
+    import json
+    import re
+
+    from mlops.infra.k8s import Monitoring, MonitoringArgs
+    from mlops.pipelines.metrics import ServerMetrics
+
+    objects = render(lambda: Monitoring("mon", MonitoringArgs("churn-dev", "churn")) and None)
+    (monitor,) = by_kind(objects, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "churn"}
+    (rule,) = by_kind(objects, "PrometheusRule")
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert set(alerts) == {
+        "ModelServerLatencyHigh",
+        "ModelServerErrors",
+        "ModelServerCaptureDropping",
+    }
+    assert alerts["ModelServerLatencyHigh"]["expr"].endswith("> 0.5")
+    (config,) = by_kind(objects, "ConfigMap")
+    validate(config, K8S_VERSION, strict=True)
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    board = json.loads(config["data"]["churn.json"])
+    expressions = [r["expr"] for r in alerts.values()]
+    expressions += [p["targets"][0]["expr"] for p in board["panels"]]
+
+    class Capture:
+        captured = written = dropped = 0
+
+    metrics = ServerMetrics(Capture())
+    metrics.observe("/invocations", 200, 0.01)  # histograms and labelled counters show up
+    metrics.batch_rows.observe(1)
+    metrics.model_errors.inc()
+    exposed = set(re.findall(r"^(mlops_\w+)", metrics.render().decode(), re.MULTILINE))
+    used = {name for e in expressions for name in re.findall(r"mlops_\w+", e)}
+    assert used and used <= exposed, used - exposed  # no alert on a metric nobody exposes

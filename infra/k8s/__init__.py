@@ -1,6 +1,7 @@
 """Pulumi components for the Kubernetes flavour (``mlops:k8s:*``), one per file."""
 
 from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
+from mlops.infra.k8s.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
 from mlops.infra.k8s.training_job import TrainingJob, TrainingJobArgs
 
@@ -8,6 +9,8 @@ __all__ = [
     "MLNamespace",
     "ModelServer",
     "ModelServerArgs",
+    "Monitoring",
+    "MonitoringArgs",
     "NamespaceArgs",
     "TrainingJob",
     "TrainingJobArgs",

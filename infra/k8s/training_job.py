@@ -75,9 +75,7 @@ class TrainingJobArgs:
                 f"nodes must be at least 1 and gpus at least 0, got {self.nodes}, {self.gpus}"
             )
         if self.schedule and self.nodes > 1:
-            raise UserError(
-                "a scheduled retraining runs on one node; set nodes: 1 or no schedule"
-            )
+            raise UserError("a scheduled retraining runs on one node; set nodes: 1 or no schedule")
 
 
 def pod_spec(args: TrainingJobArgs, restart: str) -> dict[str, Any]:

@@ -1,0 +1,149 @@
+"""``mlops:k8s:Monitoring``: Prometheus scraping, alert rules and a Grafana dashboard.
+
+The model server exposes its metrics at ``/metrics`` (``pipelines/metrics.py``). A
+ServiceMonitor (Prometheus Operator) scrapes them; a PrometheusRule alerts on p99 latency, the
+5xx share of ``/invocations`` and capture loss; a ConfigMap labelled ``grafana_dashboard`` is
+picked up by the Grafana sidecar as a dashboard of the same figures. The metric names here are
+the server's own (a test holds them to what the server exposes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    """Inputs of :class:`Monitoring`.
+
+    Attributes:
+        namespace: where the server runs.
+        service: the model server's Service name (its port ``http`` is scraped).
+        latency_p99_seconds: alert when the p99 of ``/invocations`` stays above this.
+        error_share: alert when the 5xx share of ``/invocations`` stays above this.
+        labels: labels for every object (the Prometheus Operator selects rules by label).
+    """
+
+    namespace: pulumi.Input[str]
+    service: str
+    latency_p99_seconds: float = 0.5
+    error_share: float = 0.01
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def alert_rules(args: MonitoringArgs) -> list[dict[str, Any]]:
+    """The alerting rules, in Prometheus' rule format."""
+    scope = f'namespace="{args.namespace}", service="{args.service}"'
+    invocations = f'{scope}, path="/invocations"'
+    return [
+        {
+            "alert": "ModelServerLatencyHigh",
+            "expr": (
+                "histogram_quantile(0.99, sum by (le)"
+                f" (rate(mlops_invocation_seconds_bucket{{{scope}}}[5m])))"
+                f" > {args.latency_p99_seconds}"
+            ),
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {"summary": f"p99 of /invocations above {args.latency_p99_seconds}s"},
+        },
+        {
+            "alert": "ModelServerErrors",
+            "expr": (
+                f'sum(rate(mlops_requests_total{{{invocations}, status=~"5.."}}[5m]))'
+                f" / sum(rate(mlops_requests_total{{{invocations}}}[5m])) > {args.error_share}"
+            ),
+            "for": "10m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": f"over {args.error_share:.0%} of /invocations fail"},
+        },
+        {
+            "alert": "ModelServerCaptureDropping",
+            "expr": f"increase(mlops_capture_dropped_total{{{scope}}}[15m]) > 0",
+            "for": "0m",
+            "labels": {"severity": "warning"},
+            "annotations": {"summary": "captured traffic is being dropped: monitoring sees less"},
+        },
+    ]
+
+
+def dashboard(args: MonitoringArgs) -> dict[str, Any]:
+    """A Grafana dashboard (JSON model) of the server's figures."""
+    scope = f'namespace="{args.namespace}", service="{args.service}"'
+    panels = [
+        ("Requests per second", f"sum by (status) (rate(mlops_requests_total{{{scope}}}[5m]))"),
+        (
+            "p99 latency of /invocations (s)",
+            "histogram_quantile(0.99, sum by (le)"
+            f" (rate(mlops_invocation_seconds_bucket{{{scope}}}[5m])))",
+        ),
+        ("Model errors per second", f"rate(mlops_model_errors_total{{{scope}}}[5m])"),
+        (
+            "Rows per model call (p50)",
+            f"histogram_quantile(0.5, sum by (le) (rate(mlops_batch_rows_bucket{{{scope}}}[5m])))",
+        ),
+        ("Captures dropped", f"increase(mlops_capture_dropped_total{{{scope}}}[1h])"),
+    ]
+    return {
+        "title": f"Model server: {args.service}",
+        "uid": f"mlops-{args.service}"[:40],
+        "schemaVersion": 39,
+        "panels": [
+            {
+                "id": i + 1,
+                "type": "timeseries",
+                "title": title,
+                "gridPos": {"x": (i % 2) * 12, "y": (i // 2) * 8, "w": 12, "h": 8},
+                "targets": [{"expr": expr, "refId": "A"}],
+            }
+            for i, (title, expr) in enumerate(panels)
+        ],
+    }
+
+
+class Monitoring(pulumi.ComponentResource):
+    """A ServiceMonitor, a PrometheusRule and a dashboard ConfigMap for the model server."""
+
+    def __init__(
+        self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:k8s:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = dict(args.labels)
+        meta = {"namespace": args.namespace, "labels": labels}
+        k8s.apiextensions.CustomResource(
+            f"{name}-servicemonitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata={**meta, "name": args.service},
+            spec={
+                "selector": {"matchLabels": {"app.kubernetes.io/name": args.service}},
+                "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+            },
+            opts=child,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-rules",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata={**meta, "name": f"{args.service}-alerts"},
+            spec={"groups": [{"name": f"{args.service}.rules", "rules": alert_rules(args)}]},
+            opts=child,
+        )
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            metadata={
+                **meta,
+                "name": f"{args.service}-dashboard",
+                "labels": {**labels, "grafana_dashboard": "1"},  # the Grafana sidecar's label
+            },
+            data={f"{args.service}.json": json.dumps(dashboard(args), sort_keys=True)},
+            opts=child,
+        )
+        self.register_outputs({"service": args.service})
