@@ -20,6 +20,9 @@ from mlops.infra.k8s.model_server import canary_replicas
 from mlops.infra.k8s.render import manifests, to_yaml
 from mlops.infra.testing import run_program
 
+# Custom resources (Kubeflow's PyTorchJob, the Prometheus Operator's ServiceMonitor and
+# PrometheusRule): the API server's schemas do not cover them; their shape is asserted instead.
+CUSTOM_GROUPS = {"kubeflow.org", "monitoring.coreos.com"}
 K8S_VERSION = "1.31.0"  # the oldest minor release still supported upstream
 IMAGE = "registry.example.com/churn@sha256:" + "a" * 64
 CANDIDATE = "registry.example.com/churn@sha256:" + "b" * 64
@@ -36,8 +39,8 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def valid(objects: list[dict[str, Any]]) -> None:
     """Built-in kinds against the pinned API schema (strict: no unknown fields)."""
     for obj in objects:
-        if obj["apiVersion"].startswith("kubeflow.org"):
-            continue  # a custom resource: the operator's schema, not the API server's
+        if obj["apiVersion"].split("/")[0] in CUSTOM_GROUPS:
+            continue  # a custom resource: its operator's schema, not the API server's
         validate(obj, K8S_VERSION, strict=True)
 
 
@@ -215,3 +218,59 @@ def test_alerts_and_dashboard_use_the_metrics_the_server_exposes() -> None:
     exposed = set(re.findall(r"^(mlops_\w+)", metrics.render().decode(), re.MULTILINE))
     used = {name for e in expressions for name in re.findall(r"mlops_\w+", e)}
     assert used and used <= exposed, used - exposed  # no alert on a metric nobody exposes
+
+
+def platform_manifests(stack: str, **extra: Any) -> list[dict[str, Any]]:
+    from mlops.infra.k8s import K8sPlatform, K8sPlatformArgs
+    from mlops.infra.k8s.config import K8sConfig
+
+    values = {"churn:image": IMAGE, **{f"churn:{k}": v for k, v in extra.items()}}
+    config = K8sConfig.from_values("churn", stack, values)
+    args = K8sPlatformArgs.from_config(config, {"MLOPS_TRAIN_MODULE": "churn.pipelines.train"})
+    return render(lambda: K8sPlatform("churn", args) and None)
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
+def test_every_stack_renders_valid_manifests(stack: str) -> None:
+    objects = platform_manifests(stack)
+    valid(objects)
+    kinds = sorted({o["kind"] for o in objects})
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy", "Job"} <= set(
+        kinds
+    )
+    namespaces = {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"}
+    assert namespaces == {f"churn-{stack}"}  # everything in the stack's own namespace
+    (deployment,) = by_kind(objects, "Deployment")
+    replicas = deployment["spec"]["replicas"]
+    assert replicas >= 2 if stack == "prod" else replicas >= 1
+    (job,) = by_kind(objects, "Job")
+    limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert ("nvidia.com/gpu" in limits) is (stack != "local")  # kind has no GPUs
+
+
+def test_stack_config_errors_name_the_key_and_the_fix() -> None:
+    from mlops.core.errors import ConfigError
+    from mlops.infra.k8s.config import K8sConfig
+
+    with pytest.raises(ConfigError, match="image: 'churn:latest' is not pinned by digest"):
+        K8sConfig.from_values("churn", "dev", {"churn:image": "churn:latest"})
+    with pytest.raises(ConfigError, match="servingReplicas: prod needs at least 2"):
+        K8sConfig.from_values("churn", "prod", {"churn:image": IMAGE, "churn:servingReplicas": 1})
+    with pytest.raises(ConfigError, match="did you mean 'trainingGpus'"):
+        K8sConfig.from_values("churn", "dev", {"churn:image": IMAGE, "churn:trainingGpu": 2})
+    with pytest.raises(ConfigError, match="image: is required"):
+        K8sConfig.from_values("churn", "dev", {})
+
+
+def test_canary_and_retraining_schedule_from_config() -> None:
+    objects = platform_manifests(
+        "prod", candidateImage=CANDIDATE, canaryPercent=25, retrainSchedule="0 4 * * 1"
+    )
+    valid(objects)
+    tracks = {
+        d["metadata"]["labels"]["mlops/track"]: d["spec"]["replicas"]
+        for d in by_kind(objects, "Deployment")
+    }
+    assert tracks == {"stable": 3, "canary": 1}  # 25% of the pods
+    (cron,) = by_kind(objects, "CronJob")
+    assert cron["spec"]["schedule"] == "0 4 * * 1"

@@ -3,9 +3,12 @@
 from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
 from mlops.infra.k8s.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
+from mlops.infra.k8s.platform import K8sPlatform, K8sPlatformArgs
 from mlops.infra.k8s.training_job import TrainingJob, TrainingJobArgs
 
 __all__ = [
+    "K8sPlatform",
+    "K8sPlatformArgs",
     "MLNamespace",
     "ModelServer",
     "ModelServerArgs",

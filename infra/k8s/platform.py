@@ -1,0 +1,93 @@
+"""``mlops:k8s:K8sPlatform``: the ML platform on Kubernetes, as ``MLPlatform`` is on AWS.
+
+A fenced namespace, the training Job (or retraining CronJob, or PyTorchJob), the model server
+with its canary, and monitoring, all from one :class:`K8sPlatformArgs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from mlops.infra.k8s.config import K8sConfig
+from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
+from mlops.infra.k8s.monitoring import Monitoring, MonitoringArgs
+from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
+from mlops.infra.k8s.training_job import TrainingJob, TrainingJobArgs
+
+
+@dataclass(frozen=True)
+class K8sPlatformArgs:
+    """Inputs of :class:`K8sPlatform`: each component's own Args."""
+
+    namespace: NamespaceArgs
+    training: TrainingJobArgs
+    serving: ModelServerArgs
+    monitoring: MonitoringArgs
+
+    @classmethod
+    def from_config(cls, config: K8sConfig, env: dict[str, str] | None = None) -> K8sPlatformArgs:
+        """Derive every component's settings from a stack config."""
+        ns, labels, env = config.namespace, config.labels, dict(env or {})
+        name = f"{config.project}-server"
+        return cls(
+            namespace=NamespaceArgs(
+                ns,
+                labels,
+                gpu_resource=config.gpu_resource,
+                gpus=config.namespace_gpus,
+                object_store_port=config.object_store_port,
+            ),
+            training=TrainingJobArgs(
+                ns,
+                config.image,
+                gpus=config.training_gpus,
+                gpu_resource=config.gpu_resource,
+                nodes=config.training_nodes,
+                node_selector=config.node_selector,
+                tolerations=(
+                    ({"key": config.gpu_resource, "operator": "Exists", "effect": "NoSchedule"},)
+                    if config.training_gpus
+                    else ()
+                ),
+                schedule=config.retrain_schedule,
+                env=env,
+                labels=labels,
+            ),
+            serving=ModelServerArgs(
+                ns,
+                config.image,
+                replicas=config.serving_replicas,
+                max_replicas=config.serving_max_replicas,
+                canary_image=config.candidate_image,
+                canary_percent=config.canary_percent,
+                env=env,
+                cpu=config.serving_cpu,
+                memory=config.serving_memory,
+                gpus=config.serving_gpus,
+                gpu_resource=config.gpu_resource,
+                labels=labels,
+            ),
+            monitoring=MonitoringArgs(
+                ns, name, latency_p99_seconds=config.latency_p99_seconds, labels=labels
+            ),
+        )
+
+
+class K8sPlatform(pulumi.ComponentResource):
+    """The namespace, training, serving and monitoring of one environment."""
+
+    def __init__(
+        self, name: str, args: K8sPlatformArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:k8s:K8sPlatform", name, None, opts)
+        self.namespace = MLNamespace(
+            f"{name}-ns", args.namespace, pulumi.ResourceOptions(parent=self)
+        )
+        after = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        self.training = TrainingJob(f"{name}-training", args.training, after)
+        self.server = ModelServer(args.monitoring.service, args.serving, after)
+        self.monitoring = Monitoring(f"{name}-monitoring", args.monitoring, after)
+        self.outputs = {"namespace": args.namespace.namespace, "service_url": self.server.url}
+        self.register_outputs(self.outputs)
