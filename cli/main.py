@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from mlops.cli.commands import demo, doctor, init, local, monitor, runs, serve, version
+from mlops.cli.commands import (
+    demo,
+    doctor,
+    init,
+    local,
+    manifests,
+    monitor,
+    runs,
+    serve,
+    version,
+)
 from mlops.cli.output import DEBUG
 
 app = typer.Typer(
@@ -16,7 +26,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-for command in (init, demo, local, runs, serve, monitor, doctor, version):
+for command in (init, demo, local, runs, serve, monitor, manifests, doctor, version):
     app.add_typer(command.app)
 
 
