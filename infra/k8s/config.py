@@ -55,6 +55,7 @@ class K8sConfig(BaseModel):
     object_store_port: int = Field(default=443, ge=1, le=65535, description="Object store port")
     latency_p99_seconds: float = Field(default=0.5, gt=0, description="Latency alert threshold")
     owner: str = Field(default="ml-team", description="Owner label")
+    cost_center: str = Field(default="ml", description="Cost-center label")
 
     @field_validator("image", "candidate_image")
     @classmethod
@@ -91,6 +92,7 @@ class K8sConfig(BaseModel):
             "app.kubernetes.io/managed-by": "mlops-stack",
             "mlops/environment": self.environment,
             "mlops/owner": self.owner,
+            "mlops/cost-center": self.cost_center,
         }
 
     @classmethod

@@ -167,6 +167,8 @@ def build_context(answers: AwsAnswers) -> dict[str, Any]:
         "runtime_requirements": RUNTIME_REQUIREMENTS,
         "python_version": PYTHON_VERSION,
         "fw": FRAMEWORKS[answers.framework],
+        "config_model": "mlops.infra.config.StackConfig",
+        "extra_dev": [],
         "training_gpus": itype.gpus,
         "training_gpu_model": itype.gpu_model or "none",
         "training_price": f"{itype.price_per_hour:.3f}",

@@ -1,0 +1,122 @@
+"""The ``k8s`` template pack: an ML project on Kubernetes, provisioned by mlops-stack components.
+
+The project's own parts (train module, data contract, sample data, Dockerfile, lifecycle tests)
+are the aws pack's files, shared, not copied; what differs is the Pulumi program (K8sPlatform),
+its stacks, its tests (manifests validated offline) and its README.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlops.core.naming import package_name
+from mlops.templates.answers import CiProvider
+from mlops.templates.aws import FRAMEWORKS, PYTHON_VERSION, RUNTIME_REQUIREMENTS
+from mlops.templates.k8s.answers import K8sAnswers
+from mlops.templates.pack import FileSpec, TemplatePack
+from mlops.templates.source import requirement
+
+VERSION = "0.1.0"
+# Until CI builds and pushes the image, the stacks hold a zero digest: a pinned, obviously
+# unbuilt image (the CI sets the real one with `pulumi config set image REPO@sha256:...`).
+UNBUILT = "sha256:" + "0" * 64
+
+_SHARED = [  # the aws pack's files: the project's own parts
+    ("aws/files/gitignore", ".gitignore"),
+    ("aws/files/dockerignore", ".dockerignore"),
+    ("aws/files/pyproject.toml.jinja", "pyproject.toml"),
+    ("aws/files/Makefile.jinja", "Makefile"),
+    ("aws/files/Dockerfile.jinja", "Dockerfile"),
+    ("aws/files/Pulumi.yaml.jinja", "Pulumi.yaml"),
+    ("aws/files/data/sample.csv", "data/sample.csv"),
+    ("aws/files/data/contract.yaml", "data/contract.yaml"),
+    ("aws/files/tests/test_pipeline.py.jinja", "tests/test_pipeline.py"),
+]
+_OWN = [
+    ("k8s/files/README.md.jinja", "README.md"),
+    ("k8s/files/infra/__main__.py.jinja", "infra/__main__.py"),
+    ("k8s/files/tests/conftest.py.jinja", "tests/conftest.py"),
+    ("k8s/files/tests/test_infra.py.jinja", "tests/test_infra.py"),
+]
+_CI = {
+    CiProvider.GITHUB: [("k8s/files/github/workflows/ci.yml", ".github/workflows/ci.yml")],
+    CiProvider.GITLAB: [("k8s/files/gitlab-ci.yml", ".gitlab-ci.yml")],
+    CiProvider.NONE: [],
+}
+
+
+def stacks(answers: K8sAnswers) -> list[str]:
+    """The chosen cloud environments, then ``local`` (kind)."""
+    return [env.value for env in answers.environments] + ["local"]
+
+
+def stack_config(answers: K8sAnswers, stack: str) -> list[tuple[str, str]]:
+    """The ``config:`` entries of ``Pulumi.<stack>.yaml`` (JSON, so YAML-safe)."""
+    ns = answers.name
+    entries: list[tuple[str, Any]] = [
+        (f"{ns}:image", f"{answers.registry}/{answers.name}@{UNBUILT}"),
+        (f"{ns}:owner", answers.owner),
+        (f"{ns}:costCenter", answers.cost_center),
+        (f"{ns}:gpuResource", answers.gpu_resource),
+    ]
+    if stack != "local":  # kind has no GPUs: local trains on CPU (K8sConfig's default)
+        entries.append((f"{ns}:trainingGpus", answers.training_gpus))
+        if answers.selector:
+            entries.append((f"{ns}:nodeSelector", answers.selector))
+    return [(key, json.dumps(value)) for key, value in entries]
+
+
+def manifest(answers: K8sAnswers) -> list[FileSpec]:
+    """The exact files of a project rendered from ``answers``."""
+    pkg = package_name(answers.name)
+    specs = [FileSpec(src, dest) for src, dest in _SHARED + _OWN]
+    specs += [
+        FileSpec("aws/files/package/__init__.py.jinja", f"{pkg}/__init__.py"),
+        FileSpec("aws/files/package/pipelines/__init__.py", f"{pkg}/pipelines/__init__.py"),
+        FileSpec(
+            f"aws/files/package/pipelines/train_{answers.framework.value}.py",
+            f"{pkg}/pipelines/train.py",
+        ),
+    ]
+    specs += [FileSpec(src, dest) for src, dest in _CI[answers.ci]]
+    specs += [
+        FileSpec(
+            "aws/files/Pulumi.stack.yaml.jinja",
+            f"Pulumi.{stack}.yaml",
+            {"stack": {"name": stack, "config": stack_config(answers, stack)}},
+        )
+        for stack in stacks(answers)
+    ]
+    return specs
+
+
+def build_context(answers: K8sAnswers) -> dict[str, Any]:
+    """Everything the templates may refer to."""
+    return {
+        **answers.to_record(),
+        "package": package_name(answers.name),
+        "template": "k8s",
+        "template_version": VERSION,
+        "mlops_stack_requirement": requirement(answers.mlops_source),
+        "find_links": "wheels" if answers.mlops_source == "wheel" else "",
+        "runtime_requirements": RUNTIME_REQUIREMENTS,
+        "python_version": PYTHON_VERSION,
+        "fw": FRAMEWORKS[answers.framework],
+        "config_model": "mlops.infra.k8s.config.K8sConfig",
+        "extra_dev": ["kubernetes-validate>=1.31,<2"],
+        "stacks": stacks(answers),
+        "namespaces": [f"{answers.name}-{s}" for s in stacks(answers)],
+    }
+
+
+PACK = TemplatePack(
+    name="k8s",
+    version=VERSION,
+    description="ML project on Kubernetes with a Pulumi platform (GPU jobs, serving, monitoring)",
+    files_root=Path(__file__).parent.parent,
+    answers_model=K8sAnswers,
+    manifest=manifest,
+    build_context=build_context,
+)

@@ -1,0 +1,99 @@
+"""`mlops init --template k8s`: a project on Kubernetes from shared lifecycle files and its own
+program; answers validated like the aws pack's, and the generated tests pass."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+def test_init_renders_a_k8s_project(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    result = invoke(
+        "init",
+        "churn-k8s",
+        "--template",
+        "k8s",
+        "--no-input",
+        "--no-git",
+        "--dest",
+        str(tmp_path / "churn-k8s"),
+        "--framework",
+        "pytorch",
+        "--node-selector",
+        "gpu=a10g",
+        "--environments",
+        "dev,prod",
+    )
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "churn-k8s"
+    record = yaml.safe_load((root / ".mlops" / "answers.yml").read_text())
+    assert record["template"] == "k8s"
+    stacks = sorted(p.name for p in root.glob("Pulumi.*.yaml"))
+    assert stacks == ["Pulumi.dev.yaml", "Pulumi.local.yaml", "Pulumi.prod.yaml"]
+    prod = yaml.safe_load((root / "Pulumi.prod.yaml").read_text())["config"]
+    assert prod["churn-k8s:trainingGpus"] == 1  # pytorch trains on a GPU
+    assert prod["churn-k8s:nodeSelector"] == {"gpu": "a10g"}
+    assert prod["churn-k8s:image"].endswith("@sha256:" + "0" * 64)
+    local = yaml.safe_load((root / "Pulumi.local.yaml").read_text())["config"]
+    assert "churn-k8s:trainingGpus" not in local  # kind: CPU training
+    assert "K8sPlatform" in (root / "infra" / "__main__.py").read_text()
+    # The project's own parts are the aws pack's, byte for byte: one lifecycle.
+    aws = Path(__file__).resolve().parents[1] / "templates" / "aws" / "files"
+    assert (root / "data" / "contract.yaml").read_bytes() == (
+        aws / "data" / "contract.yaml"
+    ).read_bytes()
+    train = (aws / "package" / "pipelines" / "train_pytorch.py").read_bytes()
+    assert (root / "churn_k8s" / "pipelines" / "train.py").read_bytes() == train
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--gpu-resource", "gpu", "not an extended resource name"),
+        ("--node-selector", "gpu:a10g", "write key=value"),
+        ("--owner", "-ml team", "not a valid Kubernetes label value"),
+        ("--registry", "GHCR.io/Acme", "not a registry path"),
+    ],
+)
+def test_bad_answers_write_nothing(
+    tmp_path: Path, invoke, option: str, value: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    dest = tmp_path / "churn-k8s"
+    result = invoke(
+        "init", "churn-k8s", "--template", "k8s", "--no-input", "--dest", str(dest), option, value
+    )
+    assert result.exit_code == 2 and message in result.output
+    assert not dest.exists()
+
+
+def test_a_name_too_long_for_a_namespace_is_refused(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    name = "c" + "x" * 60
+    result = invoke("init", name, "--template", "k8s", "--no-input", "--dest", str(tmp_path / "p"))
+    assert result.exit_code == 2 and "55" in result.output
+
+
+def test_the_generated_project_passes_its_own_tests(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "churn-k8s"
+    assert (
+        invoke(
+            "init", "churn-k8s", "--template", "k8s", "--no-input", "--no-git", "--dest", str(root)
+        ).exit_code
+        == 0
+    )
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "default"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout
