@@ -168,9 +168,18 @@ def _questions_help() -> str:
             )
             lines.append(
                 f"  {flag}: {info.description}{_choices(info.annotation)}"
-                f" [default: {default or 'derived'}]"
+                f" [default: {_shown_default(model, field, default)}]"
             )
     return "\n\n".join(lines)
+
+
+def _shown_default(model: type[Any], field: str, default: object) -> str:
+    """The default as help shows it: ``derived`` only where another answer decides it."""
+    if default in ("", None, -1) and field in getattr(model, "DERIVED", {}):
+        return "derived"
+    if field == "training_gpus" and default == -1:
+        return "the framework's"
+    return "empty" if default == "" else str(default)
 
 
 def interactive() -> bool:
