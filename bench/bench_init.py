@@ -1,7 +1,9 @@
 """Scaffold speed: `mlops init --no-input` against copier on ../shared/bench/copier_tpl.
 
 Both run as fresh processes (what a user waits for), alternating, N times each; medians are
-printed. Also times `mlops --help`. Usage: python bench/bench_init.py [--runs N]
+printed. Also times `mlops init --template k8s`, `mlops render-manifests` of the k8s project's
+prod stack (with its manifest count) and `mlops --help`.
+Usage: python bench/bench_init.py [--runs N]
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def main() -> None:
         "mlops init": [],
         "init --no-git": [],
         "copier copy": [],
+        "init k8s": [],
+        "render prod": [],
         "mlops --help": [],
     }
     files = {}
@@ -73,6 +77,19 @@ def main() -> None:
                     )
                 )
                 files["copier copy"] = count_files(cdest)
+            k8s = work / f"k{i}"
+            results["init k8s"].append(
+                timed(
+                    [mlops, "init", "churn-k8s", "--template", "k8s", "--dest", str(k8s)]
+                    + ["--no-input", "--no-git"],
+                    work,
+                )
+            )
+            files["init k8s"] = count_files(k8s)
+            results["render prod"].append(
+                timed([mlops, "render-manifests", str(work / f"r{i}"), "--stack", "prod"], k8s)
+            )
+            files["render prod"] = count_files(work / f"r{i}") - 2  # kustomization, marker
             results["mlops --help"].append(timed([mlops, "--help"], work))
     print(f"{'command':<14} {'median s':>9} {'min s':>7} {'files':>6}  (runs={args.runs})")
     for name, times in results.items():
@@ -83,7 +100,7 @@ def main() -> None:
             )
     if results["copier copy"]:
         copier_median = statistics.median(results["copier copy"])
-        for name in ("mlops init", "init --no-git"):
+        for name in ("mlops init", "init --no-git", "init k8s"):
             ratio = statistics.median(results[name]) / copier_median
             print(f"{name} / copier copy = {ratio:.2f} (target <= 0.50)")
     print("`mlops init` includes git init + a first commit; copier runs no git.")
