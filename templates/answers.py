@@ -118,6 +118,11 @@ class BaseAnswers(BaseModel):
         # Canonical order makes the output independent of how the list was typed.
         return sorted(value, key=PROMOTION_ORDER.index)
 
+    @property
+    def stacks(self) -> list[str]:
+        """Every stack the project gets: the chosen cloud environments, then ``local``."""
+        return [env.value for env in self.environments] + ["local"]
+
     def to_record(self) -> dict[str, Any]:
         """Plain, ordered data for ``.mlops/answers.yml`` (enums as strings)."""
         return self.model_dump(mode="json")

@@ -29,6 +29,16 @@ class FileSpec:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+def stack_files(
+    src: str, stacks: list[str], config: Callable[[str], list[tuple[str, str]]]
+) -> list[FileSpec]:
+    """One ``Pulumi.<stack>.yaml`` per stack, rendered from ``src`` with that stack's config."""
+    return [
+        FileSpec(src, f"Pulumi.{stack}.yaml", {"stack": {"name": stack, "config": config(stack)}})
+        for stack in stacks
+    ]
+
+
 @dataclass(frozen=True)
 class TemplatePack:
     """A bundled template pack.

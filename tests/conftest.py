@@ -110,3 +110,25 @@ def sagemaker(moto_endpoint: str):  # type: ignore[no-untyped-def]
 SAMPLE_PROJECT_FILES = Path(__file__).resolve().parent.parent / "templates" / "aws" / "files"
 SAMPLE_CSV = SAMPLE_PROJECT_FILES / "data" / "sample.csv"
 CONTRACT_YAML = SAMPLE_PROJECT_FILES / "data" / "contract.yaml"
+
+
+@pytest.fixture
+def local_project(tmp_path: Path, moto_endpoint: str, invoke):  # type: ignore[no-untyped-def]
+    """A fresh project (dev stack, no CI) with local mode up on the session's moto endpoint.
+
+    Each gets a unique name: the endpoint, and so every lake, is shared by the whole session.
+    """
+    import uuid
+
+    from mlops.templates.answers import validate_answers
+    from mlops.templates.engine import Scaffold
+
+    name = f"churn-{uuid.uuid4().hex[:8]}"
+    dest = tmp_path / name
+    Scaffold(
+        validate_answers({"name": name, "environments": "dev", "ci": "none"}), dest, git=False
+    ).run()
+    up = invoke("local", "up", "--project", str(dest), "--aws-endpoint", moto_endpoint)
+    assert up.exit_code == 0, up.output
+    yield dest
+    invoke("local", "down", "--project", str(dest))

@@ -9,27 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from mlops.templates.answers import validate_answers
-from mlops.templates.engine import Scaffold
-
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def project(tmp_path: Path, moto_endpoint: str, invoke):  # type: ignore[no-untyped-def]
-    import uuid
-
-    name = f"loop-{uuid.uuid4().hex[:8]}"
-    dest = tmp_path / name
-    Scaffold(
-        validate_answers({"name": name, "environments": "dev", "ci": "none"}), dest, git=False
-    ).run()
-    assert (
-        invoke("local", "up", "--project", str(dest), "--aws-endpoint", moto_endpoint).exit_code
-        == 0
-    )
-    yield dest
-    invoke("local", "down", "--project", str(dest))
+def project(local_project: Path) -> Path:
+    return local_project
 
 
 def send_traffic(project: Path, drifted: bool) -> None:

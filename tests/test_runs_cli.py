@@ -18,23 +18,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def project(tmp_path: Path, moto_endpoint: str, invoke):  # type: ignore[no-untyped-def]
-    import uuid
-
-    # One lake per test: the moto endpoint is shared by the whole session.
-    name = f"churn-{uuid.uuid4().hex[:8]}"
-    dest = tmp_path / name
-    Scaffold(
-        validate_answers({"name": name, "environments": "dev", "ci": "none"}),
-        dest,
-        git=False,
-    ).run()
-    assert (
-        invoke("local", "up", "--project", str(dest), "--aws-endpoint", moto_endpoint).exit_code
-        == 0
-    )
-    yield dest
-    invoke("local", "down", "--project", str(dest))
+def project(local_project: Path) -> Path:
+    return local_project
 
 
 @pytest.mark.parametrize(

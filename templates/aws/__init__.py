@@ -14,7 +14,7 @@ from mlops.core.naming import package_name
 from mlops.infra.aws.catalog import instance_catalogue
 from mlops.templates.answers import CiProvider, Environment
 from mlops.templates.aws.answers import AwsAnswers, Framework
-from mlops.templates.pack import FileSpec, TemplatePack
+from mlops.templates.pack import FileSpec, TemplatePack, stack_files
 from mlops.templates.source import requirement
 
 # 2.0.0: the lifecycle left the project (container.py, data.py, lake.py, evaluate.py);
@@ -103,11 +103,6 @@ _CI_FILES = {
 }
 
 
-def stacks(answers: AwsAnswers) -> list[str]:
-    """Every stack the project gets: the chosen cloud environments, then ``local``."""
-    return [env.value for env in answers.environments] + ["local"]
-
-
 def stack_config(answers: AwsAnswers, stack: str) -> list[tuple[str, str]]:
     """The ``config:`` entries of ``Pulumi.<stack>.yaml``, values already YAML-safe (JSON)."""
     ns = answers.name
@@ -136,14 +131,9 @@ def manifest(answers: AwsAnswers) -> list[FileSpec]:
         )
     )
     specs += [FileSpec(src, dest) for src, dest in _CI_FILES[answers.ci]]
-    specs += [
-        FileSpec(
-            "Pulumi.stack.yaml.jinja",
-            f"Pulumi.{stack}.yaml",
-            {"stack": {"name": stack, "config": stack_config(answers, stack)}},
-        )
-        for stack in stacks(answers)
-    ]
+    specs += stack_files(
+        "Pulumi.stack.yaml.jinja", answers.stacks, lambda stack: stack_config(answers, stack)
+    )
     return specs
 
 
@@ -173,7 +163,7 @@ def build_context(answers: AwsAnswers) -> dict[str, Any]:
         "training_gpu_model": itype.gpu_model or "none",
         "training_price": f"{itype.price_per_hour:.3f}",
         "spot_note": ", managed spot with checkpoints in dev" if answers.spot else "",
-        "stacks": stacks(answers),
+        "stacks": answers.stacks,
         "cloud_stacks": cloud,
         "cloud_stacks_json": json.dumps(cloud),
         # Each environment after the first deploys only after the previous one, and (on GitLab)

@@ -15,7 +15,7 @@ from mlops.core.naming import package_name
 from mlops.templates.answers import CiProvider
 from mlops.templates.aws import FRAMEWORKS, PYTHON_VERSION, RUNTIME_REQUIREMENTS
 from mlops.templates.k8s.answers import K8sAnswers
-from mlops.templates.pack import FileSpec, TemplatePack
+from mlops.templates.pack import FileSpec, TemplatePack, stack_files
 from mlops.templates.source import requirement
 
 VERSION = "0.1.0"
@@ -47,11 +47,6 @@ _CI = {
 }
 
 
-def stacks(answers: K8sAnswers) -> list[str]:
-    """The chosen cloud environments, then ``local`` (kind)."""
-    return [env.value for env in answers.environments] + ["local"]
-
-
 def stack_config(answers: K8sAnswers, stack: str) -> list[tuple[str, str]]:
     """The ``config:`` entries of ``Pulumi.<stack>.yaml`` (JSON, so YAML-safe)."""
     ns = answers.name
@@ -81,14 +76,11 @@ def manifest(answers: K8sAnswers) -> list[FileSpec]:
         ),
     ]
     specs += [FileSpec(src, dest) for src, dest in _CI[answers.ci]]
-    specs += [
-        FileSpec(
-            "aws/files/Pulumi.stack.yaml.jinja",
-            f"Pulumi.{stack}.yaml",
-            {"stack": {"name": stack, "config": stack_config(answers, stack)}},
-        )
-        for stack in stacks(answers)
-    ]
+    specs += stack_files(
+        "aws/files/Pulumi.stack.yaml.jinja",
+        answers.stacks,
+        lambda stack: stack_config(answers, stack),
+    )
     return specs
 
 
@@ -106,8 +98,8 @@ def build_context(answers: K8sAnswers) -> dict[str, Any]:
         "fw": FRAMEWORKS[answers.framework],
         "config_model": "mlops.infra.k8s.config.K8sConfig",
         "extra_dev": ["kubernetes-validate>=1.31,<2"],
-        "stacks": stacks(answers),
-        "namespaces": [f"{answers.name}-{s}" for s in stacks(answers)],
+        "stacks": answers.stacks,
+        "namespaces": [f"{answers.name}-{s}" for s in answers.stacks],
     }
 
 
