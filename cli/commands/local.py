@@ -26,16 +26,30 @@ def up(
             help="Use this loopback endpoint (LocalStack, moto) instead of the embedded one."
         ),
     ] = None,
+    k8s: Annotated[
+        bool,
+        typer.Option(
+            "--k8s", help="A k8s project: a kind cluster instead (docker, kind, kubectl)."
+        ),
+    ] = False,
 ) -> None:
     """Start the embedded AWS endpoint (moto on 127.0.0.1) and provision the `local` stack.
 
     With the Pulumi CLI on PATH this runs `pulumi up --stack local` against the endpoint;
     without it, the program's resource graph is applied with boto3. Running it again is safe.
+    With --k8s: a kind cluster (one worker labelled as the GPU stand-in) and the local stack's
+    manifests applied with kubectl.
     """
     with exit_on_error():
         from mlops.core.project import find_project
 
         project = find_project(project)
+        if k8s:
+            from mlops.composition import local_k8s
+
+            cluster = local_k8s.up(project, say=echo)
+            echo(f"local stack up on kind-{cluster}", "green")
+            return
         from mlops.infra import localmode
 
         state = localmode.up(project, aws_endpoint, say=echo)
@@ -46,12 +60,20 @@ def up(
 
 
 @local.command("down")
-def down(project: ProjectOption = None) -> None:
-    """Tear the `local` stack down and stop the embedded endpoint."""
+def down(
+    project: ProjectOption = None,
+    k8s: Annotated[bool, typer.Option("--k8s", help="Delete the project's kind cluster.")] = False,
+) -> None:
+    """Tear the `local` stack down and stop the embedded endpoint (or delete the kind cluster)."""
     with exit_on_error():
         from mlops.core.project import find_project
 
         project = find_project(project)
+        if k8s:
+            from mlops.composition import local_k8s
+
+            local_k8s.down(project, say=echo)
+            return
         from mlops.infra import localmode
 
         localmode.down(project, say=echo)

@@ -1,0 +1,42 @@
+"""``mlops local up|down --k8s``: the ``local`` stack on a kind cluster on this machine.
+
+The cluster comes from :mod:`mlops.infra.kind`; the stack's objects are the ones
+``mlops render-manifests`` writes (rendered into ``.mlops/k8s-local``) and are applied with
+``kubectl apply -k``, so no Pulumi CLI is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from mlops.composition.manifests import render_manifests
+from mlops.infra import kind
+from mlops.infra.program import stack_config
+
+Say = Callable[[str], None]
+
+
+def up(project: Path, say: Say) -> str:
+    """Create (or reuse) the project's cluster and apply its ``local`` stack; return its name.
+
+    Raises:
+        UserError: docker, kind or kubectl is missing (nothing is created), or the stack is bad.
+        ExternalToolError: kind or kubectl failed.
+    """
+    kind.require_tools()
+    name, _, _ = stack_config(project, "local")
+    # Rendered first: a broken stack fails before a cluster is made for it.
+    manifests = project / ".mlops" / "k8s-local"
+    files = render_manifests(project, "local", manifests)
+    cluster = kind.cluster_name(name)
+    kind.create_cluster(cluster, project / ".mlops" / "kind.yaml", say)
+    kind.apply(cluster, manifests)
+    say(f"applied {len(files)} objects of the local stack to kind-{cluster}")
+    return cluster
+
+
+def down(project: Path, say: Say) -> None:
+    """Delete the project's kind cluster."""
+    name, _, _ = stack_config(project, "local")
+    kind.delete_cluster(kind.cluster_name(name), say)

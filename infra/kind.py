@@ -1,0 +1,133 @@
+"""Local mode on Kubernetes: a kind cluster on this machine, and the ``local`` stack applied to it.
+
+The cluster's config is written to ``.mlops/kind.yaml``: one control-plane node and one worker
+labelled as the GPU stand-in (``mlops/gpu-standin=true``, so node selectors and quotas are
+exercised; kind has no GPUs, and the ``local`` stack trains on CPU), with the model server's
+port mapped to 127.0.0.1 only. Without the Pulumi CLI, the ``local`` stack's manifests (the
+same ones ``mlops render-manifests`` writes) are applied with ``kubectl apply -k``.
+Everything here needs docker, kind and kubectl; without them each call says which is missing and
+how to get it, before anything is created.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.core.errors import ExternalToolError, UserError
+
+Say = Callable[[str], None]
+SERVING_HOST_PORT = 30080  # the model server's NodePort, published on 127.0.0.1
+TOOLS = {
+    "docker": "install Docker Engine and start it: https://docs.docker.com/engine/install/",
+    "kind": "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+    "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/",
+}
+
+
+def cluster_name(project_name: str) -> str:
+    """The kind cluster of a project."""
+    return f"mlops-{project_name}"[:40]
+
+
+def cluster_config() -> dict[str, Any]:
+    """Kind's cluster config: a control plane and a GPU stand-in worker."""
+    return {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "nodes": [
+            {
+                "role": "control-plane",
+                "extraPortMappings": [
+                    {
+                        "containerPort": SERVING_HOST_PORT,
+                        "hostPort": SERVING_HOST_PORT,
+                        "listenAddress": "127.0.0.1",  # loopback only
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+            {"role": "worker", "labels": {"mlops/gpu-standin": "true"}},
+        ],
+    }
+
+
+def missing_tools(which: Callable[[str], str | None] = shutil.which) -> list[str]:
+    """The tools local mode on Kubernetes needs that are not on PATH."""
+    return [tool for tool in TOOLS if which(tool) is None]
+
+
+def require_tools(which: Callable[[str], str | None] = shutil.which) -> None:
+    """Check that docker, kind and kubectl are on PATH.
+
+    Raises:
+        UserError: one is missing; one line says which and how to fix it.
+    """
+    missing = missing_tools(which)
+    if missing:
+        fixes = "; ".join(TOOLS[t] for t in missing)
+        raise UserError(
+            f"local mode on Kubernetes needs {', '.join(missing)} on PATH: {fixes}"
+            " (or use `mlops local up` without --k8s: the embedded AWS endpoint needs none)"
+        )
+
+
+def _run(args: list[str], what: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise ExternalToolError(args[0], f"{what} did not finish within {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        raise ExternalToolError(args[0], f"{what} failed: {(proc.stderr or proc.stdout)[-800:]}")
+    return proc
+
+
+def create_cluster(cluster: str, config_path: Path, say: Say) -> None:
+    """Create the kind cluster from ``config_path`` unless it exists.
+
+    Raises:
+        UserError: a tool is missing (nothing is created).
+        ExternalToolError: kind failed; its message is passed on.
+    """
+    require_tools()
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(yaml.safe_dump(cluster_config(), sort_keys=False))
+    if cluster in _clusters():
+        say(f"kind cluster {cluster}: already there")
+        return
+    say(f"creating kind cluster {cluster} (a minute or two) ...")
+    _run(["kind", "create", "cluster", "--name", cluster, "--config", str(config_path)], "kind")
+
+
+def apply(cluster: str, manifests: Path) -> str:
+    """``kubectl apply -k`` the folder into the cluster; return kubectl's summary.
+
+    Raises:
+        ExternalToolError: kubectl failed.
+    """
+    args = ["kubectl", "--context", f"kind-{cluster}", "apply", "-k", str(manifests)]
+    return _run(args, "kubectl apply", 300).stdout
+
+
+def delete_cluster(cluster: str, say: Say) -> None:
+    """Delete the kind cluster (what it ran is gone with it).
+
+    Raises:
+        UserError: kind is missing.
+    """
+    if shutil.which("kind") is None:
+        raise UserError(f"deleting the local cluster needs kind: {TOOLS['kind']}")
+    if cluster not in _clusters():
+        say(f"no kind cluster {cluster}: nothing to delete")
+        return
+    _run(["kind", "delete", "cluster", "--name", cluster], "kind delete cluster", 300)
+    say(f"deleted kind cluster {cluster}")
+
+
+def _clusters() -> list[str]:
+    return _run(["kind", "get", "clusters"], "listing kind clusters", 60).stdout.split()
