@@ -7,6 +7,9 @@ paths from here instead of spelling them out.
 
 from __future__ import annotations
 
+# The lake's zones, one bucket each, on every platform.
+ZONES = ("raw", "curated", "features", "artifacts")
+
 LAYOUT: dict[str, tuple[str, str]] = {
     "datasets": ("raw", "datasets/"),
     "capture": ("raw", "capture/"),

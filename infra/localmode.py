@@ -444,7 +444,5 @@ def _serving_status(serving: dict[str, Any]) -> dict[str, Any]:
     port = urllib.parse.urlparse(serving["url"]).port
     # The server records its own pid and start time: together they name it (it may run in
     # a notebook's process, so its command line is not checked here; down checks it).
-    ours = verified(pid, started) and (
-        port is None or listens_on(pid, port) is not False
-    )
+    ours = verified(pid, started) and (port is None or listens_on(pid, port) is not False)
     return {**serving, "answering": reachable(f"{serving['url']}/ping"), "ours": ours}

@@ -318,3 +318,31 @@ def test_checkov_finds_nothing_on_any_stack(stack: str, tmp_path: Path) -> None:
     failed = [] if isinstance(report, list) else report["results"]["failed_checks"]
     assert summary["passed"] > 100
     assert summary["failed"] == 0, [(f["check_id"], f["resource"]) for f in failed]
+
+
+def test_the_object_store_is_minio_in_kind_or_s3_through_irsa() -> None:
+    from mlops.infra.k8s import ObjectStore, ObjectStoreArgs
+
+    minio = ObjectStoreArgs("churn-local", "churn-local", minio_image=IMAGE)
+    stores: list[Any] = []
+    objects = render(lambda: stores.append(ObjectStore("lake", minio)) or None)
+    valid(objects)
+    (deployment,) = by_kind(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert secrets["MINIO_ROOT_PASSWORD"] == {"name": "lake-root", "key": "password"}
+    assert not by_kind(objects, "Secret")  # no credential in the program or its state
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    env = stores[0].env()
+    assert env["AWS_ENDPOINT_URL_S3"] == "http://lake.churn-local.svc:9000"
+    assert env["MLOPS_BUCKET_RAW"] == "churn-local-lake-raw" and len(env) == 6
+    assert stores[0].service_account_annotations() == {}
+
+    role = "arn:aws:iam::123456789012:role/churn-prod-jobs"
+    s3 = ObjectStoreArgs("churn-prod", "churn-prod", s3_region="eu-west-1", irsa_role_arn=role)
+    stores.clear()
+    assert render(lambda: stores.append(ObjectStore("lake", s3)) or None) == []  # S3: nothing runs
+    assert stores[0].env()["AWS_ENDPOINT_URL_S3"] == "https://s3.eu-west-1.amazonaws.com"
+    assert stores[0].service_account_annotations() == {"eks.amazonaws.com/role-arn": role}
+    with pytest.raises(UserError, match="give irsaRoleArn"):
+        ObjectStoreArgs("ns", "p")

@@ -16,11 +16,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlops.core.layout import ZONES
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import service_principal
 from mlops.infra.config import StackConfig
 
-ZONES = ("raw", "curated", "features", "artifacts")
 LifecycleRule = aws.s3.BucketLifecycleConfigurationRuleArgsDict
 SseDefault = (
     aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
@@ -118,9 +118,7 @@ def key_policy(partition: str, region: str, account_id: str) -> str:
                     ],
                     "Resource": "*",
                     "Condition": {
-                        "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": arns.log_group("*")
-                        }
+                        "ArnLike": {"kms:EncryptionContext:aws:logs:arn": arns.log_group("*")}
                     },
                 },
                 {
