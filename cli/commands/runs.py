@@ -94,7 +94,11 @@ def run(
     ] = None,
     project: ProjectOption = None,
     executor: Annotated[
-        str, typer.Option(help="local (in-process) or sagemaker (the platform's pipeline).")
+        str,
+        typer.Option(
+            help="local (in-process), sagemaker (the platform's pipeline), or k8s (the stack's"
+            " training Job on the current kubectl context)."
+        ),
     ] = "local",
     approve: Annotated[
         bool, typer.Option(help="Approve the candidate if it beats the approved model.")
@@ -106,8 +110,11 @@ def run(
         ),
     ] = None,
     stack: Annotated[
-        str, typer.Option(help="Stack whose pipeline --executor sagemaker starts.")
+        str, typer.Option(help="Stack whose pipeline (or Job, with k8s) the executor runs.")
     ] = "dev",
+    context: Annotated[
+        str | None, typer.Option(help="kubectl context for --executor k8s. [default: current]")
+    ] = None,
     backtest_labels: Annotated[
         Path | None,
         typer.Option(
@@ -130,8 +137,18 @@ def run(
             echo(f"started {start_sagemaker(project, stack, source)}")
             echo("follow it in SageMaker Studio, or: aws sagemaker describe-pipeline-execution")
             return
+        if executor == "k8s":
+            from mlops.composition.k8s_run import run_training
+
+            if data is not None:
+                raise UserError(
+                    "--executor k8s trains on the lake's data; --data is for local runs"
+                )
+            name = run_training(project, stack, context=context, say=echo)
+            echo(f"training Job {name} finished", "green")
+            return
         if executor != "local":
-            raise UserError(f"unknown executor '{executor}'; use local or sagemaker")
+            raise UserError(f"unknown executor '{executor}'; use local, sagemaker or k8s")
         from mlops.composition.run import RunRequest, run_local
 
         if backtest_labels is not None and not approve:
