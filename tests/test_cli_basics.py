@@ -59,7 +59,15 @@ def test_doctor_reports_each_item_with_a_fix(invoke, monkeypatch) -> None:  # ty
     monkeypatch.setattr(doctor_cmd, "_run", lambda *cmd: None)  # no pulumi, docker or kind
     result = invoke("doctor")
     assert result.exit_code == 0, result.output  # none of those is required by default
-    for item in ("python", "pulumi-aws", "pulumi CLI", "aws credentials", "docker", "kind"):
+    for item in (
+        "python",
+        "pulumi-aws",
+        "pulumi CLI",
+        "aws credentials",
+        "docker",
+        "kind",
+        "kubectl",
+    ):
         assert item in result.output
     assert "https://www.pulumi.com/docs/install/" in result.output
 

@@ -115,13 +115,26 @@ def check_docker() -> Check:
 
 
 def check_kind() -> Check:
-    """kind, for the Kubernetes executor in local mode."""
+    """kind, for local mode on Kubernetes (`mlops local up --k8s`)."""
     found = _run("kind", "version")
     return Check(
         "kind",
         found is not None,
         found or "not on PATH",
-        "install kind: https://kind.sigs.k8s.io (only for the Kubernetes executor)",
+        "install kind: https://kind.sigs.k8s.io (only for `mlops local up --k8s`)",
+        False,
+    )
+
+
+def check_kubectl() -> Check:
+    """kubectl, for `mlops local up --k8s` and `pipeline run --executor k8s`."""
+    found = _run("kubectl", "version", "--client")  # "Client Version: v1.32.4"
+    version = found.rsplit(" ", 1)[-1] if found else ""
+    return Check(
+        "kubectl",
+        found is not None,
+        version or "not on PATH",
+        "install kubectl: https://kubernetes.io/docs/tasks/tools/ (only for the k8s flavour)",
         False,
     )
 
@@ -135,6 +148,7 @@ def run_checks(deploy: bool) -> list[Check]:
         check_aws(deploy),
         check_docker(),
         check_kind(),
+        check_kubectl(),
     ]
 
 
