@@ -23,6 +23,7 @@ file's path).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -205,11 +206,27 @@ def evaluate_main(env: ContainerEnv, argv: list[str]) -> int:
     return 0
 
 
-def serve_main(env: ContainerEnv) -> int:
-    """Load ``/opt/ml/model`` and serve SageMaker's inference contract until SIGTERM."""
-    from mlops.pipelines.serving import ModelServer, RowSchema
+def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> int:
+    """Load ``/opt/ml/model`` and serve SageMaker's inference contract until SIGTERM.
 
+    Where the lake is configured (``MLOPS_BUCKET_<ZONE>``, ``MLOPS_ENDPOINT_NAME``: Kubernetes),
+    traffic is captured into it as SageMaker's data capture would (SageMaker captures itself).
+    """
+    from mlops.pipelines.monitor_job import lake_from_environ
+    from mlops.pipelines.serving import CaptureWriter, ModelServer, RowSchema
+
+    environ = environ or {}
+    lake = lake_from_environ(environ)
     model_dir = env.ml_root / "model"
+    uri = environ.get("MLOPS_MODEL_URI", "")
+    if uri and lake is not None and not (model_dir.is_dir() and any(model_dir.iterdir())):
+        # Kubernetes: the model comes from the lake (SageMaker unpacks it into /opt/ml/model).
+        bucket, key = uri.removeprefix("s3://").split("/", 1)
+        artifact = lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        model_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:
+            safe_extract(tar, model_dir)
+        print(f"model from {uri}")
     if not model_dir.is_dir() or not any(model_dir.iterdir()):
         raise UserError(
             f"no model in {model_dir}: train one first (`make train` locally; on SageMaker the"
@@ -218,18 +235,23 @@ def serve_main(env: ContainerEnv) -> int:
     trainer = env.trainer()
     with project_code(trainer, "load"):
         model: Any = trainer.load(model_dir)
+    capture = None
+    if lake is not None and environ.get("MLOPS_ENDPOINT_NAME"):
+        percent = int(environ.get("MLOPS_CAPTURE_PERCENT", "100"))
+        capture = CaptureWriter(lake, environ["MLOPS_ENDPOINT_NAME"], sampling_percent=percent)
     server = ModelServer(
         lambda rows: trainer.predict_proba(model, rows),
         RowSchema.from_contract(env.data_contract()),
         host=env.host,
         port=env.port,
+        capture=capture,
     )
     print(f"serving on {server.url}")
     server.serve_forever()
     return 0
 
 
-COMMANDS = ("validate", "train", "evaluate", "serve")
+COMMANDS = ("validate", "train", "evaluate", "serve", "monitor")
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -243,10 +265,16 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         print(f"unknown command '{command}'; expected {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     try:
+        if command == "monitor":  # needs no training module: the lake and the API server
+            from mlops.pipelines.monitor_job import monitor_main
+
+            return monitor_main(os.environ if environ is None else environ)
         env = ContainerEnv.from_environ(os.environ if environ is None else environ)
         if command == "evaluate":
             return evaluate_main(env, rest)
-        return {"validate": validate_main, "train": train_main, "serve": serve_main}[command](env)
+        if command == "serve":
+            return serve_main(env, os.environ if environ is None else environ)
+        return {"validate": validate_main, "train": train_main}[command](env)
     except MlopsError as exc:
         print(f"{command} failed: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UserError) else 1

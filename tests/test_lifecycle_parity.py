@@ -12,6 +12,7 @@ then the definition's own condition, evaluated on the record the container wrote
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import tarfile
@@ -276,7 +277,9 @@ def test_serving_before_training_says_what_to_do(tmp_path: Path, capsys) -> None
     assert container.main(["deploy"], environ) == 2
 
 
-def test_the_container_server_drains_on_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
+def test_the_container_server_drains_on_sigterm_and_exits_cleanly(
+    tmp_path: Path, lake: Any, moto_endpoint: str
+) -> None:
     import os
     import signal
     import socket
@@ -298,11 +301,23 @@ def test_the_container_server_drains_on_sigterm_and_exits_cleanly(tmp_path: Path
         assert container.main(["train"], {**environ, "SM_CHANNEL_TRAIN": str(channel)}) == 0
     finally:
         sys.path.remove(str(project))
+    # As on Kubernetes: the model reaches the server from the lake, not from the image.
+    model_dir = project / "opt-ml" / "model"
+    with tarfile.open(fileobj=(packed := io.BytesIO()), mode="w:gz") as tar:
+        for path in model_dir.iterdir():
+            tar.add(path, arcname=path.name)
+    lake.put("models", "run-k8s/model.tar.gz", packed.getvalue())
+    shutil.rmtree(model_dir)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, **environ, "PYTHONPATH": str(project)}
     env.update(SAGEMAKER_BIND_TO_PORT=str(port), MLOPS_SERVE_HOST="127.0.0.1")
+    # On Kubernetes the server captures into the lake itself (SageMaker captures for it).
+    env.update({f"MLOPS_BUCKET_{z.upper()}": b for z, b in lake.buckets.items()})
+    env.update(MLOPS_ENDPOINT_NAME="k8s-churn", AWS_ENDPOINT_URL_S3=moto_endpoint)
+    env.update(MLOPS_MODEL_URI=lake.uri("models", "run-k8s/model.tar.gz"))
+    env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     server = subprocess.Popen(
         [sys.executable, "-m", "mlops.pipelines.container", "serve"],
         env=env,
@@ -312,12 +327,22 @@ def test_the_container_server_drains_on_sigterm_and_exits_cleanly(tmp_path: Path
     )
     try:
         assert server.stdout is not None
+        assert server.stdout.readline().startswith("model from s3://")
         assert "serving on" in server.stdout.readline()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=10) as response:
             assert response.status == 200
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=b"[[12, 70.5, 1, 0]]",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
         server.send_signal(signal.SIGTERM)
-        # Exit status 0, not death by SIGTERM (-15): the drain ran to its end.
+        # Exit status 0, not death by SIGTERM (-15): the drain ran to its end...
         assert server.wait(timeout=30) == 0
+        # ...and flushed the capture on the way out.
+        assert len(list(lake.keys("capture", "k8s-churn/"))) == 1
     finally:
         server.kill()
         server.wait()

@@ -1,0 +1,139 @@
+"""The in-cluster monitoring step (`container monitor`): the lake in, the drift check, a
+retraining Job created through the Kubernetes API on drift. The lake is moto; the API server is
+a loopback stand-in that records what it is asked."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mlops.pipelines import container
+from mlops.pipelines.capture import CaptureWriter
+from mlops.pipelines.data import DataContract, read_file
+from mlops.pipelines.reference import REFERENCE_FILE, reference_sample
+
+FILES = Path(__file__).resolve().parents[1] / "templates" / "aws" / "files" / "data"
+CONTRACT = DataContract.load(FILES / "contract.yaml")
+
+
+class FakeApi(BaseHTTPRequestHandler):
+    seen: list[tuple[str, str, str, Any]] = []
+
+    def _answer(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.seen.append(("GET", self.path, self.headers["Authorization"], None))
+        template = {"metadata": {"labels": {"mlops/role": "training"}}, "spec": {"backoffLimit": 2}}
+        self._answer({"spec": {"jobTemplate": template}})
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append(("POST", self.path, self.headers["Authorization"], body))
+        self._answer(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def api():  # type: ignore[no-untyped-def]
+    FakeApi.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def setup(lake: Any, drifted: bool, tmp_path: Path, api: Any, moto_endpoint: str) -> dict[str, str]:
+    table, _ = read_file(FILES / "sample.csv")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        sample = reference_sample(table, CONTRACT.features)
+        info = tarfile.TarInfo(REFERENCE_FILE)
+        info.size = len(sample)
+        tar.addfile(info, io.BytesIO(sample))
+    lake.put("models", "run-1/model.tar.gz", buffer.getvalue())
+    rows = table.select(CONTRACT.features)
+    if drifted:
+        rows = rows.copy()
+        rows[:, 0] = np.floor(rows[:, 0] / 3)
+        rows[:, 1] = rows[:, 1] + 60
+    writer = CaptureWriter(lake, "churn", flush_every=100)
+    for row in rows.tolist():
+        writer.record(
+            json.dumps({"instances": [row]}).encode(),
+            "application/json",
+            "JSON",
+            b'{"predictions": [0.5]}',
+        )
+    assert writer.close(30)
+    token = tmp_path / "token"
+    token.write_text("sa-token\n")
+    return {
+        "MLOPS_DATA_CONTRACT": str(FILES / "contract.yaml"),
+        "MLOPS_MODEL_URI": lake.uri("models", "run-1/model.tar.gz"),
+        "MLOPS_ENDPOINT_NAME": "churn",
+        **{f"MLOPS_BUCKET_{zone.upper()}": bucket for zone, bucket in lake.buckets.items()},
+        "AWS_ENDPOINT_URL_S3": moto_endpoint,
+        "MLOPS_RETRAIN_CRONJOB": "churn-retrain",
+        "MLOPS_KUBE_API": f"http://127.0.0.1:{api.server_address[1]}",
+        "MLOPS_KUBE_TOKEN_FILE": str(token),
+        "MLOPS_KUBE_NAMESPACE": "churn-prod",
+    }
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+
+
+def test_drift_creates_a_retraining_job_from_the_cronjob(
+    lake, api, tmp_path: Path, moto_endpoint: str, aws_env, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    environ = setup(lake, True, tmp_path, api, moto_endpoint)
+    assert container.main(["monitor"], environ) == 0
+    (get, post) = FakeApi.seen
+    assert get[:3] == (
+        "GET",
+        "/apis/batch/v1/namespaces/churn-prod/cronjobs/churn-retrain",
+        "Bearer sa-token",
+    )
+    assert post[1] == "/apis/batch/v1/namespaces/churn-prod/jobs"
+    job = post[3]
+    assert job["kind"] == "Job" and job["metadata"]["name"].startswith("churn-retrain-drift-")
+    assert job["metadata"]["annotations"] == {"mlops/triggered-by": "drift"}
+    assert job["spec"] == {"backoffLimit": 2}  # the CronJob's own template
+    stored = json.loads(lake.get("monitoring", "drift/latest.json"))
+    assert stored["decision"]["retrain"] and stored["decision"]["job"] == job["metadata"]["name"]
+    assert "started Job churn-retrain-drift-" in capsys.readouterr().out
+
+
+def test_steady_traffic_starts_nothing(
+    lake, api, tmp_path: Path, moto_endpoint: str, aws_env
+) -> None:  # type: ignore[no-untyped-def]
+    environ = setup(lake, False, tmp_path, api, moto_endpoint)
+    assert container.main(["monitor"], environ) == 0
+    assert FakeApi.seen == []
+    assert not json.loads(lake.get("monitoring", "drift/latest.json"))["decision"]["retrain"]
+
+
+def test_an_incomplete_environment_is_a_clear_refusal(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert container.main(["monitor"], {}) == 2
+    message = "monitor needs MLOPS_MODEL_URI, MLOPS_ENDPOINT_NAME, MLOPS_BUCKET_<ZONE> set"
+    assert message in capsys.readouterr().err
