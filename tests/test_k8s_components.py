@@ -346,3 +346,90 @@ def test_the_object_store_is_minio_in_kind_or_s3_through_irsa() -> None:
     assert stores[0].service_account_annotations() == {"eks.amazonaws.com/role-arn": role}
     with pytest.raises(UserError, match="give irsaRoleArn"):
         ObjectStoreArgs("ns", "p")
+
+
+def test_the_drift_check_runs_in_the_cluster_and_may_only_start_jobs() -> None:
+    from mlops.infra.k8s import Monitoring, MonitoringArgs
+
+    args = MonitoringArgs(
+        "churn-prod",
+        "churn",
+        drift_image=IMAGE,
+        drift_env={"MLOPS_ENDPOINT_NAME": "churn", "MLOPS_DRIFT_THRESHOLD": "0.35"},
+        retrain_cronjob="churn-retrain",
+    )
+    objects = render(lambda: Monitoring("mon", args) and None)
+    valid(objects)
+    (cron,) = by_kind(objects, "CronJob")
+    assert cron["spec"]["schedule"] == "0 * * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "monitoring"
+    (container,) = pod["containers"]
+    assert container["args"] == ["monitor"] and container["image"] == IMAGE
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["MLOPS_RETRAIN_CRONJOB"] == "churn-retrain" and env["MLOPS_ENDPOINT_NAME"] == "churn"
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    assert not by_kind(
+        render(lambda: Monitoring("m", MonitoringArgs("ns", "churn")) and None), "CronJob"
+    )
+    with pytest.raises(UserError, match="not pinned by digest"):
+        MonitoringArgs("ns", "churn", drift_image="churn:latest")
+
+
+def test_with_a_model_and_a_lake_the_loop_closes_in_the_cluster() -> None:
+    role = "arn:aws:iam::123456789012:role/churn-prod-jobs"
+    objects = platform_manifests(
+        "prod",
+        modelUri="s3://churn-prod-lake-artifacts/models/run-1/model.tar.gz",
+        irsaRoleArn=role,
+        retrainSchedule="0 4 * * 1",
+    )
+    valid(objects)
+    crons = {c["metadata"]["name"]: c for c in by_kind(objects, "CronJob")}
+    assert set(crons) == {"churn-prod-training", "churn-server-drift"}
+    drift = crons["churn-server-drift"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in drift["containers"][0]["env"]}
+    assert env["MLOPS_RETRAIN_CRONJOB"] == "churn-prod-training"  # the CronJob the check clones
+    assert env["MLOPS_BUCKET_RAW"] == "churn-prod-lake-raw"
+    assert env["MLOPS_MODEL_URI"].endswith("run-1/model.tar.gz")
+    (deployment,) = by_kind(objects, "Deployment")
+    served = {
+        e["name"]: e["value"]
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert served["MLOPS_ENDPOINT_NAME"] == "churn-server"  # capture prefix = what drift reads
+    assert served["AWS_ENDPOINT_URL_S3"] == "https://s3.us-east-1.amazonaws.com"
+    accounts = by_kind(objects, "ServiceAccount")
+    assert {a["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] for a in accounts} == {role}
+
+
+def test_on_kind_the_lake_is_minio_and_the_pods_find_it() -> None:
+    objects = platform_manifests(
+        "local", minioImage=IMAGE, modelUri="s3://churn-local-lake-artifacts/models/r/model.tar.gz"
+    )
+    valid(objects)
+    services = {s["metadata"]["name"] for s in by_kind(objects, "Service")}
+    deployments = {d["metadata"]["name"]: d for d in by_kind(objects, "Deployment")}
+    assert "churn-local-lake" in services and "churn-local-lake" in deployments
+    server = next(d for n, d in deployments.items() if n.endswith("-stable"))
+    env = {
+        e["name"]: e["value"] for e in server["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["AWS_ENDPOINT_URL_S3"] == "http://churn-local-lake.churn-local.svc:9000"
+
+
+def test_lake_settings_are_checked() -> None:
+    from mlops.core.errors import ConfigError
+    from mlops.infra.k8s.config import K8sConfig
+
+    base = {"churn:image": IMAGE}
+    with pytest.raises(ConfigError, match="modelUri: the server reads it from the lake"):
+        K8sConfig.from_values("churn", "dev", {**base, "churn:modelUri": "s3://b/k"})
+    with pytest.raises(ConfigError, match="not both"):
+        K8sConfig.from_values(
+            "churn", "dev", {**base, "churn:minioImage": IMAGE, "churn:irsaRoleArn": "arn:x"}
+        )
+    with pytest.raises(ConfigError, match="is not an s3:// URI"):
+        K8sConfig.from_values(
+            "churn", "dev", {**base, "churn:modelUri": "https://x", "churn:minioImage": IMAGE}
+        )

@@ -54,10 +54,16 @@ class K8sConfig(BaseModel):
     namespace_gpus: int = Field(default=4, ge=0, le=1024, description="The namespace's GPU quota")
     object_store_port: int = Field(default=443, ge=1, le=65535, description="Object store port")
     latency_p99_seconds: float = Field(default=0.5, gt=0, description="Latency alert threshold")
+    model_uri: str = Field(default="", description="s3:// of the model.tar.gz to serve")
+    drift_threshold: float = Field(default=0.35, gt=0, le=1, description="Retrain above this")
+    drift_schedule: str = Field(default="0 * * * *", description="When the drift check runs")
+    minio_image: str = Field(default="", description="Run the lake on MinIO (kind), by digest")
+    irsa_role_arn: str = Field(default="", description="The lake on S3: the role jobs assume")
+    s3_region: str = Field(default="us-east-1", description="The S3 lake's region")
     owner: str = Field(default="ml-team", description="Owner label")
     cost_center: str = Field(default="ml", description="Cost-center label")
 
-    @field_validator("image", "candidate_image")
+    @field_validator("image", "candidate_image", "minio_image")
     @classmethod
     def _check_digest(cls, value: str) -> str:
         if value and not DIGEST.match(value):
@@ -77,6 +83,14 @@ class K8sConfig(BaseModel):
             raise ValueError("servingMaxReplicas: must be at least servingReplicas")
         if self.retrain_schedule and self.training_nodes > 1:
             raise ValueError("retrainSchedule: scheduled retraining runs on one node")
+        if self.model_uri and not self.model_uri.startswith("s3://"):
+            raise ValueError(f"modelUri: '{self.model_uri}' is not an s3:// URI")
+        if self.minio_image and self.irsa_role_arn:
+            raise ValueError("minioImage: the lake is MinIO or S3 (irsaRoleArn), not both")
+        if self.model_uri and not (self.minio_image or self.irsa_role_arn):
+            raise ValueError(
+                "modelUri: the server reads it from the lake: set minioImage or irsaRoleArn"
+            )
         return self
 
     @property

@@ -17,6 +17,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops.infra.k8s.workloads import (
+    container_security,
+    env_list,
+    pod_security,
+    require_digest,
+    scratch_volume,
+)
+
 
 @dataclass(frozen=True)
 class MonitoringArgs:
@@ -28,6 +36,11 @@ class MonitoringArgs:
         latency_p99_seconds: alert when the p99 of ``/invocations`` stays above this.
         error_share: alert when the 5xx share of ``/invocations`` stays above this.
         labels: labels for every object (the Prometheus Operator selects rules by label).
+        drift_image: run the drift check in the cluster with this image (by digest); empty for
+            none. It runs the image's ``monitor`` entry point under the ``monitoring`` account.
+        drift_schedule: when the drift check runs (cron).
+        drift_env: the check's environment (lake, model URI, endpoint name, threshold).
+        retrain_cronjob: the CronJob a retrain decision starts a Job from; empty: decide only.
     """
 
     namespace: pulumi.Input[str]
@@ -35,6 +48,14 @@ class MonitoringArgs:
     latency_p99_seconds: float = 0.5
     error_share: float = 0.01
     labels: Mapping[str, str] = field(default_factory=dict)
+    drift_image: str = ""
+    drift_schedule: str = "0 * * * *"
+    drift_env: Mapping[str, str] = field(default_factory=dict)
+    retrain_cronjob: str = ""
+
+    def __post_init__(self) -> None:
+        if self.drift_image:
+            require_digest(self.drift_image)
 
 
 def alert_rules(args: MonitoringArgs) -> list[dict[str, Any]]:
@@ -146,4 +167,55 @@ class Monitoring(pulumi.ComponentResource):
             data={f"{args.service}.json": json.dumps(dashboard(args), sort_keys=True)},
             opts=child,
         )
+        if args.drift_image:
+            self._drift_check(name, args, child)
         self.register_outputs({"service": args.service})
+
+    @staticmethod
+    def _drift_check(name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
+        """The drift check on a schedule; on drift it starts retraining (the closed loop)."""
+        volume, mount = scratch_volume()
+        env = dict(args.drift_env)
+        if args.retrain_cronjob:
+            env["MLOPS_RETRAIN_CRONJOB"] = args.retrain_cronjob
+        labels = {**args.labels, "app.kubernetes.io/name": f"{args.service}-drift"}
+        resources = {"cpu": "1", "memory": "2Gi"}
+        pod = {
+            "restart_policy": "Never",
+            "service_account_name": "monitoring",  # may create Jobs in this namespace, no more
+            "security_context": pod_security(),
+            "containers": [
+                {
+                    "name": "drift",
+                    "image": args.drift_image,
+                    "args": ["monitor"],
+                    "env": env_list(env),
+                    "resources": {"requests": resources, "limits": resources},
+                    "security_context": container_security(),
+                    "volume_mounts": [mount],
+                }
+            ],
+            "volumes": [volume],
+        }
+        k8s.batch.v1.CronJob(
+            f"{name}-drift",
+            metadata={
+                "namespace": args.namespace,
+                "labels": labels,
+                "name": f"{args.service}-drift",
+            },
+            spec={
+                "schedule": args.drift_schedule,
+                "concurrency_policy": "Forbid",
+                "job_template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "backoff_limit": 1,
+                        "active_deadline_seconds": 1800,
+                        "ttl_seconds_after_finished": 86400,
+                        "template": {"metadata": {"labels": labels}, "spec": pod},
+                    },
+                },
+            },
+            opts=opts,
+        )

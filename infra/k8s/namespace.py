@@ -33,6 +33,7 @@ class NamespaceArgs:
         pods: the most pods at once.
         object_store_port: the object store's port (egress is allowed to it).
         ingress_from: labels of the namespaces whose pods may call the model server.
+        service_account_annotations: on every job's service account (IRSA's role, say).
     """
 
     namespace: str
@@ -46,6 +47,7 @@ class NamespaceArgs:
     ingress_from: Mapping[str, str] = field(
         default_factory=lambda: {"mlops/serving-clients": "true"}
     )
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 class MLNamespace(pulumi.ComponentResource):
@@ -101,7 +103,11 @@ class MLNamespace(pulumi.ComponentResource):
         self.service_accounts = {
             job: k8s.core.v1.ServiceAccount(
                 f"{name}-{job}-sa",
-                metadata={**meta, "name": f"{job}"},
+                metadata={
+                    **meta,
+                    "name": f"{job}",
+                    "annotations": dict(args.service_account_annotations),
+                },
                 # Only monitoring talks to the API server (it starts retraining Jobs).
                 automount_service_account_token=job == "monitoring",
                 opts=scoped,

@@ -59,6 +59,20 @@ class ObjectStoreArgs:
         """Zone -> bucket, the lake's layout."""
         return {zone: f"{self.bucket_prefix}-lake-{zone}" for zone in ZONES}
 
+    def endpoint(self, name: str) -> str:
+        """The S3 endpoint: MinIO's Service (named ``name``), or S3 in the region."""
+        if self.minio_image:
+            return f"http://{name}.{self.namespace}.svc:{MINIO_PORT}"
+        return f"https://s3.{self.s3_region}.amazonaws.com"
+
+    def env(self, name: str) -> dict[str, str]:
+        """What the lifecycle in a pod needs to reach the lake (``name``: the store's)."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.endpoint(name),
+            "AWS_DEFAULT_REGION": self.s3_region,
+            **{f"MLOPS_BUCKET_{zone.upper()}": b for zone, b in self.buckets.items()},
+        }
+
 
 class ObjectStore(pulumi.ComponentResource):
     """MinIO in the namespace, or S3 through IRSA: the lake's endpoint for the workloads."""
@@ -67,23 +81,15 @@ class ObjectStore(pulumi.ComponentResource):
         self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops:k8s:ObjectStore", name, None, opts)
-        self.args = args
-        self.endpoint = (
-            f"http://{name}.{args.namespace}.svc:{MINIO_PORT}"
-            if args.minio_image
-            else f"https://s3.{args.s3_region}.amazonaws.com"
-        )
+        self.args, self.name = args, name
+        self.endpoint = args.endpoint(name)
         if args.minio_image:
             self._minio(name, args, pulumi.ResourceOptions(parent=self))
         self.register_outputs({"endpoint": self.endpoint, "buckets": args.buckets})
 
     def env(self) -> dict[str, str]:
         """What the lifecycle in a pod needs to reach the lake."""
-        return {
-            "AWS_ENDPOINT_URL_S3": self.endpoint,
-            "AWS_DEFAULT_REGION": self.args.s3_region,
-            **{f"MLOPS_BUCKET_{zone.upper()}": b for zone, b in self.args.buckets.items()},
-        }
+        return self.args.env(self.name)
 
     def service_account_annotations(self) -> dict[str, str]:
         """IRSA: the role a service account's pods assume (none with MinIO)."""

@@ -14,6 +14,7 @@ from mlops.infra.k8s.config import K8sConfig
 from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
 from mlops.infra.k8s.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
+from mlops.infra.k8s.object_store import ObjectStore, ObjectStoreArgs
 from mlops.infra.k8s.training_job import TrainingJob, TrainingJobArgs
 
 
@@ -25,19 +26,36 @@ class K8sPlatformArgs:
     training: TrainingJobArgs
     serving: ModelServerArgs
     monitoring: MonitoringArgs
+    lake: ObjectStoreArgs | None = None
 
     @classmethod
     def from_config(cls, config: K8sConfig, env: dict[str, str] | None = None) -> K8sPlatformArgs:
         """Derive every component's settings from a stack config."""
         ns, labels, env = config.namespace, config.labels, dict(env or {})
         name = f"{config.project}-server"
+        lake = None
+        if config.minio_image or config.irsa_role_arn:
+            lake = ObjectStoreArgs(
+                ns,
+                ns,
+                minio_image=config.minio_image,
+                s3_region=config.s3_region,
+                irsa_role_arn=config.irsa_role_arn,
+                labels=labels,
+            )
+            env.update(lake.env(f"{ns}-lake"))  # the ObjectStore's name: its Service's
+        serving_env = {**env, "MLOPS_ENDPOINT_NAME": name}
+        if config.model_uri:
+            serving_env["MLOPS_MODEL_URI"] = config.model_uri
+        irsa = {"eks.amazonaws.com/role-arn": config.irsa_role_arn} if config.irsa_role_arn else {}
         return cls(
             namespace=NamespaceArgs(
                 ns,
                 labels,
                 gpu_resource=config.gpu_resource,
                 gpus=config.namespace_gpus,
-                object_store_port=config.object_store_port,
+                object_store_port=9000 if config.minio_image else config.object_store_port,
+                service_account_annotations=irsa,
             ),
             training=TrainingJobArgs(
                 ns,
@@ -54,6 +72,7 @@ class K8sPlatformArgs:
                 schedule=config.retrain_schedule,
                 env=env,
                 labels=labels,
+                object_name=f"{ns}-training",
             ),
             serving=ModelServerArgs(
                 ns,
@@ -62,7 +81,7 @@ class K8sPlatformArgs:
                 max_replicas=config.serving_max_replicas,
                 canary_image=config.candidate_image,
                 canary_percent=config.canary_percent,
-                env=env,
+                env=serving_env,
                 cpu=config.serving_cpu,
                 memory=config.serving_memory,
                 gpus=config.serving_gpus,
@@ -70,8 +89,17 @@ class K8sPlatformArgs:
                 labels=labels,
             ),
             monitoring=MonitoringArgs(
-                ns, name, latency_p99_seconds=config.latency_p99_seconds, labels=labels
+                ns,
+                name,
+                latency_p99_seconds=config.latency_p99_seconds,
+                labels=labels,
+                # The closed loop needs a model to compare with and a lake to read.
+                drift_image=config.image if config.model_uri and lake is not None else "",
+                drift_schedule=config.drift_schedule,
+                drift_env={**serving_env, "MLOPS_DRIFT_THRESHOLD": str(config.drift_threshold)},
+                retrain_cronjob=f"{ns}-training" if config.retrain_schedule else "",
             ),
+            lake=lake,
         )
 
 
@@ -86,6 +114,8 @@ class K8sPlatform(pulumi.ComponentResource):
             f"{name}-ns", args.namespace, pulumi.ResourceOptions(parent=self)
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        if args.lake is not None:
+            ObjectStore(f"{args.namespace.namespace}-lake", args.lake, after)
         self.training = TrainingJob(f"{name}-training", args.training, after)
         self.server = ModelServer(args.monitoring.service, args.serving, after)
         self.monitoring = Monitoring(f"{name}-monitoring", args.monitoring, after)

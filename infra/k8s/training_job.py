@@ -46,6 +46,8 @@ class TrainingJobArgs:
         memory: memory per node.
         env: the container's environment (data location, train module).
         labels: labels for every object.
+        object_name: the Kubernetes object's name (default: the component's), which monitoring
+            refers to when it starts retraining from the CronJob.
     """
 
     namespace: pulumi.Input[str]
@@ -67,6 +69,7 @@ class TrainingJobArgs:
     memory: str = "16Gi"
     env: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    object_name: str = ""
 
     def __post_init__(self) -> None:
         require_digest(self.image)
@@ -115,7 +118,7 @@ class TrainingJob(pulumi.ComponentResource):
         super().__init__("mlops:k8s:TrainingJob", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         labels = {**args.labels, "app.kubernetes.io/name": name, "mlops/role": "training"}
-        meta = {"name": name, "namespace": args.namespace, "labels": labels}
+        meta = {"name": args.object_name or name, "namespace": args.namespace, "labels": labels}
         job_spec = {
             "backoff_limit": args.backoff_limit,
             "active_deadline_seconds": args.deadline_seconds,
