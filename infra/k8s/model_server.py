@@ -19,14 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.core.errors import UserError
-from mlops.infra.k8s.workloads import (
-    SERVING_PORT,
-    container_security,
-    env_list,
-    pod_security,
-    require_digest,
-    scratch_volume,
-)
+from mlops.infra.k8s.workloads import SERVING_PORT, require_digest, restricted_pod
 
 
 @dataclass(frozen=True)
@@ -149,12 +142,24 @@ class ModelServer(pulumi.ComponentResource):
         track: str,
         opts: pulumi.ResourceOptions,
     ) -> k8s.apps.v1.Deployment:
-        volume, mount = scratch_volume()
         labels = {**app, "mlops/track": track}
         resources: dict[str, Any] = {"cpu": args.cpu, "memory": args.memory}
         if args.gpus:
             resources[args.gpu_resource] = str(args.gpus)
         probe = {"http_get": {"path": "/ping", "port": SERVING_PORT}, "period_seconds": 10}
+        pod = restricted_pod(
+            "server",
+            image,
+            "serve",
+            {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+            resources,
+            "serving",
+            container_extra={
+                "ports": [{"name": "http", "container_port": SERVING_PORT}],
+                "readiness_probe": {**probe, "initial_delay_seconds": 5},
+                "liveness_probe": {**probe, "initial_delay_seconds": 30, "failure_threshold": 3},
+            },
+        )
         return k8s.apps.v1.Deployment(
             name,
             metadata={
@@ -169,33 +174,7 @@ class ModelServer(pulumi.ComponentResource):
                     "type": "RollingUpdate",
                     "rolling_update": {"max_unavailable": 0, "max_surge": 1},
                 },
-                "template": {
-                    "metadata": {"labels": {**args.labels, **labels}},
-                    "spec": {
-                        "service_account_name": "serving",
-                        "automount_service_account_token": False,
-                        "security_context": pod_security(),
-                        "containers": [
-                            {
-                                "name": "server",
-                                "image": image,
-                                "args": ["serve"],
-                                "ports": [{"name": "http", "container_port": SERVING_PORT}],
-                                "env": env_list({"MLOPS_SERVE_HOST": "0.0.0.0", **args.env}),  # noqa: S104
-                                "resources": {"requests": resources, "limits": resources},
-                                "readiness_probe": {**probe, "initial_delay_seconds": 5},
-                                "liveness_probe": {
-                                    **probe,
-                                    "initial_delay_seconds": 30,
-                                    "failure_threshold": 3,
-                                },
-                                "security_context": container_security(),
-                                "volume_mounts": [mount],
-                            }
-                        ],
-                        "volumes": [volume],
-                    },
-                },
+                "template": {"metadata": {"labels": {**args.labels, **labels}}, "spec": pod},
             },
             opts=opts,
         )

@@ -17,13 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops.infra.k8s.workloads import (
-    container_security,
-    env_list,
-    pod_security,
-    require_digest,
-    scratch_volume,
-)
+from mlops.infra.k8s.workloads import require_digest, restricted_pod
 
 
 @dataclass(frozen=True)
@@ -174,29 +168,20 @@ class Monitoring(pulumi.ComponentResource):
     @staticmethod
     def _drift_check(name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
         """The drift check on a schedule; on drift it starts retraining (the closed loop)."""
-        volume, mount = scratch_volume()
         env = dict(args.drift_env)
         if args.retrain_cronjob:
             env["MLOPS_RETRAIN_CRONJOB"] = args.retrain_cronjob
         labels = {**args.labels, "app.kubernetes.io/name": f"{args.service}-drift"}
-        resources = {"cpu": "1", "memory": "2Gi"}
-        pod = {
-            "restart_policy": "Never",
-            "service_account_name": "monitoring",  # may create Jobs in this namespace, no more
-            "security_context": pod_security(),
-            "containers": [
-                {
-                    "name": "drift",
-                    "image": args.drift_image,
-                    "args": ["monitor"],
-                    "env": env_list(env),
-                    "resources": {"requests": resources, "limits": resources},
-                    "security_context": container_security(),
-                    "volume_mounts": [mount],
-                }
-            ],
-            "volumes": [volume],
-        }
+        # The monitoring account may create Jobs in this namespace, no more.
+        pod = restricted_pod(
+            "drift",
+            args.drift_image,
+            "monitor",
+            env,
+            {"cpu": "1", "memory": "2Gi"},
+            "monitoring",
+            restart_policy="Never",
+        )
         k8s.batch.v1.CronJob(
             f"{name}-drift",
             metadata={

@@ -17,13 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.core.errors import UserError
-from mlops.infra.k8s.workloads import (
-    container_security,
-    env_list,
-    pod_security,
-    require_digest,
-    scratch_volume,
-)
+from mlops.infra.k8s.workloads import require_digest, restricted_pod
 
 
 @dataclass(frozen=True)
@@ -83,30 +77,20 @@ class TrainingJobArgs:
 
 def pod_spec(args: TrainingJobArgs, restart: str) -> dict[str, Any]:
     """The training pod: the ``train`` entry point with its GPUs, placement and guard rails."""
-    volume, mount = scratch_volume()
     resources: dict[str, Any] = {"cpu": args.cpu, "memory": args.memory}
     if args.gpus:
         resources[args.gpu_resource] = str(args.gpus)
-    return {
-        "restart_policy": restart,
-        "service_account_name": "training",
-        "automount_service_account_token": False,
-        "security_context": pod_security(),
-        "node_selector": dict(args.node_selector),
-        "tolerations": [dict(t) for t in args.tolerations],
-        "containers": [
-            {
-                "name": "pytorch" if args.nodes > 1 else "train",  # the operator's name for it
-                "image": args.image,
-                "args": ["train"],
-                "env": env_list(dict(args.env)),
-                "resources": {"requests": resources, "limits": resources},
-                "security_context": container_security(),
-                "volume_mounts": [mount],
-            }
-        ],
-        "volumes": [volume],
-    }
+    return restricted_pod(
+        "pytorch" if args.nodes > 1 else "train",  # the operator's name for it
+        args.image,
+        "train",
+        dict(args.env),
+        resources,
+        "training",
+        restart_policy=restart,
+        node_selector=dict(args.node_selector),
+        tolerations=[dict(t) for t in args.tolerations],
+    )
 
 
 class TrainingJob(pulumi.ComponentResource):

@@ -59,3 +59,41 @@ def scratch_volume() -> tuple[dict[str, Any], dict[str, Any]]:
 def env_list(env: dict[str, str]) -> list[dict[str, str]]:
     """Environment variables in Kubernetes' shape, in a stable order."""
     return [{"name": k, "value": v} for k, v in sorted(env.items())]
+
+
+def restricted_pod(
+    container: str,
+    image: str,
+    command: str,
+    env: dict[str, str],
+    resources: dict[str, Any],
+    service_account: str,
+    *,
+    container_extra: dict[str, Any] | None = None,
+    **pod_extra: Any,
+) -> dict[str, Any]:
+    """A pod of the one image running one entry point, under the restricted profile.
+
+    Requests equal limits; the root filesystem is read-only with a scratch ``/tmp``; the token
+    is mounted only for the ``monitoring`` account (the one job that calls the API server).
+    """
+    volume, mount = scratch_volume()
+    return {
+        "service_account_name": service_account,
+        "automount_service_account_token": service_account == "monitoring",
+        "security_context": pod_security(),
+        **pod_extra,
+        "containers": [
+            {
+                "name": container,
+                "image": image,
+                "args": [command],
+                "env": env_list(env),
+                "resources": {"requests": resources, "limits": resources},
+                "security_context": container_security(),
+                "volume_mounts": [mount],
+                **(container_extra or {}),
+            }
+        ],
+        "volumes": [volume],
+    }
