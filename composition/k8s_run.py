@@ -59,8 +59,12 @@ def run_training(
     context: str | None = None,
     timeout: float = 6 * 3600,
     say: Say = print,
+    dataset_uri: str = "",
 ) -> str:
     """Submit the stack's training Job, stream its logs, wait for it; return its name.
+
+    With the stack's lake, the run trains on ``dataset_uri`` (a dataset version's ``s3://``
+    prefix) and writes its model to ``models/<job>/model.tar.gz`` in the artifacts bucket.
 
     Raises:
         UserError: no training workload in the stack, or kubectl is missing.
@@ -79,6 +83,7 @@ def run_training(
     name = f"{job['metadata']['name']}-{stamp}"[:63]
     namespace = job["metadata"]["namespace"]
     job["metadata"] = {**job["metadata"], "name": name}
+    _set_run_env(job, name, dataset_uri)
     _call(_kubectl(context, "apply", "-f", "-"), "kubectl apply", json.dumps(job))
     say(f"submitted {job['kind']} {namespace}/{name}")
     logs = threading.Thread(target=_stream_logs, args=(context, namespace, name, say), daemon=True)
@@ -103,6 +108,24 @@ def run_training(
             )
         time.sleep(POLL_S)
     raise ExternalToolError("kubectl", f"{name} did not finish within {timeout:.0f} s; it runs on")
+
+
+def _set_run_env(job: dict[str, Any], name: str, dataset_uri: str) -> None:
+    """This run's data in and model out, where the stack has a lake (in every container)."""
+    specs = (
+        [r["template"]["spec"] for r in job["spec"]["pytorchReplicaSpecs"].values()]
+        if job["kind"] == "PyTorchJob"
+        else [job["spec"]["template"]["spec"]]
+    )
+    for spec in specs:
+        for container in spec["containers"]:
+            env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+            artifacts = env.get("MLOPS_BUCKET_ARTIFACTS")
+            if artifacts:
+                env["MLOPS_MODEL_OUTPUT_URI"] = f"s3://{artifacts}/models/{name}/model.tar.gz"
+            if dataset_uri:
+                env["MLOPS_DATASET_URI"] = dataset_uri
+            container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
 
 
 def _outcome(state: dict[str, Any]) -> str:

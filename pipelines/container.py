@@ -133,8 +133,19 @@ def validate_main(env: ContainerEnv) -> int:
     return 0
 
 
-def train_main(env: ContainerEnv) -> int:
-    """Train on the seeded train split of the ``train`` channel; write the model."""
+def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> int:
+    """Train on the seeded train split of the ``train`` channel; write the model.
+
+    On SageMaker the platform fills the channel and uploads ``/opt/ml/model``. Where it does not
+    (Kubernetes), ``MLOPS_DATASET_URI`` (a dataset version's ``s3://`` prefix) fills the channel
+    from the lake first, and ``MLOPS_MODEL_OUTPUT_URI`` receives the packed model after.
+    """
+    from mlops.pipelines.monitor_job import lake_from_environ
+
+    environ = environ or {}
+    lake = lake_from_environ(environ)
+    if lake is not None and environ.get("MLOPS_DATASET_URI"):
+        _fetch_prefix(lake, environ["MLOPS_DATASET_URI"], env.train_channel)
     table, digest = read_file(find_data_file(env.train_channel))
     hp_file = env.ml_root / "input" / "config" / "hyperparameters.json"
     raw = json.loads(hp_file.read_text()) if hp_file.exists() else {}
@@ -149,7 +160,37 @@ def train_main(env: ContainerEnv) -> int:
     # Monitoring's reference travels in model.tar.gz with the model (pipelines/reference.py).
     write_reference(env.ml_root / "model", table, env.data_contract().features)
     print(f"trained on dataset {digest[:12]}; model written to {path}")
+    if lake is not None and environ.get("MLOPS_MODEL_OUTPUT_URI"):
+        bucket, key = environ["MLOPS_MODEL_OUTPUT_URI"].removeprefix("s3://").split("/", 1)
+        lake.s3.put_object(Bucket=bucket, Key=key, Body=_pack_dir(env.ml_root / "model"))
+        print(f"model uploaded to {environ['MLOPS_MODEL_OUTPUT_URI']}")
     return 0
+
+
+def _fetch_prefix(lake: Any, uri: str, dest: Path) -> None:
+    """Copy every object under an ``s3://bucket/prefix/`` into ``dest`` (a dataset version).
+
+    Raises:
+        UserError: nothing is there.
+    """
+    bucket, prefix = uri.removeprefix("s3://").split("/", 1)
+    dest.mkdir(parents=True, exist_ok=True)
+    pages = lake.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    if not keys:
+        raise UserError(f"no dataset at {uri}: ingest one first (mlops pipeline run ingests)")
+    for key in keys:
+        name = Path(key).name
+        (dest / name).write_bytes(lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _pack_dir(directory: Path) -> bytes:
+    """``model.tar.gz`` bytes of a directory's files, as SageMaker packs ``/opt/ml/model``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(directory.iterdir()):
+            tar.add(path, arcname=path.name)
+    return buffer.getvalue()
 
 
 def _margin(text: str) -> float:
@@ -272,9 +313,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         env = ContainerEnv.from_environ(os.environ if environ is None else environ)
         if command == "evaluate":
             return evaluate_main(env, rest)
+        source = os.environ if environ is None else environ
         if command == "serve":
-            return serve_main(env, os.environ if environ is None else environ)
-        return {"validate": validate_main, "train": train_main}[command](env)
+            return serve_main(env, source)
+        if command == "train":
+            return train_main(env, source)
+        return validate_main(env)
     except MlopsError as exc:
         print(f"{command} failed: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UserError) else 1

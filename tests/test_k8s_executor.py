@@ -102,3 +102,35 @@ def test_a_retraining_cronjob_runs_now_as_a_job() -> None:
 
     with pytest.raises(UserError, match="no training Job"):
         training_object([{"kind": "Service", "metadata": {}}])
+
+
+def test_with_a_lake_each_run_gets_its_data_in_and_model_out(
+    k8s_project: Path, invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("STUB_MODE", "ok")
+    stack = k8s_project / "Pulumi.prod.yaml"
+    role = "arn:aws:iam::123456789012:role/churn-k8s-prod-jobs"
+    stack.write_text(stack.read_text() + f'  churn-k8s:irsaRoleArn: "{role}"\n')
+    dataset = "s3://churn-k8s-prod-lake-raw/datasets/churn_k8s/sha256=abc/"
+    result = invoke(
+        "pipeline",
+        "run",
+        "--executor",
+        "k8s",
+        "--stack",
+        "prod",
+        "--project",
+        str(k8s_project),
+        "--dataset-uri",
+        dataset,
+    )
+    assert result.exit_code == 0, result.output
+    job = json.loads((tmp_path / "state" / "submitted.json").read_text())
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["MLOPS_DATASET_URI"] == dataset
+    name = job["metadata"]["name"]
+    assert (
+        env["MLOPS_MODEL_OUTPUT_URI"]
+        == f"s3://churn-k8s-prod-lake-artifacts/models/{name}/model.tar.gz"
+    )

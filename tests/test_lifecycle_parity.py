@@ -348,3 +348,40 @@ def test_the_container_server_drains_on_sigterm_and_exits_cleanly(
         server.wait()
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_on_kubernetes_training_reads_its_dataset_and_writes_its_model_through_the_lake(
+    tmp_path: Path, lake: Any, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from mlops.pipelines.data import version_prefix
+    from mlops.pipelines.reference import read_reference
+
+    project, data = make_project(tmp_path / "project", "classification")
+    version = ingest(lake, data, "churn_parity")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    environ = {
+        "SM_ML_ROOT": str(project / "opt-ml"),
+        "SM_CHANNEL_TRAIN": str(project / "channel"),  # empty: the lake fills it
+        "MLOPS_TRAIN_MODULE": "churn_parity.pipelines.train",
+        "MLOPS_DATA_CONTRACT": str(project / "data" / "contract.yaml"),
+        "MLOPS_DATASET_URI": lake.uri("datasets", version_prefix("churn_parity", version.sha256)),
+        "MLOPS_MODEL_OUTPUT_URI": lake.uri("models", "k8s-run/model.tar.gz"),
+        **{f"MLOPS_BUCKET_{z.upper()}": b for z, b in lake.buckets.items()},
+    }
+    sys.path.insert(0, str(project))
+    try:
+        assert container.main(["train"], environ) == 0
+    finally:
+        sys.path.remove(str(project))
+    artifact = lake.get("models", "k8s-run/model.tar.gz")
+    with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:
+        assert {"model.joblib", "reference.parquet"} <= set(tar.getnames())
+    reference = read_reference(artifact)
+    contract = DataContract.load(project / "data" / "contract.yaml")
+    assert reference is not None and list(reference) == contract.features
+    missing = {**environ, "MLOPS_DATASET_URI": lake.uri("datasets", "nothing-here/")}
+    assert container.main(["train"], missing) == 2  # a clear refusal, not a crash

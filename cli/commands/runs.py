@@ -115,6 +115,10 @@ def run(
     context: Annotated[
         str | None, typer.Option(help="kubectl context for --executor k8s. [default: current]")
     ] = None,
+    dataset_uri: Annotated[
+        str,
+        typer.Option(help="--executor k8s: the dataset version (s3:// prefix) to train on."),
+    ] = "",
     backtest_labels: Annotated[
         Path | None,
         typer.Option(
@@ -144,7 +148,7 @@ def run(
                 raise UserError(
                     "--executor k8s trains on the lake's data; --data is for local runs"
                 )
-            name = run_training(project, stack, context=context, say=echo)
+            name = run_training(project, stack, context=context, say=echo, dataset_uri=dataset_uri)
             echo(f"training Job {name} finished", "green")
             return
         if executor != "local":
