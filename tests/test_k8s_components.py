@@ -23,7 +23,7 @@ from mlops.infra.testing import run_program
 
 # Custom resources (Kubeflow's PyTorchJob, the Prometheus Operator's ServiceMonitor and
 # PrometheusRule): the API server's schemas do not cover them; their shape is asserted instead.
-CUSTOM_GROUPS = {"kubeflow.org", "monitoring.coreos.com"}
+CUSTOM_GROUPS = {"kubeflow.org", "monitoring.coreos.com", "serving.kserve.io"}
 K8S_VERSION = "1.31.0"  # the oldest minor release still supported upstream
 IMAGE = "registry.example.com/churn@sha256:" + "a" * 64
 CANDIDATE = "registry.example.com/churn@sha256:" + "b" * 64
@@ -433,3 +433,26 @@ def test_lake_settings_are_checked() -> None:
         K8sConfig.from_values(
             "churn", "dev", {**base, "churn:modelUri": "https://x", "churn:minioImage": IMAGE}
         )
+
+
+def test_kserve_serves_with_its_own_canary_and_is_still_monitored() -> None:
+    objects = platform_manifests("prod", kserve=True, candidateImage=CANDIDATE, canaryPercent=20)
+    valid(objects)
+    assert not by_kind(objects, "Deployment") and not by_kind(objects, "HorizontalPodAutoscaler")
+    (isvc,) = by_kind(objects, "InferenceService")
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 20 and predictor["minReplicas"] == 3
+    (container,) = predictor["containers"]
+    assert container["name"] == "kserve-container" and container["image"] == CANDIDATE
+    assert container["securityContext"]["readOnlyRootFilesystem"] and container["args"] == ["serve"]
+    assert (
+        predictor["securityContext"]["runAsNonRoot"]
+        and predictor["serviceAccountName"] == "serving"
+    )
+    (monitor,) = by_kind(objects, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "serving.kserve.io/inferenceservice": "churn-server"
+    }
+    (rule,) = by_kind(objects, "PrometheusRule")
+    assert 'service="churn-server-predictor"' in rule["spec"]["groups"][0]["rules"][0]["expr"]

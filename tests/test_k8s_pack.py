@@ -28,6 +28,7 @@ def test_init_renders_a_k8s_project(tmp_path: Path, invoke) -> None:  # type: ig
         "gpu=a10g",
         "--environments",
         "dev,prod",
+        "--kserve",
     )
     assert result.exit_code == 0, result.output
     root = tmp_path / "churn-k8s"
@@ -38,9 +39,11 @@ def test_init_renders_a_k8s_project(tmp_path: Path, invoke) -> None:  # type: ig
     prod = yaml.safe_load((root / "Pulumi.prod.yaml").read_text())["config"]
     assert prod["churn-k8s:trainingGpus"] == 1  # pytorch trains on a GPU
     assert prod["churn-k8s:nodeSelector"] == {"gpu": "a10g"}
+    assert prod["churn-k8s:kserve"] is True
     assert prod["churn-k8s:image"].endswith("@sha256:" + "0" * 64)
     local = yaml.safe_load((root / "Pulumi.local.yaml").read_text())["config"]
     assert "churn-k8s:trainingGpus" not in local  # kind: CPU training
+    assert "churn-k8s:kserve" not in local  # kind serves with plain Deployments
     assert "K8sPlatform" in (root / "infra" / "__main__.py").read_text()
     # The project's own parts are the aws pack's, byte for byte: one lifecycle.
     aws = Path(__file__).resolve().parents[1] / "templates" / "aws" / "files"

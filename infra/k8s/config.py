@@ -54,6 +54,7 @@ class K8sConfig(BaseModel):
     namespace_gpus: int = Field(default=4, ge=0, le=1024, description="The namespace's GPU quota")
     object_store_port: int = Field(default=443, ge=1, le=65535, description="Object store port")
     latency_p99_seconds: float = Field(default=0.5, gt=0, description="Latency alert threshold")
+    kserve: bool = Field(default=False, description="Serve through a KServe InferenceService")
     model_uri: str = Field(default="", description="s3:// of the model.tar.gz to serve")
     drift_threshold: float = Field(default=0.35, gt=0, le=1, description="Retrain above this")
     drift_schedule: str = Field(default="0 * * * *", description="When the drift check runs")

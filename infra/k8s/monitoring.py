@@ -35,6 +35,7 @@ class MonitoringArgs:
         drift_schedule: when the drift check runs (cron).
         drift_env: the check's environment (lake, model URI, endpoint name, threshold).
         retrain_cronjob: the CronJob a retrain decision starts a Job from; empty: decide only.
+        kserve: the server is a KServe InferenceService (its Service's name and labels differ).
     """
 
     namespace: pulumi.Input[str]
@@ -46,6 +47,19 @@ class MonitoringArgs:
     drift_schedule: str = "0 * * * *"
     drift_env: Mapping[str, str] = field(default_factory=dict)
     retrain_cronjob: str = ""
+    kserve: bool = False
+
+    @property
+    def scraped_service(self) -> str:
+        """The Service Prometheus scrapes (KServe names its predictor's ``<name>-predictor``)."""
+        return f"{self.service}-predictor" if self.kserve else self.service
+
+    @property
+    def service_labels(self) -> dict[str, str]:
+        """The labels that select the server's Service."""
+        if self.kserve:
+            return {"serving.kserve.io/inferenceservice": self.service}
+        return {"app.kubernetes.io/name": self.service}
 
     def __post_init__(self) -> None:
         if self.drift_image:
@@ -54,7 +68,7 @@ class MonitoringArgs:
 
 def alert_rules(args: MonitoringArgs) -> list[dict[str, Any]]:
     """The alerting rules, in Prometheus' rule format."""
-    scope = f'namespace="{args.namespace}", service="{args.service}"'
+    scope = f'namespace="{args.namespace}", service="{args.scraped_service}"'
     invocations = f'{scope}, path="/invocations"'
     return [
         {
@@ -90,7 +104,7 @@ def alert_rules(args: MonitoringArgs) -> list[dict[str, Any]]:
 
 def dashboard(args: MonitoringArgs) -> dict[str, Any]:
     """A Grafana dashboard (JSON model) of the server's figures."""
-    scope = f'namespace="{args.namespace}", service="{args.service}"'
+    scope = f'namespace="{args.namespace}", service="{args.scraped_service}"'
     panels = [
         ("Requests per second", f"sum by (status) (rate(mlops_requests_total{{{scope}}}[5m]))"),
         (
@@ -138,7 +152,7 @@ class Monitoring(pulumi.ComponentResource):
             kind="ServiceMonitor",
             metadata={**meta, "name": args.service},
             spec={
-                "selector": {"matchLabels": {"app.kubernetes.io/name": args.service}},
+                "selector": {"matchLabels": dict(args.service_labels)},
                 "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
             },
             opts=child,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 
 from mlops.infra.k8s.config import K8sConfig
+from mlops.infra.k8s.kserve import KServeModel
 from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
 from mlops.infra.k8s.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
@@ -27,6 +28,7 @@ class K8sPlatformArgs:
     serving: ModelServerArgs
     monitoring: MonitoringArgs
     lake: ObjectStoreArgs | None = None
+    kserve: bool = False
 
     @classmethod
     def from_config(cls, config: K8sConfig, env: dict[str, str] | None = None) -> K8sPlatformArgs:
@@ -98,8 +100,10 @@ class K8sPlatformArgs:
                 drift_schedule=config.drift_schedule,
                 drift_env={**serving_env, "MLOPS_DRIFT_THRESHOLD": str(config.drift_threshold)},
                 retrain_cronjob=f"{ns}-training" if config.retrain_schedule else "",
+                kserve=config.kserve,
             ),
             lake=lake,
+            kserve=config.kserve,
         )
 
 
@@ -117,7 +121,8 @@ class K8sPlatform(pulumi.ComponentResource):
         if args.lake is not None:
             ObjectStore(f"{args.namespace.namespace}-lake", args.lake, after)
         self.training = TrainingJob(f"{name}-training", args.training, after)
-        self.server = ModelServer(args.monitoring.service, args.serving, after)
+        server = KServeModel if args.kserve else ModelServer
+        self.server = server(args.monitoring.service, args.serving, after)
         self.monitoring = Monitoring(f"{name}-monitoring", args.monitoring, after)
         self.outputs = {"namespace": args.namespace.namespace, "service_url": self.server.url}
         self.register_outputs(self.outputs)

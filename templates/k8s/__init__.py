@@ -58,6 +58,8 @@ def stack_config(answers: K8sAnswers, stack: str) -> list[tuple[str, str]]:
     ]
     if stack != "local":  # kind has no GPUs: local trains on CPU (K8sConfig's default)
         entries.append((f"{ns}:trainingGpus", answers.training_gpus))
+        if answers.kserve:
+            entries.append((f"{ns}:kserve", True))
         if answers.selector:
             entries.append((f"{ns}:nodeSelector", answers.selector))
     return [(key, json.dumps(value)) for key, value in entries]

@@ -57,6 +57,10 @@ class K8sAnswers(BaseAnswers):
     node_selector: str = Field(
         default="", description="GPU nodes' labels, key=value[,key=value] (empty: any node)"
     )
+    kserve: bool = Field(
+        default=False,
+        description="Serve through KServe (installed in the cluster) in dev/staging/prod",
+    )
 
     @field_validator("owner", "cost_center")
     @classmethod

@@ -1,0 +1,86 @@
+"""``mlops:k8s:KServeModel``: the model server as a KServe InferenceService.
+
+Where KServe runs, it manages the serving Deployment, its autoscaling and the traffic split
+itself. The predictor is the same image and ``serve`` entry point, in the same restricted pod
+as :class:`~mlops.infra.k8s.model_server.ModelServer`'s. A canary is KServe's own: the
+predictor carries the candidate image with ``canaryTrafficPercent``, and KServe keeps sending
+the rest to the last revision that took all traffic (the stable one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from mlops.infra.k8s.model_server import ModelServerArgs
+from mlops.infra.k8s.workloads import SERVING_PORT, restricted_pod
+
+
+def predictor(args: ModelServerArgs) -> dict[str, Any]:
+    """The InferenceService's predictor: the restricted pod, replicas and the canary share."""
+    resources: dict[str, Any] = {"cpu": args.cpu, "memory": args.memory}
+    if args.gpus:
+        resources[args.gpu_resource] = str(args.gpus)
+    probe = {"httpGet": {"path": "/ping", "port": SERVING_PORT}}
+    pod = restricted_pod(
+        "kserve-container",  # the name KServe looks for
+        args.canary_image or args.image,
+        "serve",
+        {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+        resources,
+        "serving",
+        container_extra={
+            "ports": [{"containerPort": SERVING_PORT, "protocol": "TCP"}],
+            "readinessProbe": probe,
+        },
+    )
+    spec: dict[str, Any] = {
+        **_camel(pod),
+        "minReplicas": args.replicas,
+        "maxReplicas": args.max_replicas,
+    }
+    if args.canary_image:
+        spec["canaryTrafficPercent"] = args.canary_percent
+    return spec
+
+
+def _camel(value: Any) -> Any:
+    """Custom resources are not translated from snake_case: write Kubernetes' own keys."""
+    if isinstance(value, dict):
+        return {_key(k): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _key(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class KServeModel(pulumi.ComponentResource):
+    """An InferenceService serving the project image, with KServe's canary."""
+
+    def __init__(
+        self, name: str, args: ModelServerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:k8s:KServeModel", name, None, opts)
+        labels = {**args.labels, "app.kubernetes.io/name": name, "mlops/role": "serving"}
+        k8s.apiextensions.CustomResource(
+            f"{name}-inferenceservice",
+            api_version="serving.kserve.io/v1beta1",
+            kind="InferenceService",
+            metadata={
+                "name": name,
+                "namespace": args.namespace,
+                "labels": labels,
+                # Plain Deployments, no Knative: the same objects the rest of the stack uses.
+                "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"},
+            },
+            spec={"predictor": predictor(args)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.url = pulumi.Output.concat("http://", name, "-predictor.", args.namespace, ".svc")
+        self.register_outputs({"url": self.url})
