@@ -133,8 +133,7 @@ def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     )
     endpoint = PlatformOutputs.from_mapping(state.platform).endpoint_name
     # Serve what was registered: the artifact in the lake, not the model still in memory.
-    bucket, key = life.record.artifact_uri.removeprefix("s3://").split("/", 1)
-    artifact = life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    artifact = life.lake.read_uri(life.record.artifact_uri)
     trainer = life.values["trainer"]
     model = unpack(trainer, artifact)
     capture = CaptureWriter(life.lake, endpoint, sampling_percent=100, flush_every=50, seed=7)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import ExternalToolError, UserError
+from mlops.core.process import run_tool
 
 Say = Callable[[str], None]
 POLL_S = 2.0
@@ -84,7 +85,7 @@ def run_training(
     namespace = job["metadata"]["namespace"]
     job["metadata"] = {**job["metadata"], "name": name}
     _set_run_env(job, name, dataset_uri)
-    _call(_kubectl(context, "apply", "-f", "-"), "kubectl apply", json.dumps(job))
+    _call_kubectl(_kubectl(context, "apply", "-f", "-"), "kubectl apply", json.dumps(job))
     say(f"submitted {job['kind']} {namespace}/{name}")
     logs = threading.Thread(target=_stream_logs, args=(context, namespace, name, say), daemon=True)
     logs.start()
@@ -92,7 +93,7 @@ def run_training(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = json.loads(
-            _call(
+            _call_kubectl(
                 _kubectl(context, "get", kind, name, "-n", namespace, "-o", "json"), "kubectl get"
             )
         )
@@ -145,7 +146,7 @@ def _pod_reason(context: str | None, namespace: str, job: str) -> str:
     """Why the Job's last pod ended: its container's reason, exit code and message."""
     try:
         pods = json.loads(
-            _call(
+            _call_kubectl(
                 _kubectl(
                     context, "get", "pods", "-n", namespace, "-l", f"job-name={job}", "-o", "json"
                 ),
@@ -190,13 +191,5 @@ def _stream_logs(context: str | None, namespace: str, job: str, say: Say) -> Non
         say("  (logs unavailable)")
 
 
-def _call(args: list[str], what: str, stdin: str | None = None) -> str:
-    try:
-        proc = subprocess.run(  # noqa: S603 - kubectl with fixed arguments
-            args, input=stdin, capture_output=True, text=True, timeout=120, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise ExternalToolError("kubectl", f"{what} did not answer within 120 s") from None
-    if proc.returncode != 0:
-        raise ExternalToolError("kubectl", f"{what} failed: {(proc.stderr or proc.stdout)[-600:]}")
-    return proc.stdout
+def _call_kubectl(args: list[str], what: str, stdin: str | None = None) -> str:
+    return run_tool(args, what, 120, stdin)

@@ -229,17 +229,12 @@ def monitor_run(
     from datetime import UTC, datetime
 
     from mlops.pipelines.drift import decide, publish
-    from mlops.pipelines.windows import captured_keys, captured_window, rolling_windows
+    from mlops.pipelines.windows import captured_window, rolling_windows
 
     options = options or DriftOptions()
     life, cloudwatch = _platform(project, stack)
-    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    endpoint, keys = _capture_keys(life)
     features = list(life.contract.features)
-    keys = captured_keys(life.lake, endpoint)
-    if not keys:
-        raise MonitoringInputError(
-            f"no traffic captured for {endpoint} yet: start `mlops serve` and send it requests"
-        )
     reports: list[tuple[str, DriftReport]] = []
     if windows:
         parts = [
@@ -295,8 +290,7 @@ def _approved_reference(life: Any) -> Window:
             "no approved model to compare with: run `mlops pipeline run --approve`, or compare"
             " windows of captured traffic with each other: `mlops monitor run --windows 2`"
         )
-    bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
-    artifact = life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    artifact = life.lake.read_uri(record.artifact_uri)
     reference = read_reference(artifact)
     if reference is None:
         raise UserError(
@@ -308,31 +302,36 @@ def _approved_reference(life: Any) -> Window:
 
 def _labels(path: Path) -> dict[str, float]:
     from mlops.pipelines.quality import read_labels
+    from mlops.pipelines.windows import read_table_file
 
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(path)
-        else:
-            import pyarrow.csv as pv
-
-            table = pv.read_csv(path)
+        table = read_table_file(path)
     except (OSError, ValueError) as exc:
         raise MonitoringInputError(f"cannot read labels {path}: {str(exc)[:200]}") from None
     return read_labels(table)
 
 
-def _captured(life: Any) -> Any:
-    from mlops.pipelines.quality import captured_requests
+def _capture_keys(life: Any) -> tuple[str, list[str]]:
+    """The serving endpoint and its capture objects, oldest first.
+
+    Raises:
+        MonitoringInputError: nothing was captured yet.
+    """
     from mlops.pipelines.windows import captured_keys
 
-    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    endpoint = life.platform.serving_endpoint
     keys = captured_keys(life.lake, endpoint)
     if not keys:
         raise MonitoringInputError(
             f"no traffic captured for {endpoint} yet: start `mlops serve` and send it requests"
         )
+    return endpoint, keys
+
+
+def _captured(life: Any) -> Any:
+    from mlops.pipelines.quality import captured_requests
+
+    endpoint, keys = _capture_keys(life)
     lines = (line for k in keys for line in life.lake.get("capture", k).decode().splitlines())
     return captured_requests(lines), endpoint
 
@@ -389,8 +388,7 @@ def backtest_candidate(project: Path, candidate: str, labels: Path | None = None
     trainer = load_trainer(project, life.platform.package)
 
     def model(record: Any) -> Any:
-        bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
-        return unpack(trainer, life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return unpack(trainer, life.lake.read_uri(record.artifact_uri))
 
     live_model, candidate_model = model(live), model(challenger)
     captured, _ = _captured(life)

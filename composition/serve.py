@@ -89,11 +89,10 @@ def serve(
 
     life = local_lifecycle(project)
     record = choose_model(life, version)
-    bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
-    artifact = life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    artifact = life.lake.read_uri(record.artifact_uri)
     trainer = load_trainer(project, life.platform.package)
     model = unpack(trainer, artifact)
-    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    endpoint = life.platform.serving_endpoint
     capture = CaptureWriter(life.lake, endpoint)
     try:
         server = ModelServer(

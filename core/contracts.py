@@ -107,6 +107,11 @@ class PlatformOutputs:
         """The project's Python package name."""
         return self.project.replace("-", "_")
 
+    @property
+    def serving_endpoint(self) -> str:
+        """The endpoint's name, deployed or planned: where its traffic is captured."""
+        return self.endpoint_name or self.planned_endpoint_name
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> PlatformOutputs:
         """Read a ``platform`` stack output (or local mode's record of it).

@@ -99,3 +99,21 @@ def listens_on(pid: int, port: int) -> bool | None:
         if target.startswith("socket:[") and target[8:-1] in listening:
             return True
     return False
+
+
+def run_tool(args: list[str], what: str, timeout: float, stdin: str | None = None) -> str:
+    """Run an external tool (kind, kubectl...) to completion; return its output.
+
+    Raises:
+        ExternalToolError: it failed (the end of its own message is passed on) or did not
+            finish within ``timeout``.
+    """
+    try:
+        proc = subprocess.run(  # noqa: S603 - our callers' fixed arguments
+            args, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ExternalToolError(args[0], f"{what} did not finish within {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        raise ExternalToolError(args[0], f"{what} failed: {(proc.stderr or proc.stdout)[-800:]}")
+    return proc.stdout

@@ -12,14 +12,14 @@ how to get it, before anything is created.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mlops.core.errors import ExternalToolError, UserError
+from mlops.core.errors import UserError
+from mlops.core.process import run_tool
 
 Say = Callable[[str], None]
 SERVING_HOST_PORT = 30080  # the model server's NodePort, published on 127.0.0.1
@@ -77,16 +77,6 @@ def require_tools(which: Callable[[str], str | None] = shutil.which) -> None:
         )
 
 
-def _run(args: list[str], what: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise ExternalToolError(args[0], f"{what} did not finish within {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        raise ExternalToolError(args[0], f"{what} failed: {(proc.stderr or proc.stdout)[-800:]}")
-    return proc
-
-
 def create_cluster(cluster: str, config_path: Path, say: Say) -> None:
     """Create the kind cluster from ``config_path`` unless it exists.
 
@@ -101,7 +91,9 @@ def create_cluster(cluster: str, config_path: Path, say: Say) -> None:
         say(f"kind cluster {cluster}: already there")
         return
     say(f"creating kind cluster {cluster} (a minute or two) ...")
-    _run(["kind", "create", "cluster", "--name", cluster, "--config", str(config_path)], "kind")
+    run_tool(
+        ["kind", "create", "cluster", "--name", cluster, "--config", str(config_path)], "kind", 600
+    )
 
 
 def apply(cluster: str, manifests: Path) -> str:
@@ -111,7 +103,7 @@ def apply(cluster: str, manifests: Path) -> str:
         ExternalToolError: kubectl failed.
     """
     args = ["kubectl", "--context", f"kind-{cluster}", "apply", "-k", str(manifests)]
-    return _run(args, "kubectl apply", 300).stdout
+    return run_tool(args, "kubectl apply", 300)
 
 
 def delete_cluster(cluster: str, say: Say) -> None:
@@ -125,9 +117,9 @@ def delete_cluster(cluster: str, say: Say) -> None:
     if cluster not in _clusters():
         say(f"no kind cluster {cluster}: nothing to delete")
         return
-    _run(["kind", "delete", "cluster", "--name", cluster], "kind delete cluster", 300)
+    run_tool(["kind", "delete", "cluster", "--name", cluster], "kind delete cluster", 300)
     say(f"deleted kind cluster {cluster}")
 
 
 def _clusters() -> list[str]:
-    return _run(["kind", "get", "clusters"], "listing kind clusters", 60).stdout.split()
+    return run_tool(["kind", "get", "clusters"], "listing kind clusters", 60).split()

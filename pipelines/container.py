@@ -38,7 +38,8 @@ from typing import Any
 from mlops.core.contracts import decode_hyperparameters
 from mlops.core.errors import MlopsError, UserError
 from mlops.pipelines.data import DataContract, find_data_file, read_file, split, validate
-from mlops.pipelines.model import Trainer, import_trainer, safe_extract
+from mlops.pipelines.lake import Lake, split_uri
+from mlops.pipelines.model import Trainer, import_trainer, pack_dir, safe_extract
 from mlops.pipelines.reference import write_reference
 from mlops.pipelines.steps import (
     evaluate,
@@ -140,10 +141,8 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     (Kubernetes), ``MLOPS_DATASET_URI`` (a dataset version's ``s3://`` prefix) fills the channel
     from the lake first, and ``MLOPS_MODEL_OUTPUT_URI`` receives the packed model after.
     """
-    from mlops.pipelines.monitor_job import lake_from_environ
-
     environ = environ or {}
-    lake = lake_from_environ(environ)
+    lake = Lake.from_environ(environ)
     if lake is not None and environ.get("MLOPS_DATASET_URI"):
         _fetch_prefix(lake, environ["MLOPS_DATASET_URI"], env.train_channel)
     table, digest = read_file(find_data_file(env.train_channel))
@@ -161,8 +160,7 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     write_reference(env.ml_root / "model", table, env.data_contract().features)
     print(f"trained on dataset {digest[:12]}; model written to {path}")
     if lake is not None and environ.get("MLOPS_MODEL_OUTPUT_URI"):
-        bucket, key = environ["MLOPS_MODEL_OUTPUT_URI"].removeprefix("s3://").split("/", 1)
-        lake.s3.put_object(Bucket=bucket, Key=key, Body=_pack_dir(env.ml_root / "model"))
+        lake.write_uri(environ["MLOPS_MODEL_OUTPUT_URI"], pack_dir(env.ml_root / "model"))
         print(f"model uploaded to {environ['MLOPS_MODEL_OUTPUT_URI']}")
     return 0
 
@@ -173,7 +171,7 @@ def _fetch_prefix(lake: Any, uri: str, dest: Path) -> None:
     Raises:
         UserError: nothing is there.
     """
-    bucket, prefix = uri.removeprefix("s3://").split("/", 1)
+    bucket, prefix = split_uri(uri)
     dest.mkdir(parents=True, exist_ok=True)
     pages = lake.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
@@ -182,15 +180,6 @@ def _fetch_prefix(lake: Any, uri: str, dest: Path) -> None:
     for key in keys:
         name = Path(key).name
         (dest / name).write_bytes(lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
-def _pack_dir(directory: Path) -> bytes:
-    """``model.tar.gz`` bytes of a directory's files, as SageMaker packs ``/opt/ml/model``."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(directory.iterdir()):
-            tar.add(path, arcname=path.name)
-    return buffer.getvalue()
 
 
 def _margin(text: str) -> float:
@@ -253,17 +242,15 @@ def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     Where the lake is configured (``MLOPS_BUCKET_<ZONE>``, ``MLOPS_ENDPOINT_NAME``: Kubernetes),
     traffic is captured into it as SageMaker's data capture would (SageMaker captures itself).
     """
-    from mlops.pipelines.monitor_job import lake_from_environ
     from mlops.pipelines.serving import CaptureWriter, ModelServer, RowSchema
 
     environ = environ or {}
-    lake = lake_from_environ(environ)
+    lake = Lake.from_environ(environ)
     model_dir = env.ml_root / "model"
     uri = environ.get("MLOPS_MODEL_URI", "")
     if uri and lake is not None and not (model_dir.is_dir() and any(model_dir.iterdir())):
         # Kubernetes: the model comes from the lake (SageMaker unpacks it into /opt/ml/model).
-        bucket, key = uri.removeprefix("s3://").split("/", 1)
-        artifact = lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        artifact = lake.read_uri(uri)
         model_dir.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:
             safe_extract(tar, model_dir)

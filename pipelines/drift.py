@@ -286,11 +286,11 @@ def _numeric(
             test = "wasserstein" if values is None else "jensenshannon"
     threshold = rule.threshold if rule.threshold is not None else DEFAULT_THRESHOLDS[test]
     grid = _Grid(ref, cur)
-    error = 0.0
+    psi, error = grid.psi(), 0.0
     if test == "wasserstein":
         statistic, error = grid.wasserstein_normed(threshold)
     elif test == "psi":
-        statistic = grid.psi()
+        statistic = psi
     elif test == "ks":
         statistic = float(ks_2samp(ref, cur)[1])
     else:
@@ -300,7 +300,7 @@ def _numeric(
         statistic = _count_test(test, counts_r, counts_c)
     return FeatureDrift(
         name, "numeric", test, statistic, threshold, _drifts(test, statistic, threshold),
-        len(ref), len(cur), *missing, psi=grid.psi(), error=error, plot=grid.plot(),
+        len(ref), len(cur), *missing, psi=psi, error=error, plot=grid.plot(),
     )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.core.errors import AwsCallFailed, MlopsError
-from mlops.core.layout import LAYOUT
+from mlops.core.layout import LAYOUT, ZONES
 from mlops.pipelines.aws import call
 
 
@@ -17,6 +17,12 @@ class ImmutableObjectError(MlopsError):
 
     def __init__(self, uri: str) -> None:
         super().__init__(f"{uri} already exists with other content; lake versions are immutable")
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """Bucket and key (or prefix) of an ``s3://bucket/key`` URI."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,32 @@ class Lake:
         """``s3://`` URI of a place (or a key under it)."""
         bucket, full = self.locate(place, key)
         return f"s3://{bucket}/{full}"
+
+    def read_uri(self, uri: str) -> bytes:
+        """The bytes of an ``s3://bucket/key`` object (an artifact a record points at)."""
+        bucket, key = split_uri(uri)
+        body: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    def write_uri(self, uri: str, body: bytes) -> None:
+        """Write ``body`` to an ``s3://bucket/key`` object."""
+        bucket, key = split_uri(uri)
+        call("s3.PutObject", self.s3.put_object, Bucket=bucket, Key=key, Body=body)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Lake | None:
+        """The lake the ``MLOPS_BUCKET_<ZONE>`` variables name, or None when none is set.
+
+        The S3 endpoint is boto3's own setting (``AWS_ENDPOINT_URL_S3``: MinIO in kind).
+        """
+        names = {z: f"MLOPS_BUCKET_{z.upper()}" for z in ZONES}
+        buckets = {z: environ[v] for z, v in names.items() if v in environ}
+        if not buckets:
+            return None
+        import boto3
+
+        region = environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        return cls(boto3.client("s3", region_name=region), buckets)
 
     def exists(self, place: str, key: str) -> bool:
         """Whether the object exists."""

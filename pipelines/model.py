@@ -95,14 +95,19 @@ def pack(trainer: Trainer, model: Any, extra: Mapping[str, bytes] | None = None)
         trainer.save(model, Path(tmp))
         for name, body in (extra or {}).items():
             (Path(tmp) / name).write_bytes(body)
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            for path in sorted(Path(tmp).iterdir()):
-                info = tar.gettarinfo(str(path), arcname=path.name)
-                info.mtime = 0  # the same model packs to the same bytes
-                with path.open("rb") as handle:
-                    tar.addfile(info, handle)
-        return buffer.getvalue()
+        return pack_dir(Path(tmp))
+
+
+def pack_dir(directory: Path) -> bytes:
+    """``model.tar.gz`` bytes of a directory's files, as SageMaker packs ``/opt/ml/model``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(directory.iterdir()):
+            info = tar.gettarinfo(str(path), arcname=path.name)
+            info.mtime = 0  # the same model packs to the same bytes
+            with path.open("rb") as handle:
+                tar.addfile(info, handle)
+    return buffer.getvalue()
 
 
 def unpack(trainer: Trainer, artifact: bytes) -> Any:

@@ -23,29 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import ExternalToolError, UserError
-from mlops.core.layout import ZONES
 from mlops.pipelines.lake import Lake
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-
-
-def lake_from_environ(environ: Mapping[str, str]) -> Lake | None:
-    """The lake the ``MLOPS_BUCKET_<ZONE>`` variables name, or None when they are not set.
-
-    The S3 endpoint is boto3's own setting (``AWS_ENDPOINT_URL_S3``: MinIO in kind).
-    """
-    buckets = {
-        z: environ[f"MLOPS_BUCKET_{z.upper()}"]
-        for z in ZONES
-        if f"MLOPS_BUCKET_{z.upper()}" in environ
-    }
-    if not buckets:
-        return None
-    import boto3
-
-    return Lake(
-        boto3.client("s3", region_name=environ.get("AWS_DEFAULT_REGION", "us-east-1")), buckets
-    )
 
 
 @dataclass(frozen=True)
@@ -145,14 +125,13 @@ def monitor_main(environ: Mapping[str, str]) -> int:
     from mlops.pipelines.reference import read_reference
     from mlops.pipelines.windows import captured_window
 
-    lake = lake_from_environ(environ)
+    lake = Lake.from_environ(environ)
     missing = [k for k in ("MLOPS_MODEL_URI", "MLOPS_ENDPOINT_NAME") if not environ.get(k)]
     missing += ["MLOPS_BUCKET_<ZONE>"] if lake is None else []
     if missing or lake is None:
         raise UserError(f"monitor needs {', '.join(missing)} set")
     contract = DataContract.load(Path(environ.get("MLOPS_DATA_CONTRACT", "data/contract.yaml")))
-    bucket, key = environ["MLOPS_MODEL_URI"].removeprefix("s3://").split("/", 1)
-    reference = read_reference(lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    reference = read_reference(lake.read_uri(environ["MLOPS_MODEL_URI"]))
     if reference is None:
         raise UserError(f"{environ['MLOPS_MODEL_URI']} carries no reference sample: retrain it")
     endpoint = environ["MLOPS_ENDPOINT_NAME"]

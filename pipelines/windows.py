@@ -74,14 +74,8 @@ def read_window(
                 raise MonitoringInputError(f"{path} holds no captured .jsonl files")
             lines = (line for f in files for line in f.read_text().splitlines())
             return from_capture(lines, features, categorical)
-        if suffix == ".csv":
-            import pyarrow.csv as pv
-
-            return from_arrow(pv.read_csv(path), categorical)
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            return from_arrow(pq.read_table(path), categorical)
+        if suffix in (".csv", ".parquet", ".pq"):
+            return from_arrow(read_table_file(path), categorical)
     except MonitoringInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow and json raise many types for bad files
@@ -89,6 +83,17 @@ def read_window(
     raise MonitoringInputError(
         f"{path}: unknown kind of file; use .csv, .parquet, or captured .jsonl (or a folder)"
     )
+
+
+def read_table_file(path: Path) -> Any:
+    """A Parquet (``.parquet``, ``.pq``) or else CSV file as a pyarrow table."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path)
+    import pyarrow.csv as pv
+
+    return pv.read_csv(path)
 
 
 def from_capture(

@@ -23,7 +23,7 @@ def send_traffic(project: Path, drifted: bool) -> None:
     from mlops.pipelines.capture import CaptureWriter
 
     life = local_lifecycle(project)
-    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    endpoint = life.platform.serving_endpoint
     writer = CaptureWriter(life.lake, endpoint, flush_every=100)
     with (project / "data" / "sample.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -74,7 +74,7 @@ def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
         Dimensions=[
             {
                 "Name": "Endpoint",
-                "Value": life.platform.endpoint_name or life.platform.planned_endpoint_name,
+                "Value": life.platform.serving_endpoint,
             }
         ],
         StartTime=0,
@@ -127,7 +127,7 @@ def labelled_traffic(project: Path) -> Path:
     trainer = load_trainer(project, life.platform.package)
     bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
     model = unpack(trainer, life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    endpoint = life.platform.endpoint_name or life.platform.planned_endpoint_name
+    endpoint = life.platform.serving_endpoint
     writer = CaptureWriter(life.lake, endpoint, flush_every=200)
     with (project / "data" / "sample.csv").open() as handle:
         rows = list(csv.DictReader(handle))

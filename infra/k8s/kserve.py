@@ -15,14 +15,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.infra.k8s.model_server import ModelServerArgs
-from mlops.infra.k8s.workloads import SERVING_PORT, restricted_pod
+from mlops.infra.k8s.workloads import SERVING_PORT, pod_resources, restricted_pod
 
 
 def predictor(args: ModelServerArgs) -> dict[str, Any]:
     """The InferenceService's predictor: the restricted pod, replicas and the canary share."""
-    resources: dict[str, Any] = {"cpu": args.cpu, "memory": args.memory}
-    if args.gpus:
-        resources[args.gpu_resource] = str(args.gpus)
+    resources = pod_resources(args.cpu, args.memory, args.gpus, args.gpu_resource)
     probe = {"httpGet": {"path": "/ping", "port": SERVING_PORT}}
     pod = restricted_pod(
         "kserve-container",  # the name KServe looks for

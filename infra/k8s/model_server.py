@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.core.errors import UserError
-from mlops.infra.k8s.workloads import SERVING_PORT, require_digest, restricted_pod
+from mlops.infra.k8s.workloads import SERVING_PORT, pod_resources, require_digest, restricted_pod
 
 
 @dataclass(frozen=True)
@@ -143,9 +142,7 @@ class ModelServer(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> k8s.apps.v1.Deployment:
         labels = {**app, "mlops/track": track}
-        resources: dict[str, Any] = {"cpu": args.cpu, "memory": args.memory}
-        if args.gpus:
-            resources[args.gpu_resource] = str(args.gpus)
+        resources = pod_resources(args.cpu, args.memory, args.gpus, args.gpu_resource)
         probe = {"http_get": {"path": "/ping", "port": SERVING_PORT}, "period_seconds": 10}
         pod = restricted_pod(
             "server",

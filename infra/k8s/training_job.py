@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.core.errors import UserError
-from mlops.infra.k8s.workloads import require_digest, restricted_pod
+from mlops.infra.k8s.workloads import pod_resources, require_digest, restricted_pod
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,7 @@ class TrainingJobArgs:
 
 def pod_spec(args: TrainingJobArgs, restart: str) -> dict[str, Any]:
     """The training pod: the ``train`` entry point with its GPUs, placement and guard rails."""
-    resources: dict[str, Any] = {"cpu": args.cpu, "memory": args.memory}
-    if args.gpus:
-        resources[args.gpu_resource] = str(args.gpus)
+    resources = pod_resources(args.cpu, args.memory, args.gpus, args.gpu_resource)
     return restricted_pod(
         "pytorch" if args.nodes > 1 else "train",  # the operator's name for it
         args.image,

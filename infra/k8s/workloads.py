@@ -56,6 +56,14 @@ def scratch_volume() -> tuple[dict[str, Any], dict[str, Any]]:
     return volume, mount
 
 
+def pod_resources(cpu: str, memory: str, gpus: int, gpu_resource: str) -> dict[str, Any]:
+    """CPU, memory and (when asked for) GPUs as the extended resource; requests equal limits."""
+    resources: dict[str, Any] = {"cpu": cpu, "memory": memory}
+    if gpus:
+        resources[gpu_resource] = str(gpus)
+    return resources
+
+
 def env_list(env: dict[str, str]) -> list[dict[str, str]]:
     """Environment variables in Kubernetes' shape, in a stable order."""
     return [{"name": k, "value": v} for k, v in sorted(env.items())]

@@ -142,28 +142,37 @@ def _github_expression(expression: str) -> str:
     return "${{ " + expression + " }}"
 
 
-def build_context(answers: AwsAnswers) -> dict[str, Any]:
-    """Everything the templates may refer to."""
-    itype = instance_catalogue().types[answers.training_instance_type]
-    cloud = [env.value for env in answers.environments]
+def project_context(
+    answers: Any, template: str, version: str, config_model: str, extra_dev: list[str]
+) -> dict[str, Any]:
+    """What the project files this pack shares with others refer to (package, image, deps)."""
     return {
         **answers.to_record(),
         "package": package_name(answers.name),
-        "partition": answers.partition,
-        "template": "aws",
-        "template_version": VERSION,
+        "template": template,
+        "template_version": version,
         "mlops_stack_requirement": requirement(answers.mlops_source),
         "find_links": "wheels" if answers.mlops_source == "wheel" else "",
         "runtime_requirements": RUNTIME_REQUIREMENTS,
         "python_version": PYTHON_VERSION,
         "fw": FRAMEWORKS[answers.framework],
-        "config_model": "mlops.infra.config.StackConfig",
-        "extra_dev": [],
+        "config_model": config_model,
+        "extra_dev": extra_dev,
+        "stacks": answers.stacks,
+    }
+
+
+def build_context(answers: AwsAnswers) -> dict[str, Any]:
+    """Everything the templates may refer to."""
+    itype = instance_catalogue().types[answers.training_instance_type]
+    cloud = [env.value for env in answers.environments]
+    return {
+        **project_context(answers, "aws", VERSION, "mlops.infra.config.StackConfig", []),
+        "partition": answers.partition,
         "training_gpus": itype.gpus,
         "training_gpu_model": itype.gpu_model or "none",
         "training_price": f"{itype.price_per_hour:.3f}",
         "spot_note": ", managed spot with checkpoints in dev" if answers.spot else "",
-        "stacks": answers.stacks,
         "cloud_stacks": cloud,
         "cloud_stacks_json": json.dumps(cloud),
         # Each environment after the first deploys only after the previous one, and (on GitLab)

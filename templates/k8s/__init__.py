@@ -13,10 +13,9 @@ from typing import Any
 
 from mlops.core.naming import package_name
 from mlops.templates.answers import CiProvider
-from mlops.templates.aws import FRAMEWORKS, PYTHON_VERSION, RUNTIME_REQUIREMENTS
+from mlops.templates.aws import project_context
 from mlops.templates.k8s.answers import K8sAnswers
 from mlops.templates.pack import FileSpec, TemplatePack, stack_files
-from mlops.templates.source import requirement
 
 VERSION = "0.1.0"
 # Until CI builds and pushes the image, the stacks hold a zero digest: a pinned, obviously
@@ -89,18 +88,13 @@ def manifest(answers: K8sAnswers) -> list[FileSpec]:
 def build_context(answers: K8sAnswers) -> dict[str, Any]:
     """Everything the templates may refer to."""
     return {
-        **answers.to_record(),
-        "package": package_name(answers.name),
-        "template": "k8s",
-        "template_version": VERSION,
-        "mlops_stack_requirement": requirement(answers.mlops_source),
-        "find_links": "wheels" if answers.mlops_source == "wheel" else "",
-        "runtime_requirements": RUNTIME_REQUIREMENTS,
-        "python_version": PYTHON_VERSION,
-        "fw": FRAMEWORKS[answers.framework],
-        "config_model": "mlops.infra.k8s.config.K8sConfig",
-        "extra_dev": ["kubernetes-validate>=1.31,<2"],
-        "stacks": answers.stacks,
+        **project_context(
+            answers,
+            "k8s",
+            VERSION,
+            "mlops.infra.k8s.config.K8sConfig",
+            ["kubernetes-validate>=1.31,<2"],
+        ),
         "namespaces": [f"{answers.name}-{s}" for s in answers.stacks],
     }
 
