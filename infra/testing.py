@@ -144,7 +144,27 @@ class _RecordingMonitor(_mocks.MockMonitor):
         super().__init__(mocks)
         self._program = program
 
+    # The runtime calls these on worker threads and gives each thread an event loop it never
+    # closes; collected at exit, such a loop prints a traceback after a command succeeded.
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        try:
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+        finally:
+            _release_event_loop()
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        try:
+            return super().ReadResource(request)  # type: ignore[no-untyped-call]
+        finally:
+            _release_event_loop()
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        try:
+            return self._register(request)
+        finally:
+            _release_event_loop()
+
+    def _register(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             self._program.resources.append(
@@ -200,5 +220,29 @@ def run_program(
         outputs = program() or {}
         return pulumi.Output.all(**outputs).apply(recorded.result.update)
 
-    _run()
+    try:
+        _run()
+    finally:
+        _release_event_loop()
     return recorded
+
+
+def _release_event_loop() -> None:
+    """Close this thread's event loop, if it is idle, and unset it.
+
+    The mock runtime makes loops it leaves current and never closes; left for the interpreter to
+    collect at exit, a loop's ``__del__`` can find its self-pipe already closed and print a
+    traceback after a command succeeded. The runtime makes a fresh loop when it next needs one.
+    """
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running():
+        loop.close()
+        asyncio.set_event_loop(None)

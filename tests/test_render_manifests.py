@@ -93,3 +93,23 @@ def test_an_aws_project_has_nothing_to_render(tmp_path: Path, invoke) -> None:  
         "render-manifests", str(tmp_path / "out"), "--stack", "dev", "--project", str(dest)
     )
     assert result.exit_code == 2 and "declares no Kubernetes objects" in result.output
+
+
+def test_running_a_program_leaves_no_event_loop_open(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unclosed loop is collected at exit and can print a traceback after a command succeeded.
+    import asyncio
+
+    from mlops.infra.program import capture
+
+    made: list[asyncio.AbstractEventLoop] = []
+    original = asyncio.BaseEventLoop.__init__
+
+    def recording(self: asyncio.BaseEventLoop) -> None:
+        made.append(self)
+        original(self)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "__init__", recording)
+    assert capture(project, "prod").resources
+    assert made and all(loop.is_closed() for loop in made)
