@@ -100,3 +100,58 @@ def test_the_generated_project_passes_its_own_tests(tmp_path: Path, invoke) -> N
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout
+
+
+def _init_ci(tmp_path: Path, invoke, ci: str) -> Path:  # type: ignore[no-untyped-def]
+    root = tmp_path / f"churn-{ci}"
+    args = ["--template", "k8s", "--ci", ci, "--environments", "dev,staging,prod"]
+    result = invoke("init", "churn", *args, "--no-input", "--no-git", "--dest", str(root))
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_github_ci_previews_every_stack_and_deploys_in_order_behind_environments(
+    tmp_path: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    workflows = _init_ci(tmp_path, invoke, "github") / ".github" / "workflows"
+    preview = yaml.safe_load((workflows / "preview.yml").read_text())
+    jobs = preview["jobs"]
+    assert sorted(jobs) == ["preview-dev", "preview-prod", "preview-staging"]
+    for stack, job in ((j.removeprefix("preview-"), jobs[j]) for j in jobs):
+        steps = job["steps"]
+        pulumi = next(s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions@"))
+        assert pulumi["with"]["command"] == "preview" and pulumi["with"]["stack-name"] == stack
+        # Read-only credentials of that stack's cluster, passed through env, never inlined.
+        secret = next(s for s in steps if s.get("name") == "kubeconfig")
+        expected = "${{ secrets.KUBECONFIG_PREVIEW_" + stack.upper() + " }}"
+        assert secret["env"]["KUBECONFIG_DATA"] == expected
+        assert "secrets." not in secret["run"]
+        assert any("render-manifests" in s.get("run", "") and stack in s["run"] for s in steps)
+    deploy = yaml.safe_load((workflows / "deploy.yml").read_text())["jobs"]
+    order = ["dev", "staging", "prod"]
+    assert [deploy[f"deploy-{e}"]["environment"] for e in order] == order
+    needs = [deploy[f"deploy-{e}"].get("needs") for e in order]
+    assert needs == [None, "deploy-dev", "deploy-staging"]
+    for env in order:
+        steps = deploy[f"deploy-{env}"]["steps"]
+        up = next(s for s in steps if "pulumi/actions@" in str(s.get("uses")))
+        assert (up["with"]["command"], up["with"]["stack-name"]) == ("up", env)
+
+
+def test_gitlab_ci_previews_on_merge_requests_and_gates_later_deploys(
+    tmp_path: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    config = yaml.safe_load((_init_ci(tmp_path, invoke, "gitlab") / ".gitlab-ci.yml").read_text())
+    order = ["dev", "staging", "prod"]
+    for env in order:
+        preview = config[f"preview-{env}"]
+        assert preview["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+        assert f"pulumi preview --stack {env} --non-interactive" in preview["script"]
+        assert preview["environment"] == {"name": f"preview-{env}", "action": "verify"}
+    deploys = [config[f"deploy-{env}"] for env in order]
+    assert [d["environment"]["name"] for d in deploys] == order
+    assert [d.get("needs") for d in deploys] == [None, ["deploy-dev"], ["deploy-staging"]]
+    assert [d["rules"][0]["when"] for d in deploys] == ["on_success", "manual", "manual"]
+    assert [d["script"][-1] for d in deploys] == [
+        f"pulumi up --stack {env} --yes --non-interactive" for env in order
+    ]

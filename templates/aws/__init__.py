@@ -14,6 +14,7 @@ from mlops.core.naming import package_name
 from mlops.infra.aws.catalog import instance_catalogue
 from mlops.templates.answers import CiProvider, Environment
 from mlops.templates.aws.answers import AwsAnswers, Framework
+from mlops.templates.ci import ci_context
 from mlops.templates.pack import FileSpec, TemplatePack, stack_files
 from mlops.templates.source import requirement
 
@@ -24,20 +25,6 @@ VERSION = "2.0.0"
 # so the image carries no Pulumi). tests/test_template_pack.py checks them against pyproject.toml.
 RUNTIME_REQUIREMENTS = ("numpy>=1.26,<3", "pyyaml>=6.0.1,<7", "pydantic>=2.7,<3", "boto3>=1.35,<2")
 PYTHON_VERSION = "3.11"
-
-# Third-party actions pinned to full commit SHAs (the comment names the release), so a moved tag
-# cannot change what runs with deploy credentials.
-ACTIONS = {
-    "checkout": "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2",
-    "setup_python": "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065 # v5.6.0",
-    "aws_credentials": (
-        "aws-actions/configure-aws-credentials@e3dd6a429d7300a6a4c196c26e071d42e0343502 # v4.0.2"
-    ),
-    "pulumi": "pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d # v7.0.0",
-}
-GITLAB_PULUMI_IMAGE = "pulumi/pulumi-python:3.150.0"
-# GitLab's deployment tiers, by environment.
-GITLAB_TIERS = {"dev": "development", "staging": "staging", "prod": "production"}
 
 FRAMEWORKS: dict[Framework, dict[str, Any]] = {
     Framework.SKLEARN: {
@@ -137,11 +124,6 @@ def manifest(answers: AwsAnswers) -> list[FileSpec]:
     return specs
 
 
-def _github_expression(expression: str) -> str:
-    """Write a GitHub Actions expression from a template without escaping it by hand."""
-    return "${{ " + expression + " }}"
-
-
 def project_context(
     answers: Any, template: str, version: str, config_model: str, extra_dev: list[str]
 ) -> dict[str, Any]:
@@ -173,23 +155,8 @@ def build_context(answers: AwsAnswers) -> dict[str, Any]:
         "training_gpu_model": itype.gpu_model or "none",
         "training_price": f"{itype.price_per_hour:.3f}",
         "spot_note": ", managed spot with checkpoints in dev" if answers.spot else "",
-        "cloud_stacks": cloud,
-        "cloud_stacks_json": json.dumps(cloud),
-        # Each environment after the first deploys only after the previous one, and (on GitLab)
-        # only when someone starts it; GitHub gates it with environment reviewers instead.
-        "deploy_jobs": [
-            {
-                "env": env,
-                "needs": f"deploy-{cloud[i - 1]}" if i else "",
-                "gitlab_when": "manual" if i else "on_success",
-                "tier": GITLAB_TIERS[env],
-            }
-            for i, env in enumerate(cloud)
-        ],
+        **ci_context(cloud),
         "has_prod": Environment.PROD in answers.environments,
-        "actions": ACTIONS,
-        "gitlab_pulumi_image": GITLAB_PULUMI_IMAGE,
-        "gh": _github_expression,
     }
 
 

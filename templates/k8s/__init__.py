@@ -14,6 +14,7 @@ from typing import Any
 from mlops.core.naming import package_name
 from mlops.templates.answers import CiProvider
 from mlops.templates.aws import project_context
+from mlops.templates.ci import ci_context
 from mlops.templates.k8s.answers import K8sAnswers
 from mlops.templates.pack import FileSpec, TemplatePack, stack_files
 
@@ -40,8 +41,13 @@ _OWN = [
     ("k8s/files/tests/test_infra.py.jinja", "tests/test_infra.py"),
 ]
 _CI = {
-    CiProvider.GITHUB: [("k8s/files/github/workflows/ci.yml", ".github/workflows/ci.yml")],
-    CiProvider.GITLAB: [("k8s/files/gitlab-ci.yml", ".gitlab-ci.yml")],
+    CiProvider.GITHUB: [
+        ("k8s/files/github/workflows/ci.yml", ".github/workflows/ci.yml"),
+        ("k8s/files/github/workflows/preview.yml.jinja", ".github/workflows/preview.yml"),
+        ("k8s/files/github/workflows/deploy.yml.jinja", ".github/workflows/deploy.yml"),
+        ("aws/files/github/dependabot.yml", ".github/dependabot.yml"),
+    ],
+    CiProvider.GITLAB: [("k8s/files/gitlab-ci.yml.jinja", ".gitlab-ci.yml")],
     CiProvider.NONE: [],
 }
 
@@ -96,6 +102,7 @@ def build_context(answers: K8sAnswers) -> dict[str, Any]:
             ["kubernetes-validate>=1.31,<2"],
         ),
         "namespaces": [f"{answers.name}-{s}" for s in answers.stacks],
+        **ci_context([env.value for env in answers.environments]),
     }
 
 
