@@ -20,6 +20,15 @@ if [ ! -x .ci/checkov/bin/checkov ] && [ -x .venv/bin/uv ]; then
     || echo "note: checkov could not be installed; its test will skip" >&2
 fi
 
+# The custom resources' own published models (Kubeflow Training, KServe, Prometheus Operator),
+# for validating PyTorchJob, InferenceService, ServiceMonitor and PrometheusRule offline.
+if [ ! -x .ci/crmodels/bin/python ] && [ -x .venv/bin/uv ]; then
+  echo "installing the custom resources' models (tool venv) ..."
+  .venv/bin/uv venv -q .ci/crmodels && \
+    .venv/bin/uv pip install -q --python .ci/crmodels/bin/python -r scripts/crmodels.txt >/dev/null \
+    || echo "note: the custom resources' models could not be installed; their test will skip" >&2
+fi
+
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest"

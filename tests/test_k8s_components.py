@@ -164,13 +164,18 @@ def test_gpu_training_job_cronjob_and_pytorchjob() -> None:
     validate(cron, K8S_VERSION, strict=True)
     assert cron["spec"]["concurrencyPolicy"] == "Forbid" and cron["spec"]["schedule"] == "0 3 * * *"
 
-    wide = TrainingJobArgs("churn-dev", IMAGE, gpus=8, nodes=4)
+    selector = {"gpu_type": "a10g"}  # a label key with an underscore, the user's own
+    wide = TrainingJobArgs("churn-dev", IMAGE, gpus=8, nodes=4, node_selector=selector)
     (pytorch,) = render(lambda: TrainingJob("big", wide) and None)
     assert (pytorch["apiVersion"], pytorch["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
     replicas = pytorch["spec"]["pytorchReplicaSpecs"]
     assert (replicas["Master"]["replicas"], replicas["Worker"]["replicas"]) == (1, 3)
-    worker = replicas["Worker"]["template"]["spec"]["containers"][0]
+    worker_pod = replicas["Worker"]["template"]["spec"]
+    worker = worker_pod["containers"][0]
     assert worker["name"] == "pytorch" and worker["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    # A custom resource's spec is sent as written: Kubernetes' own field names, user keys kept.
+    assert worker_pod["restartPolicy"] == "OnFailure" and worker_pod["serviceAccountName"]
+    assert worker["securityContext"]["runAsNonRoot"] and worker_pod["nodeSelector"] == selector
     with pytest.raises(UserError, match="scheduled retraining runs on one node"):
         TrainingJobArgs("ns", IMAGE, nodes=2, schedule="@daily")
 

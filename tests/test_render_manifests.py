@@ -113,3 +113,100 @@ def test_running_a_program_leaves_no_event_loop_open(
     monkeypatch.setattr(asyncio.BaseEventLoop, "__init__", recording)
     assert capture(project, "prod").resources
     assert made and all(loop.is_closed() for loop in made)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CRMODELS = ROOT / ".ci" / "crmodels" / "bin" / "python"
+needs_crmodels = pytest.mark.skipif(
+    not CRMODELS.exists(), reason="the operators' models: scripts/test.sh installs them in .ci/"
+)
+
+
+def validate_custom_resources(files: list[Path]) -> tuple[int, dict]:  # type: ignore[type-arg]
+    import json
+    import subprocess
+
+    script = ROOT / "scripts" / "validate_custom_resources.py"
+    proc = subprocess.run(
+        [str(CRMODELS), str(script), *map(str, files)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@needs_crmodels
+@pytest.mark.slow
+def test_custom_resources_validate_against_their_operators_models(
+    tmp_path: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "churn"
+    init = ["init", "churn", "--template", "k8s", "--kserve", "--no-input", "--no-git"]
+    assert invoke(*init, "--node-selector", "gpu_type=a10g", "--dest", str(root)).exit_code == 0
+    with (root / "Pulumi.prod.yaml").open("a") as stack:
+        stack.write("  churn:trainingNodes: 4\n")  # a PyTorchJob
+    files: list[Path] = []
+    for name in ("dev", "staging", "prod", "local"):
+        dest = tmp_path / "out" / name
+        result = invoke("render-manifests", str(dest), "--stack", name, "--project", str(root))
+        assert result.exit_code == 0, result.output
+        files += sorted(dest.glob("0*.yaml"))
+    code, report = validate_custom_resources(files)  # one run: the models take seconds to import
+    assert (code, report["findings"]) == (0, []), report["findings"][:20]
+    # Every stack monitors; kserve serves dev, staging and prod; prod trains on four nodes.
+    assert report["checked"] == {
+        "ServiceMonitor": 4, "PrometheusRule": 4, "InferenceService": 3, "PyTorchJob": 1
+    }
+
+
+BROKEN_CRS = """\
+apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: x}
+spec:
+  pytorchReplicaSpecs:
+    Master:
+      replicas: "1"
+      template:
+        spec:
+          restart_policy: Never
+          containers: [{image: "x@sha256:1"}]
+---
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: x}
+spec:
+  predictor: {canaryTrafficPercent: 10, minReplicas: 1, shards: 2}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: x}
+spec:
+  selector: {}
+  endpoints: [{port: http, scrapeEvery: 30s}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: x}
+spec:
+  groups: [{name: g, rules: [{alert: A, expr: up == 0, for: 5}]}]
+"""
+
+
+@needs_crmodels
+def test_the_custom_resource_check_finds_what_the_operators_would_refuse(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN_CRS)
+    code, report = validate_custom_resources([broken])
+    assert code == 1
+    assert report["checked"] == {
+        "PyTorchJob": 1, "InferenceService": 1, "ServiceMonitor": 1, "PrometheusRule": 1
+    }
+    findings = "\n".join(report["findings"])
+    assert "Master.replicas: expected int, got '1'" in findings
+    assert "template.spec.restart_policy: not a field of V1PodSpec" in findings
+    assert "containers[0]: V1Container" in findings and "`name`" in findings  # required
+    assert "predictor.shards: not a field of V1beta1PredictorSpec" in findings
+    assert "endpoints[0].scrapeEvery: not a field" in findings
+    assert "rules.0.for: Input should be a valid string" in findings  # a duration
+    assert "KubeflowOrgV1PyTorchJobSpec: Invalid value for `run_policy`" in findings  # required
+    assert len(report["findings"]) == 7, findings

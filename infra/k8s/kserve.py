@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.infra.k8s.model_server import ModelServerArgs
-from mlops.infra.k8s.workloads import SERVING_PORT, pod_resources, restricted_pod
+from mlops.infra.k8s.workloads import SERVING_PORT, api_keys, pod_resources, restricted_pod
 
 
 def predictor(args: ModelServerArgs) -> dict[str, Any]:
@@ -35,27 +35,13 @@ def predictor(args: ModelServerArgs) -> dict[str, Any]:
         },
     )
     spec: dict[str, Any] = {
-        **_camel(pod),
+        **api_keys(pod),
         "minReplicas": args.replicas,
         "maxReplicas": args.max_replicas,
     }
     if args.canary_image:
         spec["canaryTrafficPercent"] = args.canary_percent
     return spec
-
-
-def _camel(value: Any) -> Any:
-    """Custom resources are not translated from snake_case: write Kubernetes' own keys."""
-    if isinstance(value, dict):
-        return {_key(k): _camel(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_camel(v) for v in value]
-    return value
-
-
-def _key(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 class KServeModel(pulumi.ComponentResource):

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.core.errors import UserError
-from mlops.infra.k8s.workloads import pod_resources, require_digest, restricted_pod
+from mlops.infra.k8s.workloads import api_keys, pod_resources, require_digest, restricted_pod
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,10 @@ class TrainingJob(pulumi.ComponentResource):
         if args.nodes > 1:
             replica = {
                 "restartPolicy": "OnFailure",
-                "template": {"metadata": {"labels": labels}, "spec": pod_spec(args, "OnFailure")},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": api_keys(pod_spec(args, "OnFailure")),
+                },
             }
             self.resource = k8s.apiextensions.CustomResource(
                 f"{name}-pytorchjob",

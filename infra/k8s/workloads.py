@@ -69,6 +69,37 @@ def env_list(env: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in sorted(env.items())]
 
 
+# Fields whose values are maps of the user's own keys (labels, resource names), left as written.
+_FREE_MAPS = frozenset(
+    {"labels", "annotations", "node_selector", "match_labels", "requests", "limits", "data"}
+)
+
+
+def api_keys(value: Any) -> Any:
+    """``value`` with Kubernetes' own camelCase field names.
+
+    Typed pulumi-kubernetes resources translate snake_case names; a custom resource's spec is
+    sent as written, and the API server drops (or, with strict field validation, refuses)
+    ``restart_policy`` where it expects ``restartPolicy``. Keys of free-form maps stay as they are.
+    """
+    return _api_keys(value, free=False)
+
+
+def _api_keys(value: Any, *, free: bool) -> Any:
+    if isinstance(value, list):
+        return [_api_keys(v, free=False) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if free:
+        return dict(value)
+    return {_camel(k): _api_keys(v, free=k in _FREE_MAPS) for k, v in value.items()}
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def restricted_pod(
     container: str,
     image: str,
