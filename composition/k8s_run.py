@@ -120,13 +120,16 @@ def _set_run_env(job: dict[str, Any], name: str, dataset_uri: str) -> None:
     )
     for spec in specs:
         for container in spec["containers"]:
-            env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
-            artifacts = env.get("MLOPS_BUCKET_ARTIFACTS")
+            # Entries stay whole: credentials come from a Secret (valueFrom), not a value.
+            env = {e["name"]: e for e in container.get("env", [])}
+            run: dict[str, str] = {}
+            artifacts = env.get("MLOPS_BUCKET_ARTIFACTS", {}).get("value")
             if artifacts:
-                env["MLOPS_MODEL_OUTPUT_URI"] = f"s3://{artifacts}/models/{name}/model.tar.gz"
+                run["MLOPS_MODEL_OUTPUT_URI"] = f"s3://{artifacts}/models/{name}/model.tar.gz"
             if dataset_uri:
-                env["MLOPS_DATASET_URI"] = dataset_uri
-            container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+                run["MLOPS_DATASET_URI"] = dataset_uri
+            env.update({k: {"name": k, "value": v} for k, v in run.items()})
+            container["env"] = [env[k] for k in sorted(env)]
 
 
 def _outcome(state: dict[str, Any]) -> str:

@@ -12,7 +12,8 @@ how to get it, before anything is created.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,33 @@ def apply(cluster: str, manifests: Path) -> str:
     """
     args = ["kubectl", "--context", f"kind-{cluster}", "apply", "-k", str(manifests)]
     return run_tool(args, "kubectl apply", 300)
+
+
+def ensure_secret(cluster: str, namespace: str, name: str, files: Mapping[str, str]) -> bool:
+    """Create the Secret ``name`` with ``files`` (key -> content) unless it exists.
+
+    An existing Secret is never replaced: data written with its keys would become unreadable.
+    The contents go through files of this user only, never kubectl's arguments (which any
+    process on the machine can list). Returns whether it was created.
+
+    Raises:
+        ExternalToolError: kubectl failed.
+    """
+    ctx = ["kubectl", "--context", f"kind-{cluster}", "--namespace", namespace]
+    found = run_tool(
+        [*ctx, "get", "secret", name, "--ignore-not-found", "-o", "name"], "kubectl", 60
+    )
+    if found.strip():
+        return False
+    with tempfile.TemporaryDirectory(prefix="mlops-secret-") as tmp:  # 0700: this user's only
+        args = []
+        for key, content in sorted(files.items()):
+            path = Path(tmp) / key
+            path.write_text(content)
+            path.chmod(0o600)
+            args.append(f"--from-file={key}={path}")
+        run_tool([*ctx, "create", "secret", "generic", name, *args], "kubectl create secret", 60)
+    return True
 
 
 def delete_cluster(cluster: str, say: Say) -> None:

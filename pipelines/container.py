@@ -1,6 +1,7 @@
 """Container entry points: the lifecycle's steps inside a project's image.
 
-``python -m mlops.pipelines.container validate|train|evaluate|serve`` is the image's entry point.
+``python -m mlops.pipelines.container validate|train|evaluate|serve`` is the image's entry point
+(``monitor`` is Kubernetes' drift check; ``prepare-lake`` creates an empty store's buckets).
 SageMaker's training pipeline runs ``validate`` and ``evaluate`` as processing jobs, ``train`` as
 the training job and ``serve`` on endpoints (Kubernetes runs the same commands). Each one calls
 the very functions the local executor calls (:mod:`mlops.pipelines.steps`), so a dataset, its
@@ -279,7 +280,18 @@ def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     return 0
 
 
-COMMANDS = ("validate", "train", "evaluate", "serve", "monitor")
+def prepare_lake_main(environ: Mapping[str, str]) -> int:
+    """Create the lake's missing buckets (MinIO in kind starts with none)."""
+    lake = Lake.from_environ(environ)
+    if lake is None:
+        raise UserError("prepare-lake: no MLOPS_BUCKET_<ZONE> variable names the lake's buckets")
+    made = lake.ensure_buckets()
+    total = len(set(lake.buckets.values()))
+    print(f"lake ready: {total} buckets, created: {', '.join(made) or 'none'}")
+    return 0
+
+
+COMMANDS = ("validate", "train", "evaluate", "serve", "monitor", "prepare-lake")
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -297,6 +309,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
             from mlops.pipelines.monitor_job import monitor_main
 
             return monitor_main(os.environ if environ is None else environ)
+        if command == "prepare-lake":  # nor this: the buckets of a store that starts empty
+            return prepare_lake_main(os.environ if environ is None else environ)
         env = ContainerEnv.from_environ(os.environ if environ is None else environ)
         if command == "evaluate":
             return evaluate_main(env, rest)

@@ -73,6 +73,34 @@ class Lake:
         region = environ.get("AWS_DEFAULT_REGION", "us-east-1")
         return cls(boto3.client("s3", region_name=region), buckets)
 
+    def ensure_buckets(self, attempts: int = 8, base_delay: float = 0.5) -> list[str]:
+        """Create the lake's buckets that do not exist yet; return the ones made.
+
+        For a store that starts empty (MinIO in kind); on AWS the platform creates the buckets.
+        The store may still be starting, so an unreachable endpoint is retried with backoff
+        (about a minute with the defaults) before it fails.
+
+        Raises:
+            AwsCallFailed: the endpoint stayed unreachable, or refused.
+        """
+        made = []
+        for bucket in sorted(set(self.buckets.values())):
+            try:
+                call(
+                    "s3.HeadBucket",
+                    self.s3.head_bucket,
+                    Bucket=bucket,
+                    attempts=attempts,
+                    base_delay=base_delay,
+                )
+                continue
+            except AwsCallFailed as exc:
+                if exc.code not in ("404", "NoSuchBucket", "NotFound"):
+                    raise
+            call("s3.CreateBucket", self.s3.create_bucket, Bucket=bucket)
+            made.append(bucket)
+        return made
+
     def exists(self, place: str, key: str) -> bool:
         """Whether the object exists."""
         bucket, full = self.locate(place, key)

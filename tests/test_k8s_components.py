@@ -295,8 +295,9 @@ def test_checkov_finds_nothing_on_any_stack(stack: str, tmp_path: Path) -> None:
 
     import yaml
 
+    lake = {"minioImage": IMAGE} if stack == "local" else {}  # the generated local stack's MinIO
     for i, obj in enumerate(
-        platform_manifests(stack, candidateImage=CANDIDATE, retrainSchedule="@daily")
+        platform_manifests(stack, candidateImage=CANDIDATE, retrainSchedule="@daily", **lake)
     ):
         (tmp_path / f"{i:03d}.yaml").write_text(yaml.safe_dump(obj))
     skips = ["--skip-check", ",".join(CHECKOV_SKIPS)] if CHECKOV_SKIPS else []
@@ -328,20 +329,56 @@ def test_checkov_finds_nothing_on_any_stack(stack: str, tmp_path: Path) -> None:
 def test_the_object_store_is_minio_in_kind_or_s3_through_irsa() -> None:
     from mlops.infra.k8s import ObjectStore, ObjectStoreArgs
 
-    minio = ObjectStoreArgs("churn-local", "churn-local", minio_image=IMAGE)
+    minio = ObjectStoreArgs("churn-local", "churn-local", minio_image=IMAGE, setup_image=CANDIDATE)
     stores: list[Any] = []
     objects = render(lambda: stores.append(ObjectStore("lake", minio)) or None)
     valid(objects)
     (deployment,) = by_kind(objects, "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
-    assert secrets["MINIO_ROOT_PASSWORD"] == {"name": "lake-root", "key": "password"}
+    # MinIO reads its root keys from a file of the Secret, not from environment values.
+    assert container["env"] == [
+        {"name": "MINIO_CONFIG_ENV_FILE", "value": "/var/run/secrets/mlops/lake-root/config.env"}
+    ]
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["secret-0"]["secret"] == {
+        "secretName": "lake-root",
+        "items": [{"key": "config.env", "path": "config.env"}],
+        "defaultMode": 0o440,
+    }
     assert not by_kind(objects, "Secret")  # no credential in the program or its state
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     env = stores[0].env()
     assert env["AWS_ENDPOINT_URL_S3"] == "http://lake.churn-local.svc:9000"
-    assert env["MLOPS_BUCKET_RAW"] == "churn-local-lake-raw" and len(env) == 6
+    assert env["MLOPS_BUCKET_RAW"] == "churn-local-lake-raw" and len(env) == 7
     assert stores[0].service_account_annotations() == {}
+    # MinIO starts empty: the project image's prepare-lake makes the buckets, with MinIO's keys.
+    (job,) = by_kind(objects, "Job")
+    pod = job["spec"]["template"]["spec"]
+    (setup,) = pod["containers"]
+    assert (setup["image"], setup["args"], pod["restartPolicy"]) == (
+        CANDIDATE,
+        ["prepare-lake"],
+        "Never",
+    )
+    assert (
+        setup["securityContext"]["readOnlyRootFilesystem"]
+        and not pod["automountServiceAccountToken"]
+    )
+    variables = {e["name"]: e["value"] for e in setup["env"]}
+    credentials = "/var/run/secrets/mlops/lake-root/credentials"
+    assert variables["AWS_SHARED_CREDENTIALS_FILE"] == credentials
+    assert {
+        "name": "secret-0",
+        "mountPath": "/var/run/secrets/mlops/lake-root",
+        "readOnly": True,
+    } in (setup["volumeMounts"])
+    assert not any("valueFrom" in e or "KEY" in e["name"] for e in setup["env"])
+    # Default-deny stays; MinIO's port opens to the namespace's own pods only.
+    (policy,) = by_kind(objects, "NetworkPolicy")
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "lake"}}
+    assert policy["spec"]["ingress"] == [
+        {"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 9000}]}
+    ]
 
     role = "arn:aws:iam::123456789012:role/churn-prod-jobs"
     s3 = ObjectStoreArgs("churn-prod", "churn-prod", s3_region="eu-west-1", irsa_role_arn=role)
@@ -417,10 +454,22 @@ def test_on_kind_the_lake_is_minio_and_the_pods_find_it() -> None:
     deployments = {d["metadata"]["name"]: d for d in by_kind(objects, "Deployment")}
     assert "churn-local-lake" in services and "churn-local-lake" in deployments
     server = next(d for n, d in deployments.items() if n.endswith("-stable"))
-    env = {
-        e["name"]: e["value"] for e in server["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
+    pod = server["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert env["AWS_ENDPOINT_URL_S3"] == "http://churn-local-lake.churn-local.svc:9000"
+    assert env["AWS_SHARED_CREDENTIALS_FILE"].startswith(
+        "/var/run/secrets/mlops/churn-local-lake-root/"
+    )
+    assert {
+        "name": "secret-0",
+        "secret": {
+            "secretName": "churn-local-lake-root",
+            "items": [{"key": "credentials", "path": "credentials"}],
+            "defaultMode": 0o440,
+        },
+    } in pod["volumes"]
+    jobs = {j["metadata"]["name"] for j in by_kind(objects, "Job")}
+    assert jobs == {"churn-local-training", "churn-local-lake-buckets"}
 
 
 def test_lake_settings_are_checked() -> None:

@@ -104,13 +104,27 @@ def test_a_retraining_cronjob_runs_now_as_a_job() -> None:
         training_object([{"kind": "Service", "metadata": {}}])
 
 
+MINIO = "quay.io/minio/minio@sha256:" + "e" * 64
+
+
+@pytest.mark.parametrize(
+    "lake",
+    [
+        ("irsaRoleArn", "arn:aws:iam::123456789012:role/churn-k8s-prod-jobs"),
+        ("minioImage", MINIO),
+    ],
+    ids=["s3", "minio"],
+)
 def test_with_a_lake_each_run_gets_its_data_in_and_model_out(
-    k8s_project: Path, invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    k8s_project: Path,
+    invoke,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lake: tuple[str, str],
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("STUB_MODE", "ok")
     stack = k8s_project / "Pulumi.prod.yaml"
-    role = "arn:aws:iam::123456789012:role/churn-k8s-prod-jobs"
-    stack.write_text(stack.read_text() + f'  churn-k8s:irsaRoleArn: "{role}"\n')
+    stack.write_text(stack.read_text() + f'  churn-k8s:{lake[0]}: "{lake[1]}"\n')
     dataset = "s3://churn-k8s-prod-lake-raw/datasets/churn_k8s/sha256=abc/"
     result = invoke(
         "pipeline",
@@ -127,8 +141,13 @@ def test_with_a_lake_each_run_gets_its_data_in_and_model_out(
     assert result.exit_code == 0, result.output
     job = json.loads((tmp_path / "state" / "submitted.json").read_text())
     container = job["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MLOPS_DATASET_URI"] == dataset
+    # MinIO's keys are a mounted file; the run's own values are added beside it.
+    minio = lake[0] == "minioImage"
+    credentials = "/var/run/secrets/mlops/churn-k8s-prod-lake-root/credentials"
+    assert (env.get("AWS_SHARED_CREDENTIALS_FILE") == credentials) is minio
+    assert any("secret" in v for v in job["spec"]["template"]["spec"]["volumes"]) is minio
     name = job["metadata"]["name"]
     assert (
         env["MLOPS_MODEL_OUTPUT_URI"]

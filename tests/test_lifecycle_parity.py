@@ -385,3 +385,54 @@ def test_on_kubernetes_training_reads_its_dataset_and_writes_its_model_through_t
     assert reference is not None and list(reference) == contract.features
     missing = {**environ, "MLOPS_DATASET_URI": lake.uri("datasets", "nothing-here/")}
     assert container.main(["train"], missing) == 2  # a clear refusal, not a crash
+
+
+def test_prepare_lake_makes_an_empty_stores_buckets_once(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # MinIO in kind starts with no bucket: the image's prepare-lake makes them, and only them.
+    import uuid
+
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    prefix = f"kind-{uuid.uuid4().hex[:8]}"
+    environ = {f"MLOPS_BUCKET_{z.upper()}": f"{prefix}-lake-{z}" for z in ("raw", "artifacts")}
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=f"{prefix}-lake-raw")  # one is there already
+    assert container.main(["prepare-lake"], environ) == 0
+    assert f"created: {prefix}-lake-artifacts\n" in capsys.readouterr().out
+    names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert {f"{prefix}-lake-raw", f"{prefix}-lake-artifacts"} <= names
+    assert container.main(["prepare-lake"], environ) == 0  # again: nothing to make
+    assert "created: none" in capsys.readouterr().out
+    assert container.main(["prepare-lake"], {}) == 2
+    assert "no MLOPS_BUCKET_<ZONE>" in capsys.readouterr().err
+
+
+def test_prepare_lake_waits_for_a_store_that_is_starting_then_gives_up() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from mlops.core.errors import AwsCallFailed
+    from mlops.pipelines.lake import Lake
+
+    class Starting:
+        def __init__(self, down_for: int) -> None:
+            self.calls, self.down_for, self.made = 0, down_for, []
+
+        def head_bucket(self, Bucket: str) -> None:  # noqa: N803 - boto3's names
+            self.calls += 1
+            if self.calls <= self.down_for:
+                raise EndpointConnectionError(endpoint_url="http://lake:9000")
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "404"}}, "HeadBucket")
+
+        def create_bucket(self, Bucket: str) -> None:  # noqa: N803
+            self.made.append(Bucket)
+
+    store = Starting(down_for=3)
+    assert Lake(store, {"raw": "b"}).ensure_buckets(attempts=5, base_delay=0) == ["b"]
+    assert store.calls == 4 and store.made == ["b"]
+    with pytest.raises(AwsCallFailed, match="EndpointConnectionError"):
+        Lake(Starting(down_for=9), {"raw": "b"}).ensure_buckets(attempts=5, base_delay=0)

@@ -7,8 +7,10 @@ marked test, which runs where both are installed (and is skipped here).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,23 @@ echo "$(basename "$0") $*" >> "{log}"
 if [ "$(basename "$0") $1 $2" = "kind get clusters" ]; then cat "{clusters}" 2>/dev/null; fi
 exit 0
 """
+# kubectl: records its calls, keeps the Secrets it is asked to create (with their files' contents
+# and modes) and answers `get secret` from them.
+KUBECTL = """#!{python}
+import json, os, pathlib, stat, sys
+args = sys.argv[1:]
+pathlib.Path({log!r}).open("a").write("kubectl " + " ".join(args) + "\\n")
+store = pathlib.Path({secrets!r})
+made = json.loads(store.read_text()) if store.exists() else {{}}
+if "get" in args and "secret" in args:
+    name = args[args.index("secret") + 1]
+    print(f"secret/{{name}}" if name in made else "")
+if "create" in args and "secret" in args:
+    name = args[args.index("generic") + 1]
+    files = [a.split("=", 2)[1:] for a in args if a.startswith("--from-file=")]
+    made[name] = {{k: [open(p).read(), stat.S_IMODE(os.stat(p).st_mode)] for k, p in files}}
+    store.write_text(json.dumps(made))
+"""
 
 
 def test_up_creates_the_cluster_and_applies_the_stack_down_deletes_it(
@@ -51,9 +70,15 @@ def test_up_creates_the_cluster_and_applies_the_stack_down_deletes_it(
 ) -> None:  # type: ignore[no-untyped-def]
     bin_dir, log, clusters = tmp_path / "bin", tmp_path / "calls.log", tmp_path / "clusters"
     bin_dir.mkdir()
+    made = tmp_path / "secrets.json"
     for tool in ("docker", "kind", "kubectl"):
         script = bin_dir / tool
-        script.write_text(STUB.format(log=log, clusters=clusters))
+        if tool == "kubectl":
+            script.write_text(
+                KUBECTL.format(python=sys.executable, log=str(log), secrets=str(made))
+            )
+        else:
+            script.write_text(STUB.format(log=log, clusters=clusters))
         script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     result = invoke("local", "up", "--k8s", "--project", str(project))
@@ -67,10 +92,25 @@ def test_up_creates_the_cluster_and_applies_the_stack_down_deletes_it(
     assert nodes[1] == {"role": "worker", "labels": {"mlops/gpu-standin": "true"}}
     assert nodes[0]["extraPortMappings"][0]["listenAddress"] == "127.0.0.1"
     assert (manifests / "kustomization.yaml").exists()
+    # The lake is MinIO: its keys are made once, with a random password that never reaches
+    # kubectl's arguments, in files only this user could read.
+    secrets = json.loads(made.read_text())
+    (config_env, config_mode), (credentials, credentials_mode) = (
+        secrets["churn-k8s-local-lake-root"]["config.env"],
+        secrets["churn-k8s-local-lake-root"]["credentials"],
+    )
+    password = config_env.split("MINIO_ROOT_PASSWORD=")[1].strip()
+    assert len(password) >= 32 and config_env.startswith("MINIO_ROOT_USER=mlops\n")
+    assert f"aws_secret_access_key = {password}" in credentials
+    assert config_mode == credentials_mode == 0o600
+    assert password not in log.read_text()
+    assert "created the lake's keys" in result.output
 
     clusters.write_text("mlops-churn-k8s\n")  # now kind knows it
     again = invoke("local", "up", "--k8s", "--project", str(project))
     assert again.exit_code == 0 and "already there" in again.output
+    assert json.loads(made.read_text()) == secrets  # kept: MinIO's data stays readable
+    assert "Secret churn-k8s-local-lake-root already there, kept" in again.output
     assert sum(c.startswith("kind create") for c in log.read_text().splitlines()) == 1
     down = invoke("local", "down", "--k8s", "--project", str(project))
     assert down.exit_code == 0 and "deleted kind cluster mlops-churn-k8s" in down.output

@@ -18,7 +18,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.core.errors import UserError
-from mlops.infra.k8s.workloads import SERVING_PORT, pod_resources, require_digest, restricted_pod
+from mlops.infra.k8s.workloads import (
+    SERVING_PORT,
+    EnvValue,
+    pod_resources,
+    require_digest,
+    restricted_pod,
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class ModelServerArgs:
     max_replicas: int = 6
     canary_image: str = ""
     canary_percent: int = 10
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, EnvValue] = field(default_factory=dict)
     cpu: str = "1"
     memory: str = "2Gi"
     gpus: int = 0

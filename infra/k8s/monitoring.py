@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops.infra.k8s.workloads import require_digest, restricted_pod
+from mlops.infra.k8s.workloads import EnvValue, require_digest, restricted_pod
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class MonitoringArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     drift_image: str = ""
     drift_schedule: str = "0 * * * *"
-    drift_env: Mapping[str, str] = field(default_factory=dict)
+    drift_env: Mapping[str, EnvValue] = field(default_factory=dict)
     retrain_cronjob: str = ""
     kserve: bool = False
 

@@ -1,11 +1,16 @@
 """``mlops:k8s:ObjectStore``: the lake on an S3-compatible store, same layout as on AWS.
 
 On kind (``local``), a single-replica MinIO in the namespace, its data on a
-PersistentVolumeClaim and its root credentials read from the Secret ``<name>-root`` (keys
-``user`` and ``password``), which is created in the cluster, never written in the program or
-a stack file; on a real cluster, S3 itself, reached through IRSA: the jobs' service accounts
-carry the IAM role to assume, and no key is stored anywhere. Either way the
-workloads get the endpoint and the bucket names as environment variables (:meth:`env`).
+PersistentVolumeClaim and its root credentials read from the Secret ``<name>-root``, which is
+created in the cluster (``mlops local up --k8s`` makes one with a random password), never written
+in the program or a stack file. Its key ``config.env`` is MinIO's environment file
+(``MINIO_ROOT_USER=``, ``MINIO_ROOT_PASSWORD=``) and its key ``credentials`` the same pair as an
+AWS shared credentials file, which the workloads' SDK reads: both mounted as files, never set as
+environment values. MinIO's port is opened to the namespace's own pods only, and a Job
+running the project image's ``prepare-lake`` creates the buckets (MinIO starts with none). On a
+real cluster, S3 itself, reached through IRSA: the jobs' service accounts carry the IAM role to
+assume, and no key is stored anywhere. Either way the workloads get the endpoint and the bucket
+names as environment variables (:meth:`env`).
 """
 
 from __future__ import annotations
@@ -18,9 +23,20 @@ import pulumi_kubernetes as k8s
 
 from mlops.core.errors import UserError
 from mlops.core.layout import ZONES
-from mlops.infra.k8s.workloads import container_security, pod_security, require_digest
+from mlops.infra.k8s.workloads import (
+    EnvValue,
+    SecretFile,
+    container_security,
+    env_list,
+    pod_security,
+    require_digest,
+    restricted_pod,
+    secret_mounts,
+)
 
 MINIO_PORT = 9000
+# The keys of the Secret ``<name>-root`` (see the module docstring).
+CONFIG_KEY, CREDENTIALS_KEY = "config.env", "credentials"
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,7 @@ class ObjectStoreArgs:
         namespace: where the workloads run.
         bucket_prefix: bucket names are ``<prefix>-lake-<zone>``.
         minio_image: run MinIO in the namespace (kind), by digest; empty to use S3.
+        setup_image: the project image, whose ``prepare-lake`` creates MinIO's buckets.
         minio_storage: MinIO's volume size.
         s3_region: the region of the S3 buckets (when not MinIO).
         irsa_role_arn: the IAM role the service accounts assume on EKS (when not MinIO).
@@ -40,6 +57,7 @@ class ObjectStoreArgs:
     namespace: pulumi.Input[str]
     bucket_prefix: str
     minio_image: str = ""
+    setup_image: str = ""
     minio_storage: str = "10Gi"
     s3_region: str = "us-east-1"
     irsa_role_arn: str = ""
@@ -48,6 +66,7 @@ class ObjectStoreArgs:
     def __post_init__(self) -> None:
         if self.minio_image:
             require_digest(self.minio_image)
+            require_digest(self.setup_image)
         elif not self.irsa_role_arn.startswith("arn:"):
             raise UserError(
                 "the object store is S3 through IRSA: give irsaRoleArn (the IAM role the jobs"
@@ -65,13 +84,31 @@ class ObjectStoreArgs:
             return f"http://{name}.{self.namespace}.svc:{MINIO_PORT}"
         return f"https://s3.{self.s3_region}.amazonaws.com"
 
-    def env(self, name: str) -> dict[str, str]:
+    def env(self, name: str) -> dict[str, EnvValue]:
         """What the lifecycle in a pod needs to reach the lake (``name``: the store's)."""
-        return {
+        env: dict[str, EnvValue] = {
             "AWS_ENDPOINT_URL_S3": self.endpoint(name),
             "AWS_DEFAULT_REGION": self.s3_region,
             **{f"MLOPS_BUCKET_{zone.upper()}": b for zone, b in self.buckets.items()},
         }
+        if self.minio_image:  # MinIO's keys, a file from its Secret; IRSA needs none
+            env["AWS_SHARED_CREDENTIALS_FILE"] = SecretFile(root_secret(name), CREDENTIALS_KEY)
+        return env
+
+
+def root_secret(store: str) -> str:
+    """The Secret holding the MinIO store ``store``'s keys, created outside the program."""
+    return f"{store}-root"
+
+
+def root_secret_files(user: str, password: str) -> dict[str, str]:
+    """The Secret's keys: MinIO's environment file and the SDKs' credentials file, one pair."""
+    return {
+        CONFIG_KEY: f"MINIO_ROOT_USER={user}\nMINIO_ROOT_PASSWORD={password}\n",
+        CREDENTIALS_KEY: (
+            f"[default]\naws_access_key_id = {user}\naws_secret_access_key = {password}\n"
+        ),
+    }
 
 
 class ObjectStore(pulumi.ComponentResource):
@@ -87,7 +124,7 @@ class ObjectStore(pulumi.ComponentResource):
             self._minio(name, args, pulumi.ResourceOptions(parent=self))
         self.register_outputs({"endpoint": self.endpoint, "buckets": args.buckets})
 
-    def env(self) -> dict[str, str]:
+    def env(self) -> dict[str, EnvValue]:
         """What the lifecycle in a pod needs to reach the lake."""
         return self.args.env(self.name)
 
@@ -111,6 +148,10 @@ class ObjectStore(pulumi.ComponentResource):
             opts=opts,
         )
         resources = {"cpu": "500m", "memory": "1Gi"}
+        config: dict[str, EnvValue] = {
+            "MINIO_CONFIG_ENV_FILE": SecretFile(root_secret(name), CONFIG_KEY)
+        }
+        config_volumes, config_mounts = secret_mounts(config)
         k8s.apps.v1.Deployment(
             f"{name}-minio",
             metadata={**meta, "name": name},
@@ -129,26 +170,7 @@ class ObjectStore(pulumi.ComponentResource):
                                 "image": args.minio_image,
                                 "args": ["server", "/data"],
                                 "ports": [{"name": "s3", "container_port": MINIO_PORT}],
-                                "env": [
-                                    {
-                                        "name": "MINIO_ROOT_PASSWORD",
-                                        "value_from": {
-                                            "secret_key_ref": {
-                                                "name": f"{name}-root",
-                                                "key": "password",
-                                            }
-                                        },
-                                    },
-                                    {
-                                        "name": "MINIO_ROOT_USER",
-                                        "value_from": {
-                                            "secret_key_ref": {
-                                                "name": f"{name}-root",
-                                                "key": "user",
-                                            }
-                                        },
-                                    },
-                                ],
+                                "env": env_list(config),
                                 "resources": {"requests": resources, "limits": resources},
                                 "readiness_probe": {
                                     "http_get": {"path": "/minio/health/ready", "port": MINIO_PORT}
@@ -157,14 +179,18 @@ class ObjectStore(pulumi.ComponentResource):
                                     "http_get": {"path": "/minio/health/live", "port": MINIO_PORT}
                                 },
                                 "security_context": container_security(),
-                                "volume_mounts": [{"name": "data", "mount_path": "/data"}],
+                                "volume_mounts": [
+                                    {"name": "data", "mount_path": "/data"},
+                                    *config_mounts,
+                                ],
                             }
                         ],
                         "volumes": [
                             {
                                 "name": "data",
                                 "persistent_volume_claim": {"claim_name": f"{name}-data"},
-                            }
+                            },
+                            *config_volumes,
                         ],
                     },
                 },
@@ -177,6 +203,40 @@ class ObjectStore(pulumi.ComponentResource):
             spec={
                 "selector": {"app.kubernetes.io/name": name},
                 "ports": [{"name": "s3", "port": MINIO_PORT, "target_port": MINIO_PORT}],
+            },
+            opts=opts,
+        )
+        # Default-deny covers MinIO too: its port is open to this namespace's pods, no others.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-lake",
+            metadata={**meta, "name": f"{name}-allow-lake"},
+            spec={
+                "pod_selector": {"match_labels": {"app.kubernetes.io/name": name}},
+                "policy_types": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [{"pod_selector": {}}],
+                        "ports": [{"protocol": "TCP", "port": MINIO_PORT}],
+                    }
+                ],
+            },
+            opts=opts,
+        )
+        small = {"cpu": "100m", "memory": "256Mi"}
+        pod = restricted_pod(
+            "prepare-lake", args.setup_image, "prepare-lake", args.env(name), small, "training"
+        )
+        k8s.batch.v1.Job(
+            f"{name}-buckets",
+            metadata={**meta, "name": f"{name}-buckets"},
+            spec={
+                "backoff_limit": 6,  # MinIO may still be starting: each try waits about a minute
+                "active_deadline_seconds": 900,
+                "ttl_seconds_after_finished": 86400,
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {**pod, "restart_policy": "Never"},
+                },
             },
             opts=opts,
         )

@@ -17,6 +17,12 @@ from mlops.infra.k8s.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
 from mlops.infra.k8s.object_store import ObjectStore, ObjectStoreArgs
 from mlops.infra.k8s.training_job import TrainingJob, TrainingJobArgs
+from mlops.infra.k8s.workloads import EnvValue
+
+
+def lake_store(namespace: str) -> str:
+    """The name of a namespace's ObjectStore (its MinIO Service, its Secret's prefix)."""
+    return f"{namespace}-lake"
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,9 @@ class K8sPlatformArgs:
     kserve: bool = False
 
     @classmethod
-    def from_config(cls, config: K8sConfig, env: dict[str, str] | None = None) -> K8sPlatformArgs:
+    def from_config(
+        cls, config: K8sConfig, env: dict[str, EnvValue] | None = None
+    ) -> K8sPlatformArgs:
         """Derive every component's settings from a stack config."""
         ns, labels, env = config.namespace, config.labels, dict(env or {})
         name = f"{config.project}-server"
@@ -41,12 +49,13 @@ class K8sPlatformArgs:
                 ns,
                 ns,
                 minio_image=config.minio_image,
+                setup_image=config.image,
                 s3_region=config.s3_region,
                 irsa_role_arn=config.irsa_role_arn,
                 labels=labels,
             )
-            env.update(lake.env(f"{ns}-lake"))  # the ObjectStore's name: its Service's
-        serving_env = {**env, "MLOPS_ENDPOINT_NAME": name}
+            env.update(lake.env(lake_store(ns)))  # the ObjectStore's name: its Service's
+        serving_env: dict[str, EnvValue] = {**env, "MLOPS_ENDPOINT_NAME": name}
         if config.model_uri:
             serving_env["MLOPS_MODEL_URI"] = config.model_uri
         irsa = {"eks.amazonaws.com/role-arn": config.irsa_role_arn} if config.irsa_role_arn else {}
@@ -119,7 +128,7 @@ class K8sPlatform(pulumi.ComponentResource):
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         if args.lake is not None:
-            ObjectStore(f"{args.namespace.namespace}-lake", args.lake, after)
+            ObjectStore(lake_store(args.namespace.namespace), args.lake, after)
         self.training = TrainingJob(f"{name}-training", args.training, after)
         server = KServeModel if args.kserve else ModelServer
         self.server = server(args.monitoring.service, args.serving, after)

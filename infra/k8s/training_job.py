@@ -17,7 +17,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.core.errors import UserError
-from mlops.infra.k8s.workloads import api_keys, pod_resources, require_digest, restricted_pod
+from mlops.infra.k8s.workloads import (
+    EnvValue,
+    api_keys,
+    pod_resources,
+    require_digest,
+    restricted_pod,
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class TrainingJobArgs:
     ttl_seconds: int = 24 * 3600
     cpu: str = "4"
     memory: str = "16Gi"
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, EnvValue] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     object_name: str = ""
 

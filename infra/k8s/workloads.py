@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlops.core.errors import UserError
 
@@ -64,9 +64,54 @@ def pod_resources(cpu: str, memory: str, gpus: int, gpu_resource: str) -> dict[s
     return resources
 
 
-def env_list(env: dict[str, str]) -> list[dict[str, str]]:
-    """Environment variables in Kubernetes' shape, in a stable order."""
-    return [{"name": k, "value": v} for k, v in sorted(env.items())]
+class SecretFile(NamedTuple):
+    """An environment variable holding the path of one key of a Secret, mounted read-only.
+
+    Credentials reach a pod as files, never as environment values (which leak into process
+    listings, crash dumps and ``kubectl describe``).
+    """
+
+    secret: str
+    key: str
+
+    @property
+    def path(self) -> str:
+        """Where the key is mounted."""
+        return f"{SECRETS_DIR}/{self.secret}/{self.key}"
+
+
+EnvValue = str | SecretFile
+SECRETS_DIR = "/var/run/secrets/mlops"
+
+
+def env_list(env: dict[str, EnvValue]) -> list[dict[str, Any]]:
+    """Environment variables in Kubernetes' shape, in a stable order (a file: its path)."""
+    return [
+        {"name": k, "value": v.path if isinstance(v, SecretFile) else v}
+        for k, v in sorted(env.items())
+    ]
+
+
+def secret_mounts(env: dict[str, EnvValue]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The volumes and mounts that put the Secret keys ``env`` names at their paths."""
+    keys: dict[str, set[str]] = {}
+    for value in env.values():
+        if isinstance(value, SecretFile):
+            keys.setdefault(value.secret, set()).add(value.key)
+    volumes, mounts = [], []
+    for i, secret in enumerate(sorted(keys)):
+        items = [{"key": k, "path": k} for k in sorted(keys[secret])]
+        volumes.append(
+            {
+                "name": f"secret-{i}",
+                # Readable by the pod's group (fsGroup) only.
+                "secret": {"secret_name": secret, "items": items, "default_mode": 0o440},
+            }
+        )
+        mounts.append(
+            {"name": f"secret-{i}", "mount_path": f"{SECRETS_DIR}/{secret}", "read_only": True}
+        )
+    return volumes, mounts
 
 
 # Fields whose values are maps of the user's own keys (labels, resource names), left as written.
@@ -104,7 +149,7 @@ def restricted_pod(
     container: str,
     image: str,
     command: str,
-    env: dict[str, str],
+    env: dict[str, EnvValue],
     resources: dict[str, Any],
     service_account: str,
     *,
@@ -117,6 +162,7 @@ def restricted_pod(
     is mounted only for the ``monitoring`` account (the one job that calls the API server).
     """
     volume, mount = scratch_volume()
+    secret_volumes, secret_volume_mounts = secret_mounts(env)
     return {
         "service_account_name": service_account,
         "automount_service_account_token": service_account == "monitoring",
@@ -130,9 +176,9 @@ def restricted_pod(
                 "env": env_list(env),
                 "resources": {"requests": resources, "limits": resources},
                 "security_context": container_security(),
-                "volume_mounts": [mount],
+                "volume_mounts": [mount, *secret_volume_mounts],
                 **(container_extra or {}),
             }
         ],
-        "volumes": [volume],
+        "volumes": [volume, *secret_volumes],
     }

@@ -22,6 +22,11 @@ VERSION = "0.1.0"
 # Until CI builds and pushes the image, the stacks hold a zero digest: a pinned, obviously
 # unbuilt image (the CI sets the real one with `pulumi config set image REPO@sha256:...`).
 UNBUILT = "sha256:" + "0" * 64
+# The local (kind) stack's lake: MinIO RELEASE.2025-09-07T16-13-09Z, by digest. MinIO stopped
+# publishing new public images after it; a team with its own mirror sets minioImage to that.
+MINIO_IMAGE = (
+    "quay.io/minio/minio@sha256:14cea493d9a34af32f524e538b8346cf79f3321eff8e708c1e2960462bd8936e"
+)
 
 _SHARED = [  # the aws pack's files: the project's own parts
     ("aws/files/gitignore", ".gitignore"),
@@ -61,7 +66,9 @@ def stack_config(answers: K8sAnswers, stack: str) -> list[tuple[str, str]]:
         (f"{ns}:costCenter", answers.cost_center),
         (f"{ns}:gpuResource", answers.gpu_resource),
     ]
-    if stack != "local":  # kind has no GPUs: local trains on CPU (K8sConfig's default)
+    if stack == "local":  # the lake on MinIO in the cluster (cloud stacks choose S3 via IRSA)
+        entries.append((f"{ns}:minioImage", MINIO_IMAGE))
+    else:  # GPUs, KServe, placement: kind has none of them (local trains on CPU)
         entries.append((f"{ns}:trainingGpus", answers.training_gpus))
         if answers.kserve:
             entries.append((f"{ns}:kserve", True))
