@@ -220,6 +220,17 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
             f" (pid {state.pid}); starting a new one"
         )
         state = None
+    model_package_arn = model_package_arn or (state.model_package_arn if state else "")
+    extra = {"modelPackageArn": model_package_arn} if model_package_arn else {}
+    # Evaluated first: a program this mode cannot run fails before anything is started.
+    captured = capture_program(local, extra)
+    if any(r.type.startswith("kubernetes:") for r in captured.resources):
+        raise UserError(
+            f"{local.name} is a Kubernetes project: `mlops local up --k8s` runs its local stack"
+            " on a kind cluster (needs docker, kind and kubectl); without one, `make train` and"
+            " `make serve` run its lifecycle on this machine"
+        )
+    started = 0, 0  # the endpoint this call starts, stopped again if provisioning fails
     if state is None:
         if aws_endpoint:
             require_loopback(aws_endpoint)
@@ -235,8 +246,22 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
             say(f"started the embedded AWS endpoint (moto) at {endpoint}")
         path = "pulumi" if shutil.which("pulumi") else "bootstrap"
         state = LocalState(endpoint, region, path, pid, start_time(pid) if pid else 0)
-    state.model_package_arn = model_package_arn or state.model_package_arn
-    extra = {"modelPackageArn": state.model_package_arn} if state.model_package_arn else {}
+        started = state.pid, state.pid_started
+    state.model_package_arn = model_package_arn
+    try:
+        _provision(project, state, captured, extra, say)
+    except BaseException:
+        if started[0]:  # nothing was recorded: an endpoint left running would be orphaned
+            stop_endpoint(*started, say)
+        raise
+    save_state(project, state)
+    return state
+
+
+def _provision(
+    project: Path, state: LocalState, captured: Any, extra: dict[str, Any], say: Say
+) -> None:
+    """Apply the ``local`` stack to the state's endpoint (Pulumi CLI, or the boto3 bootstrap)."""
     if state.path == "pulumi":
         say("provisioning with the Pulumi CLI: pulumi up --stack local")
         state.platform = _pulumi_up(project, state, extra)
@@ -244,7 +269,6 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
         say("no Pulumi CLI on PATH: applying the program's resource graph with boto3 (bootstrap)")
         from mlops.infra.bootstrap import apply
 
-        captured = capture_program(local, extra)
         lost = missing_buckets(state) if state.applied else []
         if lost:
             # The endpoint answers but no longer holds what was applied (moto restarted on the
@@ -255,7 +279,7 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
                 " datasets, runs and registered models that were there are gone"
             )
             state.applied = {}
-        applied = apply(captured, state.endpoint, region, done=state.applied)
+        applied = apply(captured, state.endpoint, state.region, done=state.applied)
         state.applied = applied.done
         state.platform = captured.result.get("platform", {})
         say(
@@ -268,8 +292,6 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
                 f"left in place because they hold data: {', '.join(applied.kept)}"
                 " (empty them, then run `mlops local up` again to delete them)"
             )
-    save_state(project, state)
-    return state
 
 
 def missing_buckets(state: LocalState) -> list[str]:
@@ -388,21 +410,24 @@ def _down(project: Path, say: Say) -> None:
     if state.path == "pulumi" and reachable(state.endpoint):
         _pulumi(project, "destroy", "--stack", "local", "--yes", "--skip-preview")
         say("pulumi destroy --stack local: done")
-    if state.pid and not verified(state.pid, state.pid_started, "mlops.infra.moto_process"):
-        say(f"pid {state.pid} is no longer the embedded endpoint; nothing signalled")
-    elif state.pid:
-        try:
-            os.killpg(state.pid, signal.SIGTERM)
-            _wait_gone(state.pid)
-            say(
-                f"stopped the embedded AWS endpoint (pid {state.pid});"
-                " its resources are gone with it"
-            )
-        except ProcessLookupError:
-            say(f"the embedded endpoint (pid {state.pid}) had already stopped")
+    if state.pid:
+        stop_endpoint(state.pid, state.pid_started, say)
     elif state.path == "bootstrap":
         say(f"the resources stay on the external endpoint {state.endpoint}; delete them there")
     state_file(project).unlink()
+
+
+def stop_endpoint(pid: int, started: int, say: Say) -> None:
+    """Stop the embedded endpoint ``pid``, if it is still the one started at ``started``."""
+    if not verified(pid, started, "mlops.infra.moto_process"):
+        say(f"pid {pid} is no longer the embedded endpoint; nothing signalled")
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        _wait_gone(pid)
+        say(f"stopped the embedded AWS endpoint (pid {pid}); its resources are gone with it")
+    except ProcessLookupError:
+        say(f"the embedded endpoint (pid {pid}) had already stopped")
 
 
 def status(project: Path) -> dict[str, Any]:

@@ -252,6 +252,12 @@ def test_every_stack_renders_valid_manifests(stack: str) -> None:
     (job,) = by_kind(objects, "Job")
     limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert ("nvidia.com/gpu" in limits) is (stack != "local")  # kind has no GPUs
+    # The root filesystem is read-only: the steps' SageMaker-style root is on the /tmp scratch.
+    for workload in [*by_kind(objects, "Job"), *by_kind(objects, "Deployment")]:
+        pod = workload["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert env["SM_ML_ROOT"] == "/tmp/ml" and "/tmp" in mounts
 
 
 def test_stack_config_errors_name_the_key_and_the_fix() -> None:

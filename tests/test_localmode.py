@@ -66,6 +66,56 @@ def test_up_status_down_with_the_embedded_endpoint(project: Path, invoke) -> Non
     assert invoke("local", "status", "--project", str(project)).exit_code == 3
 
 
+def test_a_failed_up_stops_the_endpoint_it_started(
+    project: Path, invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    started: list[int] = []
+    real_start = localmode.start_embedded
+
+    def start(project: Path, timeout: float = 30.0) -> tuple[str, int]:
+        endpoint, pid = real_start(project, timeout)
+        started.append(pid)
+        return endpoint, pid
+
+    def broken(*_: object, **__: object) -> None:
+        raise UserError("the bootstrap broke half way")
+
+    monkeypatch.setattr(localmode, "start_embedded", start)
+    monkeypatch.setattr("mlops.infra.bootstrap.apply", broken)
+    result = invoke("local", "up", "--project", str(project))
+    assert result.exit_code == 2 and "the bootstrap broke half way" in result.output
+    # Nothing was recorded, so nothing could ever stop an endpoint left running: it is stopped.
+    assert "stopped the embedded AWS endpoint" in result.output
+    (pid,) = started
+    import time
+
+    deadline = time.monotonic() + 10  # it exited (reaped here: it is this test's child)
+    while os.waitpid(pid, os.WNOHANG)[0] != pid:
+        if time.monotonic() > deadline:
+            os.killpg(pid, 9)
+            pytest.fail(f"the endpoint {pid} started by the failed up still runs")
+        time.sleep(0.05)
+    assert localmode.load_state(project) is None
+
+
+def test_a_kubernetes_project_is_sent_to_kind_before_anything_starts(
+    tmp_path: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    dest = tmp_path / "churn-k8s"
+    Scaffold(
+        validate_answers({"name": "churn-k8s", "environments": "dev", "ci": "none"}, "k8s"),
+        dest,
+        template="k8s",
+        git=False,
+    ).run()
+    result = invoke("local", "up", "--project", str(dest))
+    assert (
+        result.exit_code == 2 and "is a Kubernetes project: `mlops local up --k8s`" in result.output
+    )
+    assert "started the embedded" not in result.output
+    assert localmode.load_state(dest) is None
+
+
 def test_an_existing_loopback_endpoint_is_used_as_is(
     project: Path, moto_endpoint: str, invoke
 ) -> None:  # type: ignore[no-untyped-def]
@@ -418,9 +468,7 @@ def test_the_bootstrap_reconciles_created_changed_and_removed_resources(
     assert set(after.done) == {r.name for r in second.resources}
 
     cw = client("cloudwatch")
-    thresholds = {
-        a["AlarmName"]: a["Threshold"] for a in cw.describe_alarms()["MetricAlarms"]
-    }
+    thresholds = {a["AlarmName"]: a["Threshold"] for a in cw.describe_alarms()["MetricAlarms"]}
     assert thresholds[changed_alarm.inputs["name"]] == 99.0
     assert removed_alarm.inputs["name"] not in thresholds
     logs = {g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]}

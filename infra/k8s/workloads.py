@@ -49,6 +49,9 @@ def container_security() -> dict[str, Any]:
     }
 
 
+ML_ROOT = "/tmp/ml"  # noqa: S108 - on the pod's own emptyDir
+
+
 def scratch_volume() -> tuple[dict[str, Any], dict[str, Any]]:
     """A size-limited emptyDir at /tmp: the one writable path under a read-only root."""
     volume = {"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}
@@ -162,6 +165,8 @@ def restricted_pod(
     is mounted only for the ``monitoring`` account (the one job that calls the API server).
     """
     volume, mount = scratch_volume()
+    # SageMaker's /opt/ml would be on the read-only root: the steps' files go to the scratch.
+    env = {"SM_ML_ROOT": ML_ROOT, **env}
     secret_volumes, secret_volume_mounts = secret_mounts(env)
     return {
         "service_account_name": service_account,
