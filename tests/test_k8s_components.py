@@ -294,7 +294,7 @@ CHECKOV_SKIPS: dict[str, str] = {}
 
 
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov: scripts/test.sh installs it in .ci/")
-@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
 def test_checkov_finds_nothing_on_any_stack(stack: str, tmp_path: Path) -> None:
     import json
     import subprocess
