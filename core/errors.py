@@ -65,6 +65,10 @@ class ConfigError(UserError):
         super().__init__(f"invalid config for stack '{stack}':\n" + "\n".join(lines))
 
 
+class PolicyConfigError(UserError):
+    """The policy pack's config names a rule, level or setting that does not exist."""
+
+
 class TemplateError(MlopsError):
     """A template pack is broken; this is a bug in the pack, not in the user's input."""
 

@@ -1,0 +1,523 @@
+"""Every rule of the policy pack against a violating and a compliant fixture.
+
+Each fixture is the smallest stack that shows the rule's point: the compliant one is what the
+platform's components declare, the violating one differs in the one thing the rule guards. A
+rule without fixtures fails ``test_every_rule_has_fixtures``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mlops.infra.policy import RULES, PackConfig, Resource, Stack, evaluate
+from mlops.infra.policy import aws_rules as a
+
+KEY = "arn:aws:kms:us-east-1:123456789012:key/lake"
+TAGS = {t: "x" for t in a.REQUIRED_TAGS}
+TRAIN_ROLE = "arn:aws:iam::123456789012:role/training"
+SERVE_ROLE = "arn:aws:iam::123456789012:role/serving"
+DIGEST = "registry.example.com/churn@sha256:" + "a" * 64
+
+
+def res(type_: str, name: str, **props: Any) -> Resource:
+    return Resource(type_, name, props)
+
+
+def policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+TLS = {
+    "Sid": "DenyInsecureTransport",
+    "Effect": "Deny",
+    "Principal": {"AWS": "*"},
+    "Action": "s3:*",
+    "Resource": "*",
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+
+
+def bucket(name: str = "lake-raw", **off: bool) -> list[Resource]:
+    """A lake bucket as mlops:aws:DataLake declares it; ``off`` drops one of its settings."""
+    parts = [res(a.BUCKET, name, bucket=name, tags=TAGS)]
+    if not off.get("pab"):
+        flags = (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+        parts.append(
+            res(a.PUBLIC_ACCESS_BLOCK, f"{name}-pab", bucket=name, **dict.fromkeys(flags, True))
+        )
+    if not off.get("owner"):
+        parts.append(
+            res(
+                a.OWNERSHIP,
+                f"{name}-own",
+                bucket=name,
+                rule={"objectOwnership": "BucketOwnerEnforced"},
+            )
+        )
+    algorithm = (
+        {"sseAlgorithm": "AES256"}
+        if off.get("sse")
+        else {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}
+    )
+    parts.append(
+        res(
+            a.ENCRYPTION,
+            f"{name}-sse",
+            bucket=name,
+            rules=[{"applyServerSideEncryptionByDefault": algorithm}],
+        )
+    )
+    if not off.get("versioning"):
+        parts.append(
+            res(
+                a.VERSIONING,
+                f"{name}-ver",
+                bucket=name,
+                versioningConfiguration={"status": "Enabled"},
+            )
+        )
+    statements = [] if off.get("tls") else [TLS]
+    if off.get("public"):
+        statements.append(
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}
+        )
+    parts.append(res(a.BUCKET_POLICY, f"{name}-policy", bucket=name, policy=policy(*statements)))
+    if not off.get("logging"):
+        parts.append(res(a.LOGGING, f"{name}-log", bucket=name, targetBucket="lake-logs"))
+    abort = (
+        []
+        if off.get("abort")
+        else [{"status": "Enabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}]
+    )
+    parts.append(
+        res(
+            a.LIFECYCLE,
+            f"{name}-life",
+            bucket=name,
+            rules=[{"status": "Enabled", "id": "tier"}, *abort],
+        )
+    )
+    return parts
+
+
+def log_bucket(kms: bool = False) -> list[Resource]:
+    """The log bucket: a logging target, SSE-S3, no logging of its own."""
+    parts = [r for r in bucket("lake-logs", logging=True) if r.type != a.ENCRYPTION]
+    algorithm = (
+        {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY} if kms else {"sseAlgorithm": "AES256"}
+    )
+    parts.append(
+        res(
+            a.ENCRYPTION,
+            "lake-logs-sse",
+            bucket="lake-logs",
+            rules=[{"applyServerSideEncryptionByDefault": algorithm}],
+        )
+    )
+    return parts
+
+
+def lake(**off: bool) -> list[Resource]:
+    return [*bucket(**off), *log_bucket()]
+
+
+def key(**props: Any) -> list[Resource]:
+    base = {
+        "enableKeyRotation": True,
+        "tags": TAGS,
+        "policy": policy(
+            {
+                "Sid": "Account",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ),
+    }
+    return [res(a.KMS_KEY, "lake-key", **{**base, **props})]
+
+
+def role_policy(*statements: dict[str, Any]) -> list[Resource]:
+    return [res(a.ROLE_POLICY, "training-policy", role="training", policy=policy(*statements))]
+
+
+READ_LAKE = {
+    "Sid": "Read",
+    "Effect": "Allow",
+    "Action": ["s3:GetObject"],
+    "Resource": ["arn:aws:s3:::lake-raw/*"],
+}
+
+
+def trust(condition: bool = True, principal: Any = None) -> list[Resource]:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": principal or {"Service": "sagemaker.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    if condition:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    return [res(a.ROLE, "training-role", assumeRolePolicy=policy(statement), tags=TAGS)]
+
+
+def realtime(
+    instance: str = "ml.m5.large", count: int = 2, env: str = "prod", **props: Any
+) -> list[Resource]:
+    config = {
+        "productionVariants": [
+            {
+                "variantName": "primary",
+                "modelName": "model-primary",
+                "instanceType": instance,
+                "initialInstanceCount": count,
+            }
+        ],
+        "kmsKeyArn": KEY,
+        "dataCaptureConfig": {"enableCapture": True, "kmsKeyId": KEY},
+        "tags": {**TAGS, "environment": env},
+    }
+    config.update(props)
+    config = {k: v for k, v in config.items() if v is not None}
+    model = res(
+        a.MODEL,
+        "model-primary",
+        enableNetworkIsolation=True,
+        executionRoleArn=SERVE_ROLE,
+        tags=TAGS,
+    )
+    return [res(a.ENDPOINT_CONFIG, "endpoint-config", **config), model]
+
+
+def serverless(isolated: bool = False, **props: Any) -> list[Resource]:
+    config = {
+        "productionVariants": [
+            {
+                "variantName": "primary",
+                "modelName": "model-primary",
+                "serverlessConfig": {"memorySizeInMb": 2048},
+            }
+        ],
+        "tags": {**TAGS, "environment": "dev"},
+        **props,
+    }
+    model = res(
+        a.MODEL,
+        "model-primary",
+        enableNetworkIsolation=isolated,
+        executionRoleArn=SERVE_ROLE,
+        tags=TAGS,
+    )
+    return [res(a.ENDPOINT_CONFIG, "endpoint-config", **config), model]
+
+
+def pipeline(
+    instance: str = "ml.m5.xlarge", count: int = 1, role: str = TRAIN_ROLE, **step: Any
+) -> list[Resource]:
+    training = {
+        "ResourceConfig": {
+            "InstanceType": {"Get": "Parameters.TrainingInstanceType"},
+            "InstanceCount": count,
+            "VolumeKmsKeyId": KEY,
+        },
+        "OutputDataConfig": {"KmsKeyId": KEY},
+        "RoleArn": role,
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+    for name, value in step.items():
+        if value is None:
+            training.pop(name, None)
+            training["ResourceConfig"].pop(name, None)
+        elif name in ("VolumeKmsKeyId",):
+            training["ResourceConfig"][name] = value
+        else:
+            training[name] = value
+    definition = {
+        "Parameters": [
+            {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": instance}
+        ],
+        "Steps": [{"Name": "TrainModel", "Type": "Training", "Arguments": training}],
+    }
+    return [
+        res(
+            a.PIPELINE,
+            "training-pipeline",
+            pipelineDefinition=json.dumps(definition),
+            roleArn=role,
+            tags=TAGS,
+        )
+    ]
+
+
+def alarm(**props: Any) -> list[Resource]:
+    base = {
+        "actionsEnabled": True,
+        "alarmActions": ["arn:aws:sns:us-east-1:123456789012:alerts"],
+        "tags": TAGS,
+    }
+    return [res(a.ALARM, "latency-alarm", **{**base, **props})]
+
+
+def repo(**props: Any) -> list[Resource]:
+    base = {
+        "imageScanningConfiguration": {"scanOnPush": True},
+        "imageTagMutability": "IMMUTABLE",
+        "encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": KEY}],
+        "tags": TAGS,
+    }
+    return [res(a.ECR, "images", **{**base, **props})]
+
+
+def log_group(**props: Any) -> list[Resource]:
+    return [
+        res(
+            a.LOG_GROUP,
+            "endpoint-logs",
+            **{**{"retentionInDays": 30, "kmsKeyId": KEY, "tags": TAGS}, **props},
+        )
+    ]
+
+
+def k8s(
+    kind: str = "Deployment", namespace: str = "churn-prod", quota: bool = True, **container: Any
+) -> list[Resource]:
+    security = {
+        "privileged": False,
+        "allowPrivilegeEscalation": False,
+        "runAsNonRoot": True,
+        "readOnlyRootFilesystem": True,
+    }
+    spec = {
+        "name": "server",
+        "image": DIGEST,
+        "securityContext": security,
+        "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
+    }
+    for name, value in container.items():
+        if name in security:
+            security[name] = value
+        else:
+            spec[name] = value
+    pod = {"securityContext": {"runAsNonRoot": True}, "containers": [spec]}
+    body = (
+        {"template": {"spec": pod}}
+        if kind != "CronJob"
+        else {"jobTemplate": {"spec": {"template": {"spec": pod}}}}
+    )
+    objects = [
+        res(
+            f"kubernetes:apps/v1:{kind}",
+            "server",
+            kind=kind,
+            metadata={"namespace": namespace},
+            spec=body,
+        )
+    ]
+    if quota:
+        objects.append(
+            res(
+                "kubernetes:core/v1:ResourceQuota",
+                "quota",
+                kind="ResourceQuota",
+                metadata={"namespace": namespace},
+                spec={"hard": {"requests.nvidia.com/gpu": "4"}},
+            )
+        )
+    return objects
+
+
+GPU_LIMITS = {"limits": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}}
+Fixture = Callable[[], list[Resource]]
+# rule id -> (violating, compliant): each a function building the stack's resources.
+FIXTURES: dict[str, tuple[Fixture, Fixture]] = {
+    "CKV2_AWS_6": (lambda: lake(pab=True), lake),
+    "CKV2_AWS_65": (lambda: lake(owner=True), lake),
+    "CKV_AWS_145": (lambda: lake(sse=True), lake),
+    "CKV_AWS_21": (lambda: lake(versioning=True), lake),
+    "s3-bucket-ssl-requests-only": (lambda: lake(tls=True), lake),
+    "CKV_AWS_70": (lambda: lake(public=True), lake),
+    "CKV_AWS_18": (lambda: lake(logging=True), lake),
+    "CKV_AWS_300": (lambda: lake(abort=True), lake),
+    "CKV_AWS_7": (lambda: key(enableKeyRotation=False), key),
+    "CKV_AWS_33": (
+        lambda: key(
+            policy=policy(
+                {
+                    "Sid": "Open",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                }
+            )
+        ),
+        key,
+    ),
+    "CKV_AWS_63": (
+        lambda: role_policy({"Effect": "Allow", "Action": "*", "Resource": "*"}),
+        lambda: role_policy(READ_LAKE),
+    ),
+    "CKV_AWS_355": (
+        lambda: role_policy({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}),
+        lambda: role_policy(
+            READ_LAKE, {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}
+        ),
+    ),
+    "CKV_AWS_274": (
+        lambda: [
+            *trust(),
+            res(
+                a.ROLE_POLICY_ATTACHMENT,
+                "attach",
+                role="training-role",
+                policyArn="arn:aws:iam::aws:policy/AmazonSageMakerFullAccess",
+            ),
+        ],
+        lambda: [
+            *trust(),
+            res(
+                a.ROLE_POLICY_ATTACHMENT,
+                "attach",
+                role="training-role",
+                policyArn="arn:aws:iam::123456789012:policy/lake-read",
+            ),
+        ],
+    ),
+    "mlops-iam-trust-conditions": (lambda: trust(condition=False), trust),
+    "CKV_AWS_98": (lambda: realtime(kmsKeyArn=None), realtime),
+    "mlops-sagemaker-data-capture": (
+        lambda: realtime(dataCaptureConfig={"enableCapture": False}),
+        realtime,
+    ),
+    "sagemaker-endpoint-config-prod-instance-count": (lambda: realtime(count=1), realtime),
+    "sagemaker-model-isolation-enabled": (
+        lambda: [
+            realtime()[0],
+            res(
+                a.MODEL,
+                "model-primary",
+                enableNetworkIsolation=False,
+                executionRoleArn=SERVE_ROLE,
+                tags=TAGS,
+            ),
+        ],
+        serverless,  # serverless models cannot be isolated: not a finding
+    ),
+    "mlops-sagemaker-job-isolation": (lambda: pipeline(EnableNetworkIsolation=False), pipeline),
+    "mlops-sagemaker-job-traffic-encryption": (
+        lambda: pipeline(EnableInterContainerTrafficEncryption=False),
+        pipeline,
+    ),
+    "mlops-sagemaker-job-kms": (
+        lambda: pipeline(VolumeKmsKeyId=None),
+        lambda: pipeline("ml.g5.2xlarge", VolumeKmsKeyId=None),  # NVMe: AWS encrypts it itself
+    ),
+    "mlops-log-retention": (lambda: log_group(retentionInDays=None), log_group),
+    "CKV_AWS_158": (lambda: log_group(kmsKeyId=None), log_group),
+    "cloudwatch-alarm-action-enabled-check": (lambda: alarm(actionsEnabled=False), alarm),
+    "CKV_AWS_163": (lambda: repo(imageScanningConfiguration={"scanOnPush": False}), repo),
+    "CKV_AWS_51": (lambda: repo(imageTagMutability="MUTABLE"), repo),
+    "CKV_AWS_136": (lambda: repo(encryptionConfigurations=[{"encryptionType": "AES256"}]), repo),
+    "required-tags": (lambda: repo(tags={"project": "churn"}), repo),
+    "mlops-gpu-allowlist": (
+        lambda: pipeline("ml.p4d.24xlarge", VolumeKmsKeyId=None),
+        lambda: pipeline("ml.g5.2xlarge", count=2, VolumeKmsKeyId=None),
+    ),
+    "mlops-no-idle-gpu-outside-prod": (
+        lambda: realtime("ml.g4dn.xlarge", env="dev", kmsKeyArn=None),
+        lambda: realtime("ml.g4dn.xlarge", env="prod", kmsKeyArn=None),
+    ),
+    "mlops-separate-execution-roles": (
+        lambda: [*pipeline(role=SERVE_ROLE), *realtime()],
+        lambda: [*pipeline(), *realtime()],
+    ),
+    "mlops-aws-rejects-kms-on-nvme": (
+        lambda: realtime("ml.g5.2xlarge"),
+        lambda: realtime("ml.g5.2xlarge", kmsKeyArn=None),
+    ),
+    "mlops-aws-rejects-serverless-options": (
+        lambda: serverless(dataCaptureConfig={"enableCapture": True}),
+        serverless,
+    ),
+    "mlops-aws-rejects-kms-log-target": (lambda: [*bucket(), *log_bucket(kms=True)], lake),
+    "CKV_K8S_16": (lambda: k8s(privileged=True), k8s),
+    "CKV_K8S_20": (lambda: k8s(allowPrivilegeEscalation=True), k8s),
+    "CKV_K8S_23": (lambda: k8s(runAsNonRoot=False), k8s),
+    "CKV_K8S_22": (lambda: k8s(readOnlyRootFilesystem=False), k8s),
+    "CKV_K8S_13": (lambda: k8s(resources={"limits": {"cpu": "1"}}), k8s),
+    "CKV_K8S_43": (lambda: k8s(image="registry.example.com/churn:latest"), k8s),
+    "mlops-k8s-gpu-quota": (
+        lambda: k8s("CronJob", quota=False, resources=GPU_LIMITS),
+        lambda: k8s("CronJob", resources=GPU_LIMITS),
+    ),
+}
+BY_ID = {r.id: r for r in RULES}
+
+
+def findings(rule_id: str, resources: list[Resource], environment: str = "prod") -> list[str]:
+    found = evaluate(Stack(tuple(resources), environment), [BY_ID[rule_id]])
+    return [f"{v.resource}: {v.message}" for v in found]
+
+
+def test_every_rule_has_fixtures_and_the_pack_is_large_enough() -> None:
+    assert set(FIXTURES) == set(BY_ID), set(BY_ID) ^ set(FIXTURES)
+    assert len(RULES) >= 25 and len(BY_ID) == len(RULES)  # ids are unique
+    assert {r.flavour for r in RULES} == {"aws", "k8s"}
+
+
+@pytest.mark.parametrize("rule_id", sorted(FIXTURES))
+def test_the_rule_finds_the_violation_and_passes_the_compliant_stack(rule_id: str) -> None:
+    violating, compliant = FIXTURES[rule_id]
+    assert findings(rule_id, violating()), f"{rule_id} missed its violating fixture"
+    assert findings(rule_id, compliant()) == []
+
+
+@pytest.mark.parametrize("rule_id", sorted(FIXTURES))
+def test_no_other_rule_objects_to_a_compliant_fixture_of_its_flavour(rule_id: str) -> None:
+    # The compliant fixtures are the platform's own shapes: every rule of the flavour agrees.
+    flavour = BY_ID[rule_id].flavour
+    stack = Stack(tuple(FIXTURES[rule_id][1]()), "prod")
+    others = evaluate(stack, [r for r in RULES if r.flavour == flavour])
+    assert [(v.rule.id, v.message) for v in others] == []
+
+
+def test_levels_and_settings_come_from_the_packs_config() -> None:
+    from mlops.core.errors import PolicyConfigError
+
+    rules = [BY_ID["CKV_AWS_21"], BY_ID["mlops-gpu-allowlist"]]
+    stack = Stack(
+        tuple([*lake(versioning=True), *pipeline("ml.p4d.24xlarge", VolumeKmsKeyId=None)]), "prod"
+    )
+    assert {v.level for v in evaluate(stack, rules)} == {"mandatory"}
+    config = PackConfig.from_mapping(
+        {
+            "CKV_AWS_21": "advisory",
+            "mlops-gpu-allowlist": {"allowed": ["ml.p4d.24xlarge"], "maxCount": 1},
+        },
+        RULES,
+    )
+    assert [(v.rule.id, v.level) for v in evaluate(stack, rules, config)] == [
+        ("CKV_AWS_21", "advisory")
+    ]
+    off = PackConfig.from_mapping({"all": "disabled"}, RULES)
+    assert evaluate(stack, rules, off) == []
+    with pytest.raises(
+        PolicyConfigError, match=r"no rule 'CKV_AWS_22' \(did you mean 'CKV_AWS_21'\?\)"
+    ):
+        PackConfig.from_mapping({"CKV_AWS_22": "advisory"}, RULES)
+    with pytest.raises(
+        PolicyConfigError, match="level 'warn' is not one of mandatory, advisory, disabled"
+    ):
+        PackConfig.from_mapping({"CKV_AWS_21": "warn"}, RULES)
+    with pytest.raises(PolicyConfigError, match="unknown setting 'max'.*allowed, maxCount"):
+        PackConfig.from_mapping({"mlops-gpu-allowlist": {"max": 2}}, RULES)
