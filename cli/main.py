@@ -13,6 +13,7 @@ from mlops.cli.commands import (
     local,
     manifests,
     monitor,
+    preview,
     runs,
     serve,
     version,
@@ -26,7 +27,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-for command in (init, demo, local, runs, serve, monitor, manifests, doctor, version):
+for command in (init, demo, local, runs, serve, monitor, preview, manifests, doctor, version):
     app.add_typer(command.app)
 
 

@@ -69,6 +69,17 @@ class PolicyConfigError(UserError):
     """The policy pack's config names a rule, level or setting that does not exist."""
 
 
+class GuardrailsFailed(MlopsError):
+    """A stack failed a mandatory policy or its budget (the report says which and how to fix)."""
+
+    def __init__(self, stacks: Sequence[str]) -> None:
+        self.stacks = list(stacks)
+        super().__init__(
+            f"{', '.join(self.stacks)}: a mandatory policy failed or the budget is exceeded"
+            " (see above); nothing was provisioned"
+        )
+
+
 class TemplateError(MlopsError):
     """A template pack is broken; this is a bug in the pack, not in the user's input."""
 

@@ -193,6 +193,23 @@ class StackConfig(BaseModel):
     deploy_webhook_token: str = Field(default="", description="Bearer token for the webhook")
     image_tag: str = Field(default="0.1.0", description="Image tag the pipeline runs by default")
     log_retention_days: int = Field(default=30, description="CloudWatch Logs retention")
+    # The cost estimate's assumptions (`mlops preview`), and the monthly budget it is held to.
+    budget: float = Field(
+        default=0, ge=0, description="USD a month: preview fails above it, AWS Budgets alerts at it"
+    )
+    expected_requests_per_day: int = Field(
+        default=10_000, ge=0, description="Serverless requests a day (cost estimate)"
+    )
+    expected_request_ms: int = Field(
+        default=100, ge=1, le=900_000, description="Serverless request duration (cost estimate)"
+    )
+    training_hours_per_month: float = Field(
+        default=10, ge=0, le=744, description="Training instance-hours a month (cost estimate)"
+    )
+    lake_storage_gb: dict[str, float] = Field(
+        default_factory=lambda: {"raw": 50.0, "curated": 20.0, "features": 10.0, "artifacts": 5.0},
+        description="GB stored per lake zone (cost estimate)",
+    )
 
     @field_validator("region")
     @classmethod
@@ -245,6 +262,23 @@ class StackConfig(BaseModel):
     def _check_webhook(cls, value: str) -> str:
         if value and not value.startswith("https://"):
             raise ValueError(f"'{value}' must be an https:// URL (it receives a bearer token)")
+        return value
+
+    @field_validator("lake_storage_gb", mode="before")
+    @classmethod
+    def _parse_storage(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("lake_storage_gb")
+    @classmethod
+    def _check_zones(cls, value: dict[str, float]) -> dict[str, float]:
+        from mlops.core.layout import ZONES
+
+        unknown = sorted(set(value) - set(ZONES))
+        if unknown:
+            raise ValueError(f"unknown zone '{unknown[0]}'; the lake's zones: {', '.join(ZONES)}")
+        if any(gb < 0 for gb in value.values()):
+            raise ValueError("storage cannot be negative")
         return value
 
     @field_validator("log_retention_days")

@@ -19,7 +19,7 @@ def test_init_no_input_renders_and_records_answers(invoke, tmp_path: Path) -> No
     assert "Created" in result.output
     record = yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())
     assert record["template"] == "aws"
-    assert record["template_version"] == "2.0.0"
+    assert record["template_version"] == "2.1.0"
     assert record["answers"]["name"] == "churn-model"
     assert record["answers"]["training_instance_type"] == "ml.m5.xlarge"
     assert not (dest / ".git").exists()
@@ -105,7 +105,7 @@ def test_dry_run_prints_tree_and_writes_nothing(invoke, tmp_path: Path) -> None:
     dest = tmp_path / "p"
     result = invoke("init", "churn-model", "--dest", str(dest), "--no-input", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "dry run, nothing written: 27 files" in result.output
+    assert "dry run, nothing written: 30 files" in result.output
     assert "deploy.yml" in result.output and "Pulumi.prod.yaml" in result.output
     assert not dest.exists()
     assert list(tmp_path.iterdir()) == []
@@ -127,7 +127,7 @@ def test_git_init_makes_a_first_commit(invoke, tmp_path: Path) -> None:  # type:
     assert result.exit_code == 0, result.output
     assert "git: initialized" in result.output
     log = subprocess.run(["git", "log", "--oneline"], cwd=dest, capture_output=True, text=True)
-    assert "Initial commit from mlops-stack template aws 2.0.0" in log.stdout
+    assert "Initial commit from mlops-stack template aws 2.1.0" in log.stdout
     status = subprocess.run(
         ["git", "status", "--porcelain"], cwd=dest, capture_output=True, text=True
     )

@@ -102,6 +102,9 @@ def test_the_generated_project_passes_its_own_tests(tmp_path: Path, invoke) -> N
     assert " passed" in proc.stdout
 
 
+POLICY = "--policy-pack policy --policy-pack-config policy/config.json"
+
+
 def _init_ci(tmp_path: Path, invoke, ci: str) -> Path:  # type: ignore[no-untyped-def]
     root = tmp_path / f"churn-{ci}"
     args = ["--template", "k8s", "--ci", ci, "--environments", "dev,staging,prod"]
@@ -146,12 +149,12 @@ def test_gitlab_ci_previews_on_merge_requests_and_gates_later_deploys(
     for env in order:
         preview = config[f"preview-{env}"]
         assert preview["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
-        assert f"pulumi preview --stack {env} --non-interactive" in preview["script"]
+        assert f"pulumi preview --stack {env} --non-interactive {POLICY}" in preview["script"]
         assert preview["environment"] == {"name": f"preview-{env}", "action": "verify"}
     deploys = [config[f"deploy-{env}"] for env in order]
     assert [d["environment"]["name"] for d in deploys] == order
     assert [d.get("needs") for d in deploys] == [None, ["deploy-dev"], ["deploy-staging"]]
     assert [d["rules"][0]["when"] for d in deploys] == ["on_success", "manual", "manual"]
     assert [d["script"][-1] for d in deploys] == [
-        f"pulumi up --stack {env} --yes --non-interactive" for env in order
+        f"pulumi up --stack {env} --yes --non-interactive {POLICY}" for env in order
     ]

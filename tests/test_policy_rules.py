@@ -521,3 +521,55 @@ def test_levels_and_settings_come_from_the_packs_config() -> None:
         PackConfig.from_mapping({"CKV_AWS_21": "warn"}, RULES)
     with pytest.raises(PolicyConfigError, match="unknown setting 'max'.*allowed, maxCount"):
         PackConfig.from_mapping({"mlops-gpu-allowlist": {"max": 2}}, RULES)
+
+
+def _policy_resources(resources: list[Resource]) -> list[Any]:
+    from pulumi_policy import PolicyResource
+
+    return [
+        PolicyResource(
+            r.type,
+            dict(r.props),
+            f"urn:pulumi:prod::churn::{r.type}::{r.name}",
+            r.name,
+            None,
+            None,
+            None,
+            [],
+            {},
+        )  # type: ignore[arg-type]
+        for r in resources
+    ]
+
+
+def test_crossguard_runs_the_same_rules_and_reports_on_the_resources_urn() -> None:
+    from pulumi_policy import StackValidationArgs
+
+    from mlops.infra.policy.crossguard import policies
+
+    aws, k8s = policies("aws"), policies("k8s")
+    assert [p.name for p in [*aws, *k8s]] == [r.id for r in RULES]  # one definition each
+    reported: list[tuple[str, str | None]] = []
+    versioning = next(p for p in aws if p.name == "CKV_AWS_21")
+    args = StackValidationArgs(_policy_resources(lake(versioning=True)), {})
+    versioning.validate(args, lambda message, urn=None: reported.append((message, urn)))
+    assert reported == [
+        (
+            "bucket lake-raw is not versioned. Fix: add BucketVersioning with status Enabled",
+            "urn:pulumi:prod::churn::aws:s3/bucket:Bucket::lake-raw",
+        )
+    ]
+    # A rule's settings are its policy's config there, as in policy/config.json here.
+    allowlist = next(p for p in aws if p.name == "mlops-gpu-allowlist")
+    stack = _policy_resources(pipeline("ml.p4d.24xlarge", VolumeKmsKeyId=None))
+    reported.clear()
+    allowlist.validate(
+        StackValidationArgs(stack, {}), lambda m, urn=None: reported.append((m, urn))
+    )
+    assert len(reported) == 1 and "ml.p4d.24xlarge is not an allowed GPU type" in reported[0][0]
+    reported.clear()
+    wider = {"allowed": ["ml.p4d.24xlarge"], "maxCount": 8}
+    allowlist.validate(
+        StackValidationArgs(stack, wider), lambda m, urn=None: reported.append((m, urn))
+    )
+    assert reported == []

@@ -71,6 +71,41 @@ def instance_catalogue() -> Catalogue:
     return Catalogue(types=types, price_source=raw["price_source"], price_as_of=raw["price_as_of"])
 
 
+@dataclass(frozen=True)
+class RegionPrices:
+    """The non-instance prices of one region (``prices.yaml``), with their provenance."""
+
+    region: str
+    source: str
+    as_of: str
+    s3_gb_month: float
+    cloudwatch_alarm_month: float
+    cloudwatch_dashboard_month: float
+    kms_key_month: float
+    serverless_gb_second: float
+    spot_discount: float
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Monthly prices by region; instance-hours come from :func:`instance_catalogue`."""
+
+    hours_per_month: int
+    regions: dict[str, RegionPrices]
+
+    def for_region(self, region: str) -> RegionPrices:
+        """The region's prices, or the first covered region's when it has none of its own."""
+        return self.regions.get(region) or next(iter(self.regions.values()))
+
+
+@cache
+def price_table() -> PriceTable:
+    """Load the price table once per process."""
+    raw = _load_yaml("prices.yaml")
+    regions_ = {name: RegionPrices(region=name, **spec) for name, spec in raw["regions"].items()}
+    return PriceTable(hours_per_month=int(raw["hours_per_month"]), regions=regions_)
+
+
 @cache
 def regions() -> dict[str, str]:
     """Map each supported region to its partition (``aws``, ``aws-cn`` or ``aws-us-gov``)."""

@@ -128,6 +128,7 @@ def key_policy(partition: str, region: str, account_id: str) -> str:
                         "Service": [
                             service_principal("cloudwatch", partition),
                             service_principal("events", partition),
+                            service_principal("budgets", partition),
                         ]
                     },
                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],

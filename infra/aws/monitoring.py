@@ -280,7 +280,7 @@ class Monitoring(pulumi.ComponentResource):
         self.topic = encrypted_topic(
             f"{name}-alerts",
             key_arn=args.key_arn,
-            publishers=["cloudwatch", "events"],
+            publishers=["cloudwatch", "events", "budgets"],
             partition=args.partition,
             account_id=args.account_id,
             tags=tags,

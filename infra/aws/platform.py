@@ -14,6 +14,7 @@ import pulumi_aws as aws
 
 from mlops.core.contracts import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformOutputs
 from mlops.core.layout import LAYOUT
+from mlops.infra.aws.budget import CostBudget, CostBudgetArgs
 from mlops.infra.aws.data_lake import DataLake, DataLakeArgs
 from mlops.infra.aws.data_quality import DataQualityMonitor, DataQualityMonitorArgs
 from mlops.infra.aws.endpoint import InferenceEndpoint, InferenceEndpointArgs
@@ -78,6 +79,12 @@ class MLPlatform(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if config.budget:
+            CostBudget(
+                f"{name}-budget",
+                CostBudgetArgs.from_config(config, self.monitoring.alerts_topic_arn),
+                opts=child,
+            )
         capture_uri = buckets.apply(lambda b: lake_uri(b, "capture"))
         self.endpoint: InferenceEndpoint | None = None
         if config.model_package_arn:

@@ -95,7 +95,8 @@ def rule(
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _buckets(stack: Stack) -> Iterator[tuple[Resource, str]]:
+def buckets(stack: Stack) -> Iterator[tuple[Resource, str]]:
+    """Every bucket with its name."""
     for bucket in stack.of(BUCKET):
         yield bucket, str(bucket.props.get("bucket") or bucket.name)
 
@@ -134,27 +135,30 @@ def _allows(statement: Mapping[str, Any]) -> bool:
     return statement.get("Effect") == "Allow"
 
 
-def _variants(config: Resource) -> list[dict[str, Any]]:
-    variants = as_list(config.props.get("productionVariants"))
-    variants += as_list(config.props.get("shadowProductionVariants"))
-    return [dict(v) for v in variants if isinstance(v, Mapping)]
+def variants(config: Resource) -> list[dict[str, Any]]:
+    """An endpoint configuration's production and shadow variants."""
+    found = as_list(config.props.get("productionVariants"))
+    found += as_list(config.props.get("shadowProductionVariants"))
+    return [dict(v) for v in found if isinstance(v, Mapping)]
 
 
-def _serverless(variant: Mapping[str, Any]) -> bool:
+def is_serverless(variant: Mapping[str, Any]) -> bool:
+    """Whether a variant is serverless (no instances)."""
     return bool(variant.get("serverlessConfig"))
 
 
-def _instance(name: Any) -> Any:
+def instance(name: Any) -> Any:
+    """The catalogue's instance type of that name, or None."""
     return instance_catalogue().types.get(str(name))
 
 
 def _nvme(instance_type: Any) -> bool:
-    known = _instance(instance_type)
+    known = instance(instance_type)
     return bool(known and known.local_nvme)
 
 
 def _gpu(instance_type: Any) -> bool:
-    known = _instance(instance_type)
+    known = instance(instance_type)
     return bool(known and known.has_gpu)
 
 
@@ -221,7 +225,7 @@ def pipeline_jobs(pipeline: Resource) -> Iterator[dict[str, Any]]:
 def _public_access(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     blocks = stack.by_prop(PUBLIC_ACCESS_BLOCK, "bucket")
     flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-    for bucket, name in _buckets(stack):
+    for bucket, name in buckets(stack):
         block = blocks.get(name)
         off = [f for f in flags if not (block and block.props.get(f) is True)]
         if off:
@@ -236,7 +240,7 @@ def _public_access(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 )
 def _owner_enforced(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     controls = stack.by_prop(OWNERSHIP, "bucket")
-    for bucket, name in _buckets(stack):
+    for bucket, name in buckets(stack):
         rule_ = (controls[name].props.get("rule") or {}) if name in controls else {}
         if rule_.get("objectOwnership") != "BucketOwnerEnforced":
             yield Finding(bucket.name, f"bucket {name} still honours ACLs")
@@ -251,7 +255,7 @@ def _owner_enforced(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 def _sse_kms(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     encryption = stack.by_prop(ENCRYPTION, "bucket")
     targets = _log_targets(stack)
-    for bucket, name in _buckets(stack):
+    for bucket, name in buckets(stack):
         algorithm, key = _kms_algorithm(encryption.get(name))
         if name in targets:
             if not algorithm:
@@ -268,7 +272,7 @@ def _sse_kms(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 )
 def _versioning(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     versioning = stack.by_prop(VERSIONING, "bucket")
-    for bucket, name in _buckets(stack):
+    for bucket, name in buckets(stack):
         config = (
             (versioning[name].props.get("versioningConfiguration") or {})
             if name in versioning
@@ -286,7 +290,7 @@ def _versioning(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 )
 def _tls_only(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     policies = stack.by_prop(BUCKET_POLICY, "bucket")
-    for bucket, name in _buckets(stack):
+    for bucket, name in buckets(stack):
         if stack.environment_of(bucket) == "local":
             continue  # loopback only; a TLS-only policy would refuse every local request
         document = policies[name].props.get("policy") if name in policies else None
@@ -321,7 +325,7 @@ def _no_public_principal(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding
 def _access_logging(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     logged = set(stack.by_prop(LOGGING, "bucket"))
     targets = _log_targets(stack)
-    for bucket, name in _buckets(stack):
+    for bucket, name in buckets(stack):
         if name not in logged and name not in targets:
             yield Finding(bucket.name, f"bucket {name} has no access logging")
 
@@ -333,7 +337,7 @@ def _access_logging(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 )
 def _abort_multipart(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     lifecycles = stack.by_prop(LIFECYCLE, "bucket")
-    for bucket, name in _buckets(stack):
+    for bucket, name in buckets(stack):
         rules = as_list(lifecycles[name].props.get("rules")) if name in lifecycles else []
         if not any(
             (r or {}).get("status") == "Enabled" and (r or {}).get("abortIncompleteMultipartUpload")
@@ -444,7 +448,7 @@ def _trust_conditions(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 def _endpoint_kms(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     for config in stack.of(ENDPOINT_CONFIG):
         needs = [
-            v for v in _variants(config) if not _serverless(v) and not _nvme(v.get("instanceType"))
+            v for v in variants(config) if not is_serverless(v) and not _nvme(v.get("instanceType"))
         ]
         if needs and not config.props.get("kmsKeyArn"):
             yield Finding(config.name, f"variant {needs[0].get('variantName')} has no KMS key")
@@ -457,7 +461,7 @@ def _endpoint_kms(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 )
 def _data_capture(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     for config in stack.of(ENDPOINT_CONFIG):
-        realtime = [v for v in _variants(config) if not _serverless(v)]
+        realtime = [v for v in variants(config) if not is_serverless(v)]
         capture = config.props.get("dataCaptureConfig") or {}
         if realtime and not (capture.get("enableCapture") and capture.get("kmsKeyId")):
             yield Finding(config.name, "traffic is not captured (or not with a KMS key)")
@@ -472,8 +476,8 @@ def _prod_instances(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     for config in stack.of(ENDPOINT_CONFIG):
         if stack.environment_of(config) != "prod":
             continue
-        for v in _variants(config):
-            if not _serverless(v) and float(v.get("initialInstanceCount") or 0) < 2:
+        for v in variants(config):
+            if not is_serverless(v) and float(v.get("initialInstanceCount") or 0) < 2:
                 yield Finding(
                     config.name,
                     f"prod variant {v.get('variantName')} runs"
@@ -490,8 +494,8 @@ def _model_isolation(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     serverless_models = {
         v.get("modelName")
         for c in stack.of(ENDPOINT_CONFIG)
-        for v in _variants(c)
-        if _serverless(v)
+        for v in variants(c)
+        if is_serverless(v)
     }
     for model in stack.of(MODEL):
         if model.props.get("enableNetworkIsolation") is True:
@@ -642,8 +646,8 @@ def _required_tags(stack: Stack, settings: Mapping[str, Any]) -> Iterator[Findin
 def _compute(stack: Stack) -> Iterator[tuple[Resource, str, Any, float, bool]]:
     """(resource, what, instance type, count, always on) for every instance-backed workload."""
     for config in stack.of(ENDPOINT_CONFIG):
-        for v in _variants(config):
-            if not _serverless(v):
+        for v in variants(config):
+            if not is_serverless(v):
                 count = float(v.get("initialInstanceCount") or 1)
                 yield config, f"variant {v.get('variantName')}", v.get("instanceType"), count, True
     for pipeline, job in _jobs(stack):
@@ -703,7 +707,7 @@ def _separate_roles(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 )
 def _kms_on_nvme(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     for config in stack.of(ENDPOINT_CONFIG):
-        nvme = [v for v in _variants(config) if _nvme(v.get("instanceType"))]
+        nvme = [v for v in variants(config) if _nvme(v.get("instanceType"))]
         if nvme and config.props.get("kmsKeyArn"):
             yield Finding(config.name, f"kms_key_arn with {nvme[0].get('instanceType')}")
     for pipeline, job in _jobs(stack):
@@ -721,8 +725,8 @@ def _kms_on_nvme(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 def _serverless_options(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     isolated = {m.name for m in stack.of(MODEL) if m.props.get("enableNetworkIsolation") is True}
     for config in stack.of(ENDPOINT_CONFIG):
-        variants = _variants(config)
-        serverless = [v for v in variants if _serverless(v)]
+        every = variants(config)
+        serverless = [v for v in every if is_serverless(v)]
         if not serverless:
             continue
         problems = []
@@ -730,8 +734,8 @@ def _serverless_options(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]
             problems.append("data capture")
         if config.props.get("kmsKeyArn"):
             problems.append("a KMS key")
-        if len(variants) > 1:
-            problems.append(f"{len(variants)} variants")
+        if len(every) > 1:
+            problems.append(f"{len(every)} variants")
         if any(v.get("modelName") in isolated for v in serverless):
             problems.append("a network-isolated model")
         if problems:
@@ -746,6 +750,6 @@ def _serverless_options(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]
 def _kms_log_target(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     encryption = stack.by_prop(ENCRYPTION, "bucket")
     targets = _log_targets(stack)
-    for bucket, name in _buckets(stack):
+    for bucket, name in buckets(stack):
         if name in targets and _kms_algorithm(encryption.get(name))[0].startswith("aws:kms"):
             yield Finding(bucket.name, f"log bucket {name} uses SSE-KMS: logs would be dropped")

@@ -20,7 +20,8 @@ from mlops.templates.source import requirement
 
 # 2.0.0: the lifecycle left the project (container.py, data.py, lake.py, evaluate.py);
 # the image runs mlops.pipelines.container around the project's train module.
-VERSION = "2.0.0"
+# 2.1.0: policy/ (the guardrails pack), `make guard`, CI runs the policy pack before deploys.
+VERSION = "2.1.0"
 # What the lifecycle's container entry points import, installed beside mlops-stack (--no-deps,
 # so the image carries no Pulumi). tests/test_template_pack.py checks them against pyproject.toml.
 RUNTIME_REQUIREMENTS = ("numpy>=1.26,<3", "pyyaml>=6.0.1,<7", "pydantic>=2.7,<3", "boto3>=1.35,<2")
@@ -75,6 +76,9 @@ _COMMON_FILES = [
     ("data/contract.yaml", "data/contract.yaml"),
     ("tests/conftest.py.jinja", "tests/conftest.py"),
     ("tests/test_infra.py.jinja", "tests/test_infra.py"),
+    ("policy/PulumiPolicy.yaml.jinja", "policy/PulumiPolicy.yaml"),
+    ("policy/__main__.py.jinja", "policy/__main__.py"),
+    ("policy/config.json", "policy/config.json"),
     ("tests/test_pipeline.py.jinja", "tests/test_pipeline.py"),
     ("tests/test_pulumi_cli.py.jinja", "tests/test_pulumi_cli.py"),
 ]

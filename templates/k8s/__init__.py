@@ -18,7 +18,7 @@ from mlops.templates.ci import ci_context
 from mlops.templates.k8s.answers import K8sAnswers
 from mlops.templates.pack import FileSpec, TemplatePack, stack_files
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"  # 0.2.0: policy/, MinIO lake in local, preview and gated deploys in CI
 # Until CI builds and pushes the image, the stacks hold a zero digest: a pinned, obviously
 # unbuilt image (the CI sets the real one with `pulumi config set image REPO@sha256:...`).
 UNBUILT = "sha256:" + "0" * 64
@@ -38,6 +38,9 @@ _SHARED = [  # the aws pack's files: the project's own parts
     ("aws/files/data/sample.csv", "data/sample.csv"),
     ("aws/files/data/contract.yaml", "data/contract.yaml"),
     ("aws/files/tests/test_pipeline.py.jinja", "tests/test_pipeline.py"),
+    ("aws/files/policy/PulumiPolicy.yaml.jinja", "policy/PulumiPolicy.yaml"),
+    ("aws/files/policy/__main__.py.jinja", "policy/__main__.py"),
+    ("aws/files/policy/config.json", "policy/config.json"),
 ]
 _OWN = [
     ("k8s/files/README.md.jinja", "README.md"),

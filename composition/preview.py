@@ -1,0 +1,254 @@
+"""``mlops preview``: a stack's resources, its policy verdict and its cost, offline.
+
+The project's Pulumi program runs under the SDK's mock runtime (no cloud, no credentials, no
+Pulumi CLI); what it declared is checked by the project's policy pack (the same rules CrossGuard
+runs, with the same ``policy/config.json``) and priced from the dated price table. A stack
+fails when a mandatory rule finds something or the expected-load estimate is above the stack's
+``budget``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops.infra.cost import Assumptions, CostReport, estimate
+from mlops.infra.policy import CONFIG_FILE, RULES, PackConfig, Violation, evaluate, stack_of
+from mlops.infra.program import capture, stack_config, stacks
+
+# Inputs worth a glance in the tree, by preference; a type's first few that are set are shown.
+KEY_INPUTS = (
+    "bucket",
+    "name",
+    "pipelineName",
+    "instanceType",
+    "enableKeyRotation",
+    "retentionInDays",
+    "imageTagMutability",
+    "enableNetworkIsolation",
+    "targetBucket",
+    "sseAlgorithm",
+    "status",
+    "metricName",
+    "threshold",
+    "limitAmount",
+    "role",
+    "policyArn",
+)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One resource in the tree."""
+
+    depth: int
+    type: str
+    name: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class StackPreview:
+    """What one stack declares, what the policy pack says of it, and what it costs."""
+
+    stack: str
+    flavour: str
+    nodes: tuple[Node, ...]
+    violations: tuple[Violation, ...]
+    rules: int
+    cost: CostReport | None
+    budget: float
+    seconds: float
+    resources: Mapping[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        """The findings that block."""
+        return [v for v in self.violations if v.level == "mandatory"]
+
+    @property
+    def over_budget(self) -> bool:
+        """Whether the expected-load estimate is above the stack's budget."""
+        return bool(self.budget and self.cost and self.cost.load > self.budget)
+
+    @property
+    def ok(self) -> bool:
+        """No mandatory finding and within budget."""
+        return not self.mandatory and not self.over_budget
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {
+            "stack": self.stack,
+            "flavour": self.flavour,
+            "ok": self.ok,
+            "resources": [
+                {"type": n.type, "name": n.name, "depth": n.depth, "inputs": n.summary}
+                for n in self.nodes
+            ],
+            "policy": {
+                "rules": self.rules,
+                "violations": [v.to_dict() for v in self.violations],
+            },
+            "cost": self.cost.to_dict() if self.cost else None,
+            "budget": self.budget or None,
+            "over_budget": self.over_budget,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def preview(project: Path, stack: str) -> StackPreview:
+    """Evaluate, check and price one stack.
+
+    Raises:
+        UserError: no such stack, a config or policy config error, or a broken program.
+    """
+    started = time.perf_counter()
+    name, _, values = stack_config(project, stack)
+    program = capture(project, stack)
+    flavour = "k8s" if any(r.type.startswith("kubernetes:") for r in program.resources) else "aws"
+    config = None
+    if flavour == "aws":
+        from mlops.infra.config import StackConfig
+
+        config = StackConfig.from_values(name, stack, values)
+    environment = config.environment if config else stack
+    view = stack_of(program, environment)
+    rules = [r for r in RULES if r.flavour == flavour]
+    violations = evaluate(view, rules, PackConfig.load(project / CONFIG_FILE, RULES))
+    cost = estimate(view, Assumptions.from_config(config), config.region) if config else None
+    return StackPreview(
+        stack,
+        flavour,
+        tuple(_tree(program)),
+        tuple(violations),
+        len(rules),
+        cost,
+        config.budget if config else 0.0,
+        time.perf_counter() - started,
+        {
+            _normalised(r.name, name, stack): (r.type, r.inputs)
+            for r in program.resources
+            if r.custom
+        },
+    )
+
+
+def preview_all(project: Path) -> list[StackPreview]:
+    """Every stack of the project, in its order."""
+    return [preview(project, stack) for stack in stacks(project)]
+
+
+def _tree(program: Any) -> Iterator[Node]:
+    children: dict[str, list[Any]] = {}
+    for resource in program.resources:
+        parent = resource.parent.rsplit("::", 1)[-1] if resource.parent else ""
+        children.setdefault(parent, []).append(resource)
+
+    def walk(parent: str, depth: int) -> Iterator[Node]:
+        for resource in children.get(parent, []):
+            yield Node(depth, resource.type, resource.name, summary(resource.type, resource.inputs))
+            yield from walk(resource.name, depth + 1)
+
+    yield from walk("", 0)
+
+
+def summary(type_: str, inputs: Mapping[str, Any]) -> str:
+    """A resource's key inputs in one short line."""
+    if type_.startswith("kubernetes:"):
+        meta = inputs.get("metadata") or {}
+        return (
+            f"{inputs.get('kind', '')} {meta.get('namespace', '')}/{meta.get('name', '')}".strip()
+        )
+    parts = []
+    variants = inputs.get("productionVariants") or []
+    for v in variants:
+        if v.get("serverlessConfig"):
+            memory = int(float(v["serverlessConfig"].get("memorySizeInMb", 0)))
+            parts.append(f"{v.get('variantName')}: serverless {memory} MB")
+        else:
+            count = int(float(v.get("initialInstanceCount") or 1))
+            parts.append(f"{v.get('variantName')}: {count} x {v.get('instanceType')}")
+    for key in KEY_INPUTS:
+        value = inputs.get(key)
+        if isinstance(value, str | bool | int | float) and value != "":
+            shown = json.dumps(value) if isinstance(value, bool) else str(value)
+            parts.append(f"{key}={shown}")
+        if len(parts) >= 3:
+            break
+    return ", ".join(parts)
+
+
+def _normalised(text: str, project: str, stack: str) -> str:
+    return text.replace(f"{project}-{stack}", f"{project}-<stack>")
+
+
+@dataclass(frozen=True)
+class StackDiff:
+    """What differs between two stacks' resources (names with the stack replaced)."""
+
+    left: str
+    right: str
+    only_left: tuple[str, ...]
+    only_right: tuple[str, ...]
+    changed: tuple[tuple[str, str, Any, Any], ...]  # (resource, input, left, right)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {
+            "left": self.left,
+            "right": self.right,
+            "only_left": list(self.only_left),
+            "only_right": list(self.only_right),
+            "changed": [
+                {"resource": r, "input": k, "left": a, "right": b} for r, k, a, b in self.changed
+            ],
+        }
+
+
+def diff(project: Path, left: str, right: str) -> StackDiff:
+    """Compare two stacks resource by resource, input by input.
+
+    Raises:
+        UserError: either stack does not exist or does not evaluate.
+    """
+    name, _, _ = stack_config(project, left)
+    a, b = preview(project, left), preview(project, right)
+    changed = []
+    for key in sorted(set(a.resources) & set(b.resources)):
+        (_, ia), (_, ib) = a.resources[key], b.resources[key]
+        for field_ in sorted(set(ia) | set(ib)):
+            va = _normalise_value(ia.get(field_), name, left)
+            vb = _normalise_value(ib.get(field_), name, right)
+            if va != vb:
+                changed.append((key, field_, va, vb))
+    return StackDiff(
+        left,
+        right,
+        tuple(sorted(set(a.resources) - set(b.resources))),
+        tuple(sorted(set(b.resources) - set(a.resources))),
+        tuple(changed),
+    )
+
+
+def _normalise_value(value: Any, project: str, stack: str) -> Any:
+    if value is None:
+        return None
+    plain = json.loads(_normalised(json.dumps(value, sort_keys=True), project, stack))
+    return _environment_tag(plain, stack)
+
+
+def _environment_tag(value: Any, stack: str) -> Any:
+    """Every ``environment: <stack>`` tag differs by design; it is not a difference to show."""
+    if isinstance(value, dict):
+        return {
+            k: "<stack>" if k == "environment" and v == stack else _environment_tag(v, stack)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_environment_tag(v, stack) for v in value]
+    return value

@@ -1,0 +1,196 @@
+"""What a stack will cost a month, from what it declares and a dated price table.
+
+Read from the same resources the policy pack reads (:class:`mlops.infra.policy.Stack`):
+realtime endpoint variants (instance-hours around the clock), serverless variants (GB-seconds
+of the expected requests), the pipeline's training step (its instance-hours a month, less the
+spot discount where it trains on spot), the lake's storage by zone, CloudWatch alarms and
+dashboards, and KMS keys. Instance prices are the instance catalogue's; the rest is
+``prices.yaml``; both name their source and date.
+
+Two totals: **idle**, what the stack costs with nothing running (endpoints that stay up,
+storage, alarms, keys), and **expected load**, idle plus the traffic and training the stack
+config assumes (``expectedRequestsPerDay``, ``expectedRequestMs``, ``trainingHoursPerMonth``,
+``lakeStorageGb``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops.infra.aws.catalog import RegionPrices, instance_catalogue, price_table
+from mlops.infra.policy import aws_rules as aws
+from mlops.infra.policy.model import Stack
+
+COMPUTE = ("endpoint", "serverless", "training")
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+DAYS_PER_MONTH = 365 / 12
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """The expected load a stack is priced at (its stack config's values)."""
+
+    requests_per_day: int = 10_000
+    request_ms: int = 100
+    training_hours: float = 10
+    storage_gb: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Any) -> Assumptions:
+        """From a :class:`mlops.infra.config.StackConfig`."""
+        return cls(
+            config.expected_requests_per_day,
+            config.expected_request_ms,
+            config.training_hours_per_month,
+            dict(config.lake_storage_gb),
+        )
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One priced item: USD a month idle and under the expected load."""
+
+    category: str
+    item: str
+    basis: str
+    idle: float
+    load: float
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """A stack's estimate."""
+
+    lines: tuple[CostLine, ...]
+    region: str
+    priced_as: str  # the region whose prices were used
+    source: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def idle(self) -> float:
+        """USD a month with nothing running."""
+        return round(sum(line.idle for line in self.lines), 2)
+
+    @property
+    def load(self) -> float:
+        """USD a month under the expected load."""
+        return round(sum(line.load for line in self.lines), 2)
+
+    @property
+    def idle_compute(self) -> float:
+        """The idle cost of endpoints and training alone."""
+        return round(sum(line.idle for line in self.lines if line.category in COMPUTE), 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {
+            "currency": "USD/month",
+            "idle": self.idle,
+            "load": self.load,
+            "idle_compute": self.idle_compute,
+            "region": self.region,
+            "priced_as": self.priced_as,
+            "source": self.source,
+            "notes": list(self.notes),
+            "lines": [line.__dict__ for line in self.lines],
+        }
+
+
+def estimate(stack: Stack, assumptions: Assumptions, region: str) -> CostReport:
+    """Price every billable resource of an AWS stack."""
+    table = price_table()
+    prices = table.for_region(region)
+    notes: list[str] = []
+    if prices.region != region:
+        notes.append(f"no prices for {region} in the table: {prices.region}'s are used")
+    unknown: set[str] = set()
+    lines = [
+        *_endpoints(stack, assumptions, prices, table.hours_per_month, unknown),
+        *_training(stack, assumptions, prices, unknown),
+        *_storage(stack, assumptions, prices),
+        *_fixed(stack, prices),
+    ]
+    if unknown:
+        notes.append(f"no price for {', '.join(sorted(unknown))}: counted as $0")
+    catalogue = instance_catalogue()
+    source = (
+        f"instances: {catalogue.price_source} ({catalogue.price_as_of});"
+        f" the rest: {prices.source} ({prices.as_of})"
+    )
+    rounded = tuple(
+        CostLine(line.category, line.item, line.basis, round(line.idle, 2), round(line.load, 2))
+        for line in lines
+    )
+    return CostReport(rounded, region, prices.region, source, tuple(notes))
+
+
+def _price(instance_type: Any, unknown: set[str]) -> float:
+    known = instance_catalogue().types.get(str(instance_type))
+    if known is None:
+        unknown.add(str(instance_type))
+        return 0.0
+    return known.price_per_hour
+
+
+def _endpoints(
+    stack: Stack, assumptions: Assumptions, prices: RegionPrices, hours: int, unknown: set[str]
+) -> Iterator[CostLine]:
+    for config in stack.of(aws.ENDPOINT_CONFIG):
+        for v in aws.variants(config):
+            name = f"{config.name} / {v.get('variantName')}"
+            if aws.is_serverless(v):
+                memory_gb = float((v.get("serverlessConfig") or {}).get("memorySizeInMb", 0)) / 1024
+                seconds = (
+                    assumptions.requests_per_day * DAYS_PER_MONTH * assumptions.request_ms / 1000
+                )
+                basis = (
+                    f"{assumptions.requests_per_day:,} req/day x {assumptions.request_ms} ms"
+                    f" x {memory_gb:g} GB"
+                )
+                usd = seconds * memory_gb * prices.serverless_gb_second
+                yield CostLine("serverless", name, basis, 0.0, usd)
+                continue
+            itype, count = v.get("instanceType"), float(v.get("initialInstanceCount") or 1)
+            usd = _price(itype, unknown) * count * hours
+            yield CostLine("endpoint", name, f"{int(count)} x {itype} x {hours} h", usd, usd)
+
+
+def _training(
+    stack: Stack, assumptions: Assumptions, prices: RegionPrices, unknown: set[str]
+) -> Iterator[CostLine]:
+    for pipeline in stack.of(aws.PIPELINE):
+        for job in aws.pipeline_jobs(pipeline):
+            if job["kind"] != "Training":
+                continue
+            itype, count = job["instance_type"], float(job["count"])
+            discount = prices.spot_discount if job["spot"] else 0.0
+            usd = _price(itype, unknown) * count * assumptions.training_hours * (1 - discount)
+            spot = f", spot -{discount:.0%}" if job["spot"] else ""
+            basis = f"{int(count)} x {itype} x {assumptions.training_hours:g} h{spot}"
+            yield CostLine("training", f"{pipeline.name} / {job['name']}", basis, 0.0, usd)
+
+
+def _storage(stack: Stack, assumptions: Assumptions, prices: RegionPrices) -> Iterator[CostLine]:
+    for _bucket, name in aws.buckets(stack):
+        zone = next((z for z in assumptions.storage_gb if name.endswith(f"-lake-{z}")), None)
+        if zone is not None:
+            gb = assumptions.storage_gb[zone]
+            usd = gb * prices.s3_gb_month
+            yield CostLine("storage", name, f"{gb:g} GB (S3 Standard)", usd, usd)
+
+
+def _fixed(stack: Stack, prices: RegionPrices) -> Iterator[CostLine]:
+    fixed = (
+        ("alarms", aws.ALARM, prices.cloudwatch_alarm_month, "alarm"),
+        ("dashboards", DASHBOARD, prices.cloudwatch_dashboard_month, "dashboard"),
+        ("kms", aws.KMS_KEY, prices.kms_key_month, "key"),
+    )
+    for category, type_, price, unit in fixed:
+        count = len(stack.of(type_))
+        if count:
+            usd = count * price
+            item = f"{count} {unit}{'' if count == 1 else 's'}"
+            yield CostLine(category, item, f"{count} x ${price:g}", usd, usd)

@@ -1,0 +1,251 @@
+"""`mlops preview`: every generated stack passes its policy pack; broken programs fail with the
+rule's id and its fix; the cost estimate matches figures worked out by hand; budgets gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from platform_runs import ENVIRONMENTS, platform
+
+from mlops.templates.answers import validate_answers
+from mlops.templates.engine import Scaffold
+
+PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-{stack}/1"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An aws project with an approved model in every stack, so every endpoint is declared."""
+    root = tmp_path_factory.mktemp("preview") / "churn"
+    Scaffold(validate_answers({"name": "churn", "ci": "none"}), root, git=False).run()
+    for stack in ENVIRONMENTS:
+        path = root / f"Pulumi.{stack}.yaml"
+        document = yaml.safe_load(path.read_text())
+        document["config"]["churn:modelPackageArn"] = PACKAGE.format(stack=stack)
+        path.write_text(yaml.safe_dump(document))
+    return root
+
+
+@pytest.fixture
+def project(generated: Path, tmp_path: Path) -> Path:
+    """A copy of the generated project a test may break."""
+    copy = tmp_path / "churn"
+    shutil.copytree(generated, copy)
+    return copy
+
+
+def preview_json(invoke, project: Path, *args: str) -> tuple[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    result = invoke("preview", "--json", "--project", str(project), *args)
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_every_generated_stack_passes_every_mandatory_rule(generated: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    code, report = preview_json(invoke, generated, "--all")
+    assert code == 0 and report["ok"]
+    assert [s["stack"] for s in report["stacks"]] == ["dev", "local", "prod", "staging"]
+    for stack in report["stacks"]:
+        assert stack["policy"]["violations"] == [], stack["stack"]
+        assert stack["policy"]["rules"] >= 25
+        types = {r["type"] for r in stack["resources"]}
+        assert "aws:sagemaker/endpointConfiguration:EndpointConfiguration" in types
+
+
+def test_every_generated_k8s_stack_passes_too(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "churn-k8s"
+    Scaffold(
+        validate_answers({"name": "churn-k8s", "ci": "none", "kserve": True}, "k8s"),
+        root,
+        template="k8s",
+        git=False,
+    ).run()
+    code, report = preview_json(invoke, root, "--all")
+    assert code == 0, [s["policy"]["violations"] for s in report["stacks"]]
+    assert {s["flavour"] for s in report["stacks"]} == {"k8s"}
+    assert all(s["cost"] is None for s in report["stacks"])
+
+
+BREAKS = {
+    "public bucket": (
+        "prod",
+        """
+import json
+public = aws.s3.Bucket("open-data", bucket="churn-open-data")
+aws.s3.BucketPolicy("open-data-policy", bucket="churn-open-data", policy=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                   "Resource": "arn:aws:s3:::churn-open-data/*"}]}))
+""",
+        {"CKV2_AWS_6", "CKV_AWS_70", "CKV_AWS_21", "CKV_AWS_145"},
+    ),
+    "FullAccess role": (
+        "dev",
+        """
+role = aws.iam.Role("notebook", assume_role_policy=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                   "Action": "sts:AssumeRole"}]}))
+aws.iam.RolePolicyAttachment("notebook-full", role=role.name,
+    policy_arn="arn:aws:iam::aws:policy/AmazonSageMakerFullAccess")
+""",
+        {"CKV_AWS_274", "mlops-iam-trust-conditions"},
+    ),
+    "single-instance prod endpoint": (
+        "prod",
+        """
+aws.sagemaker.EndpointConfiguration("side-endpoint", kms_key_arn="arn:aws:kms:us-east-1:1:key/k",
+    production_variants=[{"variant_name": "primary", "model_name": "m",
+                          "instance_type": "ml.m5.large", "initial_instance_count": 1}],
+    data_capture_config={"enable_capture": True, "kms_key_id": "k",
+        "initial_sampling_percentage": 5, "destination_s3_uri": "s3://b/c",
+        "capture_options": [{"capture_mode": "Input"}]},
+    tags={"project": "churn", "environment": "prod", "owner": "o", "cost-center": "c",
+          "managed-by": "me"})
+""",
+        {"sagemaker-endpoint-config-prod-instance-count"},
+    ),
+    "GPU endpoint in dev": (
+        "dev",
+        None,  # no code: the stack config serves dev on a GPU around the clock
+        {"mlops-no-idle-gpu-outside-prod"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BREAKS))
+def test_a_broken_project_fails_with_the_rules_id_and_a_fix(
+    case: str, project: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    stack, code, expected = BREAKS[case]
+    if code is None:
+        path = project / "Pulumi.dev.yaml"
+        document = yaml.safe_load(path.read_text())
+        document["config"].update(
+            {"churn:endpointType": "realtime", "churn:endpointInstanceType": "ml.g4dn.xlarge"}
+        )
+        path.write_text(yaml.safe_dump(document))
+    else:
+        main = project / "infra" / "__main__.py"
+        main.write_text(main.read_text() + "\nimport json\nimport pulumi_aws as aws\n" + code)
+    result = invoke("preview", "--stack", stack, "--no-tree", "--project", str(project))
+    assert result.exit_code == 1, result.output
+    found = {
+        line.split()[1].rstrip(":")
+        for line in result.stdout.splitlines()
+        if line.startswith("  mandatory ")
+    }
+    assert expected <= found, found
+    assert "fix: " in result.stdout and "nothing was provisioned" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_rule_set_to_advisory_reports_but_does_not_block(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    path = project / "Pulumi.dev.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"].update(
+        {"churn:endpointType": "realtime", "churn:endpointInstanceType": "ml.g4dn.xlarge"}
+    )
+    path.write_text(yaml.safe_dump(document))
+    (project / "policy" / "config.json").write_text(
+        '{"mlops-no-idle-gpu-outside-prod": "advisory"}'
+    )
+    code, report = preview_json(invoke, project, "--stack", "dev")
+    assert code == 0
+    (violation,) = report["stacks"][0]["policy"]["violations"]
+    assert (
+        violation["rule"] == "mlops-no-idle-gpu-outside-prod" and violation["level"] == "advisory"
+    )
+    (project / "policy" / "config.json").write_text('{"mlops-no-idle-gpu": "advisory"}')
+    bad = invoke("preview", "--stack", "dev", "--project", str(project))
+    assert bad.exit_code == 2 and "did you mean 'mlops-no-idle-gpu-outside-prod'" in bad.output
+
+
+def test_the_estimate_matches_hand_computed_figures(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    # dev: serverless 2 GB, 10,000 requests a day of 100 ms; training 10 h of ml.m5.xlarge on spot.
+    _, dev = preview_json(invoke, project, "--stack", "dev")
+    cost = dev["stacks"][0]["cost"]
+    lines = {line["category"]: line for line in cost["lines"] if line["category"] != "storage"}
+    serverless = 10_000 * 365 / 12 * 0.1 * 2 * 0.00002  # = 1.2167
+    assert lines["serverless"]["load"] == round(serverless, 2) == 1.22
+    assert lines["training"]["load"] == round(10 * 0.23 * (1 - 0.7), 2) == 0.69
+    storage = (50 + 20 + 10 + 5) * 0.023  # 1.955, line by line: 1.15 + 0.46 + 0.23 + 0.12
+    fixed = 7 * 0.10 + 3.00 + 1.00  # seven alarms, one dashboard, one key
+    assert cost["idle_compute"] == 0.0  # serverless and spot: nothing runs while idle
+    assert cost["idle"] == pytest.approx(storage + fixed, abs=0.02)
+    assert cost["load"] == pytest.approx(storage + fixed + serverless + 0.69, abs=0.02)
+
+    # prod: two ml.m5.large around the clock (730 h) and 10 h of on-demand ml.m5.xlarge.
+    _, prod = preview_json(invoke, project, "--stack", "prod")
+    cost = prod["stacks"][0]["cost"]
+    endpoint = next(line for line in cost["lines"] if line["category"] == "endpoint")
+    assert endpoint["idle"] == endpoint["load"] == round(2 * 0.115 * 730, 2) == 167.90
+    assert cost["idle_compute"] == 167.90
+    assert cost["load"] == pytest.approx(167.90 + 2.30 + storage + 8 * 0.10 + 3.00 + 1.00, abs=0.02)
+
+
+def test_a_budget_gates_the_stack_and_is_provisioned(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    path = project / "Pulumi.prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["churn:budget"] = 150
+    path.write_text(yaml.safe_dump(document))
+    over = invoke("preview", "--stack", "prod", "--no-tree", "--project", str(project))
+    assert (
+        over.exit_code == 1
+        and "budget: 150.00 exceeded by the expected load (176.95)" in over.stdout
+    )
+    document["config"]["churn:budget"] = 250
+    path.write_text(yaml.safe_dump(document))
+    within = invoke("preview", "--stack", "prod", "--no-tree", "--project", str(project))
+    assert within.exit_code == 0 and "budget: 250.00, expected load 176.95: within" in within.stdout
+
+    program = platform("prod", budget=250)
+    (budget,) = program.of_type("aws:budgets/budget:Budget")
+    assert budget.inputs["limitAmount"] == "250.00" and budget.inputs["timeUnit"] == "MONTHLY"
+    alerts = budget.inputs["notifications"]
+    assert {a["notificationType"] for a in alerts} == {"FORECASTED", "ACTUAL"}
+    assert all(
+        a["subscriberSnsTopicArns"]
+        == ["arn:aws:sns:us-east-1:123456789012:churn-prod-monitoring-alerts"]
+        for a in alerts
+    )
+    tags = [e["tags"] for e in budget.inputs["filterExpression"]["ands"]]
+    assert tags == [
+        {"key": "project", "values": ["churn"], "matchOptions": ["EQUALS"]},
+        {"key": "environment", "values": ["prod"], "matchOptions": ["EQUALS"]},
+    ]
+    # AWS Budgets may publish to the encrypted alerts topic.
+    (topic_policy,) = [
+        p for p in program.of_type("aws:sns/topicPolicy:TopicPolicy") if "alerts" in p.name
+    ]
+    principals = json.loads(topic_policy.inputs["policy"])["Statement"][0]["Principal"]["Service"]
+    assert "budgets.amazonaws.com" in principals
+    assert not platform("prod").of_type("aws:budgets/budget:Budget")  # no budget, none made
+
+
+def test_diff_names_what_differs_between_two_stacks(generated: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("preview", "--diff", "dev", "prod", "--json", "--project", str(generated))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert "churn-<stack>-endpoint-scaling-policy" in report["only_right"]  # prod autoscales
+    changed = {(c["resource"], c["input"]): (c["left"], c["right"]) for c in report["changed"]}
+    assert changed[("churn-<stack>-lake-key", "deletionWindowInDays")] == (7.0, 30.0)
+    assert ("churn-<stack>-lake-raw", "tags") not in changed  # the environment tag is no news
+    unknown = invoke("preview", "--diff", "dev", "prd", "--project", str(generated))
+    assert unknown.exit_code == 2 and "did you mean 'prod'" in unknown.output
+
+
+def test_the_text_report_shows_the_tree_policy_and_cost(generated: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("preview", "--stack", "prod", "--project", str(generated))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "  mlops:aws:MLPlatform  churn-prod" in out
+    assert (
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration  churn-prod-endpoint-config"
+        "  [primary: 2 x ml.m5.large]" in out
+    )
+    assert "0 mandatory failed" in out and "expected load 17" in out and "prices: instances:" in out
