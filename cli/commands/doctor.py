@@ -7,11 +7,13 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from mlops.cli.output import rich_console
+from mlops.cli.options import ProjectOption
+from mlops.cli.output import exit_on_error, rich_console
 
 app = typer.Typer()
 MIN_PYTHON = (3, 11)
@@ -160,10 +162,19 @@ def doctor(
             "--deploy", help="Also require what deploying to AWS needs: Pulumi CLI, credentials."
         ),
     ] = False,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            help="Also check the AWS account against this stack: SageMaker quotas for its"
+            " instance types, types offered in its region, the roles it needs (read-only calls)."
+        ),
+    ] = None,
+    project: ProjectOption = None,
 ) -> None:
     """Check Python, the Pulumi CLI, AWS credentials, docker and kind.
 
-    Exits 1 when a required item is missing; each missing item gets a one-line fix.
+    Exits 1 when a required item is missing; each missing item gets a one-line fix. With
+    --stack, the account preflight runs too, and a short quota or a missing type fails it.
     """
     from rich.table import Table
 
@@ -185,7 +196,31 @@ def doctor(
             # One unwrapped line per hint, so commands and URLs stay copyable.
             console.print(f"fix {check.name}: {check.fix}", soft_wrap=True)
     missing = [c.name for c in checks if c.required and not c.ok]
+    if stack:
+        missing += _preflight(stack, project)
     if missing:
         console.print(f"[red]required and missing:[/] {', '.join(missing)}")
         raise typer.Exit(1)
     console.print("[green]everything required is present[/]")
+
+
+def _preflight(stack: str, project: Path | None) -> list[str]:
+    """Run the stack's account checks, print them; return the names of those that failed."""
+    from rich.table import Table
+
+    with exit_on_error():
+        from mlops.composition.preflight import stack_preflight
+        from mlops.core.project import find_project
+
+        findings = stack_preflight(find_project(project), stack)
+    console = rich_console()
+    table = Table(show_header=True, header_style="bold", title=f"stack {stack}: the AWS account")
+    for column in ("check", "status", "detail"):
+        table.add_column(column, overflow="fold")
+    for f in findings:
+        table.add_row(f.check, "[green]ok[/]" if f.ok else "[red]failed[/]", f.detail)
+    console.print(table)
+    for f in findings:
+        if not f.ok:
+            console.print(f"fix {f.check}: {f.fix}", soft_wrap=True)
+    return [f.check for f in findings if not f.ok]
