@@ -19,57 +19,23 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys, time, warnings
 warnings.simplefilter("ignore")
 start = time.perf_counter()
+sys.path.insert(0, sys.argv[3])
 from mlops.infra.testing import CALLER_IDENTITY, run_program
-from mlops.infra.config import StackConfig
+import fleet
 case, models = sys.argv[1], int(sys.argv[2])
-ACCOUNT = "123456789012"
-
-def package(project, env, n):
-    return f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/{project}-{env}-models/{n}"
-
-def config(project, env, **extra):
-    values = {"aws:region": "us-east-1", f"{project}:trainingInstanceType": "ml.g5.2xlarge"}
-    values.update({f"{project}:{k}": v for k, v in extra.items()})
-    return StackConfig.from_values(project, env, values)
-
-def prod():
-    from mlops.infra.aws import MLPlatform
-    cfg = config("churn", "prod", modelPackageArn=package("churn", "prod", 1),
-                 challengerModelPackageArn=package("churn", "prod", 2),
-                 shadowModelPackageArn=package("churn", "prod", 3), schedule="rate(7 days)")
-    MLPlatform(cfg.name_prefix, cfg)
-
-def synthetic():
-    from mlops.infra.aws import (DataLake, DataLakeArgs, InferenceEndpoint, InferenceEndpointArgs,
-        ModelRegistry, ModelRegistryArgs, Monitoring, MonitoringArgs, TrainingPipeline,
-        TrainingPipelineArgs)
-    for env in ("dev", "staging", "prod"):
-        base = config("fleet", env)
-        lake = DataLake(f"fleet-{env}-lake", DataLakeArgs.from_config(base, ACCOUNT))
-        training = TrainingPipeline(f"fleet-{env}-training",
-            TrainingPipelineArgs.from_config(base, ACCOUNT, lake.bucket_names, lake.key_arn))
-        Monitoring(f"fleet-{env}-monitoring", MonitoringArgs.from_config(base, ACCOUNT,
-            lake.key_arn, training.role_arn, training.pipeline_arn, training.start_role_arn,
-            "s3://fleet/monitoring/"))
-        for n in range(models):
-            project = f"model{n:02d}"
-            cfg = config(project, env, modelPackageArn=package(project, env, 1))
-            ModelRegistry(f"{project}-{env}-registry",
-                ModelRegistryArgs.from_config(cfg, ACCOUNT, lake.key_arn))
-            InferenceEndpoint(f"{project}-{env}-endpoint", InferenceEndpointArgs.from_config(
-                cfg, training.role_arn, lake.key_arn, "s3://fleet/capture/"))
 
 def peer():
     import pulumi_aws as aws
     for n in range(models):
         aws.s3.Bucket(f"bucket-{n}", tags={"n": str(n)})
 
-program = {"prod": prod, "synthetic": synthetic, "peer": peer}[case]
+program = {"prod": fleet.prod, "synthetic": lambda: fleet.synthetic(models), "peer": peer}[case]
 loaded = time.perf_counter()
 result = run_program(program, project="bench", stack="prod", invokes=CALLER_IDENTITY)
 done = time.perf_counter()
@@ -85,7 +51,10 @@ print(json.dumps({
 def run(case: str, models: int) -> dict[str, float]:
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, case, str(models)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, case, str(models), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     figures: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     figures["wall_s"] = time.perf_counter() - start

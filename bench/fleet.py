@@ -1,0 +1,100 @@
+"""The synthetic fleets the platform and preview benches evaluate (current component APIs).
+
+``environment(env, models)``: one environment's lake, training pipeline and monitoring, and per
+model a registry and a realtime endpoint; 50 models x 3 environments is about 2,200 resources.
+``prod()``: the full prod MLPlatform (endpoint, A/B + shadow, autoscaling, data quality).
+``PROGRAM``: a project's ``infra/__main__.py`` building ``environment`` for its stack.
+"""
+
+from __future__ import annotations
+
+ACCOUNT = "123456789012"
+
+
+def package(project: str, env: str, n: int) -> str:
+    return f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/{project}-{env}-models/{n}"
+
+
+def config(project: str, env: str, **extra: object):  # type: ignore[no-untyped-def]
+    from mlops.infra.config import StackConfig
+
+    values = {"aws:region": "us-east-1", f"{project}:trainingInstanceType": "ml.g5.2xlarge"}
+    values.update({f"{project}:{k}": v for k, v in extra.items()})
+    return StackConfig.from_values(project, env, values)
+
+
+def prod() -> None:
+    from mlops.infra.aws import MLPlatform
+
+    cfg = config(
+        "churn",
+        "prod",
+        modelPackageArn=package("churn", "prod", 1),
+        challengerModelPackageArn=package("churn", "prod", 2),
+        shadowModelPackageArn=package("churn", "prod", 3),
+        schedule="rate(7 days)",
+    )
+    MLPlatform(cfg.name_prefix, cfg)
+
+
+def environment(env: str, models: int) -> None:
+    from mlops.infra.aws import (
+        DataLake,
+        DataLakeArgs,
+        InferenceEndpoint,
+        InferenceEndpointArgs,
+        ModelRegistry,
+        ModelRegistryArgs,
+        Monitoring,
+        MonitoringArgs,
+        TrainingPipeline,
+        TrainingPipelineArgs,
+    )
+
+    base = config("fleet", env)
+    lake = DataLake(f"fleet-{env}-lake", DataLakeArgs.from_config(base, ACCOUNT))
+    training = TrainingPipeline(
+        f"fleet-{env}-training",
+        TrainingPipelineArgs.from_config(base, ACCOUNT, lake.bucket_names, lake.key_arn),
+    )
+    monitoring = Monitoring(
+        f"fleet-{env}-monitoring",
+        MonitoringArgs.from_config(
+            base, ACCOUNT, lake.key_arn, training.pipeline_arn, training.start_role_arn
+        ),
+    )
+    for n in range(models):
+        project = f"model{n:02d}"
+        cfg = config(project, env, modelPackageArn=package(project, env, 1))
+        ModelRegistry(
+            f"{project}-{env}-registry", ModelRegistryArgs.from_config(cfg, ACCOUNT, lake.key_arn)
+        )
+        InferenceEndpoint(
+            f"{project}-{env}-endpoint",
+            InferenceEndpointArgs.from_config(
+                cfg,
+                ACCOUNT,
+                lake.bucket_names,
+                training.repository_arn,
+                lake.key_arn,
+                "s3://fleet-capture/",
+                monitoring.alerts_topic_arn,
+            ),
+        )
+
+
+def synthetic(models: int) -> None:
+    for env in ("dev", "staging", "prod"):
+        environment(env, models)
+
+
+PROGRAM = '''"""A synthetic fleet: {models} models in the stack's environment."""
+import sys
+
+import pulumi
+
+sys.path.insert(0, {bench!r})
+from fleet import environment
+
+environment(pulumi.get_stack(), {models})
+'''
