@@ -16,6 +16,7 @@ from mlops.cli.commands import (
     preview,
     runs,
     serve,
+    update,
     version,
 )
 from mlops.cli.output import DEBUG
@@ -27,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-for command in (init, demo, local, runs, serve, monitor, preview, manifests, doctor, version):
+COMMANDS = (init, update, demo, local, runs, serve, monitor, preview, manifests, doctor, version)
+for command in COMMANDS:
     app.add_typer(command.app)
 
 

@@ -50,6 +50,7 @@ class MockedResource:
         protect: the ``protect`` option.
         retain_on_delete: the ``retain_on_delete`` option.
         custom: ``False`` for components.
+        aliases: the old names the resource answers to (``ResourceOptions.aliases``).
     """
 
     type: str
@@ -59,6 +60,7 @@ class MockedResource:
     protect: bool
     retain_on_delete: bool
     custom: bool
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -176,6 +178,10 @@ class _RecordingMonitor(_mocks.MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     custom=bool(request.custom),
+                    aliases=tuple(
+                        [a.spec.name for a in request.aliases if a.HasField("spec") and a.spec.name]
+                        + [urn.rsplit("::", 1)[-1] for urn in request.aliasURNs]
+                    ),
                 )
             )
         return response

@@ -10,13 +10,14 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from mlops.core.errors import ExternalToolError, TemplateError
+from mlops.core.errors import ExternalToolError, TemplateError, UserError
 from mlops.templates.answers import BaseAnswers
 from mlops.templates.pack import load_pack
 from mlops.templates.render import PlannedFile, render_files
 from mlops.templates.write import Changes, preflight, write_files
 
 RECORD_PATH = PurePosixPath(".mlops/answers.yml")
+PRISTINE_REF = "refs/mlops/pristine"  # see mlops.templates.update
 RECORD_HEADER = (
     "# Recorded by mlops-stack: the template and answers this project was rendered from.\n"
     "# `mlops update` re-renders from here and merges with your edits; keep it under git.\n"
@@ -75,6 +76,13 @@ class Scaffold:
     def plan(self) -> Plan:
         """Render in memory and check the destination; writes nothing."""
         if self._plan is None:
+            if self.force and (self.dest / RECORD_PATH).is_file():
+                # Re-rendering over a project would drop its answers and overwrite its edits.
+                raise UserError(
+                    f"{self.dest} is already an mlops project ({RECORD_PATH} is there):"
+                    " `mlops update` brings template changes in with a three-way merge that"
+                    " keeps your edits; `init --force` would overwrite them"
+                )
             pack = load_pack(self.template)
             if not isinstance(self.answers, pack.answers_model):
                 raise TemplateError(
@@ -139,6 +147,8 @@ class Scaffold:
                 for field, value in (("NAME", "mlops-stack"), ("EMAIL", "mlops-stack@localhost"))
             }
             _git(git, root, *commit, env={**os.environ, **fallback})
+        # The pristine render, the base of every later `mlops update` merge.
+        _git(git, root, "update-ref", PRISTINE_REF, "HEAD")
         return "initialized"
 
 

@@ -40,6 +40,18 @@ def stack_files(
 
 
 @dataclass(frozen=True)
+class Rename:
+    """A resource a template version renamed: ``mlops update`` aliases the old name to the new.
+
+    ``old`` and ``new`` are logical names; ``{prefix}`` stands for ``<project>-<stack>``.
+    """
+
+    type: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
 class TemplatePack:
     """A bundled template pack.
 
@@ -51,6 +63,7 @@ class TemplatePack:
         answers_model: the pack's answers model (its questions and their rules).
         manifest: answers -> the exact list of files to produce.
         build_context: answers -> the render context (every table and derived value).
+        migrations: version -> the resources that version renamed (Pulumi aliases follow).
     """
 
     name: str
@@ -60,6 +73,7 @@ class TemplatePack:
     answers_model: type[BaseAnswers]
     manifest: Callable[[Any], list[FileSpec]]
     build_context: Callable[[Any], dict[str, Any]]
+    migrations: Mapping[str, tuple[Rename, ...]] = field(default_factory=dict)
 
 
 # Packs are discovered through this entry-point group: mlops-stack registers its bundled packs

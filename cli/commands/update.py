@@ -1,0 +1,94 @@
+"""``mlops update`` and ``mlops check-update``: template changes into an existing project."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlops.cli.options import ProjectOption
+from mlops.cli.output import echo, exit_on_error
+
+app = typer.Typer()
+MARK = {"updated": "~", "merged": "M", "conflict": "!", "added": "+", "deleted": "-", "kept": "="}
+
+
+@app.command("update")
+def update(
+    to: Annotated[
+        str | None, typer.Option(help="The template version to update to (the installed one).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the diff the update would make; write nothing.")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--continue", help="Finish an update after resolving its conflict markers."),
+    ] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Bring the newer template version into this project without losing your edits.
+
+    A three-way merge per file: the base is the pristine render of your current version (kept
+    in the project's git history), theirs the new version rendered from your recorded answers,
+    ours your working tree. Files you never edited take the new version; files you edited keep
+    your edits merged with upstream's; conflicts become inline markers, are listed, and the
+    command exits 1 until `mlops update --continue`. Files you deleted stay deleted; files
+    removed upstream are deleted only if unedited. Needs a clean git tree (commit first).
+    Renamed resources get Pulumi aliases so `pulumi up` moves them instead of replacing them.
+    """
+    with exit_on_error():
+        from mlops.core.project import find_project
+        from mlops.templates import update as updater
+
+        root = find_project(project)
+        if resume:
+            resolved = updater.continue_update(root)
+            echo(f"update finished: {len(resolved)} resolved file(s); the answers record advanced")
+            return
+        if dry_run:
+            plan = updater.plan_update(root, to)
+            _summary(plan)
+            echo(plan.diff(root) or "(no changes)")
+            echo("dry run: nothing written")
+            return
+        try:
+            plan = updater.run_update(root, to)
+        except updater.UpdateConflicts as conflicts:
+            _summary(conflicts.plan)  # what merged cleanly, and where the markers are
+            raise
+        _summary(plan)
+        echo(
+            f"updated {plan.template} {plan.old_version} -> {plan.new_version}:"
+            " review with `git diff`, then commit"
+        )
+
+
+def _summary(plan: object) -> None:
+    from mlops.templates.update import UpdatePlan
+
+    assert isinstance(plan, UpdatePlan)
+    echo(f"template {plan.template}: {plan.old_version} -> {plan.new_version}", "cyan")
+    for outcome in plan.outcomes:
+        if outcome.action != "unchanged" or outcome.detail:
+            detail = f" ({outcome.detail})" if outcome.detail else ""
+            echo(f"  {MARK.get(outcome.action, ' ')} {outcome.path}: {outcome.action}{detail}")
+    for key, value in plan.new_questions.items():
+        echo(f"  new question {key}: {value!r} (its default; edit .mlops/answers.yml to change)")
+    for alias in plan.aliases:
+        echo(f"  renamed {alias['type']}: {alias['old']} -> {alias['new']} (aliased)")
+
+
+@app.command("check-update")
+def check_update(project: ProjectOption = None) -> None:
+    """Say whether a newer template version is installed; exit 1 if so (for CI to nag)."""
+    with exit_on_error():
+        from mlops.core.project import find_project
+        from mlops.templates.update import check_update as check
+
+        template, current, available = check(find_project(project))
+    if current == available:
+        echo(f"template {template} {current}: up to date")
+        return
+    echo(f"template {template} {current} -> {available} is available: run `mlops update`", "yellow")
+    raise typer.Exit(1)

@@ -1,0 +1,436 @@
+"""``mlops update``: bring a newer template version into a project without losing its edits.
+
+A three-way merge per file, as copier and cruft do it:
+
+- **base**: the pristine render of the version the project is at, kept in the project's own git
+  history under ``refs/mlops/pristine`` (``mlops init`` points it at the first commit; each
+  update adds a commit holding the new pristine render). An old template version therefore
+  never has to be installed again: its render is in the repository. A project made before the
+  ref existed falls back to its first commit ("Initial commit from mlops-stack template ...").
+- **theirs**: the new version rendered from the recorded answers (new questions take their
+  defaults, and are listed).
+- **ours**: the working tree.
+
+Per file: unchanged upstream keeps yours; untouched by you takes theirs; both changed merges
+with ``git merge-file`` (conflicts become inline markers); a file you deleted stays deleted; a
+file removed upstream is deleted only if you never edited it. With conflicts the answers record
+and the pristine ref do not advance until ``mlops update --continue``. Resources a template
+version renamed get Pulumi aliases in ``.mlops/aliases.yml`` (read by the program through
+:func:`mlops.infra.aliases.register_aliases`), so ``pulumi up`` moves state instead of replacing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from mlops.core.errors import ExternalToolError, MlopsError, UserError
+from mlops.templates.answers import validate_answers
+from mlops.templates.engine import PRISTINE_REF, RECORD_PATH, Scaffold
+from mlops.templates.pack import load_pack
+
+STATE_PATH = PurePosixPath(".mlops/update.yml")
+ALIASES_PATH = PurePosixPath(".mlops/aliases.yml")
+INIT_MESSAGE = "Initial commit from mlops-stack template"
+GIT_TIMEOUT_S = 60
+
+
+class UpdateConflicts(MlopsError):
+    """The merge left conflict markers; the update waits for ``--continue``."""
+
+    def __init__(self, paths: list[str], plan: Any = None) -> None:
+        self.paths = paths
+        self.plan = plan
+        super().__init__(
+            f"{len(paths)} file(s) have conflicts: {', '.join(paths)}. Resolve the markers, then"
+            " run `mlops update --continue` (the answers record advances only then)"
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the update does to one file."""
+
+    path: str
+    action: str  # updated, merged, conflict, added, deleted, kept, unchanged
+    detail: str = ""
+
+
+@dataclass
+class UpdatePlan:
+    """An update, computed without writing."""
+
+    template: str
+    old_version: str
+    new_version: str
+    outcomes: list[Outcome]
+    writes: dict[str, bytes | None]  # path -> new content, or None to delete
+    record: bytes
+    pristine: dict[str, bytes]
+    new_questions: dict[str, Any] = field(default_factory=dict)
+    aliases: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def conflicts(self) -> list[str]:
+        """Paths left with conflict markers."""
+        return [o.path for o in self.outcomes if o.action == "conflict"]
+
+    def diff(self, project: Path) -> str:
+        """A unified diff of every change, as ``--dry-run`` shows it."""
+        out: list[str] = []
+        for path, new in sorted(self.writes.items()):
+            old = _read(project / path)
+            before = (old or b"").decode("utf-8", "replace").splitlines(keepends=True)
+            after = (new or b"").decode("utf-8", "replace").splitlines(keepends=True)
+            out += difflib.unified_diff(
+                before,
+                after,
+                f"a/{path}" if old is not None else "/dev/null",
+                f"b/{path}" if new is not None else "/dev/null",
+            )
+        return "".join(out)
+
+
+def git(
+    project: Path, *args: str, data: bytes | None = None, env: Mapping[str, str] | None = None
+) -> bytes:
+    """Run git in the project; return its stdout.
+
+    Raises:
+        ExternalToolError: git failed or is missing.
+    """
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=project,
+            input=data,
+            capture_output=True,
+            check=False,
+            timeout=GIT_TIMEOUT_S,
+            env={**os.environ, **(env or {})},
+        )
+    except FileNotFoundError:
+        raise UserError("mlops update needs git: install it (https://git-scm.com)") from None
+    except subprocess.TimeoutExpired:
+        raise ExternalToolError("git", f"git {args[0]} took over {GIT_TIMEOUT_S} s") from None
+    if proc.returncode != 0:
+        raise ExternalToolError("git", f"git {args[0]}: {proc.stderr.decode().strip()}")
+    return proc.stdout
+
+
+def read_record(project: Path) -> dict[str, Any]:
+    """The project's ``.mlops/answers.yml``.
+
+    Raises:
+        UserError: there is none, or it is not a record.
+    """
+    path = project / RECORD_PATH
+    try:
+        record = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(
+            f"{project} has no {RECORD_PATH}: it was not made by `mlops init`"
+        ) from None
+    if not isinstance(record, dict) or not {"template", "template_version", "answers"} <= set(
+        record
+    ):
+        raise UserError(f"{path} is not an answers record (template, template_version, answers)")
+    return record
+
+
+def _require_repository(project: Path) -> None:
+    if not (project / ".git").exists():
+        raise UserError(
+            f"{project} is not a git repository: `mlops update` merges against the template's"
+            " pristine render kept in the project's git history (`git init` and commit first)"
+        )
+
+
+def _require_clean(project: Path) -> None:
+    dirty = git(project, "status", "--porcelain", "--untracked-files=no").decode().splitlines()
+    if dirty:
+        shown = ", ".join(line[3:] for line in dirty[:5])
+        raise UserError(
+            f"the git tree has uncommitted changes ({shown}{', ...' if len(dirty) > 5 else ''}):"
+            " commit or stash them first, so the update's own changes stand apart"
+        )
+
+
+def _pristine_commit(project: Path) -> str:
+    """The commit holding the pristine render of the project's current version."""
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", PRISTINE_REF],
+        cwd=project,
+        capture_output=True,
+        check=False,
+    )
+    if found.returncode == 0:
+        return found.stdout.decode().strip()
+    first = git(project, "log", "--format=%H", f"--grep=^{INIT_MESSAGE}", "--reverse").split()
+    if first:
+        return first[0].decode()
+    raise UserError(
+        "no pristine render of the project's template version in its git history (neither "
+        f"{PRISTINE_REF} nor the `{INIT_MESSAGE}` commit): the three-way merge has no base"
+    )
+
+
+def _tree_files(project: Path, commit: str) -> dict[str, bytes]:
+    archive = git(project, "archive", "--format=tar", commit)
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    files[member.name] = handle.read()
+    files.pop(str(RECORD_PATH), None)
+    return files
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in text.split("."))
+
+
+def _merge(
+    ours: bytes, base: bytes, theirs: bytes, labels: tuple[str, str, str]
+) -> tuple[bytes, bool]:
+    """``git merge-file``: the merged bytes and whether conflicts remain."""
+    with tempfile.TemporaryDirectory(prefix="mlops-merge-") as tmp:
+        paths = []
+        for name, content in (("ours", ours), ("base", base), ("theirs", theirs)):
+            path = Path(tmp) / name
+            path.write_bytes(content)
+            paths.append(str(path))
+        proc = subprocess.run(
+            ["git", "merge-file", "-p", "-L", labels[0], "-L", labels[1], "-L", labels[2], *paths],
+            capture_output=True,
+            check=False,
+            timeout=GIT_TIMEOUT_S,
+        )
+    if proc.returncode < 0:
+        raise ExternalToolError("git", f"git merge-file failed: {proc.stderr.decode().strip()}")
+    return proc.stdout, proc.returncode > 0
+
+
+def _file_outcome(
+    path: str,
+    base: bytes | None,
+    theirs: bytes | None,
+    ours: bytes | None,
+    labels: tuple[str, str, str],
+) -> tuple[Outcome, bytes | None, bool]:
+    """(outcome, content to write, whether to write) for one file."""
+    if theirs is None:  # removed upstream
+        if ours is None:
+            return Outcome(path, "unchanged", "removed upstream and here"), None, False
+        if ours == base:
+            return Outcome(path, "deleted", "removed upstream"), None, True
+        return Outcome(path, "kept", "removed upstream; you edited it, so it stays"), None, False
+    if ours is None:
+        if base is None:
+            return Outcome(path, "added", "new upstream"), theirs, True
+        note = "you deleted it; not restored" + ("" if theirs == base else " (it changed upstream)")
+        return Outcome(path, "kept", note), None, False
+    if ours == theirs:
+        return Outcome(path, "unchanged"), None, False
+    if base is not None and ours == base:
+        return Outcome(path, "updated"), theirs, True
+    if base is not None and theirs == base:
+        return Outcome(path, "unchanged", "your edits kept"), None, False
+    if b"\0" in ours or b"\0" in theirs:
+        return Outcome(path, "kept", "binary, changed on both sides: yours kept"), None, False
+    merged, conflict = _merge(ours, base or b"", theirs, labels)
+    return Outcome(path, "conflict" if conflict else "merged"), merged, True
+
+
+def plan_update(project: Path, to: str | None = None) -> UpdatePlan:
+    """Compute the update to the installed pack's version (``to`` must name it); write nothing.
+
+    Raises:
+        UserError: not a project, no git history, or ``to`` is not the installed version.
+    """
+    _require_repository(project)
+    record = read_record(project)
+    template, old_version = str(record["template"]), str(record["template_version"])
+    pack = load_pack(template)
+    if to is not None and to != pack.version:
+        raise UserError(
+            f"template '{template}' is installed at {pack.version}: `--to {to}` would need that"
+            " version installed (upgrade mlops-stack, or leave out --to)"
+        )
+    answers = validate_answers(dict(record["answers"]), template)
+    recorded = set(record["answers"])
+    new_questions = {k: v for k, v in answers.to_record().items() if k not in recorded}
+    with tempfile.TemporaryDirectory(prefix="mlops-update-") as tmp:
+        plan = Scaffold(answers, Path(tmp) / "render", template=template, git=False).plan()
+    theirs = {str(f.path): f.content for f in plan.files if f.path != RECORD_PATH}
+    record_bytes = next(f.content for f in plan.files if f.path == RECORD_PATH)
+    base = _tree_files(project, _pristine_commit(project))
+    labels = ("yours", f"template {old_version}", f"template {pack.version}")
+    outcomes, writes = [], {}
+    for path in sorted(set(base) | set(theirs)):
+        outcome, content, write = _file_outcome(
+            path, base.get(path), theirs.get(path), _read(project / path), labels
+        )
+        outcomes.append(outcome)
+        if write:
+            writes[path] = content
+    aliases = [
+        {"type": r.type, "old": r.old, "new": r.new}
+        for version, renames in sorted(pack.migrations.items(), key=lambda kv: _version(kv[0]))
+        if _version(old_version) < _version(version) <= _version(pack.version)
+        for r in renames
+    ]
+    return UpdatePlan(
+        template,
+        old_version,
+        pack.version,
+        outcomes,
+        writes,
+        record_bytes,
+        theirs,
+        new_questions,
+        aliases,
+    )
+
+
+def _write(project: Path, path: str, content: bytes | None) -> None:
+    target = project / path
+    if content is None:
+        target.unlink(missing_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.mlops-update")
+    temporary.write_bytes(content)
+    if target.exists():
+        temporary.chmod(target.stat().st_mode)
+    temporary.replace(target)
+
+
+def _pristine_commit_for(
+    project: Path, files: Mapping[str, bytes], record: bytes, parent: str, message: str
+) -> str:
+    """A commit (on no branch) whose tree is exactly the pristine render."""
+    with tempfile.TemporaryDirectory(prefix="mlops-pristine-") as tmp:
+        root = Path(tmp) / "tree"
+        for path, content in {**files, str(RECORD_PATH): record}.items():
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git(project, f"--work-tree={root}", "add", "-A", "-f", ".", env=env)
+        tree = git(project, "write-tree", env=env).decode().strip()
+    identity = {
+        f"GIT_{role}_{part}": value
+        for role in ("AUTHOR", "COMMITTER")
+        for part, value in (("NAME", "mlops-stack"), ("EMAIL", "mlops-stack@localhost"))
+    }
+    return (
+        git(project, "commit-tree", tree, "-p", parent, "-m", message, env=identity)
+        .decode()
+        .strip()
+    )
+
+
+def _finish(project: Path, record: bytes, pristine: str, aliases: list[dict[str, str]]) -> None:
+    """Advance the answers record and the pristine ref; record the aliases."""
+    if aliases:
+        path = project / ALIASES_PATH
+        existing = (
+            (yaml.safe_load(path.read_text()) or {}).get("aliases", []) if path.exists() else []
+        )
+        merged = existing + [a for a in aliases if a not in existing]
+        header = "# Resources a template update renamed: the program aliases their old names.\n"
+        _write(
+            project,
+            str(ALIASES_PATH),
+            (header + yaml.safe_dump({"aliases": merged}, sort_keys=False)).encode(),
+        )
+    _write(project, str(RECORD_PATH), record)
+    git(project, "update-ref", PRISTINE_REF, pristine)
+    (project / STATE_PATH).unlink(missing_ok=True)
+
+
+def run_update(project: Path, to: str | None = None) -> UpdatePlan:
+    """Merge the new template version into the project.
+
+    Raises:
+        UserError: a dirty tree, an update already in progress, or bad input.
+        UpdateConflicts: conflicts were written; ``continue_update`` finishes after they are
+            resolved.
+    """
+    if (project / STATE_PATH).exists():
+        raise UserError(
+            "an update is in progress: resolve its conflicts, then `mlops update --continue`"
+        )
+    _require_repository(project)
+    _require_clean(project)
+    plan = plan_update(project, to)
+    if plan.old_version == plan.new_version and not plan.writes and not plan.aliases:
+        return plan
+    old = _pristine_commit(project)
+    message = f"mlops-stack template {plan.template} {plan.new_version} (pristine render)"
+    pristine = _pristine_commit_for(project, plan.pristine, plan.record, old, message)
+    for path, content in plan.writes.items():
+        _write(project, path, content)
+    if plan.conflicts:
+        state = {
+            "to": plan.new_version,
+            "conflicts": plan.conflicts,
+            "pristine": pristine,
+            "aliases": plan.aliases,
+            "record": plan.record.decode(),
+        }
+        _write(project, str(STATE_PATH), yaml.safe_dump(state, sort_keys=False).encode())
+        raise UpdateConflicts(plan.conflicts, plan)
+    _finish(project, plan.record, pristine, plan.aliases)
+    return plan
+
+
+MARKERS = (b"<<<<<<< ", b">>>>>>> ")
+
+
+def continue_update(project: Path) -> list[str]:
+    """Finish an update whose conflicts are resolved; return the files that had them.
+
+    Raises:
+        UserError: no update in progress, or conflict markers remain.
+    """
+    path = project / STATE_PATH
+    if not path.exists():
+        raise UserError("no update is in progress (nothing to continue)")
+    state = yaml.safe_load(path.read_text())
+    left = [
+        p
+        for p in state["conflicts"]
+        if any(line.startswith(MARKERS) for line in (_read(project / p) or b"").splitlines())
+    ]
+    if left:
+        raise UserError(f"conflict markers remain in {', '.join(left)}: resolve them first")
+    _finish(project, state["record"].encode(), state["pristine"], state.get("aliases", []))
+    return list(state["conflicts"])
+
+
+def check_update(project: Path) -> tuple[str, str, str]:
+    """(template, the project's version, the installed version)."""
+    record = read_record(project)
+    pack = load_pack(str(record["template"]))
+    return pack.name, str(record["template_version"]), pack.version
