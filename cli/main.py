@@ -16,6 +16,7 @@ from mlops.cli.commands import (
     preview,
     runs,
     serve,
+    templates,
     update,
     version,
 )
@@ -28,7 +29,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-COMMANDS = (init, update, demo, local, runs, serve, monitor, preview, manifests, doctor, version)
+COMMANDS = (
+    init,
+    update,
+    templates,
+    demo,
+    local,
+    runs,
+    serve,
+    monitor,
+    preview,
+    manifests,
+    doctor,
+    version,
+)
 for command in COMMANDS:
     app.add_typer(command.app)
 

@@ -7,12 +7,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import yaml
 
 from mlops.core.errors import ExternalToolError, TemplateError, UserError
 from mlops.templates.answers import BaseAnswers
-from mlops.templates.pack import load_pack
+from mlops.templates.pack import TemplatePack, load_pack
 from mlops.templates.render import PlannedFile, render_files
 from mlops.templates.write import Changes, preflight, write_files
 
@@ -71,6 +72,7 @@ class Scaffold:
     template: str = "aws"
     force: bool = False
     git: bool = True
+    pack: TemplatePack | None = None  # a custom pack, already loaded (template is then its source)
     _plan: Plan | None = field(default=None, init=False, repr=False)
 
     def plan(self) -> Plan:
@@ -83,7 +85,7 @@ class Scaffold:
                     " `mlops update` brings template changes in with a three-way merge that"
                     " keeps your edits; `init --force` would overwrite them"
                 )
-            pack = load_pack(self.template)
+            pack = self.pack or load_pack(self.template)
             if not isinstance(self.answers, pack.answers_model):
                 raise TemplateError(
                     pack.name,
@@ -113,11 +115,10 @@ class Scaffold:
         return Result(plan, self._git_init(plan) if self.git else "disabled")
 
     def _record(self, template: str, version: str) -> bytes:
-        record = {
-            "template": template,
-            "template_version": version,
-            "answers": self.answers.to_record(),
-        }
+        record: dict[str, Any] = {"template": template, "template_version": version}
+        if self.pack is not None:  # a custom pack: where to fetch it again for `mlops update`
+            record["template_source"] = self.template
+        record["answers"] = self.answers.to_record()
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # same output, libyaml speed
         text = yaml.dump(record, Dumper=dumper, sort_keys=False)
         return (RECORD_HEADER + text).encode("utf-8")

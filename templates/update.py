@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from mlops.core.errors import ExternalToolError, MlopsError, UserError
-from mlops.templates.answers import validate_answers
+from mlops.templates.answers import validate_with
 from mlops.templates.engine import PRISTINE_REF, RECORD_PATH, Scaffold
 from mlops.templates.pack import load_pack
 
@@ -261,7 +261,23 @@ def _file_outcome(
     return Outcome(path, "conflict" if conflict else "merged"), merged, True
 
 
-def plan_update(project: Path, to: str | None = None) -> UpdatePlan:
+def pack_of(record: Mapping[str, Any], to: str | None, trust: bool) -> tuple[Any, Any]:
+    """The pack a project's record names: installed, or fetched again from its source.
+
+    A git pack is fetched at ``to`` when given (a tag or branch), else at its recorded ref.
+    """
+    from mlops.templates.custom import parse_source, resolve_pack
+
+    spec = record.get("template_source")
+    if not spec:
+        return load_pack(str(record["template"])), None
+    source = parse_source(str(spec))
+    if source is not None and source.is_git and to:
+        spec = f"{source.location}@{to}"
+    return resolve_pack(str(spec), trust)
+
+
+def plan_update(project: Path, to: str | None = None, trust: bool = False) -> UpdatePlan:
     """Compute the update to the installed pack's version (``to`` must name it); write nothing.
 
     Raises:
@@ -270,17 +286,23 @@ def plan_update(project: Path, to: str | None = None) -> UpdatePlan:
     _require_repository(project)
     record = read_record(project)
     template, old_version = str(record["template"]), str(record["template_version"])
-    pack = load_pack(template)
-    if to is not None and to != pack.version:
+    pack, source = pack_of(record, to, trust)
+    if source is None and to is not None and to != pack.version:
         raise UserError(
             f"template '{template}' is installed at {pack.version}: `--to {to}` would need that"
             " version installed (upgrade mlops-stack, or leave out --to)"
         )
-    answers = validate_answers(dict(record["answers"]), template)
+    answers = validate_with(pack.answers_model, dict(record["answers"]))
     recorded = set(record["answers"])
     new_questions = {k: v for k, v in answers.to_record().items() if k not in recorded}
     with tempfile.TemporaryDirectory(prefix="mlops-update-") as tmp:
-        plan = Scaffold(answers, Path(tmp) / "render", template=template, git=False).plan()
+        plan = Scaffold(
+            answers,
+            Path(tmp) / "render",
+            template=str(source) if source else template,
+            git=False,
+            pack=pack if source else None,
+        ).plan()
     theirs = {str(f.path): f.content for f in plan.files if f.path != RECORD_PATH}
     record_bytes = next(f.content for f in plan.files if f.path == RECORD_PATH)
     base = _tree_files(project, _pristine_commit(project))
@@ -369,7 +391,7 @@ def _finish(project: Path, record: bytes, pristine: str, aliases: list[dict[str,
     (project / STATE_PATH).unlink(missing_ok=True)
 
 
-def run_update(project: Path, to: str | None = None) -> UpdatePlan:
+def run_update(project: Path, to: str | None = None, trust: bool = False) -> UpdatePlan:
     """Merge the new template version into the project.
 
     Raises:
@@ -383,7 +405,7 @@ def run_update(project: Path, to: str | None = None) -> UpdatePlan:
         )
     _require_repository(project)
     _require_clean(project)
-    plan = plan_update(project, to)
+    plan = plan_update(project, to, trust)
     if plan.old_version == plan.new_version and not plan.writes and not plan.aliases:
         return plan
     old = _pristine_commit(project)
@@ -429,8 +451,23 @@ def continue_update(project: Path) -> list[str]:
     return list(state["conflicts"])
 
 
-def check_update(project: Path) -> tuple[str, str, str]:
-    """(template, the project's version, the installed version)."""
+def check_update(project: Path, trust: bool = False) -> tuple[str, str, str]:
+    """(template, the project's version, the newest version available).
+
+    For a git pack the newest is its highest release tag (the update is then `--to TAG`).
+    """
+    from mlops.templates.custom import latest_version, parse_source, version_key
+
     record = read_record(project)
-    pack = load_pack(str(record["template"]))
-    return pack.name, str(record["template_version"]), pack.version
+    current = str(record["template_version"])
+    source = (
+        parse_source(str(record.get("template_source") or ""))
+        if record.get("template_source")
+        else None
+    )
+    if source is not None and source.is_git:
+        latest = latest_version(source)
+        newer = latest and version_key(latest[0]) > version_key(current)
+        return str(record["template"]), current, latest[1] if latest and newer else current
+    pack, _ = pack_of(record, None, trust)
+    return pack.name, current, pack.version

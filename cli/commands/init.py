@@ -39,7 +39,11 @@ def init(  # noqa: PLR0913 - one parameter per documented option
         Path | None, typer.Option(help="Destination directory. Default: ./NAME")
     ] = None,
     template: Annotated[
-        str, typer.Option(help="Template pack (installed packs are listed below).")
+        str,
+        typer.Option(
+            help="Template pack: an installed one (listed below), a directory, or a git URL"
+            " with an optional @REF (https://..., git@..., file://...)."
+        ),
     ] = "aws",
     answers: Annotated[
         Path | None,
@@ -56,6 +60,12 @@ def init(  # noqa: PLR0913 - one parameter per documented option
         bool, typer.Option("--dry-run", help="Print the file tree and write nothing.")
     ] = False,
     git: Annotated[bool, typer.Option(help="git init and commit when git is present.")] = True,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust", help="Let a custom pack's own Python (pack.py) run on this machine."
+        ),
+    ] = False,
 ) -> None:
     """Scaffold a complete ML project: pipeline code, tests, CI, Dockerfile and Pulumi stacks.
 
@@ -66,10 +76,10 @@ def init(  # noqa: PLR0913 - one parameter per documented option
     """
     with exit_on_error():
         from mlops.templates.answers import load_answers_file, validate_with
+        from mlops.templates.custom import resolve_pack
         from mlops.templates.engine import Scaffold
-        from mlops.templates.pack import load_pack
 
-        pack = load_pack(template)
+        pack, source = resolve_pack(template, trust)
         recorded: dict[str, Any] = load_answers_file(answers) if answers else {}
         changes = parse_questions(ctx.args, pack.answers_model, template)
         # Flags win over the file; answers derived from one a flag changes are derived anew.
@@ -80,9 +90,10 @@ def init(  # noqa: PLR0913 - one parameter per documented option
         scaffold = Scaffold(
             answers=validate_with(pack.answers_model, raw),
             dest=dest if dest is not None else Path(name),
-            template=template,
+            template=str(source) if source else template,
             force=force,
             git=git,
+            pack=pack if source else None,
         )
         plan = scaffold.plan()
         if dry_run:

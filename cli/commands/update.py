@@ -25,10 +25,14 @@ def update(
         bool,
         typer.Option("--continue", help="Finish an update after resolving its conflict markers."),
     ] = False,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Let a custom pack's own Python (pack.py) run.")
+    ] = False,
     project: ProjectOption = None,
 ) -> None:
     """Bring the newer template version into this project without losing your edits.
 
+    --to takes a git pack's tag or branch; an installed pack updates to its installed version.
     A three-way merge per file: the base is the pristine render of your current version (kept
     in the project's git history), theirs the new version rendered from your recorded answers,
     ours your working tree. Files you never edited take the new version; files you edited keep
@@ -47,13 +51,13 @@ def update(
             echo(f"update finished: {len(resolved)} resolved file(s); the answers record advanced")
             return
         if dry_run:
-            plan = updater.plan_update(root, to)
+            plan = updater.plan_update(root, to, trust)
             _summary(plan)
             echo(plan.diff(root) or "(no changes)")
             echo("dry run: nothing written")
             return
         try:
-            plan = updater.run_update(root, to)
+            plan = updater.run_update(root, to, trust)
         except updater.UpdateConflicts as conflicts:
             _summary(conflicts.plan)  # what merged cleanly, and where the markers are
             raise
