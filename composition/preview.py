@@ -138,9 +138,23 @@ def preview(project: Path, stack: str) -> StackPreview:
     )
 
 
-def preview_all(project: Path) -> list[StackPreview]:
-    """Every stack of the project, in its order."""
-    return [preview(project, stack) for stack in stacks(project)]
+def preview_all(project: Path, workers: int | None = None) -> list[StackPreview]:
+    """Every stack of the project, in its order; stacks run side by side on the machine's cores.
+
+    Each stack evaluates in a forked worker (the parent's imports are shared, not repeated): the
+    mock runtime is single-threaded Python, so processes are what spreads it over cores.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    names = stacks(project)
+    count = min(len(names), workers or os.cpu_count() or 1)
+    if count < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [preview(project, stack) for stack in names]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        return list(pool.map(preview, [project] * len(names), names))
 
 
 def _tree(program: Any) -> Iterator[Node]:
