@@ -58,6 +58,14 @@ def exit_on_error() -> Iterator[None]:
     except KeyboardInterrupt:
         echo("interrupted", "red", err=True)
         raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # The reader went away (`mlops preview | head`): stop quietly, as Unix tools do, and
+        # keep the interpreter's final flush from failing on the closed pipe.
+        import os
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(141) from None
     except Exception as exc:
         if DEBUG["on"]:
             raise

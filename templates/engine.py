@@ -128,7 +128,7 @@ class Scaffold:
         if git is None:
             return "skipped: git is not installed"
         root = plan.changes.root
-        if plan.changes.exists or _inside_git_repo(root.parent):
+        if plan.changes.exists or _inside_git_repo(root.resolve().parent):
             return "skipped: the destination already existed or sits inside a git repository"
         message = (
             f"Initial commit from mlops-stack template {plan.template} {plan.template_version}"

@@ -113,3 +113,24 @@ def test_an_unexpected_error_is_one_line_unless_debug(monkeypatch) -> None:  # t
     assert "mlops --debug" in plain.output and "Traceback" not in plain.output
     debug = CliRunner().invoke(app, ["--debug", "version"])
     assert isinstance(debug.exception, KeyError)  # --debug lets it through, traceback and all
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # `mlops ... | head -1`: the reader goes away; no traceback, the conventional status 141.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    mlops = Path(sys.executable).parent / "mlops"
+    proc = subprocess.Popen(
+        [str(mlops), "templates", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes anything
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr and stderr == ""

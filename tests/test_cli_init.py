@@ -551,3 +551,17 @@ def test_piped_answers_are_read_not_ignored(tmp_path: Path) -> None:
         yaml.safe_load((tmp_path / "q" / ".mlops" / "answers.yml").read_text())["answers"]["region"]
         == "us-east-1"
     )
+
+
+def test_a_relative_destination_beside_a_repository_still_gets_git(
+    tmp_path: Path, invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    repo = tmp_path / "work"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    monkeypatch.chdir(repo)  # `mlops init x --dest ../x` from inside another repository
+    result = invoke("init", "sibling", "--no-input", "--dest", "../sibling", "--ci", "none")
+    assert result.exit_code == 0, result.output
+    assert "git: initialized" in result.output and (tmp_path / "sibling" / ".git").is_dir()

@@ -58,6 +58,9 @@ def update(
             return
         try:
             plan = updater.run_update(root, to, trust)
+            if plan.old_version == plan.new_version and not plan.writes:
+                echo(f"template {plan.template} {plan.new_version}: already up to date")
+                return
         except updater.UpdateConflicts as conflicts:
             _summary(conflicts.plan)  # what merged cleanly, and where the markers are
             raise
