@@ -17,45 +17,18 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from kube_api import FakeApi, serve
 
 from mlops.pipelines import container
 
 IMAGE_ROOT = "/app"  # where the Dockerfile puts the project in the image
-
-
-class FakeApi(BaseHTTPRequestHandler):
-    """The API server as the drift check sees it: the CronJob to clone, a Job created."""
-
-    seen: list[tuple[str, str, Any]] = []
-    cronjob: dict[str, Any] = {}
-
-    def _answer(self, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.seen.append(("GET", self.path, None))
-        self._answer(self.cronjob)
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.seen.append(("POST", self.path, body))
-        self._answer(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
 
 
 def pod(obj: dict[str, Any]) -> dict[str, Any]:
@@ -88,12 +61,8 @@ def named(objects: list[dict[str, Any]], kind: str, suffix: str) -> dict[str, An
 
 @pytest.fixture
 def api():  # type: ignore[no-untyped-def]
-    FakeApi.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serve() as server:
+        yield server
 
 
 def free_port() -> int:
@@ -203,7 +172,7 @@ def test_the_local_stacks_workloads_close_the_loop_on_an_s3_compatible_store(
     )
     FakeApi.cronjob = training
     assert container.main(["monitor"], drift_env) == 0
-    (get, post) = FakeApi.seen
+    (get, post) = [(method, path, body) for method, path, _, body in FakeApi.seen]
     namespace = training["metadata"]["namespace"]
     cronjob = training["metadata"]["name"]
     assert get[1] == f"/apis/batch/v1/namespaces/{namespace}/cronjobs/{cronjob}"

@@ -7,13 +7,12 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from kube_api import FakeApi, serve
 
 from mlops.pipelines import container
 from mlops.pipelines.capture import CaptureWriter
@@ -24,38 +23,10 @@ FILES = Path(__file__).resolve().parents[1] / "templates" / "aws" / "files" / "d
 CONTRACT = DataContract.load(FILES / "contract.yaml")
 
 
-class FakeApi(BaseHTTPRequestHandler):
-    seen: list[tuple[str, str, str, Any]] = []
-
-    def _answer(self, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.seen.append(("GET", self.path, self.headers["Authorization"], None))
-        template = {"metadata": {"labels": {"mlops/role": "training"}}, "spec": {"backoffLimit": 2}}
-        self._answer({"spec": {"jobTemplate": template}})
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.seen.append(("POST", self.path, self.headers["Authorization"], body))
-        self._answer(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def api():  # type: ignore[no-untyped-def]
-    FakeApi.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serve() as server:
+        yield server
 
 
 def setup(lake: Any, drifted: bool, tmp_path: Path, api: Any, moto_endpoint: str) -> dict[str, str]:
