@@ -162,7 +162,7 @@ def main() -> None:
         rss_ok = "ok" if peak < 512 else "MISSED"
         print(
             f"fleet {args.models}x3 `mlops preview --all`: {count} resources, {wall:.2f} s"
-            f" (3 stacks over {min(3, os.cpu_count() or 1)} forked workers), peak RSS of one"
+            f" (3 stacks, one forked worker each, on {os.cpu_count()} cores), peak RSS of one"
             f" process {peak:.0f} MB; target < 4 s: {time_ok}, < 0.5 GB: {rss_ok}"
         )
         peer = subprocess.run(

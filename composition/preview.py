@@ -149,8 +149,11 @@ def preview_all(project: Path, workers: int | None = None) -> list[StackPreview]
     from concurrent.futures import ProcessPoolExecutor
 
     names = stacks(project)
-    count = min(len(names), workers or os.cpu_count() or 1)
-    if count < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    # One worker per stack, up to twice the cores: with three stacks on two cores, all three
+    # sharing them ends sooner than two rounds that leave a core idle in the second.
+    cores = os.cpu_count() or 1
+    count = min(len(names), workers or 2 * cores)
+    if cores < 2 or count < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [preview(project, stack) for stack in names]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
