@@ -91,6 +91,7 @@ def synthetic(models: int) -> None:
 PROGRAM = '''"""A synthetic fleet: {models} models in the stack's environment."""
 import sys
 
+import mlops.infra.aws  # noqa: F401 - the components the fleet is built from
 import pulumi
 
 sys.path.insert(0, {bench!r})

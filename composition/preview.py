@@ -155,9 +155,58 @@ def preview_all(project: Path, workers: int | None = None) -> list[StackPreview]
     count = min(len(names), workers or 2 * cores)
     if cores < 2 or count < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [preview(project, stack) for stack in names]
+    _warm_imports(project)  # once here, not once per forked worker
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
         return list(pool.map(preview, [project] * len(names), names))
+
+
+# The provider modules each flavour's components use: pulumi_aws and pulumi_kubernetes load
+# them lazily, which every forked worker would otherwise pay for on its own.
+AWS_MODULES = (
+    "pulumi_aws.appautoscaling",
+    "pulumi_aws.budgets",
+    "pulumi_aws.cloudwatch",
+    "pulumi_aws.ecr",
+    "pulumi_aws.glue",
+    "pulumi_aws.iam",
+    "pulumi_aws.kms",
+    "pulumi_aws.s3",
+    "pulumi_aws.sagemaker",
+    "pulumi_aws.sns",
+    "mlops.infra.aws",
+    "mlops.infra.config",
+)
+K8S_MODULES = (
+    "pulumi_kubernetes.apiextensions",
+    "pulumi_kubernetes.apps.v1",
+    "pulumi_kubernetes.autoscaling.v2",
+    "pulumi_kubernetes.batch.v1",
+    "pulumi_kubernetes.core.v1",
+    "pulumi_kubernetes.networking.v1",
+    "pulumi_kubernetes.policy.v1",
+    "pulumi_kubernetes.rbac.v1",
+    "mlops.infra.k8s",
+)
+
+
+def _warm_imports(project: Path) -> None:
+    """Import what the project's program will, judging by what its entry module names."""
+    import importlib
+
+    _, program_dir, _ = stack_config(project, stacks(project)[0])
+    try:
+        text = (program_dir / "__main__.py").read_text()
+    except OSError:
+        return
+    wanted = [*AWS_MODULES] if "infra.aws" in text or "pulumi_aws" in text else []
+    if "infra.k8s" in text or "pulumi_kubernetes" in text:
+        wanted += K8S_MODULES
+    for name in wanted:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return  # the worker will say what is missing, with the program's own error
 
 
 def _tree(program: Any) -> Iterator[Node]:
