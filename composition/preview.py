@@ -101,8 +101,8 @@ class StackPreview:
         }
 
 
-def preview(project: Path, stack: str) -> StackPreview:
-    """Evaluate, check and price one stack.
+def preview(project: Path, stack: str, keep_inputs: bool = False) -> StackPreview:
+    """Evaluate, check and price one stack (``keep_inputs``: every resource's inputs, for diff).
 
     Raises:
         UserError: no such stack, a config or policy config error, or a broken program.
@@ -133,7 +133,7 @@ def preview(project: Path, stack: str) -> StackPreview:
         {
             _normalised(r.name, name, stack): (r.type, r.inputs)
             for r in program.resources
-            if r.custom
+            if r.custom and keep_inputs
         },
     )
 
@@ -283,7 +283,7 @@ def diff(project: Path, left: str, right: str) -> StackDiff:
         UserError: either stack does not exist or does not evaluate.
     """
     name, _, _ = stack_config(project, left)
-    a, b = preview(project, left), preview(project, right)
+    a, b = preview(project, left, keep_inputs=True), preview(project, right, keep_inputs=True)
     changed = []
     for key in sorted(set(a.resources) & set(b.resources)):
         (_, ia), (_, ib) = a.resources[key], b.resources[key]
