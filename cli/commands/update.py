@@ -16,7 +16,8 @@ MARK = {"updated": "~", "merged": "M", "conflict": "!", "added": "+", "deleted":
 @app.command("update")
 def update(
     to: Annotated[
-        str | None, typer.Option(help="The template version to update to (the installed one).")
+        str | None,
+        typer.Option(help="A git pack's tag or branch (an installed pack: its installed version)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the diff the update would make; write nothing.")
@@ -88,7 +89,10 @@ def _summary(plan: object) -> None:
 
 @app.command("check-update")
 def check_update(project: ProjectOption = None) -> None:
-    """Say whether a newer template version is installed; exit 1 if so (for CI to nag)."""
+    """Say whether a newer template version exists (installed, or a git pack's newer release tag).
+
+    Exits 1 when there is one, so a CI job can nag.
+    """
     with exit_on_error():
         from mlops.core.project import find_project
         from mlops.templates.update import check_update as check
