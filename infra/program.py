@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from mlops.core.errors import UserError
+from mlops.core.errors import MlopsError, UserError
 from mlops.core.text import suggest
 from mlops.infra.testing import CALLER_IDENTITY, MockedProgram, run_program
 
@@ -44,10 +44,41 @@ def stack_config(project: Path, stack: str) -> tuple[str, Path, dict[str, Any]]:
 
 
 def capture(project: Path, stack: str) -> MockedProgram:
-    """Run ``stack``'s program under mocks; return every resource it registered."""
+    """Run ``stack``'s program under mocks; return every resource it registered.
+
+    Raises:
+        UserError: no such stack, or the program itself failed (the message names the line of
+            the project's code that raised, and the error).
+    """
     name, program_dir, config = stack_config(project, stack)
 
     def program() -> None:
         runpy.run_path(str(program_dir / "__main__.py"))
 
-    return run_program(program, project=name, stack=stack, config=config, invokes=CALLER_IDENTITY)
+    try:
+        return run_program(
+            program, project=name, stack=stack, config=config, invokes=CALLER_IDENTITY
+        )
+    except MlopsError:
+        raise
+    except Exception as exc:  # the project's own code: say where, not how the runtime got there
+        raise UserError(
+            f"the program of stack '{stack}' failed{_where(exc, project)}:"
+            f" {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _where(exc: BaseException, project: Path) -> str:
+    """`` at infra/__main__.py:17`` for the deepest frame in the project's own files."""
+    import traceback
+
+    if isinstance(exc, SyntaxError) and exc.filename:
+        frames = [(exc.filename, exc.lineno or 0)]
+    else:
+        frames = [(f.filename, f.lineno or 0) for f in traceback.extract_tb(exc.__traceback__)]
+    root = project.resolve()
+    for filename, line in reversed(frames):
+        path = Path(filename).resolve()
+        if path.is_relative_to(root):
+            return f" at {path.relative_to(root)}:{line}"
+    return ""

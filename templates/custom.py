@@ -90,7 +90,14 @@ def cache_dir() -> Path:
 def _git(*args: str, cwd: Path | None = None) -> None:
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_S
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            # Never wait on a credentials prompt nobody sees: fail with git's message instead.
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            stdin=subprocess.DEVNULL,
         )
     except FileNotFoundError:
         raise UserError("template packs from git need git: https://git-scm.com") from None

@@ -249,3 +249,14 @@ def test_the_text_report_shows_the_tree_policy_and_cost(generated: Path, invoke)
         "  [primary: 2 x ml.m5.large]" in out
     )
     assert "0 mandatory failed" in out and "expected load 17" in out and "prices: instances:" in out
+
+
+def test_a_failing_program_is_named_by_its_own_line(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    main = project / "infra" / "__main__.py"
+    lines = main.read_text().count("\n")
+    main.write_text(main.read_text() + "raise RuntimeError('half-written change')\n")
+    result = invoke("preview", "--stack", "dev", "--project", str(project))
+    assert result.exit_code == 2
+    expected = f"the program of stack 'dev' failed at infra/__main__.py:{lines + 1}:"
+    assert expected in result.output and "RuntimeError: half-written change" in result.output
+    assert "Traceback" not in result.output
