@@ -94,21 +94,44 @@ def in_process(project: Path, runs: int) -> dict[str, tuple[float, float, float,
     return figures  # type: ignore[return-value]
 
 
-def cold(project: Path, *args: str) -> tuple[float, float, dict]:  # type: ignore[type-arg]
-    """Wall seconds, peak RSS (MB) and the JSON report of one `mlops preview` process."""
+def _pss_kb(pid: int) -> int:
+    """Proportional set size of a process and its children (shared pages split between them)."""
+    total = 0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *(int(p) for p in (children.read_text().split() if children.exists() else []))]
+    for each in pids:
+        try:
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def cold(project: Path, *args: str, sample: bool = False) -> tuple[float, float, dict, float]:  # type: ignore[type-arg]
+    """Wall seconds, peak RSS of one process (MB), the JSON report, and the peak PSS (MB) of
+    the whole process tree (workers included, shared pages counted once)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [MLOPS, "preview", "--json", "--no-tree", "--project", str(project), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.perf_counter() - start
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [MLOPS, "preview", "--json", "--no-tree", "--project", str(project), *args],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+        pss = 0
+        while sample and proc.poll() is None:  # sampling costs CPU: only in its own run
+            pss = max(pss, _pss_kb(proc.pid))
+            time.sleep(0.02)
+        proc.wait()
+        wall = time.perf_counter() - start
+        out.seek(0)
+        report = out.read()
     if proc.returncode not in (0, 1):
-        raise SystemExit(f"mlops preview failed: {proc.stderr[-2000:]}")
+        raise SystemExit("mlops preview failed")
     peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    return wall, peak, json.loads(proc.stdout)
+    return wall, peak, json.loads(report), pss / 1024
 
 
 PEER = r"""
@@ -150,6 +173,7 @@ def main() -> None:
         runs = [cold(fleet, "--all") for _ in range(args.runs)]
         wall = statistics.median(r[0] for r in runs)
         peak = max(r[1] for r in runs)
+        tree = cold(fleet, "--all", sample=True)[3]
         report = runs[0][2]
         count = sum(len(s["resources"]) for s in report["stacks"])
         custom = sum(
@@ -159,11 +183,12 @@ def main() -> None:
             if not r["type"].startswith("mlops:")
         )
         time_ok = "ok" if wall < 4 else "MISSED"
-        rss_ok = "ok" if peak < 512 else "MISSED"
+        rss_ok = "ok" if max(peak, tree) < 512 else "MISSED"
         print(
             f"fleet {args.models}x3 `mlops preview --all`: {count} resources, {wall:.2f} s"
-            f" (3 stacks, one forked worker each, on {os.cpu_count()} cores), peak RSS of one"
-            f" process {peak:.0f} MB; target < 4 s: {time_ok}, < 0.5 GB: {rss_ok}"
+            f" (3 stacks, one forked worker each, on {os.cpu_count()} cores); peak RSS of one"
+            f" process {peak:.0f} MB, peak PSS of all {tree:.0f} MB (a separate sampled run);"
+            f" target < 4 s: {time_ok}, < 0.5 GB: {rss_ok}"
         )
         peer = subprocess.run(
             [sys.executable, "-c", PEER, str(custom)], capture_output=True, text=True, check=True

@@ -6,6 +6,7 @@ the components. Unknown invokes raise: a mock that answers anything hides bugs.
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -229,6 +230,12 @@ def run_program(
         outputs = program() or {}
         return pulumi.Output.all(**outputs).apply(recorded.result.update)
 
+    # The runtime allocates several futures, tasks and outputs per property of every resource;
+    # with the default thresholds the cyclic collector rescans them all the time (half the
+    # run). Collect rarely while the program runs, and not the long-lived objects at all.
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     runtime = pulumi.runtime.resource
     stack_trace = getattr(runtime, "_get_stack_trace", None)
     if stack_trace is not None:
@@ -242,6 +249,8 @@ def run_program(
             runtime._get_stack_trace = stack_trace
         _close_noted_event_loops()
         _release_event_loop()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
     return recorded
 
 

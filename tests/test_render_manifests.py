@@ -210,3 +210,14 @@ def test_the_custom_resource_check_finds_what_the_operators_would_refuse(tmp_pat
     assert "rules.0.for: Input should be a valid string" in findings  # a duration
     assert "KubeflowOrgV1PyTorchJobSpec: Invalid value for `run_policy`" in findings  # required
     assert len(report["findings"]) == 7, findings
+
+
+def test_running_a_program_leaves_the_collector_as_it_found_it(project: Path) -> None:
+    # The run collects rarely and freezes long-lived objects; the process gets both back.
+    import gc
+
+    from mlops.infra.program import capture
+
+    before = gc.get_threshold()
+    assert capture(project, "dev").resources
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
