@@ -147,8 +147,12 @@ def hyperparameters(project: Path) -> dict[str, Any]:
 
 
 def capture_program(local: LocalProject, extra: dict[str, Any] | None = None) -> Any:
-    """Run the project's program under mocks for the ``local`` stack; return what it registered."""
-    from mlops.infra.testing import CALLER_IDENTITY, run_program
+    """Run the project's program under mocks for the ``local`` stack; return what it registered.
+
+    Raises:
+        UserError: the program failed (the message names its line).
+    """
+    from mlops.infra.program import run_project_program
 
     name, program_dir, config = local
     config = {**config, **{f"{name}:{k}": v for k, v in (extra or {}).items()}}
@@ -158,7 +162,8 @@ def capture_program(local: LocalProject, extra: dict[str, Any] | None = None) ->
         platforms = [v for v in scope.values() if hasattr(v, "platform") and hasattr(v, "lake")]
         return {"platform": platforms[0].platform} if platforms else {}
 
-    return run_program(program, project=name, stack="local", config=config, invokes=CALLER_IDENTITY)
+    root = next(p for p in (program_dir, *program_dir.parents) if (p / "Pulumi.yaml").exists())
+    return run_project_program(program, root, name, "local", config)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ guardrails all read a stack this way.
 from __future__ import annotations
 
 import runpy
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +56,31 @@ def capture(project: Path, stack: str) -> MockedProgram:
     def program() -> None:
         runpy.run_path(str(program_dir / "__main__.py"))
 
+    return run_project_program(program, project, name, stack, config)
+
+
+def run_project_program(
+    program: Callable[[], Mapping[str, Any] | None],
+    root: Path,
+    name: str,
+    stack: str,
+    config: Mapping[str, Any],
+) -> MockedProgram:
+    """Run a project's program under mocks, naming its own failing line when it raises.
+
+    Raises:
+        UserError: the program failed: where (a file of the project under ``root``, and its
+            line) and what it raised, not how the runtime got there.
+    """
     try:
         return run_program(
             program, project=name, stack=stack, config=config, invokes=CALLER_IDENTITY
         )
     except MlopsError:
         raise
-    except Exception as exc:  # the project's own code: say where, not how the runtime got there
+    except Exception as exc:
         raise UserError(
-            f"the program of stack '{stack}' failed{_where(exc, project)}:"
-            f" {type(exc).__name__}: {exc}"
+            f"the program of stack '{stack}' failed{_where(exc, root)}: {type(exc).__name__}: {exc}"
         ) from exc
 
 

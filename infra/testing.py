@@ -264,19 +264,25 @@ _NOTED_LOOPS: set[Any] = set()
 _NOTED_LOCK = threading.Lock()
 
 
-def _note_event_loop() -> None:
-    """Remember this worker thread's event loop, to close it when the run ends."""
+def _current_loop() -> Any:
+    """This thread's event loop, or None (without making one, or warning that there is none)."""
     import asyncio
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            loop = asyncio.get_event_loop()
+            return asyncio.get_event_loop()
         except RuntimeError:
-            return
-    with _NOTED_LOCK:
-        _NOTED_LOOPS.add(loop)
+            return None
+
+
+def _note_event_loop() -> None:
+    """Remember this worker thread's event loop, to close it when the run ends."""
+    loop = _current_loop()
+    if loop is not None:
+        with _NOTED_LOCK:
+            _NOTED_LOOPS.add(loop)
 
 
 def _close_noted_event_loops() -> None:
@@ -297,14 +303,8 @@ def _release_event_loop() -> None:
     traceback after a command succeeded. The runtime makes a fresh loop when it next needs one.
     """
     import asyncio
-    import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            loop = asyncio.get_event_loop()
-        except RuntimeError:
-            return
-    if not loop.is_running():
+    loop = _current_loop()
+    if loop is not None and not loop.is_running():
         loop.close()
         asyncio.set_event_loop(None)

@@ -43,7 +43,7 @@ from pydantic import Field, create_model, model_validator
 from mlops.core.errors import TemplateError, UserError
 from mlops.templates import pack as packs
 from mlops.templates.answers import BaseAnswers
-from mlops.templates.pack import FileSpec, TemplatePack
+from mlops.templates.pack import FileSpec, TemplatePack, version_key
 
 MANIFEST = "template.yml"
 HOOKS = "pack.py"
@@ -326,11 +326,6 @@ def remember(pack: TemplatePack, source: Source) -> None:
         path.write_text(json.dumps(recent[:20], indent=1))
     except (OSError, ValueError):
         pass
-
-
-def version_key(text: str) -> tuple[int, ...]:
-    """``1.10.0`` after ``1.9.0``."""
-    return tuple(int(part) for part in text.split("."))
 
 
 def latest_version(source: Source) -> tuple[str, str] | None:

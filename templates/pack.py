@@ -39,6 +39,11 @@ def stack_files(
     ]
 
 
+def version_key(text: str) -> tuple[int, ...]:
+    """A template version as numbers, so ``1.10.0`` sorts after ``1.9.0``."""
+    return tuple(int(part) if part.isdigit() else 0 for part in text.split("."))
+
+
 @dataclass(frozen=True)
 class Rename:
     """A resource a template version renamed: ``mlops update`` aliases the old name to the new.

@@ -37,7 +37,7 @@ import yaml
 from mlops.core.errors import ExternalToolError, MlopsError, UserError
 from mlops.templates.answers import validate_with
 from mlops.templates.engine import PRISTINE_REF, RECORD_PATH, Scaffold
-from mlops.templates.pack import load_pack
+from mlops.templates.pack import load_pack, version_key
 
 STATE_PATH = PurePosixPath(".mlops/update.yml")
 ALIASES_PATH = PurePosixPath(".mlops/aliases.yml")
@@ -205,10 +205,6 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else 0 for p in text.split("."))
-
-
 def _merge(
     ours: bytes, base: bytes, theirs: bytes, labels: tuple[str, str, str]
 ) -> tuple[bytes, bool]:
@@ -317,8 +313,8 @@ def plan_update(project: Path, to: str | None = None, trust: bool = False) -> Up
             writes[path] = content
     aliases = [
         {"type": r.type, "old": r.old, "new": r.new}
-        for version, renames in sorted(pack.migrations.items(), key=lambda kv: _version(kv[0]))
-        if _version(old_version) < _version(version) <= _version(pack.version)
+        for version, renames in sorted(pack.migrations.items(), key=lambda kv: version_key(kv[0]))
+        if version_key(old_version) < version_key(version) <= version_key(pack.version)
         for r in renames
     ]
     return UpdatePlan(
@@ -456,7 +452,7 @@ def check_update(project: Path, trust: bool = False) -> tuple[str, str, str]:
 
     For a git pack the newest is its highest release tag (the update is then `--to TAG`).
     """
-    from mlops.templates.custom import latest_version, parse_source, version_key
+    from mlops.templates.custom import latest_version, parse_source
 
     record = read_record(project)
     current = str(record["template_version"])

@@ -480,3 +480,16 @@ def test_the_bootstrap_reconciles_created_changed_and_removed_resources(
 
     again = apply(second, moto_endpoint, "us-east-1", done=after.done)
     assert not again.created and not again.updated and not again.deleted  # settled
+
+
+def test_a_failing_program_is_named_by_its_line_before_anything_starts(
+    project: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    main = project / "infra" / "__main__.py"
+    line = main.read_text().count("\n") + 1
+    main.write_text(main.read_text() + "raise RuntimeError('half-written change')\n")
+    result = invoke("local", "up", "--project", str(project))
+    assert result.exit_code == 2
+    assert f"the program of stack 'local' failed at infra/__main__.py:{line}:" in result.output
+    assert "unexpected" not in result.output and "started the embedded" not in result.output
+    assert localmode.load_state(project) is None
