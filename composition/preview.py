@@ -3,8 +3,10 @@
 The project's Pulumi program runs under the SDK's mock runtime (no cloud, no credentials, no
 Pulumi CLI); what it declared is checked by the project's policy pack (the same rules CrossGuard
 runs, with the same ``policy/config.json``) and priced from the dated price table. A stack
-fails when a mandatory rule finds something or the expected-load estimate is above the stack's
-``budget``.
+fails when a mandatory rule finds something, when ``policy/config.json`` lowers a rule that is
+mandatory by default without giving a ``reason`` (every lowered rule is listed, with or without
+one: a waiver is a reviewed line, never silent), or when the expected-load estimate is above the
+stack's ``budget`` (equal to it passes).
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops.core.errors import MlopsError, UserError
 from mlops.infra.cost import Assumptions, CostReport, estimate
-from mlops.infra.policy import CONFIG_FILE, RULES, PackConfig, Violation, evaluate, stack_of
+from mlops.infra.policy import (
+    CONFIG_FILE,
+    RULES,
+    PackConfig,
+    Violation,
+    Waiver,
+    evaluate,
+    stack_of,
+)
 from mlops.infra.program import capture, stack_config, stacks
 
 # Inputs worth a glance in the tree, by preference; a type's first few that are set are shown.
@@ -64,6 +75,9 @@ class StackPreview:
     budget: float
     seconds: float
     resources: Mapping[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+    waivers: tuple[Waiver, ...] = ()
+    settings: tuple[tuple[str, str], ...] = ()  # (rule id, changed settings) from the config
+    policy_file: str = CONFIG_FILE
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -71,14 +85,19 @@ class StackPreview:
         return [v for v in self.violations if v.level == "mandatory"]
 
     @property
+    def refused(self) -> list[Waiver]:
+        """Waivers that lower a rule mandatory by default without a reason: they block."""
+        return [w for w in self.waivers if w.refused]
+
+    @property
     def over_budget(self) -> bool:
-        """Whether the expected-load estimate is above the stack's budget."""
+        """Whether the expected-load estimate is above the stack's budget (equal is within)."""
         return bool(self.budget and self.cost and self.cost.load > self.budget)
 
     @property
     def ok(self) -> bool:
-        """No mandatory finding and within budget."""
-        return not self.mandatory and not self.over_budget
+        """No mandatory finding, no waiver without a reason, and within budget."""
+        return not self.mandatory and not self.refused and not self.over_budget
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``."""
@@ -93,6 +112,8 @@ class StackPreview:
             "policy": {
                 "rules": self.rules,
                 "violations": [v.to_dict() for v in self.violations],
+                "waivers": [w.to_dict() for w in self.waivers],
+                "settings": [{"rule": r, "settings": text} for r, text in self.settings],
             },
             "cost": self.cost.to_dict() if self.cost else None,
             "budget": self.budget or None,
@@ -109,6 +130,7 @@ def preview(project: Path, stack: str, keep_inputs: bool = False) -> StackPrevie
     """
     started = time.perf_counter()
     name, _, values = stack_config(project, stack)
+    pack = PackConfig.load(project / CONFIG_FILE, RULES, CONFIG_FILE)
     program = capture(project, stack)
     flavour = "k8s" if any(r.type.startswith("kubernetes:") for r in program.resources) else "aws"
     config = None
@@ -119,7 +141,7 @@ def preview(project: Path, stack: str, keep_inputs: bool = False) -> StackPrevie
     environment = config.environment if config else stack
     view = stack_of(program, environment)
     rules = [r for r in RULES if r.flavour == flavour]
-    violations = evaluate(view, rules, PackConfig.load(project / CONFIG_FILE, RULES))
+    violations = evaluate(view, rules, pack)
     cost = estimate(view, Assumptions.from_config(config), config.region) if config else None
     return StackPreview(
         stack,
@@ -135,6 +157,8 @@ def preview(project: Path, stack: str, keep_inputs: bool = False) -> StackPrevie
             for r in program.resources
             if r.custom and keep_inputs
         },
+        tuple(pack.waivers(rules)),
+        tuple(pack.changed_settings(rules)),
     )
 
 
@@ -158,7 +182,26 @@ def preview_all(project: Path, workers: int | None = None) -> list[StackPreview]
     _warm_imports(project)  # once here, not once per forked worker
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-        return list(pool.map(preview, [project] * len(names), names))
+        results = list(pool.map(_preview_in_worker, [project] * len(names), names))
+    for result in results:  # the first stack that failed, in the project's order
+        if isinstance(result, tuple):
+            code, message = result
+            error = UserError(message) if code == UserError.exit_code else MlopsError(message)
+            error.exit_code = code
+            raise error
+    return [r for r in results if isinstance(r, StackPreview)]
+
+
+def _preview_in_worker(project: Path, stack: str) -> StackPreview | tuple[int, str]:
+    """:func:`preview` in a worker: an error comes back as ``(exit code, message)``.
+
+    The errors' own classes take several arguments, which pickling between processes loses; the
+    pool would then report a broken worker instead of the stack file's problem.
+    """
+    try:
+        return preview(project, stack)
+    except MlopsError as exc:
+        return exc.exit_code, str(exc)
 
 
 # The provider modules each flavour's components use: pulumi_aws and pulumi_kubernetes load

@@ -8,6 +8,7 @@ the run's identity) and nothing else; the steps are :mod:`mlops.pipelines.steps`
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from mlops.pipelines.executors import LocalExecutor, Step, StepResult
 from mlops.pipelines.identity import RunInputs, code_files, content_hash, git_version
 from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import Trainer, framework_version, load_trainer
-from mlops.pipelines.registry import RunRecord
+from mlops.pipelines.registry import RegistryLock, RunRecord, unlocked
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Lifecycle:
         lake: the platform's lake.
         contract: the project's data contract.
         values: what earlier steps produced (dataset version, table, model, record...).
+        lock: serializes registration and approval in the registry (see ``RegistryLock``).
     """
 
     project: Path
@@ -63,6 +65,7 @@ class Lifecycle:
     lake: Lake
     contract: DataContract
     values: dict[str, Any] = field(default_factory=dict)
+    lock: RegistryLock = unlocked
 
     @property
     def version(self) -> DatasetVersion:
@@ -94,7 +97,29 @@ def local_lifecycle(project: Path) -> Lifecycle:
         client(state.endpoint, state.region, "sagemaker"),
         Lake(client(state.endpoint, state.region, "s3"), platform.buckets),
         DataContract.load(project / "data" / "contract.yaml"),
+        lock=registry_lock(project),
     )
+
+
+def registry_lock(project: Path, timeout: float = 120.0) -> RegistryLock:
+    """Local mode's registry lock: a file lock per model package group in ``.mlops/``.
+
+    Two `mlops pipeline run`s of one project (processes or threads) register and approve one
+    at a time; a holder that is killed releases it with its process.
+    """
+    import re
+
+    from mlops.core.process import file_lock
+
+    def lock(group: str) -> AbstractContextManager[object]:
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", group)[:100]
+        busy = (
+            f"another `mlops pipeline run` has been registering or approving a model in {group}"
+            f" for over {timeout:.0f} s; try again when it finishes"
+        )
+        return file_lock(project / ".mlops" / f"registry-{name}.lock", timeout, busy)
+
+    return lock
 
 
 def local_lake(project: Path) -> Lake:
@@ -242,21 +267,32 @@ def lifecycle_steps(
 
     def register() -> dict[str, Any]:
         values["record"] = registry.register(
-            life.sagemaker, life.lake, platform.model_package_group, life.record, platform.image_uri
+            life.sagemaker,
+            life.lake,
+            platform.model_package_group,
+            life.record,
+            platform.image_uri,
+            lock=life.lock,
         )
         return {"model_package": life.record.model_package_arn}
 
     def approve_step() -> dict[str, Any]:
         figures = backtest_gate(life, backtest_labels) if backtest_labels is not None else {}
         decision = registry.approve(
-            life.sagemaker, life.lake, platform.model_package_group, life.record, margin
+            life.sagemaker,
+            life.lake,
+            platform.model_package_group,
+            life.record,
+            margin,
+            lock=life.lock,
         )
-        values["record"] = life.record.replace(status="approved")
+        values["record"] = record = registry.load_run(life.lake, life.record.run_id)
         return {
             "approved": decision.passed,
             "metric": decision.metric,
             "candidate": decision.candidate,
             "previous": decision.approved,
+            "previous_run": record.previous_run,
             **figures,
         }
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from mlops.core.errors import ExternalToolError
+from mlops.core.errors import ExternalToolError, UserError
 
 # Detached helpers outlive this command on purpose; holding them keeps Python from warning
 # that a child is still running when its Popen object goes away.
@@ -32,11 +34,14 @@ def start_detached(
         )
     _DETACHED.append(proc)
     deadline = time.monotonic() + timeout
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise ExternalToolError(what, f"it did not start; see {log}")
-        time.sleep(0.05)
+    try:
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise ExternalToolError(what, f"it did not start; see {log}")
+            time.sleep(0.05)
+    except BaseException:  # failed, timed out or interrupted: nothing is left running
+        proc.kill()
+        raise
     return ready.read_text().strip(), proc.pid
 
 
@@ -55,12 +60,13 @@ def start_time(pid: int) -> int:
     return int(fields[19]) if len(fields) > 19 else 0
 
 
-def verified(pid: int, started: int, *words: str) -> bool:
+def verified(pid: int, started: int, *words: str, exact: Sequence[str] = ()) -> bool:
     """Whether ``pid`` is the process we started.
 
-    All of ``words`` must be on its command line and, where ``started`` was recorded, its start
-    time must match. Only a process verified this way is ever signalled: a recorded pid may
-    belong to another program by now.
+    All of ``words`` must be on its command line, each of ``exact`` must be one of its
+    arguments as a whole, and, where ``started`` was recorded, its start time must match. Only a
+    process verified this way is ever signalled: a recorded pid may belong to another program by
+    now.
     """
     if pid <= 0:
         return False
@@ -71,7 +77,40 @@ def verified(pid: int, started: int, *words: str) -> bool:
     args = [part.decode(errors="replace") for part in cmdline]
     if not (args and all(any(w in a for a in args) for w in words)):
         return False
+    if not all(e in args for e in exact):
+        return False
     return not started or start_time(pid) == started
+
+
+@contextmanager
+def file_lock(path: Path, timeout: float, busy: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) while the block runs.
+
+    Another holder (another process, or another thread with its own handle) makes this wait up
+    to ``timeout`` seconds. The lock goes with the process, so one killed while holding it
+    never blocks the next.
+
+    Raises:
+        UserError: still held by another after ``timeout``; the message is ``busy`` and the
+            lock file.
+    """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise UserError(f"{busy} (lock: {path})") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def listens_on(pid: int, port: int) -> bool | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -104,6 +104,62 @@ REMOVED_KEYS = {
         " (two stacks in one account collided); remove the key"
     ),
 }
+SECRET_PLACEHOLDER = "[secret]"
+"""What a credential stored as a Pulumi secret reads as offline, where nothing is decrypted."""
+
+
+def is_secure(value: Any) -> bool:
+    """Whether a stack file's value is a Pulumi secret, as Pulumi writes it (``secure: v1:...``)."""
+    return isinstance(value, Mapping) and len(value) == 1 and "secure" in value
+
+
+def credential_keys(model: type[BaseModel]) -> frozenset[str]:
+    """The keys of a config model's fields marked ``credential`` (they may be Pulumi secrets)."""
+    return frozenset(
+        info.alias or to_camel(name)
+        for name, info in model.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("credential")
+    )
+
+
+def redact_secrets(
+    own: Mapping[str, Any], secret_keys: Collection[str], credentials: Collection[str]
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A stack's own settings with its secrets resolved.
+
+    A credential's secure value reads as present and redacted (:data:`SECRET_PLACEHOLDER`); no
+    other setting may be a secret.
+
+    Args:
+        own: the project's settings, keys without the project prefix.
+        secret_keys: keys the runtime marks secret (``pulumi up`` decrypts them first).
+        credentials: the keys that hold credentials.
+
+    Returns:
+        The settings, and one ``(key, message)`` per setting that may not be secret.
+    """
+    values = dict(own)
+    problems: list[tuple[str, str]] = []
+    for key, value in own.items():
+        secure = is_secure(value)
+        if not (secure or key in secret_keys):
+            continue
+        if key not in credentials:
+            known = ", ".join(sorted(credentials)) or "none in this flavour"
+            problems.append(
+                (
+                    key,
+                    "is a secret (secure:) value, but it is not a credential; set it in plain"
+                    f" text (`pulumi config set {key} VALUE`). Secrets: {known}",
+                )
+            )
+        elif secure and not (isinstance(value["secure"], str) and value["secure"]):
+            problems.append((key, "has a malformed secure: value; set it again with --secret"))
+        elif secure:
+            values[key] = SECRET_PLACEHOLDER
+    return values, problems
+
+
 _MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws(-cn|-us-gov)?:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+$"
 )
@@ -190,7 +246,11 @@ class StackConfig(BaseModel):
     model_monitor_image: str = Field(default="", description="Override the analyzer image URI")
     notification_email: str = Field(default="", description="Subscribe this address to alerts")
     deploy_webhook_url: str = Field(default="", description="POSTed to when a model is approved")
-    deploy_webhook_token: str = Field(default="", description="Bearer token for the webhook")
+    deploy_webhook_token: str = Field(
+        default="",
+        description="Bearer token for the webhook (a credential: may be a Pulumi secret)",
+        json_schema_extra={"credential": True},
+    )
     image_tag: str = Field(default="0.1.0", description="Image tag the pipeline runs by default")
     log_retention_days: int = Field(default=30, description="CloudWatch Logs retention")
     # The cost estimate's assumptions (`mlops preview`), and the monthly budget it is held to.
@@ -349,10 +409,19 @@ class StackConfig(BaseModel):
         }
 
     @classmethod
-    def from_values(cls, project: str, stack: str, values: Mapping[str, Any]) -> StackConfig:
+    def from_values(
+        cls,
+        project: str,
+        stack: str,
+        values: Mapping[str, Any],
+        secret_keys: Collection[str] = (),
+    ) -> StackConfig:
         """Build from raw config (``{"<project>:key": value, "aws:region": ...}``).
 
-        The environment is the ``environment`` key when set, else the stack name.
+        The environment is the ``environment`` key when set, else the stack name. A credential
+        (:data:`CREDENTIALS`) may be a Pulumi secret: as the stack file holds it
+        (``{"secure": "v1:..."}``, read offline as :data:`SECRET_PLACEHOLDER`) or decrypted,
+        with its full key in ``secret_keys``; no other setting may be.
 
         Raises:
             ConfigError: a key is unknown, missing or invalid; one line per problem.
@@ -362,6 +431,10 @@ class StackConfig(BaseModel):
         retired = [(key, REMOVED_KEYS[key]) for key in own if key in REMOVED_KEYS]
         if retired:
             return _fail(stack, retired)
+        secrets = {k.removeprefix(prefix) for k in secret_keys if k.startswith(prefix)}
+        own, refused = redact_secrets(own, secrets, CREDENTIALS)
+        if refused:
+            return _fail(stack, refused)
         raw: dict[str, Any] = {"project": project, "region": values.get("aws:region"), **own}
         raw.setdefault("environment", stack)
         defaults = ENV_DEFAULTS.get(str(raw["environment"]), {})
@@ -379,12 +452,14 @@ class StackConfig(BaseModel):
     def load(cls) -> StackConfig:
         """Read the current stack's config from the Pulumi runtime."""
         import pulumi
-        from pulumi.runtime.config import CONFIG, get_config_env
+        from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
         values = {**get_config_env(), **CONFIG.get()}
-        return cls.from_values(pulumi.get_project(), pulumi.get_stack(), values)
+        secret = [key for key in values if is_config_secret(key)]
+        return cls.from_values(pulumi.get_project(), pulumi.get_stack(), values, secret)
 
 
+CREDENTIALS = credential_keys(StackConfig)
 _KEYS = [
     info.alias or to_camel(name)
     for name, info in StackConfig.model_fields.items()

@@ -25,18 +25,32 @@ PLATFORM_SERVICES = (
 )
 
 
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL whose host is on this machine.
+
+    127.0.0.0/8, ::1 or ``localhost``; no user info (``http://127.0.0.1@evil``) and a valid port.
+    """
+    try:
+        parts = urlparse(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or "@" in parts.netloc:
+        return False
+    host = parts.hostname or ""
+    try:
+        return host == "localhost" or ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def require_loopback(url: str) -> None:
     """Refuse any endpoint that is not on this machine.
 
     Raises:
         UserError: the URL's host is not a loopback address (or ``localhost``).
     """
-    host = urlparse(url).hostname or ""
-    try:
-        loopback = host == "localhost" or ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(url):
         raise UserError(f"local mode only talks to loopback endpoints; refusing {url}")
 
 

@@ -5,6 +5,12 @@ loopback endpoint (LocalStack, moto), then provisions the ``local`` stack: with 
 ``pulumi up`` against that endpoint; without it, the bootstrap applies the same program's
 resource graph (captured through the mock runtime) with boto3. ``down`` tears it down and
 ``status`` reports. State lives in ``.mlops/local.json`` in the project.
+
+The state is read as untrusted input: an endpoint is used only when it is on loopback and is
+either the embedded endpoint this project started (its pid, start time and command line check
+out, and it holds the recorded port) or one given on purpose with ``--aws-endpoint``. The state
+is written before provisioning starts, and the embedded endpoint records itself in
+``.mlops/local-endpoint.pid`` as it starts, so ``down`` finds it even when ``up`` was killed.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -25,14 +33,31 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
-
+from mlops.core import yamlfile
 from mlops.core.errors import ExternalToolError, UserError
-from mlops.core.process import listens_on, start_detached, start_time, verified
-from mlops.infra.local import provider_config, require_loopback
+from mlops.core.process import file_lock, listens_on, start_detached, start_time, verified
+from mlops.infra.local import is_loopback, provider_config, require_loopback
 
 STATE = Path(".mlops") / "local.json"
+PID_FILE = Path(".mlops") / "local-endpoint.pid"
+ENDPOINT_MODULE = "mlops.infra.moto_process"
+RESET = "run `mlops local down --force` to reset local mode's state"
 Say = Callable[[str], None]
+
+
+class LocalStateError(UserError):
+    """``.mlops/local.json`` cannot be read as local mode's state.
+
+    Args:
+        path: the state file.
+        reason: what is wrong with it, with the line where there is one.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path}: {reason}; {RESET} (it stops only processes it verifies as this project's)"
+        )
 
 
 @dataclass
@@ -50,6 +75,24 @@ class LocalState:
     model_package_arn: str = ""
     # `mlops serve`: url, pid, started, run_id
     serving: dict[str, Any] = field(default_factory=dict)
+    external: bool = False  # given with --aws-endpoint: not ours to start or stop
+    provisioning: bool = False  # `up` began applying the stack and has not finished
+
+
+# What each field of the state file must hold (bool is no int here: JSON tells them apart).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "endpoint": (str,),
+    "region": (str,),
+    "path": (str,),
+    "pid": (int,),
+    "pid_started": (int,),
+    "applied": (dict, list),
+    "platform": (dict,),
+    "model_package_arn": (str,),
+    "serving": (dict,),
+    "external": (bool,),
+    "provisioning": (bool,),
+}
 
 
 def state_file(project: Path) -> Path:
@@ -58,27 +101,94 @@ def state_file(project: Path) -> Path:
 
 
 def load_state(project: Path) -> LocalState | None:
-    """The project's local state, if local mode is up."""
+    """The project's local state as written (not yet verified), if there is one.
+
+    Raises:
+        LocalStateError: the file is unreadable, not JSON, or not local mode's state.
+    """
     path = state_file(project)
-    if not path.exists():
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
         return None
-    values = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LocalStateError(path, f"cannot be read ({exc})") from None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LocalStateError(
+            path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(values, dict):
+        raise LocalStateError(path, f"must hold a JSON object, found {type(values).__name__}")
+    missing = [name for name in ("endpoint", "region", "path") if name not in values]
+    if missing:
+        raise LocalStateError(path, f"has no {', '.join(missing)}")
+    for name, types in _TYPES.items():
+        value = values.get(name)
+        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if name in values and wrong:
+            expected = " or ".join(t.__name__ for t in types)
+            raise LocalStateError(path, f"{name} must be a {expected}, found {value!r:.40}")
     known = {f.name for f in fields(LocalState)}
     state = LocalState(**{k: v for k, v in values.items() if k in known})
     if isinstance(state.applied, list):
-        state.applied = {name: {} for name in state.applied}
+        state.applied = {str(name): {} for name in state.applied}
     return state
 
 
+def stale_reason(project: Path, state: LocalState) -> str:
+    """Why the state's endpoint must not be used; empty when it may.
+
+    Nothing is sent to the endpoint to find out: it must be on loopback, and either recorded as
+    given with ``--aws-endpoint`` or be the embedded endpoint this project started, which is
+    verified by pid, start time and command line, and must hold the recorded port.
+    """
+    if not is_loopback(state.endpoint):
+        return f"its endpoint {state.endpoint} is not on this machine"
+    if state.external and not state.pid:
+        return ""
+    pid = state.pid
+    if pid <= 0 or state.pid_started <= 0 or state.external:
+        return (
+            f"its endpoint {state.endpoint} is neither the embedded endpoint this project started"
+            " nor one given with --aws-endpoint"
+        )
+    port = urllib.parse.urlparse(state.endpoint).port
+    if (
+        not endpoint_verified(project, pid, state.pid_started)
+        or port is None
+        or listens_on(pid, port) is not True
+    ):
+        return (
+            f"{state.endpoint} is not from the embedded endpoint this project started (pid {pid}"
+            " is gone, is another program, or does not listen there)"
+        )
+    return ""
+
+
 def require_state(project: Path) -> LocalState:
-    """The project's local state.
+    """The project's local state, verified: its endpoint may be used.
 
     Raises:
-        UserError: local mode is not up for the project.
+        LocalStateError: the state file is corrupt.
+        UserError: local mode is not up, its state is stale (nothing was sent to the recorded
+            endpoint), or an earlier `mlops local up` did not finish.
     """
     state = load_state(project)
     if state is None:
         raise UserError(f"local mode is not up for {project}: run `mlops local up` first")
+    reason = stale_reason(project, state)
+    if reason:
+        raise UserError(
+            f"local mode's state is stale ({state_file(project)}): {reason}; nothing was sent"
+            " there: run `mlops local up` to start afresh, or `mlops local down --force` to reset"
+        )
+    if state.provisioning:
+        raise UserError(
+            f"an earlier `mlops local up` did not finish for {project}: run `mlops local up`"
+            " again (or `mlops local down`)"
+        )
     return state
 
 
@@ -86,33 +196,74 @@ def save_state(project: Path, state: LocalState) -> None:
     """Write the state atomically."""
     path = state_file(project)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(asdict(state), indent=1))
     tmp.replace(path)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None  # a redirect is an answer; it is never followed elsewhere
+
+
+# Loopback probes go straight there: no proxy from the environment, no redirect followed.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
 def reachable(endpoint: str, timeout: float = 2.0) -> bool:
-    """Whether something answers HTTP at ``endpoint``."""
+    """Whether something answers HTTP at ``endpoint`` (only ever asked of loopback)."""
+    if not is_loopback(endpoint):
+        return False
     try:
-        urllib.request.urlopen(endpoint, timeout=timeout)  # noqa: S310 - loopback only
+        _OPENER.open(endpoint, timeout=timeout)
     except urllib.error.HTTPError:
         return True  # it answered, if not with 200
-    except OSError:
+    except (OSError, ValueError):
         return False
     return True
 
 
+def _project_arg(project: Path) -> str:
+    return str(project.resolve())
+
+
 def start_embedded(project: Path, timeout: float = 30.0) -> tuple[str, int]:
-    """Start moto in a new session on a free loopback port; return its URL and pid."""
+    """Start moto in a new session on a free loopback port; return its URL and pid.
+
+    Its command line carries the project's path and it records itself in the project's pid
+    file before anything else, so it can be found and verified even if this call is killed.
+    """
     mlops = project / ".mlops"
-    command = [sys.executable, "-m", "mlops.infra.moto_process", "--ready-file"]
+    command = [sys.executable, "-m", ENDPOINT_MODULE, "--ready-file", str(mlops / "local-endpoint")]
+    command += ["--pid-file", str(project / PID_FILE), "--project", _project_arg(project)]
     return start_detached(
-        [*command, str(mlops / "local-endpoint")],
+        command,
         mlops / "local-endpoint",
         mlops / "local-endpoint.log",
         "the embedded endpoint (moto)",
         timeout,
     )
+
+
+def endpoint_verified(project: Path, pid: int, started: int) -> bool:
+    """Whether ``pid`` (started at ``started``) is the embedded endpoint of ``project``."""
+    return started > 0 and verified(
+        pid, started, ENDPOINT_MODULE, exact=("--project", _project_arg(project))
+    )
+
+
+def orphan(project: Path) -> tuple[int, int] | None:
+    """The embedded endpoint the project's pid file names, if it runs and is verified as ours.
+
+    The pid file is read as untrusted: only a process whose start time and command line (the
+    endpoint module and this project's path) check out is returned.
+    """
+    try:
+        values = json.loads((project / PID_FILE).read_text())
+        pid, started = int(values["pid"]), int(values["started"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return (pid, started) if endpoint_verified(project, pid, started) else None
 
 
 class LocalProject(NamedTuple):
@@ -129,21 +280,44 @@ def project_config(project: Path) -> LocalProject:
     Raises:
         UserError: this is not an mlops project (no Pulumi.yaml or Pulumi.local.yaml).
     """
-    try:
-        pulumi_yaml = yaml.safe_load((project / "Pulumi.yaml").read_text())
-        config = yaml.safe_load((project / "Pulumi.local.yaml").read_text())["config"]
-    except FileNotFoundError as exc:
-        raise UserError(f"{project} is not an mlops project: {exc.filename} is missing") from None
-    return LocalProject(
-        str(pulumi_yaml["name"]), project / pulumi_yaml.get("main", "."), dict(config)
-    )
+    files = project / "Pulumi.yaml", project / "Pulumi.local.yaml"
+    for path in files:
+        if not path.is_file():
+            raise UserError(f"{project} is not an mlops project: {path} is missing")
+    pulumi_yaml = yamlfile.load_mapping(files[0], empty_ok=False, what="the Pulumi project")
+    stack = yamlfile.load_mapping(files[1], empty_ok=False, what="the local stack's config")
+    name, main = pulumi_yaml.get("name"), pulumi_yaml.get("main", ".")
+    if not isinstance(name, str) or not name:
+        raise yamlfile.YamlFileError(files[0], "has no project `name`", "restore `name: ...`")
+    program_dir = project / main if isinstance(main, str) else project / "?"
+    if not isinstance(main, str) or not program_dir.resolve().is_relative_to(project.resolve()):
+        raise yamlfile.YamlFileError(
+            files[0], f"`main` must be a directory inside the project, found {main!r:.60}"
+        )
+    config = stack.get("config") or {}
+    if not isinstance(config, dict):
+        raise yamlfile.YamlFileError(
+            files[1],
+            f"`config` must be a mapping, found {type(config).__name__}",
+            "restore its `config:` section of `key: value` lines",
+        )
+    return LocalProject(name, program_dir, dict(config))
 
 
 def hyperparameters(project: Path) -> dict[str, Any]:
     """The ``local`` stack's ``hyperparameters`` config (the same key SageMaker training reads)."""
     name, _, config = project_config(project)
     value = config.get(f"{name}:hyperparameters", {})
-    return dict(json.loads(value) if isinstance(value, str) else value)
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError as exc:
+        parsed = exc
+    if not isinstance(parsed, dict):
+        raise UserError(
+            f"{project / 'Pulumi.local.yaml'}: {name}:hyperparameters must be a mapping (or a"
+            " JSON object)"
+        )
+    return dict(parsed)
 
 
 def capture_program(local: LocalProject, extra: dict[str, Any] | None = None) -> Any:
@@ -176,27 +350,29 @@ def exclusive(project: Path, timeout: float = 120.0) -> Iterator[None]:
     Raises:
         UserError: another local-mode command still holds the lock after ``timeout``.
     """
-    import fcntl
+    busy = f"another `mlops local` command is running for {project}; wait for it to finish"
+    with file_lock(project / ".mlops" / "local.lock", timeout, busy):
+        yield
 
-    path = project / ".mlops" / "local.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise UserError(
-                        f"another `mlops local` command is running for {project}; wait for it"
-                        f" to finish (lock: {path})"
-                    ) from None
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+@contextmanager
+def terminate_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM interrupts as Ctrl-C does, so cleanup runs for both.
+
+    Only the main thread can set handlers; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def up(
@@ -206,25 +382,41 @@ def up(
     model_package_arn: str = "",
     lock_timeout: float = 120.0,
 ) -> LocalState:
-    """Bring the local stack up (again): idempotent, resumes from the recorded state."""
-    with exclusive(project, lock_timeout):
+    """Bring the local stack up (again): idempotent, resumes from the recorded state.
+
+    SIGTERM is taken as Ctrl-C: an endpoint this call started is stopped again.
+    """
+    with terminate_interrupts(), exclusive(project, lock_timeout):
         return _up(project, aws_endpoint, say, model_package_arn)
+
+
+def _usable_state(project: Path, state: LocalState | None, say: Say) -> LocalState | None:
+    """The recorded state if its endpoint may be used and answers; None to start afresh."""
+    if state is None:
+        return None
+    reason = stale_reason(project, state)
+    if reason:
+        say(f"local mode's state is stale: {reason}; nothing is sent there, starting afresh")
+    elif not reachable(state.endpoint):
+        say(f"the recorded endpoint {state.endpoint} is gone; starting afresh")
+    else:
+        return state
+    if not state.external and endpoint_verified(project, state.pid, state.pid_started):
+        stop_endpoint(project, state.pid, state.pid_started, say)  # never two at once
+    return None
 
 
 def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: str) -> LocalState:
     local = project_config(project)
     region = str(local.config.get("aws:region", "us-east-1"))
-    state = load_state(project)
-    if state is not None and not reachable(state.endpoint):
-        say(f"the recorded endpoint {state.endpoint} is gone; starting afresh")
-        state = None
-    elif state is not None and endpoint_is_ours(state) is False:
-        # Our endpoint died and another program took its port: nothing goes to that program.
-        say(
-            f"{state.endpoint} answers, but not from the embedded endpoint this project started"
-            f" (pid {state.pid}); starting a new one"
-        )
-        state = None
+    if aws_endpoint:
+        require_loopback(aws_endpoint)
+    state = _usable_state(project, load_state(project), say)
+    left = orphan(project)
+    if left is not None and (state is None or left[0] != state.pid):
+        # An `up` killed before it recorded anything left this endpoint: replace it.
+        say(f"the embedded endpoint (pid {left[0]}) an interrupted `mlops local up` left running")
+        stop_endpoint(project, *left, say)
     model_package_arn = model_package_arn or (state.model_package_arn if state else "")
     extra = {"modelPackageArn": model_package_arn} if model_package_arn else {}
     # Evaluated first: a program this mode cannot run fails before anything is started.
@@ -238,7 +430,6 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
     started = 0, 0  # the endpoint this call starts, stopped again if provisioning fails
     if state is None:
         if aws_endpoint:
-            require_loopback(aws_endpoint)
             if not reachable(aws_endpoint):
                 raise UserError(
                     f"nothing answers at {aws_endpoint}: start LocalStack or moto there first,"
@@ -250,15 +441,23 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
             endpoint, pid = start_embedded(project)
             say(f"started the embedded AWS endpoint (moto) at {endpoint}")
         path = "pulumi" if shutil.which("pulumi") else "bootstrap"
-        state = LocalState(endpoint, region, path, pid, start_time(pid) if pid else 0)
+        state = LocalState(
+            endpoint, region, path, pid, start_time(pid) if pid else 0, external=not pid
+        )
         started = state.pid, state.pid_started
     state.model_package_arn = model_package_arn
+    state.provisioning = True
     try:
+        # Recorded before provisioning: whatever happens next, `down` can find the endpoint.
+        save_state(project, state)
         _provision(project, state, captured, extra, say)
     except BaseException:
-        if started[0]:  # nothing was recorded: an endpoint left running would be orphaned
-            stop_endpoint(*started, say)
+        if started[0] and stop_endpoint(project, *started, say):
+            # Nothing of this call is left running: neither is a record of it.
+            state_file(project).unlink(missing_ok=True)
+            (project / PID_FILE).unlink(missing_ok=True)
         raise
+    state.provisioning = False
     save_state(project, state)
     return state
 
@@ -391,61 +590,105 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> None:
 
 def stop_server(state: LocalState, say: Say = print) -> None:
     """Stop the model server `mlops serve` left running, if it is still ours."""
-    pid = int(state.serving.get("pid", 0) or 0)
-    if verified(pid, int(state.serving.get("started", 0) or 0), "mlops", "serve"):
+    pid, started = _int(state.serving.get("pid")), _int(state.serving.get("started"))
+    if started > 0 and verified(pid, started, "mlops", "serve"):
         os.kill(pid, signal.SIGTERM)
         _wait_gone(pid)
         say(f"stopped the model server at {state.serving.get('url')} (pid {pid})")
     state.serving = {}
 
 
-def down(project: Path, say: Say = print, lock_timeout: float = 120.0) -> None:
-    """Tear the local stack down and stop the embedded endpoint."""
-    with exclusive(project, lock_timeout):
-        _down(project, say)
+def down(project: Path, say: Say = print, lock_timeout: float = 120.0, force: bool = False) -> None:
+    """Tear the local stack down and stop the embedded endpoint.
+
+    With ``force`` an unreadable state is reset as well; either way only processes verified as
+    this project's are signalled.
+    """
+    with terminate_interrupts(), exclusive(project, lock_timeout):
+        _down(project, say, force)
 
 
-def _down(project: Path, say: Say) -> None:
-    state = load_state(project)
+def _down(project: Path, say: Say, force: bool) -> None:
+    path = state_file(project)
+    try:
+        state = load_state(project)
+    except LocalStateError:
+        if not force:
+            raise
+        say(f"{path} is unreadable: resetting it")
+        state = None
+    left = orphan(project)
     if state is None:
-        say("local mode is not up")
-        return
+        if left is not None:
+            stop_endpoint(project, *left, say)
+        elif not force or not path.exists():
+            say("local mode is not up")
+    else:
+        _tear_down(project, state, left, say, force)
+    path.unlink(missing_ok=True)
+    (project / PID_FILE).unlink(missing_ok=True)
+
+
+def _tear_down(
+    project: Path, state: LocalState, left: tuple[int, int] | None, say: Say, force: bool
+) -> None:
+    """Stop what the state names (the model server, the stack, the endpoint), if verified."""
     if state.serving:
         stop_server(state, say)
-    if state.path == "pulumi" and reachable(state.endpoint):
-        _pulumi(project, "destroy", "--stack", "local", "--yes", "--skip-preview")
-        say("pulumi destroy --stack local: done")
-    if state.pid:
-        stop_endpoint(state.pid, state.pid_started, say)
-    elif state.path == "bootstrap":
+    usable = not stale_reason(project, state)
+    if state.path == "pulumi" and usable and reachable(state.endpoint):
+        try:
+            _pulumi(project, "destroy", "--stack", "local", "--yes", "--skip-preview")
+            say("pulumi destroy --stack local: done")
+        except ExternalToolError:
+            if not force:
+                raise
+            say("pulumi destroy --stack local failed; resetting the state anyway (--force)")
+    if state.pid and not state.external:
+        stop_endpoint(project, state.pid, state.pid_started, say)
+    elif state.path == "bootstrap" and usable:
         say(f"the resources stay on the external endpoint {state.endpoint}; delete them there")
-    state_file(project).unlink()
+    if left is not None and left[0] != state.pid:
+        stop_endpoint(project, *left, say)
 
 
-def stop_endpoint(pid: int, started: int, say: Say) -> None:
-    """Stop the embedded endpoint ``pid``, if it is still the one started at ``started``."""
-    if not verified(pid, started, "mlops.infra.moto_process"):
+def stop_endpoint(project: Path, pid: int, started: int, say: Say) -> bool:
+    """Stop the embedded endpoint ``pid`` if it is verified as this project's; whether it is."""
+    if not endpoint_verified(project, pid, started):
         say(f"pid {pid} is no longer the embedded endpoint; nothing signalled")
-        return
+        return False
     try:
         os.killpg(pid, signal.SIGTERM)
         _wait_gone(pid)
         say(f"stopped the embedded AWS endpoint (pid {pid}); its resources are gone with it")
     except ProcessLookupError:
         say(f"the embedded endpoint (pid {pid}) had already stopped")
+    return True
 
 
 def status(project: Path) -> dict[str, Any]:
-    """The endpoint, whether it answers, how the stack was provisioned, and what it holds."""
+    """The endpoint, whether it answers, how the stack was provisioned, and what it holds.
+
+    Nothing is sent to a recorded endpoint that is stale (see :func:`stale_reason`).
+
+    Raises:
+        LocalStateError: the state file is corrupt.
+    """
     state = load_state(project)
+    left = orphan(project)
     if state is None:
-        return {"up": False}
+        return {"up": False, "orphan": left[0] if left else 0}
+    reason = stale_reason(project, state)
     return {
         "up": True,
         "endpoint": state.endpoint,
-        "reachable": reachable(state.endpoint),
-        "ours": endpoint_is_ours(state),
+        "stale": reason,
+        "provisioning": state.provisioning,
+        "reachable": not reason and reachable(state.endpoint),
+        "ours": endpoint_is_ours(project, state),
         "embedded_pid": state.pid,
+        "external": state.external,
+        "orphan": left[0] if left and left[0] != state.pid else 0,
         "path": state.path,
         "resources": len(state.applied),
         "model_package_arn": state.model_package_arn,
@@ -454,25 +697,33 @@ def status(project: Path) -> dict[str, Any]:
     }
 
 
-def endpoint_is_ours(state: LocalState) -> bool | None:
+def endpoint_is_ours(project: Path, state: LocalState) -> bool | None:
     """Whether the embedded endpoint we started still runs and holds the recorded port.
 
     None for an external endpoint (LocalStack, a moto of your own): not ours to vouch for.
     """
-    if not state.pid:
+    if state.external and not state.pid:
         return None
-    if not verified(state.pid, state.pid_started, "mlops.infra.moto_process"):
-        return False
-    port = urllib.parse.urlparse(state.endpoint).port
-    return port is None or listens_on(state.pid, port) is not False
+    return not stale_reason(project, state)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _serving_status(serving: dict[str, Any]) -> dict[str, Any]:
     if not serving:
         return {}
-    pid, started = int(serving.get("pid", 0) or 0), int(serving.get("started", 0) or 0)
-    port = urllib.parse.urlparse(serving["url"]).port
+    pid, started = _int(serving.get("pid")), _int(serving.get("started"))
+    url = str(serving.get("url", ""))
+    if not is_loopback(url):  # never probed: a state naming another machine is not believed
+        return {**serving, "url": url, "answering": False, "ours": False}
+    port = urllib.parse.urlparse(url).port
     # The server records its own pid and start time: together they name it (it may run in
     # a notebook's process, so its command line is not checked here; down checks it).
-    ours = verified(pid, started) and (port is None or listens_on(pid, port) is not False)
-    return {**serving, "answering": reachable(f"{serving['url']}/ping"), "ours": ours}
+    ours = (
+        started > 0
+        and verified(pid, started)
+        and (port is None or listens_on(pid, port) is not False)
+    )
+    return {**serving, "answering": reachable(f"{url}/ping"), "ours": ours}

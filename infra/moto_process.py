@@ -2,14 +2,31 @@
 
 Binds 127.0.0.1 on a free port, writes the URL to ``--ready-file`` once it answers, and runs
 until terminated. Local mode starts it in a new session so it outlives the CLI command.
+
+Before anything else it records itself in ``--pid-file`` (its pid and start time): an endpoint
+whose ``mlops local up`` was killed before any state was written is still found, verified (its
+command line carries ``--project`` with the project's path) and stopped by ``mlops local down``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import threading
 from pathlib import Path
+
+from mlops.core.process import start_time
+
+
+def write_pid_file(path: Path, project: str) -> None:
+    """Record this process (pid, start time, project) in ``path``, atomically."""
+    pid = os.getpid()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{pid}.tmp")
+    tmp.write_text(json.dumps({"pid": pid, "started": start_time(pid), "project": project}))
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops.infra.moto_process")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", type=Path, required=True)
+    parser.add_argument("--pid-file", type=Path, default=None)
+    parser.add_argument("--project", default="")
     args = parser.parse_args(argv)
+    if args.pid_file is not None:
+        write_pid_file(args.pid_file, args.project)
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
@@ -31,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     tmp.replace(args.ready_file)
     stop.wait()
     server.stop()
+    if args.pid_file is not None:
+        try:
+            if json.loads(args.pid_file.read_text()).get("pid") == os.getpid():
+                args.pid_file.unlink()
+        except (OSError, ValueError, AttributeError):
+            pass
     return 0
 
 

@@ -3,6 +3,13 @@
 What ``pulumi preview`` would see: the program registers its resources with their inputs
 resolved, from the stack's own ``Pulumi.<stack>.yaml``. Local mode, manifest rendering and the
 guardrails all read a stack this way.
+
+Both files come from outside and are read bounded (:mod:`mlops.core.yamlfile`): a file that is
+empty, not a mapping or not YAML is one error naming it (and the line). A Pulumi secret in the
+stack file (``key: {secure: v1:...}``) is not decrypted: the program gets
+:data:`~mlops.infra.config.SECRET_PLACEHOLDER` for it, and the key is marked secret in the
+runtime, as ``pulumi up`` marks the decrypted value (``Config.get_secret`` gives a secret
+``Output``).
 """
 
 from __future__ import annotations
@@ -12,10 +19,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mlops.core import yamlfile
 from mlops.core.errors import MlopsError, UserError
 from mlops.core.text import suggest
+from mlops.infra.config import SECRET_PLACEHOLDER, is_secure
 from mlops.infra.testing import CALLER_IDENTITY, MockedProgram, run_program
 
 
@@ -27,21 +34,43 @@ def stacks(project: Path) -> list[str]:
 def stack_config(project: Path, stack: str) -> tuple[str, Path, dict[str, Any]]:
     """The project's name, its program directory and ``stack``'s config.
 
+    Secure values (``{"secure": "v1:..."}``) are returned as the file holds them: the config
+    models read them as present and redacted, :func:`run_project_program` as secrets.
+
     Raises:
         UserError: no Pulumi.yaml, or no such stack (the message lists the project's stacks).
+        YamlFileError: either file is unreadable, not YAML (its line) or of the wrong shape.
     """
-    try:
-        pulumi_yaml = yaml.safe_load((project / "Pulumi.yaml").read_text())
-    except FileNotFoundError:
-        raise UserError(f"{project} is not a Pulumi project: Pulumi.yaml is missing") from None
+    project_file = project / "Pulumi.yaml"
+    if not project_file.is_file():
+        raise UserError(f"{project} is not a Pulumi project: Pulumi.yaml is missing")
+    pulumi_yaml = yamlfile.load_mapping(
+        project_file, empty_ok=False, what="the project's name, runtime and main"
+    )
+    name, main = pulumi_yaml.get("name"), pulumi_yaml.get("main", ".")
+    if not isinstance(name, str) or not name:
+        raise yamlfile.YamlFileError(
+            project_file, "has no `name`", "name the project: `name: NAME`"
+        )
+    if not isinstance(main, str):
+        raise yamlfile.YamlFileError(
+            project_file, "`main` must be a directory", "e.g. `main: infra`"
+        )
     path = project / f"Pulumi.{stack}.yaml"
     if not path.exists():
         known = stacks(project)
         raise UserError(
             f"no stack '{stack}' in {project}{suggest(stack, known)}; stacks: {', '.join(known)}"
         )
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    return str(pulumi_yaml["name"]), project / pulumi_yaml.get("main", "."), dict(config)
+    document = yamlfile.load_mapping(path, empty_ok=False, what="the stack's `config:`")
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise yamlfile.YamlFileError(
+            path,
+            f"`config:` must be a mapping of keys to values, found a {type(config).__name__}",
+            "restore its `key: value` lines",
+        )
+    return name, project / main, {str(k): v for k, v in config.items()}
 
 
 def capture(project: Path, stack: str) -> MockedProgram:
@@ -68,14 +97,25 @@ def run_project_program(
 ) -> MockedProgram:
     """Run a project's program under mocks, naming its own failing line when it raises.
 
+    Secure values in ``config`` (``{"secure": ...}``, as the stack file holds them) reach the
+    program as :data:`~mlops.infra.config.SECRET_PLACEHOLDER`, their keys marked secret.
+
     Raises:
         UserError: the program failed: where (a file of the project under ``root``, and its
             line) and what it raised, not how the runtime got there.
     """
+    secret_keys = [key for key, value in config.items() if is_secure(value)]
+    plain = {k: SECRET_PLACEHOLDER if k in secret_keys else v for k, v in config.items()}
+
+    def marked() -> Mapping[str, Any] | None:
+        if secret_keys:  # the runtime's config is set by now: mark the secrets in it
+            from pulumi.runtime.config import CONFIG, set_all_config
+
+            set_all_config(dict(CONFIG.get()), secret_keys)
+        return program()
+
     try:
-        return run_program(
-            program, project=name, stack=stack, config=config, invokes=CALLER_IDENTITY
-        )
+        return run_program(marked, project=name, stack=stack, config=plain, invokes=CALLER_IDENTITY)
     except MlopsError:
         raise
     except Exception as exc:

@@ -8,16 +8,23 @@ where AWS itself treats the resource as immutable (SageMaker models, endpoint co
 definitions); a resource gone from the program is deleted, newest first. Deleting never takes
 data with it: a bucket with objects, a repository with images or a model group with registered
 versions is left in place and named.
+
+An API that takes an idempotency token (``ClientRequestToken``, ``ClientToken``: AWS wants 32 to
+128 characters) gets one derived from the call and the resource's record (:func:`with_tokens`):
+retrying the same removal sends the same token, and a resource created again gets another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from mlops.infra.api_shapes import input_shape
 from mlops.infra.testing import MockedResource
 
 
@@ -67,14 +74,46 @@ def digest(resource: MockedResource) -> str:
 
 
 def make_record(resource: MockedResource, calls: list[ApiCall], ids: dict[str, str]) -> Record:
-    """What is kept of an applied resource (JSON-ready)."""
+    """What is kept of an applied resource (JSON-ready).
+
+    ``instance`` tells this creation from a later one with the very same inputs, so the tokens
+    of their removals differ (AWS would take the second removal for a retry of the first).
+    """
     first = calls[0] if calls else None
     return {
         "type": resource.type,
         "digest": digest(resource),
         "call": [first.service, first.operation, first.params] if first else None,
         "ids": ids,
+        "instance": secrets.token_hex(8),
     }
+
+
+def client_token(*parts: Any) -> str:
+    """An idempotency token for a request about ``parts``: their sha256, 64 hex characters.
+
+    AWS takes 32 to 128 characters for every such token (botocore's shapes say so for each
+    operation; tests/test_reconcile_tokens.py holds the token to them).
+    """
+    canonical = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@cache
+def token_members(service: str, operation: str) -> tuple[str, ...]:
+    """The request members of ``service.operation`` that are idempotency tokens."""
+    members = input_shape(service, operation).members
+    return tuple(name for name, shape in members.items() if shape.metadata.get("idempotencyToken"))
+
+
+def with_tokens(call: ApiCall, record: Record) -> ApiCall:
+    """``call`` with every idempotency token its API takes and it lacks, from the record."""
+    missing = [m for m in token_members(call.service, call.operation) if m not in call.params]
+    if not missing:
+        return call
+    seed = (record.get("call"), record.get("digest"), record.get("instance"))
+    token = client_token(call.service, call.operation, call.params, seed)
+    return ApiCall(call.service, call.operation, {**call.params, **dict.fromkeys(missing, token)})
 
 
 def records_from(done: dict[str, Record] | list[str] | None) -> dict[str, Record]:
@@ -107,7 +146,8 @@ def update_calls(record: Record, calls: list[ApiCall]) -> tuple[list[ApiCall], l
     special = _UPDATES.get(operation)
     if special is None:
         return [], calls
-    return [], special(old, new, record.get("ids", {})) + calls[1:]
+    updates = [with_tokens(c, record) for c in special(old, new, record.get("ids", {}))]
+    return [], updates + calls[1:]
 
 
 def _key_update(old: dict[str, Any], new: dict[str, Any], ids: dict[str, str]) -> list[ApiCall]:
@@ -237,7 +277,7 @@ _DELETES: dict[str, Callable[[dict[str, Any], dict[str, str]], list[ApiCall]]] =
         ApiCall(
             "sagemaker",
             "DeletePipeline",
-            {"PipelineName": p["PipelineName"], "ClientRequestToken": "mlops-local-delete"},
+            {"PipelineName": p["PipelineName"]},  # its ClientRequestToken: with_tokens()
         )
     ],
     "CreateModelPackageGroup": lambda p, _: [
@@ -306,7 +346,8 @@ def delete_calls(record: Record) -> list[ApiCall]:
         return []
     _, operation, params = first
     build = _DELETES.get(operation)
-    return build(params, record.get("ids", {})) if build else []
+    calls = build(params, record.get("ids", {})) if build else []
+    return [with_tokens(call, record) for call in calls]
 
 
 def assigned_ids(operation: str, response: dict[str, Any]) -> dict[str, str]:

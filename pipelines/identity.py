@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mlops.core import git as gitcmd
 
 # Files that are not the project's code even when they sit in its package.
 _SKIPPED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
@@ -50,19 +51,16 @@ def git_version(project: Path) -> str:
 
     Outside git, or where git is missing, it is ``unversioned``; the run id does not use it.
     """
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        command = ["git", "-C", str(project), *args]
-        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=10)  # noqa: S603
-
     try:
-        head = git("rev-parse", "--short=12", "HEAD")
+        head = gitcmd.call("-C", str(project), "rev-parse", "--short=12", "HEAD", timeout=10)
         if head.returncode != 0:
             return "unversioned"
-        dirty = git("status", "--porcelain", "--untracked-files=normal")
-    except (OSError, subprocess.TimeoutExpired):
+        dirty = gitcmd.run(
+            "-C", str(project), "status", "--porcelain", "--untracked-files=normal", timeout=10
+        )
+    except gitcmd.GitError:
         return "unversioned"
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    return head.stdout.decode().strip() + ("+dirty" if dirty.strip() else "")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,12 @@ Each run is an experiment record in the lake (``runs/<run id>.json``): what went
 version, data contract, code content hash and git version, params, framework), its metrics, the
 gate's decision and the artifact URI. Registered candidates are SageMaker model
 packages (PendingManualApproval); the record is the source of truth for their metrics.
+
+Registration and approval are serialized per model package group through the
+:data:`RegistryLock` port the caller provides (local mode: a file lock in the project). On top of
+it, approval is conditional on the registry itself: the approved packages are read again right
+before the candidate is approved, and if they changed the candidate is gated afresh against the
+new champion, so two runs never both take over from the same champion.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +48,7 @@ class RunRecord:
     contract_sha256: str = ""
     framework: str = ""
     gate: dict[str, Any] = field(default_factory=dict)
+    previous_run: str = ""  # the champion this run took over from when it was approved
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunRecord:
@@ -154,10 +163,42 @@ def track(record: RunRecord, tracking_uri: str | None = None) -> bool:
     return True
 
 
-def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str) -> RunRecord:
-    """Register the run's model as a PendingManualApproval package; return the updated record."""
+RegistryLock = Callable[[str], AbstractContextManager[object]]
+"""The port that serializes registration and approval within one model package group.
+
+Called with the group's name; holds the group for the ``with`` block. The composition layer
+provides it (local mode: a file lock under the project's ``.mlops/``).
+"""
+
+
+def unlocked(group: str) -> AbstractContextManager[object]:
+    """No lock: the registry's own conditional checks only."""
+    return nullcontext()
+
+
+APPROVAL_ATTEMPTS = 5
+"""How often approval re-gates against a champion that changed under it before giving up."""
+
+
+def register(
+    sm: Any,
+    lake: Lake,
+    group: str,
+    record: RunRecord,
+    image_uri: str,
+    lock: RegistryLock = unlocked,
+) -> RunRecord:
+    """Register the run's model as a PendingManualApproval package; return the updated record.
+
+    Under ``lock``: two runs of the same inputs at once register one package between them.
+    """
     if record.model_package_arn:
         return record  # re-running is idempotent: a run is registered once
+    with lock(group):
+        return _register(sm, lake, group, record, image_uri)
+
+
+def _register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str) -> RunRecord:
     # A register interrupted after CreateModelPackage but before its record was saved left a
     # package behind: find it by its description instead of registering the run twice.
     existing = _package_of(sm, group, record.run_id)
@@ -198,8 +239,8 @@ def register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str)
 DESCRIPTION_SEPARATOR = " on dataset "
 
 
-def _package_of(sm: Any, group: str, run_id: str) -> str:
-    """The ARN of the package this run registered already, or an empty string."""
+def _packages(sm: Any, group: str, **filters: Any) -> Iterator[dict[str, Any]]:
+    """The group's package summaries matching ``filters``, every page of them."""
     token: dict[str, Any] = {}
     while True:
         page = call(
@@ -207,33 +248,49 @@ def _package_of(sm: Any, group: str, run_id: str) -> str:
             sm.list_model_packages,
             ModelPackageGroupName=group,
             MaxResults=100,
+            **filters,
             **token,
         )
-        for package in page.get("ModelPackageSummaryList", []):
-            description = str(package.get("ModelPackageDescription", ""))
-            if description.startswith(f"{run_id}{DESCRIPTION_SEPARATOR}"):
-                return str(package["ModelPackageArn"])
+        yield from page.get("ModelPackageSummaryList", [])
         if not page.get("NextToken"):
-            return ""
+            return
         token = {"NextToken": page["NextToken"]}
+
+
+def _package_of(sm: Any, group: str, run_id: str) -> str:
+    """The ARN of the package this run registered already, or an empty string."""
+    prefix = f"{run_id}{DESCRIPTION_SEPARATOR}"
+    return next(
+        (
+            str(package["ModelPackageArn"])
+            for package in _packages(sm, group)
+            if str(package.get("ModelPackageDescription", "")).startswith(prefix)
+        ),
+        "",
+    )
+
+
+def approved_packages(sm: Any, group: str) -> list[str]:
+    """The group's approved packages' ARNs, newest version first (the registry's own data)."""
+    arns = [
+        str(package["ModelPackageArn"])
+        for package in _packages(
+            sm, group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending"
+        )
+    ]
+    # Newest package first: records made in the same second cannot be told apart by their time.
+    return sorted(arns, key=_version, reverse=True)
 
 
 def approved_run(sm: Any, lake: Lake, group: str) -> RunRecord | None:
     """The newest approved package's run record, if any."""
-    listed = call(
-        "sagemaker.ListModelPackages",
-        sm.list_model_packages,
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-    )["ModelPackageSummaryList"]
+    return _champion(lake, approved_packages(sm, group))
+
+
+def _champion(lake: Lake, approved: list[str]) -> RunRecord | None:
+    """The run record of the newest of the ``approved`` packages that has one."""
     runs = {r.model_package_arn: r for r in list_runs(lake) if r.model_package_arn}
-    # Newest package first: records made in the same second cannot be told apart by their time.
-    for package in sorted(listed, key=lambda p: _version(p["ModelPackageArn"]), reverse=True):
-        if package["ModelPackageArn"] in runs:
-            return runs[package["ModelPackageArn"]]
-    return None
+    return next((runs[arn] for arn in approved if arn in runs), None)
 
 
 def _version(arn: str) -> int:
@@ -254,24 +311,47 @@ def gate_against(candidate: RunRecord, approved: RunRecord | None, margin: float
     )
 
 
-def approve(sm: Any, lake: Lake, group: str, candidate: RunRecord, margin: float) -> GateDecision:
-    """Approve the candidate's package if it passes the gate.
+def approve(
+    sm: Any,
+    lake: Lake,
+    group: str,
+    candidate: RunRecord,
+    margin: float,
+    lock: RegistryLock = unlocked,
+) -> GateDecision:
+    """Approve the candidate's package if it passes the gate against the current champion.
+
+    Under ``lock``, and conditional on the registry: right before approving, the approved
+    packages are read again; if another run was approved meanwhile, the candidate is gated
+    against that one instead. The approved record names the champion it replaced
+    (``previous_run``).
 
     Raises:
         GateBlocked: it did not beat the approved model by the margin; nothing changed.
+        UserError: the champion kept changing while this approval tried to take over.
     """
-    current = approved_run(sm, lake, group)
-    if current is not None and current.run_id == candidate.run_id:
-        # Identical inputs ran again: this is the approved model, not a rival to compare with it.
-        return gate_against(candidate, None, margin)
-    decision = gate_against(candidate, current, margin)
-    if not decision.passed:
-        raise GateBlocked(decision.metric, decision.candidate, decision.approved, margin)
-    call(
-        "sagemaker.UpdateModelPackage",
-        sm.update_model_package,
-        ModelPackageArn=candidate.model_package_arn,
-        ModelApprovalStatus="Approved",
+    with lock(group):
+        for _ in range(APPROVAL_ATTEMPTS):
+            seen = approved_packages(sm, group)
+            current = _champion(lake, seen)
+            if current is not None and current.run_id == candidate.run_id:
+                # Identical inputs ran again: this is the approved model, not a rival.
+                return gate_against(candidate, None, margin)
+            decision = gate_against(candidate, current, margin)
+            if not decision.passed:
+                raise GateBlocked(decision.metric, decision.candidate, decision.approved, margin)
+            if approved_packages(sm, group) != seen:
+                continue  # another run was approved meanwhile: gate against it instead
+            call(
+                "sagemaker.UpdateModelPackage",
+                sm.update_model_package,
+                ModelPackageArn=candidate.model_package_arn,
+                ModelApprovalStatus="Approved",
+            )
+            previous = current.run_id if current is not None else ""
+            save_run(lake, candidate.replace(status="approved", previous_run=previous))
+            return decision
+    raise UserError(
+        f"the approved model of {group} changed {APPROVAL_ATTEMPTS} times while approving"
+        f" {candidate.run_id}; run the approval again"
     )
-    save_run(lake, candidate.replace(status="approved"))
-    return decision

@@ -211,7 +211,7 @@ def load_answers_file(path: Path) -> dict[str, Any]:
     Raises:
         UserError: the file is missing, unreadable, not YAML, or not a mapping.
     """
-    import yaml  # only when an answers file is given: `mlops init --help` stays light
+    from mlops.core import yamlfile  # only with an answers file: `mlops init --help` stays light
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -220,9 +220,9 @@ def load_answers_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read answers file {path}: {exc}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserError(f"answers file {path} is not valid YAML: {exc}") from None
+        data = yamlfile.loads(text, path)  # aliases bounded: no "billion laughs"
+    except yamlfile.YamlFileError as exc:
+        raise UserError(f"answers file {path} is not valid YAML: {exc.reason}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -14,7 +14,10 @@
     allowed: {training_instance_type: [ml.m5.xlarge, ml.g5.2xlarge]}
 
 Its ``files/`` tree follows the bundled packs' rule: only ``*.jinja`` files are rendered (in
-Jinja's sandbox), anything else is copied. Extending a pack, a file at the same destination
+Jinja's sandbox, bounded in time and size), anything else is copied. A pack is untrusted: its
+tree may hold no symlink (``files/`` itself included) and nothing but files and directories, and
+no path in it may reach git's metadata (``.git`` in any spelling, ``.gitmodules``, a
+``.gitattributes`` naming drivers). Extending a pack, a file at the same destination
 overrides the base's and any other file is added. A pack may carry Python (``pack.py`` with
 ``manifest(answers, specs)`` / ``context(answers, context)`` hooks); it runs only with
 ``--trust``. Git packs are ``URL[@REF]`` (any ``git clone``-able URL, ``file://`` included),
@@ -29,7 +32,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
+import stat
 import tempfile
 import time
 from collections.abc import Mapping
@@ -37,13 +40,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, create_model, model_validator
 
+from mlops.core import git as gitcmd
+from mlops.core import yamlfile
 from mlops.core.errors import TemplateError, UserError
 from mlops.templates import pack as packs
 from mlops.templates.answers import BaseAnswers
 from mlops.templates.pack import FileSpec, TemplatePack, version_key
+from mlops.templates.render import path_problem
 
 MANIFEST = "template.yml"
 HOOKS = "pack.py"
@@ -87,33 +92,36 @@ def cache_dir() -> Path:
     return Path(base) / "mlops-stack"
 
 
-def _git(*args: str, cwd: Path | None = None) -> None:
+def _clone(source: Source, dest: Path) -> None:
     try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-            # Never wait on a credentials prompt nobody sees: fail with git's message instead.
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-            stdin=subprocess.DEVNULL,
-        )
+        gitcmd.clone(source.location, dest, source.ref, timeout=GIT_TIMEOUT_S)
+    except gitcmd.GitError as exc:
+        if exc.missing:
+            raise UserError("template packs from git need git: https://git-scm.com") from None
+        if exc.timed_out:
+            raise UserError(
+                f"git clone took over {GIT_TIMEOUT_S} s; is the remote reachable?"
+            ) from None
+        detail = exc.detail.removeprefix("git clone: ")
+        raise UserError(f"git clone of the template pack failed: {detail}") from None
+
+
+def _regular(path: Path, what: str) -> bool:
+    """Whether ``path`` is a regular file; refuse a symlink or anything else that is not."""
+    try:
+        info = path.lstat()
     except FileNotFoundError:
-        raise UserError("template packs from git need git: https://git-scm.com") from None
-    except subprocess.TimeoutExpired:
-        raise UserError(
-            f"git {args[0]} took over {GIT_TIMEOUT_S} s; is the remote reachable?"
-        ) from None
-    if proc.returncode != 0:
-        raise UserError(f"git {args[0]} of the template pack failed: {proc.stderr.strip()}")
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        raise UserError(f"{path}: {what} must be a regular file in the pack, not a symlink")
+    return True
 
 
 def fetch(source: Source) -> Path:
     """The pack's directory: the path itself, or a fresh shallow clone at the ref."""
     if not source.is_git:
         path = Path(source.location)
-        if not (path / MANIFEST).is_file():
+        if not _regular(path / MANIFEST, MANIFEST):
             raise UserError(f"{path} is not a template pack: it has no {MANIFEST}")
         return path
     key = hashlib.sha256(str(source).encode()).hexdigest()[:16]
@@ -121,11 +129,10 @@ def fetch(source: Source) -> Path:
     staging = dest.with_name(f"{key}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
-    branch = ["--branch", source.ref] if source.ref else []
-    _git("clone", "--quiet", "--depth", "1", *branch, source.location, str(staging))
+    _clone(source, staging)
     shutil.rmtree(dest, ignore_errors=True)  # the cache's own copy, replaced whole
     staging.replace(dest)
-    if not (dest / MANIFEST).is_file():
+    if not _regular(dest / MANIFEST, MANIFEST):
         raise UserError(f"{source} is not a template pack: it has no {MANIFEST}")
     return dest
 
@@ -142,13 +149,30 @@ def _question(raw: Mapping[str, Any], pack: str) -> tuple[str, Any]:
     return name, (kind, Field(default=default, description=described))
 
 
+def _section(spec: Mapping[str, Any], key: str, kind: type, pack: str) -> Any:
+    """``spec[key]`` checked to be a ``kind`` (empty when absent)."""
+    value = spec.get(key) or kind()
+    if not isinstance(value, kind):
+        shape = "a list" if kind is list else "a mapping"
+        raise TemplateError(
+            pack, f"{MANIFEST}: '{key}' must be {shape}, found a {type(value).__name__}"
+        )
+    return value
+
+
 def answers_model(spec: Mapping[str, Any], base: type[BaseAnswers], pack: str) -> type[BaseAnswers]:
     """The pack's answers model: the base's questions, its own, and the organisation's rules."""
-    questions = [dict(q) for q in spec.get("questions") or []]
+    questions = _section(spec, "questions", list, pack)
+    if not all(isinstance(q, dict) for q in questions):
+        raise TemplateError(pack, f"{MANIFEST}: each question must be a mapping (name, help, ...)")
+    questions = [dict(q) for q in questions]
     fields = dict(_question(q, pack) for q in questions)
-    defaults = dict(spec.get("defaults") or {})
-    locked = dict(spec.get("locked") or {})
-    allowed = {k: [str(v) for v in vs] for k, vs in (spec.get("allowed") or {}).items()}
+    defaults = dict(_section(spec, "defaults", dict, pack))
+    locked = dict(_section(spec, "locked", dict, pack))
+    allowed_raw = _section(spec, "allowed", dict, pack)
+    if not all(isinstance(vs, list) for vs in allowed_raw.values()):
+        raise TemplateError(pack, f"{MANIFEST}: each 'allowed' entry must be a list of values")
+    allowed = {str(k): [str(v) for v in vs] for k, vs in allowed_raw.items()}
     known = set(base.model_fields) | set(fields)
     unknown = sorted((set(defaults) | set(locked) | set(allowed)) - known)
     if unknown:
@@ -204,16 +228,65 @@ def _organisation(
     return data
 
 
-def _overlay(base: TemplatePack | None, files: Path) -> Path:
+def _overlay(base: TemplatePack | None, directory: Path, pack: str) -> Path:
     """One root holding the base pack's tree (``base/``) and this pack's (``own/``)."""
     holder = tempfile.TemporaryDirectory(prefix="mlops-pack-")
     _OVERLAYS.append(holder)
     root = Path(holder.name)
     if base is not None:
         shutil.copytree(base.files_root, root / "base")
-    if files.is_dir():
-        shutil.copytree(files, root / "own", symlinks=True)
+    files = directory / "files"
+    if os.path.lexists(files):
+        _copy_tree(files, root / "own", directory, pack)
     return root
+
+
+def _copy_tree(files: Path, dest: Path, directory: Path, pack: str) -> None:
+    """Copy the pack's ``files/`` tree, refusing links, special files and unsafe paths.
+
+    Nothing is followed: ``files/`` itself, every directory on the way and every file must be
+    what it says, inside the pack, so a pack cannot copy the machine's other files into a
+    project (a symlink to ``~/.ssh``) or hang the copy (a FIFO).
+    """
+    if files.is_symlink() or not files.is_dir():
+        raise TemplateError(pack, "files/ must be a directory in the pack, not a symlink")
+    if not files.resolve().is_relative_to(directory.resolve()):
+        raise TemplateError(pack, "files/ resolves outside the pack")
+    dest.mkdir()
+    pending = [files]
+    while pending:
+        current = pending.pop()
+        for entry in sorted(os.scandir(current), key=lambda e: e.name):
+            path = Path(entry.path)
+            rel = path.relative_to(files).as_posix()
+            problem = path_problem(rel) or path_problem(rel.removesuffix(JINJA) or rel)
+            if problem is not None:
+                raise TemplateError(pack, f"files/{rel} {problem}")
+            target = dest / rel
+            if entry.is_symlink():
+                raise TemplateError(pack, f"files/{rel} is a symlink; a pack may not hold links")
+            if entry.is_dir(follow_symlinks=False):
+                target.mkdir()
+                pending.append(path)
+            elif entry.is_file(follow_symlinks=False):
+                _copy_file(path, target, pack, rel)
+            else:
+                raise TemplateError(pack, f"files/{rel} is not a regular file or directory")
+
+
+def _copy_file(src: Path, target: Path, pack: str, rel: str) -> None:
+    """Copy one regular file, never through a link (opened with ``O_NOFOLLOW``)."""
+    try:
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise TemplateError(pack, f"files/{rel} cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise TemplateError(pack, f"files/{rel} is not a regular file")
+        with target.open("wb") as out:
+            shutil.copyfileobj(handle, out)
+    target.chmod(stat.S_IMODE(info.st_mode) & 0o755 | 0o600)
 
 
 def _own_files(root: Path) -> dict[str, str]:
@@ -221,7 +294,7 @@ def _own_files(root: Path) -> dict[str, str]:
     own = root / "own"
     found = {}
     for path in sorted(own.rglob("*")) if own.is_dir() else []:
-        if path.is_file() or path.is_symlink():
+        if path.is_file() and not path.is_symlink():
             rel = path.relative_to(own).as_posix()
             found[rel.removesuffix(JINJA)] = f"own/{rel}"
     return found
@@ -235,10 +308,9 @@ def load_custom(source: Source, trust: bool = False) -> TemplatePack:
         TemplateError: its template.yml is malformed.
     """
     directory = fetch(source)
-    try:
-        spec = yaml.safe_load((directory / MANIFEST).read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise TemplateError(str(source), f"{MANIFEST} is not YAML: {exc}") from None
+    spec = yamlfile.load_mapping(
+        directory / MANIFEST, empty_ok=False, what="the pack's name, version, questions, ..."
+    )
     name, version = str(spec.get("name", "")), str(spec.get("version", ""))
     if not NAME.match(name):
         raise TemplateError(
@@ -247,7 +319,7 @@ def load_custom(source: Source, trust: bool = False) -> TemplatePack:
     if not re.fullmatch(r"\d+(\.\d+)*", version):
         raise TemplateError(name, f"{MANIFEST}: version '{version}' must be like 1.2.0")
     hooks = None
-    if (directory / HOOKS).is_file():
+    if _regular(directory / HOOKS, HOOKS):
         if not trust:
             raise UserError(
                 f"the template pack '{name}' carries Python ({HOOKS}) that would run on this"
@@ -260,7 +332,7 @@ def load_custom(source: Source, trust: bool = False) -> TemplatePack:
         hooks = importlib.util.module_from_spec(loader)
         loader.loader.exec_module(hooks)
     base = packs.load_pack(str(spec["extends"])) if spec.get("extends") else None
-    root = _overlay(base, directory / "files")
+    root = _overlay(base, directory, name)
     own = _own_files(root)
     model = answers_model(spec, base.answers_model if base else BaseAnswers, name)
 
@@ -329,18 +401,17 @@ def remember(pack: TemplatePack, source: Source) -> None:
 
 
 def latest_version(source: Source) -> tuple[str, str] | None:
-    """(version, tag) of the git pack's highest release tag (``1.2.0`` or ``v1.2.0``)."""
+    """(version, tag) of the git pack's highest release tag (``1.2.0`` or ``v1.2.0``).
+
+    None when there is none or the remote cannot be reached.
+
+    Raises:
+        GitLocationError: the recorded location would be read as an option or a command.
+    """
     try:
-        proc = subprocess.run(
-            ["git", "ls-remote", "--tags", "--refs", source.location],
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
+        tags = gitcmd.remote_tags(source.location, timeout=GIT_TIMEOUT_S)
+    except gitcmd.GitError:
         return None
-    tags = [line.rpartition("refs/tags/")[2] for line in proc.stdout.splitlines()]
     releases = [(t.removeprefix("v"), t) for t in tags if re.fullmatch(r"v?\d+(\.\d+)*", t)]
     return max(releases, key=lambda r: version_key(r[0])) if releases else None
 

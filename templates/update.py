@@ -6,14 +6,19 @@ A three-way merge per file, as copier and cruft do it:
   history under ``refs/mlops/pristine`` (``mlops init`` points it at the first commit; each
   update adds a commit holding the new pristine render). An old template version therefore
   never has to be installed again: its render is in the repository. A project made before the
-  ref existed falls back to its first commit ("Initial commit from mlops-stack template ...").
+  ref existed falls back to its first commit ("Initial commit from mlops-stack template ..."),
+  and a ``--no-git`` project put under git later to its root commit, when that commit holds the
+  answers record at the project's version.
 - **theirs**: the new version rendered from the recorded answers (new questions take their
   defaults, and are listed).
 - **ours**: the working tree.
 
 Per file: unchanged upstream keeps yours; untouched by you takes theirs; both changed merges
 with ``git merge-file`` (conflicts become inline markers); a file you deleted stays deleted; a
-file removed upstream is deleted only if you never edited it. With conflicts the answers record
+file removed upstream is deleted only if you never edited it. Line endings are kept per file (a
+CRLF file merges with an LF template and stays CRLF). A path whose kind changed (your directory
+where the template has a file, or the reverse) is a conflict, left for you. With conflicts the
+answers record
 and the pristine ref do not advance until ``mlops update --continue``. Resources a template
 version renamed get Pulumi aliases in ``.mlops/aliases.yml`` (read by the program through
 :func:`mlops.infra.aliases.register_aliases`), so ``pulumi up`` moves state instead of replacing.
@@ -23,8 +28,7 @@ from __future__ import annotations
 
 import difflib
 import io
-import os
-import subprocess
+import re
 import tarfile
 import tempfile
 from collections.abc import Mapping
@@ -34,10 +38,13 @@ from typing import Any
 
 import yaml
 
-from mlops.core.errors import ExternalToolError, MlopsError, UserError
+from mlops.core import git as gitcmd
+from mlops.core import yamlfile
+from mlops.core.errors import DestinationError, ExternalToolError, MlopsError, UserError
 from mlops.templates.answers import validate_with
 from mlops.templates.engine import PRISTINE_REF, RECORD_PATH, Scaffold
 from mlops.templates.pack import load_pack, version_key
+from mlops.templates.write import check_path, target_kind
 
 STATE_PATH = PurePosixPath(".mlops/update.yml")
 ALIASES_PATH = PurePosixPath(".mlops/aliases.yml")
@@ -104,28 +111,21 @@ class UpdatePlan:
 def git(
     project: Path, *args: str, data: bytes | None = None, env: Mapping[str, str] | None = None
 ) -> bytes:
-    """Run git in the project; return its stdout.
+    """Run git in the project (hooks and fsmonitor off, see :mod:`mlops.core.git`); its stdout.
 
     Raises:
-        ExternalToolError: git failed or is missing.
+        UserError: git is missing.
+        ExternalToolError: git failed or timed out.
     """
     try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=project,
-            input=data,
-            capture_output=True,
-            check=False,
-            timeout=GIT_TIMEOUT_S,
-            env={**os.environ, **(env or {})},
-        )
-    except FileNotFoundError:
-        raise UserError("mlops update needs git: install it (https://git-scm.com)") from None
-    except subprocess.TimeoutExpired:
-        raise ExternalToolError("git", f"git {args[0]} took over {GIT_TIMEOUT_S} s") from None
-    if proc.returncode != 0:
-        raise ExternalToolError("git", f"git {args[0]}: {proc.stderr.decode().strip()}")
-    return proc.stdout
+        return gitcmd.run(*args, cwd=project, data=data, env=env, timeout=GIT_TIMEOUT_S)
+    except gitcmd.GitError as exc:
+        if exc.missing:
+            raise UserError("mlops update needs git: install it (https://git-scm.com)") from None
+        raise
+
+
+RECORD_KEYS = ("template", "template_version", "answers")
 
 
 def read_record(project: Path) -> dict[str, Any]:
@@ -135,24 +135,26 @@ def read_record(project: Path) -> dict[str, Any]:
         UserError: there is none, or it is not a record.
     """
     path = project / RECORD_PATH
-    try:
-        record = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(
-            f"{project} has no {RECORD_PATH}: it was not made by `mlops init`"
-        ) from None
-    if not isinstance(record, dict) or not {"template", "template_version", "answers"} <= set(
-        record
-    ):
+    if not path.is_file():
+        raise UserError(f"{project} has no {RECORD_PATH}: it was not made by `mlops init`")
+    record = yamlfile.load_mapping(path, empty_ok=False, what="template, template_version, answers")
+    if not set(RECORD_KEYS) <= set(record) or not isinstance(record["answers"], dict):
         raise UserError(f"{path} is not an answers record (template, template_version, answers)")
     return record
+
+
+GIT_SETUP = (
+    'git init -q && git add -A && git commit -q -m "Initial commit from mlops-stack template"'
+)
 
 
 def _require_repository(project: Path) -> None:
     if not (project / ".git").exists():
         raise UserError(
             f"{project} is not a git repository: `mlops update` merges against the template's"
-            " pristine render kept in the project's git history (`git init` and commit first)"
+            f" pristine render kept in the project's git history. Run `{GIT_SETUP}` in it"
+            " (the first commit is taken as the render: anything edited before it counts as"
+            " the template's), then `mlops update` again"
         )
 
 
@@ -166,22 +168,35 @@ def _require_clean(project: Path) -> None:
         )
 
 
-def _pristine_commit(project: Path) -> str:
-    """The commit holding the pristine render of the project's current version."""
-    found = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", PRISTINE_REF],
-        cwd=project,
-        capture_output=True,
-        check=False,
-    )
+def _pristine_commit(project: Path, version: str = "") -> str:
+    """The commit holding the pristine render of the project's current version.
+
+    ``refs/mlops/pristine``; else the first commit ``mlops init`` made; else (a ``--no-git``
+    project put under git later) the root commit, if it holds the answers record at ``version``.
+    """
+    found = gitcmd.call("rev-parse", "--verify", "--quiet", PRISTINE_REF, cwd=project)
     if found.returncode == 0:
         return found.stdout.decode().strip()
     first = git(project, "log", "--format=%H", f"--grep=^{INIT_MESSAGE}", "--reverse").split()
     if first:
         return first[0].decode()
+    roots = gitcmd.call("rev-list", "--max-parents=0", "HEAD", cwd=project).stdout.split()
+    if len(roots) == 1 and version:
+        shown = gitcmd.call("show", f"{roots[0].decode()}:{RECORD_PATH}", cwd=project)
+        try:
+            recorded = yamlfile.loads(shown.stdout.decode("utf-8", "replace"), RECORD_PATH)
+        except yamlfile.YamlFileError:
+            recorded = None
+        if (
+            shown.returncode == 0
+            and isinstance(recorded, dict)
+            and str(recorded.get("template_version")) == version
+        ):
+            return roots[0].decode()
     raise UserError(
         "no pristine render of the project's template version in its git history (neither "
-        f"{PRISTINE_REF} nor the `{INIT_MESSAGE}` commit): the three-way merge has no base"
+        f"{PRISTINE_REF}, the `{INIT_MESSAGE}` commit, nor a first commit holding"
+        f" {RECORD_PATH} at {version or 'its version'}): the three-way merge has no base"
     )
 
 
@@ -201,7 +216,7 @@ def _tree_files(project: Path, commit: str) -> dict[str, bytes]:
 def _read(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
 
 
@@ -215,15 +230,25 @@ def _merge(
             path = Path(tmp) / name
             path.write_bytes(content)
             paths.append(str(path))
-        proc = subprocess.run(
-            ["git", "merge-file", "-p", "-L", labels[0], "-L", labels[1], "-L", labels[2], *paths],
-            capture_output=True,
-            check=False,
+        proc = gitcmd.call(
+            "merge-file", "-p", "-L", labels[0], "-L", labels[1], "-L", labels[2], "--", *paths,
             timeout=GIT_TIMEOUT_S,
-        )
+        )  # fmt: skip
     if proc.returncode < 0:
         raise ExternalToolError("git", f"git merge-file failed: {proc.stderr.decode().strip()}")
     return proc.stdout, proc.returncode > 0
+
+
+CRLF = b"\r\n"
+
+
+def _is_crlf(data: bytes | None) -> bool:
+    """Whether every line of ``data`` ends in CRLF (and there is at least one)."""
+    return data is not None and CRLF in data and data.count(CRLF) == data.count(b"\n")
+
+
+def _to_lf(data: bytes | None) -> bytes | None:
+    return data.replace(CRLF, b"\n") if data is not None and _is_crlf(data) else data
 
 
 def _file_outcome(
@@ -233,7 +258,29 @@ def _file_outcome(
     ours: bytes | None,
     labels: tuple[str, str, str],
 ) -> tuple[Outcome, bytes | None, bool]:
-    """(outcome, content to write, whether to write) for one file."""
+    """(outcome, content to write, whether to write) for one file.
+
+    Line endings are compared and merged as LF and written back in your file's own style, so a
+    file you keep with CRLF merges as cleanly as an LF one, and stays CRLF.
+    """
+    if ours is not None and _is_crlf(ours) and not _is_crlf(theirs):
+        outcome, content, write = _outcome(path, _to_lf(base), _to_lf(theirs), _to_lf(ours), labels)
+        if content is not None:
+            content = content.replace(CRLF, b"\n").replace(b"\n", CRLF)
+        return outcome, content, write
+    if ours is not None and not _is_crlf(ours) and b"\n" in ours and _is_crlf(theirs):
+        outcome, content, write = _outcome(path, _to_lf(base), _to_lf(theirs), ours, labels)
+        return outcome, content, write
+    return _outcome(path, base, theirs, ours, labels)
+
+
+def _outcome(
+    path: str,
+    base: bytes | None,
+    theirs: bytes | None,
+    ours: bytes | None,
+    labels: tuple[str, str, str],
+) -> tuple[Outcome, bytes | None, bool]:
     if theirs is None:  # removed upstream
         if ours is None:
             return Outcome(path, "unchanged", "removed upstream and here"), None, False
@@ -255,6 +302,52 @@ def _file_outcome(
         return Outcome(path, "kept", "binary, changed on both sides: yours kept"), None, False
     merged, conflict = _merge(ours, base or b"", theirs, labels)
     return Outcome(path, "conflict" if conflict else "merged"), merged, True
+
+
+_KIND_CLASH = {
+    "dir": "you have a directory here, the template a file",
+    "blocked": "you have a file where the template has a directory holding it",
+    "link": "a symlink is on the way; nothing is written through one",
+}
+
+
+def _type_clashes(
+    project: Path,
+    paths: list[str],
+    base: Mapping[str, bytes],
+    theirs: Mapping[str, bytes],
+    writes: Mapping[str, bytes | None],
+) -> dict[str, str]:
+    """Paths whose kind in the project clashes with the template's: path -> why.
+
+    Only files the update would touch or the template changed count; a clash the update itself
+    clears (a file it deletes to make room for a directory, a directory it empties) is none.
+    """
+    deleted = {p for p, content in writes.items() if content is None}
+    clashes = {}
+    for path in paths:
+        if path not in writes and theirs.get(path) == base.get(path):
+            continue  # the template did not change it: whatever you made of it stays
+        kind = target_kind(project, PurePosixPath(path))
+        parts = PurePosixPath(path).parts
+        if kind == "blocked" and any("/".join(parts[:i]) in deleted for i in range(1, len(parts))):
+            continue  # the file in the way is one the update deletes
+        if kind == "dir":
+            inside = _files_under(project / path, path)
+            if inside and all(p in deleted for p in inside):
+                continue  # the update empties the directory first
+        if kind in _KIND_CLASH:
+            clashes[path] = _KIND_CLASH[kind]
+    return clashes
+
+
+def _files_under(directory: Path, prefix: str) -> list[str]:
+    """Every file (and link) under ``directory``, as project paths under ``prefix``."""
+    return [
+        f"{prefix}/{p.relative_to(directory).as_posix()}"
+        for p in directory.rglob("*")
+        if not p.is_dir() or p.is_symlink()
+    ]
 
 
 def pack_of(record: Mapping[str, Any], to: str | None, trust: bool) -> tuple[Any, Any]:
@@ -282,6 +375,7 @@ def plan_update(project: Path, to: str | None = None, trust: bool = False) -> Up
     _require_repository(project)
     record = read_record(project)
     template, old_version = str(record["template"]), str(record["template_version"])
+    base_commit = _pristine_commit(project, old_version)  # before any fetch: no base, no update
     pack, source = pack_of(record, to, trust)
     if source is None and to is not None and to != pack.version:
         raise UserError(
@@ -301,16 +395,24 @@ def plan_update(project: Path, to: str | None = None, trust: bool = False) -> Up
         ).plan()
     theirs = {str(f.path): f.content for f in plan.files if f.path != RECORD_PATH}
     record_bytes = next(f.content for f in plan.files if f.path == RECORD_PATH)
-    base = _tree_files(project, _pristine_commit(project))
+    base = _tree_files(project, base_commit)
     labels = ("yours", f"template {old_version}", f"template {pack.version}")
     outcomes, writes = [], {}
-    for path in sorted(set(base) | set(theirs)):
+    paths = sorted(set(base) | set(theirs))
+    for path in theirs:
+        check_path(project, PurePosixPath(path), theirs[path])
+    for path in paths:
         outcome, content, write = _file_outcome(
             path, base.get(path), theirs.get(path), _read(project / path), labels
         )
         outcomes.append(outcome)
         if write:
             writes[path] = content
+    clashes = _type_clashes(project, paths, base, theirs, writes)
+    outcomes = [
+        Outcome(o.path, "conflict", clashes[o.path]) if o.path in clashes else o for o in outcomes
+    ]
+    writes = {path: content for path, content in writes.items() if path not in clashes}
     aliases = [
         {"type": r.type, "old": r.old, "new": r.new}
         for version, renames in sorted(pack.migrations.items(), key=lambda kv: version_key(kv[0]))
@@ -331,9 +433,22 @@ def plan_update(project: Path, to: str | None = None, trust: bool = False) -> Up
 
 
 def _write(project: Path, path: str, content: bytes | None) -> None:
+    """Write (or delete) one project file, never through a symlink or into git's metadata.
+
+    Raises:
+        DestinationError: the path is unsafe, or a symlink or a file stands on the way.
+    """
+    rel = PurePosixPath(path)
+    if content is not None:
+        check_path(project, rel, content)
+    kind = target_kind(project, rel)
+    if kind in ("link", "blocked") or (kind == "dir" and content is not None):
+        raise DestinationError(project / path, _KIND_CLASH["dir" if kind == "dir" else kind])
     target = project / path
     if content is None:
-        target.unlink(missing_ok=True)
+        if kind == "file":
+            target.unlink()
+            _prune(project, target.parent)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.mlops-update")
@@ -341,6 +456,13 @@ def _write(project: Path, path: str, content: bytes | None) -> None:
     if target.exists():
         temporary.chmod(target.stat().st_mode)
     temporary.replace(target)
+
+
+def _prune(project: Path, directory: Path) -> None:
+    """Remove ``directory`` and its parents while they are empty, up to the project."""
+    while directory != project and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
 
 
 def _pristine_commit_for(
@@ -372,9 +494,9 @@ def _finish(project: Path, record: bytes, pristine: str, aliases: list[dict[str,
     """Advance the answers record and the pristine ref; record the aliases."""
     if aliases:
         path = project / ALIASES_PATH
-        existing = (
-            (yaml.safe_load(path.read_text()) or {}).get("aliases", []) if path.exists() else []
-        )
+        existing = yamlfile.load_mapping(path).get("aliases", []) if path.exists() else []
+        if not isinstance(existing, list):
+            raise UserError(f"{path}: 'aliases' must be a list; restore it from git")
         merged = existing + [a for a in aliases if a not in existing]
         header = "# Resources a template update renamed: the program aliases their old names.\n"
         _write(
@@ -404,10 +526,11 @@ def run_update(project: Path, to: str | None = None, trust: bool = False) -> Upd
     plan = plan_update(project, to, trust)
     if plan.old_version == plan.new_version and not plan.writes and not plan.aliases:
         return plan
-    old = _pristine_commit(project)
+    old = _pristine_commit(project, plan.old_version)
     message = f"mlops-stack template {plan.template} {plan.new_version} (pristine render)"
     pristine = _pristine_commit_for(project, plan.pristine, plan.record, old, message)
-    for path, content in plan.writes.items():
+    # Deletions first, so a file the template turned into a directory (or back) makes room.
+    for path, content in sorted(plan.writes.items(), key=lambda item: item[1] is not None):
         _write(project, path, content)
     if plan.conflicts:
         state = {
@@ -423,24 +546,55 @@ def run_update(project: Path, to: str | None = None, trust: bool = False) -> Upd
     return plan
 
 
-MARKERS = (b"<<<<<<< ", b">>>>>>> ")
+MARKER = re.compile(rb"^[ \t]*(<{7}|={7}|>{7}|\|{7})(?:[ \t].*)?\r?$")
+"""A conflict marker line, indented or not: ``<<<<<<<``, ``=======``, ``|||||||``, ``>>>>>>>``."""
+
+
+def markers_left(data: bytes) -> list[tuple[int, str]]:
+    """(line number, the line) of every conflict marker in ``data``."""
+    return [
+        (number, line.decode("utf-8", "replace").strip())
+        for number, line in enumerate(data.splitlines(), 1)
+        if MARKER.match(line)
+    ]
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    state = yamlfile.load_mapping(path, empty_ok=False, what="the update in progress")
+    conflicts, record, pristine = state.get("conflicts"), state.get("record"), state.get("pristine")
+    if not (
+        isinstance(conflicts, list)
+        and all(isinstance(c, str) for c in conflicts)
+        and isinstance(record, str)
+        and isinstance(pristine, str)
+        and re.fullmatch(r"[0-9a-f]{40,64}", pristine)
+        and isinstance(state.get("aliases", []), list)
+    ):
+        raise UserError(
+            f"{path} is not an update in progress (conflicts, pristine, record): restore it,"
+            " or delete it and run `mlops update` again"
+        )
+    return state
 
 
 def continue_update(project: Path) -> list[str]:
     """Finish an update whose conflicts are resolved; return the files that had them.
 
     Raises:
-        UserError: no update in progress, or conflict markers remain.
+        UserError: no update in progress, or conflict markers remain (each named with its line).
     """
     path = project / STATE_PATH
     if not path.exists():
         raise UserError("no update is in progress (nothing to continue)")
-    state = yaml.safe_load(path.read_text())
-    left = [
-        p
-        for p in state["conflicts"]
-        if any(line.startswith(MARKERS) for line in (_read(project / p) or b"").splitlines())
-    ]
+    state = _read_state(path)
+    left = []
+    for conflicted in state["conflicts"]:
+        check_path(project, PurePosixPath(conflicted))
+        found = markers_left(_read(project / conflicted) or b"")
+        if found:
+            number, line = found[0]
+            more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+            left.append(f"{conflicted} (line {number}: '{line}'{more})")
     if left:
         raise UserError(f"conflict markers remain in {', '.join(left)}: resolve them first")
     _finish(project, state["record"].encode(), state["pristine"], state.get("aliases", []))

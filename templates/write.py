@@ -7,7 +7,8 @@ The rules:
 * An existing, non-empty destination is refused unless ``force`` is set; then only the files
   the template produces are replaced (each with an atomic ``os.replace``), and nothing is deleted.
 * Every check runs before the first byte is written, so a refusal leaves the tree as it was.
-* No write goes through a symlink, so nothing can land outside the destination.
+* No write goes through a symlink, so nothing can land outside the destination, and no path
+  reaches git's metadata (``.git`` in any spelling) or adds ``.gitmodules``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mlops.core.errors import DestinationError
-from mlops.templates.render import PlannedFile
+from mlops.templates.render import PlannedFile, attributes_problem, path_problem
 
 TEMP_PREFIX = ".mlops-render-"
 
@@ -50,6 +51,8 @@ def preflight(dest: Path, files: Iterable[PlannedFile], force: bool) -> Changes:
             written, or a path would go through a symlink or clash with a directory.
     """
     files = list(files)
+    for planned in files:
+        check_path(dest, planned.path, planned.content)
     if not os.path.lexists(dest):
         parent = dest.parent
         if not parent.is_dir():
@@ -76,6 +79,37 @@ def preflight(dest: Path, files: Iterable[PlannedFile], force: bool) -> Changes:
         else:
             created.append(planned.path)
     return Changes(root, True, created, overwritten)
+
+
+def check_path(root: Path, rel: PurePosixPath, content: bytes | None = None) -> None:
+    """Refuse a path that leaves ``root`` or reaches git, and ``.gitattributes`` with drivers.
+
+    Raises:
+        DestinationError: the path is unsafe (see :func:`mlops.templates.render.path_problem`).
+    """
+    problem = path_problem(rel.as_posix())
+    if problem is None and content is not None:
+        problem = attributes_problem(rel, content)
+    if problem is not None:
+        raise DestinationError(root / rel.as_posix().lstrip("/"), problem)
+
+
+def target_kind(root: Path, rel: PurePosixPath) -> str:
+    """What is at ``root/rel``: ``file``, ``missing``, ``dir``, ``link`` or ``blocked``.
+
+    ``link``: a symlink at the path or on the way (nothing is written through one);
+    ``blocked``: something on the way is not a directory (a file where the path needs one).
+    """
+    current = root
+    for i, part in enumerate(rel.parts):
+        current = current / part
+        if current.is_symlink():
+            return "link"
+        if not current.exists():
+            return "missing"
+        if i < len(rel.parts) - 1 and not current.is_dir():
+            return "blocked"
+    return "file" if current.is_file() else "dir"
 
 
 def _check_target(root: Path, rel: PurePosixPath) -> bool:

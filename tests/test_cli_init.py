@@ -11,6 +11,8 @@ import pytest
 import yaml
 from conftest import build_file_tree, snapshot
 
+from mlops.templates.aws import VERSION as AWS_VERSION
+
 
 def test_init_no_input_renders_and_records_answers(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     dest = tmp_path / "churn-model"
@@ -19,7 +21,7 @@ def test_init_no_input_renders_and_records_answers(invoke, tmp_path: Path) -> No
     assert "Created" in result.output
     record = yaml.safe_load((dest / ".mlops" / "answers.yml").read_text())
     assert record["template"] == "aws"
-    assert record["template_version"] == "2.1.0"
+    assert record["template_version"] == AWS_VERSION
     assert record["answers"]["name"] == "churn-model"
     assert record["answers"]["training_instance_type"] == "ml.m5.xlarge"
     assert not (dest / ".git").exists()
@@ -127,7 +129,7 @@ def test_git_init_makes_a_first_commit(invoke, tmp_path: Path) -> None:  # type:
     assert result.exit_code == 0, result.output
     assert "git: initialized" in result.output
     log = subprocess.run(["git", "log", "--oneline"], cwd=dest, capture_output=True, text=True)
-    assert "Initial commit from mlops-stack template aws 2.1.0" in log.stdout
+    assert f"Initial commit from mlops-stack template aws {AWS_VERSION}" in log.stdout
     status = subprocess.run(
         ["git", "status", "--porcelain"], cwd=dest, capture_output=True, text=True
     )

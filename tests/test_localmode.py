@@ -255,7 +255,8 @@ def test_status_fails_when_the_recorded_endpoint_does_not_answer(tmp_path: Path,
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     localmode.save_state(
-        dest, localmode.LocalState(f"http://127.0.0.1:{port}", "us-east-1", "bootstrap")
+        dest,
+        localmode.LocalState(f"http://127.0.0.1:{port}", "us-east-1", "bootstrap", external=True),
     )
     result = invoke("local", "status", "--project", str(dest))
     assert result.exit_code == 4
@@ -364,7 +365,7 @@ def test_a_reused_port_is_not_taken_for_our_endpoint(tmp_path: Path, invoke) -> 
     try:
         status = invoke("local", "status", "--project", str(dest))
         assert status.exit_code == 4
-        assert "not the embedded endpoint this project started" in status.output
+        assert "not from the embedded endpoint this project started" in status.output
         up = invoke("local", "up", "--project", str(dest))
         assert up.exit_code == 0, up.output
         assert "not from the embedded endpoint this project started" in up.output

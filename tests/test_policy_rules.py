@@ -573,3 +573,133 @@ def test_crossguard_runs_the_same_rules_and_reports_on_the_resources_urn() -> No
         StackValidationArgs(stack, wider), lambda m, urn=None: reported.append((m, urn))
     )
     assert reported == []
+
+
+# -- boundaries: each rule at the edge of what it allows --------------------------------------
+
+PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+
+
+def with_props(resources: list[Resource], name: str, **props: Any) -> list[Resource]:
+    """``resources`` with the one called ``name`` given ``props`` (``None`` drops a prop)."""
+    changed = []
+    for r in resources:
+        if r.name == name:
+            merged = {**r.props, **props}
+            r = Resource(r.type, r.name, {k: v for k, v in merged.items() if v is not None})
+        changed.append(r)
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("days", "kept_forever"),
+    [
+        (None, True),
+        (0, True),
+        (0.0, True),
+        ("0", True),
+        (-1, True),
+        ("never", True),
+        (True, True),
+        (1, False),
+        ("1", False),
+        (3653, False),
+    ],
+)
+def test_log_retention_at_its_boundary(days: Any, kept_forever: bool) -> None:
+    # CloudWatch reads retentionInDays 0 (or none) as "never expire"; 1 day is the least.
+    found = findings("mlops-log-retention", log_group(retentionInDays=days))
+    assert bool(found) is kept_forever, found
+
+
+@pytest.mark.parametrize("flag", PAB_FLAGS)
+@pytest.mark.parametrize("value", [False, None, "true", 1])
+def test_each_public_access_flag_alone_not_true_fails(flag: str, value: Any) -> None:
+    found = findings("CKV2_AWS_6", with_props(lake(), "lake-raw-pab", **{flag: value}))
+    assert found == [f"lake-raw: bucket lake-raw allows public access ({flag} off)"]
+
+
+def test_a_second_weaker_public_access_block_is_not_hidden_by_the_first() -> None:
+    weaker = res(
+        a.PUBLIC_ACCESS_BLOCK,
+        "lake-raw-pab-2",
+        bucket="lake-raw",
+        **{**dict.fromkeys(PAB_FLAGS, True), "blockPublicPolicy": False},
+    )
+    first, second = [*lake(), weaker], [weaker, *lake()]
+    for resources in (first, second):
+        assert findings("CKV2_AWS_6", resources), [r.name for r in resources]
+
+
+@pytest.mark.parametrize(
+    ("statement", "rules"),
+    [
+        ({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, {"CKV_AWS_63", "CKV_AWS_355"}),
+        (
+            {"Effect": "Allow", "NotAction": ["iam:*"], "Resource": ["*"]},
+            {"CKV_AWS_63", "CKV_AWS_355"},
+        ),
+        (
+            {"Effect": "Allow", "Action": "*:*", "Resource": "arn:aws:s3:::lake-raw/*"},
+            {"CKV_AWS_63"},
+        ),
+        ({"Effect": "Allow", "Action": "S3:GetObject", "Resource": "*"}, {"CKV_AWS_355"}),
+        (
+            {"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::x/*"},
+            {"CKV_AWS_355"},
+        ),
+        ({"Effect": "Deny", "NotAction": "s3:*", "Resource": "*"}, set()),  # a Deny grants nothing
+        (READ_LAKE, set()),
+    ],
+)
+def test_iam_wildcards_in_every_spelling(statement: dict[str, Any], rules: set[str]) -> None:
+    fired = {r for r in ("CKV_AWS_63", "CKV_AWS_355") if findings(r, role_policy(statement))}
+    assert fired == rules
+
+
+def sse(key: str | None) -> list[Resource]:
+    default = {"sseAlgorithm": "aws:kms", **({"kmsMasterKeyId": key} if key is not None else {})}
+    return with_props(
+        lake(), "lake-raw-sse", rules=[{"applyServerSideEncryptionByDefault": default}]
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "fails"),
+    [
+        (None, True),  # aws:kms with no key: S3 uses the AWS-managed aws/s3 key
+        ("", True),
+        ("alias/aws/s3", True),
+        ("arn:aws:kms:us-east-1:123456789012:alias/aws/s3", True),
+        (KEY, False),
+        ("alias/churn-prod-lake", False),
+    ],
+)
+def test_sse_kms_needs_a_customer_managed_key(key: str | None, fails: bool) -> None:
+    assert bool(findings("CKV_AWS_145", sse(key))) is fails
+
+
+def test_a_secret_wrapped_input_is_judged_by_its_value() -> None:
+    # Output.secret(...) reaches the mock runtime wrapped; CrossGuard hands a policy the value.
+    from mlops.infra.policy import SECRET_SIG, SECRET_VALUE, stack_of
+
+    class Captured:
+        def __init__(self, resources: list[Resource]) -> None:
+            self.resources = [
+                type("R", (), {"type": r.type, "name": r.name, "inputs": r.props, "custom": True})
+                for r in resources
+            ]
+
+    def secret(value: Any) -> dict[str, Any]:
+        return {SECRET_SIG: SECRET_VALUE, "value": value}
+
+    def check(rule_id: str, resources: list[Resource]) -> list[Any]:
+        return evaluate(stack_of(Captured(resources), "prod"), [BY_ID[rule_id]])
+
+    assert check("mlops-log-retention", log_group(retentionInDays=secret(0)))
+    assert not check("mlops-log-retention", log_group(retentionInDays=secret(30)))
+    managed = {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": secret("alias/aws/s3")}
+    hidden = with_props(
+        lake(), "lake-raw-sse", rules=[{"applyServerSideEncryptionByDefault": managed}]
+    )
+    assert check("CKV_AWS_145", hidden)

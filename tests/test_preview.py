@@ -151,8 +151,10 @@ def test_a_rule_set_to_advisory_reports_but_does_not_block(project: Path, invoke
         {"churn:endpointType": "realtime", "churn:endpointInstanceType": "ml.g4dn.xlarge"}
     )
     path.write_text(yaml.safe_dump(document))
+    # A waiver of a rule mandatory by default carries its reason (tests/test_policy_waivers.py).
     (project / "policy" / "config.json").write_text(
-        '{"mlops-no-idle-gpu-outside-prod": "advisory"}'
+        '{"mlops-no-idle-gpu-outside-prod": {"enforcementLevel": "advisory",'
+        ' "reason": "SEC-12: GPU demo until July"}}'
     )
     code, report = preview_json(invoke, project, "--stack", "dev")
     assert code == 0
@@ -225,6 +227,20 @@ def test_a_budget_gates_the_stack_and_is_provisioned(project: Path, invoke) -> N
     principals = json.loads(topic_policy.inputs["policy"])["Statement"][0]["Principal"]["Service"]
     assert "budgets.amazonaws.com" in principals
     assert not platform("prod").of_type("aws:budgets/budget:Budget")  # no budget, none made
+
+
+@pytest.mark.parametrize(("budget", "code"), [(176.95, 0), (176.94, 1), (176.96, 0)])
+def test_a_budget_equal_to_the_load_passes_and_a_cent_under_fails(
+    budget: float, code: int, project: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    path = project / "Pulumi.prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["churn:budget"] = budget
+    path.write_text(yaml.safe_dump(document))
+    exit_code, report = preview_json(invoke, project, "--stack", "prod")
+    (stack,) = report["stacks"]
+    assert stack["cost"]["load"] == 176.95  # the prod estimate, worked out above
+    assert exit_code == code and stack["over_budget"] is bool(code)
 
 
 def test_diff_names_what_differs_between_two_stacks(generated: Path, invoke) -> None:  # type: ignore[no-untyped-def]

@@ -169,3 +169,52 @@ def test_a_register_interrupted_before_its_record_finds_its_package(
     packages = sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
     assert [p["ModelPackageArn"] for p in packages] == [again.model_package_arn]
     assert load_run(lake, candidate.run_id).model_package_arn == again.model_package_arn
+
+
+def test_without_a_lock_approval_regates_against_a_champion_approved_meanwhile(
+    lake, sagemaker, group: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # On AWS nothing but the registry itself is shared: a rival approved between this approval's
+    # read of the champion and its own UpdateModelPackage must be seen, and gated against.
+    from mlops.pipelines import registry
+
+    rival = register(sagemaker, lake, group, record(0.80), IMAGE)
+    candidate = register(sagemaker, lake, group, record(0.90), IMAGE)
+    real = registry.approved_packages
+    calls = []
+
+    def rival_sneaks_in(sm, name):  # type: ignore[no-untyped-def]
+        seen = real(sm, name)
+        calls.append(seen)
+        if len(calls) == 1:  # right after the first read, another run takes over
+            sagemaker.update_model_package(
+                ModelPackageArn=rival.model_package_arn, ModelApprovalStatus="Approved"
+            )
+            save_run(lake, rival.replace(status="approved"))
+        return seen
+
+    monkeypatch.setattr(registry, "approved_packages", rival_sneaks_in)
+    decision = approve(sagemaker, lake, group, candidate, margin=0.01)
+    assert decision.passed and decision.approved == 0.80  # gated against the rival
+    assert load_run(lake, candidate.run_id).previous_run == rival.run_id
+    assert approved_run(sagemaker, lake, group).run_id == candidate.run_id  # type: ignore[union-attr]
+
+    worse = register(sagemaker, lake, group, record(0.70), IMAGE)
+    calls.clear()
+    better = register(sagemaker, lake, group, record(0.95), IMAGE)
+
+    def better_sneaks_in(sm, name):  # type: ignore[no-untyped-def]
+        seen = real(sm, name)
+        calls.append(seen)
+        if len(calls) == 1:
+            sagemaker.update_model_package(
+                ModelPackageArn=better.model_package_arn, ModelApprovalStatus="Approved"
+            )
+            save_run(lake, better.replace(status="approved"))
+        return seen
+
+    monkeypatch.setattr(registry, "approved_packages", better_sneaks_in)
+    with pytest.raises(GateBlocked):  # it passed against 0.90, not against the new 0.95
+        approve(sagemaker, lake, group, worse.replace(metrics={"roc_auc": 0.92}), margin=0.01)
+    status = sagemaker.describe_model_package(ModelPackageName=worse.model_package_arn)
+    assert status["ModelApprovalStatus"] == "PendingManualApproval"

@@ -107,3 +107,62 @@ def test_hyperparameters_come_from_config_as_json() -> None:
         StackConfig.from_values(
             "churn", "dev", {**BASE, "churn:hyperparameters": '["not", "a", "mapping"]'}
         )
+
+
+# -- a stack file that is not a mapping of settings: one line, the file (and line), exit 2 ----
+
+BROKEN_STACK_FILES = {
+    "empty": ("", "Pulumi.dev.yaml: must hold a mapping"),
+    "a list": ("- config\n- x\n", "Pulumi.dev.yaml: must hold a mapping"),
+    "a scalar": ("just text\n", "Pulumi.dev.yaml: must hold a mapping"),
+    "a syntax error": ("config:\n  churn:owner: [me\n", "Pulumi.dev.yaml: line 3, column 1:"),
+    "config a list": ("config:\n  - churn:owner\n", "Pulumi.dev.yaml: `config:` must be"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_STACK_FILES))
+def test_a_broken_stack_file_is_named_in_one_line(case: str, tmp_path, invoke) -> None:  # type: ignore[no-untyped-def]
+    text, expected = BROKEN_STACK_FILES[case]
+    (tmp_path / ".mlops").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text("name: churn\nruntime: python\nmain: infra\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    result = invoke("preview", "--stack", "dev", "--project", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output and "unexpected" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "Pulumi.yaml: must hold a mapping"),
+        ("- name\n", "Pulumi.yaml: must hold a mapping"),
+        ("name: [churn\n", "Pulumi.yaml: line 2"),
+        ("runtime: python\n", "Pulumi.yaml: has no `name`"),
+    ],
+)
+def test_a_broken_project_file_is_named_in_one_line(
+    text: str, expected: str, tmp_path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / ".mlops").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text(text)
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    result = invoke("preview", "--stack", "dev", "--project", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_broken_stack_file_is_named_by_preview_all_too(tmp_path, invoke) -> None:  # type: ignore[no-untyped-def]
+    # --all (make guard) previews stacks in forked workers: the error must come back whole.
+    (tmp_path / ".mlops").mkdir()
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "__main__.py").write_text("")
+    (tmp_path / "Pulumi.yaml").write_text("name: churn\nruntime: python\nmain: infra\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    for stack in ("prod", "staging"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: [a\n")
+    result = invoke("preview", "--all", "--project", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "Pulumi.prod.yaml: line 2, column 1:" in result.stderr, result.stderr
+    assert "BrokenProcessPool" not in result.output

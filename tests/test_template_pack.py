@@ -5,16 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import yaml
 from conftest import build_file_tree
 
-from mlops.templates.aws import RUNTIME_REQUIREMENTS
 from mlops.templates.pack import available_packs
-
-ROOT = Path(__file__).resolve().parent.parent
 
 TINY_PACK = """
 from pathlib import Path
@@ -119,9 +115,3 @@ def test_a_question_of_another_pack_is_refused_with_the_packs_own(tmp_path: Path
     )
     assert bad.returncode == 2 and "gpu_count" in bad.stderr
     assert not (tmp_path / "edge").exists()
-
-
-def test_the_images_runtime_requirements_are_mlops_stacks_own() -> None:
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    for requirement in RUNTIME_REQUIREMENTS:
-        assert requirement in declared, requirement

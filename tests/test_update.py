@@ -323,3 +323,166 @@ def test_check_update_and_init_force_on_a_project(project, invoke, monkeypatch, 
     assert newer.exit_code == 1 and f"{BUNDLED.version} -> 9.0.0 is available" in newer.output
     wrong = invoke("update", "--to", "8.0.0", "--project", str(project))
     assert wrong.exit_code == 2 and "installed at 9.0.0" in wrong.output
+
+
+def _conflict(project: Path, invoke, monkeypatch, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    replace(project / "Makefile", "STACK ?= dev", "STACK ?= qa")
+    commit(project)
+    upgrade(
+        monkeypatch,
+        tmp_path,
+        lambda f: replace(f / "Makefile.jinja", "STACK ?= dev", "STACK ?= staging"),
+    )
+    assert invoke("update", "--project", str(project)).exit_code == 1
+    return (project / "Makefile").read_text()
+
+
+@pytest.mark.parametrize(
+    ("leftover", "shown"),
+    [
+        ("=======\n", "'======='"),
+        ("  <<<<<<< yours\n", "'<<<<<<< yours'"),
+        ("\t>>>>>>> template 9.0.0\n", "'>>>>>>> template 9.0.0'"),
+        ("||||||| template 0.1.0\n", "'||||||| template"),
+        ("=======\r\n", "'======='"),
+    ],
+)
+def test_continue_refuses_every_form_of_marker_naming_file_and_line(
+    project, invoke, monkeypatch, tmp_path, leftover: str, shown: str
+) -> None:  # type: ignore[no-untyped-def]
+    text = _conflict(project, invoke, monkeypatch, tmp_path)
+    start = text.index("<<<<<<< yours")
+    end = text.index(">>>>>>> template 9.0.0\n") + len(">>>>>>> template 9.0.0\n")
+    resolved = text[:start] + "STACK ?= qa\n" + leftover + text[end:]
+    (project / "Makefile").write_text(resolved)
+    line = resolved[: resolved.index(leftover)].count("\n") + 1
+    result = invoke("update", "--continue", "--project", str(project))
+    assert result.exit_code == 2, result.output
+    assert f"conflict markers remain in Makefile (line {line}: {shown}" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert record(project)["template_version"] == BUNDLED.version
+    # Near-markers are content, not markers: the update then finishes.
+    (project / "Makefile").write_text(resolved.replace(leftover, "# ======== a rule\n"))
+    assert invoke("update", "--continue", "--project", str(project)).exit_code == 0
+
+
+def test_a_crlf_file_merges_cleanly_with_an_lf_template_and_stays_crlf(
+    project, invoke, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    makefile = project / "Makefile"
+    makefile.write_bytes(makefile.read_bytes().replace(b"\n", b"\r\n"))  # only line endings
+    readme = project / "README.md"
+    readme.write_bytes(readme.read_bytes().replace(b"\n", b"\r\n") + b"Mine.\r\n")  # and an edit
+    commit(project)
+
+    def edit(files: Path) -> None:
+        replace(files / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11")
+        text = (files / "README.md.jinja").read_text()
+        (files / "README.md.jinja").write_text("Upstream first line.\n" + text)
+
+    upgrade(monkeypatch, tmp_path, edit)
+    result = invoke("update", "--project", str(project))
+    assert result.exit_code == 0, result.output
+    assert "~ Makefile: updated" in result.output and "M README.md: merged" in result.output
+    for path in (makefile, readme):
+        data = path.read_bytes()
+        assert data.count(b"\r\n") == data.count(b"\n") > 0, path  # CRLF throughout
+    assert makefile.read_bytes().startswith(b"PYTHON ?= python3.11\r\n")
+    text = readme.read_bytes()
+    assert text.startswith(b"Upstream first line.\r\n") and text.endswith(b"Mine.\r\n")
+
+
+def test_a_directory_turned_into_a_file_is_a_conflict_not_a_traceback(
+    project, invoke, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    shutil.rmtree(project / "tests")
+    (project / "tests").write_text("we test elsewhere\n")
+    commit(project)
+
+    def edit(files: Path) -> None:
+        for path in (files / "tests").rglob("*.jinja"):
+            append(path, "# changed upstream\n")
+            break
+
+    upgrade(monkeypatch, tmp_path, edit)
+    result = invoke("update", "--project", str(project))
+    assert result.exit_code == 1, result.output
+    assert "unexpected" not in result.output and "Traceback" not in result.output
+    assert "you have a file where the template has a directory" in result.output
+    assert (project / "tests").read_text() == "we test elsewhere\n"
+
+
+def test_a_file_turned_into_a_directory_is_a_conflict_not_a_traceback(
+    project, invoke, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    (project / ".dockerignore").unlink()
+    (project / ".dockerignore").mkdir()
+    (project / ".dockerignore" / "keep").write_text("mine\n")
+    commit(project)
+    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    result = invoke("update", "--project", str(project))
+    assert result.exit_code == 1, result.output
+    assert "! .dockerignore: conflict (you have a directory here, the template a file)" in (
+        result.output
+    )
+    assert (project / ".dockerignore" / "keep").read_text() == "mine\n"
+
+
+def test_the_template_turning_a_file_into_a_directory_updates_cleanly(
+    project, invoke, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    def edit(files: Path) -> None:
+        (files / "dockerignore.d").mkdir()
+        (files / "dockerignore.d" / "base").write_text("*.pyc\n")
+
+    upgrade(
+        monkeypatch,
+        tmp_path,
+        edit,
+        manifest=lambda a: [
+            *(s for s in BUNDLED.manifest(a) if s.dest != ".dockerignore"),
+            FileSpec("dockerignore.d/base", ".dockerignore/base"),
+        ],
+    )
+    result = invoke("update", "--project", str(project))
+    assert result.exit_code == 0, result.output
+    assert (project / ".dockerignore" / "base").read_text() == "*.pyc\n"
+
+
+def test_a_no_git_project_updates_after_following_the_advice(tmp_path, invoke, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "churn"
+    answers = validate_answers({"name": "churn", "ci": "none", "environments": "dev"})
+    assert Scaffold(answers, root, git=False).run().git == "disabled"
+    upgrade(
+        monkeypatch,
+        tmp_path,
+        lambda f: replace(f / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"),
+    )
+    advised = invoke("update", "--project", str(root))
+    assert advised.exit_code == 2 and "is not a git repository" in advised.output
+    command = advised.output.split("Run `", 1)[1].split("`", 1)[0]
+    subprocess.run(command, shell=True, cwd=root, check=True)  # noqa: S602 - our own advice
+    append(root / "README.md", "\nMine.\n")
+    commit(root)
+    result = invoke("update", "--project", str(root))
+    assert result.exit_code == 0, result.output
+    assert (root / "Makefile").read_text().startswith("PYTHON ?= python3.11\n")
+    assert (root / "README.md").read_text().endswith("Mine.\n")
+
+
+def test_a_no_git_project_committed_its_own_way_uses_its_first_commit(
+    tmp_path, invoke, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "churn"
+    answers = validate_answers({"name": "churn", "ci": "none", "environments": "dev"})
+    Scaffold(answers, root, git=False).run()
+    git(root, "init", "-q")
+    commit(root, "first")
+    upgrade(
+        monkeypatch,
+        tmp_path,
+        lambda f: replace(f / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"),
+    )
+    result = invoke("update", "--project", str(root))
+    assert result.exit_code == 0, result.output
+    assert (root / "Makefile").read_text().startswith("PYTHON ?= python3.11\n")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -63,8 +63,19 @@ def up(
 def down(
     project: ProjectOption = None,
     k8s: Annotated[bool, typer.Option("--k8s", help="Delete the project's kind cluster.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also reset a corrupt or stale state (only verified processes are stopped).",
+        ),
+    ] = False,
 ) -> None:
-    """Tear the `local` stack down and stop the embedded endpoint (or delete the kind cluster)."""
+    """Tear the `local` stack down and stop the embedded endpoint (or delete the kind cluster).
+
+    Only processes verified as this project's (pid, start time, command line) are stopped,
+    including an endpoint an interrupted `mlops local up` left running without state.
+    """
     with exit_on_error():
         from mlops.core.project import find_project
 
@@ -76,7 +87,7 @@ def down(
             return
         from mlops.infra import localmode
 
-        localmode.down(project, say=echo)
+        localmode.down(project, say=echo, force=force)
 
 
 @local.command("status")
@@ -95,41 +106,68 @@ def status(
         if as_json:
             echo(json.dumps(info, indent=1))
             return
-        if not info["up"]:
-            echo("local mode is down (mlops local up)")
-            raise typer.Exit(3)
-        if not info["reachable"]:
+        problem = _problem(info)
+        if problem is not None:
+            message, code = problem
+            echo(message, "red" if code == 4 else None, err=code == 4)
+            raise typer.Exit(code)
+        if info["orphan"]:
             echo(
-                f"local mode is recorded at {info['endpoint']}, but nothing answers there:"
-                " run `mlops local up` to start it again",
-                "red",
+                f"the embedded endpoint an interrupted `mlops local up` started still runs (pid"
+                f" {info['orphan']}): `mlops local down` stops it",
+                "yellow",
                 err=True,
             )
-            raise typer.Exit(4)
-        if info["ours"] is False:
-            echo(
-                f"something answers at {info['endpoint']}, but not the embedded endpoint this"
-                f" project started (pid {info['embedded_pid']} is gone or is another program):"
-                " run `mlops local up` to start a new one",
-                "red",
-                err=True,
-            )
-            raise typer.Exit(4)
         alive = "answering"
         server = (
             f"embedded moto, pid {info['embedded_pid']}" if info["embedded_pid"] else "external"
         )
         echo(f"endpoint: {info['endpoint']} ({alive}; {server})")
         echo(f"provisioned by: {info['path']}; resources: {info['resources']}")
-        if info["platform"]:
-            echo(f"lake: {', '.join(info['platform']['buckets'].values())}")
-            endpoint = info["platform"]["endpoint_name"] or "none deployed (see mlops serve)"
-            echo(f"pipeline: {info['platform']['pipeline_name']}; endpoint: {endpoint}")
+        platform = info["platform"]
+        if platform:
+            buckets = platform.get("buckets")
+            names = buckets.values() if isinstance(buckets, dict) else []
+            echo(f"lake: {', '.join(map(str, names))}")
+            endpoint = platform.get("endpoint_name") or "none deployed (see mlops serve)"
+            echo(f"pipeline: {platform.get('pipeline_name')}; endpoint: {endpoint}")
         serving = info.get("serving") or {}
         if serving:
             state = "answering" if serving["answering"] else "NOT answering"
             if serving["answering"] and not serving["ours"]:
                 state = "answering, but NOT from the server mlops serve started"
-            echo(f"model server: {serving['url']} ({state}; {serving['run_id']})")
+            echo(f"model server: {serving['url']} ({state}; {serving.get('run_id')})")
         else:
             echo("model server: none (mlops serve)")
+
+
+def _problem(info: dict[str, Any]) -> tuple[str, int] | None:
+    """What keeps local mode from being used, with the exit code; None when it can be."""
+    if not info["up"] and info["orphan"]:
+        return (
+            "local mode is down, but the embedded endpoint an interrupted `mlops local up`"
+            f" started still runs (pid {info['orphan']}): `mlops local down` stops it,"
+            " `mlops local up` replaces it",
+            4,
+        )
+    if not info["up"]:
+        return "local mode is down (mlops local up)", 3
+    if info["stale"]:
+        return (
+            f"local mode's state is stale: {info['stale']}; nothing was sent there: run"
+            " `mlops local up` to start afresh, or `mlops local down --force` to reset it",
+            4,
+        )
+    if info["provisioning"]:
+        return (
+            f"an earlier `mlops local up` did not finish (endpoint {info['endpoint']}): run"
+            " `mlops local up` again, or `mlops local down`",
+            4,
+        )
+    if not info["reachable"]:
+        return (
+            f"local mode is recorded at {info['endpoint']}, but nothing answers there:"
+            " run `mlops local up` to start it again",
+            4,
+        )
+    return None

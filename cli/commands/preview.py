@@ -36,7 +36,9 @@ def preview(
     no Pulumi CLI. The policy pack is the project's (policy/, its levels and settings in
     policy/config.json), the same rules `pulumi preview --policy-pack policy` runs. The cost is
     priced from a dated price table at the load the stack config assumes; `budget` in the stack
-    config makes it a gate. Exits 1 when a mandatory rule fails or the estimate is above budget.
+    config makes it a gate. Every rule policy/config.json lowers is listed with its reason.
+    Exits 1 when a mandatory rule fails, when a rule is lowered without a "reason", or when the
+    estimate is above budget.
     """
     with exit_on_error():
         from mlops.composition import preview as compose
@@ -71,13 +73,7 @@ def _print(p: StackPreview, tree: bool) -> None:
         for node in p.nodes:
             row = f"{'  ' * (node.depth + 1)}{node.type}  {node.name}"
             echo(f"{row}  [{node.summary}]" if node.summary else row)
-    advisory = [v for v in p.violations if v.level == "advisory"]
-    verdict = f"{len(p.mandatory)} mandatory failed, {len(advisory)} advisory"
-    echo(f"policy: {p.rules} rules, {verdict}", "red" if p.mandatory else "green")
-    for v in p.violations:
-        color = "red" if v.level == "mandatory" else "yellow"
-        echo(f"  {v.level} {v.rule.id}: {v.resource}: {v.message}", color)
-        echo(f"      fix: {v.rule.fix}")
+    _print_policy(p)
     if p.cost is None:
         echo("cost: no estimate for Kubernetes stacks (the cluster's provider bills its nodes)")
         return
@@ -100,6 +96,31 @@ def _print(p: StackPreview, tree: bool) -> None:
         echo(f"budget: {p.budget:.2f}, expected load {cost.load:.2f}: within", "green")
 
 
+def _print_policy(p: StackPreview) -> None:
+    advisory = [v for v in p.violations if v.level == "advisory"]
+    verdict = f"{len(p.mandatory)} mandatory failed, {len(advisory)} advisory"
+    lowered = len({rule for w in p.waivers for rule in w.rules})
+    if lowered:
+        verdict += f"; {lowered} of them lowered by {p.policy_file}"
+    echo(f"policy: {p.rules} rules, {verdict}", "red" if p.mandatory or p.refused else "green")
+    for w in p.waivers:
+        if w.reason is None:
+            echo(
+                f"  waiver {w.describe()}: no reason given: refused. A rule mandatory by"
+                f' default is lowered only with {{"enforcementLevel": "{w.level}",'
+                ' "reason": "..."}',
+                "red",
+            )
+        else:
+            echo(f"  waiver {w.describe()}, reason: {_printable(w.reason)}", "yellow")
+    for rule_id, settings in p.settings:
+        echo(f"  changed {p.policy_file}: {json.dumps(rule_id)}: settings {_printable(settings)}")
+    for v in p.violations:
+        color = "red" if v.level == "mandatory" else "yellow"
+        echo(f"  {v.level} {v.rule.id}: {v.resource}: {v.message}", color)
+        echo(f"      fix: {v.rule.fix}")
+
+
 def _print_diff(d: StackDiff) -> None:
     counts = (
         f"{len(d.only_left)} only in {d.left}, {len(d.only_right)} only in {d.right},"
@@ -112,6 +133,11 @@ def _print_diff(d: StackDiff) -> None:
         echo(f"  + {name} (only in {d.right})", "green")
     for resource, key, left, right in d.changed:
         echo(f"  ~ {resource}: {key}: {_short(left)} -> {_short(right)}")
+
+
+def _printable(text: str) -> str:
+    """Text from a project's files, with control characters escaped (no terminal tricks)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _short(value: object) -> str:

@@ -9,7 +9,7 @@ local (kind) trains without GPUs. Images are pinned by digest.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from mlops.core.errors import ConfigError
 from mlops.core.text import suggest
+from mlops.infra.config import credential_keys, redact_secrets
 from mlops.infra.k8s.workloads import DIGEST
 
 Environment = Literal["dev", "staging", "prod", "local"]
@@ -111,17 +112,28 @@ class K8sConfig(BaseModel):
         }
 
     @classmethod
-    def from_values(cls, project: str, stack: str, values: Mapping[str, Any]) -> K8sConfig:
+    def from_values(
+        cls,
+        project: str,
+        stack: str,
+        values: Mapping[str, Any],
+        secret_keys: Collection[str] = (),
+    ) -> K8sConfig:
         """Build from raw config (``{"<project>:key": value}``).
+
+        No setting of this flavour holds a credential (the lake's access comes from IRSA or the
+        cluster's secrets), so none may be a Pulumi secret (``secure:``); the message says so.
 
         Raises:
             ConfigError: a key is unknown, missing or invalid; one line per problem.
         """
         prefix = f"{project}:"
-        raw: dict[str, Any] = {
-            "project": project,
-            **{k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)},
-        }
+        own = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+        secrets = {k.removeprefix(prefix) for k in secret_keys if k.startswith(prefix)}
+        own, refused = redact_secrets(own, secrets, CREDENTIALS)
+        if refused:
+            raise ConfigError(stack, refused)
+        raw: dict[str, Any] = {"project": project, **own}
         raw.setdefault("environment", stack)
         defaults = ENV_DEFAULTS.get(str(raw["environment"]), {})
         raw = {**{to_camel(k): v for k, v in defaults.items()}, **raw}
@@ -134,13 +146,14 @@ class K8sConfig(BaseModel):
     def load(cls) -> K8sConfig:
         """Read the current stack's config from the Pulumi runtime."""
         import pulumi
-        from pulumi.runtime.config import CONFIG, get_config_env
+        from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
 
-        return cls.from_values(
-            pulumi.get_project(), pulumi.get_stack(), {**get_config_env(), **CONFIG.get()}
-        )
+        values = {**get_config_env(), **CONFIG.get()}
+        secret = [key for key in values if is_config_secret(key)]
+        return cls.from_values(pulumi.get_project(), pulumi.get_stack(), values, secret)
 
 
+CREDENTIALS = credential_keys(K8sConfig)
 _KEYS = [to_camel(name) for name in K8sConfig.model_fields if name != "project"]
 
 

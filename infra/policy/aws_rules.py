@@ -106,6 +106,11 @@ def _log_targets(stack: Stack) -> set[str]:
     return {str(r.props.get("targetBucket")) for r in stack.of(LOGGING)}
 
 
+def _aws_managed_key(key: str) -> bool:
+    """Whether a key id names an AWS-managed key (``alias/aws/s3``), not the stack's own."""
+    return key.startswith("alias/aws/") or ":alias/aws/" in key
+
+
 def _kms_algorithm(encryption: Resource | None) -> tuple[str, str]:
     rules = as_list(encryption.props.get("rules")) if encryption else []
     for entry in rules:
@@ -223,11 +228,14 @@ def pipeline_jobs(pipeline: Resource) -> Iterator[dict[str, Any]]:
     ("AWS Config s3-bucket-level-public-access-prohibited",),
 )
 def _public_access(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
-    blocks = stack.by_prop(PUBLIC_ACCESS_BLOCK, "bucket")
     flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    blocks: dict[str, list[Resource]] = {}
+    for block in stack.of(PUBLIC_ACCESS_BLOCK):
+        blocks.setdefault(str(block.props.get("bucket")), []).append(block)
     for bucket, name in buckets(stack):
-        block = blocks.get(name)
-        off = [f for f in flags if not (block and block.props.get(f) is True)]
+        found = blocks.get(name, [])
+        # Every block of the bucket counts: a second, weaker one would win the last write.
+        off = [f for f in flags if not found or any(b.props.get(f) is not True for b in found)]
         if off:
             yield Finding(bucket.name, f"bucket {name} allows public access ({', '.join(off)} off)")
 
@@ -262,6 +270,8 @@ def _sse_kms(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
                 yield Finding(bucket.name, f"log bucket {name} has no default encryption")
         elif not algorithm.startswith("aws:kms") or not key:
             yield Finding(bucket.name, f"bucket {name} is not encrypted with a KMS key")
+        elif _aws_managed_key(key):
+            yield Finding(bucket.name, f"bucket {name} uses the AWS-managed key {key}")
 
 
 @rule(
@@ -373,6 +383,12 @@ def _key_policy(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
                 yield Finding(key.name, f"statement {s.get('Sid', '?')} allows principal *")
 
 
+def _every_action(action: Any) -> bool:
+    """``*``, ``*:*`` or ``*:Get*``: an action pattern that matches every service."""
+    text = str(action).strip()
+    return bool(text) and text.split(":", 1)[0].strip("*") == ""
+
+
 @rule(
     "CKV_AWS_63",
     "IAM policies allow no * action",
@@ -382,7 +398,10 @@ def _key_policy(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 def _no_star_action(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     for holder, document in _policy_documents(stack):
         for s in statements(document):
-            if _allows(s) and ("*" in as_list(s.get("Action")) or s.get("NotAction")):
+            if not _allows(s):
+                continue
+            # NotAction allows everything it does not name: every action, for this rule.
+            if s.get("NotAction") or any(_every_action(a) for a in as_list(s.get("Action"))):
                 yield Finding(holder.name, f"statement {s.get('Sid', '?')} allows every action")
 
 
@@ -394,9 +413,23 @@ def _no_star_action(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 def _no_star_resource(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     for holder, document in _policy_documents(stack):
         for s in statements(document):
+            if not _allows(s):
+                continue
+            # NotResource: every resource but those; "*" (or "arn:*"): every resource.
+            everywhere = bool(s.get("NotResource")) or any(
+                str(r).strip() in ("*", "arn:*") for r in as_list(s.get("Resource"))
+            )
+            if not everywhere:
+                continue
             actions = [str(a) for a in as_list(s.get("Action"))]
-            scoped = [a for a in actions if a.startswith(("s3:", "kms:"))]
-            if _allows(s) and scoped and "*" in as_list(s.get("Resource")):
+            # IAM matches service prefixes without regard to case (S3:GetObject is s3:GetObject).
+            scoped = [
+                a for a in actions if a.lower().startswith(("s3:", "kms:")) or _every_action(a)
+            ]
+            if s.get("NotAction"):
+                excluded = {str(a).lower() for a in as_list(s.get("NotAction"))}
+                scoped += [f"s3:* and kms:* (NotAction {', '.join(sorted(excluded))})"]
+            if scoped:
                 yield Finding(holder.name, f"{', '.join(scoped)} on every resource (*)")
 
 
@@ -560,8 +593,19 @@ def _job_kms(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
 )
 def _log_retention(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
     for group in stack.of(LOG_GROUP):
-        if not group.props.get("retentionInDays"):
+        days = _days(group.props.get("retentionInDays"))
+        if days is None or days < 1:  # CloudWatch reads 0 (or none) as "never expire"
             yield Finding(group.name, "logs are kept forever")
+
+
+def _days(value: Any) -> float | None:
+    """A retention in days as a number (Pulumi may pass a string), or None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 @rule(

@@ -9,6 +9,16 @@ Each rule is mandatory unless the pack's config says otherwise. The config is Cr
 format (``--policy-pack-config``), read by both runners::
 
     {"CKV_AWS_21": "advisory", "mlops-gpu-allowlist": {"allowed": ["ml.g5.2xlarge"], "maxCount": 2}}
+
+Lowering a rule (``advisory`` or ``disabled``; ``all`` lowers every rule without a level of its
+own) is a *waiver*: ``mlops preview`` lists each one with its file and key, and refuses one
+without a ``reason``, which only the mapping form can carry::
+
+    {"CKV_AWS_21": {"enforcementLevel": "advisory", "reason": "SEC-12: the backup job versions"},
+     "all": {"enforcementLevel": "advisory", "reason": "SEC-40: audit week, until 2025-07-01"}}
+
+CrossGuard takes the same file: ``reason`` reaches a policy as one more config property, which
+no rule's settings name (:mod:`mlops.infra.policy.crossguard` ignores it).
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ from mlops.core.errors import PolicyConfigError
 
 Level = Literal["mandatory", "advisory", "disabled"]
 LEVELS: tuple[Level, ...] = ("mandatory", "advisory", "disabled")
+DEFAULT_LEVEL: Level = "mandatory"  # every rule's, and every CrossGuard policy's of this pack
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -113,82 +125,248 @@ class Violation:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """One config entry that lowers rules from their default level.
+
+    Attributes:
+        key: the entry's key: a rule id, or ``all``.
+        level: the level it sets.
+        reason: why, as the config says; ``None`` where it gives none.
+        rules: the ids of the rules it lowers (for ``all``: those without a level of their own).
+        source: the config file, as the project names it.
+    """
+
+    key: str
+    level: Level
+    reason: str | None
+    rules: tuple[str, ...]
+    source: str = "policy/config.json"
+
+    @property
+    def refused(self) -> bool:
+        """A rule mandatory by default lowered without a reason: the preview fails."""
+        return self.reason is None
+
+    def describe(self) -> str:
+        """``policy/config.json: "all": disabled (34 rules)``."""
+        count = f" ({len(self.rules)} rules)" if self.key == "all" else ""
+        return f"{self.source}: {json.dumps(self.key)}: {self.level}{count}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {
+            "file": self.source,
+            "key": self.key,
+            "level": self.level,
+            "reason": self.reason,
+            "rules": list(self.rules),
+            "refused": self.refused,
+        }
+
+
+@dataclass(frozen=True)
 class PackConfig:
-    """Per-rule enforcement levels and settings, from the pack's config file."""
+    """Per-rule enforcement levels, settings and waiver reasons, from the pack's config file."""
 
     levels: Mapping[str, Level] = field(default_factory=dict)
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    source: str = "policy/config.json"
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any], rules: Iterable[Rule]) -> PackConfig:
+    def from_mapping(
+        cls, raw: Mapping[str, Any], rules: Iterable[Rule], source: str = "policy/config.json"
+    ) -> PackConfig:
         """Read CrossGuard's config format: ``{id: level}`` or ``{id: {enforcementLevel, ...}}``.
 
+        ``all`` (CrossGuard's pack-wide level) is a level or ``{"enforcementLevel", "reason"}``;
+        a rule's mapping may carry a ``reason`` beside its level and settings.
+
         Raises:
-            PolicyConfigError: an unknown rule id, an unknown level or an unknown setting.
+            PolicyConfigError: an unknown rule id, level or setting, or a malformed reason.
         """
         known = {r.id: r for r in rules}
         levels: dict[str, Level] = {}
         settings: dict[str, dict[str, Any]] = {}
+        reasons: dict[str, str] = {}
         for rule_id, value in raw.items():
             if rule_id == "all":  # CrossGuard's pack-wide level
-                levels["all"] = _level(rule_id, value)
-                continue
-            if rule_id not in known:
+                levels["all"], reason = _all_entry(source, value)
+            elif rule_id not in known:
                 from mlops.core.text import suggest
 
                 raise PolicyConfigError(
-                    f"policy config: no rule '{rule_id}'{suggest(rule_id, list(known))}"
+                    f"{source}: no rule '{rule_id}'{suggest(rule_id, list(known))}"
                 )
-            if isinstance(value, str):
-                levels[rule_id] = _level(rule_id, value)
-                continue
-            if not isinstance(value, Mapping):
-                raise PolicyConfigError(f"policy config: {rule_id}: expected a level or a mapping")
-            extra = dict(value)
-            if "enforcementLevel" in extra:
-                levels[rule_id] = _level(rule_id, extra.pop("enforcementLevel"))
-            unknown = set(extra) - set(known[rule_id].settings)
-            if unknown:
-                allowed = ", ".join(known[rule_id].settings) or "none"
-                raise PolicyConfigError(
-                    f"policy config: {rule_id}: unknown setting {sorted(unknown)[0]!r}"
-                    f" (its settings: {allowed})"
-                )
-            settings[rule_id] = extra
-        return cls(levels, settings)
+            else:
+                level, reason, extra = _rule_entry(source, known[rule_id], value)
+                if level:
+                    levels[rule_id] = level
+                if extra:
+                    settings[rule_id] = extra
+            if reason is not None:
+                reasons[rule_id] = reason
+        return cls(levels, settings, reasons, source)
 
     @classmethod
-    def load(cls, path: Path, rules: Iterable[Rule]) -> PackConfig:
+    def load(cls, path: Path, rules: Iterable[Rule], source: str | None = None) -> PackConfig:
         """Read the config file at ``path``; an absent file means every default.
 
+        Args:
+            path: the file.
+            rules: every rule the file may name.
+            source: the file as the user knows it (``policy/config.json``), for messages.
+
         Raises:
-            PolicyConfigError: the file is not JSON, or names what does not exist.
+            PolicyConfigError: the file is not a JSON object (the message names the file and
+                the line), or names what does not exist.
         """
         if not path.is_file():
-            return cls()
+            return cls(source=source or str(path))
         try:
-            raw = json.loads(path.read_text())
+            with path.open("rb") as handle:
+                data = handle.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise PolicyConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+        if len(data) > MAX_CONFIG_BYTES:
+            raise PolicyConfigError(f"{path}: is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyConfigError(f"{path}: is not UTF-8 text (byte {exc.start})") from None
+        try:
+            raw = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
-            raise PolicyConfigError(f"{path}: not valid JSON ({exc})") from None
+            raise PolicyConfigError(
+                f"{path}: line {exc.lineno}, column {exc.colno}: {exc.msg}; fix the JSON there"
+            ) from None
+        except _DuplicateKey as exc:
+            line = _line_of(text, exc.key)
+            raise PolicyConfigError(
+                f"{path}: line {line}: {exc.key!r} appears twice; keep one entry"
+            ) from None
+        except RecursionError:
+            raise PolicyConfigError(f"{path}: nested too deeply") from None
         if not isinstance(raw, Mapping):
-            raise PolicyConfigError(f"{path}: expected a JSON object of rule ids")
-        return cls.from_mapping(raw, rules)
+            found = type(raw).__name__
+            raise PolicyConfigError(
+                f"{path}: line 1: must hold a JSON object of rule ids, found a {found}"
+                ' (e.g. {"CKV_AWS_21": "advisory"})'
+            )
+        return cls.from_mapping(raw, rules, source or str(path))
 
     def level(self, rule: Rule) -> Level:
         """The rule's enforcement level: its own override, the pack's, else mandatory."""
-        return self.levels.get(rule.id) or self.levels.get("all") or "mandatory"
+        return self.levels.get(rule.id) or self.levels.get("all") or DEFAULT_LEVEL
 
     def settings_of(self, rule: Rule) -> dict[str, Any]:
         """The rule's settings: defaults, overridden by config."""
         return {**rule.settings, **self.settings.get(rule.id, {})}
 
+    def waivers(self, rules: Iterable[Rule]) -> list[Waiver]:
+        """Every entry that lowers one of ``rules`` below its default level, ``all`` first."""
+        rules = list(rules)
+        found: list[Waiver] = []
+        every = self.levels.get("all")
+        if every and _rank(every) < _rank(DEFAULT_LEVEL):
+            lowered = tuple(r.id for r in rules if r.id not in self.levels)
+            if lowered:
+                found.append(Waiver("all", every, self.reasons.get("all"), lowered, self.source))
+        for rule in rules:
+            level = self.levels.get(rule.id)
+            if level and _rank(level) < _rank(DEFAULT_LEVEL):
+                found.append(
+                    Waiver(rule.id, level, self.reasons.get(rule.id), (rule.id,), self.source)
+                )
+        return found
 
-def _level(rule_id: str, value: Any) -> Level:
-    if value not in LEVELS:
+    def changed_settings(self, rules: Iterable[Rule] | None = None) -> list[tuple[str, str]]:
+        """``(rule id, "key=value, ...")`` for each rule whose settings the config changes."""
+        wanted = None if rules is None else {r.id for r in rules}
+        return [
+            (rule_id, ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
+            for rule_id, values in self.settings.items()
+            if values and (wanted is None or rule_id in wanted)
+        ]
+
+
+def _all_entry(source: str, value: Any) -> tuple[Level, str | None]:
+    """``all``: a level, or ``{"enforcementLevel": LEVEL, "reason": WHY}``."""
+    if not isinstance(value, Mapping):
+        return _level(source, "all", value), None
+    if set(value) - {"enforcementLevel", "reason"} or "enforcementLevel" not in value:
         raise PolicyConfigError(
-            f"policy config: {rule_id}: level {value!r} is not one of {', '.join(LEVELS)}"
+            f'{source}: "all": takes a level, or {{"enforcementLevel": LEVEL, "reason": WHY}}'
+            " and nothing else"
         )
-    return value  # type: ignore[no-any-return]
+    reason = _reason(source, "all", value["reason"]) if "reason" in value else None
+    return _level(source, "all", value["enforcementLevel"]), reason
+
+
+def _rule_entry(
+    source: str, rule: Rule, value: Any
+) -> tuple[Level | None, str | None, dict[str, Any]]:
+    """A rule's entry: its level (if set), its reason (if given) and its settings."""
+    if isinstance(value, str):
+        return _level(source, rule.id, value), None, {}
+    if not isinstance(value, Mapping):
+        raise PolicyConfigError(f"{source}: {rule.id}: expected a level or a mapping")
+    extra = dict(value)
+    level = (
+        _level(source, rule.id, extra.pop("enforcementLevel"))
+        if "enforcementLevel" in extra
+        else None
+    )
+    reason = _reason(source, rule.id, extra.pop("reason")) if "reason" in extra else None
+    unknown = set(extra) - set(rule.settings)
+    if unknown:
+        allowed = ", ".join(rule.settings) or "none"
+        raise PolicyConfigError(
+            f"{source}: {rule.id}: unknown setting {sorted(unknown)[0]!r} (its settings: {allowed})"
+        )
+    return level, reason, extra
+
+
+def _rank(level: Level) -> int:
+    return {"disabled": 0, "advisory": 1, "mandatory": 2}[level]
+
+
+def _reason(source: str, rule_id: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyConfigError(
+            f'{source}: "{rule_id}": "reason" must say why in words (a ticket, an owner, a date)'
+        )
+    return value.strip()
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: a second entry for a rule would hide the first."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _line_of(text: str, key: str) -> int:
+    """The line of ``key``'s last occurrence as a JSON key (the duplicate)."""
+    needle = json.dumps(key)
+    at = text.rfind(needle)
+    return text.count("\n", 0, at) + 1 if at >= 0 else 1
+
+
+def _level(source: str, rule_id: str, value: Any) -> Level:
+    if not isinstance(value, str) or value not in LEVELS:
+        raise PolicyConfigError(
+            f"{source}: {rule_id}: level {value!r} is not one of {', '.join(LEVELS)}"
+        )
+    return value
 
 
 def evaluate(

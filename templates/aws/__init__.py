@@ -7,25 +7,31 @@ Every difference between flavours is decided here, in Python: ``manifest()`` pic
 from __future__ import annotations
 
 import json
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from mlops.core.errors import ExternalToolError
 from mlops.core.naming import package_name
 from mlops.infra.aws.catalog import instance_catalogue
 from mlops.templates.answers import CiProvider, Environment
 from mlops.templates.aws.answers import AwsAnswers, Framework
 from mlops.templates.ci import ci_context
 from mlops.templates.pack import FileSpec, TemplatePack, stack_files
-from mlops.templates.source import requirement
+from mlops.templates.source import DIST, requirement, source_checkout
 
 # 2.0.0: the lifecycle left the project (container.py, data.py, lake.py, evaluate.py);
 # the image runs mlops.pipelines.container around the project's train module.
 # 2.1.0: policy/ (the guardrails pack), `make guard`, CI runs the policy pack before deploys.
-VERSION = "2.1.0"
-# What the lifecycle's container entry points import, installed beside mlops-stack (--no-deps,
-# so the image carries no Pulumi). tests/test_template_pack.py checks them against pyproject.toml.
-RUNTIME_REQUIREMENTS = ("numpy>=1.26,<3", "pyyaml>=6.0.1,<7", "pydantic>=2.7,<3", "boto3>=1.35,<2")
+# 2.2.0: the image installs the declared runtime (mlops-stack's `runtime` extra) with bytecode
+# compiled at build; .gitignore covers all local-mode state; policy waivers need a reason.
+VERSION = "2.2.0"
 PYTHON_VERSION = "3.11"
+# mlops-stack's extra that holds what its container entry points import at run time.
+RUNTIME_EXTRA = "runtime"
 
 FRAMEWORKS: dict[Framework, dict[str, Any]] = {
     Framework.SKLEARN: {
@@ -47,6 +53,100 @@ FRAMEWORKS: dict[Framework, dict[str, Any]] = {
         "device": "GPU with mixed precision when present (CUDA), else CPU",
     },
 }
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What differs between platforms in the project's one Dockerfile (and its pyproject.toml).
+
+    Attributes:
+        platform: what runs the image, in words.
+        runs: how it runs the entry points, as comment lines for the Dockerfile's head.
+        workdir: where the project's files go; the data contract the steps read is under it.
+        user: the non-root uid the image runs as; ``None`` where the platform needs root.
+    """
+
+    platform: str
+    runs: tuple[str, ...]
+    workdir: str
+    user: int | None = None
+
+
+SAGEMAKER_IMAGE = ImageSpec(
+    platform="AWS SageMaker",
+    runs=(
+        "SageMaker runs `docker run IMAGE train` for training, `validate` and `evaluate` for the",
+        "pipeline's processing steps, and `docker run IMAGE serve` for endpoints.",
+    ),
+    workdir="/opt/program",  # SageMaker's convention for a container's own code
+)
+
+# A Requires-Dist line of one extra, as setuptools writes it: `name<3,>=1; extra == "runtime"` or
+# `name>=1; sys_platform != "win32" and extra == "runtime"`.
+_IN_EXTRA = re.compile(
+    r"""^(?P<requirement>[^;]+?)\s*;\s*(?:(?P<marker>.+?)\s+and\s+)?"""
+    r"""extra\s*==\s*["'](?P<extra>[\w.-]+)["']\s*$"""
+)
+
+
+def extra_requirements(requires_dist: list[str], extra: str) -> list[str]:
+    """The requirements of ``extra`` among a distribution's ``Requires-Dist`` lines."""
+    found = []
+    for line in requires_dist:
+        match = _IN_EXTRA.match(line)
+        if match and match["extra"] == extra:
+            marker = match["marker"]
+            found.append(f"{match['requirement']}; {marker}" if marker else match["requirement"])
+    return found
+
+
+@cache
+def runtime_requirements() -> tuple[str, ...]:
+    """mlops-stack's ``runtime`` extra: what its container entry points import at run time.
+
+    The image installs mlops-stack with ``--no-deps`` (its base set is the tool's: Pulumi,
+    Typer) and this set beside it, because pip cannot install an extra without the base set.
+    It is read, not kept: from the checkout's ``pyproject.toml`` when running from one (an
+    editable install's metadata is as old as the install), else from the installed
+    distribution's metadata. The one list is the extra in mlops-stack's ``pyproject.toml``.
+
+    Raises:
+        ExternalToolError: this mlops-stack declares no ``runtime`` extra.
+    """
+    root = source_checkout()
+    if root is not None:
+        project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        found = list(project.get("optional-dependencies", {}).get(RUNTIME_EXTRA, []))
+    else:
+        from importlib.metadata import PackageNotFoundError, requires
+
+        try:
+            found = extra_requirements(requires(DIST) or [], RUNTIME_EXTRA)
+        except PackageNotFoundError:
+            found = []
+    if not found:
+        raise ExternalToolError(
+            DIST, f"declares no '{RUNTIME_EXTRA}' extra, so the image's dependencies are unknown"
+        )
+    # They go into TOML basic strings: markers quote with ' (the metadata writes ").
+    return tuple(r.replace('"', "'") for r in found)
+
+
+def _dist_name(requirement: str) -> str:
+    name = re.split(r"[\s\[<>=!~;@(]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def image_requirements(framework_dependencies: list[str]) -> list[str]:
+    """What the image installs beside mlops-stack: its runtime set, then the framework's.
+
+    A framework dependency mlops-stack's runtime already names (numpy) is left to the runtime's
+    range, which the lifecycle's own code was tested with.
+    """
+    runtime = list(runtime_requirements())
+    named = {_dist_name(r) for r in runtime}
+    return runtime + [d for d in framework_dependencies if _dist_name(d) not in named]
+
 
 # Settings the local stack needs to talk to an embedded AWS endpoint with fake credentials.
 LOCAL_PROVIDER = [
@@ -129,9 +229,15 @@ def manifest(answers: AwsAnswers) -> list[FileSpec]:
 
 
 def project_context(
-    answers: Any, template: str, version: str, config_model: str, extra_dev: list[str]
+    answers: Any,
+    template: str,
+    version: str,
+    config_model: str,
+    extra_dev: list[str],
+    image: ImageSpec = SAGEMAKER_IMAGE,
 ) -> dict[str, Any]:
     """What the project files this pack shares with others refer to (package, image, deps)."""
+    fw = FRAMEWORKS[answers.framework]
     return {
         **answers.to_record(),
         "package": package_name(answers.name),
@@ -139,9 +245,10 @@ def project_context(
         "template_version": version,
         "mlops_stack_requirement": requirement(answers.mlops_source),
         "find_links": "wheels" if answers.mlops_source == "wheel" else "",
-        "runtime_requirements": RUNTIME_REQUIREMENTS,
+        "image": image,
+        "image_requirements": image_requirements(fw["dependencies"]),
         "python_version": PYTHON_VERSION,
-        "fw": FRAMEWORKS[answers.framework],
+        "fw": fw,
         "config_model": config_model,
         "extra_dev": extra_dev,
         "stacks": answers.stacks,

@@ -13,12 +13,14 @@ from typing import Any
 
 from mlops.core.naming import package_name
 from mlops.templates.answers import CiProvider
-from mlops.templates.aws import project_context
+from mlops.templates.aws import ImageSpec, project_context
 from mlops.templates.ci import ci_context
 from mlops.templates.k8s.answers import K8sAnswers
 from mlops.templates.pack import FileSpec, TemplatePack, stack_files
 
-VERSION = "0.2.0"  # 0.2.0: policy/, MinIO lake in local, preview and gated deploys in CI
+# 0.2.0: policy/, MinIO lake in local, preview and gated deploys in CI.
+# 0.3.0: its own image texts (non-root, /app), the declared runtime, local state ignored.
+VERSION = "0.3.0"
 # Until CI builds and pushes the image, the stacks hold a zero digest: a pinned, obviously
 # unbuilt image (the CI sets the real one with `pulumi config set image REPO@sha256:...`).
 UNBUILT = "sha256:" + "0" * 64
@@ -27,6 +29,24 @@ UNBUILT = "sha256:" + "0" * 64
 MINIO_IMAGE = (
     "quay.io/minio/minio@sha256:14cea493d9a34af32f524e538b8346cf79f3321eff8e708c1e2960462bd8936e"
 )
+
+# The one Dockerfile, as the cluster runs it: as the pods' non-root user, the project under /app
+# (the program's MLOPS_DATA_CONTRACT, infra/__main__.py, points there).
+def _image() -> ImageSpec:
+    # Imported here: mlops.infra.k8s's package imports Pulumi, which `mlops init --help` and
+    # every other command that only renders must not pay for.
+    from mlops.infra.k8s.workloads import UID
+
+    return ImageSpec(
+        platform="Kubernetes",
+        runs=(
+            "The cluster runs it with `args: [COMMAND]`: `train` (the training CronJob), `serve`",
+            "(the server Deployment), `monitor` (the drift CronJob), `prepare-lake` (the lake's"
+            " Job).",
+        ),
+        workdir="/app",
+        user=UID,
+    )
 
 _SHARED = [  # the aws pack's files: the project's own parts
     ("aws/files/gitignore", ".gitignore"),
@@ -110,6 +130,7 @@ def build_context(answers: K8sAnswers) -> dict[str, Any]:
             VERSION,
             "mlops.infra.k8s.config.K8sConfig",
             ["kubernetes-validate>=1.31,<2"],
+            _image(),
         ),
         "namespaces": [f"{answers.name}-{s}" for s in answers.stacks],
         **ci_context([env.value for env in answers.environments]),

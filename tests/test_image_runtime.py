@@ -1,0 +1,445 @@
+"""The generated project's image runs: its dependency set is declared, and it is enough.
+
+mlops-stack's ``runtime`` extra names what the container entry points import; the image installs
+mlops-stack with ``--no-deps`` (no Pulumi) and the project's dependencies, which hold that extra.
+The fast tests check the declarations and the Dockerfile's shape. The slow one builds the image's
+Python the way its Dockerfile does, into a fresh virtual environment that holds nothing else:
+each RUN line runs as written (``pip`` played by ``uv pip``), under the image's WORKDIR and ENV
+mapped onto a temporary root, then validate, train, evaluate, serve and monitor run there on the
+sample data with SageMaker's /opt/ml layout. ``make test``'s own environment has every base
+dependency installed, so it could never see an image that lacks one.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import importlib.util
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tomllib
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from importlib.metadata import packages_distributions, requires
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+
+from mlops.infra.k8s.workloads import UID
+from mlops.templates.answers import validate_answers
+from mlops.templates.aws import RUNTIME_EXTRA, extra_requirements, runtime_requirements
+from mlops.templates.engine import Scaffold
+from mlops.templates.source import wheel_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+RUNTIME = PYPROJECT["optional-dependencies"][RUNTIME_EXTRA]
+# Imported by the entry points' modules, but only where the image's environment asks for it:
+# mlflow when MLFLOW_TRACKING_URI is set (pipelines/registry.py; the image does not set it).
+OPTIONAL_IMPORTS = {"mlflow"}
+PACKS = ("aws", "k8s")
+
+
+def name_of(requirement: str) -> str:
+    return Requirement(requirement).name.lower().replace("_", "-")
+
+
+# -- the declared set -------------------------------------------------------------------------
+
+
+def test_the_runtime_extra_is_base_dependencies_word_for_word() -> None:
+    # So `pip install mlops-stack` (the tool) gets the very ranges the image gets.
+    assert RUNTIME, "pyproject.toml declares no runtime extra"
+    missing = [r for r in RUNTIME if r not in PYPROJECT["dependencies"]]
+    assert not missing, f"runtime entries that are not base dependencies: {missing}"
+    tool_only = {"typer", "click", "rich", "jinja2", "pulumi", "pulumi-aws", "pulumi-policy"}
+    assert not tool_only & {name_of(r) for r in RUNTIME}, "the image would carry the tool"
+
+
+def _module_file(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # `from mlops.x import function`: not a module
+        return None
+    origin = spec.origin if spec is not None else None
+    return Path(origin) if origin and origin.endswith(".py") else None
+
+
+def _entry_point_imports() -> dict[str, set[str]]:
+    """Third-party top-level modules the entry points' modules import, at any depth or level."""
+    seen: set[str] = set()
+    found: dict[str, set[str]] = {}
+    todo = ["mlops.pipelines.container"]
+    while todo:
+        module = todo.pop()
+        source = _module_file(module)
+        if module in seen or source is None:
+            continue
+        seen.add(module)
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top == "mlops":
+                    todo.append(name)
+                elif top not in sys.stdlib_module_names and top != "__future__":
+                    found.setdefault(top, set()).add(module)
+    assert "mlops.pipelines.serving" in seen and "mlops.pipelines.monitor_job" in seen
+    return found
+
+
+def test_the_runtime_extra_holds_every_import_of_the_entry_points() -> None:
+    declared = {name_of(r) for r in RUNTIME}
+    # What the declared distributions bring themselves (botocore comes with boto3).
+    brought = {name_of(r) for dist in declared for r in requires(dist) or [] if "extra ==" not in r}
+    distributions = packages_distributions()
+    undeclared = {}
+    for top, importers in _entry_point_imports().items():
+        if top in OPTIONAL_IMPORTS:
+            continue
+        dists = {d.lower().replace("_", "-") for d in distributions.get(top, [top])}
+        if not dists & (declared | brought):
+            undeclared[top] = sorted(importers)
+    assert not undeclared, f"the entry points import, the runtime extra lacks: {undeclared}"
+
+
+def test_an_installed_mlops_stack_names_the_same_runtime_set_as_its_checkout() -> None:
+    # Run from a wheel, the context builder reads the extra from the distribution's metadata.
+    with zipfile.ZipFile(io.BytesIO(wheel_bytes())) as wheel:
+        (metadata,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = wheel.read(metadata).decode().splitlines()
+    requires_dist = [line.split(": ", 1)[1] for line in lines if line.startswith("Requires-Dist:")]
+    from_metadata = extra_requirements(requires_dist, RUNTIME_EXTRA)
+    assert {str(Requirement(r)) for r in from_metadata} == {str(Requirement(r)) for r in RUNTIME}
+    assert [str(Requirement(r)) for r in runtime_requirements()] == [
+        str(Requirement(r)) for r in RUNTIME
+    ]
+    assert extra_requirements(requires_dist, "no-such-extra") == []
+
+
+# -- the Dockerfile ---------------------------------------------------------------------------
+
+
+def render(pack: str, dest: Path) -> Path:
+    answers = validate_answers({"name": "churn-model"}, pack)
+    Scaffold(answers, dest, template=pack, git=False).run()
+    return dest
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for pack in PACKS:
+        out[pack] = render(pack, tmp_path_factory.mktemp(pack) / "churn-model")
+    return out
+
+
+def instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """The Dockerfile's instructions as (KEYWORD, arguments), continuation lines joined."""
+    out: list[tuple[str, str]] = []
+    pending = ""
+    for line in dockerfile.splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1]
+            continue
+        keyword, _, args = (pending + line).strip().partition(" ")
+        out.append((keyword.upper(), args.strip()))
+        pending = ""
+    assert not pending, "a continuation line runs off the end"
+    return out
+
+
+def env_pairs(args: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in shlex.split(args))
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_the_image_installs_dependencies_before_the_code_and_compiles_them(
+    projects: dict[str, Path], pack: str
+) -> None:
+    project = projects[pack]
+    steps = instructions((project / "Dockerfile").read_text())
+    keywords = [k for k, _ in steps]
+    runs = [i for i, (k, _) in enumerate(steps) if k == "RUN"]
+    copies = {args.split()[0]: i for i, (k, args) in enumerate(steps) if k == "COPY"}
+    installs = [i for i in runs if "pip install" in steps[i][1]]
+    # pyproject.toml first, its dependencies installed, and only then the package.
+    assert copies["pyproject.toml"] < installs[0] < copies["churn_model/"]
+    for i in installs:
+        for command in steps[i][1].split("&&"):
+            if "pip install" in command:
+                assert "--compile" in command.split(), command
+                if "--no-deps" in command.split():  # only mlops-stack goes in without its deps
+                    assert '"mlops-stack==' in command, command
+    # The project's own code, imported from WORKDIR, is compiled at build too.
+    assert any("compileall" in steps[i][1] and "churn_model" in steps[i][1] for i in runs)
+    # The project's dependencies hold mlops-stack's runtime, and not the tool.
+    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert {str(Requirement(r)) for r in RUNTIME} <= {str(Requirement(r)) for r in declared}
+    assert "mlops-stack" not in {name_of(r) for r in declared}
+    # The base image: by digest, or by tag with the way to pin it next to it.
+    text = (project / "Dockerfile").read_text()
+    base = dict(steps)["FROM"]
+    assert "@sha256:" in base or f"docker buildx imagetools inspect {base}" in text
+    assert keywords[-2:] == ["ENTRYPOINT", "CMD"]
+    assert json.loads(dict(steps)["ENTRYPOINT"]) == ["python", "-m", "mlops.pipelines.container"]
+
+
+def test_the_k8s_image_runs_as_the_pods_user_and_finds_the_programs_contract(
+    projects: dict[str, Path],
+) -> None:
+    k8s = instructions((projects["k8s"] / "Dockerfile").read_text())
+    assert ("USER", str(UID)) in k8s  # runAsUser of every pod (infra/k8s/workloads.py)
+    workdir = dict(k8s)["WORKDIR"]
+    env = {k: v for keyword, args in k8s if keyword == "ENV" for k, v in env_pairs(args).items()}
+    program = (projects["k8s"] / "infra" / "__main__.py").read_text()
+    contract = re.search(r'"MLOPS_DATA_CONTRACT": "([^"]+)"', program)
+    assert contract is not None
+    # The manifests' value overrides the image's: both must name the file the image holds.
+    assert contract.group(1) == env["MLOPS_DATA_CONTRACT"] == f"{workdir}/data/contract.yaml"
+    assert "SageMaker" not in (projects["k8s"] / "pyproject.toml").read_text()
+    aws = instructions((projects["aws"] / "Dockerfile").read_text())
+    assert "USER" not in dict(aws)  # SageMaker writes /opt/ml as root
+    assert "runs the container as root" in (projects["aws"] / "Dockerfile").read_text()
+
+
+# -- the image's Python, built as the Dockerfile builds it -------------------------------------
+
+
+def clean_env(venv: Path) -> dict[str, str]:
+    """A new shell's environment with only ``venv`` on PATH (nothing of this session's Python)."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST_", "UV_"))}
+    keep.pop("VIRTUAL_ENV", None)
+    here = Path(sys.executable).parent
+    path = [p for p in keep.get("PATH", "").split(os.pathsep) if Path(p) != here]
+    return {**keep, "VIRTUAL_ENV": str(venv), "PATH": os.pathsep.join([str(venv / "bin"), *path])}
+
+
+@dataclass
+class Image:
+    """What a Dockerfile's instructions did, with the image's ``/`` at ``root`` on this machine."""
+
+    root: Path
+    venv: Path
+    workdir: str = "/"
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    entrypoint: list[str] = field(default_factory=list)
+
+    def at(self, path: str) -> Path:
+        """An image path on this machine (relative ones are under WORKDIR)."""
+        full = path if path.startswith("/") else f"{self.workdir.rstrip('/')}/{path}"
+        return self.root / full.lstrip("/")
+
+    def local(self, value: str) -> str:
+        """An ENV value with its absolute image paths mapped onto ``root``."""
+        if not value.startswith("/"):
+            return value
+        return os.pathsep.join(str(self.at(p)) for p in value.split(os.pathsep))
+
+    def shell(self, command: str) -> str:
+        """A RUN line as it runs here: /tmp is the image's, and pip is played by uv.
+
+        pip compiles what it installs unless told ``--no-compile`` (PYTHONDONTWRITEBYTECODE
+        does not stop it); uv only when asked, so each install asks as pip would.
+        """
+        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+        pip = f"{uv} pip install --python {self.venv / 'bin' / 'python'}"
+        command = re.sub(r"(?<![\w/.])/tmp/", f"{self.root}/tmp/", command)
+        installs = []
+        for part in command.split("&&"):
+            if "python -m pip install" in part:
+                words = part.split()
+                compile_ = "--no-compile" not in words
+                part = re.sub(r"\s--(no-)?compile(?=\s)", " ", part)
+                flags = " --compile-bytecode" if compile_ else ""
+                part = part.replace("python -m pip install", pip + flags)
+            installs.append(part)
+        return "&&".join(installs)
+
+    def environ(self, base: dict[str, str]) -> dict[str, str]:
+        return {**base, **{k: self.local(v) for k, v in self.env.items()}}
+
+
+def copy(project: Path, args: str, image: Image) -> None:
+    """COPY from the build context (the project) into the image: ``SRC... DEST``."""
+    *sources, dest = args.split()
+    for src in sources:
+        target = image.at(dest)
+        if (project / src).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(project / src, target, ignore=ignore, dirs_exist_ok=True)
+        else:
+            target = target / Path(src).name if dest.endswith("/") else target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(project / src, target)
+
+
+def build(project: Path, root: Path, venv: Path) -> Image:
+    """Run the Dockerfile's instructions here; fail on any this test does not know."""
+    image = Image(root, venv)
+    (root / "tmp").mkdir(parents=True)
+    base = clean_env(venv)
+    for keyword, args in instructions((project / "Dockerfile").read_text()):
+        if keyword == "FROM":  # the base image's Python: a fresh 3.11 with nothing in it
+            uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+            subprocess.run([uv, "venv", "-q", "-p", "3.11", str(venv)], check=True, env=base)
+        elif keyword == "ENV":
+            image.env.update(env_pairs(args))
+        elif keyword == "WORKDIR":
+            image.workdir = args
+            image.at(args).mkdir(parents=True, exist_ok=True)
+        elif keyword == "COPY":
+            copy(project, args, image)
+        elif keyword == "RUN":
+            done = subprocess.run(
+                ["bash", "-c", image.shell(args)],
+                cwd=image.at("."),
+                env=image.environ(base),
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, f"RUN {args}\n{done.stderr[-3000:]}"
+        elif keyword == "USER":
+            image.user = args
+        elif keyword == "ENTRYPOINT":
+            image.entrypoint = json.loads(args)
+        elif keyword not in ("EXPOSE", "CMD"):
+            pytest.fail(f"the image test does not know Dockerfile instruction {keyword}")
+    return image
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def sample_rows(project: Path, count: int) -> list[list[float]]:
+    with (project / "data" / "sample.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    features = ["tenure_months", "monthly_charges", "support_calls", "annual_contract"]
+    return [[float(row[k]) for k in features] for row in rows[:count]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pack", PACKS)
+def test_the_images_python_runs_every_entry_point_on_the_sample_data(
+    pack: str, tmp_path: Path, lake: Any, moto_endpoint: str
+) -> None:
+    project = render(pack, tmp_path / "churn-model")
+    image = build(project, tmp_path / "image", tmp_path / "venv")
+    site = image.venv / "lib" / "python3.11" / "site-packages"
+    # mlops-stack is the wheel of this checkout, installed without the tool's dependencies...
+    installed = site / "mlops" / "pipelines" / "container.py"
+    assert installed.read_bytes() == (ROOT / "pipelines" / "container.py").read_bytes()
+    assert not (site / "pulumi").exists() and not (site / "typer").exists()
+    # ...and compiled at build, as the project's own code is (a read-only root can't write it).
+    assert (installed.parent / "__pycache__" / "container.cpython-311.pyc").is_file()
+    train = image.at("churn_model/pipelines/__pycache__/train.cpython-311.pyc")
+    assert train.is_file()
+
+    ml = image.root / "opt" / "ml"  # SageMaker's /opt/ml, on this machine
+    base = clean_env(image.venv)
+    env = image.environ(base) | {"SM_ML_ROOT": str(ml)}
+    env |= {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    env |= {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": moto_endpoint}
+    env.pop("AWS_SESSION_TOKEN", None)
+    entry = [str(image.venv / "bin" / image.entrypoint[0]), *image.entrypoint[1:]]
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*entry, *args],
+            cwd=image.at("."),
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"{args[0]}:\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}"
+        return done
+
+    # Validate: a processing job, the dataset under processing/input/data.
+    inputs = ml / "processing" / "input" / "data"
+    inputs.mkdir(parents=True)
+    shutil.copyfile(project / "data" / "sample.csv", inputs / "sample.csv")
+    run("validate")
+    report = json.loads((ml / "processing" / "output" / "report.json").read_text())
+    assert report["passed"] is True
+    # Train: the validated data is the train channel; hyperparameters as SageMaker writes them.
+    channel = ml / "input" / "data" / "train"
+    channel.mkdir(parents=True)
+    shutil.copyfile(ml / "processing" / "output" / "sample.csv", channel / "sample.csv")
+    (ml / "input" / "config").mkdir(parents=True)
+    (ml / "input" / "config" / "hyperparameters.json").write_text('{"sagemaker_program": "x"}')
+    run("train")
+    # Evaluate: the model as SageMaker hands it over, model.tar.gz under processing/model.
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        for path in (ml / "model").iterdir():
+            tar.add(path, arcname=path.name)
+    shutil.rmtree(ml / "processing" / "output")
+    (ml / "processing" / "model").mkdir()
+    (ml / "processing" / "model" / "model.tar.gz").write_bytes(packed.getvalue())
+    run("evaluate", "--metric", "roc_auc", "--approved-metric", "", "--margin", "0")
+    record = json.loads((ml / "processing" / "output" / "evaluation.json").read_text())
+    assert "roc_auc" in json.dumps(record)
+
+    # Serve /opt/ml/model on loopback, capturing into the lake as the cluster's server does.
+    lake.put("models", "image/model.tar.gz", packed.getvalue())
+    env |= {f"MLOPS_BUCKET_{zone.upper()}": bucket for zone, bucket in lake.buckets.items()}
+    env |= {"MLOPS_ENDPOINT_NAME": f"image-{pack}"}
+    port = free_port()
+    server = subprocess.Popen(
+        [*entry, "serve"],
+        cwd=image.at("."),
+        env={**env, "SAGEMAKER_BIND_TO_PORT": str(port), "MLOPS_SERVE_HOST": "127.0.0.1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert "serving on" in line, line + server.stdout.read()[-3000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=10) as answer:
+            assert answer.status == 200
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(sample_rows(project, 40)).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+            assert len(json.loads(answer.read())["predictions"]) == 40
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    finally:
+        server.kill()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+
+    # Monitor: the captured traffic against the model's reference sample; decide only.
+    run("monitor", MLOPS_MODEL_URI=lake.uri("models", "image/model.tar.gz"))
+    latest = lake.get_json("monitoring", "drift/latest.json")
+    assert latest["endpoint"] == f"image-{pack}" and "retrain" in latest["decision"]
