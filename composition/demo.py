@@ -96,14 +96,45 @@ def _steps(s: DemoState, requests: int, say: Callable[[str], None]) -> list[Step
     ]
 
 
+MARKER = Path(".mlops") / "demo-project"
+"""Written into the demo's project: a later demo may replace only a project that carries it."""
+
+
 def _scaffold(s: DemoState) -> dict[str, Any]:
     from mlops.templates.answers import validate_answers
-    from mlops.templates.engine import RECORD_PATH, Scaffold
+    from mlops.templates.engine import Scaffold
 
-    again = (s.project / RECORD_PATH).exists()  # a previous demo's project: refresh it in place
+    replaced = _clear_previous(s.project)
     answers = validate_answers({"name": PROJECT, "environments": "dev", "ci": "none"})
-    result = Scaffold(answers, s.project, force=again, git=not again).run()
-    return {"project": str(s.project), "files": len(result.plan.files)}
+    result = Scaffold(answers, s.project, git=False).run()
+    (s.project / MARKER).write_text("made by `mlops demo`; the next demo run replaces it\n")
+    return {"project": str(s.project), "files": len(result.plan.files), "replaced": replaced}
+
+
+def _clear_previous(project: Path) -> bool:
+    """Remove the project an earlier demo made here, so each run starts clean.
+
+    Only a directory that carries the demo's marker is removed (after its local mode is
+    stopped); anything else at that path is left alone and refused with what to do.
+
+    Raises:
+        UserError: the path exists and is not a project `mlops demo` made.
+    """
+    import shutil
+
+    from mlops.core.errors import UserError
+    from mlops.infra import localmode
+
+    if not project.exists() and not project.is_symlink():
+        return False
+    if project.is_symlink() or not (project / MARKER).is_file():
+        raise UserError(
+            f"{project} exists and was not made by `mlops demo`, so it is left alone: pass"
+            " another --dir, or move it away"
+        )
+    localmode.down(project, say=lambda _m: None, force=True)  # its endpoint, if still up
+    shutil.rmtree(project)
+    return True
 
 
 def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:

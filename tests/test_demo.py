@@ -54,6 +54,31 @@ def test_demo_runs_the_lifecycle_and_reports_every_step(tmp_path: Path, invoke) 
     assert monitor["decision"] == "retrain" and "/execution/" in monitor["pipeline_execution"]
     assert report["duration_s"] < 120
     assert "mlops demo" in result.output  # the summary table
+    assert steps["scaffold"]["figures"]["replaced"] is False
+
+    # The README's main command runs any number of times: the next run replaces its own project.
+    (tmp_path / "work" / "churn-demo" / "stale.txt").write_text("from the first run")
+    again = invoke("demo", "--dir", str(tmp_path / "work"), "--report", str(report_path))
+    assert again.exit_code == 0, again.output
+    second = {s["name"]: s for s in json.loads(report_path.read_text())["steps"]}
+    assert all(s["status"] == "ok" for s in second.values()), second
+    assert second["scaffold"]["figures"]["replaced"] is True
+    assert not (tmp_path / "work" / "churn-demo" / "stale.txt").exists()
+
+
+def test_demo_never_replaces_a_directory_it_did_not_make(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    mine = tmp_path / "work" / "churn-demo"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("my work")
+    report_path = tmp_path / "report.json"
+    result = invoke("demo", "--dir", str(tmp_path / "work"), "--report", str(report_path))
+    assert result.exit_code != 0
+    scaffold = json.loads(report_path.read_text())["steps"][0]
+    assert scaffold["status"] == "failed"
+    assert "was not made by `mlops demo`" in scaffold["error"]
+    assert "another --dir" in scaffold["error"]
+    assert (mine / "notes.txt").read_text() == "my work"
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
 
 def test_demo_keep_leaves_a_model_server_that_answers(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
