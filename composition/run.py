@@ -101,6 +101,43 @@ def local_lifecycle(project: Path) -> Lifecycle:
     )
 
 
+def unapplied_hyperparameters(project: Path, platform: PlatformOutputs) -> str:
+    """Why ``Pulumi.local.yaml``'s hyperparameters are not what runs use; empty when they are.
+
+    As in the cloud, where ``pulumi up`` bakes the hyperparameters into the pipeline definition,
+    a local run trains with what ``mlops local up`` applied, not with the stack file as edited.
+
+    Raises:
+        UserError: the stack file cannot be read.
+    """
+    from mlops.infra import localmode
+
+    def typed(values: dict[str, Any]) -> dict[str, Any]:
+        return decode_hyperparameters(encode_hyperparameters(values))
+
+    wanted = typed(localmode.hyperparameters(project))
+    applied = typed(dict(platform.hyperparameters))
+    if wanted == applied:
+        return ""
+    changes = ", ".join(
+        f"{key} {_shown(wanted, key)} (applied: {_shown(applied, key)})"
+        for key in sorted(set(wanted) | set(applied))
+        if wanted.get(key, _UNSET) != applied.get(key, _UNSET)
+    )
+    return (
+        f"Pulumi.local.yaml's hyperparameters differ from the applied local stack's ({changes});"
+        " this run uses the applied ones, as the cloud pipeline uses what `pulumi up` applied:"
+        " run `mlops local up` to apply the file"
+    )
+
+
+_UNSET = object()
+
+
+def _shown(values: dict[str, Any], key: str) -> str:
+    return repr(values[key]) if key in values else "unset"
+
+
 def registry_lock(project: Path, timeout: float = 120.0) -> RegistryLock:
     """Local mode's registry lock: a file lock per model package group in ``.mlops/``.
 
@@ -201,6 +238,7 @@ def lifecycle_steps(
     """
     from mlops.pipelines import data as datasets
     from mlops.pipelines import registry
+    from mlops.pipelines.evaluate import gate
     from mlops.pipelines.steps import evaluate_step, train_step, validate_step
 
     platform, values = life.platform, life.values
@@ -258,42 +296,15 @@ def lifecycle_steps(
             tracker,
             reference=values["table"],
         )
+        # Decided afresh on every run, as every pipeline execution decides it (a re-run with
+        # identical inputs keeps its record, not the verdict against an older champion).
+        metric = record.primary_metric
+        values["gate"] = verdict = gate(metric, float(record.metrics[metric]), approved, margin)
         return {
             "run_id": record.run_id,
             **{k: v for k, v in record.metrics.items() if k != "confusion_matrix"},
             "confusion_matrix": record.metrics.get("confusion_matrix"),
-            "gate": "passed" if record.gate.get("passed") else "failed",
-        }
-
-    def register() -> dict[str, Any]:
-        values["record"] = registry.register(
-            life.sagemaker,
-            life.lake,
-            platform.model_package_group,
-            life.record,
-            platform.image_uri,
-            lock=life.lock,
-        )
-        return {"model_package": life.record.model_package_arn}
-
-    def approve_step() -> dict[str, Any]:
-        figures = backtest_gate(life, backtest_labels) if backtest_labels is not None else {}
-        decision = registry.approve(
-            life.sagemaker,
-            life.lake,
-            platform.model_package_group,
-            life.record,
-            margin,
-            lock=life.lock,
-        )
-        values["record"] = record = registry.load_run(life.lake, life.record.run_id)
-        return {
-            "approved": decision.passed,
-            "metric": decision.metric,
-            "candidate": decision.candidate,
-            "previous": decision.approved,
-            "previous_run": record.previous_run,
-            **figures,
+            "gate": "passed" if verdict.passed else "failed",
         }
 
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
@@ -301,11 +312,64 @@ def lifecycle_steps(
         ("validate", validate),
         ("train", train),
         ("evaluate", evaluate),
-        ("register", register),
+        ("register", lambda: register_candidate(life)),
     ]
     if approve:
-        steps.append(("approve", approve_step))
+        steps.append(("approve", lambda: approve_candidate(life, margin, backtest_labels)))
     return steps
+
+
+def register_candidate(life: Lifecycle) -> dict[str, Any]:
+    """The register step, after the gate as in the cloud pipeline's condition step.
+
+    A failed gate registers nothing: the figures say why, and the run's record and evaluation
+    stay in the lake.
+    """
+    from mlops.pipelines import registry
+
+    try:
+        life.values["record"] = registry.register(
+            life.sagemaker,
+            life.lake,
+            life.platform.model_package_group,
+            life.record,
+            life.platform.image_uri,
+            lock=life.lock,
+            decision=life.values["gate"],
+        )
+    except registry.NotRegistered as refused:
+        return {"registered": False, "reason": str(refused)}
+    return {"model_package": life.record.model_package_arn}
+
+
+def approve_candidate(
+    life: Lifecycle, margin: float, backtest_labels: Path | None = None
+) -> dict[str, Any]:
+    """The approve step: the registered candidate, gated against the champion of the moment.
+
+    Raises:
+        NotRegistered: the run's gate failed, so there is nothing to approve.
+        BacktestBlocked: with ``backtest_labels``, it did worse than the live model on them.
+        GateBlocked: it does not beat the approved model (of now) by the margin.
+    """
+    from mlops.pipelines import registry
+
+    figures = backtest_gate(life, backtest_labels) if backtest_labels is not None else {}
+    if not life.values["gate"].passed:
+        raise registry.NotRegistered(life.values["gate"], life.record.run_id, approving=True)
+    group = life.platform.model_package_group
+    decision = registry.approve(
+        life.sagemaker, life.lake, group, life.record, margin, lock=life.lock
+    )
+    life.values["record"] = record = registry.load_run(life.lake, life.record.run_id)
+    return {
+        "approved": decision.passed,
+        "metric": decision.metric,
+        "candidate": decision.candidate,
+        "previous": decision.approved,
+        "previous_run": record.previous_run,
+        **figures,
+    }
 
 
 def backtest_gate(life: Lifecycle, labels: Path) -> dict[str, Any]:
@@ -332,9 +396,21 @@ def backtest_gate(life: Lifecycle, labels: Path) -> dict[str, Any]:
     }
 
 
-def run_local(request: RunRequest, show_progress: bool = True) -> list[StepResult]:
-    """Run the steps in-process against the local stack; stop at the first failure."""
+def run_local(
+    request: RunRequest,
+    show_progress: bool = True,
+    warn: Callable[[str], object] | None = None,
+) -> list[StepResult]:
+    """Run the steps in-process against the local stack; stop at the first failure.
+
+    ``warn`` hears, before anything runs, when ``Pulumi.local.yaml`` was changed since
+    ``mlops local up`` applied it (see :func:`unapplied_hyperparameters`).
+    """
     life = local_lifecycle(request.project)
+    if warn is not None:
+        unapplied = unapplied_hyperparameters(request.project, life.platform)
+        if unapplied:
+            warn(unapplied)
     margin = check_margin(
         life.platform.evaluation_margin if request.margin is None else request.margin
     )

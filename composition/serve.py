@@ -2,8 +2,10 @@
 
 The approved model (or the version named) is read from the lake, as an endpoint would read its
 artifact, and served behind SageMaker's inference contract by the lifecycle's own server, with
-capture into the lake. The server's address is recorded in local mode's state, so
-``mlops local status`` shows it and ``mlops local down`` stops it.
+capture into the lake. Requests are checked against the contract inside the artifact, so any
+registered version serves (or is rolled back to) whatever ``data/contract.yaml`` says today.
+The server's address is recorded in local mode's state, so ``mlops local status`` shows it and
+``mlops local down`` stops it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from mlops.composition.run import local_lifecycle
 from mlops.core.errors import UserError
 from mlops.core.process import start_detached, start_time
+from mlops.pipelines.data import DataContract
 from mlops.pipelines.registry import RunRecord, approved_run, find_run, list_runs
 
 Say = Callable[[str], None]
@@ -34,12 +37,27 @@ class Served:
     run_id: str
     model_package_arn: str
     features: list[str]
-    example: list[float]
+    example: dict[str, Any]
 
     def example_request(self) -> str:
-        """A ready-to-paste request for one row, in the contract's feature order."""
+        """A ready-to-paste request for one row, its features by name."""
         body = json.dumps({"instances": [self.example]})
         return f"curl -s {self.url}/invocations -H 'Content-Type: application/json' -d '{body}'"
+
+
+def example_row(contract: DataContract) -> dict[str, Any]:
+    """One valid row of ``contract``'s features, by name: each at its minimum or first value."""
+    row: dict[str, Any] = {}
+    for name in contract.features:
+        rule = contract.columns[name]
+        if rule.type == "category":
+            row[name] = (rule.values or [""])[0]
+        elif rule.type == "bool":
+            row[name] = False
+        else:
+            low = 0.0 if rule.min == float("-inf") else float(rule.min)
+            row[name] = int(low) if rule.type == "int" else low
+    return row
 
 
 def choose_model(life: Any, version: str | None) -> RunRecord:
@@ -84,29 +102,27 @@ def serve(
     Raises:
         UserError: local mode is down, nothing is approved, or the port is taken.
     """
-    from mlops.pipelines.model import load_trainer, unpack
-    from mlops.pipelines.serving import CaptureWriter, ModelServer, RowSchema
+    from mlops.pipelines.model import load_trainer, unpack_with_contract
+    from mlops.pipelines.serving import CaptureWriter, ModelServer, ServedModel
 
     life = local_lifecycle(project)
     record = choose_model(life, version)
     artifact = life.lake.read_uri(record.artifact_uri)
     trainer = load_trainer(project, life.platform.package)
-    model = unpack(trainer, artifact)
+    # The model's own contract (an artifact made without one: the project's).
+    model = ServedModel.of(trainer, *unpack_with_contract(trainer, artifact), life.contract)
     endpoint = life.platform.serving_endpoint
     capture = CaptureWriter(life.lake, endpoint)
     try:
-        server = ModelServer(
-            lambda rows: trainer.predict_proba(model, rows),
-            RowSchema.from_contract(life.contract),
-            port=port,
-            capture=capture,
-        )
+        server = ModelServer(model.predict, model.schema, port=port, capture=capture)
     except OSError as exc:
         raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick --port") from None
-    example = [float(life.contract.columns[f].min) for f in life.contract.features]
-    example = [0.0 if v == float("-inf") else v for v in example]
     served = Served(
-        server.url, record.run_id, record.model_package_arn, life.contract.features, example
+        server.url,
+        record.run_id,
+        record.model_package_arn,
+        model.contract.features,
+        example_row(model.contract),
     )
     _record(project, served)
     done = stop or threading.Event()

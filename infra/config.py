@@ -163,6 +163,8 @@ def redact_secrets(
 _MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws(-cn|-us-gov)?:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+$"
 )
+# An image manifest's digest, as `docker/build-push-action` and ECR report it.
+_IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class StackConfig(BaseModel):
@@ -252,6 +254,10 @@ class StackConfig(BaseModel):
         json_schema_extra={"credential": True},
     )
     image_tag: str = Field(default="0.1.0", description="Image tag the pipeline runs by default")
+    image_digest: str = Field(
+        default="",
+        description="The image CI pushed, by digest (sha256:...); runs instead of imageTag",
+    )
     log_retention_days: int = Field(default=30, description="CloudWatch Logs retention")
     # The cost estimate's assumptions (`mlops preview`), and the monthly budget it is held to.
     budget: float = Field(
@@ -316,6 +322,15 @@ class StackConfig(BaseModel):
     def _parse_hyperparameters(cls, value: Any) -> Any:
         # Pulumi hands structured config over as a JSON string.
         return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("image_digest")
+    @classmethod
+    def _check_image_digest(cls, value: str) -> str:
+        if value and not _IMAGE_DIGEST.match(value):
+            raise ValueError(
+                f"'{value}' is not an image digest: sha256: and 64 lowercase hex digits"
+            )
+        return value
 
     @field_validator("deploy_webhook_url")
     @classmethod

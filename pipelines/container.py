@@ -40,7 +40,15 @@ from mlops.core.contracts import decode_hyperparameters
 from mlops.core.errors import MlopsError, UserError
 from mlops.pipelines.data import DataContract, find_data_file, read_file, split, validate
 from mlops.pipelines.lake import Lake, split_uri
-from mlops.pipelines.model import Trainer, import_trainer, pack_dir, safe_extract
+from mlops.pipelines.model import (
+    ModelContract,
+    Trainer,
+    import_trainer,
+    pack_dir,
+    read_model_contract,
+    safe_extract,
+    write_model_contract,
+)
 from mlops.pipelines.reference import write_reference
 from mlops.pipelines.steps import (
     evaluate,
@@ -154,11 +162,14 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
         {k: v for k, v in raw.items() if not k.startswith("sagemaker_")}
     )
     trainer = env.trainer()
-    model, _ = train_step(trainer, table, env.data_contract(), params)
+    contract = env.data_contract()
+    model, _ = train_step(trainer, table, contract, params)
     with project_code(trainer, "save"):
         path = trainer.save(model, env.ml_root / "model")
-    # Monitoring's reference travels in model.tar.gz with the model (pipelines/reference.py).
-    write_reference(env.ml_root / "model", table, env.data_contract().features)
+    # The contract it was trained on and monitoring's reference travel in model.tar.gz with
+    # the model (pipelines/model.py, pipelines/reference.py).
+    write_model_contract(env.ml_root / "model", ModelContract.of(trainer, contract))
+    write_reference(env.ml_root / "model", table, contract.features, contract)
     print(f"trained on dataset {digest[:12]}; model written to {path}")
     if lake is not None and environ.get("MLOPS_MODEL_OUTPUT_URI"):
         lake.write_uri(environ["MLOPS_MODEL_OUTPUT_URI"], pack_dir(env.ml_root / "model"))
@@ -240,10 +251,12 @@ def evaluate_main(env: ContainerEnv, argv: list[str]) -> int:
 def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> int:
     """Load ``/opt/ml/model`` and serve SageMaker's inference contract until SIGTERM.
 
-    Where the lake is configured (``MLOPS_BUCKET_<ZONE>``, ``MLOPS_ENDPOINT_NAME``: Kubernetes),
-    traffic is captured into it as SageMaker's data capture would (SageMaker captures itself).
+    Requests are checked against the contract inside the artifact (an artifact made without
+    one: the image's ``MLOPS_DATA_CONTRACT``). Where the lake is configured
+    (``MLOPS_BUCKET_<ZONE>``, ``MLOPS_ENDPOINT_NAME``: Kubernetes), traffic is captured into it
+    as SageMaker's data capture would (SageMaker captures itself).
     """
-    from mlops.pipelines.serving import CaptureWriter, ModelServer, RowSchema
+    from mlops.pipelines.serving import CaptureWriter, ModelServer, ServedModel
 
     environ = environ or {}
     lake = Lake.from_environ(environ)
@@ -264,13 +277,17 @@ def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     trainer = env.trainer()
     with project_code(trainer, "load"):
         model: Any = trainer.load(model_dir)
+    carried = read_model_contract(model_dir)
+    served = ServedModel.of(
+        trainer, model, carried, env.data_contract() if carried is None else carried.contract
+    )
     capture = None
     if lake is not None and environ.get("MLOPS_ENDPOINT_NAME"):
         percent = int(environ.get("MLOPS_CAPTURE_PERCENT", "100"))
         capture = CaptureWriter(lake, environ["MLOPS_ENDPOINT_NAME"], sampling_percent=percent)
     server = ModelServer(
-        lambda rows: trainer.predict_proba(model, rows),
-        RowSchema.from_contract(env.data_contract()),
+        served.predict,
+        served.schema,
         host=env.host,
         port=env.port,
         capture=capture,

@@ -18,23 +18,31 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.core.errors import DataError, UserError
 from mlops.pipelines.lake import Lake
 
+Columns = dict[str, np.ndarray]  # feature name -> values (see :func:`feature_columns`)
+
+# What a ``bool`` column may hold, as text (case does not matter) or as a number.
+BOOL_TEXT = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0}
+
 
 @dataclass(frozen=True)
 class Table:
-    """Named numeric columns of equal length (NaN marks a missing value).
+    """Named columns of equal length: numbers in ``values`` (NaN marks a missing value).
 
-    A column with text in it is kept (as NaN) and named in ``text`` with its first non-number,
-    so validation can say whether it breaks the contract or is not in the contract at all.
+    A column with text in it is NaN in ``values`` and named in ``text`` with its first
+    non-number, so validation can say whether it breaks the contract or is not in the contract at
+    all; its cells are kept in ``raw`` (str, None when empty), which is what a ``category`` or
+    ``bool`` column reads.
     """
 
     columns: tuple[str, ...]
     values: np.ndarray  # shape (rows, columns), float64
     text: Mapping[str, str] = field(default_factory=dict)  # column -> "line N: 'value'"
+    raw: Mapping[str, np.ndarray] = field(default_factory=dict)  # text column -> its cells
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -47,9 +55,30 @@ class Table:
         """Several columns as a (rows, len(names)) array."""
         return self.values[:, [self.columns.index(n) for n in names]]
 
+    def labels(self, name: str) -> np.ndarray:
+        """One column as text labels (an object array; None marks a missing value).
+
+        A number reads as its shortest text: ``1.0`` is ``"1"``, as a category declares it.
+        """
+        if name in self.raw:
+            return self.raw[name]
+        return np.array([label(v) for v in self.column(name)], dtype=object)
+
     def take(self, index: np.ndarray) -> Table:
         """Rows at ``index``."""
-        return Table(self.columns, self.values[index], self.text)
+        raw = {name: cells[index] for name, cells in self.raw.items()}
+        return Table(self.columns, self.values[index], self.text, raw)
+
+
+def label(value: Any) -> str | None:
+    """A cell as a category's text: None for a missing value, ``"1"`` for ``1.0``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def read_table(body: bytes, source: str, fmt: str = "csv") -> Table:
@@ -85,7 +114,12 @@ def read_table(body: bytes, source: str, fmt: str = "csv") -> Table:
             except ValueError:
                 values[i, j] = math.nan
                 text.setdefault(header[j], f"line {i + 2}: {cell!r}")
-    return Table(tuple(header), values, text)
+    raw = {
+        name: np.array([row[j].strip() or None for row in data], dtype=object)
+        for j, name in enumerate(header)
+        if name in text
+    }
+    return Table(tuple(header), values, text, raw)
 
 
 def _read_parquet(body: bytes, source: str) -> Table:
@@ -95,7 +129,7 @@ def _read_parquet(body: bytes, source: str) -> Table:
         table = pq.read_table(io.BytesIO(body))
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
         raise DataError(source, [f"not a readable Parquet file: {exc}"]) from None
-    columns, text = [], {}
+    columns, text, cells = [], {}, {}
     for name in table.column_names:
         raw = table.column(name).to_numpy(zero_copy_only=False)
         try:
@@ -103,18 +137,56 @@ def _read_parquet(body: bytes, source: str) -> Table:
         except (ValueError, TypeError):
             columns.append(np.full(len(raw), math.nan))
             text[name] = f"row 1 or later: {raw[0]!r}"
-    return Table(tuple(table.column_names), np.column_stack(columns), text)
+            cells[name] = np.array([label(v) for v in raw], dtype=object)
+    return Table(tuple(table.column_names), np.column_stack(columns), text, cells)
 
 
 class ColumnRule(BaseModel):
-    """What one column may hold."""
+    """What one column may hold.
+
+    ``int`` and ``float`` columns hold numbers within ``[min, max]``; a ``bool`` column holds
+    true/false (or 1/0); a ``category`` column holds one of its declared ``values``, and
+    ``unknown`` says what a value not declared means: ``error`` (the default) refuses it in
+    validation and in serving, ``ignore`` accepts it and the features transform encodes it as
+    no category at all (an all-zero one-hot).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["int", "float"] = "float"
+    type: Literal["int", "float", "bool", "category"] = "float"
     min: float = -math.inf
     max: float = math.inf
     max_missing: float = Field(default=0.0, ge=0, le=1)
+    values: list[str] | None = None
+    unknown: Literal["error", "ignore"] = "error"
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values_as_text(cls, values: Any) -> Any:
+        """``values: [1, 2]`` declares the categories ``"1"`` and ``"2"``."""
+        if isinstance(values, list):
+            return [label(v) if isinstance(v, int | float) else v for v in values]
+        return values
+
+    @model_validator(mode="after")
+    def _fits_its_type(self) -> ColumnRule:
+        if self.type == "category":
+            if not self.values:
+                raise ValueError("a category column declares its values: values: [a, b, ...]")
+            if len(set(self.values)) != len(self.values):
+                raise ValueError("a category's values must be different from each other")
+        elif self.values is not None:
+            raise ValueError(f"values are declared for a category column, not a {self.type}")
+        elif self.unknown != "error":
+            raise ValueError("unknown applies to a category column only")
+        if self.type in ("category", "bool") and (self.min, self.max) != (-math.inf, math.inf):
+            raise ValueError(f"min and max apply to numbers, not to a {self.type} column")
+        return self
+
+    @property
+    def categorical(self) -> bool:
+        """Whether the column's values are categories (``category`` or ``bool``)."""
+        return self.type in ("category", "bool")
 
 
 class DataContract(BaseModel):
@@ -131,25 +203,68 @@ class DataContract(BaseModel):
         """Every contract column but the label, in contract order."""
         return [c for c in self.columns if c != self.label]
 
+    @property
+    def categorical(self) -> list[str]:
+        """Features whose values are categories (``category`` and ``bool``), in contract order."""
+        return [c for c in self.features if self.columns[c].categorical]
+
     @classmethod
     def load(cls, path: Path) -> DataContract:
         """Read a contract file.
 
         Raises:
-            UserError: the file is missing, is not YAML, or breaks the contract's schema.
+            UserError: the file is missing, is not YAML, or breaks the contract's schema (one
+                line that names the file and each broken rule).
         """
         try:
             return cls.model_validate(yaml.safe_load(path.read_text()))
         except OSError as exc:
             raise UserError(f"cannot read the data contract {path}: {exc.strerror}") from None
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise UserError(f"{path} is not a valid data contract: {exc}") from None
+        except yaml.YAMLError as exc:
+            where = " ".join(str(exc).split())
+            raise UserError(f"{path} is not a valid data contract: not YAML: {where}") from None
+        except ValidationError as exc:
+            raise UserError(f"{path} is not a valid data contract: {_one_line(exc)}") from None
+
+    @classmethod
+    def from_json(cls, body: bytes, source: str) -> DataContract:
+        """A contract stored as JSON (inside a model artifact).
+
+        Raises:
+            UserError: the JSON is not a contract.
+        """
+        try:
+            return cls.model_validate_json(body)
+        except ValidationError as exc:
+            raise UserError(f"{source} is not a valid data contract: {_one_line(exc)}") from None
+
+    def to_json(self) -> bytes:
+        """The contract as JSON, columns in contract order: what a model artifact stores.
+
+        Unbounded ranges and undeclared values are left out (JSON has no infinity).
+        """
+        data = self.model_dump(mode="json")
+        for rule in data["columns"].values():
+            for key in ("min", "max", "values"):
+                if rule[key] is None or rule[key] in (math.inf, -math.inf):
+                    del rule[key]
+        return json.dumps(data, indent=1, allow_nan=False).encode()
 
     @property
     def sha256(self) -> str:
         """Digest of the contract's meaning (not its comments or layout): part of a run's id."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _one_line(exc: ValidationError) -> str:
+    """Pydantic's errors as one line: ``columns.plan: values ...; label: Field required``."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "the file"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -176,11 +291,15 @@ def validate(table: Table, contract: DataContract) -> ValidationReport:
     problems += [
         f"column {c}, {where} is not a number"
         for c, where in table.text.items()
-        if c in contract.columns
+        if c in contract.columns and not contract.columns[c].categorical
     ]
     rates: dict[str, float] = {}
     for name, rule in contract.columns.items():
         if name in missing:
+            continue
+        if rule.categorical:
+            rates[name], found = _check_categories(name, rule, table.labels(name))
+            problems += found
             continue
         values = table.column(name)
         present = values[~np.isnan(values)]
@@ -204,6 +323,52 @@ def validate(table: Table, contract: DataContract) -> ValidationReport:
                 " least two, so the data must hold examples of each outcome"
             )
     return ValidationReport(len(table), problems, rates, ignored)
+
+
+def _check_categories(name: str, rule: ColumnRule, cells: np.ndarray) -> tuple[float, list[str]]:
+    """A ``category`` or ``bool`` column's missing rate and broken rules."""
+    present = [c for c in cells if c is not None]
+    rate = round(1 - len(present) / max(len(cells), 1), 6)
+    problems = []
+    if rate > rule.max_missing:
+        problems.append(f"{name}: {rate:.1%} missing, at most {rule.max_missing:.1%} allowed")
+    if rule.type == "bool":
+        bad = [c for c in present if str(c).lower() not in BOOL_TEXT]
+        if bad:
+            problems.append(f"{name}: {len(bad)} value(s) not true/false, e.g. {bad[0]!r}")
+    elif rule.unknown == "error":
+        declared = set(rule.values or ())
+        bad = [c for c in present if c not in declared]
+        if bad:
+            allowed = ", ".join(rule.values or ())
+            problems.append(
+                f"{name}: {len(bad)} value(s) not among its declared values ({allowed}),"
+                f" e.g. {bad[0]!r}"
+            )
+    return rate, problems
+
+
+def feature_columns(table: Table, contract: DataContract) -> Columns:
+    """The contract's features as named columns, in contract order: what ``train()`` receives.
+
+    ``int`` and ``float`` features are float arrays (NaN missing), ``bool`` features float
+    arrays of 1.0 and 0.0 (NaN missing), ``category`` features object arrays of their text
+    (None missing).
+    """
+    columns: Columns = {}
+    for name in contract.features:
+        kind = contract.columns[name].type
+        if kind == "category":
+            columns[name] = table.labels(name)
+        elif kind == "bool":
+            columns[name] = np.array(
+                [math.nan if c is None else BOOL_TEXT.get(str(c).lower(), math.nan)
+                 for c in table.labels(name)],
+                dtype=np.float64,
+            )  # fmt: skip
+        else:
+            columns[name] = table.column(name)
+    return columns
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ million rows is not news). The default test per feature is Evidently's
 
 Any feature's test and threshold can be set (:class:`FeatureRule`), PSI included; PSI on
 reference deciles is reported for every feature either way. Categorical features (strings,
-booleans; integers where the caller says so) also report new and vanished categories by name.
+booleans; any feature the caller names in ``categorical``, as the lifecycle names the data
+contract's ``category`` and ``bool`` features) also report new and vanished categories by name.
 The dataset drifts when at least ``share`` of its features drift.
 
 Speed: a numeric feature is binned once on a fine grid (8192 bins over both windows' range,
@@ -176,11 +177,13 @@ def compare(
     current: Mapping[str, Column],
     features: Sequence[str] | None = None,
     options: DriftOptions | None = None,
+    categorical: Sequence[str] = (),
 ) -> DriftReport:
     """Compare ``current`` with ``reference``, feature by feature.
 
     Columns are NumPy float arrays (numeric; NaN and infinities are missing) or pyarrow arrays
-    (strings, booleans, or integers to be read as categories; nulls are missing).
+    (strings, booleans, or integers to be read as categories; nulls are missing). Features in
+    ``categorical`` are read as categories whatever their columns hold (``1.0`` is ``"1"``).
 
     Raises:
         MonitoringInputError: a window has no rows, a feature is missing from a window, or a
@@ -195,6 +198,10 @@ def compare(
         raise MonitoringInputError(f"the {side} window lacks feature(s): {', '.join(which)}")
     ref_rows = _rows(reference, names, "reference")
     cur_rows = _rows(current, names, "current")
+    if categorical:
+        forced = set(categorical) & set(names)
+        reference = {n: as_categories(c) if n in forced else c for n, c in reference.items()}
+        current = {n: as_categories(c) if n in forced else c for n, c in current.items()}
     results = [
         _feature(n, reference[n], current[n], options.rules.get(n, FeatureRule()), options)
         for n in names
@@ -440,6 +447,16 @@ def value_counts(column: Column) -> tuple[dict[str, int], int]:
     return counts, int(array.null_count)
 
 
+def as_categories(column: Column) -> Column:
+    """A column read as categories by their text (pyarrow strings; nulls missing)."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.Array | pa.ChunkedArray) and not pa.types.is_floating(column.type):
+        return column
+    values = column.to_pylist() if isinstance(column, pa.Array | pa.ChunkedArray) else column
+    return pa.array([None if _is_missing(v) else _label(v) for v in values], type=pa.string())
+
+
 def _to_arrow(column: Any) -> Any:
     import pyarrow as pa
 
@@ -514,10 +531,24 @@ def drift_report(
     current: np.ndarray,
     columns: list[str],
     options: DriftOptions | None = None,
+    categorical: Sequence[str] = (),
 ) -> DriftReport:
-    """Compare two row matrices (numeric features in ``columns`` order)."""
-    ref = {c: reference[:, i] for i, c in enumerate(columns)}
-    cur = {c: current[:, i] for i, c in enumerate(columns)}
+    """Compare two row matrices (features in ``columns`` order).
+
+    ``categorical`` names the columns to test as categories (the contract's ``category`` and
+    ``bool`` features); the rest are numbers. An object matrix (served rows with categories'
+    text) is fine: its numeric columns are read as floats.
+    """
+    named = set(categorical)
+
+    def column(matrix: np.ndarray, i: int, name: str) -> Column:
+        values = matrix[:, i]
+        if name in named:
+            return as_categories(list(values))
+        return np.asarray(values, dtype=np.float64)
+
+    ref = {c: column(reference, i, c) for i, c in enumerate(columns)}
+    cur = {c: column(current, i, c) for i, c in enumerate(columns)}
     return compare(ref, cur, columns, options)
 
 

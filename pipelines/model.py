@@ -6,23 +6,38 @@ SageMaker, and the local executor imports the very same module, so local and clo
 the same code. It must provide ``train(x, y, params)``, ``predict_proba(model, x)``,
 ``save(model, dir)`` and ``load(dir)``; ``FRAMEWORK``, the distribution it trains with (e.g.
 ``scikit-learn``), goes into the run's identity with its installed version.
+
+What ``x`` is: a module that sets ``INPUT = "columns"`` gets named columns, a dict of feature
+name to NumPy array in contract order (:func:`mlops.pipelines.data.feature_columns`: numbers
+and booleans as floats, categories as text), and its own features transform
+(``<package>/pipelines/features.py``) turns them into the framework's matrix; the model it
+returns carries that fitted transform, so serving applies the very same one. A module without
+``INPUT`` gets the older positional float matrix in contract order.
+
+Every artifact also carries the data contract it was trained on (:data:`CONTRACT_FILE`): the
+server checks requests against the model's own contract, so any registered version can be
+served (or rolled back to) whatever the project's contract says today.
 """
 
 from __future__ import annotations
 
 import importlib
 import io
+import json
 import sys
 import tarfile
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, cast
 
 from mlops.core.errors import UserError
+from mlops.pipelines.data import DataContract
 
 REQUIRED = ("train", "predict_proba", "save", "load")
+CONTRACT_FILE = "contract.json"  # the data contract a model was trained on, in its artifact
 
 
 class Trainer(Protocol):
@@ -86,6 +101,74 @@ def framework_version(trainer: Trainer) -> str:
         return f"{dist}==not-installed"
 
 
+def takes_columns(trainer: Trainer) -> bool:
+    """Whether the module's ``train``/``predict_proba`` take named columns (``INPUT``)."""
+    return getattr(trainer, "INPUT", "matrix") == "columns"
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    """What an artifact says about its model's input.
+
+    Attributes:
+        contract: the data contract the model was trained on.
+        columns: whether its ``predict_proba`` takes named columns (else a float matrix).
+    """
+
+    contract: DataContract
+    columns: bool
+
+    def to_json(self) -> bytes:
+        """The artifact's ``contract.json``."""
+        body = {"input": "columns" if self.columns else "matrix", **_plain(self.contract)}
+        return json.dumps(body, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes, source: str) -> ModelContract:
+        """Read an artifact's ``contract.json``.
+
+        Raises:
+            UserError: it is not JSON, or not a contract.
+        """
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            raise UserError(f"{source} is not a valid data contract: {exc}") from None
+        columns = data.pop("input", "matrix") == "columns"
+        return cls(DataContract.from_json(json.dumps(data).encode(), source), columns)
+
+    @classmethod
+    def of(cls, trainer: Trainer, contract: DataContract) -> ModelContract:
+        """The contract a model of ``trainer`` trained under ``contract`` carries."""
+        return cls(contract, takes_columns(trainer))
+
+
+def _plain(contract: DataContract) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(contract.to_json())
+    return data
+
+
+def read_model_contract(directory: Path) -> ModelContract | None:
+    """The contract in an unpacked model directory, or None for an artifact made without one.
+
+    Raises:
+        UserError: the stored contract is unreadable.
+    """
+    path = directory / CONTRACT_FILE
+    if not path.is_file():
+        return None
+    return ModelContract.from_json(path.read_bytes(), f"{CONTRACT_FILE} in the model artifact")
+
+
+def write_model_contract(directory: Path, contract: ModelContract) -> Path:
+    """Put the model's contract beside its files (the container's train step)."""
+    path = directory / CONTRACT_FILE
+    path.write_bytes(contract.to_json())
+    return path
+
+
 def pack(trainer: Trainer, model: Any, extra: Mapping[str, bytes] | None = None) -> bytes:
     """The model as ``model.tar.gz`` bytes, the artifact format SageMaker uses.
 
@@ -112,10 +195,19 @@ def pack_dir(directory: Path) -> bytes:
 
 def unpack(trainer: Trainer, artifact: bytes) -> Any:
     """Load a model from ``model.tar.gz`` bytes."""
+    return unpack_with_contract(trainer, artifact)[0]
+
+
+def unpack_with_contract(trainer: Trainer, artifact: bytes) -> tuple[Any, ModelContract | None]:
+    """Load a model and the contract it carries (None: an artifact made without one).
+
+    Raises:
+        UserError: the archive is unsafe, or its contract unreadable.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:
             safe_extract(tar, Path(tmp))
-        return trainer.load(Path(tmp))
+        return trainer.load(Path(tmp)), read_model_contract(Path(tmp))
 
 
 def safe_extract(tar: tarfile.TarFile, dest: Path) -> None:

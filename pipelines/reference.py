@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlops.pipelines.data import Table
+from mlops.pipelines.data import DataContract, Table, feature_columns
 from mlops.pipelines.windows import Window, from_arrow
 
 REFERENCE_FILE = "reference.parquet"
@@ -25,25 +25,45 @@ SAMPLE_ROWS = 10_000
 SEED = 0
 
 
-def reference_sample(table: Table, features: Sequence[str], rows: int = SAMPLE_ROWS) -> bytes:
-    """Parquet bytes of a seeded sample of ``table``'s feature rows (all rows if fewer)."""
+def reference_sample(
+    table: Table,
+    features: Sequence[str],
+    rows: int = SAMPLE_ROWS,
+    contract: DataContract | None = None,
+) -> bytes:
+    """Parquet bytes of a seeded sample of ``table``'s feature rows (all rows if fewer).
+
+    With the ``contract``, its categorical features are stored as what they are (text for a
+    ``category``, booleans for a ``bool``), so drift checks them with the categorical tests.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    values = table.select(list(features))
-    if len(values) > rows:
-        chosen = np.sort(np.random.default_rng(SEED).choice(len(values), rows, replace=False))
-        values = values[chosen]
-    columns = {name: pa.array(values[:, i], from_pandas=True) for i, name in enumerate(features)}
+    if len(table) > rows:
+        chosen = np.sort(np.random.default_rng(SEED).choice(len(table), rows, replace=False))
+        table = table.take(chosen)
+    typed = feature_columns(table, contract) if contract is not None else {}
+    columns = {}
+    for name in features:
+        kind = contract.columns[name].type if contract is not None else "float"
+        if kind == "category":
+            columns[name] = pa.array(list(typed[name]), type=pa.string())
+        elif kind == "bool":
+            flags = [None if np.isnan(v) else bool(v) for v in typed[name]]
+            columns[name] = pa.array(flags, type=pa.bool_())
+        else:
+            columns[name] = pa.array(table.column(name), from_pandas=True)
     buffer = io.BytesIO()
     pq.write_table(pa.table(columns), buffer)
     return buffer.getvalue()
 
 
-def write_reference(model_dir: Path, table: Table, features: Sequence[str]) -> Path:
+def write_reference(
+    model_dir: Path, table: Table, features: Sequence[str], contract: DataContract | None = None
+) -> Path:
     """Put the reference sample beside the model files (the container's train step)."""
     path = model_dir / REFERENCE_FILE
-    path.write_bytes(reference_sample(table, features))
+    path.write_bytes(reference_sample(table, features, contract=contract))
     return path
 
 

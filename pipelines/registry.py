@@ -5,6 +5,10 @@ version, data contract, code content hash and git version, params, framework), i
 gate's decision and the artifact URI. Registered candidates are SageMaker model
 packages (PendingManualApproval); the record is the source of truth for their metrics.
 
+The gate comes before registration, as in the SageMaker pipeline (its condition step ends in a
+Fail step and registers nothing): a candidate whose gate failed keeps its record and evaluation in
+the lake and gets no model package.
+
 Registration and approval are serialized per model package group through the
 :data:`RegistryLock` port the caller provides (local mode: a file lock in the project). On top of
 it, approval is conditional on the registry itself: the approved packages are read again right
@@ -23,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops.core.errors import GateBlocked, UserError
+from mlops.core.errors import GateBlocked, MlopsError, UserError
 from mlops.pipelines.aws import call
 from mlops.pipelines.evaluate import GateDecision, gate
 from mlops.pipelines.identity import RunInputs
@@ -180,6 +184,37 @@ APPROVAL_ATTEMPTS = 5
 """How often approval re-gates against a champion that changed under it before giving up."""
 
 
+class NotRegistered(GateBlocked):
+    """The gate failed before registration: the run's model was not registered.
+
+    Args:
+        decision: the gate's verdict.
+        run_id: the run, whose record and evaluation stay in the lake.
+        approving: it was asked to approve as well (``--approve``).
+    """
+
+    def __init__(self, decision: GateDecision, run_id: str, approving: bool = False) -> None:
+        self.metric, self.candidate, self.approved, self.margin = (
+            decision.metric,
+            decision.candidate,
+            decision.approved,
+            decision.margin,
+        )
+        self.run_id = run_id
+        if decision.approved is None:
+            reason = f"candidate {decision.metric}={decision.candidate} cannot be compared"
+        else:
+            reason = (
+                f"candidate {decision.metric}={decision.candidate:.4f} does not beat the approved"
+                f" model ({decision.approved:.4f}) by {decision.margin}"
+            )
+        kept = f"{run_id} and its evaluation stay in the lake: `mlops runs compare`"
+        message = f"{reason}; nothing registered ({kept})"
+        if approving:
+            message = f"not approved: {reason}, so nothing was registered to approve"
+        MlopsError.__init__(self, message)
+
+
 def register(
     sm: Any,
     lake: Lake,
@@ -187,11 +222,27 @@ def register(
     record: RunRecord,
     image_uri: str,
     lock: RegistryLock = unlocked,
+    decision: GateDecision | None = None,
 ) -> RunRecord:
     """Register the run's model as a PendingManualApproval package; return the updated record.
 
-    Under ``lock``: two runs of the same inputs at once register one package between them.
+    The gate comes first: ``decision`` (this run's verdict; without it, the record's ``gate``)
+    must have passed. Under ``lock``: two runs of the same inputs at once register one package
+    between them.
+
+    Raises:
+        NotRegistered: the gate failed; nothing was registered.
     """
+    verdict = decision.to_dict() if decision is not None else record.gate
+    if verdict and not verdict.get("passed"):
+        failed = decision or GateDecision(
+            str(verdict.get("metric", record.primary_metric)),
+            float(verdict.get("candidate", float("nan"))),
+            verdict.get("approved"),
+            float(verdict.get("margin", 0.0)),
+            False,
+        )
+        raise NotRegistered(failed, record.run_id)
     if record.model_package_arn:
         return record  # re-running is idempotent: a run is registered once
     with lock(group):

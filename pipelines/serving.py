@@ -1,8 +1,11 @@
 """The model server: SageMaker's inference container contract on uvicorn, with data capture.
 
 ``GET /ping`` answers 200 once the model is loaded; ``POST /invocations`` takes JSON
-(``{"instances": [[...], ...]}`` or a bare list of rows) or CSV rows and answers
-``{"predictions": [...]}``; bad payloads get a 4xx with the reason (:mod:`.payload`). Captured
+(``{"instances": [...]}``, a bare list, or one object; rows positional lists or objects of named
+features) or CSV rows and answers ``{"predictions": [...]}``; bad payloads get a 4xx with the
+reason (:mod:`.payload`). Requests are checked against the contract the model was trained on,
+which its artifact carries (:func:`load_model`); an artifact made before models carried one is
+checked against the project's contract. Captured
 exchanges go to the lake off the request path (:mod:`.capture`). This is what the project
 image's ``serve`` runs, on port 8080, and what ``mlops serve`` runs locally.
 
@@ -28,13 +31,17 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlops.pipelines.capture import CaptureWriter, read_captured
+from mlops.pipelines.data import DataContract
 from mlops.pipelines.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlops.pipelines.metrics import ServerMetrics
+from mlops.pipelines.model import ModelContract, Trainer, read_model_contract
 from mlops.pipelines.payload import MAX_PAYLOAD, PayloadError, RowSchema, parse_rows
 from mlops.pipelines.uvicorn_server import Limits, build_server
 
@@ -45,6 +52,8 @@ __all__ = [
     "ModelServer",
     "PayloadError",
     "RowSchema",
+    "ServedModel",
+    "load_model",
     "parse_rows",
     "read_captured",
 ]
@@ -60,6 +69,49 @@ DRAIN_LIMIT = 4 * MAX_PAYLOAD  # oversized bodies up to this are read and discar
 PARSE_INLINE = 64 * 1024  # bodies up to this are parsed on the event loop, larger ones off it
 # The client's id for a request, as SageMaker takes it: captured, so labels can be joined later.
 INFERENCE_ID_HEADER = b"x-amzn-sagemaker-inference-id"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model and what its requests are checked against.
+
+    Attributes:
+        trainer: the project's training module (its ``predict_proba``).
+        model: the loaded model.
+        schema: the request rows' features, from the model's own contract.
+        contract: that contract.
+        own_contract: whether the artifact carried it (False: the project's, for an artifact
+            made before models carried their contract).
+    """
+
+    trainer: Trainer
+    model: Any
+    schema: RowSchema
+    contract: DataContract
+    own_contract: bool
+
+    @classmethod
+    def of(
+        cls, trainer: Trainer, model: Any, carried: ModelContract | None, project: DataContract
+    ) -> ServedModel:
+        """Serve ``model`` under the contract it carries, else under the project's."""
+        if carried is None:
+            return cls(trainer, model, RowSchema.from_contract(project), project, False)
+        schema = RowSchema.from_contract(carried.contract, carried.columns)
+        return cls(trainer, model, schema, carried.contract, True)
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """Scores of parsed rows: the model's ``predict_proba`` on its own kind of input."""
+        return np.asarray(self.trainer.predict_proba(self.model, self.schema.model_input(rows)))
+
+
+def load_model(trainer: Trainer, directory: Path, project: DataContract) -> ServedModel:
+    """Load an unpacked model directory with the contract it carries (or the project's).
+
+    Raises:
+        UserError: the stored contract is unreadable.
+    """
+    return ServedModel.of(trainer, trainer.load(directory), read_model_contract(directory), project)
 
 
 class Batcher:

@@ -25,6 +25,7 @@ from mlops.pipelines.data import (
     DatasetVersion,
     Table,
     ValidationReport,
+    feature_columns,
     load_version,
     split,
     validate,
@@ -37,7 +38,7 @@ from mlops.pipelines.evaluate import (
 )
 from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.lake import Lake
-from mlops.pipelines.model import Trainer, pack
+from mlops.pipelines.model import CONTRACT_FILE, ModelContract, Trainer, pack, takes_columns
 from mlops.pipelines.reference import REFERENCE_FILE, reference_sample
 from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run
 
@@ -66,6 +67,16 @@ def validate_step(
     return table, report
 
 
+def model_input(trainer: Trainer, table: Table, contract: DataContract) -> Any:
+    """The features as the training module takes them: named columns, or the float matrix.
+
+    See :mod:`mlops.pipelines.model` (``INPUT``).
+    """
+    if takes_columns(trainer):
+        return feature_columns(table, contract)
+    return table.select(contract.features)
+
+
 def train_step(
     trainer: Trainer,
     table: Table,
@@ -77,7 +88,7 @@ def train_step(
     train, _, test = split(table, seed)
     with project_code(trainer, "train"):
         model = trainer.train(
-            train.select(contract.features), train.column(contract.label), params
+            model_input(trainer, train, contract), train.column(contract.label), params
         )
     return model, test
 
@@ -97,7 +108,7 @@ def project_code(trainer: Trainer, function: str) -> Iterator[None]:
 def score(trainer: Trainer, model: Any, test: Table, contract: DataContract) -> dict[str, Any]:
     """The task's metrics of ``model`` on the held-out split."""
     with project_code(trainer, "predict_proba"):
-        scores = np.asarray(trainer.predict_proba(model, test.select(contract.features)))
+        scores = np.asarray(trainer.predict_proba(model, model_input(trainer, test, contract)))
     return task_metrics(contract.task, test.column(contract.label), scores)
 
 
@@ -147,7 +158,9 @@ def evaluate_step(
 ) -> RunRecord:
     """Score and gate the model; store its artifact, evaluation and run record.
 
-    ``reference`` (the training data) is sampled into the artifact for monitoring.
+    ``reference`` (the training data) is sampled into the artifact for monitoring; the data
+    contract goes into it too (:data:`~mlops.pipelines.model.CONTRACT_FILE`), so the model is
+    served under the contract it was trained on.
 
     A run whose every input is identical to an earlier one (same id) keeps that run's record.
     ``tracker`` (e.g. MLflow) also gets the record; it is a side channel, so its failure is
@@ -160,9 +173,11 @@ def evaluate_step(
     )
     key = f"{inputs.run_id}/model.tar.gz"
     if not lake.exists("models", key):  # a run's artifact is written once, never overwritten
-        extra = {}
+        extra = {CONTRACT_FILE: ModelContract.of(trainer, contract).to_json()}
         if reference is not None:
-            extra[REFERENCE_FILE] = reference_sample(reference, contract.features)
+            extra[REFERENCE_FILE] = reference_sample(
+                reference, contract.features, contract=contract
+            )
         with project_code(trainer, "save"):
             artifact = pack(trainer, model, extra)
         lake.put_once("models", key, artifact)

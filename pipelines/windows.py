@@ -102,9 +102,10 @@ def from_capture(
     """Captured exchanges (SageMaker's data-capture JSON lines) as a window.
 
     Each input row becomes a row of the window; the model's output for it is the
-    ``prediction`` column, so outputs are monitored with the inputs.
+    ``prediction`` column, so outputs are monitored with the inputs. Rows sent as objects of
+    named features are read by ``features`` (a feature a row lacks is missing).
     """
-    rows, predictions = captured_rows(lines)
+    rows, predictions = captured_rows(lines, features)
     width = len(rows[0]) if rows else len(features)
     names = list(features) or [f"feature_{i + 1}" for i in range(width)]
     if any(len(r) != len(names) for r in rows):
@@ -129,8 +130,14 @@ def _array(values: list[Any]) -> Any:
         return pa.array([None if v is None else str(v) for v in values])
 
 
-def captured_rows(lines: Iterable[str]) -> tuple[list[list[Any]], list[Any]]:
-    """Input rows and predictions of captured exchanges, in order."""
+def captured_rows(
+    lines: Iterable[str], features: Sequence[str] = ()
+) -> tuple[list[list[Any]], list[Any]]:
+    """Input rows and predictions of captured exchanges, in order.
+
+    A request's rows may be positional lists or objects of named features (put in
+    ``features`` order); a bare object is one row.
+    """
     rows: list[list[Any]] = []
     predictions: list[Any] = []
     for number, line in enumerate(lines, 1):
@@ -144,14 +151,30 @@ def captured_rows(lines: Iterable[str]) -> tuple[list[list[Any]], list[Any]]:
             raise MonitoringInputError(
                 f"captured line {number} is not SageMaker data capture: {str(exc)[:120]}"
             ) from None
-        batch = inputs.get("instances", inputs) if isinstance(inputs, dict) else inputs
+        if isinstance(inputs, dict):
+            batch = inputs["instances"] if "instances" in inputs else [inputs]
+        else:
+            batch = inputs
         answers = outputs.get("predictions", outputs) if isinstance(outputs, dict) else outputs
         if not isinstance(batch, list) or not isinstance(answers, list):
             raise MonitoringInputError(f"captured line {number} holds no rows")
-        rows.extend(list(r) if isinstance(r, list) else [r] for r in batch)
+        rows.extend(_row(r, features, number) for r in batch)
         padded = list(answers) + [None] * (len(batch) - len(answers))
         predictions.extend(padded[: len(batch)])
     return rows, predictions
+
+
+def _row(row: Any, features: Sequence[str], number: int) -> list[Any]:
+    if isinstance(row, list):
+        return row
+    if isinstance(row, dict):
+        if not features:
+            raise MonitoringInputError(
+                f"captured line {number} names its features: say which, in order (the data"
+                " contract's features)"
+            )
+        return [row.get(name) for name in features]
+    return [row]
 
 
 def _decode(event: Mapping[str, Any]) -> Any:
@@ -178,9 +201,16 @@ def captured_keys(lake: Any, endpoint: str) -> list[str]:
 
 
 def captured_window(
-    lake: Any, endpoint: str, features: Sequence[str], keys: Sequence[str] = ()
+    lake: Any,
+    endpoint: str,
+    features: Sequence[str],
+    keys: Sequence[str] = (),
+    categorical: Iterable[str] = (),
 ) -> Window:
     """An endpoint's captured traffic (or the objects ``keys``) from the lake, as one window.
+
+    ``categorical`` features (the contract's ``category`` and ``bool`` ones) are read as
+    categories whatever their values look like.
 
     Raises:
         MonitoringInputError: nothing was captured yet.
@@ -191,7 +221,7 @@ def captured_window(
             f"no traffic captured for {endpoint} yet: send requests to the endpoint first"
         )
     lines = (line for key in keys for line in lake.get("capture", key).decode().splitlines())
-    return from_capture(lines, features)
+    return from_capture(lines, features, categorical)
 
 
 def capture_time(key: str) -> datetime:

@@ -99,7 +99,8 @@ def test_environments_are_put_in_promotion_order(invoke, tmp_path: Path) -> None
         "Pulumi.prod.yaml",
     ]
     deploy = yaml.safe_load((dest / ".github" / "workflows" / "deploy.yml").read_text())
-    assert list(deploy["jobs"]) == ["deploy-dev", "deploy-prod"]
+    # After `ci` (ci.yml called in the same run: tests and the image), in promotion order.
+    assert list(deploy["jobs"]) == ["ci", "deploy-dev", "deploy-prod"]
     assert deploy["jobs"]["deploy-prod"]["needs"] == "deploy-dev"
 
 
@@ -107,7 +108,7 @@ def test_dry_run_prints_tree_and_writes_nothing(invoke, tmp_path: Path) -> None:
     dest = tmp_path / "p"
     result = invoke("init", "churn-model", "--dest", str(dest), "--no-input", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "dry run, nothing written: 30 files" in result.output
+    assert "dry run, nothing written: 31 files" in result.output
     assert "deploy.yml" in result.output and "Pulumi.prod.yaml" in result.output
     assert not dest.exists()
     assert list(tmp_path.iterdir()) == []

@@ -134,7 +134,7 @@ def test_github_ci_previews_every_stack_and_deploys_in_order_behind_environments
     order = ["dev", "staging", "prod"]
     assert [deploy[f"deploy-{e}"]["environment"] for e in order] == order
     needs = [deploy[f"deploy-{e}"].get("needs") for e in order]
-    assert needs == [None, "deploy-dev", "deploy-staging"]
+    assert needs == ["ci", "deploy-dev", "deploy-staging"]  # ci: tests and image, same run
     for env in order:
         steps = deploy[f"deploy-{env}"]["steps"]
         up = next(s for s in steps if "pulumi/actions@" in str(s.get("uses")))
@@ -153,7 +153,11 @@ def test_gitlab_ci_previews_on_merge_requests_and_gates_later_deploys(
         assert preview["environment"] == {"name": f"preview-{env}", "action": "verify"}
     deploys = [config[f"deploy-{env}"] for env in order]
     assert [d["environment"]["name"] for d in deploys] == order
-    assert [d.get("needs") for d in deploys] == [None, ["deploy-dev"], ["deploy-staging"]]
+    assert [d.get("needs") for d in deploys] == [
+        ["test", "image"],
+        ["image", "deploy-dev"],
+        ["image", "deploy-staging"],
+    ]
     assert [d["rules"][0]["when"] for d in deploys] == ["on_success", "manual", "manual"]
     assert [d["script"][-1] for d in deploys] == [
         f"pulumi up --stack {env} --yes --non-interactive {POLICY}" for env in order

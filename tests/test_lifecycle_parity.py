@@ -113,6 +113,9 @@ def make_project(root: Path, kind: str) -> tuple[Path, Path]:
         shutil.copyfile(
             SAMPLE_PROJECT_FILES / "package/pipelines/train_sklearn.py", pipelines / "train.py"
         )
+        shutil.copyfile(
+            SAMPLE_PROJECT_FILES / "package/pipelines/features.py", pipelines / "features.py"
+        )
         shutil.copyfile(CONTRACT_YAML, root / "data" / "contract.yaml")
         shutil.copyfile(SAMPLE_CSV, root / "data" / "data.csv")
     else:

@@ -494,3 +494,44 @@ def test_a_failing_program_is_named_by_its_line_before_anything_starts(
     assert f"the program of stack 'local' failed at infra/__main__.py:{line}:" in result.output
     assert "unexpected" not in result.output and "started the embedded" not in result.output
     assert localmode.load_state(project) is None
+
+
+def test_up_again_applies_changed_hyperparameters_to_the_pipeline_and_the_state(
+    local_project: Path, moto_endpoint: str, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    # The cloud bakes hyperparameters into the pipeline definition at `pulumi up`; local mode's
+    # `up` must do the same each time it runs, or an edited Pulumi.local.yaml would never count.
+    import yaml
+
+    path = local_project / "Pulumi.local.yaml"
+    stack = yaml.safe_load(path.read_text())
+    name = yaml.safe_load((local_project / "Pulumi.yaml").read_text())["name"]
+    state = localmode.load_state(local_project)
+    assert state is not None and state.platform["hyperparameters"] == {}
+    assert localmode.hyperparameters(local_project) == {}
+
+    stack["config"][f"{name}:hyperparameters"] = {"C": 0.25, "max_iter": 50}
+    path.write_text(yaml.safe_dump(stack, sort_keys=False))
+    assert localmode.hyperparameters(local_project) == {"C": 0.25, "max_iter": 50}
+    result = invoke("local", "up", "--project", str(local_project), "--aws-endpoint", moto_endpoint)
+    assert result.exit_code == 0, result.output
+    assert "1 updated" in result.output, result.output  # the pipeline, changed in place
+    state = localmode.load_state(local_project)
+    assert state is not None and state.platform["hyperparameters"] == {"C": 0.25, "max_iter": 50}
+    sagemaker = boto3.client("sagemaker", endpoint_url=moto_endpoint, region_name=state.region)
+    described = sagemaker.describe_pipeline(PipelineName=state.platform["pipeline_name"])
+    definition = json.loads(described["PipelineDefinition"])
+    (train,) = [s for s in definition["Steps"] if s["Type"] == "Training"]
+    assert train["Arguments"]["HyperParameters"] == {"C": "0.25", "max_iter": "50"}
+
+
+def test_hyperparameters_in_the_stack_file_are_a_mapping_or_a_json_object(
+    project: Path,
+) -> None:
+    path = project / "Pulumi.local.yaml"
+    text = path.read_text()
+    path.write_text(text + "  churn-local:hyperparameters: '{\"C\": 2}'\n")
+    assert localmode.hyperparameters(project) == {"C": 2}
+    path.write_text(text + "  churn-local:hyperparameters: '[1, 2]'\n")
+    with pytest.raises(UserError, match="hyperparameters must be a mapping"):
+        localmode.hyperparameters(project)

@@ -7,8 +7,10 @@ from dataclasses import replace
 import pytest
 
 from mlops.core.errors import GateBlocked
+from mlops.pipelines.evaluate import gate
 from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.registry import (
+    NotRegistered,
     approve,
     approved_run,
     gate_against,
@@ -112,6 +114,34 @@ def test_gate_blocks_a_candidate_that_does_not_beat_the_approved_model(
     decision = approve(sagemaker, lake, group, better, margin=0.01)
     assert decision.passed and decision.approved == 0.85
     assert approved_run(sagemaker, lake, group).run_id == better.run_id  # type: ignore[union-attr]
+
+
+def test_a_failed_gate_registers_nothing(lake, sagemaker, group: str) -> None:  # type: ignore[no-untyped-def]
+    # As the SageMaker pipeline's condition step: the gate comes before registration.
+    champion = register(sagemaker, lake, group, record(0.85), IMAGE)
+    approve(sagemaker, lake, group, champion, margin=0.01)
+    candidate = record(0.855)
+    save_run(lake, candidate)
+    verdict = gate("roc_auc", 0.855, 0.85, 0.01)
+    with pytest.raises(
+        NotRegistered,
+        match=r"roc_auc=0.8550 does not beat the approved model \(0.8500\) by 0.01; nothing"
+        r" registered \(run-\w+ and its evaluation stay in the lake",
+    ) as refused:
+        register(sagemaker, lake, group, candidate, IMAGE, decision=verdict)
+    assert isinstance(refused.value, GateBlocked) and refused.value.run_id == candidate.run_id
+    # The record's own verdict (as evaluated) counts when no fresher one is given.
+    failed = candidate.replace(gate=verdict.to_dict())
+    with pytest.raises(NotRegistered):
+        register(sagemaker, lake, group, failed, IMAGE)
+    packages = sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    assert [p["ModelPackageArn"] for p in packages] == [champion.model_package_arn]
+    assert load_run(lake, candidate.run_id) == candidate  # the record stays, unregistered
+    # A verdict that passed registers it.
+    passed = register(
+        sagemaker, lake, group, failed, IMAGE, decision=gate("roc_auc", 0.855, 0.85, 0.0)
+    )
+    assert passed.status == "registered" and passed.model_package_arn.endswith(f"{group}/2")
 
 
 def test_gate_for_lower_is_better_metrics() -> None:

@@ -55,11 +55,12 @@ def test_runs_are_recorded_listed_and_compared(project: Path, invoke) -> None:  
     )
     assert second.exit_code == 1  # it does not beat the approved model by the margin
     assert "does not beat the approved model" in second.output
+    assert "nothing registered" in second.output  # the gate comes first, as in the cloud
     again = invoke("pipeline", "run", "--project", str(project))  # same inputs: same run, re-used
     assert "created=False" in again.output
     listed = invoke("runs", "list", "--project", str(project))
     run_ids = [word for word in listed.output.split() if word.startswith("run-")]
-    assert len(run_ids) == 2 and "approved" in listed.output and "registered" in listed.output
+    assert len(run_ids) == 2 and "approved" in listed.output and "gate failed" in listed.output
     assert all(len(r) == len("run-") + 12 for r in run_ids)  # shown whole, never cut
     # Ids as listed, and unique prefixes of them, are accepted; unknown ones list the known.
     by_prefix = invoke(

@@ -527,3 +527,39 @@ def test_prometheus_metrics_count_requests_latency_errors_and_capture(lake) -> N
     assert float(lines["mlops_model_errors_total"]) == 1
     assert float(lines["mlops_batch_rows_count"]) == 4  # calls that reached the model
     assert float(lines["mlops_capture_captured_total"]) == 3
+
+
+def test_named_rows_and_categories_over_http() -> None:
+    from mlops.pipelines.data import DataContract
+
+    contract = DataContract.model_validate(
+        {
+            "label": "y",
+            "columns": {
+                "tenure": {"type": "int"},
+                "plan": {"type": "category", "values": ["basic", "premium"]},
+                "y": {"type": "int"},
+            },
+        }
+    )
+    schema = RowSchema.from_contract(contract, columns=True)
+
+    def by_name(rows: np.ndarray) -> np.ndarray:
+        columns = schema.model_input(rows)
+        return columns["tenure"] + (columns["plan"] == "premium")
+
+    running = ModelServer(by_name, schema, port=0).start()
+    try:
+        for body, kind in [
+            (b'{"instances": [{"tenure": 2, "plan": "premium"}]}', "application/json"),
+            (b'{"plan": "premium", "tenure": 2}', "application/json"),
+            (b'[{"tenure": 2, "plan": "premium"}]', "application/json"),
+            (b'[[2, "premium"]]', "application/json"),
+            (b"2,premium\n", "text/csv"),
+        ]:
+            assert post(running.url, body, kind) == (200, {"predictions": [3.0]}), body
+        code, payload = post(running.url, b"2,gold\n", "text/csv")
+        assert code == 400 and payload["error"] == "row 1: plan 'gold' is not one of basic, premium"
+        assert post(running.url, b"<x/>", "application/xml")[0] == 415
+    finally:
+        running.stop()

@@ -114,6 +114,7 @@ def expected_files(combo: dict[str, object]) -> set[str]:
         "policy/config.json",
         f"{PKG}/__init__.py",
         f"{PKG}/pipelines/__init__.py",
+        f"{PKG}/pipelines/features.py",
         f"{PKG}/pipelines/train.py",
         # Rendered from this checkout: the project carries the mlops-stack it installs.
         f"wheels/{wheel_name()}",
@@ -395,7 +396,9 @@ def test_gitlab_jobs_reach_aws_through_oidc_only(combo: dict[str, object]) -> No
             assert 'printf \'%s\' "$AWS_ID_TOKEN" > "$AWS_WEB_IDENTITY_TOKEN_FILE"' in script
     deploys = [_job(config, f"deploy-{env}") for env in envs]
     assert [d["environment"]["name"] for d in deploys] == envs
-    assert [d.get("needs") for d in deploys] == [None] + [[f"deploy-{e}"] for e in envs[:-1]]
+    assert [d.get("needs") for d in deploys] == [["test", "image"]] + [
+        ["image", f"deploy-{e}"] for e in envs[:-1]
+    ]
     assert [d["rules"][0]["when"] for d in deploys] == ["on_success"] + ["manual"] * (len(envs) - 1)
     assert "AWS_ACCESS_KEY_ID" not in (root / ".gitlab-ci.yml").read_text()
 

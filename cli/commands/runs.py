@@ -42,7 +42,7 @@ def list_runs(project: ProjectOption = None) -> None:
             table.add_column(column, overflow="fold")
         for run in read_runs(_lake(project)):
             metric = f"{run.primary_metric}={run.metrics[run.primary_metric]:.4f}"
-            table.add_row(run.run_id, run.created_at, run.dataset_sha256[:12], metric, run.status)
+            table.add_row(run.run_id, run.created_at, run.dataset_sha256[:12], metric, _status(run))
         rich_console().print(table)
 
 
@@ -75,11 +75,24 @@ def compare(a: str, b: str, project: ProjectOption = None) -> None:
             ("code", left.code_version, right.code_version),
             ("code sha256", left.code_sha256[:12], right.code_sha256[:12]),
             ("framework", left.framework, right.framework),
-            ("params", json.dumps(left.params), json.dumps(right.params)),
-            ("status", left.status, right.status),
+            ("status", _status(left), _status(right)),
         ):
             table.add_row(label, l_value, r_value)
+        # The effective parameters the trainer got, one row each (a blank: not passed).
+        for key in sorted(set(left.params) | set(right.params)):
+            table.add_row(f"param {key}", _param(left.params, key), _param(right.params, key))
         rich_console().print(table)
+
+
+def _status(run: Any) -> str:
+    """A run's status; a run that trained but failed its gate says so (it was not registered)."""
+    if run.status == "trained" and run.gate.get("passed") is False:
+        return "gate failed"
+    return str(run.status)
+
+
+def _param(params: dict[str, Any], key: str) -> str:
+    return json.dumps(params[key]) if key in params else ""
 
 
 def _fmt(value: Any) -> str:
@@ -127,7 +140,11 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Ingest, validate, train, evaluate and register a model (and optionally approve it)."""
+    """Ingest, validate, train, evaluate and register a model (and optionally approve it).
+
+    As in the cloud pipeline, a candidate that fails the gate is not registered; the run says
+    why and keeps its record and evaluation in the lake.
+    """
     with exit_on_error():
         from mlops.core.project import find_project
 
@@ -160,11 +177,14 @@ def run(
         results = run_local(
             RunRequest(
                 project, source, approve=approve, margin=margin, backtest_labels=backtest_labels
-            )
+            ),
+            warn=lambda message: echo(f"warning: {message}", "yellow"),
         )
         for result in results:
-            colour = {"ok": "green", "failed": "red"}.get(result.status, "yellow")
+            status, colour = result.status, {"ok": "green", "failed": "red"}.get(result.status)
             detail = result.error or ", ".join(f"{k}={v}" for k, v in result.figures.items())
-            echo(f"{result.name:<9} {result.status:<7} {detail}", colour)
+            if result.figures.get("registered") is False:  # the gate failed: nothing registered
+                status, detail = "gated", str(result.figures["reason"])
+            echo(f"{result.name:<9} {status:<7} {detail}", colour or "yellow")
         if any(r.status == "failed" for r in results):
             raise typer.Exit(1)

@@ -58,6 +58,8 @@ class TrainingPipelineArgs:
         primary_metric: the metric the evaluation gate compares.
         evaluation_margin: how much a candidate must beat the approved model by.
         image_tag: tag of the image the pipeline runs by default.
+        image_digest: the image by digest (``sha256:...``, what CI pushed); when set, the
+            pipeline runs ``<repository>@<digest>`` and ``image_tag`` is not used.
         inference_instance_types: realtime types registered packages declare.
         log_retention_days: retention of the log groups.
         schedule: EventBridge schedule expression that starts the pipeline; empty for none.
@@ -82,6 +84,7 @@ class TrainingPipelineArgs:
     primary_metric: str = field(kw_only=True)
     evaluation_margin: float = field(kw_only=True)
     image_tag: str = "0.1.0"
+    image_digest: str = ""
     inference_instance_types: tuple[str, ...] = ("ml.m5.large",)
     log_retention_days: int = 30
     schedule: str = ""
@@ -114,6 +117,7 @@ class TrainingPipelineArgs:
             primary_metric=config.primary_metric,
             evaluation_margin=config.evaluation_margin,
             image_tag=config.image_tag,
+            image_digest=config.image_digest,
             inference_instance_types=(config.endpoint_instance_type,),
             log_retention_days=config.log_retention_days,
             schedule=config.schedule,
@@ -123,6 +127,11 @@ class TrainingPipelineArgs:
 
 
 # Exported for testing: the policies are pure functions of concrete ARNs.
+
+
+def image_reference(repository_url: str, tag: str, digest: str = "") -> str:
+    """The image in ``repository_url``: by ``digest`` when there is one, else by ``tag``."""
+    return f"{repository_url}@{digest}" if digest else f"{repository_url}:{tag}"
 
 
 def execution_role_policy(
@@ -265,7 +274,8 @@ class TrainingPipeline(pulumi.ComponentResource):
         role_arn: the execution role (jobs, registered models, the endpoint).
         repository_url: the ECR repository to push the project image to.
         repository_arn: that repository's ARN (the serving role pulls from it).
-        image_uri: the image the pipeline runs by default (``<repository>:<image_tag>``).
+        image_uri: the image the pipeline runs by default (``<repository>@<image_digest>``,
+            else ``<repository>:<image_tag>``).
         pipeline_name: the SageMaker Pipeline's name.
         pipeline_arn: the SageMaker Pipeline's ARN.
         start_role_arn: the role EventBridge assumes to start the pipeline.
@@ -344,7 +354,9 @@ class TrainingPipeline(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.image_uri = self.repository.repository_url.apply(lambda url: f"{url}:{args.image_tag}")
+        self.image_uri = self.repository.repository_url.apply(
+            lambda url: image_reference(url, args.image_tag, args.image_digest)
+        )
         self.definition = pulumi.Output.all(
             self.role.arn, self.image_uri, args.bucket_names, args.key_arn
         ).apply(lambda v: json.dumps(build_definition(self._spec(args, v[0], v[1], v[2], v[3]))))

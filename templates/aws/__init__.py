@@ -162,6 +162,7 @@ LOCAL_PROVIDER = [
 _PACKAGE_FILES = [
     ("package/__init__.py.jinja", "__init__.py"),
     ("package/pipelines/__init__.py", "pipelines/__init__.py"),
+    ("package/pipelines/features.py", "pipelines/features.py"),
 ]
 _COMMON_FILES = [
     ("gitignore", ".gitignore"),
@@ -184,7 +185,7 @@ _COMMON_FILES = [
 ]
 _CI_FILES = {
     CiProvider.GITHUB: [
-        ("github/workflows/ci.yml", ".github/workflows/ci.yml"),
+        ("github/workflows/ci.yml.jinja", ".github/workflows/ci.yml"),
         ("github/workflows/preview.yml.jinja", ".github/workflows/preview.yml"),
         ("github/workflows/deploy.yml.jinja", ".github/workflows/deploy.yml"),
         ("github/dependabot.yml", ".github/dependabot.yml"),
@@ -268,6 +269,13 @@ def build_context(answers: AwsAnswers) -> dict[str, Any]:
         "spot_note": ", managed spot with checkpoints in dev" if answers.spot else "",
         **ci_context(cloud),
         "has_prod": Environment.PROD in answers.environments,
+        # tests/test_pulumi_cli.py: `make test-cli` runs it (pytest exits 5 with no test).
+        "pulumi_cli_tests": True,
+        # Each cloud stack's own ECR repository (PlatformNames.repository); CI pushes to all.
+        "image_repositories": [f"{answers.name}-{env}" for env in cloud],
+        "stack_image_note": (
+            "The image: CI's deploy job sets imageDigest to the one it pushed (imageTag: by hand)."
+        ),
     }
 
 

@@ -22,7 +22,8 @@ from mlops.templates.pack import FileSpec, TemplatePack, stack_files
 # 0.3.0: its own image texts (non-root, /app), the declared runtime, local state ignored.
 VERSION = "0.3.0"
 # Until CI builds and pushes the image, the stacks hold a zero digest: a pinned, obviously
-# unbuilt image (the CI sets the real one with `pulumi config set image REPO@sha256:...`).
+# unbuilt image. CI's image job pushes it and each deploy job sets `image` to REPO@sha256:...
+# for its `pulumi up` (not committed: the digest of every commit is CI's to set).
 UNBUILT = "sha256:" + "0" * 64
 # The local (kind) stack's lake: MinIO RELEASE.2025-09-07T16-13-09Z, by digest. MinIO stopped
 # publishing new public images after it; a team with its own mirror sets minioImage to that.
@@ -70,7 +71,7 @@ _OWN = [
 ]
 _CI = {
     CiProvider.GITHUB: [
-        ("k8s/files/github/workflows/ci.yml", ".github/workflows/ci.yml"),
+        ("k8s/files/github/workflows/ci.yml.jinja", ".github/workflows/ci.yml"),
         ("k8s/files/github/workflows/preview.yml.jinja", ".github/workflows/preview.yml"),
         ("k8s/files/github/workflows/deploy.yml.jinja", ".github/workflows/deploy.yml"),
         ("aws/files/github/dependabot.yml", ".github/dependabot.yml"),
@@ -107,6 +108,7 @@ def manifest(answers: K8sAnswers) -> list[FileSpec]:
     specs += [
         FileSpec("aws/files/package/__init__.py.jinja", f"{pkg}/__init__.py"),
         FileSpec("aws/files/package/pipelines/__init__.py", f"{pkg}/pipelines/__init__.py"),
+        FileSpec("aws/files/package/pipelines/features.py", f"{pkg}/pipelines/features.py"),
         FileSpec(
             f"aws/files/package/pipelines/train_{answers.framework.value}.py",
             f"{pkg}/pipelines/train.py",
@@ -134,6 +136,13 @@ def build_context(answers: K8sAnswers) -> dict[str, Any]:
         ),
         "namespaces": [f"{answers.name}-{s}" for s in answers.stacks],
         **ci_context([env.value for env in answers.environments]),
+        # The Makefile is the aws pack's: no test here needs the Pulumi CLI.
+        "pulumi_cli_tests": False,
+        "image_repository": f"{answers.registry}/{answers.name}",
+        "registry_host": answers.registry.split("/", 1)[0],
+        "stack_image_note": (
+            "The image: CI's deploy job sets image to the one it pushed (zero digest: unbuilt)."
+        ),
     }
 
 
