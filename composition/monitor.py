@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mlops.core import yamlfile
 from mlops.core.errors import MonitoringInputError
 from mlops.pipelines.drift import DriftOptions, DriftReport, FeatureRule, compare
 from mlops.pipelines.windows import PREDICTION, Window, read_window
@@ -33,9 +32,9 @@ def load_rules(path: Path | None, share: float) -> DriftOptions:
     rules: dict[str, FeatureRule] = {}
     if path is not None:
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise MonitoringInputError(f"cannot read rules {path}: {exc}") from None
+            raw = yamlfile.load(path) or {}
+        except yamlfile.YamlFileError as exc:
+            raise MonitoringInputError(f"cannot read rules {exc}") from None
         if not isinstance(raw, dict):
             raise MonitoringInputError(f"{path}: expected `feature: {{test: ..., threshold: ...}}`")
         for feature, rule in raw.items():

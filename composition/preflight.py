@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
+from mlops.core import yamlfile
 from mlops.core.errors import UserError
 from mlops.infra.aws.preflight import Finding, preflight
 from mlops.infra.program import stack_config
@@ -23,9 +22,7 @@ def stack_preflight(project: Path, stack: str) -> list[Finding]:
 
     name, _, values = stack_config(project, stack)
     record = project / ".mlops" / "answers.yml"
-    template = (
-        (yaml.safe_load(record.read_text()) or {}).get("template") if record.is_file() else None
-    )
+    template = yamlfile.load_mapping(record).get("template") if record.is_file() else None
     if template == "k8s":
         raise UserError(
             "the account preflight checks AWS stacks; a Kubernetes project's capacity is its"

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
+
+from mlops.core import yamlfile
 
 ALIASES_FILE = Path(".mlops") / "aliases.yml"
 
@@ -21,11 +22,19 @@ def load(root: Path, prefix: str) -> dict[tuple[str, str], list[str]]:
     path = root / ALIASES_FILE
     if not path.is_file():
         return {}
-    entries = (yaml.safe_load(path.read_text()) or {}).get("aliases", [])
+    entries = yamlfile.load_mapping(path).get("aliases") or []
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and {"type", "new", "old"} <= set(e) for e in entries
+    ):
+        raise yamlfile.YamlFileError(
+            path, "`aliases` must list entries with `type`, `new` and `old`", "restore it"
+        )
     found: dict[tuple[str, str], list[str]] = {}
     for entry in entries:
-        key = (str(entry["type"]), str(entry["new"]).format(prefix=prefix))
-        found.setdefault(key, []).append(str(entry["old"]).format(prefix=prefix))
+        # Plain replacement, not str.format: the file is input, and a format string can reach
+        # attributes of its arguments.
+        key = (str(entry["type"]), str(entry["new"]).replace("{prefix}", prefix))
+        found.setdefault(key, []).append(str(entry["old"]).replace("{prefix}", prefix))
     return found
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlops.core import yamlfile
 from mlops.core.errors import DataError, UserError
 from mlops.pipelines.lake import Lake
 
@@ -217,12 +217,9 @@ class DataContract(BaseModel):
                 line that names the file and each broken rule).
         """
         try:
-            return cls.model_validate(yaml.safe_load(path.read_text()))
-        except OSError as exc:
-            raise UserError(f"cannot read the data contract {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            where = " ".join(str(exc).split())
-            raise UserError(f"{path} is not a valid data contract: not YAML: {where}") from None
+            return cls.model_validate(yamlfile.load(path))
+        except yamlfile.YamlFileError as exc:
+            raise UserError(f"{exc.source} is not a valid data contract: {exc.reason}") from None
         except ValidationError as exc:
             raise UserError(f"{path} is not a valid data contract: {_one_line(exc)}") from None
 

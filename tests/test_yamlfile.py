@@ -97,3 +97,28 @@ def test_an_empty_mapping_file_reads_as_empty_when_allowed(tmp_path: Path) -> No
     path = tmp_path / "aliases.yml"
     path.write_text("# nothing yet\n")
     assert yamlfile.load_mapping(path) == {}
+
+
+def test_a_renames_file_is_data_never_a_format_string(tmp_path: Path) -> None:
+    from mlops.infra import aliases
+
+    (tmp_path / ".mlops").mkdir()
+    record = tmp_path / aliases.ALIASES_FILE
+    record.write_text(
+        "aliases:\n"
+        "- {type: 'aws:s3/bucketV2:BucketV2', new: '{prefix}-raw', old: '{prefix}-lake-raw'}\n"
+        "- {type: t, new: '{prefix.__class__.__mro__}', old: '{0}'}\n"
+    )
+    found = aliases.load(tmp_path, "churn-dev")
+    assert found[("aws:s3/bucketV2:BucketV2", "churn-dev-raw")] == ["churn-dev-lake-raw"]
+    assert found[("t", "{prefix.__class__.__mro__}")] == ["{0}"]  # kept as written
+
+
+@pytest.mark.parametrize("text", ["aliases: 3\n", "aliases:\n- {type: t}\n", "- a\n"])
+def test_a_broken_renames_file_is_named(tmp_path: Path, text: str) -> None:
+    from mlops.infra import aliases
+
+    (tmp_path / ".mlops").mkdir()
+    (tmp_path / aliases.ALIASES_FILE).write_text(text)
+    with pytest.raises(YamlFileError, match=r"aliases\.yml: "):
+        aliases.load(tmp_path, "p")
