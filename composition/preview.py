@@ -12,6 +12,7 @@ stack's ``budget`` (equal to it passes).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class StackPreview:
     waivers: tuple[Waiver, ...] = ()
     settings: tuple[tuple[str, str], ...] = ()  # (rule id, changed settings) from the config
     policy_file: str = CONFIG_FILE
+    warnings: tuple[str, ...] = ()  # not failures: credentials in plain text in the stack file
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -119,11 +121,16 @@ class StackPreview:
             "budget": self.budget or None,
             "over_budget": self.over_budget,
             "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
         }
 
 
-def preview(project: Path, stack: str, keep_inputs: bool = False) -> StackPreview:
+def preview(
+    project: Path, stack: str, keep_inputs: bool = False, warn: bool = True
+) -> StackPreview:
     """Evaluate, check and price one stack (``keep_inputs``: every resource's inputs, for diff).
+
+    Its :attr:`StackPreview.warnings` go to stderr, one line each, unless ``warn`` is off.
 
     Raises:
         UserError: no such stack, a config or policy config error, or a broken program.
@@ -133,6 +140,9 @@ def preview(project: Path, stack: str, keep_inputs: bool = False) -> StackPrevie
     pack = PackConfig.load(project / CONFIG_FILE, RULES, CONFIG_FILE)
     program = capture(project, stack)
     flavour = "k8s" if any(r.type.startswith("kubernetes:") for r in program.resources) else "aws"
+    warnings = tuple(_plaintext_credentials(project, stack, name, values, flavour))
+    if warn:
+        _warn(warnings)
     config = None
     if flavour == "aws":
         from mlops.infra.config import StackConfig
@@ -159,7 +169,35 @@ def preview(project: Path, stack: str, keep_inputs: bool = False) -> StackPrevie
         },
         tuple(pack.waivers(rules)),
         tuple(pack.changed_settings(rules)),
+        warnings=warnings,
     )
+
+
+def _plaintext_credentials(
+    project: Path, stack: str, name: str, values: Mapping[str, Any], flavour: str
+) -> list[str]:
+    """A warning for each credential the stack file holds in plain text (it is committed)."""
+    from mlops.infra.config import plaintext_credentials
+
+    if flavour == "aws":
+        from mlops.infra.config import CREDENTIALS
+    else:
+        from mlops.infra.k8s.config import CREDENTIALS
+    prefix = f"{name}:"
+    own = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+    path = project / f"Pulumi.{stack}.yaml"
+    return [
+        f"{path}: {prefix}{key} is a credential in plain text, and stack files are committed:"
+        f" store it encrypted with `pulumi config set --secret {key} VALUE --stack {stack}`"
+        " (and rotate it if this file was ever pushed)"
+        for key in plaintext_credentials(own, CREDENTIALS)
+    ]
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    """Print warnings on stderr (stdout may be ``--json``), one line each."""
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def preview_all(project: Path, workers: int | None = None) -> list[StackPreview]:
@@ -179,6 +217,8 @@ def preview_all(project: Path, workers: int | None = None) -> list[StackPreview]
     count = min(len(names), workers or 2 * cores)
     if cores < 2 or count < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [preview(project, stack) for stack in names]
+    # Workers do not print: a forked worker's stderr is not always this process's (a test
+    # runner's capture); their warnings are printed here, in the project's order.
     _warm_imports(project)  # once here, not once per forked worker
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
@@ -189,7 +229,10 @@ def preview_all(project: Path, workers: int | None = None) -> list[StackPreview]
             error = UserError(message) if code == UserError.exit_code else MlopsError(message)
             error.exit_code = code
             raise error
-    return [r for r in results if isinstance(r, StackPreview)]
+    previews = [r for r in results if isinstance(r, StackPreview)]
+    for result in previews:
+        _warn(result.warnings)
+    return previews
 
 
 def _preview_in_worker(project: Path, stack: str) -> StackPreview | tuple[int, str]:
@@ -199,7 +242,7 @@ def _preview_in_worker(project: Path, stack: str) -> StackPreview | tuple[int, s
     pool would then report a broken worker instead of the stack file's problem.
     """
     try:
-        return preview(project, stack)
+        return preview(project, stack, warn=False)
     except MlopsError as exc:
         return exc.exit_code, str(exc)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,15 +62,65 @@ def start_time(pid: int) -> int:
     return int(fields[19]) if len(fields) > 19 else 0
 
 
-def verified(pid: int, started: int, *words: str, exact: Sequence[str] = ()) -> bool:
+def owned_by_us(pid: int) -> bool:
+    """Whether process ``pid`` runs as this user: its real and effective uid are ours.
+
+    Read from the ``Uid:`` line of ``/proc/<pid>/status``, not from the owner of ``/proc/<pid>``:
+    a process that makes itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``, any user may) has
+    its ``/proc`` entry owned by root, which would pass for ours whenever mlops runs as root.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("Uid:"):
+            ids = line.split()[1:3]  # real, effective (then saved, filesystem)
+            return len(ids) == 2 and all(i.isdigit() and int(i) == os.getuid() for i in ids)
+    return False
+
+
+def runs_python(pid: int) -> bool:
+    """Whether process ``pid``'s executable is a Python interpreter.
+
+    Either the very interpreter running this code, or any file whose name starts with
+    ``python`` (``python3.11``: another virtual environment's, or the endpoint was started by a
+    different mlops install). Not only ours: a later command may run under another interpreter
+    than the ``up`` that started the process, and a process that fails verification is never
+    stopped either, so too strict a check would leave endpoints running. A Python upgraded
+    while the process runs reads as ``... (deleted)``; that suffix is ignored.
+    """
+    try:
+        exe = str(Path(f"/proc/{pid}/exe").readlink()).removesuffix(" (deleted)")
+    except OSError:
+        return False
+    return Path(exe).name.startswith("python") or exe == os.path.realpath(sys.executable)
+
+
+def verified(
+    pid: int, started: int, *words: str, exact: Sequence[str] = (), module: str = ""
+) -> bool:
     """Whether ``pid`` is the process we started.
 
-    All of ``words`` must be on its command line, each of ``exact`` must be one of its
-    arguments as a whole, and, where ``started`` was recorded, its start time must match. Only a
-    process verified this way is ever signalled: a recorded pid may belong to another program by
-    now.
+    Only a process verified this way is used or ever signalled: a recorded pid may belong to
+    another program by now, and the record itself (a project's state file) is untrusted. Each
+    check closes a way to pass for the process we started:
+
+    - the process runs as this user (:func:`owned_by_us`): command lines, pids and start times
+      of every process are readable by everyone in ``/proc``, so another local user could start
+      one that matches them all; as root every ``/proc`` entry is readable, so without this
+      check any user's process could pass (a process of this same user is not defended
+      against: that user already owns the account);
+    - where ``started`` was recorded, its start time matches: a pid reused by another program
+      later has a later start time;
+    - all of ``words`` are on its command line, and each of ``exact`` is one of its arguments
+      as a whole (``--project`` and the project's path: the process was started for it);
+    - with ``module``, it was started as ``<python> -m <module>`` and its executable is a
+      Python interpreter (:func:`runs_python`): the words alone can sit anywhere on the command
+      line of any program (``sh -c '...' mlops.infra.moto_process --project P``, or
+      ``python -c CODE`` followed by them).
     """
-    if pid <= 0:
+    if pid <= 0 or not owned_by_us(pid):
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -78,6 +130,8 @@ def verified(pid: int, started: int, *words: str, exact: Sequence[str] = ()) -> 
     if not (args and all(any(w in a for a in args) for w in words)):
         return False
     if not all(e in args for e in exact):
+        return False
+    if module and (args[1:3] != ["-m", module] or not runs_python(pid)):
         return False
     return not started or start_time(pid) == started
 

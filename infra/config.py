@@ -160,6 +160,23 @@ def redact_secrets(
     return values, problems
 
 
+def plaintext_credentials(own: Mapping[str, Any], credentials: Collection[str]) -> list[str]:
+    """The credentials a stack file holds in plain text: set, but not as a ``secure:`` value.
+
+    Stack files are committed, so such a value is in the repository (a warning, not an error:
+    under ``pulumi up`` the runtime hands over decrypted secrets in plain text, too).
+
+    Args:
+        own: the stack file's settings, keys without the project prefix.
+        credentials: the keys that hold credentials.
+    """
+    return [
+        key
+        for key, value in own.items()
+        if key in credentials and not is_secure(value) and value not in (None, "")
+    ]
+
+
 _MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws(-cn|-us-gov)?:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+$"
 )

@@ -6,9 +6,12 @@ loopback endpoint (LocalStack, moto), then provisions the ``local`` stack: with 
 resource graph (captured through the mock runtime) with boto3. ``down`` tears it down and
 ``status`` reports. State lives in ``.mlops/local.json`` in the project.
 
-The state is read as untrusted input: an endpoint is used only when it is on loopback and is
-either the embedded endpoint this project started (its pid, start time and command line check
-out, and it holds the recorded port) or one given on purpose with ``--aws-endpoint``. The state
+The state is read as untrusted input (a project may be cloned or unpacked with it, or edited):
+an endpoint is used only when it is on loopback and is either the embedded endpoint this project
+started (a process of this user, ``python -m mlops.infra.moto_process --project <this
+project>``, with the recorded pid and start time, holding the recorded port) or the one given on
+purpose with ``--aws-endpoint``, which ``up`` records outside every project, in this user's
+:func:`endpoints_file`, where a project's files cannot forge it. The state
 is written before provisioning starts, and the embedded endpoint records itself in
 ``.mlops/local-endpoint.pid`` as it starts, so ``down`` finds it even when ``up`` was killed.
 """
@@ -20,6 +23,7 @@ import os
 import runpy
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -42,6 +46,8 @@ STATE = Path(".mlops") / "local.json"
 PID_FILE = Path(".mlops") / "local-endpoint.pid"
 ENDPOINT_MODULE = "mlops.infra.moto_process"
 RESET = "run `mlops local down --force` to reset local mode's state"
+# This user's record of the endpoints given with --aws-endpoint, under $XDG_STATE_HOME.
+ENDPOINTS_FILE = Path("mlops") / "local-endpoints.json"
 Say = Callable[[str], None]
 
 
@@ -75,7 +81,9 @@ class LocalState:
     model_package_arn: str = ""
     # `mlops serve`: url, pid, started, run_id
     serving: dict[str, Any] = field(default_factory=dict)
-    external: bool = False  # given with --aws-endpoint: not ours to start or stop
+    # Given with --aws-endpoint: not ours to start or stop. Believed only when this user's
+    # endpoints file records the same endpoint for this project (see stale_reason).
+    external: bool = False
     provisioning: bool = False  # `up` began applying the stack and has not finished
 
 
@@ -137,17 +145,98 @@ def load_state(project: Path) -> LocalState | None:
     return state
 
 
+def endpoints_file() -> Path:
+    """This user's record of the endpoints given with ``--aws-endpoint``, by project.
+
+    ``$XDG_STATE_HOME/mlops/local-endpoints.json`` (``~/.local/state/mlops/...`` when it is unset
+    or not an absolute path, as the XDG spec says): outside every project, so neither a cloned
+    project nor an edited state file can name an endpoint as given on purpose.
+    """
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / ENDPOINTS_FILE
+
+
+def _read_endpoints(path: Path) -> dict[str, str]:
+    """The record as ``{resolved project path: endpoint}``; empty unless it is trustworthy.
+
+    It must be a regular file (no link followed) of this user that nobody else may write:
+    anything else is not this user's record, and every external endpoint is then stale.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return {}
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return {}
+        try:
+            values = json.loads(handle.read(1 << 20))
+        except (OSError, ValueError):
+            return {}
+    if not isinstance(values, dict):
+        return {}
+    return {k: v for k, v in values.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _update_endpoints(project: Path, endpoint: str | None) -> None:
+    """Record ``endpoint`` for ``project`` (None: forget it); atomic, mode 0600, under a lock."""
+    path = endpoints_file()
+    key = _project_arg(project)
+    if endpoint is None and key not in _read_endpoints(path):
+        return  # nothing to forget: no file is created for it
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    busy = "another `mlops local` command is updating this user's record of endpoints"
+    with file_lock(path.with_name(f"{path.name}.lock"), 30.0, busy):
+        values = _read_endpoints(path)
+        if endpoint is None:
+            values.pop(key, None)
+        else:
+            values[key] = endpoint
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(values, handle, indent=1, sort_keys=True)
+        tmp.replace(path)
+
+
+def record_external(project: Path, endpoint: str) -> None:
+    """Note in this user's :func:`endpoints_file` that ``endpoint`` was given for ``project``."""
+    _update_endpoints(project, endpoint)
+
+
+def forget_external(project: Path) -> None:
+    """Remove ``project``'s entry from this user's :func:`endpoints_file`, if it has one."""
+    _update_endpoints(project, None)
+
+
+def recorded_external(project: Path) -> str:
+    """The endpoint this user gave for ``project`` with ``--aws-endpoint``; empty if none."""
+    return _read_endpoints(endpoints_file()).get(_project_arg(project), "")
+
+
 def stale_reason(project: Path, state: LocalState) -> str:
     """Why the state's endpoint must not be used; empty when it may.
 
-    Nothing is sent to the endpoint to find out: it must be on loopback, and either recorded as
-    given with ``--aws-endpoint`` or be the embedded endpoint this project started, which is
-    verified by pid, start time and command line, and must hold the recorded port.
+    Nothing is sent to the endpoint to find out: it must be on loopback, and either be the one
+    this user gave for this project with ``--aws-endpoint`` (``external`` in the state is
+    believed only when this user's :func:`endpoints_file`, which no project's file can forge,
+    records the same endpoint for the project's resolved path) or be the embedded endpoint this
+    project started, which is verified as a process of this user by pid, start time, executable
+    and command line (:func:`endpoint_verified`), and must hold the recorded port.
     """
     if not is_loopback(state.endpoint):
         return f"its endpoint {state.endpoint} is not on this machine"
-    if state.external and not state.pid:
-        return ""
+    if state.external and not state.pid and not state.pid_started:
+        if recorded_external(project) == state.endpoint:
+            return ""
+        return (
+            f"its endpoint {state.endpoint} is marked as given with --aws-endpoint, but"
+            f" `mlops local up --aws-endpoint` did not record it for this project in"
+            f" {endpoints_file()}"
+        )
     pid = state.pid
     if pid <= 0 or state.pid_started <= 0 or state.external:
         return (
@@ -246,9 +335,14 @@ def start_embedded(project: Path, timeout: float = 30.0) -> tuple[str, int]:
 
 
 def endpoint_verified(project: Path, pid: int, started: int) -> bool:
-    """Whether ``pid`` (started at ``started``) is the embedded endpoint of ``project``."""
+    """Whether ``pid`` (started at ``started``) is the embedded endpoint of ``project``.
+
+    A process of this user, started at ``started``, running ``<python> -m
+    mlops.infra.moto_process ... --project <this project's resolved path>`` (see
+    :func:`mlops.core.process.verified` for what each check stops).
+    """
     return started > 0 and verified(
-        pid, started, ENDPOINT_MODULE, exact=("--project", _project_arg(project))
+        pid, started, exact=("--project", _project_arg(project)), module=ENDPOINT_MODULE
     )
 
 
@@ -445,6 +539,11 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
             endpoint, region, path, pid, start_time(pid) if pid else 0, external=not pid
         )
         started = state.pid, state.pid_started
+        # Where the project's files cannot forge it: only this makes `external` believed.
+        if state.external:
+            record_external(project, endpoint)
+        else:
+            forget_external(project)
     state.model_package_arn = model_package_arn
     state.provisioning = True
     try:
@@ -627,6 +726,7 @@ def _down(project: Path, say: Say, force: bool) -> None:
         _tear_down(project, state, left, say, force)
     path.unlink(missing_ok=True)
     (project / PID_FILE).unlink(missing_ok=True)
+    forget_external(project)
 
 
 def _tear_down(

@@ -366,6 +366,7 @@ def load_custom(source: Source, trust: bool = False) -> TemplatePack:
         answers_model=model,
         manifest=manifest,
         build_context=build_context,
+        trusted=False,  # its templates (and a base's, merged in) render in a bounded child
     )
 
 
@@ -400,18 +401,30 @@ def remember(pack: TemplatePack, source: Source) -> None:
         pass
 
 
+class SourceUnreachable(UserError):
+    """A git pack's recorded source could not be reached to look for newer releases."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(f"template source {location} could not be reached: {reason}")
+
+
 def latest_version(source: Source) -> tuple[str, str] | None:
     """(version, tag) of the git pack's highest release tag (``1.2.0`` or ``v1.2.0``).
 
-    None when there is none or the remote cannot be reached.
+    None when it has none.
 
     Raises:
         GitLocationError: the recorded location would be read as an option or a command.
+        SourceUnreachable: git could not list the remote's tags (git's reason, in one line).
     """
     try:
         tags = gitcmd.remote_tags(source.location, timeout=GIT_TIMEOUT_S)
-    except gitcmd.GitError:
-        return None
+    except gitcmd.GitError as exc:
+        detail = exc.detail.removeprefix(f"git {exc.command}: ") if exc.command else exc.detail
+        reason = next((line.strip() for line in detail.splitlines() if line.strip()), "")
+        raise SourceUnreachable(source.location, reason or "git ls-remote failed") from None
     releases = [(t.removeprefix("v"), t) for t in tags if re.fullmatch(r"v?\d+(\.\d+)*", t)]
     return max(releases, key=lambda r: version_key(r[0])) if releases else None
 

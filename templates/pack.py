@@ -69,6 +69,9 @@ class TemplatePack:
         manifest: answers -> the exact list of files to produce.
         build_context: answers -> the render context (every table and derived value).
         migrations: version -> the resources that version renamed (Pulumi aliases follow).
+        trusted: whether the pack's templates come with mlops-stack (or an installed package)
+            and render in this process; False for a custom pack (a directory or git URL),
+            whose templates render in a child process bounded by the OS (memory, CPU, time).
     """
 
     name: str
@@ -79,6 +82,7 @@ class TemplatePack:
     manifest: Callable[[Any], list[FileSpec]]
     build_context: Callable[[Any], dict[str, Any]]
     migrations: Mapping[str, tuple[Rename, ...]] = field(default_factory=dict)
+    trusted: bool = True
 
 
 # Packs are discovered through this entry-point group: mlops-stack registers its bundled packs

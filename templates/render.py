@@ -5,6 +5,12 @@ and its templates may not run for ever or fill the memory: a render has a deadli
 output a size limit, per file and in total, and Jinja's sandbox refuses the operations that
 make a short template produce a huge value (``'A' * 4000000000``, ``'x'.ljust(10**10)``,
 ``10 ** 10 ** 10``) before they run.
+
+A custom pack's templates (:attr:`TemplatePack.trusted` False) render in a forked child process
+that the OS bounds whatever a template does: its address space may grow by
+:data:`RENDER_MEMORY_BYTES`, its CPU time is :data:`RENDER_DEADLINE_S` plus a grace, and the
+parent kills it at the wall deadline. The checks in the sandbox are a first line that names the
+operation; the child is the bound. The bundled packs render in this process.
 """
 
 from __future__ import annotations
@@ -12,19 +18,27 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
+import mmap
 import operator
+import os
 import re
+import select
+import signal
 import stat
+import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2 import TemplateError as JinjaError
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
+from jinja2.nodes import Concat, EvalContext
+from jinja2.runtime import Context, markup_join, str_join
 from jinja2.sandbox import SandboxedEnvironment
 
 from mlops.core.errors import TemplateError
@@ -45,7 +59,18 @@ MAX_TOTAL_BYTES = 100 * 1024 * 1024
 the disk or the memory either."""
 
 MAX_POWER_BITS = 1 << 16
-"""Largest integer ``**`` may produce (in bits): enough for any arithmetic a template needs."""
+"""Largest integer ``**`` or ``*`` may produce (in bits): enough for any arithmetic a template
+needs, and small enough that ``//`` and ``%`` on it take microseconds."""
+
+RENDER_MEMORY_BYTES = 1 << 30
+"""How much an untrusted render's child process may add to its address space (RLIMIT_AS)."""
+
+RENDER_GRACE_S = 2.0
+"""CPU and wall time an untrusted render's child gets past :data:`RENDER_DEADLINE_S` before the
+OS (RLIMIT_CPU) or the parent (SIGKILL) stops it: its own clock normally stops it first."""
+
+_MEMORY_EXIT = 3  # the child's exit status when it ran out of its memory
+_IN_CHILD = False  # set in a render's child process: a MemoryError there is the limit
 
 _BUILTIN_DIFF = frozenset(
     "ada bash bibtex cpp csharp css dts elixir fortran fountain golang html java kotlin"
@@ -102,17 +127,137 @@ def _check_format(fmt: object) -> None:
                 raise RenderLimit(f"a format width of {number} is over the limit")
 
 
+def _big_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > MAX_FILE_BYTES
+
+
+def _check_format_args(fmt: object, args: Iterable[Any]) -> None:
+    """Refuse a width or precision taken from the arguments (``%*d``, ``{:>{}}``) if huge."""
+    if not isinstance(fmt, str | bytes):
+        return
+    text = fmt.decode("latin-1") if isinstance(fmt, bytes) else fmt
+    if ("*" in text or re.search(r"\{[^{}]*\{", text)) and any(_big_int(a) for a in args):
+        raise RenderLimit("a format width from an argument is over the limit")
+
+
+def _printed_size(
+    value: object, limit: int = MAX_FILE_BYTES, depth: int = 0, seen: dict[int, int] | None = None
+) -> int:
+    """About how long ``str(value)`` is, counted only until it passes ``limit``.
+
+    A container met again (``[items] * 5000``) is counted from ``seen``, not walked again. An
+    object of another kind counts 0: the child process bounds what this cannot see.
+    """
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return 8
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 2
+    if not isinstance(value, list | tuple | set | frozenset | dict) or depth >= 32:
+        return 0
+    seen = {} if seen is None else seen
+    if id(value) in seen:
+        return seen[id(value)]
+    total = 2 + 2 * len(value)
+    items = value.items() if isinstance(value, dict) else value
+    for item in items:
+        if total > limit:
+            break
+        total += _printed_size(item, limit - total, depth + 1, seen)
+    seen[id(value)] = total
+    return total
+
+
+def _joined_size(items: object, separator: object, limit: int = MAX_FILE_BYTES) -> int:
+    if not isinstance(items, list | tuple | set | frozenset | dict):
+        return 0  # an iterator: the child process bounds it
+    size = len(separator) * max(len(items) - 1, 0) if isinstance(separator, str | bytes) else 0
+    seen: dict[int, int] = {}
+    for item in items:
+        if size > limit:
+            break
+        size += _printed_size(item, limit - size, 0, seen)
+    return size
+
+
+def _replaced_size(text: object, old: object, new: object, count: object = None) -> int:
+    if not (isinstance(text, str) and isinstance(old, str) and isinstance(new, str)):
+        return 0
+    times = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        times = min(times, count)
+    return len(text) + times * (len(new) - len(old))
+
+
+# Filters that turn their value into text (or a copy), checked before they build it.
+_PRINTING = frozenset(
+    {"tojson", "pprint", "string", "e", "escape", "forceescape", "safe", "urlencode", "xmlattr",
+     "list", "unique", "sort", "reverse", "map", "select", "reject", "batch", "slice"}
+)  # fmt: skip
+
+
 def _check_args(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     values = (*args, *kwargs.values())
     if any(_too_big(value) for value in values):
         raise RenderLimit(f"a value over the limit ({_mib(MAX_FILE_BYTES)}) went to {name}")
-    if name in _SIZED and any(
-        isinstance(v, int) and not isinstance(v, bool) and v > MAX_FILE_BYTES for v in values
-    ):
+    if name in _SIZED and any(_big_int(v) for v in values):
         raise RenderLimit(f"{name}() was asked for a size over the limit")
     if name == "format":
         for value in values[:1]:
             _check_format(value)
+
+
+def _check_filter(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse a filter call whose result would be over the limit, estimated before it runs."""
+    plain = [a for a in args if not isinstance(a, EvalContext | Context | SandboxedEnvironment)]
+    if not plain:
+        return
+    value, rest = plain[0], plain[1:]
+    if name == "join":
+        size = _joined_size(value, rest[0] if rest else kwargs.get("d", ""))
+    elif name == "replace" and len(rest) >= 2:
+        size = _replaced_size(value, rest[0], rest[1], rest[2] if len(rest) > 2 else None)
+    elif name == "format":
+        _check_format_args(value, (*rest, *kwargs.values()))
+        return
+    elif name in _PRINTING:
+        size = _printed_size(value)
+    else:
+        return
+    if size > MAX_FILE_BYTES:
+        raise RenderLimit(f"the {name} filter would make a value over the limit")
+
+
+def _check_method(name: str, bound: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``str.join``, ``str.replace``, ``str.format``: refused before they build a huge value."""
+    if not isinstance(bound, str | bytes):
+        return
+    size = 0
+    if name == "join" and args:
+        size = _joined_size(args[0], bound)
+    elif name == "replace" and len(args) >= 2:
+        size = _replaced_size(bound, args[0], args[1], args[2] if len(args) > 2 else None)
+    elif name == "format":
+        _check_format_args(bound, (*args, *kwargs.values()))
+    elif name == "format_map" and args and isinstance(args[0], dict):
+        _check_format_args(bound, args[0].values())
+    if size > MAX_FILE_BYTES:
+        raise RenderLimit(f"{name}() would make a value over the limit")
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Jinja's compiler, with ``~`` (concatenation) going through the environment's check."""
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:  # noqa: N802 - Jinja's name
+        self.write("environment.bounded_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        if frame.eval_ctx.volatile:
+            self.write("), context.eval_ctx.volatile)")
+        else:
+            self.write(f"), {bool(frame.eval_ctx.autoescape)})")
 
 
 class BoundedEnvironment(SandboxedEnvironment):
@@ -122,11 +267,13 @@ class BoundedEnvironment(SandboxedEnvironment):
     that does none of these is stopped by :func:`_deadline`'s watchdog.
     """
 
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    intercepted_binops = frozenset({"*", "**", "+", "%", "//"})
+    code_generator_class = _BoundedCodeGenerator
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.deadline = math.inf
+        self.finalize = self._finalize  # {{ value }}: its text's size checked before it is made
         self.globals.pop("lipsum", None)  # lipsum(n) makes n paragraphs
         self.globals["range"] = self._range
         self.filters = {name: self._bounded(name, f) for name, f in self.filters.items()}
@@ -141,6 +288,7 @@ class BoundedEnvironment(SandboxedEnvironment):
         def bounded(*args: Any, **kwargs: Any) -> Any:
             self.check_clock()
             _check_args(name, args, kwargs)
+            _check_filter(name, args, kwargs)
             result = function(*args, **kwargs)
             if _too_big(result):
                 raise RenderLimit(f"the {name} filter made a value over the limit")
@@ -162,6 +310,7 @@ class BoundedEnvironment(SandboxedEnvironment):
         bound = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)  # str.format
         if getattr(__obj, "__name__", "") in ("format", "format_map") and isinstance(bound, str):
             _check_format(bound)
+        _check_method(getattr(__obj, "__name__", ""), bound, args, kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
         if _too_big(result):
             raise RenderLimit("a call made a value over the limit")
@@ -183,8 +332,23 @@ class BoundedEnvironment(SandboxedEnvironment):
             raise RenderLimit("an item's value is over the limit")
         return value
 
+    def bounded_concat(self, values: tuple[Any, ...], markup: bool) -> str:
+        """``a ~ b ~ ...``, refused where the result would be over the limit."""
+        self.check_clock()
+        size = 0
+        for value in values:
+            size += _printed_size(value, MAX_FILE_BYTES - size)
+            if size > MAX_FILE_BYTES:
+                raise RenderLimit("a concatenation (~) would make a value over the limit")
+        return markup_join(values) if markup else str_join(values)
+
+    def _finalize(self, value: Any) -> Any:
+        if not isinstance(value, str) and _printed_size(value) > MAX_FILE_BYTES:
+            raise RenderLimit("a value printed with {{ }} would be over the limit")
+        return value
+
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        """``*``, ``**``, ``+`` and ``%``, refused where the result would be too large."""
+        """``*``, ``**``, ``+``, ``%`` and ``//``, refused where the result would be too large."""
         self.check_clock()
         _check_binop(operator_, left, right)
         return _BINOPS[operator_](left, right)
@@ -195,12 +359,14 @@ _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
     "**": operator.pow,
     "+": operator.add,
     "%": operator.mod,
+    "//": operator.floordiv,
 }
 _SEQUENCES = (str, bytes, list, tuple)
 
 
 def _check_binop(operator_: str, left: Any, right: Any) -> None:
     """Refuse an operation whose result would be over :data:`MAX_FILE_BYTES` (or a huge int)."""
+    _check_numbers(operator_, left, right)
     if operator_ == "*":
         _check_repeat(left, right)
         _check_repeat(right, left)
@@ -212,8 +378,21 @@ def _check_binop(operator_: str, left: Any, right: Any) -> None:
         if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
             if len(left) + len(right) > MAX_FILE_BYTES:
                 raise RenderLimit("a concatenation (+) would make a value over the limit")
-    else:
-        _check_format(left)  # %
+    elif operator_ == "%":
+        _check_format(left)
+        _check_format_args(left, right if isinstance(right, tuple) else (right,))
+
+
+def _check_numbers(operator_: str, left: Any, right: Any) -> None:
+    """Refuse ``*`` of integers whose product, or ``//``/``%`` of one, is over the bits limit."""
+    if _is_int(left) and _is_int(right) and operator_ != "**":
+        bits = abs(left).bit_length(), abs(right).bit_length()
+        if (sum(bits) if operator_ == "*" else max(bits)) > MAX_POWER_BITS:
+            raise RenderLimit(f"a number ({operator_}) would be over the limit")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_repeat(seq: Any, times: Any) -> None:
@@ -374,12 +553,28 @@ def render_files(
 ) -> list[PlannedFile]:
     """Render or copy each manifest entry, in manifest order, within the render's limits.
 
+    An untrusted pack (``pack.trusted`` False) renders in a child process that the OS bounds
+    (:func:`_render_in_child`) where ``os.fork`` exists; elsewhere, and for a bundled pack, in
+    this process with the sandbox's own checks.
+
     Raises:
         TemplateError: a source is missing or a symlink, two entries share a destination, a
-            path is unsafe, a template fails (including an undefined variable), or a limit
-            (:data:`RENDER_DEADLINE_S`, :data:`MAX_FILE_BYTES`, :data:`MAX_TOTAL_BYTES`) is
-            passed; the message names the file.
+            path is unsafe, a template fails (including an undefined variable), a limit
+            (:data:`RENDER_DEADLINE_S`, :data:`MAX_FILE_BYTES`, :data:`MAX_TOTAL_BYTES`,
+            :data:`RENDER_MEMORY_BYTES`) is passed, or the files would make a directory git
+            reads as a repository; the message names the file.
     """
+    if pack.trusted or not hasattr(os, "fork"):
+        return _render_all(pack, specs, context)
+    return _render_in_child(pack, specs, context)
+
+
+def _render_all(
+    pack: TemplatePack,
+    specs: list[FileSpec],
+    context: dict[str, Any],
+    progress: mmap.mmap | None = None,
+) -> list[PlannedFile]:
     env = make_environment(pack.files_root)
     env.deadline = time.monotonic() + RENDER_DEADLINE_S
     budget = _Budget()
@@ -388,14 +583,224 @@ def render_files(
     current = ""
     try:
         with _deadline(RENDER_DEADLINE_S + 0.5):
-            for spec in specs:
+            for index, spec in enumerate(specs):
                 current = spec.src
+                if progress is not None:
+                    progress[:4] = struct.pack("=i", index)
                 planned.append(_one_file(pack, env, spec, context, budget, seen))
     except _DeadlinePassed:
         raise TemplateError(
             pack.name, f"{current}: rendering took over {RENDER_DEADLINE_S:g} s"
         ) from None
+    problem = git_directory_problem(p.path for p in planned)
+    if problem is not None:
+        raise TemplateError(pack.name, problem)
     return planned
+
+
+_GIT_DIR_FILES = frozenset({"config", "commondir", "gitdir"})
+_GIT_DIR_DIRS = frozenset({"objects", "refs"})
+
+
+def git_directory_problem(paths: Iterable[PurePosixPath]) -> str | None:
+    """Why these files would make a directory that git takes for a repository; None if not.
+
+    Git treats a directory holding ``HEAD`` with ``objects/`` and ``refs/`` (or a
+    ``commondir``) as a bare repository and obeys its ``config`` (``core.fsmonitor`` runs a
+    command on any ``git status`` inside). Refused, in any case spelling: ``HEAD`` next to a
+    ``config``, ``commondir`` or ``gitdir`` file or an ``objects/`` or ``refs/`` directory.
+    """
+    files: dict[tuple[str, ...], set[str]] = {}
+    dirs: dict[tuple[str, ...], set[str]] = {}
+    for path in paths:
+        parts = tuple(part.rstrip(". ").casefold() for part in path.parts)
+        files.setdefault(parts[:-1], set()).add(parts[-1])
+        for depth in range(len(parts) - 1):
+            dirs.setdefault(parts[:depth], set()).add(parts[depth])
+    for folder, names in sorted(files.items()):
+        if "head" in names and (names & _GIT_DIR_FILES or dirs.get(folder, set()) & _GIT_DIR_DIRS):
+            where = "/".join(folder) or "the project's root"
+            return (
+                f"{where}: refused: its HEAD with git's config, objects/ or refs/ would make a"
+                " git repository (its config could run commands)"
+            )
+    return None
+
+
+_FRAME = struct.Struct("=IQB")  # path length, content length, executable
+
+
+def _encode(planned: list[PlannedFile]) -> bytes:
+    parts = [b"F"]
+    for file in planned:
+        path = file.path.as_posix().encode("utf-8", "surrogateescape")
+        parts += [_FRAME.pack(len(path), len(file.content), file.executable), path, file.content]
+    return b"".join(parts)
+
+
+def _decode(data: bytes) -> list[PlannedFile]:
+    planned, at = [], 1
+    while at < len(data):
+        size, length, executable = _FRAME.unpack_from(data, at)
+        at += _FRAME.size
+        path = data[at : at + size].decode("utf-8", "surrogateescape")
+        content = data[at + size : at + size + length]
+        if len(content) != length:
+            raise ValueError("truncated")
+        at += size + length
+        planned.append(PlannedFile(PurePosixPath(path), content, bool(executable)))
+    return planned
+
+
+def _address_space() -> int | None:
+    """This process's address space in bytes (VmSize), or None where /proc does not say."""
+    try:
+        with Path("/proc/self/status").open("rb") as status:
+            for line in status:
+                if line.startswith(b"VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _limit_child() -> None:
+    """In the child: cap its address space growth, its CPU time, and its core dumps."""
+    import resource
+
+    def lower(kind: int, soft: int) -> None:
+        _, hard = resource.getrlimit(kind)
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(kind, (soft, hard))
+
+    lower(resource.RLIMIT_CORE, 0)
+    lower(resource.RLIMIT_CPU, math.ceil(RENDER_DEADLINE_S + RENDER_GRACE_S))
+    used = _address_space()
+    if used is not None:
+        lower(resource.RLIMIT_AS, used + RENDER_MEMORY_BYTES)
+
+
+def _child(
+    write_fd: int,
+    pack: TemplatePack,
+    specs: list[FileSpec],
+    context: dict[str, Any],
+    progress: mmap.mmap,
+) -> None:
+    """The child's whole life: render, send the result down the pipe, ``os._exit``."""
+    global _IN_CHILD
+    code = 1
+    try:
+        _IN_CHILD = True
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent reports an interrupt
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _limit_child()
+        try:
+            payload = _encode(_render_all(pack, specs, context, progress))
+        except TemplateError as exc:
+            payload = b"E" + exc.detail.encode("utf-8", "replace")
+        except MemoryError:
+            payload = b""
+            code = _MEMORY_EXIT
+        except Exception as exc:  # a failure of the template the parent names with its file
+            payload = b"X" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:4000]
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write_fd, view) :]
+        code = code if code == _MEMORY_EXIT else 0
+    except MemoryError:
+        code = _MEMORY_EXIT
+    except BaseException:  # noqa: BLE001, S110 - the exit status says it failed
+        pass
+    finally:
+        os._exit(code)
+
+
+def _render_in_child(
+    pack: TemplatePack, specs: list[FileSpec], context: dict[str, Any]
+) -> list[PlannedFile]:
+    """Render in a forked child bounded by the OS; read its result through a pipe.
+
+    The child's address space may grow by :data:`RENDER_MEMORY_BYTES` (RLIMIT_AS) and it gets
+    :data:`RENDER_DEADLINE_S` plus :data:`RENDER_GRACE_S` of CPU (RLIMIT_CPU); the parent
+    kills it at that wall-clock deadline, and stops reading past :data:`MAX_TOTAL_BYTES` plus
+    the framing.
+    """
+    progress = mmap.mmap(-1, mmap.PAGESIZE)  # shared with the child: the file it is on
+    progress[:4] = struct.pack("=i", -1)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child leaves through os._exit
+        os.close(read_fd)
+        _child(write_fd, pack, specs, context, progress)
+    os.close(write_fd)
+    limit = MAX_TOTAL_BYTES + (len(specs) + 1) * (_FRAME.size + 4096)
+    data, status = _collect(pid, read_fd, limit)
+    index = struct.unpack("=i", progress[:4])[0]
+    progress.close()
+    current = f"{specs[index].src}: " if 0 <= index < len(specs) else ""
+    if data[:1] == b"F" and status is not None and os.WIFEXITED(status):
+        try:
+            return _decode(data)
+        except (ValueError, struct.error):
+            pass
+    if data[:1] == b"E":
+        raise TemplateError(pack.name, data[1:].decode("utf-8", "replace"))
+    if data[:1] == b"X":
+        raise TemplateError(pack.name, current + data[1:].decode("utf-8", "replace"))
+    raise TemplateError(pack.name, current + _failure(status, len(data) > limit))
+
+
+def _collect(pid: int, read_fd: int, limit: int) -> tuple[bytes, int | None]:
+    """Read the child's pipe (up to ``limit`` bytes and the deadline), then reap it.
+
+    Returns what it sent and its wait status, None where it was killed at the deadline.
+    """
+    deadline = time.monotonic() + RENDER_DEADLINE_S + RENDER_GRACE_S
+    chunks: list[bytes] = []
+    size, ended, status = 0, False, None
+    try:
+        while not ended and size <= limit:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([read_fd], [], [], left)[0]:
+                break
+            chunk = os.read(read_fd, 1 << 20)
+            ended = not chunk
+            size += len(chunk)
+            chunks.append(chunk)
+        while ended and status is None and time.monotonic() < deadline:
+            status = _reaped(pid)
+            if status is None:
+                time.sleep(0.001)
+    finally:
+        os.close(read_fd)
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    return b"".join(chunks) if ended or size > limit else b"", status
+
+
+def _failure(status: int | None, too_much: bool) -> str:
+    """Why the child sent no result, from its wait status."""
+    if too_much:
+        return f"refused: the render's files together are over {_mib(MAX_TOTAL_BYTES)}"
+    if status is None or (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU):
+        return f"rendering took over {RENDER_DEADLINE_S:g} s"
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _MEMORY_EXIT:
+        return f"refused: rendering used over {_gib(RENDER_MEMORY_BYTES)} of memory"
+    if os.WIFSIGNALED(status):
+        return f"rendering failed: its process ended with signal {os.WTERMSIG(status)}"
+    return f"rendering failed: its process ended with status {os.WEXITSTATUS(status)}"
+
+
+def _reaped(pid: int) -> int | None:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    return status if done == pid else None
+
+
+def _gib(size: int) -> str:
+    return f"{size / (1 << 30):g} GiB"
 
 
 def _one_file(
@@ -427,7 +832,8 @@ def _one_file(
     except JinjaError as exc:
         raise TemplateError(pack.name, f"{spec.src}: {exc}") from None
     except (MemoryError, OverflowError, RecursionError) as exc:
-        kind = {MemoryError: "ran out of memory", RecursionError: "nested too deeply"}
+        memory = f"used over {_gib(RENDER_MEMORY_BYTES)} of memory" if _IN_CHILD else ""
+        kind = {MemoryError: memory or "ran out of memory", RecursionError: "nested too deeply"}
         reason = kind.get(type(exc), "made a number too large")
         raise TemplateError(pack.name, f"{spec.src}: refused: rendering {reason}") from None
     problem = attributes_problem(dest, content)

@@ -17,9 +17,14 @@ Per file: unchanged upstream keeps yours; untouched by you takes theirs; both ch
 with ``git merge-file`` (conflicts become inline markers); a file you deleted stays deleted; a
 file removed upstream is deleted only if you never edited it. Line endings are kept per file (a
 CRLF file merges with an LF template and stays CRLF). A path whose kind changed (your directory
-where the template has a file, or the reverse) is a conflict, left for you. With conflicts the
-answers record
-and the pristine ref do not advance until ``mlops update --continue``. Resources a template
+where the template has a file, or your file where it has a directory) is a *type conflict*: yours
+is left as it is and the template's version is written beside the project under
+``.mlops/update/theirs/PATH`` (never over anything there). One is resolved when ``PATH`` is a
+regular file again (you moved yours aside and put the template's in place, or made your own), or
+when you keep yours explicitly with ``mlops update --continue --keep-mine PATH`` (a directory
+names every type conflict under it). With conflicts the answers record and the pristine ref do
+not advance until ``mlops update --continue``, which refuses while a marker or a type conflict
+remains; it then removes the template copies you left unchanged. Resources a template
 version renamed get Pulumi aliases in ``.mlops/aliases.yml`` (read by the program through
 :func:`mlops.infra.aliases.register_aliases`), so ``pulumi up`` moves state instead of replacing.
 """
@@ -34,7 +39,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -52,14 +57,31 @@ INIT_MESSAGE = "Initial commit from mlops-stack template"
 GIT_TIMEOUT_S = 60
 
 
-class UpdateConflicts(MlopsError):
-    """The merge left conflict markers; the update waits for ``--continue``."""
+THEIRS_DIR = PurePosixPath(".mlops/update/theirs")
+"""Where the template's version of each type-conflicted path is written."""
 
-    def __init__(self, paths: list[str], plan: Any = None) -> None:
+
+class UpdateConflicts(MlopsError):
+    """The merge left conflict markers or type conflicts; the update waits for ``--continue``."""
+
+    def __init__(self, paths: list[str], plan: Any = None, kinds: list[str] | None = None) -> None:
         self.paths = paths
         self.plan = plan
+        self.kinds = kinds or []
+        text = [p for p in paths if p not in self.kinds]
+        todo = "Resolve the markers, then" if text else "Then"
+        if self.kinds:
+            where = f" in {', '.join(text)}" if text else ""
+            todo = (
+                f"{'Resolve the markers' + where + '; ' + ', '.join(self.kinds) if text else ''}"
+                f"{'' if text else 'They'} {'is' if len(self.kinds) == 1 and text else 'are'}"
+                " a file on one side and a directory"
+                f" on the other: the template's version is in {THEIRS_DIR}/ - put it in place of"
+                " yours (move yours aside), or keep yours with `mlops update --continue"
+                " --keep-mine PATH`. Then"
+            )
         super().__init__(
-            f"{len(paths)} file(s) have conflicts: {', '.join(paths)}. Resolve the markers, then"
+            f"{len(paths)} file(s) have conflicts: {', '.join(paths)}. {todo}"
             " run `mlops update --continue` (the answers record advances only then)"
         )
 
@@ -86,10 +108,11 @@ class UpdatePlan:
     pristine: dict[str, bytes]
     new_questions: dict[str, Any] = field(default_factory=dict)
     aliases: list[dict[str, str]] = field(default_factory=list)
+    clashes: dict[str, str] = field(default_factory=dict)  # type conflicts: path -> why
 
     @property
     def conflicts(self) -> list[str]:
-        """Paths left with conflict markers."""
+        """Paths in conflict: left with conflict markers, or type conflicts."""
         return [o.path for o in self.outcomes if o.action == "conflict"]
 
     def diff(self, project: Path) -> str:
@@ -409,10 +432,18 @@ def plan_update(project: Path, to: str | None = None, trust: bool = False) -> Up
         if write:
             writes[path] = content
     clashes = _type_clashes(project, paths, base, theirs, writes)
+    # Removed upstream, and something else of yours there: nothing to bring in, nothing touched.
+    gone = {path: why for path, why in clashes.items() if path not in theirs}
+    clashes = {path: why for path, why in clashes.items() if path in theirs}
     outcomes = [
-        Outcome(o.path, "conflict", clashes[o.path]) if o.path in clashes else o for o in outcomes
+        Outcome(o.path, "conflict", clashes[o.path])
+        if o.path in clashes
+        else Outcome(o.path, "kept", f"removed upstream; left as is: {gone[o.path]}")
+        if o.path in gone
+        else o
+        for o in outcomes
     ]
-    writes = {path: content for path, content in writes.items() if path not in clashes}
+    writes = {path: content for path, content in writes.items() if path not in {**clashes, **gone}}
     aliases = [
         {"type": r.type, "old": r.old, "new": r.new}
         for version, renames in sorted(pack.migrations.items(), key=lambda kv: version_key(kv[0]))
@@ -429,6 +460,7 @@ def plan_update(project: Path, to: str | None = None, trust: bool = False) -> Up
         theirs,
         new_questions,
         aliases,
+        clashes,
     )
 
 
@@ -529,19 +561,31 @@ def run_update(project: Path, to: str | None = None, trust: bool = False) -> Upd
     old = _pristine_commit(project, plan.old_version)
     message = f"mlops-stack template {plan.template} {plan.new_version} (pristine render)"
     pristine = _pristine_commit_for(project, plan.pristine, plan.record, old, message)
+    if plan.clashes:
+        # The template's side of each type conflict, beside the project (before anything of
+        # yours is touched, and never over anything already there).
+        if target_kind(project, THEIRS_DIR) != "missing":
+            raise UserError(
+                f"{project / THEIRS_DIR} is left from an earlier update: move it away (the"
+                " template's copies of type-conflicted paths are written there), then"
+                " `mlops update` again"
+            )
+        for path in sorted(plan.clashes):
+            _write(project, f"{THEIRS_DIR}/{path}", plan.pristine[path])
     # Deletions first, so a file the template turned into a directory (or back) makes room.
     for path, content in sorted(plan.writes.items(), key=lambda item: item[1] is not None):
         _write(project, path, content)
     if plan.conflicts:
         state = {
             "to": plan.new_version,
-            "conflicts": plan.conflicts,
+            "conflicts": [p for p in plan.conflicts if p not in plan.clashes],
+            "type_conflicts": plan.clashes,
             "pristine": pristine,
             "aliases": plan.aliases,
             "record": plan.record.decode(),
         }
         _write(project, str(STATE_PATH), yaml.safe_dump(state, sort_keys=False).encode())
-        raise UpdateConflicts(plan.conflicts, plan)
+        raise UpdateConflicts(plan.conflicts, plan, sorted(plan.clashes))
     _finish(project, plan.record, pristine, plan.aliases)
     return plan
 
@@ -569,6 +613,8 @@ def _read_state(path: Path) -> dict[str, Any]:
         and isinstance(pristine, str)
         and re.fullmatch(r"[0-9a-f]{40,64}", pristine)
         and isinstance(state.get("aliases", []), list)
+        and isinstance(state.get("type_conflicts", {}), dict)
+        and all(isinstance(v, str) for v in state.get("type_conflicts", {}).values())
     ):
         raise UserError(
             f"{path} is not an update in progress (conflicts, pristine, record): restore it,"
@@ -577,16 +623,56 @@ def _read_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def continue_update(project: Path) -> list[str]:
-    """Finish an update whose conflicts are resolved; return the files that had them.
+_NOW = {
+    "dir": "still a directory",
+    "blocked": "a file stands where the template has a directory holding it",
+    "link": "a symlink is on the way",
+    "missing": "missing",
+}
+
+
+def _unresolved_kinds(project: Path, clashes: Mapping[str, str], keep_mine: list[str]) -> list[str]:
+    """One line per type conflict neither a regular file again nor kept with ``--keep-mine``."""
+    kept = {PurePosixPath(k) for k in keep_mine}
+    for k in kept:
+        if not any(k == PurePosixPath(c) or k in PurePosixPath(c).parents for c in clashes):
+            listed = ", ".join(sorted(clashes)) or "none"
+            raise UserError(
+                f"--keep-mine {k}: not a type conflict of this update (those are: {listed})"
+            )
+    lines = []
+    for conflicted in sorted(clashes):
+        rel = PurePosixPath(conflicted)
+        check_path(project, rel)
+        if any(k == rel or k in rel.parents for k in kept):
+            continue
+        kind = target_kind(project, rel)
+        if kind == "file":
+            continue
+        lines.append(
+            f"  {conflicted}: {_NOW.get(kind, kind)}; the template's file is"
+            f" {THEIRS_DIR}/{conflicted}: move yours aside and put it at {conflicted},"
+            f" or keep yours with --keep-mine {conflicted}"
+        )
+    return lines
+
+
+def continue_update(project: Path, keep_mine: list[str] | None = None) -> list[str]:
+    """Finish an update whose conflicts are resolved; return the paths that had them.
+
+    A type conflict is resolved when its path is a regular file again, or kept with
+    ``keep_mine`` (a path, or a directory above it).
 
     Raises:
-        UserError: no update in progress, or conflict markers remain (each named with its line).
+        UserError: no update in progress, conflict markers remain (each named with its line),
+            a type conflict is unresolved (one line each), or ``keep_mine`` names none.
     """
     path = project / STATE_PATH
     if not path.exists():
         raise UserError("no update is in progress (nothing to continue)")
     state = _read_state(path)
+    clashes: dict[str, str] = dict(state.get("type_conflicts") or {})
+    unresolved = _unresolved_kinds(project, clashes, keep_mine or [])
     left = []
     for conflicted in state["conflicts"]:
         check_path(project, PurePosixPath(conflicted))
@@ -595,16 +681,51 @@ def continue_update(project: Path) -> list[str]:
             number, line = found[0]
             more = f" and {len(found) - 1} more" if len(found) > 1 else ""
             left.append(f"{conflicted} (line {number}: '{line}'{more})")
+    problems = []
     if left:
-        raise UserError(f"conflict markers remain in {', '.join(left)}: resolve them first")
+        problems.append(f"conflict markers remain in {', '.join(left)}: resolve them first")
+    if unresolved:
+        problems.append(
+            f"{len(unresolved)} type conflict(s) unresolved (a file on one side, a directory on"
+            " the other); nothing advanced:"
+        )
+        problems += unresolved
+    if problems:
+        raise UserError("\n".join(problems))
     _finish(project, state["record"].encode(), state["pristine"], state.get("aliases", []))
-    return list(state["conflicts"])
+    _remove_copies(project, state["pristine"], clashes)
+    return [*state["conflicts"], *sorted(clashes)]
 
 
-def check_update(project: Path, trust: bool = False) -> tuple[str, str, str]:
-    """(template, the project's version, the newest version available).
+def _remove_copies(project: Path, pristine: str, clashes: Mapping[str, str]) -> None:
+    """Remove the template copies of type-conflicted paths that were left as written."""
+    if not clashes:
+        return
+    rendered = _tree_files(project, pristine)
+    for conflicted in clashes:
+        rel = THEIRS_DIR / conflicted
+        copy = project / rel
+        if target_kind(project, rel) == "file" and _read(copy) == rendered.get(conflicted):
+            copy.unlink()
+            _prune(project, copy.parent)
+
+
+class UpdateCheck(NamedTuple):
+    """What ``check-update`` found: the newest version, and the ``--to`` that reaches it."""
+
+    template: str
+    current: str
+    available: str
+    to: str | None = None  # a git pack's tag: `mlops update --to TAG`
+
+
+def check_update(project: Path, trust: bool = False) -> UpdateCheck:
+    """The project's template, its version and the newest version available.
 
     For a git pack the newest is its highest release tag (the update is then `--to TAG`).
+
+    Raises:
+        SourceUnreachable: a git pack's source could not be reached (git's reason).
     """
     from mlops.templates.custom import latest_version, parse_source
 
@@ -617,7 +738,8 @@ def check_update(project: Path, trust: bool = False) -> tuple[str, str, str]:
     )
     if source is not None and source.is_git:
         latest = latest_version(source)
-        newer = latest and version_key(latest[0]) > version_key(current)
-        return str(record["template"]), current, latest[1] if latest and newer else current
+        if latest and version_key(latest[0]) > version_key(current):
+            return UpdateCheck(str(record["template"]), current, latest[1], latest[1])
+        return UpdateCheck(str(record["template"]), current, current)
     pack, _ = pack_of(record, None, trust)
-    return pack.name, current, pack.version
+    return UpdateCheck(pack.name, current, pack.version)

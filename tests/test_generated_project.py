@@ -44,7 +44,10 @@ def test_generated_sklearn_project_installs_in_a_fresh_venv_and_passes_its_tests
     env = clean_env(venv)
     if Path(uv).is_file():
         subprocess.run([uv, "venv", "-q", str(venv)], check=True, env=env)
-        install = [uv, "pip", "install", "--python", str(venv / "bin" / "python")]
+        # uv keeps find-links wheels by file name, and every checkout's wheel is 0.1.0: refresh
+        # it, or a wheel cached from an earlier source state is installed instead of this one.
+        install = [uv, "pip", "install", "--refresh-package", "mlops-stack"]
+        install += ["--python", str(venv / "bin" / "python")]
     else:  # pip: slower, same outcome
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         install = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]

@@ -8,10 +8,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +29,14 @@ from mlops.templates.engine import Scaffold
 pytestmark = pytest.mark.integration
 
 EXTERNAL = "http://203.0.113.7:4566"  # TEST-NET-3: never routed, never to be dialled
+
+
+@pytest.fixture(autouse=True)
+def user_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This user's state directory (the record of --aws-endpoint), never the real home's."""
+    path = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(path))
+    return path
 
 
 def scaffold(tmp_path: Path, name: str, git: bool = False) -> Path:
@@ -178,7 +189,7 @@ def test_a_tampered_endpoint_gets_nothing(  # type: ignore[no-untyped-def]
 
 
 def test_an_external_endpoint_is_recorded_and_checked_on_read(  # type: ignore[no-untyped-def]
-    tmp_path: Path, moto_endpoint: str, invoke
+    tmp_path: Path, moto_endpoint: str, invoke, user_state: Path
 ) -> None:
     project = scaffold(tmp_path, "external")
     assert (
@@ -195,7 +206,219 @@ def test_an_external_endpoint_is_recorded_and_checked_on_read(  # type: ignore[n
     with pytest.raises(localmode.UserError, match="nor one given with --aws-endpoint"):
         localmode.require_state(project)
     edit_state(project, external=True)
+    # Recorded for this user, outside the project: 0600, keyed by the project's resolved path.
+    record = localmode.endpoints_file()
+    assert record.is_relative_to(user_state) and not record.is_relative_to(project)
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    assert json.loads(record.read_text()) == {str(project.resolve()): moto_endpoint}
+    # A record anyone else may write, or that is a link, is not this user's: stale, fail closed.
+    original = record.read_text()
+    record.chmod(0o620)
+    with pytest.raises(localmode.UserError, match="did not record it for this project"):
+        localmode.require_state(project)
+    record.chmod(0o600)
+    record.unlink()
+    (record.parent / "elsewhere.json").write_text(original)
+    record.symlink_to(record.parent / "elsewhere.json")
+    with pytest.raises(localmode.UserError, match="did not record it for this project"):
+        localmode.require_state(project)
+    record.unlink()
+    record.write_text(original)
+    record.chmod(0o600)
+    assert localmode.require_state(project).endpoint == moto_endpoint
     assert invoke("local", "down", "--project", str(project)).exit_code == 0
+    assert json.loads(record.read_text()) == {}  # down forgets it
+
+
+def test_a_forged_external_endpoint_gets_nothing(  # type: ignore[no-untyped-def]
+    tmp_path: Path, moto_endpoint: str, invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`external: true, pid: 0` in a cloned or edited state names no endpoint of this user's."""
+    project = scaffold(tmp_path, "forged")
+    sink = Sink()
+    forged = {
+        "endpoint": f"http://127.0.0.1:{sink.port}",
+        "region": "us-east-1",
+        "path": "bootstrap",
+        "external": True,
+        "pid": 0,
+    }
+    try:
+        with outbound(monkeypatch) as attempts:
+            # Cloned with the project: this user never gave an endpoint for it.
+            localmode.state_file(project).parent.mkdir(exist_ok=True)
+            localmode.state_file(project).write_text(json.dumps(forged))
+            assert_stale(project, invoke, "did not record it for this project")
+            # Edited after a genuine `up --aws-endpoint`: the record names another endpoint.
+            localmode.state_file(project).unlink()
+            up = invoke("local", "up", "--project", str(project), "--aws-endpoint", moto_endpoint)
+            assert up.exit_code == 0, up.output
+            edit_state(project, **forged)
+            assert_stale(project, invoke, "did not record it for this project")
+            assert sink.connections == 0 and attempts == []
+            # `up` starts afresh (the embedded endpoint), again without a word to the sink.
+            again = invoke("local", "up", "--project", str(project))
+            assert again.exit_code == 0 and "stale" in again.output, again.output
+            assert sink.connections == 0 and attempts == []
+            assert localmode.recorded_external(project) == ""  # no longer external
+    finally:
+        sink.close()
+        last = localmode.load_state(project)
+        invoke("local", "down", "--project", str(project))
+        if last is not None and last.pid:
+            reap(last.pid)
+        kill_endpoints(project)
+
+
+def assert_stale(project: Path, invoke, reason: str) -> None:  # type: ignore[no-untyped-def]
+    """Every command that talks to local mode's endpoint refuses, in one line."""
+    for command in (
+        ("pipeline", "run", "--project", str(project)),
+        ("runs", "list", "--project", str(project)),
+        ("serve", "--project", str(project)),
+        ("monitor", "run", "--project", str(project)),
+    ):
+        result = invoke(*command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "local mode's state is stale" in result.output and reason in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    status = invoke("local", "status", "--project", str(project))
+    assert status.exit_code == 4 and "stale" in status.output and reason in status.output
+    assert len(status.output.strip().splitlines()) == 1, status.output
+
+
+# Poses as the embedded endpoint: `-m mlops.infra.moto_process ... --project P` on its command
+# line, listening on loopback; every connection it accepts is counted in <ready>.hits.
+FAKE_ENDPOINT = """
+import socket, sys, time
+from pathlib import Path
+ready = Path(sys.argv[sys.argv.index("--ready-file") + 1])
+hits = ready.with_suffix(".hits")
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(16)
+tmp = ready.with_suffix(".tmp")
+tmp.write_text(str(sock.getsockname()[1]))
+tmp.replace(ready)
+count = 0
+while True:
+    conn, _ = sock.accept()
+    count += 1
+    hits.write_text(str(count))
+    conn.close()
+"""
+
+
+@contextlib.contextmanager
+def fake_endpoint(
+    project: Path, python: str, user: int | None = None, as_module: bool = True
+) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """Run FAKE_ENDPOINT as ``python -m mlops.infra.moto_process`` for ``project``.
+
+    Not ``as_module``: as ``python -c FAKE_ENDPOINT`` with the same words after it.
+
+    It lives in a directory of its own under /tmp that ``user`` can read; yields the process,
+    its port and the file counting connections.
+    """
+    root = Path(tempfile.mkdtemp(prefix="mlops-fake-", dir="/tmp"))
+    try:
+        root.chmod(0o755)
+        module = root / "mlops" / "infra" / "moto_process.py"
+        module.parent.mkdir(parents=True)
+        for package in (root / "mlops", module.parent):
+            package.chmod(0o755)
+            (package / "__init__.py").write_text("")
+        module.write_text(FAKE_ENDPOINT)
+        run = root / "run"
+        run.mkdir()
+        run.chmod(0o777)
+        ready = run / "ready"
+        proc = subprocess.Popen(  # noqa: S603
+            [python, *(["-m"] if as_module else ["-c", FAKE_ENDPOINT])]
+            + [localmode.ENDPOINT_MODULE, "--ready-file", str(ready)]
+            + ["--project", str(project.resolve())],
+            cwd=root,
+            env={"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"},
+            user=user,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while not ready.exists():
+                assert proc.poll() is None and time.monotonic() < deadline, "no fake endpoint"
+                time.sleep(0.02)
+            yield proc, int(ready.read_text()), ready.with_suffix(".hits")
+        finally:
+            proc.kill()
+            proc.wait()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def pose_as_endpoint(project: Path, pid: int, port: int) -> None:
+    from mlops.core.process import start_time
+
+    localmode.save_state(
+        project,
+        localmode.LocalState(
+            f"http://127.0.0.1:{port}", "us-east-1", "bootstrap", pid, start_time(pid)
+        ),
+    )
+
+
+def assert_refused(project: Path, invoke, proc: subprocess.Popen[bytes], hits: Path) -> None:  # type: ignore[no-untyped-def]
+    state = localmode.load_state(project)
+    assert state is not None
+    assert not localmode.endpoint_verified(project, state.pid, state.pid_started)
+    assert "is not from the embedded endpoint" in localmode.stale_reason(project, state)
+    assert_stale(project, invoke, "is not from the embedded endpoint")
+    down = invoke("local", "down", "--project", str(project))
+    assert down.exit_code == 0 and "nothing signalled" in down.output, down.output
+    assert proc.poll() is None  # never signalled
+    assert not hits.exists()  # nothing was sent to it
+
+
+def runs_as(python: str, user: int) -> bool:
+    try:
+        probe = subprocess.run([python, "-c", "pass"], user=user, cwd="/tmp", capture_output=True)  # noqa: S603
+    except OSError:  # not executable for that user (a Python under /root, say)
+        return False
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="starting a process as another user needs root")
+def test_another_users_process_is_not_taken_for_the_endpoint(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    nobody = 65534
+    pythons = [os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3"]
+    usable = [p for p in pythons if Path(p).exists() and runs_as(p, nobody)]
+    if not usable:
+        pytest.skip("no Python that another user may run")
+    project = scaffold(tmp_path, "otheruser")
+    # The control: the same fake, run by this user, passes every check (the pid, start time,
+    # `python -m` command line, executable and port are all right): only the uid tells.
+    with fake_endpoint(project, usable[0]) as (proc, port, _):
+        pose_as_endpoint(project, proc.pid, port)
+        state = localmode.load_state(project)
+        assert state is not None and localmode.stale_reason(project, state) == ""
+    with fake_endpoint(project, usable[0], user=nobody) as (proc, port, hits):
+        pose_as_endpoint(project, proc.pid, port)
+        assert_refused(project, invoke, proc, hits)
+
+
+def test_a_process_that_is_not_python_is_not_taken_for_the_endpoint(  # type: ignore[no-untyped-def]
+    tmp_path: Path, invoke
+) -> None:
+    """Right command line, this user, right port, but another executable (a copy named so)."""
+    project = scaffold(tmp_path, "notpython")
+    binary = Path(tempfile.mkdtemp(prefix="mlops-exe-", dir="/tmp")) / "endpointd"
+    try:
+        shutil.copy2(os.path.realpath(sys.executable), binary)
+        if subprocess.run([binary, "-c", "pass"], capture_output=True).returncode != 0:  # noqa: S603
+            pytest.skip("a copy of this Python does not run")
+        with fake_endpoint(project, str(binary)) as (proc, port, hits):
+            pose_as_endpoint(project, proc.pid, port)
+            assert_refused(project, invoke, proc, hits)
+    finally:
+        shutil.rmtree(binary.parent, ignore_errors=True)
 
 
 def spawn_up(project: Path) -> subprocess.Popen[bytes]:
@@ -405,3 +628,17 @@ def test_the_project_stays_clean_after_up_and_a_run(  # type: ignore[no-untyped-
         assert ".mlops/answers.yml" in git("ls-files")
     finally:
         invoke("local", "down", "--project", str(project))
+
+
+def test_a_python_running_other_code_is_not_taken_for_the_endpoint(  # type: ignore[no-untyped-def]
+    tmp_path: Path, invoke
+) -> None:
+    """`python -c CODE mlops.infra.moto_process --project P`: the words, but not our module."""
+    project = scaffold(tmp_path, "othercode")
+    with fake_endpoint(project, os.path.realpath(sys.executable), as_module=False) as (
+        proc,
+        port,
+        hits,
+    ):
+        pose_as_endpoint(project, proc.pid, port)
+        assert_refused(project, invoke, proc, hits)

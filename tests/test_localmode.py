@@ -258,6 +258,7 @@ def test_status_fails_when_the_recorded_endpoint_does_not_answer(tmp_path: Path,
         dest,
         localmode.LocalState(f"http://127.0.0.1:{port}", "us-east-1", "bootstrap", external=True),
     )
+    localmode.record_external(dest, f"http://127.0.0.1:{port}")
     result = invoke("local", "status", "--project", str(dest))
     assert result.exit_code == 4
     assert "nothing answers there" in result.output and "mlops local up" in result.output

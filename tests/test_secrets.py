@@ -128,3 +128,36 @@ def test_the_k8s_flavour_has_no_credential_settings() -> None:
         K8sConfig.from_values(
             "churn", "dev", {"churn:image": image, "churn:irsaRoleArn": {"secure": CIPHERTEXT}}
         )
+
+
+TOKEN = "ghp_" + "x1Y2z3" * 6  # a GitHub token's shape; never real
+
+
+def test_a_plaintext_credential_in_a_stack_file_is_warned_about(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    """A token in plain text in a committed stack file: a warning naming file, key and fix."""
+    set_config(project, "dev", deployWebhookUrl=WEBHOOK, deployWebhookToken=TOKEN)
+    path = project / "Pulumi.dev.yaml"
+    result = invoke("preview", "--stack", "dev", "--no-tree", "--project", str(project))
+    assert result.exit_code == 0, result.output  # a warning, not a failure
+    (line,) = [x for x in result.output.splitlines() if x.startswith("warning:")]
+    assert str(path) in line and "churn:deployWebhookToken" in line and "plain text" in line
+    assert "pulumi config set --secret deployWebhookToken" in line
+    assert TOKEN not in result.output  # the warning never repeats the secret
+    # With --json the warning stays off stdout (the JSON still parses) and is in the document.
+    as_json = invoke("preview", "--stack", "dev", "--json", "--project", str(project))
+    import json
+
+    document = json.loads(as_json.stdout)
+    assert len(document["stacks"][0]["warnings"]) == 1
+    assert "warning:" in as_json.stderr and "warning:" not in as_json.stdout
+    # --all (stacks in forked workers) warns once, for the stack that holds it.
+    every = invoke("preview", "--all", "--no-tree", "--project", str(project))
+    assert [x for x in every.output.splitlines() if x.startswith("warning:")] == [line]
+
+
+def test_a_secure_or_unset_credential_is_not_warned_about(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    for token in ({"secure": CIPHERTEXT}, ""):
+        set_config(project, "dev", deployWebhookUrl=WEBHOOK, deployWebhookToken=token)
+        result = invoke("preview", "--stack", "dev", "--no-tree", "--project", str(project))
+        assert result.exit_code == 0, result.output
+        assert "warning:" not in result.output

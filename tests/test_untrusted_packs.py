@@ -7,11 +7,14 @@ exit, nothing written at the destination.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
+import resource
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -511,3 +514,144 @@ def test_update_never_writes_through_a_symlink_in_the_project(tmp_path: Path, in
     assert "docs/new.md: conflict (a symlink is on the way" in result.output
     assert list(outside.iterdir()) == []
     assert stat.S_ISLNK((dest / "docs").lstat().st_mode)
+
+
+# An untrusted render runs in a child the OS bounds (memory, CPU, wall clock) ----------------
+
+REVIEW = [
+    "{% set x = 'x' * 10000000 %}{% set y = x~x~x~x~x~x~x~x~x~x %}"
+    "{% set z = " + "~".join(["y"] * 30) + " %}{{ z[:3] }}",
+    "{{ (['x' * 10000000] * 300)|join|length }}",
+    "{{ ('%*d' % (3000000000, 1))|length }}",
+    "{{ '{:>{}}'.format('a', 3000000000)|length }}",
+    "{{ ('x' * 10000000)|replace('x', 'y' * 300) }}",
+    "{{ ('a' * 10000000).join(['b'] * 300) }}",
+    "{{ ([range(100000)|list] * 5000)|tojson }}",
+    "{% set ns = namespace(x=7 ** 20000, p=1) %}{% for i in range(8) %}{% set ns.p = ns.x %}"
+    "{% set ns.x = ns.x * ns.x %}{% endfor %}{{ (ns.x // ns.p) > 0 }}",
+]
+DEADLINE_S = 2.0
+
+
+def _refused_in_bounds(tmp_path: Path, invoke, template: str, *words: str) -> str:  # type: ignore[no-untyped-def]
+    pack = make_pack(tmp_path / "pack", {"big.txt.jinja": template})
+    dest = tmp_path / "demo"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    started = time.monotonic()
+    result = init(invoke, pack, dest, "--no-git")
+    took = time.monotonic() - started
+    refused(result, "big.txt.jinja", *words)
+    assert not dest.exists()
+    assert took < DEADLINE_S + render.RENDER_GRACE_S + 3, took
+    # The child's gigabytes never reach this process, and the child stays within its budget.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 300 * 1024
+    child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert child_kib * 1024 < render.RENDER_MEMORY_BYTES + rss * 1024 + (256 << 20), child_kib
+    return str(result.output)
+
+
+@pytest.mark.parametrize("template", REVIEW)
+def test_the_sandbox_refuses_each_template_before_it_builds_the_value(
+    tmp_path: Path, invoke, monkeypatch: pytest.MonkeyPatch, template: str
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(render, "RENDER_DEADLINE_S", DEADLINE_S)
+    started = time.monotonic()
+    _refused_in_bounds(tmp_path, invoke, template, "refused", "limit")
+    assert time.monotonic() - started < DEADLINE_S  # the estimate, not a limit, stopped it
+
+
+@pytest.fixture
+def no_estimates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox's size checks switched off: the child process alone must bound the render."""
+    for name in ("_check_binop", "_check_filter", "_check_method", "_check_format_args"):
+        monkeypatch.setattr(render, name, lambda *args: None)
+    monkeypatch.setattr(render, "_printed_size", lambda *args: 0)
+    monkeypatch.setattr(render, "RENDER_DEADLINE_S", DEADLINE_S)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the child process needs os.fork")
+@pytest.mark.parametrize("template", [*REVIEW, "{{ 'A' * 3000000000 }}"])
+def test_the_child_process_bounds_what_the_sandbox_lets_through(
+    tmp_path: Path, invoke, no_estimates: None, template: str
+) -> None:  # type: ignore[no-untyped-def]
+    output = _refused_in_bounds(tmp_path, invoke, template)
+    assert "used over 1 GiB of memory" in output or f"took over {DEADLINE_S:g} s" in output
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the child process needs os.fork")
+def test_one_long_c_level_operation_is_stopped_near_the_deadline(
+    tmp_path: Path, invoke, no_estimates: None
+) -> None:  # type: ignore[no-untyped-def]
+    # One bigint division of minutes: no clock check in the sandbox can run during it.
+    long_op = "{% set a = 7 ** 2000000 %}{% set b = 7 ** 1000000 %}{{ (a // b) > 0 }}"
+    output = _refused_in_bounds(tmp_path, invoke, long_op)
+    assert f"big.txt.jinja: rendering took over {DEADLINE_S:g} s" in output
+
+
+def test_the_child_renders_exactly_what_this_process_would(tmp_path: Path) -> None:
+    from mlops.templates.answers import validate_with
+    from mlops.templates.custom import new_pack
+
+    new_pack(tmp_path / "pack", "acme")
+    build_file_tree(tmp_path / "pack" / "files", {"bin/run.sh": "#!/bin/sh\n", "e": ""})
+    (tmp_path / "pack" / "files" / "bin" / "run.sh").chmod(0o755)
+    pack = load_custom(Source(str(tmp_path / "pack")))
+    assert not pack.trusted
+    answers = validate_with(pack.answers_model, {"name": "demo"})
+    specs, context = pack.manifest(answers), pack.build_context(answers)
+    child = render.render_files(pack, specs, context)
+    here = render.render_files(dataclasses.replace(pack, trusted=True), specs, context)
+    assert child == here and any(f.executable for f in child) and len(child) > 10
+
+
+def test_a_failing_template_names_its_file_from_the_child(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    pack = make_pack(tmp_path / "pack", {"ok.jinja": "{{ name }}", "bad.jinja": "{{ nope }}"})
+    refused(init(invoke, pack, tmp_path / "demo", "--no-git"), "bad.jinja", "nope")
+
+
+# A pack plants a bare git repository --------------------------------------------------------
+
+
+def _bare_repo(marker: Path, prefix: str = "evil/") -> dict[str, str | bytes]:
+    return {
+        f"{prefix}HEAD": "ref: refs/heads/main\n",
+        f"{prefix}config": f'[core]\n\tfsmonitor = "touch {marker}"\n\tbare = false\n'
+        "\tworktree = .\n",
+        f"{prefix}objects/info/.keep": "",
+        f"{prefix}refs/heads/.keep": "",
+    }
+
+
+@pytest.mark.parametrize("prefix", ["evil/", "a/b/", ""])
+def test_a_pack_that_plants_a_bare_repository_is_refused(
+    tmp_path: Path, invoke, prefix: str
+) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "FSMONITOR-RAN"
+    pack = make_pack(tmp_path / "pack", _bare_repo(marker, prefix))
+    dest = tmp_path / "demo"
+    refused(init(invoke, pack, dest, "--no-git"), prefix.rstrip("/") or "root", "git repository")
+    assert not dest.exists()
+    inside = dest / prefix
+    inside.mkdir(parents=True)
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)}
+    subprocess.run(["git", "status"], cwd=inside, capture_output=True, env=env, check=False)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("paths", "problem"),
+    [
+        (["x/HEAD", "x/config"], True),
+        (["x/head", "x/Refs/heads/main"], True),
+        (["x/HEAD", "x/objects/ab/cd"], True),
+        (["x/HEAD", "x/commondir"], True),
+        (["x/HEAD.", "x/gitdir"], True),
+        (["HEAD", "config"], True),
+        (["x/HEAD", "y/config", "x/docs/objects"], False),
+        (["docs/HEAD.md", "docs/config", "docs/refs/a"], False),
+        (["x/HEAD"], False),
+    ],
+)
+def test_git_directory_problem(paths: list[str], problem: bool) -> None:
+    found = render.git_directory_problem(PurePosixPath(p) for p in paths)
+    assert (found is not None) == problem, found

@@ -486,3 +486,84 @@ def test_a_no_git_project_committed_its_own_way_uses_its_first_commit(
     result = invoke("update", "--project", str(root))
     assert result.exit_code == 0, result.output
     assert (root / "Makefile").read_text().startswith("PYTHON ?= python3.11\n")
+
+
+def _type_conflict(project: Path, invoke, monkeypatch, tmp_path) -> TemplatePack:  # type: ignore[no-untyped-def]
+    """Your directory where the template's changed .dockerignore file is: a type conflict."""
+    (project / ".dockerignore").unlink()
+    (project / ".dockerignore").mkdir()
+    (project / ".dockerignore" / "keep").write_text("mine\n")
+    commit(project)
+    pack = upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    result = invoke("update", "--project", str(project))
+    assert result.exit_code == 1, result.output
+    assert "the template's version is in .mlops/update/theirs/" in result.output
+    assert "--keep-mine PATH" in result.output
+    return pack
+
+
+def test_continue_waits_for_a_type_conflict_taken_from_the_templates_copy(
+    project, invoke, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    pack = _type_conflict(project, invoke, monkeypatch, tmp_path)
+    theirs = project / ".mlops" / "update" / "theirs" / ".dockerignore"
+    assert theirs.read_text().endswith("*.parquet\n")
+    refused = invoke("update", "--continue", "--project", str(project))
+    assert refused.exit_code == 2, refused.output
+    assert (
+        ".dockerignore: still a directory; the template's file is"
+        " .mlops/update/theirs/.dockerignore" in refused.output
+    )
+    assert record(project)["template_version"] == BUNDLED.version
+    assert (project / ".dockerignore" / "keep").read_text() == "mine\n"
+    # Take the template's side: yours moved aside, its copy put in place.
+    (project / ".dockerignore").rename(project / "dockerignore.mine")
+    shutil.copy(theirs, project / ".dockerignore")
+    done = invoke("update", "--continue", "--project", str(project))
+    assert done.exit_code == 0, done.output
+    assert record(project)["template_version"] == "9.0.0"
+    assert not (project / ".mlops" / "update").exists()
+    assert (project / "dockerignore.mine" / "keep").read_text() == "mine\n"
+    commit(project)
+    # The next update sees the template's file as there, not as deleted by you.
+    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.csv\n"), "9.1.0", pack)
+    later = invoke("update", "--project", str(project))
+    assert later.exit_code == 0, later.output
+    assert "~ .dockerignore: updated" in later.output
+    assert (project / ".dockerignore").read_text().endswith("*.parquet\n*.csv\n")
+
+
+def test_keep_mine_resolves_a_type_conflict_explicitly_and_only_a_listed_one(
+    project, invoke, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    _type_conflict(project, invoke, monkeypatch, tmp_path)
+    alone = invoke("update", "--keep-mine", ".dockerignore", "--project", str(project))
+    assert alone.exit_code == 2 and "--keep-mine goes with --continue" in alone.output
+    wrong = invoke("update", "--continue", "--keep-mine", "Makefile", "--project", str(project))
+    assert wrong.exit_code == 2 and "--keep-mine Makefile: not a type conflict" in wrong.output
+    assert record(project)["template_version"] == BUNDLED.version
+    done = invoke(
+        "update", "--continue", "--keep-mine", "./.dockerignore/", "--project", str(project)
+    )
+    assert done.exit_code == 0, done.output
+    assert (project / ".dockerignore" / "keep").read_text() == "mine\n"
+    assert record(project)["template_version"] == "9.0.0"
+    assert not (project / ".mlops" / "update").exists()
+
+
+def test_a_leftover_template_copy_is_never_overwritten(
+    project, invoke, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    (project / ".dockerignore").unlink()
+    (project / ".dockerignore").mkdir()
+    (project / ".dockerignore" / "keep").write_text("mine\n")
+    commit(project)
+    leftover = project / ".mlops" / "update" / "theirs" / ".dockerignore"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("my notes\n")
+    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    result = invoke("update", "--project", str(project))
+    assert result.exit_code == 2 and "left from an earlier update" in result.output
+    assert leftover.read_text() == "my notes\n"
+    assert record(project)["template_version"] == BUNDLED.version
+    assert not (project / ".mlops" / "update.yml").exists()

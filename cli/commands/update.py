@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -24,8 +25,19 @@ def update(
     ] = False,
     resume: Annotated[
         bool,
-        typer.Option("--continue", help="Finish an update after resolving its conflict markers."),
+        typer.Option(
+            "--continue", help="Finish an update after resolving its conflicts (markers, types)."
+        ),
     ] = False,
+    keep_mine: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep-mine",
+            metavar="PATH",
+            help="With --continue: keep your side of a type conflict (a path, or a directory"
+            " above it; repeatable).",
+        ),
+    ] = None,
     trust: Annotated[
         bool, typer.Option("--trust", help="Let a custom pack's own Python (pack.py) run.")
     ] = False,
@@ -38,17 +50,25 @@ def update(
     in the project's git history), theirs the new version rendered from your recorded answers,
     ours your working tree. Files you never edited take the new version; files you edited keep
     your edits merged with upstream's; conflicts become inline markers, are listed, and the
-    command exits 1 until `mlops update --continue`. Files you deleted stay deleted; files
+    command exits 1 until `mlops update --continue`. A type conflict (your directory where the
+    template has a file, or your file where it has a directory) leaves yours untouched and
+    writes the template's version to .mlops/update/theirs/PATH: it is resolved when PATH is a
+    regular file again (move yours aside, put the template's in place), or when you keep yours
+    with `mlops update --continue --keep-mine PATH`; --continue refuses until every marker and
+    type conflict is resolved. Files you deleted stay deleted; files
     removed upstream are deleted only if unedited. Needs a clean git tree (commit first).
     Renamed resources get Pulumi aliases so `pulumi up` moves them instead of replacing them.
     """
     with exit_on_error():
+        from mlops.core.errors import UserError
         from mlops.core.project import find_project
         from mlops.templates import update as updater
 
         root = find_project(project)
+        if keep_mine and not resume:
+            raise UserError("--keep-mine goes with --continue (it resolves a type conflict)")
         if resume:
-            resolved = updater.continue_update(root)
+            resolved = updater.continue_update(root, keep_mine or [])
             echo(f"update finished: {len(resolved)} resolved file(s); the answers record advanced")
             return
         if dry_run:
@@ -91,15 +111,24 @@ def _summary(plan: object) -> None:
 def check_update(project: ProjectOption = None) -> None:
     """Say whether a newer template version exists (installed, or a git pack's newer release tag).
 
-    Exits 1 when there is one, so a CI job can nag.
+    Exit status: 0 up to date; 1 a newer version is available (the message gives the command
+    that brings it in), so a CI job can nag; 2 it could not be checked (the pack's git source
+    could not be reached, with git's reason, or no project).
     """
     with exit_on_error():
         from mlops.core.project import find_project
         from mlops.templates.update import check_update as check
 
-        template, current, available = check(find_project(project))
-    if current == available:
-        echo(f"template {template} {current}: up to date")
+        found = check(find_project(project))
+    if found.current == found.available:
+        echo(f"template {found.template} {found.current}: up to date")
         return
-    echo(f"template {template} {current} -> {available} is available: run `mlops update`", "yellow")
+    command = ["mlops", "update", *(["--to", found.to] if found.to else [])]
+    if project is not None:
+        command += ["--project", str(project)]
+    echo(
+        f"template {found.template} {found.current} -> {found.available} is available:"
+        f" run `{shlex.join(command)}`",
+        "yellow",
+    )
     raise typer.Exit(1)
