@@ -38,6 +38,38 @@ PRIMARY_VARIANT, CHALLENGER_VARIANT, SHADOW_VARIANT = "primary", "challenger", "
 # The drift score the lifecycle publishes and the platform's alarm watches.
 DRIFT_NAMESPACE = "mlops-stack/Drift"
 DRIFT_METRIC = "DriftScore"
+# The one default drift threshold: both platforms' config, the monitor job's fallback and
+# PlatformOutputs. Retraining starts when the drift score is above it.
+DRIFT_THRESHOLD = 0.2
+# Where the latest drift verdict lives in the lake (zone, key), and who reads it.
+DRIFT_REPORT = ("monitoring", "drift/latest.json")
+
+# SageMaker's serving contract, kept on Kubernetes and locally: HTTP on this port.
+SERVING_PORT = 8080
+# The image tag a stack runs when none is given (CI passes the digest of what it built).
+DEFAULT_IMAGE_TAG = "0.1.0"
+
+
+class Env:
+    """The environment names the container entry points read, written once.
+
+    The platform sets them on jobs, pods and endpoints; the lifecycle reads them.
+    """
+
+    TRAIN_MODULE = "MLOPS_TRAIN_MODULE"
+    DATA_CONTRACT = "MLOPS_DATA_CONTRACT"
+    DATASET_URI = "MLOPS_DATASET_URI"
+    MODEL_URI = "MLOPS_MODEL_URI"
+    MODEL_OUTPUT_URI = "MLOPS_MODEL_OUTPUT_URI"
+    ENDPOINT_NAME = "MLOPS_ENDPOINT_NAME"
+    SERVE_HOST = "MLOPS_SERVE_HOST"
+    CAPTURE_PERCENT = "MLOPS_CAPTURE_PERCENT"
+    DRIFT_THRESHOLD = "MLOPS_DRIFT_THRESHOLD"
+    BUCKET_ARTIFACTS = "MLOPS_BUCKET_ARTIFACTS"
+    RETRAIN_CRONJOB = "MLOPS_RETRAIN_CRONJOB"
+    KUBE_API = "MLOPS_KUBE_API"
+    KUBE_NAMESPACE = "MLOPS_KUBE_NAMESPACE"
+    KUBE_TOKEN_FILE = "MLOPS_KUBE_TOKEN_FILE"
 DRIFT_DIMENSION = "Endpoint"
 
 
@@ -98,7 +130,7 @@ class PlatformOutputs:
     alerts_topic_arn: str = ""
     primary_metric: str = DEFAULT_PRIMARY_METRIC["classification"]
     evaluation_margin: float = 0.0
-    drift_threshold: float = 1.0
+    drift_threshold: float = DRIFT_THRESHOLD
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
