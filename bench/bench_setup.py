@@ -1,61 +1,165 @@
-"""The README's main command on a fresh clone, installs included (target: at most 45 s).
+"""A new user's first minutes, measured on fresh clones: this commit against a peer commit.
 
-Clones this checkout into a temporary directory, then runs `bash scripts/demo.sh` there with an
-empty installer cache, as a new machine would, until the report is written. The peer is the same
-command with pip as the installer (MLOPS_INSTALLER=pip), in the same run.
+For each checkout (this one's HEAD, and ``--peer`` — by default the commit before it), in the
+same run:
 
-Usage: python bench/bench_setup.py [--runs 1] [--skip-pip]
+- fresh clone -> `bash scripts/demo.sh` -> report written, with an empty installer cache
+  (target: at most 30 s with uv); the demo's own lifecycle time from its report (at most 10 s);
+- `mlops --help` with PYTHONDONTWRITEBYTECODE=1 (at most 0.25 s): the bytecode must already be
+  there, written at install;
+- a cold `mlops preview --stack prod` in a freshly generated project, PYTHONDONTWRITEBYTECODE=1
+  (at most 1.5 s);
+- the model server's start, as a container starts it (bytecode writing off), to the first
+  `/ping` 200 (at most 1.5 s), on a model `make train` wrote;
+- the generated project's `make install` into an empty venv, uv when present (at most 30 s).
+
+Usage: python bench/bench_setup.py [--peer REV] [--skip-peer] [--pip]
+Only committed files are measured: uncommitted changes are not in the clones.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import socket
 import statistics
 import subprocess
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {
+    "clone -> demo report": 30.0,
+    "demo lifecycle": 10.0,
+    "mlops --help": 0.25,
+    "cold preview prod": 1.5,
+    "server start -> /ping": 1.5,
+    "make install (uv)": 30.0,
+}
 
 
-def fresh_run(installer: str) -> float:
-    """Seconds from `git clone` to the demo's report, with nothing cached."""
-    with tempfile.TemporaryDirectory() as tmp:
-        clone = Path(tmp) / "clone"
-        env = {
-            **os.environ,
-            "MLOPS_INSTALLER": installer,
-            "UV_CACHE_DIR": str(Path(tmp) / "uv-cache"),
-            "PIP_NO_CACHE_DIR": "1",
-        }
-        env.pop("VIRTUAL_ENV", None)
-        start = time.perf_counter()
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-        subprocess.run(
-            ["bash", "scripts/demo.sh"], cwd=clone, env=env, check=True, capture_output=True
-        )
-        elapsed = time.perf_counter() - start
-        assert (clone / "build" / "demo" / "report.json").is_file()
-        return elapsed
+def timed(command: list[str], **kwargs: object) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    return time.perf_counter() - start
+
+
+def median_of(runs: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(runs))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_start(project: Path, env: dict[str, str]) -> float:
+    """Seconds from starting `container serve` to the first /ping 200."""
+    port = free_port()
+    serve_env = {**env, "MLOPS_SERVE_HOST": "127.0.0.1", "SAGEMAKER_BIND_TO_PORT": str(port)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        ["make", "serve"],
+        cwd=project,
+        env=serve_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = start + 30
+        while time.perf_counter() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as reply:
+                    if reply.status == 200:
+                        return time.perf_counter() - start
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("the model server did not answer /ping within 30 s")
+    finally:
+        os.killpg(proc.pid, 15)  # our own child's session, started above
+        proc.wait(timeout=10)
+
+
+def measure(rev: str, installer: str, tmp: Path) -> dict[str, float]:
+    """Every figure for one commit, on a clone of it."""
+    clone = tmp / "clone"
+    env = {**os.environ, "MLOPS_INSTALLER": installer, "UV_CACHE_DIR": str(tmp / "uv-cache")}
+    env.pop("VIRTUAL_ENV", None)
+    env["PIP_NO_CACHE_DIR"] = "1"
+    figures: dict[str, float] = {}
+    start = time.perf_counter()
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "checkout", "-q", rev], check=True)
+    subprocess.run(["bash", "scripts/demo.sh"], cwd=clone, env=env, check=True, capture_output=True)
+    figures["clone -> demo report"] = time.perf_counter() - start
+    report = json.loads((clone / "build" / "demo" / "report.json").read_text())
+    figures["demo lifecycle"] = float(report["duration_s"])  # the steps, scaffold to decision
+
+    venv_bin = clone / ".venv" / "bin"
+    run_env = {
+        **env,
+        "PATH": f"{venv_bin}{os.pathsep}{env['PATH']}",
+        "VIRTUAL_ENV": str(clone / ".venv"),
+    }
+    run_env["PYTHONDONTWRITEBYTECODE"] = "1"
+    mlops = str(venv_bin / "mlops")
+    figures["mlops --help"] = median_of(5, lambda: timed([mlops, "--help"], env=run_env))
+
+    project = tmp / "bench-project"
+    subprocess.run(
+        [mlops, "init", "bench-project", "--no-input", "--no-git", "--dest", str(project)],
+        cwd=tmp,
+        env=run_env,
+        check=True,
+        capture_output=True,
+    )
+    figures["cold preview prod"] = timed(
+        [mlops, "preview", "--stack", "prod"], cwd=project, env=run_env
+    )
+
+    make_env = {**run_env, "PYTHON": str(venv_bin / "python")}
+    subprocess.run(["make", "train"], cwd=project, env=make_env, check=True, capture_output=True)
+    figures["server start -> /ping"] = median_of(3, lambda: server_start(project, make_env))
+
+    empty = tmp / "empty-venv"
+    subprocess.run([str(venv_bin / "python"), "-m", "venv", str(empty)], check=True)
+    install_env = {**env, "PATH": f"{venv_bin}{os.pathsep}{env['PATH']}"}
+    figures["make install (uv)"] = timed(
+        ["make", "install", f"PYTHON={empty / 'bin' / 'python'}"], cwd=project, env=install_env
+    )
+    return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--skip-pip", action="store_true", help="do not time the pip peer")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--peer", default="HEAD~1", help="the commit to compare with")
+    parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--pip", action="store_true", help="install with pip instead of uv")
     args = parser.parse_args()
-    installers = ["uv"] if args.skip_pip else ["uv", "pip"]
-    for installer in installers:
-        walls = [fresh_run(installer) for _ in range(args.runs)]
-        median = statistics.median(walls)
-        verdict = "ok" if median <= 45 else "MISSED"
-        print(
-            f"fresh clone -> demo report, {installer:>3}: median {median:.1f} s over"
-            f" {args.runs} run(s) (target <= 45 s: {verdict})"
-        )
-    print("committed files only: uncommitted changes are not in the clone")
+    installer = "pip" if args.pip else "uv"
+    revs = [("this", "HEAD")] + ([] if args.skip_peer else [("peer", args.peer)])
+    results: dict[str, dict[str, float]] = {}
+    for label, rev in revs:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                results[label] = measure(rev, installer, Path(tmp))
+            except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
+                print(f"{label} ({rev}): could not be measured: {exc}")
+                results[label] = {}
+    print(f"{'figure':<24}{'this':>9}{'peer':>9}{'target':>9}  verdict   (installer: {installer})")
+    for name, target in TARGETS.items():
+        this = results.get("this", {}).get(name)
+        peer = results.get("peer", {}).get(name)
+        verdict = "-" if this is None else ("ok" if this <= target else "MISSED")
+        shown = [f"{v:9.2f}" if v is not None else f"{'-':>9}" for v in (this, peer)]
+        print(f"{name:<24}{shown[0]}{shown[1]}{target:9.2f}  {verdict}")
+    print("committed files only: uncommitted changes are not in the clones")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ if [ "$INSTALLER" = uv ] && [ ! -x "$VENV/bin/uv" ]; then
 fi
 echo "installing mlops-stack${EXTRAS:+[$EXTRAS]} into $VENV ..."
 if [ "$INSTALLER" = uv ] && [ -x "$VENV/bin/uv" ]; then
-  install=("$VENV/bin/uv" pip install --python "$VENV/bin/python" -e "$spec")
+  # uv writes no bytecode unless asked; without it every first import compiles from source
+  # (`mlops --help` 0.45 s instead of 0.22 s with PYTHONDONTWRITEBYTECODE=1). pip compiles already.
+  install=("$VENV/bin/uv" pip install --compile-bytecode --python "$VENV/bin/python" -e "$spec")
 else
   install=("$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "$spec")
 fi
@@ -33,4 +35,8 @@ if ! "${install[@]}" >>"$log" 2>&1; then
   echo "error: installing failed; full log: $log" >&2
   exit 1
 fi
+# The checkout itself is installed editable: compile it too (quietly, in place, as pip would),
+# but not the packs' files/ trees, which are copied into projects as they are.
+"$VENV/bin/python" -m compileall -q -j 0 -x '/files/' "$ROOT/cli" "$ROOT/composition" "$ROOT/core" \
+  "$ROOT/infra" "$ROOT/pipelines" "$ROOT/templates" >>"$log" 2>&1 || true
 export PATH="$VENV/bin:$PATH"
