@@ -357,9 +357,57 @@ class StackDiff:
             "only_left": list(self.only_left),
             "only_right": list(self.only_right),
             "changed": [
-                {"resource": r, "input": k, "left": a, "right": b} for r, k, a, b in self.changed
+                {
+                    "resource": r,
+                    "input": k,
+                    "at": first_difference(a, b, k)[0],
+                    "left": a,
+                    "right": b,
+                }
+                for r, k, a, b in self.changed
             ],
         }
+
+
+ABSENT = "(absent)"
+
+
+def first_difference(left: Any, right: Any, path: str = "") -> tuple[str, Any, Any]:
+    """The first key path at which two values differ, and the two values found there.
+
+    Inputs such as a pipeline definition or an IAM policy are JSON documents inside a string;
+    they are compared as the documents they hold, so the path reaches into them (two long
+    strings cut at the same prefix would look identical).
+    """
+    left, right = _document(left), _document(right)
+    if isinstance(left, dict) and isinstance(right, dict):
+        for key in [*left, *(k for k in right if k not in left)]:
+            here = f"{path}.{key}" if path else str(key)
+            if key not in left or key not in right:
+                return here, left.get(key, ABSENT), right.get(key, ABSENT)
+            if left[key] != right[key]:
+                return first_difference(left[key], right[key], here)
+    elif isinstance(left, list) and isinstance(right, list):
+        for index in range(max(len(left), len(right))):
+            here = f"{path}[{index}]"
+            if index >= len(left) or index >= len(right):
+                return (
+                    here,
+                    left[index] if index < len(left) else ABSENT,
+                    right[index] if index < len(right) else ABSENT,
+                )
+            if left[index] != right[index]:
+                return first_difference(left[index], right[index], here)
+    return path, left, right
+
+
+def _document(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def diff(project: Path, left: str, right: str) -> StackDiff:

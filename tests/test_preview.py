@@ -276,3 +276,31 @@ def test_a_failing_program_is_named_by_its_own_line(project: Path, invoke) -> No
     expected = f"the program of stack 'dev' failed at infra/__main__.py:{lines + 1}:"
     assert expected in result.output and "RuntimeError: half-written change" in result.output
     assert "Traceback" not in result.output
+
+
+def test_first_difference_reaches_into_json_documents_held_in_strings() -> None:
+    from mlops.composition.preview import ABSENT, first_difference
+
+    left = json.dumps({"Version": "2020", "Steps": [{"Name": "a", "Image": "x:1"}, {"Name": "b"}]})
+    right = json.dumps({"Version": "2020", "Steps": [{"Name": "a", "Image": "x:2"}, {"Name": "b"}]})
+    assert first_difference(left, right, "definition") == (
+        "definition.Steps[0].Image",
+        "x:1",
+        "x:2",
+    )
+    assert first_difference({"a": 1}, {"a": 1, "b": 2}, "tags") == ("tags.b", ABSENT, 2)
+    assert first_difference([1, 2], [1], "list") == ("list[1]", 2, ABSENT)
+    assert first_difference(3, 4, "n") == ("n", 3, 4)
+
+
+def test_the_text_diff_shows_where_inside_an_input_the_stacks_differ(  # type: ignore[no-untyped-def]
+    generated: Path, invoke
+) -> None:
+    result = invoke("preview", "--diff", "dev", "prod", "--project", str(generated))
+    assert result.exit_code == 0, result.output
+    (line,) = [ln for ln in result.output.splitlines() if "training-pipeline: pipelineDef" in ln]
+    # Not the same 77-character prefix on both sides: the first differing path and its values.
+    path, _, values = line.partition(": pipelineDefinition")[2].partition(": ")
+    assert path.startswith(".Steps[") and " -> " in values
+    left, right = values.split(" -> ")
+    assert left != right

@@ -131,8 +131,12 @@ def _print_diff(d: StackDiff) -> None:
         echo(f"  - {name} (only in {d.left})", "red")
     for name in d.only_right:
         echo(f"  + {name} (only in {d.right})", "green")
+    from mlops.composition.preview import first_difference
+
     for resource, key, left, right in d.changed:
-        echo(f"  ~ {resource}: {key}: {_short(left)} -> {_short(right)}")
+        # The first differing key path inside the input, and the two values there.
+        at, here, there = first_difference(left, right, key)
+        echo(f"  ~ {resource}: {at}: {_short(here)} -> {_short(there)}")
 
 
 def _printable(text: str) -> str:
