@@ -278,6 +278,28 @@ def test_bad_margins_are_refused_before_anything_runs(
     assert "ingest" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("stack", "message"),
+    [
+        ("dve", "no stack 'dve'"),  # a typo: refused with the near miss
+        ("dev", "the local executor runs on the local stack, not 'dev'"),
+    ],
+)
+def test_a_stack_the_local_executor_cannot_run_is_refused_before_anything_runs(
+    project: Path, invoke, stack: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("pipeline", "run", "--project", str(project), "--stack", stack)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "did you mean 'dev'" in result.output or stack == "dev"
+    assert "ingest" not in result.output
+
+
+def test_monitor_run_refuses_an_unknown_stack_by_name(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("monitor", "run", "--project", str(project), "--stack", "dve")
+    assert result.exit_code == 2
+    assert "no stack 'dve'" in result.output and "did you mean 'dev'" in result.output
+
+
 def test_a_one_class_dataset_stops_at_validation_with_a_reason(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
     lines = (project / "data" / "sample.csv").read_text().splitlines()
     one_class = [lines[0], *[line for line in lines[1:] if line.endswith(",0")]]

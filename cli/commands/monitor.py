@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mlops.cli.options import ProjectOption
+from mlops.cli.options import ProjectOption, require_stack
 from mlops.cli.output import echo, exit_on_error
 
 app = typer.Typer()
@@ -126,6 +126,8 @@ def run(
         from mlops.core.project import find_project
 
         root = find_project(project)
+        if stack is not None:
+            require_stack(root, stack)
         options = monitoring.load_rules(rules, share)
         result = monitoring.monitor_run(
             root, windows=windows, options=options, html=html, act=act, stack=stack

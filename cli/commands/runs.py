@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlops.cli.options import ProjectOption
+from mlops.cli.options import ProjectOption, require_stack
 from mlops.cli.output import echo, exit_on_error, rich_console
 
 app = typer.Typer()
@@ -99,6 +99,20 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _stack_for(project: Path, executor: str, stack: str | None) -> str:
+    """The stack a run uses; a typo, or a cloud stack for the local executor, is refused."""
+    from mlops.core.errors import UserError
+
+    if stack is not None:
+        require_stack(project, stack)  # before anything runs, with the near miss named
+    if executor == "local" and stack not in (None, "local"):
+        raise UserError(
+            f"the local executor runs on the local stack, not '{stack}': drop --stack, or"
+            f" run the {stack} stack's pipeline with --executor sagemaker (or k8s)"
+        )
+    return stack or "dev"
+
+
 @pipeline.command("run")
 def run(
     data: Annotated[
@@ -123,8 +137,12 @@ def run(
         ),
     ] = None,
     stack: Annotated[
-        str, typer.Option(help="Stack whose pipeline (or Job, with k8s) the executor runs.")
-    ] = "dev",
+        str | None,
+        typer.Option(
+            help="Stack whose pipeline (or Job, with k8s) the executor runs. The local executor"
+            " always runs on the local stack. [default: dev for sagemaker and k8s]"
+        ),
+    ] = None,
     context: Annotated[
         str | None, typer.Option(help="kubectl context for --executor k8s. [default: current]")
     ] = None,
@@ -152,6 +170,7 @@ def run(
         from mlops.core.errors import UserError
 
         source = data if data is not None else project / "data" / "sample.csv"
+        stack = _stack_for(project, executor, stack)
         if executor == "sagemaker":
             from mlops.composition.run import start_sagemaker
 
