@@ -79,6 +79,8 @@ def run_training(
 
     if shutil.which("kubectl") is None:
         raise UserError("the k8s executor needs kubectl: https://kubernetes.io/docs/tasks/tools/")
+    if context is None:
+        _require_current_context()
     job = training_object(manifests(capture(project, stack)))
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     name = f"{job['metadata']['name']}-{stamp}"[:63]
@@ -192,6 +194,31 @@ def _stream_logs(context: str | None, namespace: str, job: str, say: Say) -> Non
                 say(f"  | {line.rstrip()}")
     except OSError:
         say("  (logs unavailable)")
+
+
+def _require_current_context() -> None:
+    """Refuse to submit without a kubectl context, in one line that says what to do.
+
+    Raises:
+        UserError: kubectl has no current context.
+    """
+    import subprocess
+
+    try:
+        done = subprocess.run(  # noqa: S603 - kubectl with fixed arguments
+            ["kubectl", "config", "current-context"],  # noqa: S607 - kubectl from PATH, checked
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserError(f"kubectl could not be asked for its context: {exc}") from None
+    if done.returncode != 0 or not done.stdout.strip():
+        raise UserError(
+            "kubectl has no current context: choose a cluster with `kubectl config use-context"
+            " NAME`, pass --context NAME, or start one with `mlops local up --k8s`"
+        )
 
 
 def _call_kubectl(args: list[str], what: str, stdin: str | None = None) -> str:

@@ -22,7 +22,11 @@ if args[:2] == ["--context", "kind-x"]:
     args = args[2:]
 with open(os.path.join(state, "calls.log"), "a") as log:
     log.write(" ".join(args) + "\n")
-if args[:2] == ["apply", "-f"]:
+if args[:2] == ["config", "current-context"]:
+    if os.environ["STUB_MODE"] == "no-context":
+        sys.exit("error: current-context is not set")
+    print("kind-x")
+elif args[:2] == ["apply", "-f"]:
     open(os.path.join(state, "submitted.json"), "w").write(sys.stdin.read())
     print("job.batch created")
 elif args[:2] == ["get", "job"]:
@@ -85,6 +89,19 @@ def test_a_failed_job_says_why(k8s_project: Path, invoke, monkeypatch: pytest.Mo
     )
     assert result.exit_code != 0
     assert "failed: OOMKilled (exit code 137)" in result.output and "Traceback" not in result.output
+
+
+def test_no_kubectl_context_is_one_line_that_says_what_to_do(
+    k8s_project: Path, invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("STUB_MODE", "no-context")
+    result = invoke("pipeline", "run", "--executor", "k8s", "--project", str(k8s_project))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: kubectl has no current context")
+    assert "kubectl config use-context" in result.output and "current-context is not set" not in (
+        result.output
+    )
+    assert not (tmp_path / "state" / "submitted.json").exists()  # nothing was submitted
 
 
 def test_a_retraining_cronjob_runs_now_as_a_job() -> None:
