@@ -22,6 +22,7 @@ served (or rolled back to) whatever the project's contract says today.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 import json
 import sys
@@ -72,6 +73,17 @@ def load_trainer(project: Path, package: str) -> Trainer:
     return import_trainer(train_module(package), where=f" from {project}")
 
 
+def _installed(top_level: str) -> bool:
+    try:
+        return importlib.util.find_spec(top_level) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# Import names whose distribution is called something else.
+_DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml"}
+
+
 def import_trainer(module_name: str, where: str = "") -> Trainer:
     """Import a training module by its dotted name and check its interface.
 
@@ -80,6 +92,17 @@ def import_trainer(module_name: str, where: str = "") -> Trainer:
     """
     try:
         module: ModuleType = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        absent = (exc.name or "").split(".")[0]
+        if absent and absent != module_name.split(".")[0] and not _installed(absent):
+            # The module is there; a framework it imports is not (an xgboost project in a venv
+            # made for sklearn): name the distribution and how to install it.
+            dist = _DISTRIBUTIONS.get(absent, absent)
+            raise UserError(
+                f"cannot import {module_name}{where}: it needs {dist}, which is not installed"
+                f" in this environment: `pip install {dist}`, or `make install` in the project"
+            ) from None
+        raise UserError(f"cannot import {module_name}{where}: {exc}") from None
     except ImportError as exc:
         raise UserError(f"cannot import {module_name}{where}: {exc}") from None
     missing = [name for name in REQUIRED if not hasattr(module, name)]

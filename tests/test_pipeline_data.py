@@ -201,3 +201,26 @@ def test_model_archives_unpack_only_inside_their_directory(
     with pytest.raises(UserError, match="refusing to unpack a model archive"):
         safe_extract(archive("../escaped.txt"), dest)
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_a_training_module_whose_framework_is_missing_names_the_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops.core.errors import UserError
+    from mlops.pipelines.model import import_trainer
+
+    package = tmp_path / "needs_fw"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "train.py").write_text("import xgboost_not_installed_here\n")
+    (package / "sk.py").write_text("import sklearn.not_a_module\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UserError) as framework:
+        import_trainer("needs_fw.train")
+    message = str(framework.value)
+    assert "needs xgboost_not_installed_here, which is not installed" in message
+    assert "`pip install xgboost_not_installed_here`" in message
+    for name in ("needs_fw.absent", "needs_fw.sk"):  # the module itself, or an installed one's part
+        with pytest.raises(UserError) as own:
+            import_trainer(name)
+        assert "No module named" in str(own.value) and "pip install" not in str(own.value)
