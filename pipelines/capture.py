@@ -96,6 +96,12 @@ class CaptureWriter:
             if len(self._queue) >= self.flush_every:
                 self._cond.notify_all()
 
+    @property
+    def queued_bytes(self) -> int:
+        """Captured bytes held in memory now, waiting for the writer (0 once all are written)."""
+        with self._cond:
+            return self._queued_bytes
+
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far is written (or dropped); False on timeout."""
         deadline = time.monotonic() + timeout
@@ -118,6 +124,7 @@ class CaptureWriter:
             left = len(self._queue)
             self.dropped += left
             self._queue.clear()
+            self._queued_bytes = 0
             self._cond.notify_all()
         if left:
             _log.warning("capture: %d record(s) not written before the deadline", left)

@@ -229,6 +229,64 @@ def test_the_capture_queue_is_bounded_in_bytes() -> None:
         server.stop()
 
 
+class FlowingS3:
+    """An S3 client that takes every write at once and keeps the bodies."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def head_object(self, **_: object) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "404", "Message": "nf"}}, "HeadObject")
+
+    def put_object(self, Body: bytes, **_: object) -> None:  # noqa: N803 - boto3's name
+        self.bodies.append(Body)
+
+
+def test_capture_byte_accounting_returns_to_zero_as_a_flowing_queue_drains() -> None:
+    from mlops.pipelines.capture import _capture_line
+    from mlops.pipelines.lake import Lake
+
+    s3 = FlowingS3()
+    writer = CaptureWriter(
+        Lake(s3, {"raw": "raw"}), "flowing", flush_every=3, max_queued_bytes=4_000
+    )
+    body = json.dumps({"instances": [[1.5, 2.5, 3.5]] * 6}).encode()
+    size = len(_capture_line(body, "application/json", "UTF-8", b"[1]"))  # ~500 bytes
+    # Ten times the cap flows through in bursts that fit: nothing may be dropped on the way.
+    for _ in range(40):
+        for _ in range(4_000 // size):
+            writer.record(body, "application/json", "UTF-8", b"[1]")
+        assert writer.flush(timeout=30)
+        assert writer.queued_bytes == 0  # every byte queued was subtracted once written
+    assert writer.dropped == 0 and writer.written == writer.captured > 40 * size // 100
+    # A burst over the cap drops what does not fit, then the queue takes records again.
+    for _ in range(3 * 4_000 // size):
+        writer.record(body, "application/json", "UTF-8", b"[1]")
+    assert writer.dropped > 0 and writer.flush(timeout=30) and writer.queued_bytes == 0
+    before = writer.dropped
+    writer.record(body, "application/json", "UTF-8", b"[1]")
+    assert writer.dropped == before  # room again: the count did not drift upwards
+    writer.close(timeout=30)
+    assert writer.queued_bytes == 0 and writer.written + writer.dropped == writer.captured
+    assert sum(body.count(b"\n") for body in s3.bodies) == writer.written
+
+
+def test_records_left_behind_at_close_leave_no_bytes_counted() -> None:
+    from mlops.pipelines.lake import Lake
+
+    s3 = StalledS3()  # the first write hangs: the rest stay queued until close gives up
+    writer = CaptureWriter(Lake(s3, {"raw": "raw"}), "stalled", flush_every=1)
+    try:
+        for _ in range(5):
+            writer.record(b"[[1, 2, 3]]", "application/json", "UTF-8", b"[6]")
+        assert not writer.close(timeout=0.3)
+        assert writer.queued_bytes == 0 and writer.dropped >= 4
+    finally:
+        s3.release.set()
+
+
 def raw_request(url: str, head: bytes, body: bytes = b"", wait: float = 10.0) -> bytes:
     """Send bytes as they are (no client fixes them up); all the server says until it closes."""
     with socket.create_connection(url_address(url), timeout=wait) as sock:
