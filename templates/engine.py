@@ -76,12 +76,14 @@ class Scaffold:
     def plan(self) -> Plan:
         """Render in memory and check the destination; writes nothing."""
         if self._plan is None:
-            if self.force and (self.dest / RECORD_PATH).is_file():
-                # Re-rendering over a project would drop its answers and overwrite its edits.
+            if (self.dest / RECORD_PATH).is_file():
+                # With or without --force, one answer: re-rendering over a project would drop its
+                # answers and overwrite its edits, and `mlops update` is the way.
                 raise UserError(
                     f"{self.dest} is already an mlops project ({RECORD_PATH} is there):"
                     " `mlops update` brings template changes in with a three-way merge that"
-                    " keeps your edits; `init --force` would overwrite them"
+                    " keeps your edits; `init` refuses, with or without --force, as it would"
+                    " overwrite them"
                 )
             pack = self.pack or load_pack(self.template)
             if not isinstance(self.answers, pack.answers_model):

@@ -314,10 +314,13 @@ def test_check_update_and_init_force_on_a_project(project, invoke, monkeypatch, 
     current = invoke("check-update", "--project", str(project))
     assert current.exit_code == 0, current.output
     assert f"{BUNDLED.version}: up to date" in current.output
-    refused = invoke(
-        "init", "churn", "--dest", str(project), "--force", "--no-input", "--ci", "gitlab"
-    )
-    assert refused.exit_code == 2 and "`mlops update` brings template changes in" in refused.output
+    for force in (["--force"], []):  # one message either way, not "pass --force" then a refusal
+        refused = invoke(
+            "init", "churn", "--dest", str(project), *force, "--no-input", "--ci", "gitlab"
+        )
+        assert refused.exit_code == 2, refused.output
+        assert "`mlops update` brings template changes in" in refused.output
+        assert "pass --force" not in refused.output
     upgrade(monkeypatch, tmp_path)
     newer = invoke("check-update", "--project", str(project))
     assert newer.exit_code == 1 and f"{BUNDLED.version} -> 9.0.0 is available" in newer.output
