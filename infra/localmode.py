@@ -449,6 +449,18 @@ def exclusive(project: Path, timeout: float = 120.0) -> Iterator[None]:
         yield
 
 
+# Set by SIGTERM within terminate_interrupts. The KeyboardInterrupt the handler raises is lost
+# when the signal lands while Python runs a weakref callback or __del__ ("Exception ignored"),
+# so long work checks this too, where an interruption must still clean up.
+_TERMINATED = threading.Event()
+
+
+def _raise_if_terminated() -> None:
+    """Raise the KeyboardInterrupt a SIGTERM meant, if its own was swallowed on the way."""
+    if _TERMINATED.is_set():
+        raise KeyboardInterrupt
+
+
 @contextmanager
 def terminate_interrupts() -> Iterator[None]:
     """Within the block, SIGTERM interrupts as Ctrl-C does, so cleanup runs for both.
@@ -460,8 +472,10 @@ def terminate_interrupts() -> Iterator[None]:
         return
 
     def interrupt(*_: object) -> None:
+        _TERMINATED.set()
         raise KeyboardInterrupt
 
+    _TERMINATED.clear()
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
@@ -550,6 +564,7 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
         # Recorded before provisioning: whatever happens next, `down` can find the endpoint.
         save_state(project, state)
         _provision(project, state, captured, extra, say)
+        _raise_if_terminated()
     except BaseException:
         if started[0] and stop_endpoint(project, *started, say):
             # Nothing of this call is left running: neither is a record of it.
@@ -674,17 +689,18 @@ def _pulumi_up(project: Path, state: LocalState, extra: dict[str, Any]) -> dict[
     return dict(json.loads(out.stdout or "{}"))
 
 
-def _wait_gone(pid: int, timeout: float = 10.0) -> None:
-    """Wait until ``pid`` has exited (or is a zombie awaiting its parent), up to ``timeout``."""
+def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    """Wait until ``pid`` has exited (or is a zombie awaiting its parent); whether it did."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
-            return
+            return True
         if "\nState:\tZ" in status:
-            return
+            return True
         time.sleep(0.05)
+    return False
 
 
 def stop_server(state: LocalState, say: Say = print) -> None:
@@ -759,7 +775,10 @@ def stop_endpoint(project: Path, pid: int, started: int, say: Say) -> bool:
         return False
     try:
         os.killpg(pid, signal.SIGTERM)
-        _wait_gone(pid)
+        if not _wait_gone(pid):
+            # Verified as ours above; a server stuck in its shutdown must not outlive `down`.
+            os.killpg(pid, signal.SIGKILL)
+            _wait_gone(pid, 5.0)
         say(f"stopped the embedded AWS endpoint (pid {pid}); its resources are gone with it")
     except ProcessLookupError:
         say(f"the embedded endpoint (pid {pid}) had already stopped")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from mlops.core.process import start_time
 
+SHUTDOWN_S = 3.0  # how long moto may take to finish requests in flight once told to stop
+
 
 def write_pid_file(path: Path, project: str) -> None:
     """Record this process (pid, start time, project) in ``path``, atomically."""
@@ -51,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(f"http://{host}:{port}")
     tmp.replace(args.ready_file)
     stop.wait()
-    server.stop()
+    # moto's shutdown waits for requests in flight; a client killed mid-request must not keep
+    # this process alive, so the shutdown gets a deadline and the process exits regardless.
+    closing = threading.Thread(target=server.stop, daemon=True)
+    closing.start()
+    closing.join(SHUTDOWN_S)
     if args.pid_file is not None:
         try:
             if json.loads(args.pid_file.read_text()).get("pid") == os.getpid():
