@@ -50,3 +50,47 @@ def test_the_rule_sees_every_kind_of_config_import(tmp_path: Path) -> None:
         "infra/aws/endpoint.py:3: imports mlops.infra.k8s.config",
         "infra/aws/settings.py:1: imports mlops.infra.config",
     ]
+
+
+# -- one place per fact: the platform side takes the shared facts from mlops.core.contracts ----
+
+
+def fact_literals(root: Path) -> list[str]:
+    """Literals in ``infra/`` that spell a shared fact contracts already names.
+
+    A container environment name (``MLOPS_...``), the serving port and the default image tag
+    are each written once, in ``core/contracts.py``.
+    """
+    import ast
+
+    from mlops.core.contracts import DEFAULT_IMAGE_TAG, SERVING_PORT
+
+    found = []
+    for path in sorted((root / "infra").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Constant):
+                continue
+            value = node.value
+            if (
+                (isinstance(value, str) and value.startswith("MLOPS_"))
+                or (type(value) is int and value == SERVING_PORT)
+                or value == DEFAULT_IMAGE_TAG
+            ):
+                found.append(f"{path.relative_to(root).as_posix()}:{node.lineno}: {value!r}")
+    return sorted(found)
+
+
+def test_the_platform_spells_no_shared_fact_itself() -> None:
+    assert fact_literals(ROOT) == []
+
+
+def test_the_fact_rule_sees_a_literal(tmp_path: Path) -> None:
+    (tmp_path / "infra" / "k8s").mkdir(parents=True)
+    (tmp_path / "infra" / "k8s" / "pod.py").write_text(
+        'ENV = {"MLOPS_MODEL_URI": ""}\nPORT = 8080\nTAG = "0.1.0"\nOTHER = "MLOPS"\n'
+    )
+    assert fact_literals(tmp_path) == [
+        "infra/k8s/pod.py:1: 'MLOPS_MODEL_URI'",
+        "infra/k8s/pod.py:2: 8080",
+        "infra/k8s/pod.py:3: '0.1.0'",
+    ]

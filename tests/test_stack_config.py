@@ -153,12 +153,15 @@ def test_a_section_may_be_nested() -> None:
         StackConfig.from_values("churn", "dev", {**BASE, "churn:training": {"gpus": 2}})
 
 
-def test_one_drift_threshold_default() -> None:
+def test_one_drift_threshold_default_on_both_platforms() -> None:
     from mlops.core.contracts import DRIFT_THRESHOLD
+    from mlops.infra.k8s.config import K8sConfig
 
-    assert StackConfig.from_values("churn", "dev", BASE).monitoring.drift_threshold == (
-        DRIFT_THRESHOLD
-    )
+    aws = StackConfig.from_values("churn", "dev", BASE).monitoring.drift_threshold
+    k8s = K8sConfig.from_values(
+        "churn", "dev", {"churn:image": f"r@sha256:{'a' * 64}"}
+    ).drift_threshold
+    assert aws == k8s == DRIFT_THRESHOLD
 
 
 # -- a stack file that is not a mapping of settings: one line, the file (and line), exit 2 ----

@@ -15,6 +15,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from mlops.core.contracts import DRIFT_THRESHOLD
 from mlops.core.errors import ConfigError
 from mlops.core.text import suggest
 from mlops.infra.config import credential_keys, redact_secrets
@@ -57,7 +58,9 @@ class K8sConfig(BaseModel):
     latency_p99_seconds: float = Field(default=0.5, gt=0, description="Latency alert threshold")
     kserve: bool = Field(default=False, description="Serve through a KServe InferenceService")
     model_uri: str = Field(default="", description="s3:// of the model.tar.gz to serve")
-    drift_threshold: float = Field(default=0.35, gt=0, le=1, description="Retrain above this")
+    drift_threshold: float = Field(
+        default=DRIFT_THRESHOLD, gt=0, le=1, description="Retrain above this"
+    )
     drift_schedule: str = Field(default="0 * * * *", description="When the drift check runs")
     minio_image: str = Field(default="", description="Run the lake on MinIO (kind), by digest")
     irsa_role_arn: str = Field(default="", description="The lake on S3: the role jobs assume")

@@ -14,8 +14,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops.core.contracts import SERVING_PORT, Env
 from mlops.infra.k8s.model_server import ModelServerArgs
-from mlops.infra.k8s.workloads import SERVING_PORT, api_keys, pod_resources, restricted_pod
+from mlops.infra.k8s.workloads import api_keys, pod_resources, restricted_pod
 
 
 def predictor(args: ModelServerArgs) -> dict[str, Any]:
@@ -26,7 +27,7 @@ def predictor(args: ModelServerArgs) -> dict[str, Any]:
         "kserve-container",  # the name KServe looks for
         args.canary_image or args.image,
         "serve",
-        {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+        {Env.SERVE_HOST: "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
         resources,
         "serving",
         container_extra={

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops.core.contracts import SERVING_PORT, Env
 from mlops.core.errors import UserError
 from mlops.infra.k8s.workloads import (
-    SERVING_PORT,
     EnvValue,
     pod_resources,
     require_digest,
@@ -154,7 +154,7 @@ class ModelServer(pulumi.ComponentResource):
             "server",
             image,
             "serve",
-            {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+            {Env.SERVE_HOST: "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
             resources,
             "serving",
             container_extra={

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops.core.contracts import Env
 from mlops.infra.k8s.workloads import EnvValue, require_digest, restricted_pod
 
 
@@ -184,7 +185,7 @@ class Monitoring(pulumi.ComponentResource):
         """The drift check on a schedule; on drift it starts retraining (the closed loop)."""
         env = dict(args.drift_env)
         if args.retrain_cronjob:
-            env["MLOPS_RETRAIN_CRONJOB"] = args.retrain_cronjob
+            env[Env.RETRAIN_CRONJOB] = args.retrain_cronjob
         labels = {**args.labels, "app.kubernetes.io/name": f"{args.service}-drift"}
         # The monitoring account may create Jobs in this namespace, no more.
         pod = restricted_pod(

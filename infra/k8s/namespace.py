@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops.infra.k8s.workloads import SERVING_PORT
+from mlops.core.contracts import SERVING_PORT
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops.core.contracts import bucket_env
 from mlops.core.errors import UserError
 from mlops.core.layout import ZONES
 from mlops.infra.k8s.workloads import (
@@ -89,7 +90,7 @@ class ObjectStoreArgs:
         env: dict[str, EnvValue] = {
             "AWS_ENDPOINT_URL_S3": self.endpoint(name),
             "AWS_DEFAULT_REGION": self.s3_region,
-            **{f"MLOPS_BUCKET_{zone.upper()}": b for zone, b in self.buckets.items()},
+            **{bucket_env(zone): b for zone, b in self.buckets.items()},
         }
         if self.minio_image:  # MinIO's keys, a file from its Secret; IRSA needs none
             env["AWS_SHARED_CREDENTIALS_FILE"] = SecretFile(root_secret(name), CREDENTIALS_KEY)

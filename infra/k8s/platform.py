@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from mlops.core.contracts import Env
 from mlops.infra.k8s.config import K8sConfig
 from mlops.infra.k8s.kserve import KServeModel
 from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
@@ -55,9 +56,9 @@ class K8sPlatformArgs:
                 labels=labels,
             )
             env.update(lake.env(lake_store(ns)))  # the ObjectStore's name: its Service's
-        serving_env: dict[str, EnvValue] = {**env, "MLOPS_ENDPOINT_NAME": name}
+        serving_env: dict[str, EnvValue] = {**env, Env.ENDPOINT_NAME: name}
         if config.model_uri:
-            serving_env["MLOPS_MODEL_URI"] = config.model_uri
+            serving_env[Env.MODEL_URI] = config.model_uri
         irsa = {"eks.amazonaws.com/role-arn": config.irsa_role_arn} if config.irsa_role_arn else {}
         return cls(
             namespace=NamespaceArgs(
@@ -107,7 +108,7 @@ class K8sPlatformArgs:
                 # The closed loop needs a model to compare with and a lake to read.
                 drift_image=config.image if config.model_uri and lake is not None else "",
                 drift_schedule=config.drift_schedule,
-                drift_env={**serving_env, "MLOPS_DRIFT_THRESHOLD": str(config.drift_threshold)},
+                drift_env={**serving_env, Env.DRIFT_THRESHOLD: str(config.drift_threshold)},
                 retrain_cronjob=f"{ns}-training" if config.retrain_schedule else "",
                 kserve=config.kserve,
             ),
