@@ -160,7 +160,7 @@ def test_one_drift_threshold_default_on_both_platforms() -> None:
     aws = StackConfig.from_values("churn", "dev", BASE).monitoring.drift_threshold
     k8s = K8sConfig.from_values(
         "churn", "dev", {"churn:image": f"r@sha256:{'a' * 64}"}
-    ).drift_threshold
+    ).monitoring.drift_threshold
     assert aws == k8s == DRIFT_THRESHOLD
 
 
@@ -221,3 +221,20 @@ def test_a_broken_stack_file_is_named_by_preview_all_too(tmp_path, invoke) -> No
     assert result.exit_code == 2, result.output
     assert "Pulumi.prod.yaml: line 2, column 1:" in result.stderr, result.stderr
     assert "BrokenProcessPool" not in result.output
+
+
+def test_k8s_flat_keys_land_in_their_sections_and_may_be_nested() -> None:
+    from mlops.infra.k8s.config import K8sConfig
+
+    image = f"r@sha256:{'a' * 64}"
+    flat = K8sConfig.from_values(
+        "churn",
+        "prod",
+        {"churn:image": image, "churn:trainingGpus": "2", "churn:servingMaxReplicas": "12"},
+    )
+    assert flat.training.gpus == 2 and flat.serving.max_replicas == 12
+    assert flat.serving.replicas == 3  # prod's default
+    nested = K8sConfig.from_values(
+        "churn", "dev", {"churn:image": image, "churn:serving": {"replicas": 2, "maxReplicas": 5}}
+    )
+    assert (nested.serving.replicas, nested.serving.max_replicas) == (2, 5)
