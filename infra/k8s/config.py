@@ -19,6 +19,7 @@ from mlops.core.errors import ConfigError
 from mlops.core.text import suggest
 from mlops.infra.config import credential_keys, nest, redact_secrets, section_keys
 from mlops.infra.k8s.settings import (
+    GPU_RESOURCE,
     LakeSettings,
     MonitoringSettings,
     ServingSettings,
@@ -55,7 +56,7 @@ class K8sConfig(BaseModel):
     project: str = Field(description="Pulumi project name; prefixes the namespace")
     environment: Environment = Field(description="dev, staging, prod or local")
     image: str = Field(description="The project image, by digest (repository@sha256:...)")
-    gpu_resource: str = Field(default="nvidia.com/gpu", description="GPUs' extended resource")
+    gpu_resource: str = Field(default=GPU_RESOURCE, description="GPUs' extended resource")
     namespace_gpus: int = Field(default=4, ge=0, le=1024, description="The namespace's GPU quota")
     owner: str = Field(default="ml-team", description="Owner label")
     cost_center: str = Field(default="ml", description="Cost-center label")

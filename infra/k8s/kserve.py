@@ -21,11 +21,13 @@ from mlops.infra.k8s.workloads import api_keys, pod_resources, restricted_pod
 
 def predictor(args: ModelServerArgs) -> dict[str, Any]:
     """The InferenceService's predictor: the restricted pod, replicas and the canary share."""
-    resources = pod_resources(args.cpu, args.memory, args.gpus, args.gpu_resource)
+    resources = pod_resources(
+        args.serving.cpu, args.serving.memory, args.serving.gpus, args.gpu_resource
+    )
     probe = {"httpGet": {"path": "/ping", "port": SERVING_PORT}}
     pod = restricted_pod(
         "kserve-container",  # the name KServe looks for
-        args.canary_image or args.image,
+        args.serving.candidate_image or args.image,
         "serve",
         {Env.SERVE_HOST: "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
         resources,
@@ -37,11 +39,11 @@ def predictor(args: ModelServerArgs) -> dict[str, Any]:
     )
     spec: dict[str, Any] = {
         **api_keys(pod),
-        "minReplicas": args.replicas,
-        "maxReplicas": args.max_replicas,
+        "minReplicas": args.serving.replicas,
+        "maxReplicas": args.serving.max_replicas,
     }
-    if args.canary_image:
-        spec["canaryTrafficPercent"] = args.canary_percent
+    if args.serving.candidate_image:
+        spec["canaryTrafficPercent"] = args.serving.canary_percent
     return spec
 
 

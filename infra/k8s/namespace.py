@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops.core.contracts import SERVING_PORT
+from mlops.infra.k8s.settings import GPU_RESOURCE
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class NamespaceArgs:
 
     namespace: str
     labels: Mapping[str, str] = field(default_factory=dict)
-    gpu_resource: str = "nvidia.com/gpu"
+    gpu_resource: str = GPU_RESOURCE
     gpus: int = 4
     cpu: str = "32"
     memory: str = "128Gi"

@@ -80,16 +80,13 @@ class K8sPlatformArgs:
             training=TrainingJobArgs(
                 ns,
                 config.image,
-                gpus=training.gpus,
+                training=training,
                 gpu_resource=config.gpu_resource,
-                nodes=training.nodes,
-                node_selector=training.node_selector,
                 tolerations=(
                     ({"key": config.gpu_resource, "operator": "Exists", "effect": "NoSchedule"},)
                     if training.gpus
                     else ()
                 ),
-                schedule=training.retrain_schedule,
                 env=env,
                 labels=labels,
                 object_name=f"{ns}-training",
@@ -97,25 +94,18 @@ class K8sPlatformArgs:
             serving=ModelServerArgs(
                 ns,
                 config.image,
-                replicas=serving.replicas,
-                max_replicas=serving.max_replicas,
-                canary_image=serving.candidate_image,
-                canary_percent=serving.canary_percent,
+                serving=serving,
                 env=serving_env,
-                cpu=serving.cpu,
-                memory=serving.memory,
-                gpus=serving.gpus,
                 gpu_resource=config.gpu_resource,
                 labels=labels,
             ),
             monitoring=MonitoringArgs(
                 ns,
                 name,
-                latency_p99_seconds=monitoring.latency_p99_seconds,
+                monitoring=monitoring,
                 labels=labels,
                 # The closed loop needs a model to compare with and a lake to read.
                 drift_image=config.image if serving.model_uri and lake is not None else "",
-                drift_schedule=monitoring.drift_schedule,
                 drift_env={**serving_env, Env.DRIFT_THRESHOLD: str(monitoring.drift_threshold)},
                 retrain_cronjob=f"{ns}-training" if training.retrain_schedule else "",
                 kserve=serving.kserve,

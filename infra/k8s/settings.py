@@ -17,6 +17,9 @@ from pydantic.alias_generators import to_camel
 from mlops.core.contracts import DRIFT_THRESHOLD
 from mlops.infra.k8s.workloads import DIGEST
 
+# The extended resource GPUs are requested as (the NVIDIA device plugin's).
+GPU_RESOURCE = "nvidia.com/gpu"
+
 
 def _check_digest(value: str) -> str:
     if value and not DIGEST.match(value):
