@@ -20,7 +20,7 @@ from mlops.infra.k8s import (
 )
 from mlops.infra.k8s.model_server import canary_replicas
 from mlops.infra.k8s.render import manifests, to_yaml
-from mlops.infra.k8s.settings import ServingSettings, TrainingSettings
+from mlops.infra.k8s.settings import LakeSettings, ServingSettings, TrainingSettings
 from mlops.infra.testing import run_program
 
 # Custom resources (Kubeflow's PyTorchJob, the Prometheus Operator's ServiceMonitor and
@@ -352,7 +352,9 @@ def test_checkov_finds_nothing_on_any_stack(stack: str, tmp_path: Path) -> None:
 def test_the_object_store_is_minio_in_kind_or_s3_through_irsa() -> None:
     from mlops.infra.k8s import ObjectStore, ObjectStoreArgs
 
-    minio = ObjectStoreArgs("churn-local", "churn-local", minio_image=IMAGE, setup_image=CANDIDATE)
+    minio = ObjectStoreArgs(
+        "churn-local", "churn-local", lake=LakeSettings(minio_image=IMAGE), setup_image=CANDIDATE
+    )
     stores: list[Any] = []
     objects = render(lambda: stores.append(ObjectStore("lake", minio)) or None)
     valid(objects)
@@ -404,7 +406,8 @@ def test_the_object_store_is_minio_in_kind_or_s3_through_irsa() -> None:
     ]
 
     role = "arn:aws:iam::123456789012:role/churn-prod-jobs"
-    s3 = ObjectStoreArgs("churn-prod", "churn-prod", s3_region="eu-west-1", irsa_role_arn=role)
+    s3_lake = LakeSettings(s3_region="eu-west-1", irsa_role_arn=role)
+    s3 = ObjectStoreArgs("churn-prod", "churn-prod", lake=s3_lake)
     stores.clear()
     assert render(lambda: stores.append(ObjectStore("lake", s3)) or None) == []  # S3: nothing runs
     assert stores[0].env()["AWS_ENDPOINT_URL_S3"] == "https://s3.eu-west-1.amazonaws.com"

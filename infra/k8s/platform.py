@@ -51,10 +51,8 @@ class K8sPlatformArgs:
             lake = ObjectStoreArgs(
                 ns,
                 ns,
-                minio_image=lake_settings.minio_image,
+                lake=lake_settings,
                 setup_image=config.image,
-                s3_region=lake_settings.s3_region,
-                irsa_role_arn=lake_settings.irsa_role_arn,
                 labels=labels,
             )
             env.update(lake.env(lake_store(ns)))  # the ObjectStore's name: its Service's
