@@ -48,7 +48,8 @@ def valid(objects: list[dict[str, Any]]) -> None:
 
 
 def test_the_namespace_is_fenced() -> None:
-    objects = render(lambda: MLNamespace("ml", NamespaceArgs("churn-dev", gpus=2)) and None)
+    args = NamespaceArgs("churn-dev", gpus=2, object_store_port=443)
+    objects = render(lambda: MLNamespace("ml", args) and None)
     valid(objects)
     (namespace,) = by_kind(objects, "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -200,7 +201,8 @@ def test_gpu_training_job_cronjob_and_pytorchjob() -> None:
 def test_manifests_render_as_one_yaml_stream() -> None:
     import yaml
 
-    objects = render(lambda: MLNamespace("ml", NamespaceArgs("churn-dev")) and None)
+    args = NamespaceArgs("churn-dev", gpus=4, object_store_port=443)
+    objects = render(lambda: MLNamespace("ml", args) and None)
     documents = list(yaml.safe_load_all(to_yaml(objects)))
     assert documents == objects and len(documents) == len(objects) >= 10
 

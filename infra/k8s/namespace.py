@@ -40,11 +40,12 @@ class NamespaceArgs:
     namespace: str
     labels: Mapping[str, str] = field(default_factory=dict)
     gpu_resource: str = GPU_RESOURCE
-    gpus: int = 4
+    # No defaults: the stack config holds them (namespaceGpus, the lake's objectStorePort).
+    gpus: int = field(kw_only=True)
     cpu: str = "32"
     memory: str = "128Gi"
     pods: int = 50
-    object_store_port: int = 443
+    object_store_port: int = field(kw_only=True)
     ingress_from: Mapping[str, str] = field(
         default_factory=lambda: {"mlops/serving-clients": "true"}
     )
