@@ -40,7 +40,6 @@ def prod() -> None:
 def environment(env: str, models: int) -> None:
     from mlops.infra.aws import (
         DataLake,
-        DataLakeArgs,
         InferenceEndpoint,
         InferenceEndpointArgs,
         ModelRegistry,
@@ -50,35 +49,63 @@ def environment(env: str, models: int) -> None:
         TrainingPipeline,
         TrainingPipelineArgs,
     )
+    from mlops.infra.aws.names import PlatformNames
+    from mlops.infra.aws.platform import lake_args
 
     base = config("fleet", env)
-    lake = DataLake(f"fleet-{env}-lake", DataLakeArgs.from_config(base, ACCOUNT))
+    lake = DataLake(f"fleet-{env}-lake", lake_args(base, ACCOUNT))
+    at = {"tags": base.tags, "account_id": ACCOUNT, "partition": base.partition}
     training = TrainingPipeline(
         f"fleet-{env}-training",
-        TrainingPipelineArgs.from_config(base, ACCOUNT, lake.bucket_names, lake.key_arn),
+        TrainingPipelineArgs(
+            names=PlatformNames(base.name_prefix),
+            region=base.region,
+            bucket_names=lake.bucket_names,
+            key_arn=lake.key_arn,
+            training=base.training,
+            inference_instance_types=(base.serving.instance_type,),
+            log_retention_days=base.monitoring.log_retention_days,
+            **at,
+        ),
     )
     monitoring = Monitoring(
         f"fleet-{env}-monitoring",
-        MonitoringArgs.from_config(
-            base, ACCOUNT, lake.key_arn, training.pipeline_arn, training.start_role_arn
+        MonitoringArgs(
+            names=PlatformNames(base.name_prefix),
+            region=base.region,
+            key_arn=lake.key_arn,
+            pipeline_arn=training.pipeline_arn,
+            start_role_arn=training.start_role_arn,
+            endpoint=False,
+            alarms=base.alarms,
+            monitoring=base.monitoring,
+            notifications=base.notifications,
+            **at,
         ),
     )
     for n in range(models):
         project = f"model{n:02d}"
         cfg = config(project, env, modelPackageArn=package(project, env, 1))
+        names = PlatformNames(cfg.name_prefix)
         ModelRegistry(
-            f"{project}-{env}-registry", ModelRegistryArgs.from_config(cfg, ACCOUNT, lake.key_arn)
+            f"{project}-{env}-registry",
+            ModelRegistryArgs(
+                names=names, key_arn=lake.key_arn, notifications=cfg.notifications, **at
+            ),
         )
         InferenceEndpoint(
             f"{project}-{env}-endpoint",
-            InferenceEndpointArgs.from_config(
-                cfg,
-                ACCOUNT,
-                lake.bucket_names,
-                training.repository_arn,
-                lake.key_arn,
-                "s3://fleet-capture/",
-                monitoring.alerts_topic_arn,
+            InferenceEndpointArgs(
+                names=names,
+                region=cfg.region,
+                bucket_names=lake.bucket_names,
+                repository_arn=training.repository_arn,
+                key_arn=lake.key_arn,
+                capture_uri="s3://fleet-capture/",
+                serving=cfg.serving,
+                alarms=cfg.alarms,
+                alarm_topic_arn=monitoring.alerts_topic_arn,
+                **at,
             ),
         )
 

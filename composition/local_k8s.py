@@ -40,7 +40,7 @@ def up(project: Path, say: Say) -> str:
     kind.create_cluster(cluster, project / ".mlops" / "kind.yaml", say)
     kind.apply(cluster, manifests)
     say(f"applied {len(files)} objects of the local stack to kind-{cluster}")
-    if config.minio_image:
+    if config.lake.minio_image:
         # MinIO and the pods wait for its keys; they are made here, once, and stay in the cluster.
         secret = root_secret(lake_store(config.namespace))
         keys = root_secret_files("mlops", secrets.token_urlsafe(32))

@@ -160,7 +160,7 @@ def preview(
         tuple(violations),
         len(rules),
         cost,
-        config.budget if config else 0.0,
+        config.budget.monthly_usd if config else 0.0,
         time.perf_counter() - started,
         {
             _normalised(r.name, name, stack): (r.type, r.inputs)

@@ -70,6 +70,8 @@ class Env:
     KUBE_API = "MLOPS_KUBE_API"
     KUBE_NAMESPACE = "MLOPS_KUBE_NAMESPACE"
     KUBE_TOKEN_FILE = "MLOPS_KUBE_TOKEN_FILE"
+
+
 DRIFT_DIMENSION = "Endpoint"
 
 
@@ -197,3 +199,9 @@ def decode_hyperparameters(raw: Mapping[str, Any]) -> dict[str, Any]:
         except ValueError:
             decoded[key] = value  # a plain string such as "adam"
     return decoded
+
+
+# Added for issue 20 (CONFIG): the lake's buckets reach jobs and pods as one variable per zone.
+def bucket_env(zone: str) -> str:
+    """The environment name that carries a lake zone's bucket (``MLOPS_BUCKET_RAW``, ...)."""
+    return f"MLOPS_BUCKET_{zone.upper()}"

@@ -41,10 +41,10 @@ class Assumptions:
     def from_config(cls, config: Any) -> Assumptions:
         """From a :class:`mlops.infra.config.StackConfig`."""
         return cls(
-            config.expected_requests_per_day,
-            config.expected_request_ms,
-            config.training_hours_per_month,
-            dict(config.lake_storage_gb),
+            config.budget.expected_requests_per_day,
+            config.budget.expected_request_ms,
+            config.budget.training_hours_per_month,
+            dict(config.lake.storage_gb),
         )
 
 

@@ -284,8 +284,8 @@ def test_make_install_uses_the_lock_when_there_is_one() -> None:
 def test_image_digest_must_be_a_sha256_digest() -> None:
     base = {"aws:region": "us-east-1"}
     good = StackConfig.from_values("churn", "dev", {**base, "churn:imageDigest": DIGEST})
-    assert good.image_digest == DIGEST
-    assert StackConfig.from_values("churn", "dev", base).image_digest == ""
+    assert good.training.image_digest == DIGEST
+    assert StackConfig.from_values("churn", "dev", base).training.image_digest == ""
     for bad in ("sha256:" + "a" * 63, "sha256:" + "A" * 64, "ab" * 32, "latest", REPO + DIGEST):
         with pytest.raises(ConfigError, match="imageDigest.*is not an image digest"):
             StackConfig.from_values("churn", "dev", {**base, "churn:imageDigest": bad})

@@ -9,8 +9,9 @@ from functools import cache
 
 import pytest
 
-from mlops.infra.aws import DataLake, DataLakeArgs
+from mlops.infra.aws import DataLake
 from mlops.infra.aws.data_lake import ZONES, bucket_policy, log_bucket_policy
+from mlops.infra.aws.platform import lake_args
 from mlops.infra.config import StackConfig
 from mlops.infra.testing import MOCK_ACCOUNT, MockedProgram, UnknownInvokeError, run_program
 
@@ -24,7 +25,7 @@ def lake_program(stack: str, **config: object) -> MockedProgram:
 
     def program() -> dict[str, object]:
         cfg = StackConfig.load()
-        lake = DataLake(cfg.name_prefix, DataLakeArgs.from_config(cfg, MOCK_ACCOUNT))
+        lake = DataLake(cfg.name_prefix, lake_args(cfg, MOCK_ACCOUNT))
         return {"names": lake.bucket_names, "key": lake.key_arn, "db": lake.glue_database}
 
     return run_program(program, project=PROJECT, stack=stack, config=values)

@@ -7,6 +7,7 @@ from platform_runs import CHALLENGER, PACKAGE, SHADOW, one, platform, policy
 
 from mlops.infra.aws.endpoint import InferenceEndpointArgs, deployment_config
 from mlops.infra.aws.names import PlatformNames
+from mlops.infra.aws.settings import ServingSettings
 
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
@@ -147,10 +148,9 @@ def test_deployment_config_is_a_pure_function(rollout: str) -> None:
         repository_arn="repo",
         key_arn="k",
         capture_uri="s3://c/",
-        model_package_arn=PACKAGE,
-        endpoint_type="realtime",
-        rollout=rollout,
-        baking_minutes=3,
+        serving=ServingSettings(
+            model_package_arn=PACKAGE, endpoint_type="realtime", rollout=rollout, baking_minutes=3
+        ),
     )
     config = deployment_config(args, ["a1"])
     routing = config["blue_green_update_policy"]["traffic_routing_configuration"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from kubernetes_validate import validate
+from pydantic import ValidationError
 
 from mlops.core.errors import UserError
 from mlops.infra.k8s import (
@@ -19,6 +20,7 @@ from mlops.infra.k8s import (
 )
 from mlops.infra.k8s.model_server import canary_replicas
 from mlops.infra.k8s.render import manifests, to_yaml
+from mlops.infra.k8s.settings import LakeSettings, ServingSettings, TrainingSettings
 from mlops.infra.testing import run_program
 
 # Custom resources (Kubeflow's PyTorchJob, the Prometheus Operator's ServiceMonitor and
@@ -46,7 +48,8 @@ def valid(objects: list[dict[str, Any]]) -> None:
 
 
 def test_the_namespace_is_fenced() -> None:
-    objects = render(lambda: MLNamespace("ml", NamespaceArgs("churn-dev", gpus=2)) and None)
+    args = NamespaceArgs("churn-dev", gpus=2, object_store_port=443)
+    objects = render(lambda: MLNamespace("ml", args) and None)
     valid(objects)
     (namespace,) = by_kind(objects, "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -76,7 +79,10 @@ def test_the_namespace_is_fenced() -> None:
 
 def test_the_model_server_is_restricted_probed_and_rolls_out_safely() -> None:
     args = ModelServerArgs(
-        "churn-dev", IMAGE, replicas=3, env={"MLOPS_TRAIN_MODULE": "churn.train"}
+        "churn-dev",
+        IMAGE,
+        serving=ServingSettings(replicas=3, max_replicas=6),
+        env={"MLOPS_TRAIN_MODULE": "churn.train"},
     )
     objects = render(lambda: ModelServer("churn", args) and None)
     valid(objects)
@@ -104,9 +110,10 @@ def test_the_model_server_is_restricted_probed_and_rolls_out_safely() -> None:
 
 
 def test_a_canary_gets_its_share_of_pods_behind_the_same_service() -> None:
-    args = ModelServerArgs(
-        "churn-dev", IMAGE, replicas=9, max_replicas=12, canary_image=CANDIDATE, canary_percent=10
+    serving = ServingSettings(
+        replicas=9, max_replicas=12, candidate_image=CANDIDATE, canary_percent=10
     )
+    args = ModelServerArgs("churn-dev", IMAGE, serving=serving)
     objects = render(lambda: ModelServer("churn", args) and None)
     valid(objects)
     tracks = {d["metadata"]["labels"]["mlops/track"]: d for d in by_kind(objects, "Deployment")}
@@ -121,22 +128,29 @@ def test_a_canary_gets_its_share_of_pods_behind_the_same_service() -> None:
     )
 
 
+def test_bad_serving_args_are_refused() -> None:
+    with pytest.raises(UserError, match="not pinned by digest"):
+        ModelServerArgs("ns", "registry.example.com/churn:latest")
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"image": "registry.example.com/churn:latest"}, "not pinned by digest"),
-        ({"canary_image": "churn:v2"}, "not pinned by digest"),
-        ({"canary_image": CANDIDATE, "canary_percent": 80}, "canary_percent must be 1-50"),
-        ({"replicas": 8}, "at most max_replicas"),
+        ({"candidate_image": "churn:v2"}, "not pinned by digest"),
+        ({"candidate_image": CANDIDATE, "canary_percent": 80}, "less than or equal to 50"),
+        ({"replicas": 8}, "servingMaxReplicas: must be at least servingReplicas"),
     ],
 )
-def test_bad_serving_args_are_refused(change: dict[str, Any], message: str) -> None:
-    with pytest.raises(UserError, match=message):
-        ModelServerArgs(**{"namespace": "ns", "image": IMAGE, **change})
+def test_bad_serving_settings_are_refused(change: dict[str, Any], message: str) -> None:
+    # The serving section owns these rules; the server takes it as it is.
+    with pytest.raises(ValidationError, match=message):
+        ServingSettings(**change)
 
 
 def test_gpu_training_job_cronjob_and_pytorchjob() -> None:
-    one = TrainingJobArgs("churn-dev", IMAGE, gpus=2, node_selector={"gpu": "a10g"})
+    one = TrainingJobArgs(
+        "churn-dev", IMAGE, training=TrainingSettings(gpus=2, node_selector={"gpu": "a10g"})
+    )
     objects = render(lambda: TrainingJob("train", one) and None)
     valid(objects)
     (job,) = by_kind(objects, "Job")
@@ -159,13 +173,17 @@ def test_gpu_training_job_cronjob_and_pytorchjob() -> None:
     }
     assert pod["restartPolicy"] == "Never" and container["args"] == ["train"]
 
-    nightly = TrainingJobArgs("churn-dev", IMAGE, schedule="0 3 * * *")
+    nightly = TrainingJobArgs(
+        "churn-dev", IMAGE, training=TrainingSettings(retrain_schedule="0 3 * * *")
+    )
     (cron,) = by_kind(render(lambda: TrainingJob("retrain", nightly) and None), "CronJob")
     validate(cron, K8S_VERSION, strict=True)
     assert cron["spec"]["concurrencyPolicy"] == "Forbid" and cron["spec"]["schedule"] == "0 3 * * *"
 
     selector = {"gpu_type": "a10g"}  # a label key with an underscore, the user's own
-    wide = TrainingJobArgs("churn-dev", IMAGE, gpus=8, nodes=4, node_selector=selector)
+    wide = TrainingJobArgs(
+        "churn-dev", IMAGE, training=TrainingSettings(gpus=8, nodes=4, node_selector=selector)
+    )
     (pytorch,) = render(lambda: TrainingJob("big", wide) and None)
     assert (pytorch["apiVersion"], pytorch["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
     replicas = pytorch["spec"]["pytorchReplicaSpecs"]
@@ -176,14 +194,15 @@ def test_gpu_training_job_cronjob_and_pytorchjob() -> None:
     # A custom resource's spec is sent as written: Kubernetes' own field names, user keys kept.
     assert worker_pod["restartPolicy"] == "OnFailure" and worker_pod["serviceAccountName"]
     assert worker["securityContext"]["runAsNonRoot"] and worker_pod["nodeSelector"] == selector
-    with pytest.raises(UserError, match="scheduled retraining runs on one node"):
-        TrainingJobArgs("ns", IMAGE, nodes=2, schedule="@daily")
+    with pytest.raises(ValidationError, match="scheduled retraining runs on one node"):
+        TrainingSettings(nodes=2, retrain_schedule="@daily")
 
 
 def test_manifests_render_as_one_yaml_stream() -> None:
     import yaml
 
-    objects = render(lambda: MLNamespace("ml", NamespaceArgs("churn-dev")) and None)
+    args = NamespaceArgs("churn-dev", gpus=4, object_store_port=443)
+    objects = render(lambda: MLNamespace("ml", args) and None)
     documents = list(yaml.safe_load_all(to_yaml(objects)))
     assert documents == objects and len(documents) == len(objects) >= 10
 
@@ -335,7 +354,9 @@ def test_checkov_finds_nothing_on_any_stack(stack: str, tmp_path: Path) -> None:
 def test_the_object_store_is_minio_in_kind_or_s3_through_irsa() -> None:
     from mlops.infra.k8s import ObjectStore, ObjectStoreArgs
 
-    minio = ObjectStoreArgs("churn-local", "churn-local", minio_image=IMAGE, setup_image=CANDIDATE)
+    minio = ObjectStoreArgs(
+        "churn-local", "churn-local", lake=LakeSettings(minio_image=IMAGE), setup_image=CANDIDATE
+    )
     stores: list[Any] = []
     objects = render(lambda: stores.append(ObjectStore("lake", minio)) or None)
     valid(objects)
@@ -387,7 +408,8 @@ def test_the_object_store_is_minio_in_kind_or_s3_through_irsa() -> None:
     ]
 
     role = "arn:aws:iam::123456789012:role/churn-prod-jobs"
-    s3 = ObjectStoreArgs("churn-prod", "churn-prod", s3_region="eu-west-1", irsa_role_arn=role)
+    s3_lake = LakeSettings(s3_region="eu-west-1", irsa_role_arn=role)
+    s3 = ObjectStoreArgs("churn-prod", "churn-prod", lake=s3_lake)
     stores.clear()
     assert render(lambda: stores.append(ObjectStore("lake", s3)) or None) == []  # S3: nothing runs
     assert stores[0].env()["AWS_ENDPOINT_URL_S3"] == "https://s3.eu-west-1.amazonaws.com"

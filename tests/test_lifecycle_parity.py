@@ -27,6 +27,7 @@ from pipeline_eval import Resolver
 
 from mlops.core.contracts import decode_hyperparameters, encode_hyperparameters
 from mlops.infra.aws.pipeline_definition import PipelineSpec, build_definition
+from mlops.infra.aws.settings import TrainingSettings
 from mlops.pipelines import container
 from mlops.pipelines.data import DataContract, ingest, read_file, split, version_key
 from mlops.pipelines.identity import RunInputs
@@ -133,10 +134,13 @@ def definition(case: Case, margin: float) -> dict[str, Any]:
         artifacts_uri="s3://artifacts",
         kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
         model_package_group="g",
-        training_instance_type="ml.m5.xlarge",
-        hyperparameters=encode_hyperparameters(case.params),
-        primary_metric=case.metric,
-        evaluation_margin=margin,
+        training=TrainingSettings(
+            instance_type="ml.m5.xlarge",
+            hyperparameters=case.params,
+            primary_metric=case.metric,
+            evaluation_margin=margin,
+        ),
+        inference_instance_types=("ml.m5.large",),
     )
     return build_definition(spec)
 

@@ -108,6 +108,7 @@ def test_the_aws_readme_names_the_logs_dashboard_and_alarms_the_stack_creates(
     from mlops.infra.aws.endpoint import rollback_alarm_specs
     from mlops.infra.aws.monitoring import MonitoringArgs, alarm_specs
     from mlops.infra.aws.names import PROCESSING_LOG_GROUP, TRAINING_LOG_GROUP, PlatformNames
+    from mlops.infra.aws.settings import AlarmSettings, MonitoringSettings
 
     names = PlatformNames(f"{NAME}-<stack>")
     args: Any = MonitoringArgs(
@@ -120,11 +121,11 @@ def test_the_aws_readme_names_the_logs_dashboard_and_alarms_the_stack_creates(
         pipeline_arn="p",
         start_role_arn="r",
         endpoint=True,
-        invocation_drop_alarm=True,
-        drift_threshold=0.3,
+        alarms=AlarmSettings(invocation_drop_alarm=True),
+        monitoring=MonitoringSettings(drift_threshold=0.3),
     )
     alarms = [f"{names.prefix}-{spec.key}" for spec in alarm_specs(args)]
-    endpoint_args: Any = SimpleNamespace(names=names, errors_5xx_threshold=1, latency_p99_ms=500)
+    endpoint_args: Any = SimpleNamespace(names=names, alarms=AlarmSettings())
     alarms += [f"{names.endpoint}-{spec.key}" for spec in rollback_alarm_specs(endpoint_args)]
     assert len(alarms) == 8
     for name in [

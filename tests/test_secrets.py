@@ -70,7 +70,8 @@ def test_the_program_gets_a_placeholder_marked_secret(project: Path) -> None:
         + "\nimport yaml as _y\n"
         + "from pulumi.runtime import is_config_secret as _s\n"
         + f"Path({str(seen)!r}).write_text(_y.safe_dump({{"
-        + "'secret': _s('churn:deployWebhookToken'), 'value': config.deploy_webhook_token,"
+        + "'secret': _s('churn:deployWebhookToken'),"
+        + " 'value': config.notifications.deploy_webhook_token,"
         + " 'email': _s('churn:notificationEmail')}))\n"
     )
     program = capture(project, "dev")
@@ -100,7 +101,7 @@ def test_the_config_model_takes_secure_credentials_only() -> None:
     cfg = StackConfig.from_values(
         "churn", "dev", {**BASE, "churn:deployWebhookToken": {"secure": CIPHERTEXT}}
     )
-    assert cfg.deploy_webhook_token == SECRET_PLACEHOLDER
+    assert cfg.notifications.deploy_webhook_token == SECRET_PLACEHOLDER
     # Under `pulumi up` the value is decrypted and the key is marked secret: fine for a credential.
     real = StackConfig.from_values(
         "churn",
@@ -108,7 +109,7 @@ def test_the_config_model_takes_secure_credentials_only() -> None:
         {**BASE, "churn:deployWebhookToken": "t0k"},
         secret_keys={"churn:deployWebhookToken"},
     )
-    assert real.deploy_webhook_token == "t0k"
+    assert real.notifications.deploy_webhook_token == "t0k"
     for values, secret in [
         ({"churn:owner": {"secure": CIPHERTEXT}}, set()),
         ({"churn:owner": "me"}, {"churn:owner"}),

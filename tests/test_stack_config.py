@@ -16,7 +16,7 @@ def test_defaults_and_derived_values() -> None:
         "churn", "prod", {**BASE, "churn:spot": "true", "churn:trainingInstanceCount": "2"}
     )
     assert cfg.environment == "prod" and cfg.protect is True
-    assert cfg.spot is True and cfg.training_instance_count == 2
+    assert cfg.training.spot is True and cfg.training.instance_count == 2
     assert cfg.partition == "aws"
     assert cfg.name_prefix == "churn-prod"
     assert cfg.tags == {
@@ -102,11 +102,66 @@ def test_hyperparameters_come_from_config_as_json() -> None:
     cfg = StackConfig.from_values(
         "churn", "dev", {**BASE, "churn:hyperparameters": '{"C": 0.5, "max_iter": 100}'}
     )
-    assert cfg.hyperparameters == {"C": 0.5, "max_iter": 100}
+    assert cfg.training.hyperparameters == {"C": 0.5, "max_iter": 100}
     with pytest.raises(ConfigError, match="hyperparameters"):
         StackConfig.from_values(
             "churn", "dev", {**BASE, "churn:hyperparameters": '["not", "a", "mapping"]'}
         )
+
+
+def test_flat_keys_land_in_their_sections() -> None:
+    # Generated projects write flat keys; each lands in the section that owns its meaning.
+    cfg = StackConfig.from_values(
+        "churn",
+        "staging",
+        {
+            **BASE,
+            "churn:endpointInstanceType": "ml.c5.xlarge",
+            "churn:errors5xxThreshold": "3",
+            "churn:driftThreshold": "0.4",
+            "churn:budget": "250",
+            "churn:lakeStorageGb": '{"raw": 1}',
+            "churn:notificationEmail": "a@b.c",
+        },
+    )
+    assert cfg.serving.instance_type == "ml.c5.xlarge" and cfg.serving.realtime
+    assert cfg.training.instance_type == "ml.m5.xlarge"  # the other instance type is untouched
+    assert cfg.alarms.errors_5xx_threshold == 3
+    assert cfg.monitoring.drift_threshold == 0.4
+    assert cfg.budget.monthly_usd == 250
+    assert cfg.lake.storage_gb == {"raw": 1}
+    assert cfg.notifications.notification_email == "a@b.c"
+
+
+def test_a_section_may_be_nested() -> None:
+    nested = StackConfig.from_values(
+        "churn",
+        "dev",
+        {**BASE, "churn:training": {"instanceType": "ml.g5.xlarge", "spot": False}},
+    )
+    assert nested.training.instance_type == "ml.g5.xlarge"
+    assert nested.training.spot is False  # wins over dev's default
+    as_json = StackConfig.from_values(
+        "churn", "dev", {**BASE, "churn:serving": '{"endpointInstanceType": "ml.c5.xlarge"}'}
+    )
+    assert as_json.serving.instance_type == "ml.c5.xlarge"
+    with pytest.raises(ConfigError, match="spot: is set both flat and under training"):
+        StackConfig.from_values(
+            "churn", "dev", {**BASE, "churn:spot": "true", "churn:training": {"spot": False}}
+        )
+    with pytest.raises(ConfigError, match="unknown config key"):
+        StackConfig.from_values("churn", "dev", {**BASE, "churn:training": {"gpus": 2}})
+
+
+def test_one_drift_threshold_default_on_both_platforms() -> None:
+    from mlops.core.contracts import DRIFT_THRESHOLD
+    from mlops.infra.k8s.config import K8sConfig
+
+    aws = StackConfig.from_values("churn", "dev", BASE).monitoring.drift_threshold
+    k8s = K8sConfig.from_values(
+        "churn", "dev", {"churn:image": f"r@sha256:{'a' * 64}"}
+    ).monitoring.drift_threshold
+    assert aws == k8s == DRIFT_THRESHOLD
 
 
 # -- a stack file that is not a mapping of settings: one line, the file (and line), exit 2 ----
@@ -166,3 +221,20 @@ def test_a_broken_stack_file_is_named_by_preview_all_too(tmp_path, invoke) -> No
     assert result.exit_code == 2, result.output
     assert "Pulumi.prod.yaml: line 2, column 1:" in result.stderr, result.stderr
     assert "BrokenProcessPool" not in result.output
+
+
+def test_k8s_flat_keys_land_in_their_sections_and_may_be_nested() -> None:
+    from mlops.infra.k8s.config import K8sConfig
+
+    image = f"r@sha256:{'a' * 64}"
+    flat = K8sConfig.from_values(
+        "churn",
+        "prod",
+        {"churn:image": image, "churn:trainingGpus": "2", "churn:servingMaxReplicas": "12"},
+    )
+    assert flat.training.gpus == 2 and flat.serving.max_replicas == 12
+    assert flat.serving.replicas == 3  # prod's default
+    nested = K8sConfig.from_values(
+        "churn", "dev", {"churn:image": image, "churn:serving": {"replicas": 2, "maxReplicas": 5}}
+    )
+    assert (nested.serving.replicas, nested.serving.max_replicas) == (2, 5)

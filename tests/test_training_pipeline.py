@@ -17,6 +17,7 @@ from mlops.infra.aws.pipeline_definition import (
     build_definition,
     validate_definition,
 )
+from mlops.infra.aws.settings import TrainingSettings
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -271,17 +272,18 @@ SPEC = PipelineSpec(
     artifacts_uri="s3://artifacts",
     kms_key_arn=f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k",
     model_package_group="churn-models",
-    training_instance_type="ml.g5.2xlarge",
-    primary_metric="roc_auc",
-    evaluation_margin=0.01,
+    training=TrainingSettings(
+        instance_type="ml.g5.2xlarge", primary_metric="roc_auc", evaluation_margin=0.01
+    ),
+    inference_instance_types=("ml.m5.large",),
 )
 
 
 def test_builder_output_is_deterministic_and_valid() -> None:
     # The definition is a Pulumi input string: the same settings given in another order must
     # not show up as a change to the pipeline on every `pulumi up`.
-    a = replace(SPEC, hyperparameters={"C": "0.5", "max_iter": "100"})
-    b = replace(SPEC, hyperparameters={"max_iter": "100", "C": "0.5"})
+    a = replace(SPEC, training=TrainingSettings(hyperparameters={"C": 0.5, "max_iter": 100}))
+    b = replace(SPEC, training=TrainingSettings(hyperparameters={"max_iter": 100, "C": 0.5}))
     assert json.dumps(build_definition(a)) == json.dumps(build_definition(b))
     validate_definition(build_definition(SPEC))
 

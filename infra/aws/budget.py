@@ -42,18 +42,6 @@ class CostBudgetArgs:
         if self.limit_usd <= 0:
             raise UserError(f"budget: {self.limit_usd} is not a positive amount of USD")
 
-    @classmethod
-    def from_config(cls, config: Any, topic_arn: pulumi.Input[str]) -> CostBudgetArgs:
-        """From a :class:`mlops.infra.config.StackConfig` with a budget."""
-        return cls(
-            f"{config.name_prefix}-monthly",
-            config.budget,
-            config.project,
-            config.environment,
-            topic_arn,
-            config.tags,
-        )
-
 
 class CostBudget(pulumi.ComponentResource):
     """A monthly cost budget of the stack's tagged resources, alerting before and at its limit."""

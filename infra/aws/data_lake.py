@@ -19,7 +19,6 @@ import pulumi_aws as aws
 from mlops.core.layout import ZONES
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import service_principal
-from mlops.infra.config import StackConfig
 
 LifecycleRule = aws.s3.BucketLifecycleConfigurationRuleArgsDict
 SseDefault = (
@@ -47,7 +46,8 @@ class DataLakeArgs:
         noncurrent_ia_days: days before a noncurrent version moves to STANDARD_IA.
         noncurrent_glacier_days: days before a noncurrent version moves to GLACIER_IR.
         noncurrent_expire_days: days before a noncurrent version is deleted.
-        log_retention_days: days access logs are kept.
+        access_log_retention_days: days the S3 access logs are kept (CloudWatch Logs' retention
+            is another setting: the monitoring section's ``log_retention_days``).
         key_deletion_window_days: KMS deletion window (7 to 30).
     """
 
@@ -62,25 +62,8 @@ class DataLakeArgs:
     noncurrent_ia_days: int = 30
     noncurrent_glacier_days: int = 90
     noncurrent_expire_days: int = 365
-    log_retention_days: int = 365
+    access_log_retention_days: int = 365
     key_deletion_window_days: int = 30
-
-    @classmethod
-    def from_config(cls, config: StackConfig, account_id: pulumi.Input[str]) -> DataLakeArgs:
-        """Derive the lake's settings from a stack config."""
-        return cls(
-            tags=config.tags,
-            account_id=account_id,
-            region=config.region,
-            partition=config.partition,
-            protect=config.protect,
-            # Outside prod, `pulumi destroy` empties and deletes every bucket: the access-log
-            # bucket is never empty (S3 keeps delivering), and dev/staging data is disposable.
-            # Prod protects and retains its buckets and key instead.
-            force_destroy=not config.protect,
-            tls_only=config.environment != "local",
-            key_deletion_window_days=30 if config.protect else 7,
-        )
 
 
 # Exported for testing: the decisions below are pure and checked without the engine.
@@ -223,7 +206,7 @@ def log_lifecycle_rules(args: DataLakeArgs) -> list[LifecycleRule]:
             "id": "expire-access-logs",
             "status": "Enabled",
             "filter": {},
-            "expiration": {"days": args.log_retention_days},
+            "expiration": {"days": args.access_log_retention_days},
             "noncurrent_version_expiration": {"noncurrent_days": args.abort_multipart_days},
         },
     ]

@@ -16,7 +16,6 @@ import pulumi_aws as aws
 
 from mlops.core.errors import ConfigError
 from mlops.infra.aws.catalog import model_monitor_image, volume_kms_allowed
-from mlops.infra.config import StackConfig
 
 
 @dataclass(frozen=True)
@@ -43,36 +42,19 @@ class DataQualityMonitorArgs:
     instance_type: str
     schedule: str
 
-    @classmethod
-    def from_config(  # noqa: PLR0913 - the platform's wiring, one argument per dependency
-        cls,
-        config: StackConfig,
-        role_arn: pulumi.Input[str],
-        key_arn: pulumi.Input[str],
-        endpoint_name: pulumi.Input[str],
-        monitoring_uri: pulumi.Input[str],
-    ) -> DataQualityMonitorArgs:
-        """Derive the job's settings from a stack config and the other components.
 
-        Raises:
-            ConfigError: no analyzer image is known for the region and none is configured.
-        """
-        image = config.model_monitor_image or model_monitor_image(config.region)
-        if image is None:
-            raise ConfigError(
-                config.environment,
-                [("modelMonitorImage", f"no Model Monitor image is known for {config.region}")],
-            )
-        return cls(
-            tags=config.tags,
-            role_arn=role_arn,
-            key_arn=key_arn,
-            endpoint_name=endpoint_name,
-            monitoring_uri=monitoring_uri,
-            image=image,
-            instance_type=config.processing_instance_type,
-            schedule=config.monitor_schedule,
+def analyzer_image(configured: str, region: str, stack: str) -> str:
+    """The Model Monitor analyzer image: the configured one, else the region's.
+
+    Raises:
+        ConfigError: no analyzer image is known for the region and none is configured.
+    """
+    image = configured or model_monitor_image(region)
+    if image is None:
+        raise ConfigError(
+            stack, [("modelMonitorImage", f"no Model Monitor image is known for {region}")]
         )
+    return image
 
 
 class DataQualityMonitor(pulumi.ComponentResource):

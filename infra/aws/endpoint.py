@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pulumi
@@ -27,7 +27,7 @@ from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import volume_kms_allowed
 from mlops.infra.aws.iam import pull_image_statements, sagemaker_trust_policy
 from mlops.infra.aws.names import PlatformNames
-from mlops.infra.config import StackConfig
+from mlops.infra.aws.settings import AlarmSettings, ServingSettings
 
 # The variant names are shared with monitoring and capture (mlops.core.contracts).
 PRIMARY, CHALLENGER, SHADOW = PRIMARY_VARIANT, CHALLENGER_VARIANT, SHADOW_VARIANT
@@ -35,7 +35,7 @@ PRIMARY, CHALLENGER, SHADOW = PRIMARY_VARIANT, CHALLENGER_VARIANT, SHADOW_VARIAN
 
 @dataclass(frozen=True)
 class InferenceEndpointArgs:
-    """Inputs of :class:`InferenceEndpoint`.
+    """Inputs of :class:`InferenceEndpoint`: its settings sections and the resolved outputs.
 
     Attributes:
         names: the platform's physical names.
@@ -48,24 +48,8 @@ class InferenceEndpointArgs:
         repository_arn: the ECR repository the serving image is pulled from.
         key_arn: KMS key for the instance storage and captured data.
         capture_uri: ``s3://`` prefix captured requests and responses go to.
-        model_package_arn: the approved package served by the ``primary`` variant.
-        challenger_model_package_arn: an A/B challenger; empty for none.
-        challenger_weight: share of traffic the challenger gets.
-        shadow_model_package_arn: a shadow variant receiving copies of traffic; empty for none.
-        endpoint_type: ``serverless`` or ``realtime``.
-        instance_type: realtime instance type.
-        instance_count: realtime instances per variant.
-        scaling_max: autoscaling ceiling for the primary variant.
-        invocations_per_instance: autoscaling target (invocations per instance per minute).
-        serverless_memory_mb: serverless memory.
-        serverless_max_concurrency: serverless concurrency limit.
-        rollout: ``all_at_once``, ``canary`` or ``linear`` traffic shifting.
-        rollout_step_percent: capacity shifted per canary/linear step.
-        baking_minutes: wait between steps, watching the rollback alarms.
-        termination_wait_minutes: how long the old fleet is kept after the shift.
-        capture_sampling_percent: share of requests captured.
-        latency_p99_ms: ModelLatency p99 that rolls a deployment back.
-        errors_5xx_threshold: 5XX errors per minute that roll a deployment back.
+        serving: what is served, on what, and how it rolls out (its defaults live there).
+        alarms: the thresholds whose alarms roll a deployment back.
         alarm_topic_arn: where the rollback alarms notify; ``None`` for nowhere.
     """
 
@@ -78,73 +62,9 @@ class InferenceEndpointArgs:
     repository_arn: pulumi.Input[str]
     key_arn: pulumi.Input[str]
     capture_uri: pulumi.Input[str]
-    model_package_arn: str
-    challenger_model_package_arn: str = ""
-    challenger_weight: float = 0.1
-    shadow_model_package_arn: str = ""
-    endpoint_type: str = "serverless"
-    instance_type: str = "ml.m5.large"
-    instance_count: int = 1
-    scaling_max: int = 1
-    invocations_per_instance: int = 100
-    serverless_memory_mb: int = 2048
-    serverless_max_concurrency: int = 5
-    rollout: str = "all_at_once"
-    rollout_step_percent: int = 10
-    baking_minutes: int = 10
-    termination_wait_minutes: int = 5
-    capture_sampling_percent: int = 20
-    latency_p99_ms: int = 500
-    errors_5xx_threshold: int = 1
+    serving: ServingSettings
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
     alarm_topic_arn: pulumi.Input[str] | None = None
-
-    @property
-    def realtime(self) -> bool:
-        """Whether the endpoint runs on instances (not serverless)."""
-        return self.endpoint_type == "realtime"
-
-    @classmethod
-    def from_config(
-        cls,
-        config: StackConfig,
-        account_id: pulumi.Input[str],
-        bucket_names: pulumi.Input[Mapping[str, str]],
-        repository_arn: pulumi.Input[str],
-        key_arn: pulumi.Input[str],
-        capture_uri: pulumi.Input[str],
-        alarm_topic_arn: pulumi.Input[str] | None = None,
-    ) -> InferenceEndpointArgs:
-        """Derive the endpoint's settings from a stack config."""
-        return cls(
-            names=PlatformNames(config.name_prefix),
-            tags=config.tags,
-            account_id=account_id,
-            region=config.region,
-            partition=config.partition,
-            bucket_names=bucket_names,
-            repository_arn=repository_arn,
-            key_arn=key_arn,
-            capture_uri=capture_uri,
-            model_package_arn=config.model_package_arn,
-            challenger_model_package_arn=config.challenger_model_package_arn,
-            challenger_weight=config.challenger_weight,
-            shadow_model_package_arn=config.shadow_model_package_arn,
-            endpoint_type=config.endpoint_type,
-            instance_type=config.endpoint_instance_type,
-            instance_count=config.endpoint_instance_count,
-            scaling_max=config.scaling_max,
-            invocations_per_instance=config.invocations_per_instance,
-            serverless_memory_mb=config.serverless_memory_mb,
-            serverless_max_concurrency=config.serverless_max_concurrency,
-            rollout=config.rollout,
-            rollout_step_percent=config.rollout_step_percent,
-            baking_minutes=config.baking_minutes,
-            termination_wait_minutes=config.termination_wait_minutes,
-            capture_sampling_percent=config.capture_sampling_percent,
-            latency_p99_ms=config.latency_p99_ms,
-            errors_5xx_threshold=config.errors_5xx_threshold,
-            alarm_topic_arn=alarm_topic_arn,
-        )
 
 
 # Exported for testing: the configuration is decided by pure functions.
@@ -204,11 +124,11 @@ def serving_role_policy(
 
 def variant_packages(args: InferenceEndpointArgs) -> dict[str, str]:
     """Variant name -> model package ARN, for every variant that exists."""
-    variants = {PRIMARY: args.model_package_arn}
-    if args.challenger_model_package_arn:
-        variants[CHALLENGER] = args.challenger_model_package_arn
-    if args.shadow_model_package_arn:
-        variants[SHADOW] = args.shadow_model_package_arn
+    variants = {PRIMARY: args.serving.model_package_arn}
+    if args.serving.challenger_model_package_arn:
+        variants[CHALLENGER] = args.serving.challenger_model_package_arn
+    if args.serving.shadow_model_package_arn:
+        variants[SHADOW] = args.serving.shadow_model_package_arn
     return variants
 
 
@@ -221,23 +141,23 @@ def production_variant(
         "model_name": model,
         "initial_variant_weight": weight,
     }
-    if args.realtime:
+    if args.serving.realtime:
         variant |= {
-            "instance_type": args.instance_type,
-            "initial_instance_count": args.instance_count,
+            "instance_type": args.serving.instance_type,
+            "initial_instance_count": args.serving.instance_count,
         }
     else:
         variant["serverless_config"] = {
-            "memory_size_in_mb": args.serverless_memory_mb,
-            "max_concurrency": args.serverless_max_concurrency,
+            "memory_size_in_mb": args.serving.serverless_memory_mb,
+            "max_concurrency": args.serving.serverless_max_concurrency,
         }
     return variant
 
 
 def variant_weights(args: InferenceEndpointArgs) -> dict[str, float]:
     """Traffic split of the serving variants (the shadow gets copies, not a share)."""
-    if args.challenger_model_package_arn:
-        weight = round(args.challenger_weight, 4)
+    if args.serving.challenger_model_package_arn:
+        weight = round(args.serving.challenger_weight, 4)
         return {PRIMARY: round(1 - weight, 4), CHALLENGER: weight}
     return {PRIMARY: 1.0}
 
@@ -248,16 +168,16 @@ def instance_storage_key(args: InferenceEndpointArgs) -> bool:
     SageMaker rejects one on serverless endpoints, and on instance types with local NVMe
     storage, which is hardware-encrypted.
     """
-    return args.realtime and volume_kms_allowed(args.instance_type)
+    return args.serving.realtime and volume_kms_allowed(args.serving.instance_type)
 
 
 def data_capture(args: InferenceEndpointArgs, uri: str, key_arn: str) -> dict[str, Any] | None:
     """Capture inputs and outputs into the lake; serverless endpoints do not support capture."""
-    if not args.realtime or args.capture_sampling_percent == 0:
+    if not args.serving.realtime or args.serving.capture_sampling_percent == 0:
         return None
     return {
         "enable_capture": True,
-        "initial_sampling_percentage": args.capture_sampling_percent,
+        "initial_sampling_percentage": args.serving.capture_sampling_percent,
         "destination_s3_uri": uri,
         "kms_key_id": key_arn,
         "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
@@ -271,18 +191,18 @@ def data_capture(args: InferenceEndpointArgs, uri: str, key_arn: str) -> dict[st
 def deployment_config(args: InferenceEndpointArgs, rollback_alarms: list[Any]) -> dict[str, Any]:
     """Blue/green traffic shifting with a baking period and alarm-driven rollback."""
     routing: dict[str, Any] = {
-        "type": args.rollout.upper(),
-        "wait_interval_in_seconds": args.baking_minutes * 60,
+        "type": args.serving.rollout.upper(),
+        "wait_interval_in_seconds": args.serving.baking_minutes * 60,
     }
-    step = {"type": "CAPACITY_PERCENT", "value": args.rollout_step_percent}
-    if args.rollout == "canary":
+    step = {"type": "CAPACITY_PERCENT", "value": args.serving.rollout_step_percent}
+    if args.serving.rollout == "canary":
         routing["canary_size"] = step
-    elif args.rollout == "linear":
+    elif args.serving.rollout == "linear":
         routing["linear_step_size"] = step
     return {
         "blue_green_update_policy": {
             "traffic_routing_configuration": routing,
-            "termination_wait_in_seconds": args.termination_wait_minutes * 60,
+            "termination_wait_in_seconds": args.serving.termination_wait_minutes * 60,
         },
         "auto_rollback_configuration": {"alarms": [{"alarm_name": a} for a in rollback_alarms]},
     }
@@ -303,7 +223,7 @@ def rollback_alarm_specs(args: InferenceEndpointArgs) -> list[AlarmSpec]:
             "rollback-5xx",
             "Rolls a deployment back on server errors",
             metric="Invocation5XXErrors",
-            threshold=args.errors_5xx_threshold,
+            threshold=args.alarms.errors_5xx_threshold,
             **common,
         ),
         AlarmSpec(
@@ -311,7 +231,7 @@ def rollback_alarm_specs(args: InferenceEndpointArgs) -> list[AlarmSpec]:
             "Rolls a deployment back on slow responses (p99 ModelLatency)",
             metric="ModelLatency",
             extended_statistic="p99",
-            threshold=args.latency_p99_ms * 1000,  # ModelLatency is in microseconds
+            threshold=args.alarms.latency_p99_ms * 1000,  # ModelLatency is in microseconds
             **common,
         ),
     ]
@@ -347,7 +267,7 @@ class InferenceEndpoint(pulumi.ComponentResource):
                 execution_role_arn=self.role.arn,
                 primary_container={"model_package_name": package},
                 # SageMaker rejects network isolation on serverless endpoints.
-                enable_network_isolation=args.realtime,
+                enable_network_isolation=args.serving.realtime,
                 tags=tags,
                 opts=child,
             )
@@ -385,7 +305,7 @@ class InferenceEndpoint(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        if args.realtime:
+        if args.serving.realtime:
             self._autoscaling(name, args)
 
         self.endpoint_name = self.endpoint.name
@@ -462,8 +382,8 @@ class InferenceEndpoint(pulumi.ComponentResource):
             service_namespace="sagemaker",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             resource_id=resource_id,
-            min_capacity=args.instance_count,
-            max_capacity=args.scaling_max,
+            min_capacity=args.serving.instance_count,
+            max_capacity=args.serving.scaling_max,
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -474,7 +394,7 @@ class InferenceEndpoint(pulumi.ComponentResource):
             scalable_dimension=target.scalable_dimension,
             resource_id=target.resource_id,
             target_tracking_scaling_policy_configuration={
-                "target_value": float(args.invocations_per_instance),
+                "target_value": float(args.serving.invocations_per_instance),
                 "predefined_metric_specification": {
                     "predefined_metric_type": "SageMakerVariantInvocationsPerInstance"
                 },

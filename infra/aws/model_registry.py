@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -17,13 +17,13 @@ import pulumi_aws as aws
 
 from mlops.infra.aws.iam import allow, service_trust_policy
 from mlops.infra.aws.names import PlatformNames
+from mlops.infra.aws.settings import NotificationSettings
 from mlops.infra.aws.topics import encrypted_topic
-from mlops.infra.config import StackConfig
 
 
 @dataclass(frozen=True)
 class ModelRegistryArgs:
-    """Inputs of :class:`ModelRegistry`.
+    """Inputs of :class:`ModelRegistry`: its settings section and the resolved outputs.
 
     Attributes:
         names: the platform's physical names.
@@ -31,9 +31,8 @@ class ModelRegistryArgs:
         account_id: the AWS account.
         partition: the AWS partition.
         key_arn: KMS key of the approvals topic.
-        notification_email: subscribe this address to approval notifications; empty for none.
-        deploy_webhook_url: POSTed to when a package is approved; empty for none.
-        deploy_webhook_token: sent as ``Authorization: Bearer <token>`` to the webhook.
+        notifications: the address subscribed to approval notifications and the webhook
+            POSTed to when a package is approved (its token sent as ``Authorization: Bearer``).
     """
 
     names: PlatformNames
@@ -41,25 +40,7 @@ class ModelRegistryArgs:
     account_id: pulumi.Input[str]
     partition: str
     key_arn: pulumi.Input[str]
-    notification_email: str = ""
-    deploy_webhook_url: str = ""
-    deploy_webhook_token: pulumi.Input[str] | None = None
-
-    @classmethod
-    def from_config(
-        cls, config: StackConfig, account_id: pulumi.Input[str], key_arn: pulumi.Input[str]
-    ) -> ModelRegistryArgs:
-        """Derive the registry's settings from a stack config."""
-        return cls(
-            names=PlatformNames(config.name_prefix),
-            tags=config.tags,
-            account_id=account_id,
-            partition=config.partition,
-            key_arn=key_arn,
-            notification_email=config.notification_email,
-            deploy_webhook_url=config.deploy_webhook_url,
-            deploy_webhook_token=config.deploy_webhook_token or None,
-        )
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
 
 def approval_event_pattern(group: str, statuses: list[str] | None = None) -> dict[str, Any]:
@@ -114,7 +95,7 @@ class ModelRegistry(pulumi.ComponentResource):
             partition=args.partition,
             account_id=args.account_id,
             tags=tags,
-            email=args.notification_email,
+            email=args.notifications.notification_email,
             parent=self,
         )
         rule = aws.cloudwatch.EventRule(
@@ -127,7 +108,7 @@ class ModelRegistry(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{name}-approval-notify", rule=rule.name, arn=self.topic.arn, opts=child
         )
-        if args.deploy_webhook_url:
+        if args.notifications.deploy_webhook_url:
             self._deploy_webhook(name, args, tags)
 
         self.group_name = self.group.model_package_group_name
@@ -144,9 +125,9 @@ class ModelRegistry(pulumi.ComponentResource):
             auth_parameters={
                 "api_key": {
                     "key": "Authorization",
-                    "value": pulumi.Output.secret(args.deploy_webhook_token or "").apply(
-                        lambda token: f"Bearer {token}"
-                    ),
+                    "value": pulumi.Output.secret(
+                        args.notifications.deploy_webhook_token or ""
+                    ).apply(lambda token: f"Bearer {token}"),
                 }
             },
             opts=child,
@@ -155,7 +136,7 @@ class ModelRegistry(pulumi.ComponentResource):
             f"{name}-deploy-webhook",
             connection_arn=connection.arn,
             http_method="POST",
-            invocation_endpoint=args.deploy_webhook_url,
+            invocation_endpoint=args.notifications.deploy_webhook_url,
             invocation_rate_limit_per_second=1,
             opts=child,
         )

@@ -18,15 +18,15 @@ import pulumi_aws as aws
 from mlops.core.contracts import DRIFT_DIMENSION, DRIFT_METRIC, DRIFT_NAMESPACE, PRIMARY_VARIANT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
 from mlops.infra.aws.names import PlatformNames
+from mlops.infra.aws.settings import AlarmSettings, MonitoringSettings, NotificationSettings
 from mlops.infra.aws.topics import encrypted_topic
-from mlops.infra.config import StackConfig
 
 PIPELINE_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 
 
 @dataclass(frozen=True)
 class MonitoringArgs:
-    """Inputs of :class:`Monitoring`.
+    """Inputs of :class:`Monitoring`: its settings sections and the resolved outputs.
 
     Attributes:
         names: the platform's physical names.
@@ -38,13 +38,9 @@ class MonitoringArgs:
         pipeline_arn: the training pipeline that drift restarts.
         start_role_arn: role EventBridge assumes to start it.
         endpoint: whether an endpoint exists (endpoint alarms and widgets need one).
-        latency_p99_ms: p99 ModelLatency alarm threshold.
-        errors_5xx_threshold: 5XX errors per 5 minutes.
-        errors_4xx_threshold: 4XX errors per 5 minutes.
-        invocation_drop_alarm: alarm when traffic stops.
-        min_invocations: fewer invocations than this per 15 minutes is a drop.
-        drift_threshold: drift score that triggers retraining.
-        notification_email: subscribe this address to alerts; empty for none.
+        alarms: the endpoint alarms' thresholds (latency, 5XX, 4XX, dropped traffic).
+        monitoring: the drift score that triggers retraining.
+        notifications: the address subscribed to alerts.
     """
 
     names: PlatformNames
@@ -56,43 +52,9 @@ class MonitoringArgs:
     pipeline_arn: pulumi.Input[str]
     start_role_arn: pulumi.Input[str]
     endpoint: bool
-    latency_p99_ms: int = 500
-    errors_5xx_threshold: int = 1
-    errors_4xx_threshold: int = 50
-    invocation_drop_alarm: bool = False
-    min_invocations: int = 1
-    # No default: the stack config holds the threshold's default.
-    drift_threshold: float = field(kw_only=True)
-    notification_email: str = ""
-
-    @classmethod
-    def from_config(  # noqa: PLR0913 - the platform's wiring, one argument per dependency
-        cls,
-        config: StackConfig,
-        account_id: pulumi.Input[str],
-        key_arn: pulumi.Input[str],
-        pipeline_arn: pulumi.Input[str],
-        start_role_arn: pulumi.Input[str],
-    ) -> MonitoringArgs:
-        """Derive monitoring settings from a stack config and the other components."""
-        return cls(
-            names=PlatformNames(config.name_prefix),
-            tags=config.tags,
-            account_id=account_id,
-            region=config.region,
-            partition=config.partition,
-            key_arn=key_arn,
-            pipeline_arn=pipeline_arn,
-            start_role_arn=start_role_arn,
-            endpoint=bool(config.model_package_arn),
-            latency_p99_ms=config.latency_p99_ms,
-            errors_5xx_threshold=config.errors_5xx_threshold,
-            errors_4xx_threshold=config.errors_4xx_threshold,
-            invocation_drop_alarm=config.invocation_drop_alarm,
-            min_invocations=config.min_invocations,
-            drift_threshold=config.drift_threshold,
-            notification_email=config.notification_email,
-        )
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
 
 # Exported for testing: which alarms exist is a pure function of the settings.
@@ -114,11 +76,11 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
         ),
         AlarmSpec(
             "drift",
-            f"Drift score above {args.drift_threshold}: retraining starts",
+            f"Drift score above {args.monitoring.drift_threshold}: retraining starts",
             DRIFT_NAMESPACE,
             DRIFT_METRIC,
             {DRIFT_DIMENSION: names.endpoint},
-            args.drift_threshold,
+            args.monitoring.drift_threshold,
             "GreaterThanThreshold",
             period=3600,
             statistic="Maximum",
@@ -129,11 +91,11 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
     specs += [
         AlarmSpec(
             "latency-p99",
-            f"p99 model latency above {args.latency_p99_ms} ms",
+            f"p99 model latency above {args.alarms.latency_p99_ms} ms",
             "AWS/SageMaker",
             "ModelLatency",
             endpoint,
-            args.latency_p99_ms * 1000,
+            args.alarms.latency_p99_ms * 1000,
             "GreaterThanThreshold",
             evaluation_periods=3,
             statistic="",
@@ -145,7 +107,7 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
             "AWS/SageMaker",
             "Invocation5XXErrors",
             endpoint,
-            args.errors_5xx_threshold,
+            args.alarms.errors_5xx_threshold,
             "GreaterThanOrEqualToThreshold",
         ),
         AlarmSpec(
@@ -154,11 +116,11 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
             "AWS/SageMaker",
             "Invocation4XXErrors",
             endpoint,
-            args.errors_4xx_threshold,
+            args.alarms.errors_4xx_threshold,
             "GreaterThanOrEqualToThreshold",
         ),
     ]
-    if args.invocation_drop_alarm:
+    if args.alarms.invocation_drop_alarm:
         specs.append(
             AlarmSpec(
                 "invocation-drop",
@@ -166,7 +128,7 @@ def alarm_specs(args: MonitoringArgs) -> list[AlarmSpec]:
                 "AWS/SageMaker",
                 "Invocations",
                 endpoint,
-                args.min_invocations,
+                args.alarms.min_invocations,
                 "LessThanThreshold",
                 period=900,
                 treat_missing_data="breaching",
@@ -284,7 +246,7 @@ class Monitoring(pulumi.ComponentResource):
             partition=args.partition,
             account_id=args.account_id,
             tags=tags,
-            email=args.notification_email,
+            email=args.notifications.notification_email,
             parent=self,
         )
         self.alarms = {

@@ -15,13 +15,15 @@ distributed when more than one instance) -> EvaluateModel (processing, writes a 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from mlops.core.contracts import encode_hyperparameters
 from mlops.core.errors import MlopsError
 from mlops.core.layout import LAYOUT
 from mlops.infra.aws.catalog import volume_kms_allowed
+from mlops.infra.aws.settings import TrainingSettings
 
 SCHEMA_VERSION = "2020-12-01"
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -38,7 +40,7 @@ class PipelineDefinitionError(MlopsError):
 
 @dataclass(frozen=True)
 class PipelineSpec:
-    """Everything the definition depends on, as plain values.
+    """Everything the definition depends on: the training section and resolved values.
 
     Attributes:
         role_arn: the execution role every job runs as.
@@ -48,15 +50,9 @@ class PipelineSpec:
             evaluation outputs.
         kms_key_arn: key for job outputs and volumes.
         model_package_group: where candidates are registered.
-        training_instance_type: GPU (or CPU) training type.
-        training_instance_count: more than 1 turns on distributed data parallel training.
-        processing_instance_type: type for validation and evaluation.
-        spot: managed spot training with checkpointing.
-        max_runtime_seconds: training time limit; spot waits up to twice as long.
-        volume_gb: training volume size.
-        primary_metric: the metric the gate compares.
-        evaluation_margin: default of the ``EvaluationMargin`` parameter.
-        hyperparameters: passed to the training job (strings, as SageMaker requires).
+        training: how the pipeline trains, evaluates and gates (instance types and count, spot,
+            time limit, volume, the gate's metric and default margin, hyperparameters); its
+            defaults live there.
         inference_instance_types: realtime types the registered package declares.
     """
 
@@ -66,22 +62,8 @@ class PipelineSpec:
     artifacts_uri: str
     kms_key_arn: str
     model_package_group: str
-    training_instance_type: str
-    training_instance_count: int = 1
-    processing_instance_type: str = "ml.m5.xlarge"
-    spot: bool = False
-    max_runtime_seconds: int = 86400
-    volume_gb: int = 50
-    # No defaults: the gate's settings come from the stack config, where their defaults live.
-    primary_metric: str = field(kw_only=True)
-    evaluation_margin: float = field(kw_only=True)
-    hyperparameters: dict[str, str] = field(default_factory=dict)
-    inference_instance_types: tuple[str, ...] = ("ml.m5.large",)
-
-    @property
-    def distributed(self) -> bool:
-        """Whether training runs data parallel across instances."""
-        return self.training_instance_count > 1
+    training: TrainingSettings
+    inference_instance_types: tuple[str, ...]
 
 
 def get(path: str) -> Json:
@@ -101,17 +83,21 @@ def _parameters(spec: PipelineSpec) -> list[Json]:
         {
             "Name": "TrainingInstanceType",
             "Type": "String",
-            "DefaultValue": spec.training_instance_type,
+            "DefaultValue": spec.training.instance_type,
         },
         {
             "Name": "ProcessingInstanceType",
             "Type": "String",
-            "DefaultValue": spec.processing_instance_type,
+            "DefaultValue": spec.training.processing_instance_type,
         },
         # The approved model's figure on the primary metric; "" while none is approved (a Float
         # default of 0.0 would fail every lower-is-better candidate).
         {"Name": "ApprovedModelMetric", "Type": "String", "DefaultValue": ""},
-        {"Name": "EvaluationMargin", "Type": "Float", "DefaultValue": spec.evaluation_margin},
+        {
+            "Name": "EvaluationMargin",
+            "Type": "Float",
+            "DefaultValue": spec.training.evaluation_margin,
+        },
         {"Name": "TriggeredBy", "Type": "String", "DefaultValue": "manual"},
     ]
 
@@ -162,7 +148,7 @@ def _processing(
                 "InstanceCount": 1,
                 "InstanceType": get("Parameters.ProcessingInstanceType"),
                 "VolumeSizeInGB": 30,
-                **_volume_key(spec, spec.processing_instance_type),
+                **_volume_key(spec, spec.training.processing_instance_type),
             }
         },
         "NetworkConfig": {
@@ -204,11 +190,11 @@ MODEL_ARTIFACT = "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"
 def _training(spec: PipelineSpec) -> Json:
     # Sorted: the definition is compared as a string, and the order keys were written in is no
     # change to the pipeline.
-    hyperparameters = dict(sorted(spec.hyperparameters.items()))
-    if spec.distributed:
+    hyperparameters = dict(sorted(encode_hyperparameters(spec.training.hyperparameters).items()))
+    if spec.training.distributed:
         # SageMaker's torchrun launcher: one process per GPU on every instance.
         hyperparameters["sagemaker_torch_distributed_enabled"] = "true"
-    stopping: Json = {"MaxRuntimeInSeconds": spec.max_runtime_seconds}
+    stopping: Json = {"MaxRuntimeInSeconds": spec.training.max_runtime_seconds}
     arguments: Json = {
         "AlgorithmSpecification": {
             "TrainingImage": get("Parameters.ImageUri"),
@@ -223,7 +209,7 @@ def _training(spec: PipelineSpec) -> Json:
                         "S3DataType": "S3Prefix",
                         "S3Uri": get(VALIDATED),
                         "S3DataDistributionType": (
-                            "ShardedByS3Key" if spec.distributed else "FullyReplicated"
+                            "ShardedByS3Key" if spec.training.distributed else "FullyReplicated"
                         ),
                     }
                 },
@@ -235,19 +221,19 @@ def _training(spec: PipelineSpec) -> Json:
         },
         "ResourceConfig": {
             "InstanceType": get("Parameters.TrainingInstanceType"),
-            "InstanceCount": spec.training_instance_count,
-            "VolumeSizeInGB": spec.volume_gb,
-            **_volume_key(spec, spec.training_instance_type),
+            "InstanceCount": spec.training.instance_count,
+            "VolumeSizeInGB": spec.training.volume_gb,
+            **_volume_key(spec, spec.training.instance_type),
         },
         "RoleArn": spec.role_arn,
         "StoppingCondition": stopping,
         "EnableNetworkIsolation": True,
         "EnableInterContainerTrafficEncryption": True,
     }
-    if spec.spot:
+    if spec.training.spot:
         # Spot jobs can be interrupted: checkpoints let them resume, and the job may wait for
         # capacity up to as long again as it may run.
-        stopping["MaxWaitTimeInSeconds"] = 2 * spec.max_runtime_seconds
+        stopping["MaxWaitTimeInSeconds"] = 2 * spec.training.max_runtime_seconds
         arguments["EnableManagedSpotTraining"] = True
         arguments["CheckpointConfig"] = {
             "S3Uri": _place(spec, "checkpoints"),
@@ -278,7 +264,7 @@ def _register(spec: PipelineSpec) -> Json:
             }
         },
         "CustomerMetadataProperties": {
-            "primary_metric": spec.primary_metric,
+            "primary_metric": spec.training.primary_metric,
             "triggered_by": get("Parameters.TriggeredBy"),
         },
     }
@@ -293,7 +279,7 @@ def build_definition(spec: PipelineSpec) -> Json:
     evaluate_command = [
         "evaluate",
         "--metric",
-        spec.primary_metric,
+        spec.training.primary_metric,
         "--approved-metric",
         get("Parameters.ApprovedModelMetric"),
         "--margin",
@@ -304,8 +290,8 @@ def build_definition(spec: PipelineSpec) -> Json:
         "Name": "GateFailed",
         "Type": "Fail",
         "Arguments": {
-            "ErrorMessage": f"the candidate's {spec.primary_metric} did not beat the approved"
-            " model by the evaluation margin"
+            "ErrorMessage": f"the candidate's {spec.training.primary_metric} did not beat the"
+            " approved model by the evaluation margin"
         },
     }
     definition: Json = {

@@ -16,7 +16,11 @@ from mlops.core.contracts import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformOutputs
 from mlops.core.layout import LAYOUT
 from mlops.infra.aws.budget import CostBudget, CostBudgetArgs
 from mlops.infra.aws.data_lake import DataLake, DataLakeArgs
-from mlops.infra.aws.data_quality import DataQualityMonitor, DataQualityMonitorArgs
+from mlops.infra.aws.data_quality import (
+    DataQualityMonitor,
+    DataQualityMonitorArgs,
+    analyzer_image,
+)
 from mlops.infra.aws.endpoint import InferenceEndpoint, InferenceEndpointArgs
 from mlops.infra.aws.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops.infra.aws.monitoring import Monitoring, MonitoringArgs
@@ -34,6 +38,23 @@ def lake_uri(buckets: dict[str, str], place: str) -> str:
     """``s3://`` URI of a named place in the lake (see ``mlops.core.layout``)."""
     zone, prefix = LAYOUT[place]
     return f"s3://{buckets[zone]}/{prefix}"
+
+
+def lake_args(config: StackConfig, account_id: pulumi.Input[str]) -> DataLakeArgs:
+    """The lake's settings: what an environment protects, and how local mode is reached."""
+    return DataLakeArgs(
+        tags=config.tags,
+        account_id=account_id,
+        region=config.region,
+        partition=config.partition,
+        protect=config.protect,
+        # Outside prod, `pulumi destroy` empties and deletes every bucket: the access-log
+        # bucket is never empty (S3 keeps delivering), and dev/staging data is disposable.
+        # Prod protects and retains its buckets and key instead.
+        force_destroy=not config.protect,
+        tls_only=config.environment != "local",
+        key_deletion_window_days=30 if config.protect else 7,
+    )
 
 
 class MLPlatform(pulumi.ComponentResource):
@@ -56,66 +77,73 @@ class MLPlatform(pulumi.ComponentResource):
             opts=pulumi.InvokeOutputOptions(parent=self)
         ).account_id
 
-        self.lake = DataLake(f"{name}-lake", DataLakeArgs.from_config(config, account), opts=child)
-        buckets = self.lake.bucket_names
+        # Each component gets its own settings section plus the outputs it depends on.
+        self.lake = DataLake(f"{name}-lake", lake_args(config, account), opts=child)
+        buckets, key_arn = self.lake.bucket_names, self.lake.key_arn
         self.training = TrainingPipeline(
             f"{name}-training",
-            TrainingPipelineArgs.from_config(config, account, buckets, self.lake.key_arn),
+            TrainingPipelineArgs(
+                names=names,
+                tags=config.tags,
+                account_id=account,
+                region=config.region,
+                partition=config.partition,
+                bucket_names=buckets,
+                key_arn=key_arn,
+                training=config.training,
+                inference_instance_types=(config.serving.instance_type,),
+                log_retention_days=config.monitoring.log_retention_days,
+                force_delete=not config.protect,  # non-prod images go with the stack
+            ),
             opts=child,
         )
         self.registry = ModelRegistry(
             f"{name}-registry",
-            ModelRegistryArgs.from_config(config, account, self.lake.key_arn),
+            ModelRegistryArgs(
+                names=names,
+                tags=config.tags,
+                account_id=account,
+                partition=config.partition,
+                key_arn=key_arn,
+                notifications=config.notifications,
+            ),
             opts=child,
         )
         self.monitoring = Monitoring(
             f"{name}-monitoring",
-            MonitoringArgs.from_config(
-                config,
-                account,
-                self.lake.key_arn,
-                self.training.pipeline_arn,
-                self.training.start_role_arn,
+            MonitoringArgs(
+                names=names,
+                tags=config.tags,
+                account_id=account,
+                region=config.region,
+                partition=config.partition,
+                key_arn=key_arn,
+                pipeline_arn=self.training.pipeline_arn,
+                start_role_arn=self.training.start_role_arn,
+                endpoint=bool(config.serving.model_package_arn),
+                alarms=config.alarms,
+                monitoring=config.monitoring,
+                notifications=config.notifications,
             ),
             opts=child,
         )
-        if config.budget:
+        if config.budget.monthly_usd:
             CostBudget(
                 f"{name}-budget",
-                CostBudgetArgs.from_config(config, self.monitoring.alerts_topic_arn),
+                CostBudgetArgs(
+                    f"{config.name_prefix}-monthly",
+                    config.budget.monthly_usd,
+                    config.project,
+                    config.environment,
+                    self.monitoring.alerts_topic_arn,
+                    config.tags,
+                ),
                 opts=child,
             )
         capture_uri = buckets.apply(lambda b: lake_uri(b, "capture"))
         self.endpoint: InferenceEndpoint | None = None
-        if config.model_package_arn:
-            self.endpoint = InferenceEndpoint(
-                f"{name}-endpoint",
-                InferenceEndpointArgs.from_config(
-                    config,
-                    account,
-                    buckets,
-                    self.training.repository_arn,
-                    self.lake.key_arn,
-                    capture_uri,
-                    self.monitoring.alerts_topic_arn,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.registry]),
-            )
-            # Serverless endpoints capture nothing, so only realtime ones are monitored; AWS has
-            # closed Model Monitor to new accounts, so it can be switched off (the drift alarm
-            # and its retraining do not depend on it).
-            if config.endpoint_type == "realtime" and config.data_quality_monitor:
-                DataQualityMonitor(
-                    f"{name}-data-quality",
-                    DataQualityMonitorArgs.from_config(
-                        config,
-                        self.training.role_arn,
-                        self.lake.key_arn,
-                        self.endpoint.endpoint_name,
-                        buckets.apply(lambda b: lake_uri(b, "monitoring")),
-                    ),
-                    opts=child,
-                )
+        if config.serving.model_package_arn:
+            self.endpoint = self._serve(name, config, names, account, capture_uri)
         else:
             pulumi.log.info(NO_MODEL_MESSAGE, resource=self)
 
@@ -142,15 +170,66 @@ class MLPlatform(pulumi.ComponentResource):
                     "project": config.project,
                     "environment": config.environment,
                     "region": config.region,
-                    "endpoint_type": config.endpoint_type,
+                    "endpoint_type": config.serving.endpoint_type,
                     "drift_namespace": DRIFT_NAMESPACE,
                     "drift_metric": DRIFT_METRIC,
                     "planned_endpoint_name": names.endpoint,
-                    "primary_metric": config.primary_metric,
-                    "evaluation_margin": config.evaluation_margin,
-                    "drift_threshold": config.drift_threshold,
-                    "hyperparameters": dict(config.hyperparameters),
+                    "primary_metric": config.training.primary_metric,
+                    "evaluation_margin": config.training.evaluation_margin,
+                    "drift_threshold": config.monitoring.drift_threshold,
+                    "hyperparameters": dict(config.training.hyperparameters),
                 }
             ).to_mapping()
         )
         self.register_outputs({"platform": self.platform})
+
+    def _serve(
+        self,
+        name: str,
+        config: StackConfig,
+        names: PlatformNames,
+        account: pulumi.Input[str],
+        capture_uri: pulumi.Input[str],
+    ) -> InferenceEndpoint:
+        """The endpoint of the approved model, and its data-quality monitor where one runs."""
+        buckets, key_arn = self.lake.bucket_names, self.lake.key_arn
+        endpoint = InferenceEndpoint(
+            f"{name}-endpoint",
+            InferenceEndpointArgs(
+                names=names,
+                tags=config.tags,
+                account_id=account,
+                region=config.region,
+                partition=config.partition,
+                bucket_names=buckets,
+                repository_arn=self.training.repository_arn,
+                key_arn=key_arn,
+                capture_uri=capture_uri,
+                serving=config.serving,
+                alarms=config.alarms,
+                alarm_topic_arn=self.monitoring.alerts_topic_arn,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.registry]),
+        )
+        # Serverless endpoints capture nothing, so only realtime ones are monitored; AWS has
+        # closed Model Monitor to new accounts, so it can be switched off (the drift alarm and
+        # its retraining do not depend on it).
+        monitoring = config.monitoring
+        if config.serving.realtime and monitoring.data_quality_monitor:
+            DataQualityMonitor(
+                f"{name}-data-quality",
+                DataQualityMonitorArgs(
+                    tags=config.tags,
+                    role_arn=self.training.role_arn,
+                    key_arn=key_arn,
+                    endpoint_name=endpoint.endpoint_name,
+                    monitoring_uri=buckets.apply(lambda b: lake_uri(b, "monitoring")),
+                    image=analyzer_image(
+                        monitoring.model_monitor_image, config.region, config.environment
+                    ),
+                    instance_type=config.training.processing_instance_type,
+                    schedule=monitoring.monitor_schedule,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return endpoint

@@ -49,13 +49,15 @@ class Need:
 
 def needs(config: Any) -> list[Need]:
     """What a :class:`mlops.infra.config.StackConfig` asks SageMaker for."""
-    training = "spot training job usage" if config.spot else "training job usage"
+    training = "spot training job usage" if config.training.spot else "training job usage"
     found = [
-        Need(config.training_instance_type, training, config.training_instance_count),
-        Need(config.processing_instance_type, "processing job usage", 1),
+        Need(config.training.instance_type, training, config.training.instance_count),
+        Need(config.training.processing_instance_type, "processing job usage", 1),
     ]
-    if config.model_package_arn and config.endpoint_type == "realtime":
-        found.append(Need(config.endpoint_instance_type, "endpoint usage", config.scaling_max))
+    if config.serving.model_package_arn and config.serving.realtime:
+        found.append(
+            Need(config.serving.instance_type, "endpoint usage", config.serving.scaling_max)
+        )
     return found
 
 
@@ -139,9 +141,9 @@ def preflight(session: Any, config: Any) -> list[Finding]:
         findings += role_findings(
             session.client("sts", region_name=region),
             session.client("iam", region_name=region),
-            config.model_package_arn != ""
-            and config.endpoint_type == "realtime"
-            and config.scaling_max > config.endpoint_instance_count,
+            config.serving.model_package_arn != ""
+            and config.serving.realtime
+            and config.serving.scaling_max > config.serving.instance_count,
         )
     except (ClientError, BotoCoreError) as exc:
         findings.append(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from mlops.core.contracts import DRIFT_NAMESPACE, encode_hyperparameters
+from mlops.core.contracts import DRIFT_NAMESPACE
 from mlops.core.layout import JOB_OUTPUTS, LAYOUT
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import service_principal
@@ -31,7 +31,7 @@ from mlops.infra.aws.names import (
     PlatformNames,
 )
 from mlops.infra.aws.pipeline_definition import PipelineSpec, build_definition
-from mlops.infra.config import StackConfig
+from mlops.infra.aws.settings import TrainingSettings
 
 READ_ZONES = ("raw", "curated", "features")
 ARTIFACT_PREFIXES = tuple(LAYOUT[place][1] for place in JOB_OUTPUTS)
@@ -39,7 +39,7 @@ ARTIFACT_PREFIXES = tuple(LAYOUT[place][1] for place in JOB_OUTPUTS)
 
 @dataclass(frozen=True)
 class TrainingPipelineArgs:
-    """Inputs of :class:`TrainingPipeline`.
+    """Inputs of :class:`TrainingPipeline`: its settings section and the resolved outputs.
 
     Attributes:
         names: the platform's physical names.
@@ -49,22 +49,13 @@ class TrainingPipelineArgs:
         partition: the AWS partition.
         bucket_names: lake zone -> bucket name (from :class:`DataLake`).
         key_arn: the lake's KMS key; encrypts outputs, volumes, the repository and logs.
-        training_instance_type: training type (a GPU type for GPU frameworks).
-        training_instance_count: more than 1 runs distributed data parallel.
-        spot: managed spot training with checkpoints to S3.
-        max_runtime_seconds: training time limit.
-        volume_gb: training volume size.
-        processing_instance_type: type for validation and evaluation.
-        primary_metric: the metric the evaluation gate compares.
-        evaluation_margin: how much a candidate must beat the approved model by.
-        image_tag: tag of the image the pipeline runs by default.
-        image_digest: the image by digest (``sha256:...``, what CI pushed); when set, the
-            pipeline runs ``<repository>@<digest>`` and ``image_tag`` is not used.
-        inference_instance_types: realtime types registered packages declare.
-        log_retention_days: retention of the log groups.
-        schedule: EventBridge schedule expression that starts the pipeline; empty for none.
+        training: how the pipeline trains, evaluates and gates, which image it runs (by
+            ``image_digest`` when CI pushed one, else by ``image_tag``) and on what schedule;
+            its defaults live there.
+        inference_instance_types: realtime types registered packages declare (the serving
+            section's instance type).
+        log_retention_days: retention of the log groups (the monitoring section's).
         force_delete: let ``pulumi destroy`` delete a repository with images (not prod).
-        hyperparameters: passed to the training job (as strings, which SageMaker requires).
     """
 
     names: PlatformNames
@@ -74,56 +65,10 @@ class TrainingPipelineArgs:
     partition: str
     bucket_names: pulumi.Input[Mapping[str, str]]
     key_arn: pulumi.Input[str]
-    training_instance_type: str
-    training_instance_count: int = 1
-    spot: bool = False
-    max_runtime_seconds: int = 86400
-    volume_gb: int = 50
-    processing_instance_type: str = "ml.m5.xlarge"
-    # No defaults: the gate's settings come from the stack config, where their defaults live.
-    primary_metric: str = field(kw_only=True)
-    evaluation_margin: float = field(kw_only=True)
-    image_tag: str = "0.1.0"
-    image_digest: str = ""
-    inference_instance_types: tuple[str, ...] = ("ml.m5.large",)
-    log_retention_days: int = 30
-    schedule: str = ""
+    training: TrainingSettings
+    inference_instance_types: tuple[str, ...]
+    log_retention_days: int
     force_delete: bool = False
-    hyperparameters: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(
-        cls,
-        config: StackConfig,
-        account_id: pulumi.Input[str],
-        bucket_names: pulumi.Input[Mapping[str, str]],
-        key_arn: pulumi.Input[str],
-    ) -> TrainingPipelineArgs:
-        """Derive the pipeline's settings from a stack config and the lake's outputs."""
-        return cls(
-            names=PlatformNames(config.name_prefix),
-            tags=config.tags,
-            account_id=account_id,
-            region=config.region,
-            partition=config.partition,
-            bucket_names=bucket_names,
-            key_arn=key_arn,
-            training_instance_type=config.training_instance_type,
-            training_instance_count=config.training_instance_count,
-            spot=config.spot,
-            max_runtime_seconds=config.max_runtime_hours * 3600,
-            volume_gb=config.training_volume_gb,
-            processing_instance_type=config.processing_instance_type,
-            primary_metric=config.primary_metric,
-            evaluation_margin=config.evaluation_margin,
-            image_tag=config.image_tag,
-            image_digest=config.image_digest,
-            inference_instance_types=(config.endpoint_instance_type,),
-            log_retention_days=config.log_retention_days,
-            schedule=config.schedule,
-            force_delete=not config.protect,  # non-prod images go with the stack
-            hyperparameters=encode_hyperparameters(config.hyperparameters),
-        )
 
 
 # Exported for testing: the policies are pure functions of concrete ARNs.
@@ -355,7 +300,7 @@ class TrainingPipeline(pulumi.ComponentResource):
         )
 
         self.image_uri = self.repository.repository_url.apply(
-            lambda url: image_reference(url, args.image_tag, args.image_digest)
+            lambda url: image_reference(url, args.training.image_tag, args.training.image_digest)
         )
         self.definition = pulumi.Output.all(
             self.role.arn, self.image_uri, args.bucket_names, args.key_arn
@@ -389,11 +334,11 @@ class TrainingPipeline(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        if args.schedule:
+        if args.training.schedule:
             rule = aws.cloudwatch.EventRule(
                 f"{name}-schedule",
                 description=f"Retrain {names.prefix} on a schedule",
-                schedule_expression=args.schedule,
+                schedule_expression=args.training.schedule,
                 tags=tags,
                 opts=child,
             )
@@ -442,14 +387,6 @@ class TrainingPipeline(pulumi.ComponentResource):
             artifacts_uri=f"s3://{buckets['artifacts']}",
             kms_key_arn=key_arn,
             model_package_group=args.names.model_package_group,
-            training_instance_type=args.training_instance_type,
-            training_instance_count=args.training_instance_count,
-            processing_instance_type=args.processing_instance_type,
-            spot=args.spot,
-            max_runtime_seconds=args.max_runtime_seconds,
-            volume_gb=args.volume_gb,
-            primary_metric=args.primary_metric,
-            evaluation_margin=args.evaluation_margin,
+            training=args.training,
             inference_instance_types=args.inference_instance_types,
-            hyperparameters=dict(args.hyperparameters),
         )

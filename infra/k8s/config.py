@@ -1,14 +1,14 @@
 """The Kubernetes flavour's stack configuration, read from ``Pulumi.<stack>.yaml`` once.
 
-One model per platform (the AWS flavour's is :class:`mlops.infra.config.StackConfig`): keys are
-camelCase in the stack file and live in the project's namespace. Defaults differ by environment
+One model per platform (the AWS flavour's is :class:`mlops.infra.config.StackConfig`), composed
+of the sections in :mod:`mlops.infra.k8s.settings`: keys are flat and camelCase in the stack file
+and live in the project's namespace. Defaults differ by environment
 (:data:`ENV_DEFAULTS`): dev serves one replica; prod at least two behind a PodDisruptionBudget;
 local (kind) trains without GPUs. Images are pinned by digest.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from typing import Any, Literal, Self
 
@@ -17,7 +17,14 @@ from pydantic.alias_generators import to_camel
 
 from mlops.core.errors import ConfigError
 from mlops.core.text import suggest
-from mlops.infra.config import credential_keys, redact_secrets
+from mlops.infra.config import credential_keys, nest, redact_secrets, section_keys
+from mlops.infra.k8s.settings import (
+    GPU_RESOURCE,
+    LakeSettings,
+    MonitoringSettings,
+    ServingSettings,
+    TrainingSettings,
+)
 from mlops.infra.k8s.workloads import DIGEST
 
 Environment = Literal["dev", "staging", "prod", "local"]
@@ -30,8 +37,17 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# The sections of a stack's settings (see mlops.infra.k8s.settings).
+SECTIONS: dict[str, type[BaseModel]] = {
+    "training": TrainingSettings,
+    "serving": ServingSettings,
+    "monitoring": MonitoringSettings,
+    "lake": LakeSettings,
+}
+
+
 class K8sConfig(BaseModel):
-    """Settings of one stack of the Kubernetes flavour."""
+    """Settings of one stack of the Kubernetes flavour: its identity, image and sections."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
@@ -40,56 +56,27 @@ class K8sConfig(BaseModel):
     project: str = Field(description="Pulumi project name; prefixes the namespace")
     environment: Environment = Field(description="dev, staging, prod or local")
     image: str = Field(description="The project image, by digest (repository@sha256:...)")
-    candidate_image: str = Field(default="", description="A canary image, by digest")
-    canary_percent: int = Field(default=10, ge=1, le=50, description="The canary's share")
-    serving_replicas: int = Field(default=2, ge=1, le=100, description="Stable serving pods")
-    serving_max_replicas: int = Field(default=4, ge=1, le=200, description="The HPA's ceiling")
-    serving_cpu: str = Field(default="1", description="CPU per serving pod")
-    serving_memory: str = Field(default="2Gi", description="Memory per serving pod")
-    serving_gpus: int = Field(default=0, ge=0, le=8, description="GPUs per serving pod")
-    gpu_resource: str = Field(default="nvidia.com/gpu", description="GPUs' extended resource")
-    training_gpus: int = Field(default=1, ge=0, le=16, description="GPUs per training node")
-    training_nodes: int = Field(default=1, ge=1, le=64, description="Nodes (>1: a PyTorchJob)")
-    node_selector: dict[str, str] = Field(default_factory=dict, description="GPU node labels")
-    retrain_schedule: str = Field(default="", description="Cron schedule of retraining")
+    gpu_resource: str = Field(default=GPU_RESOURCE, description="GPUs' extended resource")
     namespace_gpus: int = Field(default=4, ge=0, le=1024, description="The namespace's GPU quota")
-    object_store_port: int = Field(default=443, ge=1, le=65535, description="Object store port")
-    latency_p99_seconds: float = Field(default=0.5, gt=0, description="Latency alert threshold")
-    kserve: bool = Field(default=False, description="Serve through a KServe InferenceService")
-    model_uri: str = Field(default="", description="s3:// of the model.tar.gz to serve")
-    drift_threshold: float = Field(default=0.35, gt=0, le=1, description="Retrain above this")
-    drift_schedule: str = Field(default="0 * * * *", description="When the drift check runs")
-    minio_image: str = Field(default="", description="Run the lake on MinIO (kind), by digest")
-    irsa_role_arn: str = Field(default="", description="The lake on S3: the role jobs assume")
-    s3_region: str = Field(default="us-east-1", description="The S3 lake's region")
     owner: str = Field(default="ml-team", description="Owner label")
     cost_center: str = Field(default="ml", description="Cost-center label")
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
 
-    @field_validator("image", "candidate_image", "minio_image")
+    @field_validator("image")
     @classmethod
     def _check_digest(cls, value: str) -> str:
         if value and not DIGEST.match(value):
             raise ValueError(f"'{value}' is not pinned by digest: use repository@sha256:<digest>")
         return value
 
-    @field_validator("node_selector", mode="before")
-    @classmethod
-    def _parse_selector(cls, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value  # Pulumi's JSON strings
-
     @model_validator(mode="after")
     def _check_rules(self) -> Self:
-        if self.environment == "prod" and self.serving_replicas < 2:
+        if self.environment == "prod" and self.serving.replicas < 2:
             raise ValueError("servingReplicas: prod needs at least 2 for availability")
-        if self.serving_max_replicas < self.serving_replicas:
-            raise ValueError("servingMaxReplicas: must be at least servingReplicas")
-        if self.retrain_schedule and self.training_nodes > 1:
-            raise ValueError("retrainSchedule: scheduled retraining runs on one node")
-        if self.model_uri and not self.model_uri.startswith("s3://"):
-            raise ValueError(f"modelUri: '{self.model_uri}' is not an s3:// URI")
-        if self.minio_image and self.irsa_role_arn:
-            raise ValueError("minioImage: the lake is MinIO or S3 (irsaRoleArn), not both")
-        if self.model_uri and not (self.minio_image or self.irsa_role_arn):
+        if self.serving.model_uri and not self.lake.configured:
             raise ValueError(
                 "modelUri: the server reads it from the lake: set minioImage or irsaRoleArn"
             )
@@ -133,10 +120,13 @@ class K8sConfig(BaseModel):
         own, refused = redact_secrets(own, secrets, CREDENTIALS)
         if refused:
             raise ConfigError(stack, refused)
-        raw: dict[str, Any] = {"project": project, **own}
-        raw.setdefault("environment", stack)
-        defaults = ENV_DEFAULTS.get(str(raw["environment"]), {})
-        raw = {**{to_camel(k): v for k, v in defaults.items()}, **raw}
+        flat: dict[str, Any] = {"project": project, **own}
+        flat.setdefault("environment", stack)
+        defaults = ENV_DEFAULTS.get(str(flat["environment"]), {})
+        flat = {**{to_camel(k): v for k, v in defaults.items()}, **flat}
+        raw, doubled = nest(flat, SECTIONS, explicit=own)
+        if doubled:
+            raise ConfigError(stack, doubled)
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
@@ -154,13 +144,18 @@ class K8sConfig(BaseModel):
 
 
 CREDENTIALS = credential_keys(K8sConfig)
-_KEYS = [to_camel(name) for name in K8sConfig.model_fields if name != "project"]
+_KEYS = [
+    *(to_camel(name) for name in K8sConfig.model_fields if name not in {"project", *SECTIONS}),
+    *section_keys(SECTIONS),
+]
 
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     problems = []
     for err in exc.errors(include_url=False):
-        key = ".".join(str(p) for p in err["loc"])
+        # A section's key is reported as the stack file spells it: flat, without the section.
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc[1:] if loc and loc[0] in SECTIONS else loc)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = f"unknown config key{suggest(key, _KEYS)}; known keys: {', '.join(_KEYS)}"

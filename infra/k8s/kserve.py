@@ -14,19 +14,22 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops.core.contracts import SERVING_PORT, Env
 from mlops.infra.k8s.model_server import ModelServerArgs
-from mlops.infra.k8s.workloads import SERVING_PORT, api_keys, pod_resources, restricted_pod
+from mlops.infra.k8s.workloads import api_keys, pod_resources, restricted_pod
 
 
 def predictor(args: ModelServerArgs) -> dict[str, Any]:
     """The InferenceService's predictor: the restricted pod, replicas and the canary share."""
-    resources = pod_resources(args.cpu, args.memory, args.gpus, args.gpu_resource)
+    resources = pod_resources(
+        args.serving.cpu, args.serving.memory, args.serving.gpus, args.gpu_resource
+    )
     probe = {"httpGet": {"path": "/ping", "port": SERVING_PORT}}
     pod = restricted_pod(
         "kserve-container",  # the name KServe looks for
-        args.canary_image or args.image,
+        args.serving.candidate_image or args.image,
         "serve",
-        {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+        {Env.SERVE_HOST: "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
         resources,
         "serving",
         container_extra={
@@ -36,11 +39,11 @@ def predictor(args: ModelServerArgs) -> dict[str, Any]:
     )
     spec: dict[str, Any] = {
         **api_keys(pod),
-        "minReplicas": args.replicas,
-        "maxReplicas": args.max_replicas,
+        "minReplicas": args.serving.replicas,
+        "maxReplicas": args.serving.max_replicas,
     }
-    if args.canary_image:
-        spec["canaryTrafficPercent"] = args.canary_percent
+    if args.serving.candidate_image:
+        spec["canaryTrafficPercent"] = args.serving.canary_percent
     return spec
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops.core.errors import UserError
+from mlops.core.contracts import SERVING_PORT, Env
+from mlops.infra.k8s.settings import GPU_RESOURCE, ServingSettings
 from mlops.infra.k8s.workloads import (
-    SERVING_PORT,
     EnvValue,
     pod_resources,
     require_digest,
@@ -29,47 +29,28 @@ from mlops.infra.k8s.workloads import (
 
 @dataclass(frozen=True)
 class ModelServerArgs:
-    """Inputs of :class:`ModelServer`.
+    """Inputs of :class:`ModelServer`: the serving section and what the platform resolved.
 
     Attributes:
         namespace: where it runs.
         image: the serving image, by digest.
-        replicas: pods of the stable version (the HPA's minimum).
-        max_replicas: the HPA's maximum.
-        canary_image: a candidate image (by digest) to send part of the traffic to; empty for none.
-        canary_percent: the share of traffic (pods) the canary gets, 1-50.
+        serving: replicas (the HPA's minimum and maximum), CPU, memory and GPUs per pod, and a
+            candidate image (by digest) with its share of the traffic (pods); its defaults and
+            rules live there.
         env: the container's environment (train module, contract, model location).
-        cpu: CPU request (and limit).
-        memory: memory request (and limit).
-        gpus: GPUs per pod (0 for CPU serving).
         gpu_resource: the extended resource GPUs are requested as.
         labels: labels for every object.
     """
 
     namespace: pulumi.Input[str]
     image: str
-    replicas: int = 2
-    max_replicas: int = 6
-    canary_image: str = ""
-    canary_percent: int = 10
+    serving: ServingSettings = field(default_factory=ServingSettings)
     env: Mapping[str, EnvValue] = field(default_factory=dict)
-    cpu: str = "1"
-    memory: str = "2Gi"
-    gpus: int = 0
-    gpu_resource: str = "nvidia.com/gpu"
+    gpu_resource: str = GPU_RESOURCE
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require_digest(self.image)
-        if self.canary_image:
-            require_digest(self.canary_image)
-            if not 1 <= self.canary_percent <= 50:
-                raise UserError(f"canary_percent must be 1-50, got {self.canary_percent}")
-        if not 1 <= self.replicas <= self.max_replicas:
-            raise UserError(
-                f"replicas ({self.replicas}) must be at least 1 and at most max_replicas"
-                f" ({self.max_replicas})"
-            )
 
 
 def canary_replicas(stable: int, percent: int) -> int:
@@ -87,13 +68,13 @@ class ModelServer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         app = {"app.kubernetes.io/name": name, "mlops/role": "serving"}
         self.stable = self._deployment(
-            f"{name}-stable", args, args.image, args.replicas, app, "stable", child
+            f"{name}-stable", args, args.image, args.serving.replicas, app, "stable", child
         )
         self.canary = None
-        if args.canary_image:
-            count = canary_replicas(args.replicas, args.canary_percent)
+        if args.serving.candidate_image:
+            count = canary_replicas(args.serving.replicas, args.serving.canary_percent)
             self.canary = self._deployment(
-                f"{name}-canary", args, args.canary_image, count, app, "canary", child
+                f"{name}-canary", args, args.serving.candidate_image, count, app, "canary", child
             )
         meta = {"namespace": args.namespace, "labels": {**args.labels, **app}}
         self.service = k8s.core.v1.Service(
@@ -114,8 +95,8 @@ class ModelServer(pulumi.ComponentResource):
                     "kind": "Deployment",
                     "name": f"{name}-stable",
                 },
-                "min_replicas": args.replicas,
-                "max_replicas": args.max_replicas,
+                "min_replicas": args.serving.replicas,
+                "max_replicas": args.serving.max_replicas,
                 "metrics": [
                     {
                         "type": "Resource",
@@ -148,13 +129,15 @@ class ModelServer(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> k8s.apps.v1.Deployment:
         labels = {**app, "mlops/track": track}
-        resources = pod_resources(args.cpu, args.memory, args.gpus, args.gpu_resource)
+        resources = pod_resources(
+            args.serving.cpu, args.serving.memory, args.serving.gpus, args.gpu_resource
+        )
         probe = {"http_get": {"path": "/ping", "port": SERVING_PORT}, "period_seconds": 10}
         pod = restricted_pod(
             "server",
             image,
             "serve",
-            {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+            {Env.SERVE_HOST: "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
             resources,
             "serving",
             container_extra={

@@ -17,6 +17,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops.core.contracts import Env
+from mlops.infra.k8s.settings import MonitoringSettings
 from mlops.infra.k8s.workloads import EnvValue, require_digest, restricted_pod
 
 
@@ -27,12 +29,12 @@ class MonitoringArgs:
     Attributes:
         namespace: where the server runs.
         service: the model server's Service name (its port ``http`` is scraped).
-        latency_p99_seconds: alert when the p99 of ``/invocations`` stays above this.
+        monitoring: the p99 latency of ``/invocations`` to alert above and when the drift check
+            runs (cron); its defaults live there.
         error_share: alert when the 5xx share of ``/invocations`` stays above this.
         labels: labels for every object (the Prometheus Operator selects rules by label).
         drift_image: run the drift check in the cluster with this image (by digest); empty for
             none. It runs the image's ``monitor`` entry point under the ``monitoring`` account.
-        drift_schedule: when the drift check runs (cron).
         drift_env: the check's environment (lake, model URI, endpoint name, threshold).
         retrain_cronjob: the CronJob a retrain decision starts a Job from; empty: decide only.
         kserve: the server is a KServe InferenceService (its Service's name and labels differ).
@@ -40,11 +42,10 @@ class MonitoringArgs:
 
     namespace: pulumi.Input[str]
     service: str
-    latency_p99_seconds: float = 0.5
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     error_share: float = 0.01
     labels: Mapping[str, str] = field(default_factory=dict)
     drift_image: str = ""
-    drift_schedule: str = "0 * * * *"
     drift_env: Mapping[str, EnvValue] = field(default_factory=dict)
     retrain_cronjob: str = ""
     kserve: bool = False
@@ -76,11 +77,13 @@ def alert_rules(args: MonitoringArgs) -> list[dict[str, Any]]:
             "expr": (
                 "histogram_quantile(0.99, sum by (le)"
                 f" (rate(mlops_invocation_seconds_bucket{{{scope}}}[5m])))"
-                f" > {args.latency_p99_seconds}"
+                f" > {args.monitoring.latency_p99_seconds}"
             ),
             "for": "10m",
             "labels": {"severity": "warning"},
-            "annotations": {"summary": f"p99 of /invocations above {args.latency_p99_seconds}s"},
+            "annotations": {
+                "summary": f"p99 of /invocations above {args.monitoring.latency_p99_seconds}s"
+            },
         },
         {
             "alert": "ModelServerErrors",
@@ -184,7 +187,7 @@ class Monitoring(pulumi.ComponentResource):
         """The drift check on a schedule; on drift it starts retraining (the closed loop)."""
         env = dict(args.drift_env)
         if args.retrain_cronjob:
-            env["MLOPS_RETRAIN_CRONJOB"] = args.retrain_cronjob
+            env[Env.RETRAIN_CRONJOB] = args.retrain_cronjob
         labels = {**args.labels, "app.kubernetes.io/name": f"{args.service}-drift"}
         # The monitoring account may create Jobs in this namespace, no more.
         pod = restricted_pod(
@@ -204,7 +207,7 @@ class Monitoring(pulumi.ComponentResource):
                 "name": f"{args.service}-drift",
             },
             spec={
-                "schedule": args.drift_schedule,
+                "schedule": args.monitoring.drift_schedule,
                 "concurrency_policy": "Forbid",
                 "job_template": {
                     "metadata": {"labels": labels},

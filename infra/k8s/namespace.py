@@ -16,7 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops.infra.k8s.workloads import SERVING_PORT
+from mlops.core.contracts import SERVING_PORT
+from mlops.infra.k8s.settings import GPU_RESOURCE
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,13 @@ class NamespaceArgs:
 
     namespace: str
     labels: Mapping[str, str] = field(default_factory=dict)
-    gpu_resource: str = "nvidia.com/gpu"
-    gpus: int = 4
+    gpu_resource: str = GPU_RESOURCE
+    # No defaults: the stack config holds them (namespaceGpus, the lake's objectStorePort).
+    gpus: int = field(kw_only=True)
     cpu: str = "32"
     memory: str = "128Gi"
     pods: int = 50
-    object_store_port: int = 443
+    object_store_port: int = field(kw_only=True)
     ingress_from: Mapping[str, str] = field(
         default_factory=lambda: {"mlops/serving-clients": "true"}
     )

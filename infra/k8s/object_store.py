@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops.core.contracts import bucket_env
 from mlops.core.errors import UserError
 from mlops.core.layout import ZONES
+from mlops.infra.k8s.settings import LakeSettings
 from mlops.infra.k8s.workloads import (
     EnvValue,
     SecretFile,
@@ -46,28 +48,24 @@ class ObjectStoreArgs:
     Attributes:
         namespace: where the workloads run.
         bucket_prefix: bucket names are ``<prefix>-lake-<zone>``.
-        minio_image: run MinIO in the namespace (kind), by digest; empty to use S3.
+        lake: where the lake lives: MinIO in the namespace (kind; its image by digest), or S3
+            in a region through the IAM role the service accounts assume on EKS (IRSA).
         setup_image: the project image, whose ``prepare-lake`` creates MinIO's buckets.
         minio_storage: MinIO's volume size.
-        s3_region: the region of the S3 buckets (when not MinIO).
-        irsa_role_arn: the IAM role the service accounts assume on EKS (when not MinIO).
         labels: labels for every object.
     """
 
     namespace: pulumi.Input[str]
     bucket_prefix: str
-    minio_image: str = ""
+    lake: LakeSettings = field(default_factory=LakeSettings)
     setup_image: str = ""
     minio_storage: str = "10Gi"
-    s3_region: str = "us-east-1"
-    irsa_role_arn: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.minio_image:
-            require_digest(self.minio_image)
+        if self.lake.minio_image:
             require_digest(self.setup_image)
-        elif not self.irsa_role_arn.startswith("arn:"):
+        elif not self.lake.irsa_role_arn.startswith("arn:"):
             raise UserError(
                 "the object store is S3 through IRSA: give irsaRoleArn (the IAM role the jobs"
                 " assume), or run MinIO in the cluster with minioImage"
@@ -80,18 +78,18 @@ class ObjectStoreArgs:
 
     def endpoint(self, name: str) -> str:
         """The S3 endpoint: MinIO's Service (named ``name``), or S3 in the region."""
-        if self.minio_image:
+        if self.lake.minio_image:
             return f"http://{name}.{self.namespace}.svc:{MINIO_PORT}"
-        return f"https://s3.{self.s3_region}.amazonaws.com"
+        return f"https://s3.{self.lake.s3_region}.amazonaws.com"
 
     def env(self, name: str) -> dict[str, EnvValue]:
         """What the lifecycle in a pod needs to reach the lake (``name``: the store's)."""
         env: dict[str, EnvValue] = {
             "AWS_ENDPOINT_URL_S3": self.endpoint(name),
-            "AWS_DEFAULT_REGION": self.s3_region,
-            **{f"MLOPS_BUCKET_{zone.upper()}": b for zone, b in self.buckets.items()},
+            "AWS_DEFAULT_REGION": self.lake.s3_region,
+            **{bucket_env(zone): b for zone, b in self.buckets.items()},
         }
-        if self.minio_image:  # MinIO's keys, a file from its Secret; IRSA needs none
+        if self.lake.minio_image:  # MinIO's keys, a file from its Secret; IRSA needs none
             env["AWS_SHARED_CREDENTIALS_FILE"] = SecretFile(root_secret(name), CREDENTIALS_KEY)
         return env
 
@@ -120,7 +118,7 @@ class ObjectStore(pulumi.ComponentResource):
         super().__init__("mlops:k8s:ObjectStore", name, None, opts)
         self.args, self.name = args, name
         self.endpoint = args.endpoint(name)
-        if args.minio_image:
+        if args.lake.minio_image:
             self._minio(name, args, pulumi.ResourceOptions(parent=self))
         self.register_outputs({"endpoint": self.endpoint, "buckets": args.buckets})
 
@@ -130,9 +128,9 @@ class ObjectStore(pulumi.ComponentResource):
 
     def service_account_annotations(self) -> dict[str, str]:
         """IRSA: the role a service account's pods assume (none with MinIO)."""
-        if self.args.minio_image:
+        if self.args.lake.minio_image:
             return {}
-        return {"eks.amazonaws.com/role-arn": self.args.irsa_role_arn}
+        return {"eks.amazonaws.com/role-arn": self.args.lake.irsa_role_arn}
 
     @staticmethod
     def _minio(name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions) -> None:
@@ -167,7 +165,7 @@ class ObjectStore(pulumi.ComponentResource):
                         "containers": [
                             {
                                 "name": "minio",
-                                "image": args.minio_image,
+                                "image": args.lake.minio_image,
                                 "args": ["server", "/data"],
                                 "ports": [{"name": "s3", "container_port": MINIO_PORT}],
                                 "env": env_list(config),

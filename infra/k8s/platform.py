@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from mlops.core.contracts import Env
 from mlops.infra.k8s.config import K8sConfig
 from mlops.infra.k8s.kserve import KServeModel
 from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
@@ -42,45 +43,48 @@ class K8sPlatformArgs:
     ) -> K8sPlatformArgs:
         """Derive every component's settings from a stack config."""
         ns, labels, env = config.namespace, config.labels, dict(env or {})
+        training, serving, monitoring = config.training, config.serving, config.monitoring
+        lake_settings = config.lake
         name = f"{config.project}-server"
         lake = None
-        if config.minio_image or config.irsa_role_arn:
+        if lake_settings.configured:
             lake = ObjectStoreArgs(
                 ns,
                 ns,
-                minio_image=config.minio_image,
+                lake=lake_settings,
                 setup_image=config.image,
-                s3_region=config.s3_region,
-                irsa_role_arn=config.irsa_role_arn,
                 labels=labels,
             )
             env.update(lake.env(lake_store(ns)))  # the ObjectStore's name: its Service's
-        serving_env: dict[str, EnvValue] = {**env, "MLOPS_ENDPOINT_NAME": name}
-        if config.model_uri:
-            serving_env["MLOPS_MODEL_URI"] = config.model_uri
-        irsa = {"eks.amazonaws.com/role-arn": config.irsa_role_arn} if config.irsa_role_arn else {}
+        serving_env: dict[str, EnvValue] = {**env, Env.ENDPOINT_NAME: name}
+        if serving.model_uri:
+            serving_env[Env.MODEL_URI] = serving.model_uri
+        irsa = (
+            {"eks.amazonaws.com/role-arn": lake_settings.irsa_role_arn}
+            if lake_settings.irsa_role_arn
+            else {}
+        )
         return cls(
             namespace=NamespaceArgs(
                 ns,
                 labels,
                 gpu_resource=config.gpu_resource,
                 gpus=config.namespace_gpus,
-                object_store_port=9000 if config.minio_image else config.object_store_port,
+                object_store_port=9000
+                if lake_settings.minio_image
+                else lake_settings.object_store_port,
                 service_account_annotations=irsa,
             ),
             training=TrainingJobArgs(
                 ns,
                 config.image,
-                gpus=config.training_gpus,
+                training=training,
                 gpu_resource=config.gpu_resource,
-                nodes=config.training_nodes,
-                node_selector=config.node_selector,
                 tolerations=(
                     ({"key": config.gpu_resource, "operator": "Exists", "effect": "NoSchedule"},)
-                    if config.training_gpus
+                    if training.gpus
                     else ()
                 ),
-                schedule=config.retrain_schedule,
                 env=env,
                 labels=labels,
                 object_name=f"{ns}-training",
@@ -88,31 +92,24 @@ class K8sPlatformArgs:
             serving=ModelServerArgs(
                 ns,
                 config.image,
-                replicas=config.serving_replicas,
-                max_replicas=config.serving_max_replicas,
-                canary_image=config.candidate_image,
-                canary_percent=config.canary_percent,
+                serving=serving,
                 env=serving_env,
-                cpu=config.serving_cpu,
-                memory=config.serving_memory,
-                gpus=config.serving_gpus,
                 gpu_resource=config.gpu_resource,
                 labels=labels,
             ),
             monitoring=MonitoringArgs(
                 ns,
                 name,
-                latency_p99_seconds=config.latency_p99_seconds,
+                monitoring=monitoring,
                 labels=labels,
                 # The closed loop needs a model to compare with and a lake to read.
-                drift_image=config.image if config.model_uri and lake is not None else "",
-                drift_schedule=config.drift_schedule,
-                drift_env={**serving_env, "MLOPS_DRIFT_THRESHOLD": str(config.drift_threshold)},
-                retrain_cronjob=f"{ns}-training" if config.retrain_schedule else "",
-                kserve=config.kserve,
+                drift_image=config.image if serving.model_uri and lake is not None else "",
+                drift_env={**serving_env, Env.DRIFT_THRESHOLD: str(monitoring.drift_threshold)},
+                retrain_cronjob=f"{ns}-training" if training.retrain_schedule else "",
+                kserve=serving.kserve,
             ),
             lake=lake,
-            kserve=config.kserve,
+            kserve=serving.kserve,
         )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops.core.errors import UserError
+from mlops.infra.k8s.settings import GPU_RESOURCE, TrainingSettings
 from mlops.infra.k8s.workloads import (
     EnvValue,
     api_keys,
@@ -33,12 +33,11 @@ class TrainingJobArgs:
     Attributes:
         namespace: where it runs.
         image: the training image, by digest.
-        gpus: GPUs per node.
+        training: GPUs per node, nodes (more than one makes a PyTorchJob), the labels of the
+            nodes it may run on and a cron schedule for retraining (empty for one Job); its
+            defaults and rules live there.
         gpu_resource: the extended resource GPUs are requested as.
-        nodes: nodes; more than one makes a PyTorchJob.
-        node_selector: labels of the nodes it may run on.
         tolerations: taints it tolerates (GPU nodes are usually tainted).
-        schedule: a cron schedule for retraining; empty for one Job.
         backoff_limit: retries before the Job fails.
         deadline_seconds: the longest a run may take.
         ttl_seconds: how long a finished Job stays for its logs.
@@ -52,16 +51,13 @@ class TrainingJobArgs:
 
     namespace: pulumi.Input[str]
     image: str
-    gpus: int = 1
-    gpu_resource: str = "nvidia.com/gpu"
-    nodes: int = 1
-    node_selector: Mapping[str, str] = field(default_factory=dict)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    gpu_resource: str = GPU_RESOURCE
     tolerations: Sequence[Mapping[str, str]] = field(
         default_factory=lambda: (
             {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
         )
     )
-    schedule: str = ""
     backoff_limit: int = 2
     deadline_seconds: int = 6 * 3600
     ttl_seconds: int = 24 * 3600
@@ -73,26 +69,20 @@ class TrainingJobArgs:
 
     def __post_init__(self) -> None:
         require_digest(self.image)
-        if self.nodes < 1 or self.gpus < 0:
-            raise UserError(
-                f"nodes must be at least 1 and gpus at least 0, got {self.nodes}, {self.gpus}"
-            )
-        if self.schedule and self.nodes > 1:
-            raise UserError("a scheduled retraining runs on one node; set nodes: 1 or no schedule")
 
 
 def pod_spec(args: TrainingJobArgs, restart: str) -> dict[str, Any]:
     """The training pod: the ``train`` entry point with its GPUs, placement and guard rails."""
-    resources = pod_resources(args.cpu, args.memory, args.gpus, args.gpu_resource)
+    resources = pod_resources(args.cpu, args.memory, args.training.gpus, args.gpu_resource)
     return restricted_pod(
-        "pytorch" if args.nodes > 1 else "train",  # the operator's name for it
+        "pytorch" if args.training.nodes > 1 else "train",  # the operator's name for it
         args.image,
         "train",
         dict(args.env),
         resources,
         "training",
         restart_policy=restart,
-        node_selector=dict(args.node_selector),
+        node_selector=dict(args.training.node_selector),
         tolerations=[dict(t) for t in args.tolerations],
     )
 
@@ -114,7 +104,7 @@ class TrainingJob(pulumi.ComponentResource):
             "template": {"metadata": {"labels": labels}, "spec": pod_spec(args, "Never")},
         }
         self.resource: pulumi.CustomResource
-        if args.nodes > 1:
+        if args.training.nodes > 1:
             replica = {
                 "restartPolicy": "OnFailure",
                 "template": {
@@ -135,17 +125,17 @@ class TrainingJob(pulumi.ComponentResource):
                     },
                     "pytorchReplicaSpecs": {
                         "Master": {**replica, "replicas": 1},
-                        "Worker": {**replica, "replicas": args.nodes - 1},
+                        "Worker": {**replica, "replicas": args.training.nodes - 1},
                     },
                 },
                 opts=child,
             )
-        elif args.schedule:
+        elif args.training.retrain_schedule:
             self.resource = k8s.batch.v1.CronJob(
                 f"{name}-cronjob",
                 metadata=meta,
                 spec={
-                    "schedule": args.schedule,
+                    "schedule": args.training.retrain_schedule,
                     "concurrency_policy": "Forbid",
                     "job_template": {"metadata": {"labels": labels}, "spec": job_spec},
                 },
@@ -156,5 +146,11 @@ class TrainingJob(pulumi.ComponentResource):
                 f"{name}-job", metadata=meta, spec=job_spec, opts=child
             )
         self.register_outputs(
-            {"kind": "PyTorchJob" if args.nodes > 1 else "CronJob" if args.schedule else "Job"}
+            {
+                "kind": "PyTorchJob"
+                if args.training.nodes > 1
+                else "CronJob"
+                if args.training.retrain_schedule
+                else "Job"
+            }
         )

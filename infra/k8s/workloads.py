@@ -9,7 +9,6 @@ from mlops.core.errors import UserError
 
 # An image by digest: registry/path@sha256:<64 hex>. Tags move; digests do not.
 DIGEST = re.compile(r"^[\w.\-/:]+@sha256:[0-9a-f]{64}$")
-SERVING_PORT = 8080  # SageMaker's contract, kept on Kubernetes
 UID = 10001  # the image's non-root user
 
 
