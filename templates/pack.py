@@ -10,7 +10,7 @@ from typing import Any
 
 from mlops.core.errors import TemplateError, UserError
 from mlops.core.text import suggest
-from mlops.templates.answers import BaseAnswers
+from mlops.templates.answers import BaseAnswers, validate_with
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,13 @@ def load_pack(name: str) -> TemplatePack:
     if not isinstance(pack, TemplatePack):
         raise TemplateError(name, f"{target} is not a TemplatePack")
     return pack
+
+
+def validate_answers(raw: dict[str, Any], template: str = "aws") -> BaseAnswers:
+    """Build the answers model of the installed pack ``template`` from raw values.
+
+    Raises:
+        InvalidAnswersError: with one ``(field, message)`` per broken rule.
+        UserError: there is no such pack.
+    """
+    return validate_with(load_pack(template).answers_model, raw)

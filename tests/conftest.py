@@ -123,8 +123,8 @@ def local_project(tmp_path: Path, moto_endpoint: str, invoke):  # type: ignore[n
     """
     import uuid
 
-    from mlops.templates.answers import validate_answers
     from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
 
     name = f"churn-{uuid.uuid4().hex[:8]}"
     dest = tmp_path / name

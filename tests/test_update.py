@@ -20,9 +20,8 @@ import yaml
 from conftest import snapshot
 
 import mlops.templates.update  # noqa: F401 - imported before any test replaces load_pack
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
-from mlops.templates.pack import FileSpec, Rename, TemplatePack, load_pack
+from mlops.templates.pack import FileSpec, Rename, TemplatePack, load_pack, validate_answers
 
 BUNDLED = load_pack("aws")
 
