@@ -92,16 +92,20 @@ ENTRY_POINT_GROUP = "mlops.templates"
 
 
 def bundled_packs() -> dict[str, str]:
-    """The packs shipped inside ``mlops.templates`` (each a subpackage with a ``files/`` tree).
+    """The packs shipped inside ``mlops.templates``: subpackages with files and questions.
 
-    Found by looking, not listed: importing ``importlib.metadata`` to read the entry points costs
-    more than rendering a project, so the packs at hand are found first.
+    Each has a ``files/`` tree and its own answers model (``answers.py``). The common base
+    (``mlops.templates.common``) has files but asks nothing of its own: the packs extend it, and
+    it is no pack itself. Found by looking, not listed: importing ``importlib.metadata`` to read
+    the entry points costs more than rendering a project, so the packs at hand are found first.
     """
     here = Path(__file__).parent
     return {
         entry.name: f"{__package__}.{entry.name}:PACK"
         for entry in sorted(here.iterdir())
-        if (entry / "__init__.py").is_file() and (entry / "files").is_dir()
+        if (entry / "__init__.py").is_file()
+        and (entry / "files").is_dir()
+        and (entry / "answers.py").is_file()
     }
 
 

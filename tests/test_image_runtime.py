@@ -38,7 +38,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from mlops.infra.k8s.workloads import UID
-from mlops.templates.aws import RUNTIME_EXTRA, extra_requirements, runtime_requirements
+from mlops.templates.common import RUNTIME_EXTRA, extra_requirements, runtime_requirements
 from mlops.templates.engine import Scaffold
 from mlops.templates.pack import validate_answers
 from mlops.templates.source import wheel_bytes
