@@ -35,8 +35,8 @@ STACKS = ("dev", "staging", "prod", "local")
 
 
 def generated(root: Path) -> Path:
-    from mlops.templates.answers import validate_answers
     from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
 
     project = root / "churn"
     Scaffold(validate_answers({"name": "churn", "ci": "none"}), project, git=False).run()

@@ -127,8 +127,8 @@ class MemoryS3:
 def model_and_rows() -> tuple[Any, Any, np.ndarray, Any]:
     from mlops.pipelines.data import DataContract, read_table, split
     from mlops.pipelines.model import load_trainer
-    from mlops.templates.answers import validate_answers
     from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
 
     project = Path(tempfile.mkdtemp()) / "bench-serve"
     Scaffold(validate_answers({"name": "bench-serve", "ci": "none"}), project, git=False).run()

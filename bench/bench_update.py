@@ -56,9 +56,8 @@ def git(cwd: Path, *args: str) -> None:
 
 def prepare(root: Path) -> tuple[Path, Path]:
     """A project with 10 committed edits, and the newer pack's file tree."""
-    from mlops.templates.answers import validate_answers
     from mlops.templates.engine import Scaffold
-    from mlops.templates.pack import load_pack
+    from mlops.templates.pack import load_pack, validate_answers
 
     project = root / "churn"
     Scaffold(validate_answers({"name": "churn", "ci": "github"}), project).run()

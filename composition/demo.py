@@ -101,8 +101,8 @@ MARKER = Path(".mlops") / "demo-project"
 
 
 def _scaffold(s: DemoState) -> dict[str, Any]:
-    from mlops.templates.answers import validate_answers
     from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
 
     replaced = _clear_previous(s.project)
     answers = validate_answers({"name": PROJECT, "environments": "dev", "ci": "none"})

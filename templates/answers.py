@@ -2,7 +2,9 @@
 
 Each template pack has its own answers model on :class:`BaseAnswers` (the ``aws`` pack's is
 ``mlops.templates.aws.answers.AwsAnswers``); templates never validate anything, whatever
-reaches them has passed through the pack's model.
+reaches them has passed through the pack's model. This module knows no pack: finding a pack's
+model by name is :func:`mlops.templates.pack.validate_answers`'s job, so the packs' registry
+depends on the answers, never the other way round.
 """
 
 from __future__ import annotations
@@ -160,18 +162,6 @@ class _FieldError(ValueError):
 def field_error(field: str, message: str) -> _FieldError:
     """A failure of a model-level rule, reported against the one field it is about."""
     return _FieldError(field, message)
-
-
-def validate_answers(raw: dict[str, Any], template: str = "aws") -> BaseAnswers:
-    """Build the answers model of the pack ``template`` from raw values.
-
-    Raises:
-        InvalidAnswersError: with one ``(field, message)`` per broken rule.
-        UserError: there is no such pack.
-    """
-    from mlops.templates.pack import load_pack
-
-    return validate_with(load_pack(template).answers_model, raw)
 
 
 def validate_with(model: type[BaseAnswers], raw: dict[str, Any]) -> BaseAnswers:

@@ -10,7 +10,7 @@ from typing import Any
 
 from mlops.core.errors import TemplateError, UserError
 from mlops.core.text import suggest
-from mlops.templates.answers import BaseAnswers
+from mlops.templates.answers import BaseAnswers, validate_with
 
 
 @dataclass(frozen=True)
@@ -92,16 +92,20 @@ ENTRY_POINT_GROUP = "mlops.templates"
 
 
 def bundled_packs() -> dict[str, str]:
-    """The packs shipped inside ``mlops.templates`` (each a subpackage with a ``files/`` tree).
+    """The packs shipped inside ``mlops.templates``: subpackages with files and questions.
 
-    Found by looking, not listed: importing ``importlib.metadata`` to read the entry points costs
-    more than rendering a project, so the packs at hand are found first.
+    Each has a ``files/`` tree and its own answers model (``answers.py``). The common base
+    (``mlops.templates.common``) has files but asks nothing of its own: the packs extend it, and
+    it is no pack itself. Found by looking, not listed: importing ``importlib.metadata`` to read
+    the entry points costs more than rendering a project, so the packs at hand are found first.
     """
     here = Path(__file__).parent
     return {
         entry.name: f"{__package__}.{entry.name}:PACK"
         for entry in sorted(here.iterdir())
-        if (entry / "__init__.py").is_file() and (entry / "files").is_dir()
+        if (entry / "__init__.py").is_file()
+        and (entry / "files").is_dir()
+        and (entry / "answers.py").is_file()
     }
 
 
@@ -135,3 +139,13 @@ def load_pack(name: str) -> TemplatePack:
     if not isinstance(pack, TemplatePack):
         raise TemplateError(name, f"{target} is not a TemplatePack")
     return pack
+
+
+def validate_answers(raw: dict[str, Any], template: str = "aws") -> BaseAnswers:
+    """Build the answers model of the installed pack ``template`` from raw values.
+
+    Raises:
+        InvalidAnswersError: with one ``(field, message)`` per broken rule.
+        UserError: there is no such pack.
+    """
+    return validate_with(load_pack(template).answers_model, raw)

@@ -110,7 +110,7 @@ def sagemaker(moto_endpoint: str):  # type: ignore[no-untyped-def]
     return boto3.client("sagemaker", endpoint_url=moto_endpoint, region_name="us-east-1")
 
 
-SAMPLE_PROJECT_FILES = Path(__file__).resolve().parent.parent / "templates" / "aws" / "files"
+SAMPLE_PROJECT_FILES = Path(__file__).resolve().parent.parent / "templates" / "common" / "files"
 SAMPLE_CSV = SAMPLE_PROJECT_FILES / "data" / "sample.csv"
 CONTRACT_YAML = SAMPLE_PROJECT_FILES / "data" / "contract.yaml"
 
@@ -123,8 +123,8 @@ def local_project(tmp_path: Path, moto_endpoint: str, invoke):  # type: ignore[n
     """
     import uuid
 
-    from mlops.templates.answers import validate_answers
     from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
 
     name = f"churn-{uuid.uuid4().hex[:8]}"
     dest = tmp_path / name

@@ -21,8 +21,8 @@ from platform_runs import platform
 from mlops.core.errors import ConfigError
 from mlops.infra.aws.training_pipeline import image_reference
 from mlops.infra.config import StackConfig
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 
 ENVS = ["dev", "staging", "prod"]
 PACKS = ["aws", "k8s"]

@@ -304,10 +304,10 @@ def test_unwritable_parent_fails_cleanly(cli, tmp_path: Path) -> None:  # type: 
 
 
 def test_prompts_for_missing_answers_showing_defaults(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from mlops.cli.commands import init as init_cmd
     from mlops.cli.main import app
+    from mlops.templates import questions
 
-    monkeypatch.setattr(init_cmd, "interactive", lambda: True)
+    monkeypatch.setattr(questions, "interactive", lambda: True)
     dest = tmp_path / "p"
     # region, framework, instance type, spot, endpoint, environments, ci, owner, cost center
     answers = "eu-west-1\nxgboost\n\nn\n\ndev\ngitlab\nteam-a\n\n"
@@ -487,11 +487,11 @@ def test_replaying_answers_with_another_framework_derives_its_instance_type_anew
 
 
 def test_a_bad_piped_answer_stops_at_that_question(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from mlops.cli.commands import init as init_cmd
     from mlops.cli.main import app
+    from mlops.templates import questions
 
-    monkeypatch.setattr(init_cmd, "interactive", lambda: True)
-    monkeypatch.setattr(init_cmd, "on_terminal", lambda: False)
+    monkeypatch.setattr(questions, "interactive", lambda: True)
+    monkeypatch.setattr(questions, "on_terminal", lambda: False)
     dest = tmp_path / "p"
     # region, then a framework that does not exist; seven more answers follow that are never read
     result = cli.invoke(
@@ -506,11 +506,11 @@ def test_a_bad_piped_answer_stops_at_that_question(cli, tmp_path: Path, monkeypa
 
 
 def test_a_person_is_asked_again_and_sees_the_choices(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from mlops.cli.commands import init as init_cmd
     from mlops.cli.main import app
+    from mlops.templates import questions
 
-    monkeypatch.setattr(init_cmd, "interactive", lambda: True)
-    monkeypatch.setattr(init_cmd, "on_terminal", lambda: True)
+    monkeypatch.setattr(questions, "interactive", lambda: True)
+    monkeypatch.setattr(questions, "on_terminal", lambda: True)
     dest = tmp_path / "p"
     # a region that does not exist, then a real one; xgboost; defaults for the rest
     answers = "mars-north-1\neu-west-1\nxgboost\n" + "\n" * 8

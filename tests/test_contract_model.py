@@ -38,7 +38,7 @@ from mlops.pipelines.reference import REFERENCE_FILE, read_reference
 from mlops.pipelines.serving import ModelServer, ServedModel
 from mlops.pipelines.windows import from_capture
 
-PACK = Path(__file__).resolve().parent.parent / "templates" / "aws" / "files"
+PACK = Path(__file__).resolve().parent.parent / "templates" / "common" / "files"
 SAMPLE = PACK / "data" / "sample.csv"
 V1_CONTRACT = (PACK / "data" / "contract.yaml").read_text()
 PLANS = ("basic", "standard", "premium")

@@ -10,8 +10,8 @@ import pytest
 from conftest import build_file_tree, snapshot
 
 from mlops.core.errors import DestinationError, TemplateError
-from mlops.templates.answers import BaseAnswers, validate_answers
-from mlops.templates.pack import FileSpec, TemplatePack
+from mlops.templates.answers import BaseAnswers
+from mlops.templates.pack import FileSpec, TemplatePack, validate_answers
 from mlops.templates.render import render_files
 from mlops.templates.write import TEMP_PREFIX, preflight, write_files
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 
 pytestmark = pytest.mark.slow
 

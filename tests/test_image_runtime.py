@@ -38,9 +38,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from mlops.infra.k8s.workloads import UID
-from mlops.templates.answers import validate_answers
-from mlops.templates.aws import RUNTIME_EXTRA, extra_requirements, runtime_requirements
+from mlops.templates.common import RUNTIME_EXTRA, extra_requirements, runtime_requirements
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 from mlops.templates.source import wheel_bytes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -45,12 +45,12 @@ def test_init_renders_a_k8s_project(tmp_path: Path, invoke) -> None:  # type: ig
     assert "churn-k8s:trainingGpus" not in local  # kind: CPU training
     assert "churn-k8s:kserve" not in local  # kind serves with plain Deployments
     assert "K8sPlatform" in (root / "infra" / "__main__.py").read_text()
-    # The project's own parts are the aws pack's, byte for byte: one lifecycle.
-    aws = Path(__file__).resolve().parents[1] / "templates" / "aws" / "files"
+    # The project's own parts are the common base's (the aws pack's too), byte for byte.
+    common = Path(__file__).resolve().parents[1] / "templates" / "common" / "files"
     assert (root / "data" / "contract.yaml").read_bytes() == (
-        aws / "data" / "contract.yaml"
+        common / "data" / "contract.yaml"
     ).read_bytes()
-    train = (aws / "package" / "pipelines" / "train_pytorch.py").read_bytes()
+    train = (common / "package" / "pipelines" / "train_pytorch.py").read_bytes()
     assert (root / "churn_k8s" / "pipelines" / "train.py").read_bytes() == train
 
 

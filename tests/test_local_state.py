@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from mlops.infra import localmode
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from mlops.core.errors import UserError
 from mlops.infra import localmode
 from mlops.infra.bootstrap import UnsupportedResourceError, apply
 from mlops.infra.testing import MockedProgram, MockedResource
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from mlops.pipelines.capture import CaptureWriter
 from mlops.pipelines.data import DataContract, read_file
 from mlops.pipelines.reference import REFERENCE_FILE, reference_sample
 
-FILES = Path(__file__).resolve().parents[1] / "templates" / "aws" / "files" / "data"
+FILES = Path(__file__).resolve().parents[1] / "templates" / "common" / "files" / "data"
 CONTRACT = DataContract.load(FILES / "contract.yaml")
 
 

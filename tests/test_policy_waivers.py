@@ -17,8 +17,8 @@ import yaml
 
 from mlops.core.errors import PolicyConfigError
 from mlops.infra.policy import CONFIG_FILE, RULES, PackConfig
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 
 AWS_RULES = [r for r in RULES if r.flavour == "aws"]
 

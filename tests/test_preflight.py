@@ -122,8 +122,8 @@ def test_preflight_against_moto_and_stubbed_quotas(moto_endpoint: str) -> None:
 def test_doctor_stack_runs_the_preflight_and_fails_on_findings(
     invoke, tmp_path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from mlops.templates.answers import validate_answers
     from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
 
     root = tmp_path / "churn"
     Scaffold(validate_answers({"name": "churn", "ci": "none"}), root, git=False).run()

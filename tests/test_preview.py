@@ -12,8 +12,8 @@ import pytest
 import yaml
 from platform_runs import ENVIRONMENTS, platform
 
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-{stack}/1"
 

@@ -80,8 +80,8 @@ def test_what_it_will_not_do(project: Path, invoke, tmp_path: Path) -> None:  # 
 
 
 def test_an_aws_project_has_nothing_to_render(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
-    from mlops.templates.answers import validate_answers
     from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
 
     dest = tmp_path / "churn-on-aws"
     Scaffold(

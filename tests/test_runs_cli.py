@@ -11,8 +11,8 @@ import pytest
 from mlops.core.errors import UserError
 from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.registry import new_record, track
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ import yaml
 from mlops.core.errors import ConfigError
 from mlops.infra.config import SECRET_PLACEHOLDER, StackConfig
 from mlops.infra.k8s.config import K8sConfig
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 
 CIPHERTEXT = "v1:3qbzG7zGk1Qa2mUu:m0VVGzO9Qp8pV9x5ZJ7XQw=="
 WEBHOOK = "https://api.github.com/repos/acme/churn/dispatches"

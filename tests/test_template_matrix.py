@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from mlops.core.errors import InvalidAnswersError
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
+from mlops.templates.pack import validate_answers
 from mlops.templates.source import wheel_name
 
 ROOT = Path(__file__).resolve().parent.parent

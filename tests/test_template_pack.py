@@ -115,3 +115,38 @@ def test_a_question_of_another_pack_is_refused_with_the_packs_own(tmp_path: Path
     )
     assert bad.returncode == 2 and "gpu_count" in bad.stderr
     assert not (tmp_path / "edge").exists()
+
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a source file imports, function-level imports included."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_the_common_base_is_no_pack_of_its_own() -> None:
+    assert {"aws", "k8s"} <= set(available_packs())
+    assert "common" not in available_packs()
+
+
+def test_each_bundled_pack_extends_the_common_base_and_neither_imports_the_other() -> None:
+    for pack, other in (("aws", "k8s"), ("k8s", "aws")):
+        modules = set().union(*(imported_modules(p) for p in (TEMPLATES / pack).glob("*.py")))
+        assert "mlops.templates.common" in modules, pack
+        assert not {m for m in modules if m.startswith(f"mlops.templates.{other}")}, pack
+
+
+def test_answers_never_import_the_pack_registry() -> None:
+    # pack.py holds the answers model's type; answers.py must not reach back (no cycle).
+    assert "mlops.templates.answers" in imported_modules(TEMPLATES / "pack.py")
+    answers = imported_modules(TEMPLATES / "answers.py")
+    assert not {m for m in answers if m.startswith("mlops.templates.pack")}

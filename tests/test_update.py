@@ -20,11 +20,13 @@ import yaml
 from conftest import snapshot
 
 import mlops.templates.update  # noqa: F401 - imported before any test replaces load_pack
-from mlops.templates.answers import validate_answers
 from mlops.templates.engine import Scaffold
-from mlops.templates.pack import FileSpec, Rename, TemplatePack, load_pack
+from mlops.templates.pack import FileSpec, Rename, TemplatePack, load_pack, validate_answers
 
 BUNDLED = load_pack("aws")
+# Under the bundled packs' file root: the sources the packs share, and the aws pack's own.
+SHARED = "common/files"
+OWN = "aws/files"
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +90,7 @@ def record(root: Path) -> dict[str, Any]:
 
 
 def test_an_untouched_file_takes_the_new_version(project, invoke, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    upgrade(monkeypatch, tmp_path, lambda f: append(f / SHARED / "dockerignore", "*.parquet\n"))
     result = invoke("update", "--project", str(project))
     assert result.exit_code == 0, result.output
     assert (project / ".dockerignore").read_text().endswith("*.parquet\n")
@@ -104,7 +106,9 @@ def test_an_edited_file_merges_with_a_change_elsewhere(
     upgrade(
         monkeypatch,
         tmp_path,
-        lambda f: replace(f / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"),
+        lambda f: replace(
+            f / SHARED / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"
+        ),
     )
     result = invoke("update", "--project", str(project))
     assert result.exit_code == 0, result.output
@@ -121,7 +125,7 @@ def test_a_conflict_is_marked_listed_and_holds_the_record_back(
     upgrade(
         monkeypatch,
         tmp_path,
-        lambda f: replace(f / "Makefile.jinja", "STACK ?= dev", "STACK ?= staging"),
+        lambda f: replace(f / SHARED / "Makefile.jinja", "STACK ?= dev", "STACK ?= staging"),
     )
     result = invoke("update", "--project", str(project))
     assert result.exit_code == 1
@@ -193,7 +197,7 @@ def test_a_file_removed_upstream_goes_only_if_you_never_edited_it(
 def test_a_file_you_deleted_is_not_brought_back(project, invoke, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     git(project, "rm", "-q", ".dockerignore")
     commit(project, "we do not build images here")
-    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    upgrade(monkeypatch, tmp_path, lambda f: append(f / SHARED / "dockerignore", "*.parquet\n"))
     result = invoke("update", "--project", str(project))
     assert result.exit_code == 0, result.output
     assert not (project / ".dockerignore").exists()
@@ -209,7 +213,7 @@ def test_a_new_question_takes_its_default(project, invoke, monkeypatch, tmp_path
     upgrade(
         monkeypatch,
         tmp_path,
-        lambda f: append(f / "README.md.jinja", "\nSupport: {{ support_email }}\n"),
+        lambda f: append(f / OWN / "README.md.jinja", "\nSupport: {{ support_email }}\n"),
         answers_model=Answers,
     )
     result = invoke("update", "--project", str(project))
@@ -245,7 +249,7 @@ def test_a_dirty_tree_is_refused_and_nothing_is_written(
 ) -> None:  # type: ignore[no-untyped-def]
     append(project / "Makefile", "# not committed\n")
     before = snapshot(project)
-    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    upgrade(monkeypatch, tmp_path, lambda f: append(f / SHARED / "dockerignore", "*.parquet\n"))
     result = invoke("update", "--project", str(project))
     assert result.exit_code == 2 and "uncommitted changes (Makefile)" in result.output
     assert snapshot(project) == before
@@ -254,7 +258,7 @@ def test_a_dirty_tree_is_refused_and_nothing_is_written(
 def test_dry_run_prints_the_diff_and_writes_nothing(project, invoke, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     before = snapshot(project)
     refs = git(project, "for-each-ref")
-    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    upgrade(monkeypatch, tmp_path, lambda f: append(f / SHARED / "dockerignore", "*.parquet\n"))
     result = invoke("update", "--dry-run", "--project", str(project))
     assert result.exit_code == 0, result.output
     assert "+++ b/.dockerignore" in result.output and "+*.parquet" in result.output
@@ -270,14 +274,18 @@ def test_a_second_update_merges_against_the_first_ones_render(
     v2 = upgrade(
         monkeypatch,
         tmp_path,
-        lambda f: replace(f / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"),
+        lambda f: replace(
+            f / SHARED / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"
+        ),
     )
     assert invoke("update", "--project", str(project)).exit_code == 0
     commit(project, "template 9.0.0")
     upgrade(
         monkeypatch,
         tmp_path,
-        lambda f: append(f / "Makefile.jinja", "\nclean: ## remove build outputs\n\trm -rf .ml\n"),
+        lambda f: append(
+            f / SHARED / "Makefile.jinja", "\nclean: ## remove build outputs\n\trm -rf .ml\n"
+        ),
         version="9.1.0",
         base=v2,
     )
@@ -302,7 +310,9 @@ def test_a_project_without_the_pristine_ref_merges_against_its_first_commit(
     upgrade(
         monkeypatch,
         tmp_path,
-        lambda f: replace(f / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"),
+        lambda f: replace(
+            f / SHARED / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"
+        ),
     )
     result = invoke("update", "--project", str(project))
     assert result.exit_code == 0, result.output
@@ -334,7 +344,7 @@ def _conflict(project: Path, invoke, monkeypatch, tmp_path) -> str:  # type: ign
     upgrade(
         monkeypatch,
         tmp_path,
-        lambda f: replace(f / "Makefile.jinja", "STACK ?= dev", "STACK ?= staging"),
+        lambda f: replace(f / SHARED / "Makefile.jinja", "STACK ?= dev", "STACK ?= staging"),
     )
     assert invoke("update", "--project", str(project)).exit_code == 1
     return (project / "Makefile").read_text()
@@ -379,9 +389,9 @@ def test_a_crlf_file_merges_cleanly_with_an_lf_template_and_stays_crlf(
     commit(project)
 
     def edit(files: Path) -> None:
-        replace(files / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11")
-        text = (files / "README.md.jinja").read_text()
-        (files / "README.md.jinja").write_text("Upstream first line.\n" + text)
+        replace(files / SHARED / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11")
+        text = (files / OWN / "README.md.jinja").read_text()
+        (files / OWN / "README.md.jinja").write_text("Upstream first line.\n" + text)
 
     upgrade(monkeypatch, tmp_path, edit)
     result = invoke("update", "--project", str(project))
@@ -403,7 +413,7 @@ def test_a_directory_turned_into_a_file_is_a_conflict_not_a_traceback(
     commit(project)
 
     def edit(files: Path) -> None:
-        for path in (files / "tests").rglob("*.jinja"):
+        for path in (files / SHARED / "tests").rglob("*.jinja"):
             append(path, "# changed upstream\n")
             break
 
@@ -422,7 +432,7 @@ def test_a_file_turned_into_a_directory_is_a_conflict_not_a_traceback(
     (project / ".dockerignore").mkdir()
     (project / ".dockerignore" / "keep").write_text("mine\n")
     commit(project)
-    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    upgrade(monkeypatch, tmp_path, lambda f: append(f / SHARED / "dockerignore", "*.parquet\n"))
     result = invoke("update", "--project", str(project))
     assert result.exit_code == 1, result.output
     assert "! .dockerignore: conflict (you have a directory here, the template a file)" in (
@@ -459,7 +469,9 @@ def test_a_no_git_project_updates_after_following_the_advice(tmp_path, invoke, m
     upgrade(
         monkeypatch,
         tmp_path,
-        lambda f: replace(f / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"),
+        lambda f: replace(
+            f / SHARED / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"
+        ),
     )
     advised = invoke("update", "--project", str(root))
     assert advised.exit_code == 2 and "is not a git repository" in advised.output
@@ -484,7 +496,9 @@ def test_a_no_git_project_committed_its_own_way_uses_its_first_commit(
     upgrade(
         monkeypatch,
         tmp_path,
-        lambda f: replace(f / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"),
+        lambda f: replace(
+            f / SHARED / "Makefile.jinja", "PYTHON ?= python3", "PYTHON ?= python3.11"
+        ),
     )
     result = invoke("update", "--project", str(root))
     assert result.exit_code == 0, result.output
@@ -497,7 +511,9 @@ def _type_conflict(project: Path, invoke, monkeypatch, tmp_path) -> TemplatePack
     (project / ".dockerignore").mkdir()
     (project / ".dockerignore" / "keep").write_text("mine\n")
     commit(project)
-    pack = upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    pack = upgrade(
+        monkeypatch, tmp_path, lambda f: append(f / SHARED / "dockerignore", "*.parquet\n")
+    )
     result = invoke("update", "--project", str(project))
     assert result.exit_code == 1, result.output
     assert "the template's version is in .mlops/update/theirs/" in result.output
@@ -529,7 +545,13 @@ def test_continue_waits_for_a_type_conflict_taken_from_the_templates_copy(
     assert (project / "dockerignore.mine" / "keep").read_text() == "mine\n"
     commit(project)
     # The next update sees the template's file as there, not as deleted by you.
-    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.csv\n"), "9.1.0", pack)
+    upgrade(
+        monkeypatch,
+        tmp_path,
+        lambda f: append(f / SHARED / "dockerignore", "*.csv\n"),
+        "9.1.0",
+        pack,
+    )
     later = invoke("update", "--project", str(project))
     assert later.exit_code == 0, later.output
     assert "~ .dockerignore: updated" in later.output
@@ -564,7 +586,7 @@ def test_a_leftover_template_copy_is_never_overwritten(
     leftover = project / ".mlops" / "update" / "theirs" / ".dockerignore"
     leftover.parent.mkdir(parents=True)
     leftover.write_text("my notes\n")
-    upgrade(monkeypatch, tmp_path, lambda f: append(f / "dockerignore", "*.parquet\n"))
+    upgrade(monkeypatch, tmp_path, lambda f: append(f / SHARED / "dockerignore", "*.parquet\n"))
     result = invoke("update", "--project", str(project))
     assert result.exit_code == 2 and "left from an earlier update" in result.output
     assert leftover.read_text() == "my notes\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +22,9 @@ class InitCommand(TyperCommand):
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Add the packs' questions as the epilog, then format as usual."""
-        self.epilog = _questions_help()
+        from mlops.templates.questions import questions_help
+
+        self.epilog = questions_help()
         super().format_help(ctx, formatter)
 
 
@@ -75,20 +76,14 @@ def init(  # noqa: PLR0913 - one parameter per documented option
     --no-input, missing answers are prompted for on a terminal.
     """
     with exit_on_error():
-        from mlops.templates.answers import load_answers_file, validate_with
         from mlops.templates.custom import resolve_pack
         from mlops.templates.engine import Scaffold
+        from mlops.templates.questions import Questions
 
         pack, source = resolve_pack(template, trust)
-        recorded: dict[str, Any] = load_answers_file(answers) if answers else {}
-        changes = parse_questions(ctx.args, pack.answers_model, template)
-        # Flags win over the file; answers derived from one a flag changes are derived anew.
-        raw = pack.answers_model.replay(recorded, changes)
-        raw["name"] = name
-        if not no_input and interactive():
-            raw = _prompt_missing(raw, pack.answers_model)
+        questions = Questions(pack.answers_model, template)
         scaffold = Scaffold(
-            answers=validate_with(pack.answers_model, raw),
+            answers=questions.answers(name, ctx.args, answers, ask=not no_input),
             dest=dest if dest is not None else Path(name),
             template=str(source) if source else template,
             force=force,
@@ -101,178 +96,6 @@ def init(  # noqa: PLR0913 - one parameter per documented option
             return
         result = scaffold.run()
         _print_result(result)
-
-
-def _flag(field: str) -> str:
-    return "--" + field.replace("_", "-")
-
-
-def _is_bool(model: Any, field: str) -> bool:
-    return bool(model.model_fields[field].annotation is bool)
-
-
-def parse_questions(args: list[str], model: Any, template: str) -> dict[str, Any]:
-    """Turn ``--question value`` / ``--question=value`` / ``--[no-]flag`` into answers.
-
-    Raises:
-        UserError: an argument is not one of the pack's questions, or lacks its value.
-    """
-    from mlops.core.errors import UserError
-    from mlops.core.text import suggest
-
-    questions = [f for f in model.model_fields if f != "name"]
-    answers: dict[str, Any] = {}
-    rest = list(args)
-    while rest:
-        token = rest.pop(0)
-        key, has_value, value = token.removeprefix("--").partition("=")
-        field = key.replace("-", "_")
-        negated = field.startswith("no_") and field[3:] in questions and _is_bool(model, field[3:])
-        if not token.startswith("--") or (field not in questions and not negated):
-            flags = [_flag(q) for q in questions]
-            raise UserError(
-                f"unknown option {token}{suggest(token, flags)} for template '{template}';"
-                f" its questions: {', '.join(flags)}"
-            )
-        if negated:
-            answers[field[3:]] = False
-        elif _is_bool(model, field) and not has_value:
-            answers[field] = True
-        elif has_value:
-            answers[field] = value
-        elif rest and not rest[0].startswith("--"):
-            answers[field] = rest.pop(0)
-        else:
-            raise UserError(f"{token} needs a value, e.g. {token} VALUE")
-    return answers
-
-
-def _choices(annotation: Any) -> str:
-    """`` (a, b, c)`` for an enum (or a list of one), else an empty string."""
-    from enum import Enum
-    from typing import get_args
-
-    for candidate in (annotation, *get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, Enum):
-            return " (" + ", ".join(str(member.value) for member in candidate) + ")"
-    return ""
-
-
-def _questions_help() -> str:
-    """Each installed pack's questions, with their defaults, for ``mlops init --help``."""
-    from mlops.templates.pack import available_packs, load_pack
-
-    lines = []
-    for name in sorted(available_packs()):
-        model = load_pack(name).answers_model
-        lines.append(f"Questions of template '{name}':")
-        for field, info in model.model_fields.items():
-            if field == "name":
-                continue
-            default = info.get_default(call_default_factory=True)
-            if isinstance(default, list):
-                default = ",".join(str(item) for item in default)
-            flag = (
-                f"{_flag(field)}/--no-{field.replace('_', '-')}"
-                if _is_bool(model, field)
-                else _flag(field)
-            )
-            lines.append(
-                f"  {flag}: {info.description}{_choices(info.annotation)}"
-                f" [default: {_shown_default(model, field, default)}]"
-            )
-    return "\n\n".join(lines)
-
-
-def _shown_default(model: type[Any], field: str, default: object) -> str:
-    """The default as help shows it: ``derived`` only where another answer decides it."""
-    if default in ("", None, -1) and field in getattr(model, "DERIVED", {}):
-        return "derived"
-    if field == "training_gpus" and default == -1:
-        return "the framework's"
-    return "empty" if default == "" else str(default)
-
-
-def interactive() -> bool:
-    """Prompt on a terminal, and read piped answers (``printf ... | mlops init``).
-
-    Standard input that is neither a terminal nor has anything to read (a CI job, a closed
-    pipe) means no prompts: the defaults stand.
-    """
-    if sys.stdin is None or sys.stdin.closed:
-        return False
-    if sys.stdin.isatty():
-        return True
-    import io
-    import select
-
-    try:
-        readable, _, _ = select.select([sys.stdin], [], [], 0)
-    except (OSError, ValueError):  # not a real file (a test runner's buffer): nothing piped
-        return False
-    piped = sys.stdin.read() if readable else ""
-    if not piped.strip():
-        return False  # /dev/null or an empty pipe: the defaults
-    sys.stdin = io.StringIO(piped)  # the prompts read the piped lines in order
-    return True
-
-
-def on_terminal() -> bool:
-    """Whether a person answers (bad answers are asked again) rather than a pipe."""
-    return bool(sys.stdin.isatty())
-
-
-def _prompt_missing(raw: dict[str, Any], model: Any) -> dict[str, Any]:
-    """Ask each missing question in turn, checking each answer as it is given.
-
-    On a terminal a bad answer is explained and asked again; with piped answers it stops the
-    command at once, naming the question, before anything is written.
-    """
-    from mlops.core.errors import InvalidAnswersError
-    from mlops.templates.answers import BaseAnswers, validate_with
-
-    terminal = on_terminal()
-    # The pack's own questions first (what the project is), then the shared ones.
-    shared = list(BaseAnswers.model_fields)
-    order = [f for f in model.model_fields if f not in shared] + shared
-    for key in order:
-        info = model.model_fields[key]
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        if key in raw or extra.get("prompt") is False:
-            continue
-        while True:
-            raw[key] = _ask(info, key)
-            try:
-                validate_with(model, raw)
-            except InvalidAnswersError as exc:
-                mine = [message for field, message in exc.problems if field == key]
-                if mine:
-                    if not terminal:
-                        raise InvalidAnswersError([(key, m) for m in mine]) from None
-                    echo(f"  {key}: {'; '.join(mine)}", "red", err=True)
-                    continue
-            break  # the answer holds (later questions may still be unanswered)
-    return raw
-
-
-def _ask(info: Any, key: str) -> Any:
-    """One prompt: choices shown for enums, yes/no for booleans."""
-    from enum import Enum
-    from typing import get_args
-
-    default = info.get_default(call_default_factory=True)
-    text = info.description or key
-    if isinstance(default, bool):
-        return typer.confirm(text, default=default)
-    if isinstance(default, list):
-        default = ",".join(str(getattr(item, "value", item)) for item in default)
-    annotation = info.annotation
-    # The choices are shown; the answers model judges the answer (one message for every rule).
-    for candidate in (annotation, *get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, Enum):
-            text += f" ({', '.join(str(member.value) for member in candidate)})"
-            break
-    return typer.prompt(text, default=str(getattr(default, "value", default)))
 
 
 def _print_plan(plan: Any) -> None:

@@ -16,14 +16,7 @@ from mlops.core.naming import Rules
 from mlops.infra.aws.catalog import lookup_instance_type, partition_of
 from mlops.infra.aws.naming import MAX_NAME_LENGTH, rule_problems
 from mlops.templates.answers import BaseAnswers, field_error
-
-
-class Framework(StrEnum):
-    """The ML framework of the example model."""
-
-    SKLEARN = "sklearn"
-    XGBOOST = "xgboost"
-    PYTORCH = "pytorch"
+from mlops.templates.common import Framework
 
 
 class EndpointKind(StrEnum):

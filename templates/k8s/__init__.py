@@ -1,22 +1,22 @@
 """The ``k8s`` template pack: an ML project on Kubernetes, provisioned by mlops-stack components.
 
-The project's own parts (train module, data contract, sample data, Dockerfile, lifecycle tests)
-are the aws pack's files, shared, not copied; what differs is the Pulumi program (K8sPlatform),
-its stacks, its tests (manifests validated offline) and its README.
+It extends the common base (:mod:`mlops.templates.common`: train module, data contract, sample
+data, Dockerfile, lifecycle tests, shared with the aws pack, not copied); what is its own is the
+Pulumi program (K8sPlatform), its stacks, its tests (manifests validated offline), its README and
+CI workflows.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from mlops.core.naming import package_name
+from mlops.templates import common
 from mlops.templates.answers import CiProvider
-from mlops.templates.aws import ImageSpec, project_context
 from mlops.templates.ci import ci_context
+from mlops.templates.common import ImageSpec
 from mlops.templates.k8s.answers import K8sAnswers
-from mlops.templates.pack import FileSpec, TemplatePack, stack_files
+from mlops.templates.pack import FileSpec, TemplatePack
 
 # 0.2.0: policy/, MinIO lake in local, preview and gated deploys in CI.
 # 0.3.0: its own image texts (non-root, /app), the declared runtime, local state ignored.
@@ -30,6 +30,7 @@ UNBUILT = "sha256:" + "0" * 64
 MINIO_IMAGE = (
     "quay.io/minio/minio@sha256:14cea493d9a34af32f524e538b8346cf79f3321eff8e708c1e2960462bd8936e"
 )
+
 
 # The one Dockerfile, as the cluster runs it: as the pods' non-root user, the project under /app
 # (the program's MLOPS_DATA_CONTRACT, infra/__main__.py, points there).
@@ -49,20 +50,7 @@ def _image() -> ImageSpec:
         user=UID,
     )
 
-_SHARED = [  # the aws pack's files: the project's own parts
-    ("aws/files/gitignore", ".gitignore"),
-    ("aws/files/dockerignore", ".dockerignore"),
-    ("aws/files/pyproject.toml.jinja", "pyproject.toml"),
-    ("aws/files/Makefile.jinja", "Makefile"),
-    ("aws/files/Dockerfile.jinja", "Dockerfile"),
-    ("aws/files/Pulumi.yaml.jinja", "Pulumi.yaml"),
-    ("aws/files/data/sample.csv", "data/sample.csv"),
-    ("aws/files/data/contract.yaml", "data/contract.yaml"),
-    ("aws/files/tests/test_pipeline.py.jinja", "tests/test_pipeline.py"),
-    ("aws/files/policy/PulumiPolicy.yaml.jinja", "policy/PulumiPolicy.yaml"),
-    ("aws/files/policy/__main__.py.jinja", "policy/__main__.py"),
-    ("aws/files/policy/config.json", "policy/config.json"),
-]
+
 _OWN = [
     ("k8s/files/README.md.jinja", "README.md"),
     ("k8s/files/infra/__main__.py.jinja", "infra/__main__.py"),
@@ -74,7 +62,6 @@ _CI = {
         ("k8s/files/github/workflows/ci.yml.jinja", ".github/workflows/ci.yml"),
         ("k8s/files/github/workflows/preview.yml.jinja", ".github/workflows/preview.yml"),
         ("k8s/files/github/workflows/deploy.yml.jinja", ".github/workflows/deploy.yml"),
-        ("aws/files/github/dependabot.yml", ".github/dependabot.yml"),
     ],
     CiProvider.GITLAB: [("k8s/files/gitlab-ci.yml.jinja", ".gitlab-ci.yml")],
     CiProvider.NONE: [],
@@ -103,30 +90,13 @@ def stack_config(answers: K8sAnswers, stack: str) -> list[tuple[str, str]]:
 
 def manifest(answers: K8sAnswers) -> list[FileSpec]:
     """The exact files of a project rendered from ``answers``."""
-    pkg = package_name(answers.name)
-    specs = [FileSpec(src, dest) for src, dest in _SHARED + _OWN]
-    specs += [
-        FileSpec("aws/files/package/__init__.py.jinja", f"{pkg}/__init__.py"),
-        FileSpec("aws/files/package/pipelines/__init__.py", f"{pkg}/pipelines/__init__.py"),
-        FileSpec("aws/files/package/pipelines/features.py", f"{pkg}/pipelines/features.py"),
-        FileSpec(
-            f"aws/files/package/pipelines/train_{answers.framework.value}.py",
-            f"{pkg}/pipelines/train.py",
-        ),
-    ]
-    specs += [FileSpec(src, dest) for src, dest in _CI[answers.ci]]
-    specs += stack_files(
-        "aws/files/Pulumi.stack.yaml.jinja",
-        answers.stacks,
-        lambda stack: stack_config(answers, stack),
-    )
-    return specs
+    return common.manifest(answers, _OWN, _CI, lambda stack: stack_config(answers, stack))
 
 
 def build_context(answers: K8sAnswers) -> dict[str, Any]:
     """Everything the templates may refer to."""
     return {
-        **project_context(
+        **common.project_context(
             answers,
             "k8s",
             VERSION,
@@ -136,7 +106,7 @@ def build_context(answers: K8sAnswers) -> dict[str, Any]:
         ),
         "namespaces": [f"{answers.name}-{s}" for s in answers.stacks],
         **ci_context([env.value for env in answers.environments]),
-        # The Makefile is the aws pack's: no test here needs the Pulumi CLI.
+        # The Makefile is the common base's: no test here needs the Pulumi CLI.
         "pulumi_cli_tests": False,
         "image_repository": f"{answers.registry}/{answers.name}",
         "registry_host": answers.registry.split("/", 1)[0],
@@ -150,7 +120,7 @@ PACK = TemplatePack(
     name="k8s",
     version=VERSION,
     description="ML project on Kubernetes with a Pulumi platform (GPU jobs, serving, monitoring)",
-    files_root=Path(__file__).parent.parent,
+    files_root=common.FILES_ROOT,
     answers_model=K8sAnswers,
     manifest=manifest,
     build_context=build_context,

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlops.core.naming import Rules, common_problems
 from mlops.templates.answers import BaseAnswers
-from mlops.templates.aws.answers import Framework
+from mlops.templates.common import Framework
 
 # The longest environment suffix is "-staging" (8): the namespace stays a 63-character label.
 MAX_NAME_LENGTH = 63 - len("-staging")
