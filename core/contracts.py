@@ -70,6 +70,8 @@ class Env:
     KUBE_API = "MLOPS_KUBE_API"
     KUBE_NAMESPACE = "MLOPS_KUBE_NAMESPACE"
     KUBE_TOKEN_FILE = "MLOPS_KUBE_TOKEN_FILE"
+
+
 DRIFT_DIMENSION = "Endpoint"
 
 
@@ -197,3 +199,13 @@ def decode_hyperparameters(raw: Mapping[str, Any]) -> dict[str, Any]:
         except ValueError:
             decoded[key] = value  # a plain string such as "adam"
     return decoded
+
+
+# Added for issue 20 (ports): the environment name of a lake zone's bucket is this prefix and
+# the zone in capitals (MLOPS_BUCKET_RAW, ...): the platform sets one per zone, the lake reads them.
+BUCKET_ENV_PREFIX = "MLOPS_BUCKET_"
+
+
+def bucket_env(zone: str) -> str:
+    """The environment name that carries ``zone``'s bucket."""
+    return f"{BUCKET_ENV_PREFIX}{zone.upper()}"

@@ -91,7 +91,9 @@ def test_drift_creates_a_retraining_job_from_the_cronjob(
     assert job["metadata"]["annotations"] == {"mlops/triggered-by": "drift"}
     assert job["spec"] == {"backoffLimit": 2}  # the CronJob's own template
     stored = json.loads(lake.get("monitoring", "drift/latest.json"))
-    assert stored["decision"]["retrain"] and stored["decision"]["job"] == job["metadata"]["name"]
+    assert (
+        stored["decision"]["retrain"] and stored["decision"]["started"] == job["metadata"]["name"]
+    )
     assert "started Job churn-retrain-drift-" in capsys.readouterr().out
 
 
