@@ -178,7 +178,7 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     return 0
 
 
-def _fetch_prefix(lake: Any, uri: str, dest: Path) -> None:
+def _fetch_prefix(lake: Lake, uri: str, dest: Path) -> None:
     """Copy every object under an ``s3://bucket/prefix/`` into ``dest`` (a dataset version).
 
     Raises:
