@@ -166,14 +166,30 @@ def stack_outputs(project: Path, stack: str) -> PlatformOutputs:
         except subprocess.TimeoutExpired:
             proc = None
         if proc is not None and proc.returncode == 0:
-            return PlatformOutputs.from_mapping(json.loads(proc.stdout))
+            return _aws_outputs(json.loads(proc.stdout), stack)
     saved = project / ".mlops" / "platform.json"
     if saved.exists():
         try:
-            return PlatformOutputs.from_mapping(json.loads(saved.read_text()))
+            return _aws_outputs(json.loads(saved.read_text()), stack)
         except ValueError as exc:
             raise UserError(f"{saved} is not JSON ({exc}); save it again") from None
     raise UserError(
         f"cannot read the {stack} stack's outputs: install the Pulumi CLI, or save them with"
         f" `pulumi stack output platform --json --stack {stack} > .mlops/platform.json`"
     )
+
+
+def _aws_outputs(values: dict[str, Any], stack: str) -> PlatformOutputs:
+    """An AWS stack's outputs; a Kubernetes stack's lifecycle runs in its cluster instead.
+
+    Raises:
+        UserError: the stack is not an AWS one, or its output is incomplete.
+    """
+    kind = values.get("kind", "aws")
+    if kind != "aws":
+        raise UserError(
+            f"the {stack} stack runs on {kind}, where the lifecycle runs in the cluster: train"
+            f" with `mlops pipeline run --executor k8s --stack {stack}`; its monitor CronJob"
+            " checks drift"
+        )
+    return PlatformOutputs.from_mapping(values)
