@@ -12,15 +12,20 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops.composition.run import Lifecycle, check_margin, lifecycle_steps, local_lifecycle
+from mlops.composition.lifecycle import Lifecycle, lifecycle_for
+from mlops.composition.run import TrainingRun, check_margin
 from mlops.core.contracts import PlatformOutputs
 from mlops.pipelines.executors import LocalExecutor, Step, StepResult
+
+if TYPE_CHECKING:  # the server is imported when the demo deploys, as before
+    from mlops.pipelines.capture import CaptureWriter
+    from mlops.pipelines.serving import ModelServer
 
 PROJECT = "churn-demo"
 LIFECYCLE = ("ingest", "validate", "train", "evaluate", "register", "approve")
@@ -29,18 +34,44 @@ DRIFT = {"tenure_months": -30.0, "monthly_charges": 45.0, "support_calls": 3.0}
 
 @dataclass
 class DemoState:
-    """What the steps hand each other."""
+    """What the steps hand each other.
+
+    Attributes:
+        project: the demo's project directory.
+        life: the project's lifecycle on its local stack (from ``local up``).
+        run: the training run (its steps are ``mlops pipeline run --approve``'s).
+        server: the model server (from ``deploy``).
+        capture: what the server captures into the lake.
+        endpoint: the deployed endpoint's name.
+    """
 
     project: Path
-    clients: dict[str, Any] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
     life: Lifecycle | None = None
+    run: TrainingRun | None = None
+    server: ModelServer | None = None
+    capture: CaptureWriter | None = None
+    endpoint: str = ""
 
     @property
     def lifecycle(self) -> Lifecycle:
         """The project's lifecycle on its local stack (after ``local up``)."""
         assert self.life is not None, "local up runs first"
         return self.life
+
+    @property
+    def training(self) -> TrainingRun:
+        """The training run, made on the first lifecycle step."""
+        if self.run is None:
+            life = self.lifecycle
+            margin = check_margin(life.platform.evaluation_margin)
+            self.run = TrainingRun.of(life, self.project / "data" / "sample.csv", {}, margin)
+        return self.run
+
+    @property
+    def serving(self) -> tuple[ModelServer, CaptureWriter]:
+        """The model server and its capture (after ``deploy``)."""
+        assert self.server is not None and self.capture is not None, "deploy runs first"
+        return self.server, self.capture
 
 
 def run_demo(
@@ -64,31 +95,24 @@ def run_demo(
     try:
         return LocalExecutor(show_progress).run(steps)
     finally:
-        server = state.values.get("server")
-        if server is not None:
-            server.stop()
+        if state.server is not None:
+            state.server.stop()
         if not keep and localmode.load_state(state.project) is not None:
             localmode.down(state.project, say=lambda _m: None)
 
 
 def _steps(s: DemoState, requests: int, say: Callable[[str], None]) -> list[Step]:
-    def lifecycle(index: int) -> Callable[[], dict[str, Any]]:
+    def lifecycle(name: str) -> Callable[[], dict[str, Any]]:
         # The training steps are `mlops pipeline run --approve`'s own, wired after local up.
         def step() -> dict[str, Any]:
-            if "lifecycle" not in s.values:
-                life = s.lifecycle
-                margin = check_margin(life.platform.evaluation_margin)
-                s.values["lifecycle"] = lifecycle_steps(
-                    life, s.project / "data" / "sample.csv", {}, True, margin
-                )
-            return dict(s.values["lifecycle"][index][1]())
+            return dict(dict(s.training.steps(approve=True))[name]())
 
         return step
 
     return [
         ("scaffold", lambda: _scaffold(s)),
         ("local up", lambda: _local_up(s, say)),
-        *[(name, lifecycle(i)) for i, name in enumerate(LIFECYCLE)],
+        *[(name, lifecycle(name)) for name in LIFECYCLE],
         ("deploy", lambda: _deploy(s, say)),
         ("normal traffic", lambda: _traffic(s, requests, drifted=False)),
         ("drifted traffic", lambda: _traffic(s, requests, drifted=True)),
@@ -139,12 +163,10 @@ def _clear_previous(project: Path) -> bool:
 
 def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
-    from mlops.infra.local import client
 
     messages: list[str] = []
     state = localmode.up(s.project, say=messages.append)
-    s.clients["cloudwatch"] = client(state.endpoint, state.region, "cloudwatch")
-    s.life = local_lifecycle(s.project)
+    s.life = lifecycle_for(s.project)
     return {
         "endpoint": state.endpoint,
         "path": state.path,
@@ -155,37 +177,33 @@ def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
 
 def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
-    from mlops.pipelines.model import unpack
-    from mlops.pipelines.serving import CaptureWriter, ModelServer, RowSchema
+    from mlops.infra.local import client
+    from mlops.pipelines.serving import Capture, ServedModel, serve_model
 
-    life = s.lifecycle
+    life, run = s.lifecycle, s.training
     state = localmode.up(
-        s.project, say=lambda _m: None, model_package_arn=life.record.model_package_arn
+        s.project, say=lambda _m: None, model_package_arn=run.record.model_package_arn
     )
     endpoint = PlatformOutputs.from_mapping(state.platform).endpoint_name
     # Serve what was registered: the artifact in the lake, not the model still in memory.
-    artifact = life.lake.read_uri(life.record.artifact_uri)
-    trainer = life.values["trainer"]
-    model = unpack(trainer, artifact)
-    capture = CaptureWriter(life.lake, endpoint, sampling_percent=100, flush_every=50, seed=7)
-    server = ModelServer(
-        lambda rows: trainer.predict_proba(model, rows),
-        RowSchema.from_contract(life.contract),
-        port=0,
-        capture=capture,
-    ).start()
-    s.values.update(server=server, capture=capture, endpoint=endpoint)
-    described = life.sagemaker.describe_endpoint(EndpointName=endpoint)
+    artifact = life.lake.read_uri(run.record.artifact_uri)
+    model = ServedModel.from_artifact(run.trainer, artifact, life.contract)
+    capture = Capture(life.lake, endpoint, sampling_percent=100, flush_every=50, seed=7)
+    server = serve_model(model, capture, port=0).start()
+    assert server.capture is not None  # serve_model captured as asked
+    s.server, s.capture, s.endpoint = server, server.capture, endpoint
+    sagemaker = client(state.endpoint, state.region, "sagemaker")
+    described = sagemaker.describe_endpoint(EndpointName=endpoint)
     return {
         "endpoint_name": endpoint,
         "endpoint_url": server.url,
         "endpoint_status": described["EndpointStatus"],
-        "artifact": life.record.artifact_uri,
+        "artifact": run.record.artifact_uri,
     }
 
 
 def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
-    contract, test = s.lifecycle.contract, s.lifecycle.values["test"]
+    contract, test = s.lifecycle.contract, s.training.test
     rows = test.select(contract.features)
     rng = np.random.default_rng(11 if drifted else 13)
     sample = rows[rng.integers(0, len(rows), count)]
@@ -196,7 +214,8 @@ def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
                 contract.columns[name].min,
                 contract.columns[name].max,
             )
-    server, served_before = s.values["server"], s.values["server"].served
+    server, capture = s.serving
+    served_before = server.served
     latencies = []
     for row in sample:
         body = json.dumps({"instances": [row.tolist()]}).encode()
@@ -207,44 +226,41 @@ def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             json.loads(response.read())
         latencies.append(time.perf_counter() - start)
-    s.values["capture"].flush()
+    capture.flush()
     return {
         "requests_served": server.served - served_before,
-        "requests_captured": s.values["capture"].captured,
+        "requests_captured": capture.captured,
         "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 2),
     }
 
 
 def _monitor(s: DemoState) -> dict[str, Any]:
-    from mlops.pipelines.drift import decide, drift_report, publish
+    from mlops.pipelines.drift import drift_report
     from mlops.pipelines.serving import read_captured
+    from mlops.pipelines.verdict import conclude
 
     life = s.lifecycle
-    contract, table, endpoint = life.contract, life.values["table"], s.values["endpoint"]
-    reference = table.select(contract.features)
+    contract, endpoint = life.contract, s.endpoint
+    reference = s.training.table.select(contract.features)
     batches = read_captured(life.lake, endpoint, len(contract.features))
     half = len(batches) // 2  # captured in order: the normal window, then the drifted one
     normal = drift_report(reference, np.vstack(batches[:half]), contract.features)
     drifted = drift_report(reference, np.vstack(batches[half:]), contract.features)
-    publish(s.clients["cloudwatch"], endpoint, drifted)
-    decision = decide(
-        drifted,
+    outcome = conclude(
+        [("reference -> normal traffic", normal), ("reference -> drifted traffic", drifted)],
+        endpoint=endpoint,
         threshold=life.platform.drift_threshold,
-        sagemaker=life.sagemaker,
-        pipeline=life.platform.pipeline_name,
-    )
-    life.lake.put(
-        "monitoring",
-        "drift/latest.json",
-        json.dumps({"normal": normal.to_dict(), "drifted": drifted.to_dict()}).encode(),
+        store=life.lake,
+        trigger=life.trigger,
+        metrics=life.metrics,
     )
     return {
         "captured_rows": sum(len(b) for b in batches),
         "normal_window": {"score": normal.score, "drifted": normal.drifted},
         "drifted_window": {"score": drifted.score, "drifted": drifted.drifted},
-        "decision": "retrain" if decision.retrain else "keep",
-        "reason": decision.reason,
-        "pipeline_execution": decision.pipeline_execution_arn,
+        "decision": "retrain" if outcome.decision.retrain else "keep",
+        "reason": outcome.decision.reason,
+        "pipeline_execution": outcome.started,
     }
 
 
@@ -252,7 +268,9 @@ def _keep_serving(s: DemoState) -> dict[str, Any]:
     """Leave the approved model answering from its own process (`mlops local down` stops it)."""
     from mlops.composition.serve import start_background
 
-    s.values.pop("server").stop()  # the demo's own server ends with the demo
+    server, _ = s.serving
+    server.stop()  # the demo's own server ends with the demo
+    s.server = None
     url = start_background(s.project, port=0)
     return {"endpoint_url": url, "stop": f"mlops local down --project {s.project}"}
 

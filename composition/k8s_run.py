@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlops.core.contracts import Env
 from mlops.core.errors import ExternalToolError, UserError
+from mlops.core.layout import lake_uri
 from mlops.core.process import run_tool
 
 Say = Callable[[str], None]
@@ -125,11 +127,12 @@ def _set_run_env(job: dict[str, Any], name: str, dataset_uri: str) -> None:
             # Entries stay whole: credentials come from a Secret (valueFrom), not a value.
             env = {e["name"]: e for e in container.get("env", [])}
             run: dict[str, str] = {}
-            artifacts = env.get("MLOPS_BUCKET_ARTIFACTS", {}).get("value")
+            artifacts = env.get(Env.BUCKET_ARTIFACTS, {}).get("value")
             if artifacts:
-                run["MLOPS_MODEL_OUTPUT_URI"] = f"s3://{artifacts}/models/{name}/model.tar.gz"
+                lake = {"artifacts": artifacts}
+                run[Env.MODEL_OUTPUT_URI] = lake_uri(lake, "models", f"{name}/model.tar.gz")
             if dataset_uri:
-                run["MLOPS_DATASET_URI"] = dataset_uri
+                run[Env.DATASET_URI] = dataset_uri
             env.update({k: {"name": k, "value": v} for k, v in run.items()})
             container["env"] = [env[k] for k in sorted(env)]
 

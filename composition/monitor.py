@@ -15,12 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops.composition.lifecycle import Lifecycle
 from mlops.core import yamlfile
 from mlops.core.errors import MonitoringInputError
-from mlops.pipelines.drift import DriftOptions, DriftReport, FeatureRule, compare
+from mlops.pipelines.drift import (
+    DriftOptions,
+    DriftReport,
+    FeatureRule,
+    RetrainDecision,
+    compare,
+)
 from mlops.pipelines.windows import PREDICTION, Window, read_window
 
 Say = Callable[[str], None]
+# Where the captured predictions' measured quality is published (metric: the primary metric).
+QUALITY_NAMESPACE = "mlops-stack/ModelQuality"
 
 
 def load_rules(path: Path | None, share: float) -> DriftOptions:
@@ -66,7 +75,7 @@ def _dataset_window(prefix: str, project: Path | None, categorical: Sequence[str
     import pyarrow.csv as pv
     import pyarrow.parquet as pq
 
-    from mlops.composition.run import local_lake
+    from mlops.composition.lifecycle import local_lake
     from mlops.core.project import find_project
     from mlops.pipelines.windows import from_arrow
 
@@ -169,37 +178,15 @@ class MonitorRun:
         reports: each comparison made, by label (one for scenario I; one per consecutive pair of
             windows for scenario II).
         decision: retrain or keep, and why (on the latest comparison).
-        stored: the lake key of the JSON report.
+        started: what acting on a retrain decision started (the pipeline execution's ARN);
+            empty when nothing was started.
+        stored: the URI of the JSON report.
     """
 
     reports: list[tuple[str, DriftReport]]
-    decision: Any
+    decision: RetrainDecision
+    started: str
     stored: str
-
-
-def _platform(project: Path, stack: str | None) -> tuple[Any, Any]:
-    """The lifecycle and a CloudWatch client: local mode's, or a deployed stack's on AWS."""
-    from mlops.composition.run import Lifecycle, local_lifecycle, stack_outputs
-    from mlops.infra.local import client
-    from mlops.pipelines.data import DataContract
-    from mlops.pipelines.lake import Lake
-
-    if stack is None:
-        from mlops.infra import localmode
-
-        state = localmode.require_state(project)
-        return local_lifecycle(project), client(state.endpoint, state.region, "cloudwatch")
-    import boto3
-
-    platform = stack_outputs(project, stack)
-    life = Lifecycle(
-        project,
-        platform,
-        boto3.client("sagemaker", region_name=platform.region),
-        Lake(boto3.client("s3", region_name=platform.region), platform.buckets),
-        DataContract.load(project / "data" / "contract.yaml"),
-    )
-    return life, boto3.client("cloudwatch", region_name=platform.region)
 
 
 def monitor_run(
@@ -224,14 +211,12 @@ def monitor_run(
         UserError: local mode is down, nothing is captured or approved yet, or the approved
             model carries no reference sample.
     """
-    import json
-    from datetime import UTC, datetime
-
-    from mlops.pipelines.drift import decide, publish
+    from mlops.composition.lifecycle import lifecycle_for
+    from mlops.pipelines.verdict import conclude
     from mlops.pipelines.windows import captured_window, rolling_windows
 
     options = options or DriftOptions()
-    life, cloudwatch = _platform(project, stack)
+    life = lifecycle_for(project, stack, act=act)
     endpoint, keys = _capture_keys(life)
     features = list(life.contract.features)
     reports: list[tuple[str, DriftReport]] = []
@@ -252,38 +237,26 @@ def monitor_run(
                 compare(reference, current, features, options),
             )
         )
-    latest = reports[-1][1]
-    publish(cloudwatch, endpoint, latest)
-    decision = decide(
-        latest,
+    outcome = conclude(
+        reports,
+        endpoint=endpoint,
         threshold=life.platform.drift_threshold,
-        sagemaker=life.sagemaker if act and stack is None else None,
-        pipeline=life.platform.pipeline_name,
+        store=life.lake,
+        trigger=life.trigger,
+        metrics=life.metrics,
     )
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    body = json.dumps(
-        {
-            "endpoint": endpoint,
-            "comparisons": [{"label": label, **r.to_dict()} for label, r in reports],
-            "decision": {"retrain": decision.retrain, "reason": decision.reason},
-        }
-    ).encode()
-    key = f"drift/{stamp}.json"
-    life.lake.put("monitoring", key, body)
-    life.lake.put("monitoring", "drift/latest.json", body)
     if html is not None:
         from mlops.pipelines.drift_html import render
 
-        write_atomically(html, render(latest, f"Data drift: {endpoint}"))
-    return MonitorRun(reports, decision, life.lake.uri("monitoring", key))
+        write_atomically(html, render(reports[-1][1], f"Data drift: {endpoint}"))
+    return MonitorRun(reports, outcome.decision, outcome.started, outcome.stored)
 
 
-def _approved_reference(life: Any) -> Window:
+def _approved_reference(life: Lifecycle) -> Window:
     from mlops.core.errors import UserError
     from mlops.pipelines.reference import read_reference
-    from mlops.pipelines.registry import approved_run
 
-    record = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    record = life.registry.approved_run()
     if record is None:
         raise UserError(
             "no approved model to compare with: run `mlops pipeline run --approve`, or compare"
@@ -310,7 +283,7 @@ def _labels(path: Path) -> dict[str, float]:
     return read_labels(table)
 
 
-def _capture_keys(life: Any) -> tuple[str, list[str]]:
+def _capture_keys(life: Lifecycle) -> tuple[str, list[str]]:
     """The serving endpoint and its capture objects, oldest first.
 
     Raises:
@@ -327,7 +300,7 @@ def _capture_keys(life: Any) -> tuple[str, list[str]]:
     return endpoint, keys
 
 
-def _captured(life: Any) -> Any:
+def _captured(life: Lifecycle) -> Any:
     from mlops.pipelines.quality import captured_requests
 
     endpoint, keys = _capture_keys(life)
@@ -340,30 +313,14 @@ def model_quality(project: Path, labels: Path, period: str = "day") -> Any:
 
     The overall value is published as ``mlops-stack/ModelQuality`` (metric: the primary metric).
     """
-    from mlops.composition.run import local_lifecycle
-    from mlops.infra import localmode
-    from mlops.infra.local import client
-    from mlops.pipelines.aws import call
+    from mlops.composition.lifecycle import lifecycle_for
     from mlops.pipelines.quality import quality_over_time
 
-    life = local_lifecycle(project)
+    life = lifecycle_for(project)
     captured, endpoint = _captured(life)
     quality = quality_over_time(captured, _labels(labels), life.platform.primary_metric, period)
     if quality.overall is not None:
-        state = localmode.require_state(project)
-        cloudwatch = client(state.endpoint, state.region, "cloudwatch")
-        call(
-            "cloudwatch.PutMetricData",
-            cloudwatch.put_metric_data,
-            Namespace="mlops-stack/ModelQuality",
-            MetricData=[
-                {
-                    "MetricName": quality.metric,
-                    "Dimensions": [{"Name": "Endpoint", "Value": endpoint}],
-                    "Value": quality.overall,
-                }
-            ],
-        )
+        life.metrics.publish(QUALITY_NAMESPACE, quality.metric, endpoint, quality.overall)
     return quality
 
 
@@ -373,14 +330,14 @@ def backtest_candidate(project: Path, candidate: str, labels: Path | None = None
     Raises:
         UserError: no approved model, no such run, or nothing captured.
     """
-    from mlops.composition.run import local_lifecycle
+    from mlops.composition.lifecycle import lifecycle_for
     from mlops.core.errors import UserError
     from mlops.pipelines.model import load_trainer, unpack
     from mlops.pipelines.quality import backtest
-    from mlops.pipelines.registry import approved_run, find_run
+    from mlops.pipelines.registry import find_run
 
-    life = local_lifecycle(project)
-    live = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    life = lifecycle_for(project)
+    live = life.registry.approved_run()
     if live is None:
         raise UserError("no approved model to back-test against: approve one first")
     challenger = find_run(life.lake, candidate)

@@ -1,26 +1,32 @@
 """Run a project's training lifecycle: in-process on its local stack, or on SageMaker.
 
 ingest -> validate -> train -> evaluate (and gate) -> register, and with ``approve`` the gated
-approval. This module builds what the steps take (clients, the lake, the platform's settings,
-the run's identity) and nothing else; the steps are :mod:`mlops.pipelines.steps`.
+approval. The steps are the named methods of :class:`TrainingRun`, which hands what they make
+on in a typed :class:`RunState`; the lifecycle they run on comes from
+:func:`mlops.composition.lifecycle.lifecycle_for`; the step bodies are
+:mod:`mlops.pipelines.steps`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from mlops.composition.lifecycle import Lifecycle, lifecycle_for, stack_outputs
 from mlops.core.contracts import PlatformOutputs, decode_hyperparameters, encode_hyperparameters
-from mlops.core.errors import UserError
-from mlops.pipelines.data import SPLIT_SEED, DataContract, DatasetVersion, Table
+from mlops.core.errors import MlopsError, UserError
+from mlops.pipelines.data import SPLIT_SEED, DataContract, DatasetVersion, Table, ingest
+from mlops.pipelines.evaluate import GateDecision, gate
 from mlops.pipelines.executors import LocalExecutor, Step, StepResult
 from mlops.pipelines.identity import RunInputs, code_files, content_hash, git_version
 from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import Trainer, framework_version, load_trainer
-from mlops.pipelines.registry import RegistryLock, RunRecord, unlocked
+from mlops.pipelines.registry import NotRegistered, RunRecord, load_run
+from mlops.pipelines.steps import evaluate_step, train_step, validate_step
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,62 +49,6 @@ class RunRequest:
     approve: bool = False
     margin: float | None = None
     backtest_labels: Path | None = None
-
-
-@dataclass
-class Lifecycle:
-    """A project's lifecycle on one platform: the clients, the lake, and what steps hand on.
-
-    Attributes:
-        project: the project directory.
-        platform: the platform's outputs (buckets, registry group, settings).
-        sagemaker: a SageMaker client (the registry).
-        lake: the platform's lake.
-        contract: the project's data contract.
-        values: what earlier steps produced (dataset version, table, model, record...).
-        lock: serializes registration and approval in the registry (see ``RegistryLock``).
-    """
-
-    project: Path
-    platform: PlatformOutputs
-    sagemaker: Any
-    lake: Lake
-    contract: DataContract
-    values: dict[str, Any] = field(default_factory=dict)
-    lock: RegistryLock = unlocked
-
-    @property
-    def version(self) -> DatasetVersion:
-        """The ingested dataset version."""
-        value: DatasetVersion = self.values["version"]
-        return value
-
-    @property
-    def record(self) -> RunRecord:
-        """The run's record, once evaluated."""
-        value: RunRecord = self.values["record"]
-        return value
-
-
-def local_lifecycle(project: Path) -> Lifecycle:
-    """The lifecycle wired to the project's local stack.
-
-    Raises:
-        UserError: local mode is not up, or the project's contract is unreadable.
-    """
-    from mlops.infra import localmode
-    from mlops.infra.local import client
-
-    state = localmode.require_state(project)
-    platform = PlatformOutputs.from_mapping(state.platform)
-    return Lifecycle(
-        project,
-        platform,
-        client(state.endpoint, state.region, "sagemaker"),
-        Lake(client(state.endpoint, state.region, "s3"), platform.buckets),
-        DataContract.load(project / "data" / "contract.yaml"),
-        lock=registry_lock(project),
-    )
 
 
 def unapplied_hyperparameters(project: Path, platform: PlatformOutputs) -> str:
@@ -136,37 +86,6 @@ _UNSET = object()
 
 def _shown(values: dict[str, Any], key: str) -> str:
     return repr(values[key]) if key in values else "unset"
-
-
-def registry_lock(project: Path, timeout: float = 120.0) -> RegistryLock:
-    """Local mode's registry lock: a file lock per model package group in ``.mlops/``.
-
-    Two `mlops pipeline run`s of one project (processes or threads) register and approve one
-    at a time; a holder that is killed releases it with its process.
-    """
-    import re
-
-    from mlops.core.process import file_lock
-
-    def lock(group: str) -> AbstractContextManager[object]:
-        name = re.sub(r"[^A-Za-z0-9_-]", "_", group)[:100]
-        busy = (
-            f"another `mlops pipeline run` has been registering or approving a model in {group}"
-            f" for over {timeout:.0f} s; try again when it finishes"
-        )
-        return file_lock(project / ".mlops" / f"registry-{name}.lock", timeout, busy)
-
-    return lock
-
-
-def local_lake(project: Path) -> Lake:
-    """The lake of the project's local stack."""
-    from mlops.infra import localmode
-    from mlops.infra.local import client
-
-    state = localmode.require_state(project)
-    buckets = PlatformOutputs.from_mapping(state.platform).buckets
-    return Lake(client(state.endpoint, state.region, "s3"), buckets)
 
 
 def run_inputs(
@@ -223,83 +142,179 @@ def check_margin(margin: float) -> float:
     return margin
 
 
-def lifecycle_steps(
-    life: Lifecycle,
-    data: Path,
-    params: dict[str, Any],
-    approve: bool,
-    margin: float,
-    backtest_labels: Path | None = None,
-) -> list[Step]:
-    """ingest, validate, train, evaluate, register (and approve): each a step of the executor.
+@dataclass
+class RunState:
+    """What a run's steps hand on, each set by the step named beside it.
 
-    With ``backtest_labels``, approval also requires the candidate to score at least as well as
-    the live model on labelled, captured production traffic (``mlops monitor backtest``).
+    Attributes:
+        version: the ingested dataset version (ingest).
+        table: the validated table (validate).
+        trainer: the project's training module (train).
+        model: the trained model, whatever the project's trainer makes (train).
+        test: the held-out rows (train).
+        record: the run's record (evaluate; updated by register and approve).
+        gate: this run's gate verdict against the approved model (evaluate).
     """
-    from mlops.pipelines import data as datasets
-    from mlops.pipelines import registry
-    from mlops.pipelines.evaluate import gate
-    from mlops.pipelines.steps import evaluate_step, train_step, validate_step
 
-    platform, values = life.platform, life.values
-    tracker = tracking_from_environment()
-    # Typed values take the same string round trip SageMaker's hyperparameters take.
-    hyper = decode_hyperparameters(encode_hyperparameters({**platform.hyperparameters, **params}))
+    version: DatasetVersion | None = None
+    table: Table | None = None
+    trainer: Trainer | None = None
+    model: Any = None
+    test: Table | None = None
+    record: RunRecord | None = None
+    gate: GateDecision | None = None
 
-    def ingest() -> dict[str, Any]:
-        values["version"] = datasets.ingest(life.lake, data, platform.package)
-        return {"dataset_version": life.version.sha256, "created": life.version.created}
 
-    def validate() -> dict[str, Any]:
-        table: Table
-        table, report = validate_step(life.lake, life.version, life.contract)
-        values["table"] = table
+def _ready(value: T | None, what: str, step: str) -> T:
+    """A value an earlier step set; a clear error if the steps ran out of order."""
+    if value is None:
+        raise MlopsError(f"the run has no {what} yet: `{step}` runs first")
+    return value
+
+
+@dataclass
+class TrainingRun:
+    """One run of the lifecycle: ingest, validate, train, evaluate, register (and approve).
+
+    Each step is a method that returns the figures the executor reports; what it makes goes to
+    :attr:`state` for the next one.
+
+    Attributes:
+        life: the lifecycle on its platform.
+        data: the CSV or Parquet file to ingest.
+        hyper: the hyperparameters, after SageMaker's string round trip.
+        margin: the gate's margin.
+        backtest_labels: labels of captured traffic; approval then also needs the candidate to
+            do no worse than the live model on it (``mlops monitor backtest``).
+        tracker: MLflow tracking, when configured.
+        state: what the steps made so far.
+    """
+
+    life: Lifecycle
+    data: Path
+    hyper: dict[str, Any]
+    margin: float
+    backtest_labels: Path | None = None
+    tracker: Callable[[RunRecord], object] | None = None
+    state: RunState = field(default_factory=RunState)
+
+    @classmethod
+    def of(
+        cls,
+        life: Lifecycle,
+        data: Path,
+        params: dict[str, Any],
+        margin: float,
+        backtest_labels: Path | None = None,
+    ) -> TrainingRun:
+        """A run of ``life`` on ``data`` with ``params`` over the stack's hyperparameters."""
+        # Typed values take the same string round trip SageMaker's hyperparameters take.
+        merged = {**life.platform.hyperparameters, **params}
+        hyper = decode_hyperparameters(encode_hyperparameters(merged))
+        return cls(life, data, hyper, margin, backtest_labels, tracking_from_environment())
+
+    @property
+    def version(self) -> DatasetVersion:
+        """The ingested dataset version."""
+        return _ready(self.state.version, "dataset version", "ingest")
+
+    @property
+    def table(self) -> Table:
+        """The validated table."""
+        return _ready(self.state.table, "validated table", "validate")
+
+    @property
+    def trainer(self) -> Trainer:
+        """The project's training module."""
+        return _ready(self.state.trainer, "trainer", "train")
+
+    @property
+    def test(self) -> Table:
+        """The held-out rows."""
+        return _ready(self.state.test, "test rows", "train")
+
+    @property
+    def record(self) -> RunRecord:
+        """The run's record."""
+        return _ready(self.state.record, "record", "evaluate")
+
+    @property
+    def gate(self) -> GateDecision:
+        """This run's gate verdict."""
+        return _ready(self.state.gate, "gate verdict", "evaluate")
+
+    def steps(self, approve: bool) -> list[Step]:
+        """The named steps, in order (with ``approve``, the approval last)."""
+        steps: list[Step] = [
+            ("ingest", self.ingest),
+            ("validate", self.validate),
+            ("train", self.train),
+            ("evaluate", self.evaluate),
+            ("register", self.register),
+        ]
+        return [*steps, ("approve", self.approve)] if approve else steps
+
+    def ingest(self) -> dict[str, Any]:
+        """Store the data as a content-addressed dataset version."""
+        life = self.life
+        self.state.version = version = ingest(life.lake, self.data, life.platform.package)
+        return {"dataset_version": version.sha256, "created": version.created}
+
+    def validate(self) -> dict[str, Any]:
+        """Check the version against the data contract."""
+        self.state.table, report = validate_step(self.life.lake, self.version, self.life.contract)
         figures: dict[str, Any] = {"rows": report.rows}
         if report.ignored:
             figures["not_in_contract"] = ",".join(report.ignored)
         return figures
 
-    def train() -> dict[str, Any]:
-        values["trainer"] = load_trainer(life.project, platform.package)
-        values["model"], values["test"] = train_step(
-            values["trainer"], values["table"], life.contract, hyper
+    def train(self) -> dict[str, Any]:
+        """Train the project's model on the training split."""
+        life = self.life
+        self.state.trainer = trainer = load_trainer(life.project, life.platform.package)
+        self.state.model, self.state.test = train_step(
+            trainer, self.table, life.contract, self.hyper
         )
         return {
-            "train_rows": len(values["table"]) - 2 * len(values["test"]),
-            "test_rows": len(values["test"]),
+            "train_rows": len(self.table) - 2 * len(self.test),
+            "test_rows": len(self.test),
         }
 
-    def evaluate() -> dict[str, Any]:
+    def evaluate(self) -> dict[str, Any]:
+        """Evaluate on the test split and gate against the approved model."""
+        life, platform = self.life, self.life.platform
         inputs = run_inputs(
             life.project,
             platform.package,
-            life.version,
+            self.version,
             life.contract,
-            hyper,
-            values["trainer"],
+            self.hyper,
+            self.trainer,
             platform.primary_metric,
         )
-        current = registry.approved_run(life.sagemaker, life.lake, platform.model_package_group)
+        current = life.registry.approved_run()
         approved = None
         if current is not None and current.run_id != inputs.run_id:
             approved = current.metrics.get(inputs.primary_metric)
-        values["record"] = record = evaluate_step(
+        self.state.record = record = evaluate_step(
             life.lake,
-            values["trainer"],
-            values["model"],
-            values["test"],
+            self.trainer,
+            self.state.model,
+            self.test,
             life.contract,
             inputs,
             git_version(life.project),
             approved,
-            margin,
-            tracker,
-            reference=values["table"],
+            self.margin,
+            self.tracker,
+            reference=self.table,
         )
         # Decided afresh on every run, as every pipeline execution decides it (a re-run with
         # identical inputs keeps its record, not the verdict against an older champion).
         metric = record.primary_metric
-        values["gate"] = verdict = gate(metric, float(record.metrics[metric]), approved, margin)
+        self.state.gate = verdict = gate(
+            metric, float(record.metrics[metric]), approved, self.margin
+        )
         return {
             "run_id": record.run_id,
             **{k: v for k, v in record.metrics.items() if k != "confusion_matrix"},
@@ -307,72 +322,47 @@ def lifecycle_steps(
             "gate": "passed" if verdict.passed else "failed",
         }
 
-    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-        ("ingest", ingest),
-        ("validate", validate),
-        ("train", train),
-        ("evaluate", evaluate),
-        ("register", lambda: register_candidate(life)),
-    ]
-    if approve:
-        steps.append(("approve", lambda: approve_candidate(life, margin, backtest_labels)))
-    return steps
+    def register(self) -> dict[str, Any]:
+        """Register the candidate, after the gate as in the cloud pipeline's condition step.
+
+        A failed gate registers nothing: the figures say why, and the run's record and
+        evaluation stay in the lake.
+        """
+        life = self.life
+        try:
+            self.state.record = life.registry.register(
+                self.record, life.platform.image_uri, life.lock, self.gate
+            )
+        except NotRegistered as refused:
+            return {"registered": False, "reason": str(refused)}
+        return {"model_package": self.record.model_package_arn}
+
+    def approve(self) -> dict[str, Any]:
+        """Approve the registered candidate, gated against the champion of the moment.
+
+        Raises:
+            NotRegistered: the run's gate failed, so there is nothing to approve.
+            BacktestBlocked: with ``backtest_labels``, it did worse than the live model on them.
+            GateBlocked: it does not beat the approved model (of now) by the margin.
+        """
+        life = self.life
+        labels = self.backtest_labels
+        figures = backtest_gate(life, self.record, labels) if labels is not None else {}
+        if not self.gate.passed:
+            raise NotRegistered(self.gate, self.record.run_id, approving=True)
+        decision = life.registry.approve(self.record, self.margin, life.lock)
+        self.state.record = record = load_run(life.lake, self.record.run_id)
+        return {
+            "approved": decision.passed,
+            "metric": decision.metric,
+            "candidate": decision.candidate,
+            "previous": decision.approved,
+            "previous_run": record.previous_run,
+            **figures,
+        }
 
 
-def register_candidate(life: Lifecycle) -> dict[str, Any]:
-    """The register step, after the gate as in the cloud pipeline's condition step.
-
-    A failed gate registers nothing: the figures say why, and the run's record and evaluation
-    stay in the lake.
-    """
-    from mlops.pipelines import registry
-
-    try:
-        life.values["record"] = registry.register(
-            life.sagemaker,
-            life.lake,
-            life.platform.model_package_group,
-            life.record,
-            life.platform.image_uri,
-            lock=life.lock,
-            decision=life.values["gate"],
-        )
-    except registry.NotRegistered as refused:
-        return {"registered": False, "reason": str(refused)}
-    return {"model_package": life.record.model_package_arn}
-
-
-def approve_candidate(
-    life: Lifecycle, margin: float, backtest_labels: Path | None = None
-) -> dict[str, Any]:
-    """The approve step: the registered candidate, gated against the champion of the moment.
-
-    Raises:
-        NotRegistered: the run's gate failed, so there is nothing to approve.
-        BacktestBlocked: with ``backtest_labels``, it did worse than the live model on them.
-        GateBlocked: it does not beat the approved model (of now) by the margin.
-    """
-    from mlops.pipelines import registry
-
-    figures = backtest_gate(life, backtest_labels) if backtest_labels is not None else {}
-    if not life.values["gate"].passed:
-        raise registry.NotRegistered(life.values["gate"], life.record.run_id, approving=True)
-    group = life.platform.model_package_group
-    decision = registry.approve(
-        life.sagemaker, life.lake, group, life.record, margin, lock=life.lock
-    )
-    life.values["record"] = record = registry.load_run(life.lake, life.record.run_id)
-    return {
-        "approved": decision.passed,
-        "metric": decision.metric,
-        "candidate": decision.candidate,
-        "previous": decision.approved,
-        "previous_run": record.previous_run,
-        **figures,
-    }
-
-
-def backtest_gate(life: Lifecycle, labels: Path) -> dict[str, Any]:
+def backtest_gate(life: Lifecycle, candidate: RunRecord, labels: Path) -> dict[str, Any]:
     """Replay captured traffic through the candidate and the live model; block if it is worse.
 
     Raises:
@@ -380,12 +370,11 @@ def backtest_gate(life: Lifecycle, labels: Path) -> dict[str, Any]:
     """
     from mlops.composition.monitor import backtest_candidate
     from mlops.core.errors import BacktestBlocked
-    from mlops.pipelines.registry import approved_run
 
-    live = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
-    if live is None or live.run_id == life.record.run_id:
+    live = life.registry.approved_run()
+    if live is None or live.run_id == candidate.run_id:
         return {"backtest": "no other live model to compare with"}
-    result = backtest_candidate(life.project, life.record.run_id, labels)
+    result = backtest_candidate(life.project, candidate.run_id, labels)
     if result.candidate_not_worse is False:
         raise BacktestBlocked(result.metric, result.candidate, result.live, result.labelled)
     return {
@@ -406,7 +395,7 @@ def run_local(
     ``warn`` hears, before anything runs, when ``Pulumi.local.yaml`` was changed since
     ``mlops local up`` applied it (see :func:`unapplied_hyperparameters`).
     """
-    life = local_lifecycle(request.project)
+    life = lifecycle_for(request.project)
     if warn is not None:
         unapplied = unapplied_hyperparameters(request.project, life.platform)
         if unapplied:
@@ -414,46 +403,9 @@ def run_local(
     margin = check_margin(
         life.platform.evaluation_margin if request.margin is None else request.margin
     )
-    steps = lifecycle_steps(
-        life, request.data, request.params, request.approve, margin, request.backtest_labels
-    )
+    run = TrainingRun.of(life, request.data, request.params, margin, request.backtest_labels)
+    steps = run.steps(request.approve)
     return LocalExecutor(show_progress).run(steps)
-
-
-def stack_outputs(project: Path, stack: str) -> PlatformOutputs:
-    """A stack's ``platform`` output: from the Pulumi CLI, else from ``.mlops/platform.json``.
-
-    Raises:
-        UserError: neither is available, or the output is not a platform's.
-    """
-    import json
-    import shutil
-    import subprocess
-
-    if shutil.which("pulumi"):
-        try:
-            proc = subprocess.run(
-                ["pulumi", "stack", "output", "platform", "--json", "--stack", stack],  # noqa: S607
-                cwd=project,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=120,
-            )
-        except subprocess.TimeoutExpired:
-            proc = None
-        if proc is not None and proc.returncode == 0:
-            return PlatformOutputs.from_mapping(json.loads(proc.stdout))
-    saved = project / ".mlops" / "platform.json"
-    if saved.exists():
-        try:
-            return PlatformOutputs.from_mapping(json.loads(saved.read_text()))
-        except ValueError as exc:
-            raise UserError(f"{saved} is not JSON ({exc}); save it again") from None
-    raise UserError(
-        f"cannot read the {stack} stack's outputs: install the Pulumi CLI, or save them with"
-        f" `pulumi stack output platform --json --stack {stack} > .mlops/platform.json`"
-    )
 
 
 def start_sagemaker(
@@ -465,7 +417,7 @@ def start_sagemaker(
     approved model's figure on the primary metric, so its gate decides as a local run would.
     Returns the execution's ARN.
     """
-    from mlops.pipelines.data import ingest, version_prefix
+    from mlops.pipelines.data import version_prefix
     from mlops.pipelines.executors import SageMakerExecutor
     from mlops.pipelines.registry import approved_run
 

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops.composition.run import local_lifecycle
+from mlops.composition.lifecycle import Lifecycle, lifecycle_for
+from mlops.core.contracts import SERVING_PORT
 from mlops.core.errors import UserError
 from mlops.core.process import start_detached, start_time
 from mlops.pipelines.data import DataContract
-from mlops.pipelines.registry import RunRecord, approved_run, find_run, list_runs
+from mlops.pipelines.registry import RunRecord, find_run, list_runs
 
 Say = Callable[[str], None]
 
@@ -60,7 +61,7 @@ def example_row(contract: DataContract) -> dict[str, Any]:
     return row
 
 
-def choose_model(life: Any, version: str | None) -> RunRecord:
+def choose_model(life: Lifecycle, version: str | None) -> RunRecord:
     """The approved model's run, or the one ``version`` names.
 
     ``version`` is a model package version number (as in the package ARN's last element) or a
@@ -69,9 +70,8 @@ def choose_model(life: Any, version: str | None) -> RunRecord:
     Raises:
         UserError: nothing is approved yet, or no registered model matches ``version``.
     """
-    group = life.platform.model_package_group
     if version is None:
-        record = approved_run(life.sagemaker, life.lake, group)
+        record = life.registry.approved_run()
         if record is None:
             raise UserError(
                 "no approved model yet: run `mlops pipeline run --approve` (or name one with"
@@ -91,7 +91,7 @@ def choose_model(life: Any, version: str | None) -> RunRecord:
 def serve(
     project: Path,
     *,
-    port: int = 8080,
+    port: int = SERVING_PORT,
     version: str | None = None,
     say: Say = print,
     ready: Callable[[Served], None] | None = None,
@@ -102,19 +102,18 @@ def serve(
     Raises:
         UserError: local mode is down, nothing is approved, or the port is taken.
     """
-    from mlops.pipelines.model import load_trainer, unpack_with_contract
-    from mlops.pipelines.serving import CaptureWriter, ModelServer, ServedModel
+    from mlops.pipelines.model import load_trainer
+    from mlops.pipelines.serving import Capture, ServedModel, serve_model
 
-    life = local_lifecycle(project)
+    life = lifecycle_for(project)
     record = choose_model(life, version)
     artifact = life.lake.read_uri(record.artifact_uri)
     trainer = load_trainer(project, life.platform.package)
     # The model's own contract (an artifact made without one: the project's).
-    model = ServedModel.of(trainer, *unpack_with_contract(trainer, artifact), life.contract)
-    endpoint = life.platform.serving_endpoint
-    capture = CaptureWriter(life.lake, endpoint)
+    model = ServedModel.from_artifact(trainer, artifact, life.contract)
+    capture = Capture(life.lake, life.platform.serving_endpoint)
     try:
-        server = ModelServer(model.predict, model.schema, port=port, capture=capture)
+        server = serve_model(model, capture, port=port)
     except OSError as exc:
         raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick --port") from None
     served = Served(

@@ -14,7 +14,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from mlops.core.errors import UserError
 
@@ -93,43 +93,36 @@ def task_of(metric: str) -> str:
     raise UserError(f"unknown metric '{metric}'; known metrics: {known}")
 
 
-@dataclass(frozen=True)
-class PlatformOutputs:
-    """What a provisioned platform exposes to the lifecycle and the CLI.
+@dataclass(frozen=True, kw_only=True)
+class PlatformCore:
+    """What every platform exposes to the lifecycle and the CLI, whatever runs it.
 
-    ``MLPlatform`` exports exactly these keys as its ``platform`` stack output, and local mode
-    records the same; every consumer reads attributes, never string keys.
+    ``MLPlatform`` (AWS) and ``K8sPlatform`` both export it as their ``platform`` stack
+    output, each with its own extras beside it (:class:`PlatformOutputs`,
+    :class:`K8sPlatformOutputs`); every consumer reads attributes, never string keys.
 
     Attributes:
+        kind: the platform: ``aws`` or ``k8s``.
         project: the Pulumi project name.
         environment: dev, staging, prod or local.
-        region: the AWS region.
         buckets: lake zone (raw, curated, features, artifacts, logs) -> bucket name.
-        pipeline_name: the training pipeline.
-        model_package_group: where candidates are registered.
-        image_uri: the training and serving image the pipeline runs by default.
-        endpoint_name: the endpoint, empty until a model is deployed.
+        image_uri: the training and serving image the platform runs by default.
+        endpoint_name: the serving endpoint, empty until a model is deployed.
         planned_endpoint_name: the name the endpoint gets once one is deployed.
-        key_arn: the lake's customer-managed KMS key.
-        alerts_topic_arn: where alarms notify.
         primary_metric: the metric the evaluation gate compares.
         evaluation_margin: how much a candidate must beat the approved model by.
         drift_threshold: drift score above which retraining starts.
-        hyperparameters: what the trainer gets, locally and on SageMaker.
+        hyperparameters: what the trainer gets, on every executor.
         extra: every other exported value (role and repository ARNs, alarm names...).
     """
 
+    kind: str
     project: str
     environment: str
-    region: str
     buckets: Mapping[str, str]
-    pipeline_name: str
-    model_package_group: str
     image_uri: str
     endpoint_name: str = ""
     planned_endpoint_name: str = ""
-    key_arn: str = ""
-    alerts_topic_arn: str = ""
     primary_metric: str = DEFAULT_PRIMARY_METRIC["classification"]
     evaluation_margin: float = 0.0
     drift_threshold: float = DRIFT_THRESHOLD
@@ -147,7 +140,7 @@ class PlatformOutputs:
         return self.endpoint_name or self.planned_endpoint_name
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> PlatformOutputs:
+    def from_mapping(cls, values: Mapping[str, Any]) -> Self:
         """Read a ``platform`` stack output (or local mode's record of it).
 
         Raises:
@@ -181,6 +174,44 @@ class PlatformOutputs:
         }
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlatformOutputs(PlatformCore):
+    """``MLPlatform``'s output: the neutral core and the AWS extras beside it.
+
+    Attributes:
+        kind: ``aws`` (outputs of versions before the core named their platform are AWS).
+        region: the AWS region.
+        pipeline_name: the SageMaker training pipeline.
+        model_package_group: where candidates are registered.
+        key_arn: the lake's customer-managed KMS key.
+        alerts_topic_arn: where alarms notify.
+    """
+
+    kind: str = "aws"
+    region: str
+    pipeline_name: str
+    model_package_group: str
+    key_arn: str = ""
+    alerts_topic_arn: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class K8sPlatformOutputs(PlatformCore):
+    """``K8sPlatform``'s output: the neutral core and the Kubernetes extras beside it.
+
+    Attributes:
+        kind: ``k8s``.
+        namespace: the environment's namespace.
+        service_url: the model server's in-cluster URL.
+        retrain_cronjob: the CronJob a drift verdict makes a Job from (empty: none).
+    """
+
+    kind: str = "k8s"
+    namespace: str
+    service_url: str = ""
+    retrain_cronjob: str = ""
+
+
 def encode_hyperparameters(params: Mapping[str, Any]) -> dict[str, str]:
     """Hyperparameters as SageMaker passes them: every value a string (JSON for non-strings)."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
@@ -201,7 +232,11 @@ def decode_hyperparameters(raw: Mapping[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-# Added for issue 20 (CONFIG): the lake's buckets reach jobs and pods as one variable per zone.
+# The environment name of a lake zone's bucket is this prefix and
+# the zone in capitals (MLOPS_BUCKET_RAW, ...): the platform sets one per zone, the lake reads them.
+BUCKET_ENV_PREFIX = "MLOPS_BUCKET_"
+
+
 def bucket_env(zone: str) -> str:
-    """The environment name that carries a lake zone's bucket (``MLOPS_BUCKET_RAW``, ...)."""
-    return f"MLOPS_BUCKET_{zone.upper()}"
+    """The environment name that carries ``zone``'s bucket."""
+    return f"{BUCKET_ENV_PREFIX}{zone.upper()}"

@@ -7,6 +7,8 @@ paths from here instead of spelling them out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # The lake's zones, one bucket each, on every platform.
 ZONES = ("raw", "curated", "features", "artifacts")
 
@@ -23,3 +25,16 @@ LAYOUT: dict[str, tuple[str, str]] = {
 
 # What SageMaker jobs write (the execution role may write only these artifact prefixes).
 JOB_OUTPUTS = ("validation", "models", "checkpoints", "evaluation", "monitoring")
+
+
+# Added for issue 20 (ports): every lake URI is built and read here, on every platform.
+def lake_uri(buckets: Mapping[str, str], place: str, key: str = "") -> str:
+    """``s3://`` URI of a named place (or a key under it) in the lake with these buckets."""
+    zone, prefix = LAYOUT[place]
+    return f"s3://{buckets[zone]}/{prefix}{key}"
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """Bucket and key (or prefix) of an ``s3://bucket/key`` URI."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key

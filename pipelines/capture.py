@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 from mlops.core.contracts import PRIMARY_VARIANT
-from mlops.pipelines.lake import Lake
 from mlops.pipelines.payload import RowSchema, parse_rows
+from mlops.pipelines.ports import ObjectStore
 
 _log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class CaptureWriter:
         flush_interval_s: a partial object is written after this long.
     """
 
-    lake: Lake
+    lake: ObjectStore
     endpoint: str
     variant: str = PRIMARY_VARIANT
     sampling_percent: int = 100
@@ -204,7 +204,7 @@ def _capture_line(
     )
 
 
-def read_captured(lake: Lake, endpoint: str, features: int | RowSchema) -> list[np.ndarray]:
+def read_captured(lake: ObjectStore, endpoint: str, features: int | RowSchema) -> list[np.ndarray]:
     """Every captured request's rows for an endpoint, oldest object first."""
     batches = []
     for key in sorted(lake.keys("capture", f"{endpoint}/")):

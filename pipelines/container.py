@@ -14,7 +14,7 @@ SageMaker's directory contract:
 - training: the ``train`` channel under ``/opt/ml/input/data/train``, hyperparameters in
   ``/opt/ml/input/config/hyperparameters.json`` (every value a string), the model written to
   ``/opt/ml/model``;
-- serving: the model unpacked under ``/opt/ml/model``, HTTP on port 8080.
+- serving: the model unpacked under ``/opt/ml/model``, HTTP on ``SERVING_PORT`` (8080).
 
 The image tells the entry points what is the project's own through two variables:
 ``MLOPS_TRAIN_MODULE`` (``<package>.pipelines.train``) and ``MLOPS_DATA_CONTRACT`` (the contract
@@ -36,10 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops.core.contracts import decode_hyperparameters
+from mlops.core.contracts import BUCKET_ENV_PREFIX, SERVING_PORT, Env, decode_hyperparameters
 from mlops.core.errors import MlopsError, UserError
+from mlops.core.layout import split_uri
 from mlops.pipelines.data import DataContract, find_data_file, read_file, split, validate
-from mlops.pipelines.lake import Lake, split_uri
+from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import (
     ModelContract,
     Trainer,
@@ -92,14 +93,14 @@ class ContainerEnv:
         Raises:
             UserError: ``MLOPS_TRAIN_MODULE`` is not set, or the port is not a number.
         """
-        module = environ.get("MLOPS_TRAIN_MODULE", "")
+        module = environ.get(Env.TRAIN_MODULE, "")
         if not module:
             raise UserError(
-                "MLOPS_TRAIN_MODULE is not set: the image must name the project's training"
-                " module, e.g. ENV MLOPS_TRAIN_MODULE=churn_model.pipelines.train"
+                f"{Env.TRAIN_MODULE} is not set: the image must name the project's training"
+                f" module, e.g. ENV {Env.TRAIN_MODULE}=churn_model.pipelines.train"
             )
         ml_root = Path(environ.get("SM_ML_ROOT", "/opt/ml"))
-        port = environ.get("SAGEMAKER_BIND_TO_PORT", "8080")
+        port = environ.get("SAGEMAKER_BIND_TO_PORT", str(SERVING_PORT))
         if not port.isdigit():
             raise UserError(f"SAGEMAKER_BIND_TO_PORT={port!r} is not a port number")
         return cls(
@@ -108,9 +109,9 @@ class ContainerEnv:
             train_channel=Path(
                 environ.get("SM_CHANNEL_TRAIN", ml_root / "input" / "data" / "train")
             ),
-            contract=Path(environ.get("MLOPS_DATA_CONTRACT", "data/contract.yaml")),
+            contract=Path(environ.get(Env.DATA_CONTRACT, "data/contract.yaml")),
             train_module=module,
-            host=environ.get("MLOPS_SERVE_HOST", "0.0.0.0"),  # noqa: S104 - inside the container
+            host=environ.get(Env.SERVE_HOST, "0.0.0.0"),  # noqa: S104 - inside the container
             port=int(port),
         )
 
@@ -152,8 +153,8 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     """
     environ = environ or {}
     lake = Lake.from_environ(environ)
-    if lake is not None and environ.get("MLOPS_DATASET_URI"):
-        _fetch_prefix(lake, environ["MLOPS_DATASET_URI"], env.train_channel)
+    if lake is not None and environ.get(Env.DATASET_URI):
+        _fetch_prefix(lake, environ[Env.DATASET_URI], env.train_channel)
     table, digest = read_file(find_data_file(env.train_channel))
     hp_file = env.ml_root / "input" / "config" / "hyperparameters.json"
     raw = json.loads(hp_file.read_text()) if hp_file.exists() else {}
@@ -171,13 +172,13 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     write_model_contract(env.ml_root / "model", ModelContract.of(trainer, contract))
     write_reference(env.ml_root / "model", table, contract.features, contract)
     print(f"trained on dataset {digest[:12]}; model written to {path}")
-    if lake is not None and environ.get("MLOPS_MODEL_OUTPUT_URI"):
-        lake.write_uri(environ["MLOPS_MODEL_OUTPUT_URI"], pack_dir(env.ml_root / "model"))
-        print(f"model uploaded to {environ['MLOPS_MODEL_OUTPUT_URI']}")
+    if lake is not None and environ.get(Env.MODEL_OUTPUT_URI):
+        lake.write_uri(environ[Env.MODEL_OUTPUT_URI], pack_dir(env.ml_root / "model"))
+        print(f"model uploaded to {environ[Env.MODEL_OUTPUT_URI]}")
     return 0
 
 
-def _fetch_prefix(lake: Any, uri: str, dest: Path) -> None:
+def _fetch_prefix(lake: Lake, uri: str, dest: Path) -> None:
     """Copy every object under an ``s3://bucket/prefix/`` into ``dest`` (a dataset version).
 
     Raises:
@@ -256,12 +257,12 @@ def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     (``MLOPS_BUCKET_<ZONE>``, ``MLOPS_ENDPOINT_NAME``: Kubernetes), traffic is captured into it
     as SageMaker's data capture would (SageMaker captures itself).
     """
-    from mlops.pipelines.serving import CaptureWriter, ModelServer, ServedModel
+    from mlops.pipelines.serving import Capture, ServedModel, serve_model
 
     environ = environ or {}
     lake = Lake.from_environ(environ)
     model_dir = env.ml_root / "model"
-    uri = environ.get("MLOPS_MODEL_URI", "")
+    uri = environ.get(Env.MODEL_URI, "")
     if uri and lake is not None and not (model_dir.is_dir() and any(model_dir.iterdir())):
         # Kubernetes: the model comes from the lake (SageMaker unpacks it into /opt/ml/model).
         artifact = lake.read_uri(uri)
@@ -282,16 +283,10 @@ def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
         trainer, model, carried, env.data_contract() if carried is None else carried.contract
     )
     capture = None
-    if lake is not None and environ.get("MLOPS_ENDPOINT_NAME"):
-        percent = int(environ.get("MLOPS_CAPTURE_PERCENT", "100"))
-        capture = CaptureWriter(lake, environ["MLOPS_ENDPOINT_NAME"], sampling_percent=percent)
-    server = ModelServer(
-        served.predict,
-        served.schema,
-        host=env.host,
-        port=env.port,
-        capture=capture,
-    )
+    endpoint = environ.get(Env.ENDPOINT_NAME)
+    if lake is not None and endpoint:
+        capture = Capture(lake, endpoint, int(environ.get(Env.CAPTURE_PERCENT, "100")))
+    server = serve_model(served, capture, host=env.host, port=env.port)
     print(f"serving on {server.url}")
     server.serve_forever()
     return 0
@@ -301,7 +296,9 @@ def prepare_lake_main(environ: Mapping[str, str]) -> int:
     """Create the lake's missing buckets (MinIO in kind starts with none)."""
     lake = Lake.from_environ(environ)
     if lake is None:
-        raise UserError("prepare-lake: no MLOPS_BUCKET_<ZONE> variable names the lake's buckets")
+        raise UserError(
+            f"prepare-lake: no {BUCKET_ENV_PREFIX}<ZONE> variable names the lake's buckets"
+        )
     made = lake.ensure_buckets()
     total = len(set(lake.buckets.values()))
     print(f"lake ready: {total} buckets, created: {', '.join(made) or 'none'}")

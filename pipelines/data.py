@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlops.core import yamlfile
 from mlops.core.errors import DataError, UserError
-from mlops.pipelines.lake import Lake
+from mlops.pipelines.ports import ObjectStore
 
 Columns = dict[str, np.ndarray]  # feature name -> values (see :func:`feature_columns`)
 
@@ -439,7 +439,7 @@ def read_file(path: Path) -> tuple[Table, str]:
     return read_table(body, str(path), data_format(path)), hashlib.sha256(body).hexdigest()
 
 
-def ingest(lake: Lake, path: Path, name: str) -> DatasetVersion:
+def ingest(lake: ObjectStore, path: Path, name: str) -> DatasetVersion:
     """Copy a local CSV or Parquet file into the lake's raw zone as a dataset version.
 
     Raises:
@@ -472,7 +472,7 @@ def ingest(lake: Lake, path: Path, name: str) -> DatasetVersion:
     return DatasetVersion(digest, key, manifest, created)
 
 
-def _stored_manifest(lake: Lake, key: str, digest: str) -> dict[str, Any] | None:
+def _stored_manifest(lake: ObjectStore, key: str, digest: str) -> dict[str, Any] | None:
     """The stored manifest of a version, or None when it is missing, corrupt or another's."""
     if not lake.exists("datasets", key):
         return None
@@ -483,7 +483,7 @@ def _stored_manifest(lake: Lake, key: str, digest: str) -> dict[str, Any] | None
     return stored if isinstance(stored, dict) and stored.get("sha256") == digest else None
 
 
-def load_version(lake: Lake, version: DatasetVersion) -> Table:
+def load_version(lake: ObjectStore, version: DatasetVersion) -> Table:
     """Read a dataset version back from the lake."""
     return read_table(lake.get("datasets", version.key), version.key, version.manifest["format"])
 

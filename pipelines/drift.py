@@ -36,9 +36,7 @@ import numpy as np
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chisquare, ks_2samp, wasserstein_distance
 
-from mlops.core.contracts import DRIFT_DIMENSION, DRIFT_METRIC, DRIFT_NAMESPACE
 from mlops.core.errors import MonitoringInputError
-from mlops.pipelines.aws import call
 
 Kind = Literal["numeric", "categorical"]
 TestName = Literal["auto", "wasserstein", "jensenshannon", "ks", "chisquare", "z", "psi"]
@@ -552,35 +550,20 @@ def drift_report(
     return compare(ref, cur, columns, options)
 
 
-def publish(cloudwatch: Any, endpoint: str, report: DriftReport) -> None:
-    """Publish the score the platform's drift alarm watches."""
-    call(
-        "cloudwatch.PutMetricData",
-        cloudwatch.put_metric_data,
-        Namespace=DRIFT_NAMESPACE,
-        MetricData=[
-            {
-                "MetricName": DRIFT_METRIC,
-                "Dimensions": [{"Name": DRIFT_DIMENSION, "Value": endpoint}],
-                "Value": report.score,
-            }
-        ],
-    )
-
-
 @dataclass(frozen=True)
 class RetrainDecision:
     """Whether to retrain, and why."""
 
     retrain: bool
     reason: str
-    pipeline_execution_arn: str = ""
 
 
-def decide(
-    report: DriftReport, *, threshold: float, sagemaker: Any = None, pipeline: str = ""
-) -> RetrainDecision:
-    """Retrain when the drift score passes the threshold; start the pipeline if one is given."""
+def decide(report: DriftReport, *, threshold: float) -> RetrainDecision:
+    """Retrain when the drift score passes the threshold: a verdict only.
+
+    Acting on it is the platform's :class:`~mlops.pipelines.ports.RetrainTrigger`
+    (:func:`mlops.pipelines.verdict.conclude`).
+    """
     named = ", ".join(report.drifted_features[:8]) or "none"
     if report.score <= threshold:
         return RetrainDecision(
@@ -590,12 +573,4 @@ def decide(
     reason = f"drift score {report.score:.2f} > {threshold}: retrain (drifted: {named})"
     if report.missing_drifted:
         reason += f"; missing values changed in {', '.join(report.missing_drifted[:8])}"
-    if sagemaker is None or not pipeline:
-        return RetrainDecision(True, reason)
-    started = call(
-        "sagemaker.StartPipelineExecution",
-        sagemaker.start_pipeline_execution,
-        PipelineName=pipeline,
-        PipelineParameters=[{"Name": "TriggeredBy", "Value": "drift"}],
-    )
-    return RetrainDecision(True, reason, started["PipelineExecutionArn"])
+    return RetrainDecision(True, reason)

@@ -7,8 +7,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlops.core.contracts import bucket_env
 from mlops.core.errors import AwsCallFailed, MlopsError
-from mlops.core.layout import LAYOUT, ZONES
+from mlops.core.layout import LAYOUT, ZONES, lake_uri, split_uri
 from mlops.pipelines.aws import call
 
 
@@ -19,15 +20,11 @@ class ImmutableObjectError(MlopsError):
         super().__init__(f"{uri} already exists with other content; lake versions are immutable")
 
 
-def split_uri(uri: str) -> tuple[str, str]:
-    """Bucket and key (or prefix) of an ``s3://bucket/key`` URI."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 @dataclass(frozen=True)
 class Lake:
-    """An S3 client and the lake's bucket per zone.
+    """The lake's object store on S3 (AWS, MinIO, moto): an S3 client and a bucket per zone.
+
+    The :class:`~mlops.pipelines.ports.ObjectStore` adapter of every platform.
 
     Attributes:
         s3: a boto3 S3 client (real AWS, LocalStack or moto).
@@ -44,8 +41,7 @@ class Lake:
 
     def uri(self, place: str, key: str = "") -> str:
         """``s3://`` URI of a place (or a key under it)."""
-        bucket, full = self.locate(place, key)
-        return f"s3://{bucket}/{full}"
+        return lake_uri(self.buckets, place, key)
 
     def read_uri(self, uri: str) -> bytes:
         """The bytes of an ``s3://bucket/key`` object (an artifact a record points at)."""
@@ -64,7 +60,7 @@ class Lake:
 
         The S3 endpoint is boto3's own setting (``AWS_ENDPOINT_URL_S3``: MinIO in kind).
         """
-        names = {z: f"MLOPS_BUCKET_{z.upper()}" for z in ZONES}
+        names = {z: bucket_env(z) for z in ZONES}
         buckets = {z: environ[v] for z, v in names.items() if v in environ}
         if not buckets:
             return None
@@ -121,7 +117,7 @@ class Lake:
         bucket, full = self.locate(place, key)
         if self.exists(place, key):
             if self.get(place, key) != body:
-                raise ImmutableObjectError(f"s3://{bucket}/{full}")
+                raise ImmutableObjectError(self.uri(place, key))
             return False
         extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
         call("s3.PutObject", self.s3.put_object, Bucket=bucket, Key=full, Body=body, **extra)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +31,7 @@ from mlops.core.errors import GateBlocked, MlopsError, UserError
 from mlops.pipelines.aws import call
 from mlops.pipelines.evaluate import GateDecision, gate
 from mlops.pipelines.identity import RunInputs
-from mlops.pipelines.lake import Lake
+from mlops.pipelines.ports import ObjectStore, RegistryLock
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class RunRecord:
         return dataclasses.replace(self, **changes)
 
 
-def save_run(lake: Lake, record: RunRecord) -> None:
+def save_run(lake: ObjectStore, record: RunRecord) -> None:
     """Write (or update) a run's record."""
     lake.put(
         "runs",
@@ -74,12 +74,12 @@ def save_run(lake: Lake, record: RunRecord) -> None:
     )
 
 
-def load_run(lake: Lake, run: str) -> RunRecord:
+def load_run(lake: ObjectStore, run: str) -> RunRecord:
     """Read a run's record."""
     return RunRecord.from_dict(lake.get_json("runs", f"{run}.json"))
 
 
-def find_run(lake: Lake, ref: str) -> RunRecord:
+def find_run(lake: ObjectStore, ref: str) -> RunRecord:
     """The run named ``ref``: its id, or a unique prefix of it (with or without ``run-``).
 
     Raises:
@@ -100,7 +100,7 @@ def find_run(lake: Lake, ref: str) -> RunRecord:
     raise UserError(f"no run '{ref}'; known runs: {known or 'none yet'} (see `mlops runs list`)")
 
 
-def list_runs(lake: Lake) -> list[RunRecord]:
+def list_runs(lake: ObjectStore) -> list[RunRecord]:
     """Every run, oldest first."""
     runs = [
         load_run(lake, key.removesuffix(".json"))
@@ -167,14 +167,6 @@ def track(record: RunRecord, tracking_uri: str | None = None) -> bool:
     return True
 
 
-RegistryLock = Callable[[str], AbstractContextManager[object]]
-"""The port that serializes registration and approval within one model package group.
-
-Called with the group's name; holds the group for the ``with`` block. The composition layer
-provides it (local mode: a file lock under the project's ``.mlops/``).
-"""
-
-
 def unlocked(group: str) -> AbstractContextManager[object]:
     """No lock: the registry's own conditional checks only."""
     return nullcontext()
@@ -217,7 +209,7 @@ class NotRegistered(GateBlocked):
 
 def register(
     sm: Any,
-    lake: Lake,
+    lake: ObjectStore,
     group: str,
     record: RunRecord,
     image_uri: str,
@@ -249,7 +241,9 @@ def register(
         return _register(sm, lake, group, record, image_uri)
 
 
-def _register(sm: Any, lake: Lake, group: str, record: RunRecord, image_uri: str) -> RunRecord:
+def _register(
+    sm: Any, lake: ObjectStore, group: str, record: RunRecord, image_uri: str
+) -> RunRecord:
     # A register interrupted after CreateModelPackage but before its record was saved left a
     # package behind: find it by its description instead of registering the run twice.
     existing = _package_of(sm, group, record.run_id)
@@ -333,12 +327,12 @@ def approved_packages(sm: Any, group: str) -> list[str]:
     return sorted(arns, key=_version, reverse=True)
 
 
-def approved_run(sm: Any, lake: Lake, group: str) -> RunRecord | None:
+def approved_run(sm: Any, lake: ObjectStore, group: str) -> RunRecord | None:
     """The newest approved package's run record, if any."""
     return _champion(lake, approved_packages(sm, group))
 
 
-def _champion(lake: Lake, approved: list[str]) -> RunRecord | None:
+def _champion(lake: ObjectStore, approved: list[str]) -> RunRecord | None:
     """The run record of the newest of the ``approved`` packages that has one."""
     runs = {r.model_package_arn: r for r in list_runs(lake) if r.model_package_arn}
     return next((runs[arn] for arn in approved if arn in runs), None)
@@ -364,7 +358,7 @@ def gate_against(candidate: RunRecord, approved: RunRecord | None, margin: float
 
 def approve(
     sm: Any,
-    lake: Lake,
+    lake: ObjectStore,
     group: str,
     candidate: RunRecord,
     margin: float,

@@ -7,7 +7,8 @@ reason (:mod:`.payload`). Requests are checked against the contract the model wa
 which its artifact carries (:func:`load_model`); an artifact made before models carried one is
 checked against the project's contract. Captured
 exchanges go to the lake off the request path (:mod:`.capture`). This is what the project
-image's ``serve`` runs, on port 8080, and what ``mlops serve`` runs locally.
+image's ``serve`` runs (on :data:`~mlops.core.contracts.SERVING_PORT`), what ``mlops serve``
+and the demo run locally: all through :func:`serve_model`.
 
 The HTTP side is uvicorn (httptools parser, uvloop where installed) with every limit set
 (:class:`Limits`): body size checked before a byte of it is read, header size, a deadline for a
@@ -37,12 +38,14 @@ from typing import Any
 
 import numpy as np
 
+from mlops.core.contracts import SERVING_PORT
 from mlops.pipelines.capture import CaptureWriter, read_captured
 from mlops.pipelines.data import DataContract
 from mlops.pipelines.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlops.pipelines.metrics import ServerMetrics
-from mlops.pipelines.model import ModelContract, Trainer, read_model_contract
+from mlops.pipelines.model import ModelContract, Trainer, read_model_contract, unpack_with_contract
 from mlops.pipelines.payload import MAX_PAYLOAD, PayloadError, RowSchema, parse_rows
+from mlops.pipelines.ports import ObjectStore
 from mlops.pipelines.uvicorn_server import Limits, build_server
 
 __all__ = [
@@ -100,6 +103,11 @@ class ServedModel:
         schema = RowSchema.from_contract(carried.contract, carried.columns)
         return cls(trainer, model, schema, carried.contract, True)
 
+    @classmethod
+    def from_artifact(cls, trainer: Trainer, artifact: bytes, project: DataContract) -> ServedModel:
+        """Serve a ``model.tar.gz`` (as the lake keeps it) under the contract it carries."""
+        return cls.of(trainer, *unpack_with_contract(trainer, artifact), project)
+
     def predict(self, rows: np.ndarray) -> np.ndarray:
         """Scores of parsed rows: the model's ``predict_proba`` on its own kind of input."""
         return np.asarray(self.trainer.predict_proba(self.model, self.schema.model_input(rows)))
@@ -112,6 +120,53 @@ def load_model(trainer: Trainer, directory: Path, project: DataContract) -> Serv
         UserError: the stored contract is unreadable.
     """
     return ServedModel.of(trainer, trainer.load(directory), read_model_contract(directory), project)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Where a server captures its traffic, as an endpoint's data capture would.
+
+    Attributes:
+        lake: the lake (its ``capture`` place).
+        endpoint: the endpoint's name, the captures' first path element.
+        sampling_percent: share of requests captured.
+        flush_every: records per captured object.
+        seed: seeds the sampler (a repeatable demo); None for random.
+    """
+
+    lake: ObjectStore
+    endpoint: str
+    sampling_percent: int = 100
+    flush_every: int = 50
+    seed: int | None = None
+
+    def writer(self) -> CaptureWriter:
+        """A writer for this capture."""
+        return CaptureWriter(
+            self.lake,
+            self.endpoint,
+            sampling_percent=self.sampling_percent,
+            flush_every=self.flush_every,
+            seed=self.seed,
+        )
+
+
+def serve_model(
+    served: ServedModel,
+    capture: Capture | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = SERVING_PORT,
+) -> ModelServer:
+    """The one way a model is put behind the inference contract (not started yet).
+
+    The image's ``serve`` (SageMaker, Kubernetes), ``mlops serve`` and the demo all call it.
+
+    Raises:
+        OSError: the address cannot be listened on (the port is taken, say).
+    """
+    writer = capture.writer() if capture is not None else None
+    return ModelServer(served.predict, served.schema, host=host, port=port, capture=writer)
 
 
 class Batcher:
@@ -380,7 +435,7 @@ class ModelServer:
         features: int | RowSchema,
         *,
         host: str = "127.0.0.1",
-        port: int = 8080,
+        port: int = SERVING_PORT,
         capture: CaptureWriter | None = None,
         limits: Limits | None = None,
     ) -> None:

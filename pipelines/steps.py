@@ -37,8 +37,8 @@ from mlops.pipelines.evaluate import (
     task_metrics,
 )
 from mlops.pipelines.identity import RunInputs
-from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import CONTRACT_FILE, ModelContract, Trainer, pack, takes_columns
+from mlops.pipelines.ports import ObjectStore
 from mlops.pipelines.reference import REFERENCE_FILE, reference_sample
 from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run
 
@@ -51,7 +51,7 @@ def validation_record(dataset_sha256: str, report: ValidationReport) -> dict[str
 
 
 def validate_step(
-    lake: Lake, version: DatasetVersion, contract: DataContract
+    lake: ObjectStore, version: DatasetVersion, contract: DataContract
 ) -> tuple[Table, ValidationReport]:
     """Check a dataset version against the contract and write the report.
 
@@ -144,7 +144,7 @@ def evaluation_record(
 
 
 def evaluate_step(
-    lake: Lake,
+    lake: ObjectStore,
     trainer: Trainer,
     model: Any,
     test: Table,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlops.core.errors import MonitoringInputError
+from mlops.pipelines.ports import ObjectStore
 
 Window = dict[str, Any]
 PREDICTION = "prediction"
@@ -195,13 +196,13 @@ def _number(text: str) -> Any:
         return text.strip() or None
 
 
-def captured_keys(lake: Any, endpoint: str) -> list[str]:
+def captured_keys(lake: ObjectStore, endpoint: str) -> list[str]:
     """The endpoint's capture objects, oldest first (the key holds the capture time)."""
     return sorted(lake.keys("capture", f"{endpoint}/"))
 
 
 def captured_window(
-    lake: Any,
+    lake: ObjectStore,
     endpoint: str,
     features: Sequence[str],
     keys: Sequence[str] = (),

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from conftest import SAMPLE_CSV
 
-from mlops.composition.run import RunRequest, local_lifecycle, registry_lock, run_local
+from mlops.composition.lifecycle import lifecycle_for, registry_lock
+from mlops.composition.run import RunRequest, run_local
 from mlops.core.errors import UserError
 from mlops.pipelines import registry
 
@@ -67,7 +68,9 @@ def race(
 
 def packages(life: Any) -> list[dict[str, Any]]:
     group = life.platform.model_package_group
-    listed = life.sagemaker.list_model_packages(ModelPackageGroupName=group, MaxResults=100)
+    listed = life.registry.sagemaker.list_model_packages(
+        ModelPackageGroupName=group, MaxResults=100
+    )
     return list(listed["ModelPackageSummaryList"])
 
 
@@ -79,7 +82,7 @@ def test_the_same_run_twice_at_once_is_one_package(  # type: ignore[no-untyped-d
     results = race(local_project, [{}, {}], monkeypatch)
     for steps in results:
         assert [s.status for s in steps] == ["ok"] * 6, [s.error for s in steps]
-    life = local_lifecycle(local_project)
+    life = lifecycle_for(local_project)
     listed = packages(life)
     assert len(listed) == 1, listed  # one run, one package
     approved = [p for p in listed if p["ModelApprovalStatus"] == "Approved"]
@@ -101,7 +104,7 @@ def test_two_runs_at_once_have_one_champion_and_the_second_is_gated_against_it( 
             approvals[steps[3].figures["run_id"]] = approve.figures["previous_run"]
         else:  # gated against the winner, and blocked: nothing changed
             assert "does not beat the approved model" in (approve.error or ""), approve
-    life = local_lifecycle(local_project)
+    life = lifecycle_for(local_project)
     runs = {r.run_id: r for r in registry.list_runs(life.lake)}
     assert len(runs) == 2
     # Exactly one run took over from nothing; any other took over from it.
@@ -112,12 +115,7 @@ def test_two_runs_at_once_have_one_champion_and_the_second_is_gated_against_it( 
     if len(approvals) == 2:
         (second,) = set(approvals) - set(firsts)
         assert runs[second].previous_run == firsts[0]
-        assert (
-            registry.approved_run(
-                life.sagemaker, life.lake, life.platform.model_package_group
-            ).run_id
-            == second
-        )  # type: ignore[union-attr]
+        assert life.registry.approved_run().run_id == second  # type: ignore[union-attr]
     listed = packages(life)
     assert len(listed) == 2 and sum(p["ModelApprovalStatus"] == "Approved" for p in listed) == len(
         approvals

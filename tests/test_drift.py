@@ -16,7 +16,6 @@ from mlops.pipelines.drift import (
     compare,
     decide,
     drift_report,
-    publish,
 )
 
 
@@ -187,15 +186,74 @@ def test_decision_publishes_nothing_and_keeps_below_threshold() -> None:
     assert not decision.retrain and "keep the model" in decision.reason
 
 
-def test_drift_publishes_the_metric_and_starts_the_pipeline(moto_endpoint: str, sagemaker) -> None:  # type: ignore[no-untyped-def]
+def test_a_retrain_verdict_is_only_a_verdict() -> None:
+    rng = np.random.default_rng(0)
+    report = drift_report(rng.normal(size=(900, 2)), rng.normal(size=(300, 2)) + 3, ["a", "b"])
+    decision = decide(report, threshold=0.2)
+    assert decision.retrain and "retrain (drifted: a, b)" in decision.reason
+    assert not decide(report, threshold=1.0).retrain  # the score is 1.0: at the threshold, keep
+
+
+class Recorded:
+    """A trigger and a metric sink that remember what they were asked."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.published: list[tuple[str, str, str, float]] = []
+
+    def start(self, reason: str) -> str:
+        self.started.append(reason)
+        return f"run-{len(self.started)}"
+
+    def publish(self, namespace: str, metric: str, endpoint: str, value: float) -> None:
+        self.published.append((namespace, metric, endpoint, value))
+
+
+@pytest.mark.parametrize("shift", [0.0, 3.0])
+def test_the_verdict_publishes_acts_only_on_retrain_and_stores_one_report(
+    shift: float, lake
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from mlops.core.contracts import DRIFT_REPORT
+    from mlops.pipelines.verdict import conclude
+
+    rng = np.random.default_rng(0)
+    report = drift_report(rng.normal(size=(900, 2)), rng.normal(size=(300, 2)) + shift, ["a", "b"])
+    seen = Recorded()
+    outcome = conclude(
+        [("ref -> now", report)],
+        endpoint="ep",
+        threshold=0.2,
+        store=lake,
+        trigger=seen,
+        metrics=seen,
+    )
+    assert seen.published == [("mlops-stack/Drift", "DriftScore", "ep", report.score)]
+    assert outcome.decision.retrain is (shift > 0)
+    assert seen.started == ([outcome.decision.reason] if shift else [])
+    assert outcome.started == ("run-1" if shift else "")
+    stored = json.loads(lake.get(*DRIFT_REPORT))
+    assert stored == json.loads(lake.read_uri(outcome.stored))
+    assert stored["endpoint"] == "ep" and stored["comparisons"][0]["label"] == "ref -> now"
+    assert stored["decision"] == {
+        "retrain": outcome.decision.retrain,
+        "reason": outcome.decision.reason,
+        "started": outcome.started,
+    }
+
+
+def test_the_aws_adapters_publish_the_metric_and_start_the_pipeline(  # type: ignore[no-untyped-def]
+    moto_endpoint: str, sagemaker
+) -> None:
     import json
 
     import boto3
 
-    rng = np.random.default_rng(0)
-    report = drift_report(rng.normal(size=(900, 2)), rng.normal(size=(300, 2)) + 3, ["a", "b"])
+    from mlops.pipelines.adapters.aws import CloudWatchMetrics, SageMakerPipelineTrigger
+
     cloudwatch = boto3.client("cloudwatch", endpoint_url=moto_endpoint, region_name="us-east-1")
-    publish(cloudwatch, "drift-endpoint", report)
+    CloudWatchMetrics(cloudwatch).publish("mlops-stack/Drift", "DriftScore", "drift-endpoint", 1.0)
     points = cloudwatch.get_metric_statistics(
         Namespace="mlops-stack/Drift",
         MetricName="DriftScore",
@@ -212,8 +270,8 @@ def test_drift_publishes_the_metric_and_starts_the_pipeline(moto_endpoint: str, 
         RoleArn=role,
         PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
     )
-    decision = decide(report, threshold=0.2, sagemaker=sagemaker, pipeline="drift-pipeline")
-    assert decision.retrain and decision.pipeline_execution_arn.startswith(
+    started = SageMakerPipelineTrigger(sagemaker, "drift-pipeline").start("drift")
+    assert started.startswith(
         "arn:aws:sagemaker:us-east-1:123456789012:pipeline/drift-pipeline/execution/"
     )
 

@@ -181,4 +181,4 @@ def test_the_local_stacks_workloads_close_the_loop_on_an_s3_compatible_store(
     assert job["metadata"]["name"].startswith(f"{cronjob}-drift-")
     assert pod(job)["containers"][0]["args"] == ["train"]  # the same training pod, run now
     decision = lake.get_json("monitoring", "drift/latest.json")["decision"]
-    assert decision["retrain"] and decision["job"] == job["metadata"]["name"]
+    assert decision["retrain"] and decision["started"] == job["metadata"]["name"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.composition.run import local_lifecycle
-from mlops.pipelines.registry import approved_run, list_runs
+from mlops.composition.lifecycle import lifecycle_for
+from mlops.pipelines.registry import list_runs
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def line_of(output: str, step: str) -> str:
 
 
 def packages(life) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
-    listed = life.sagemaker.list_model_packages(
+    listed = life.registry.sagemaker.list_model_packages(
         ModelPackageGroupName=life.platform.model_package_group, MaxResults=100
     )
     return list(listed["ModelPackageSummaryList"])
@@ -45,8 +45,8 @@ def test_a_failed_gate_registers_nothing_and_says_so_with_the_figures(
     project = str(local_project)
     first = invoke("pipeline", "run", "--project", project, "--approve")
     assert first.exit_code == 0, first.output
-    life = local_lifecycle(local_project)
-    champion = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    life = lifecycle_for(local_project)
+    champion = life.registry.approved_run()
     assert champion is not None
     figure = champion.metrics[champion.primary_metric]
 
@@ -78,7 +78,7 @@ def test_a_failed_gate_registers_nothing_and_says_so_with_the_figures(
     assert refused.exit_code == 1, refused.output
     assert "not approved" in line_of(refused.output, "approve")
     assert packages(life) == listed
-    now = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    now = life.registry.approved_run()
     assert now is not None and now.run_id == champion.run_id
 
     # The gate is decided afresh on each run, as each pipeline execution decides it: the one
@@ -112,7 +112,7 @@ def test_a_changed_stack_file_is_named_and_applied_by_local_up(
     (warning,) = [line for line in stale.output.splitlines() if "Pulumi.local.yaml" in line]
     assert warning.startswith("warning: ") and "`mlops local up`" in warning, stale.output
     assert "C 0.25 (applied: unset)" in warning, warning
-    life = local_lifecycle(local_project)
+    life = lifecycle_for(local_project)
     # As the cloud pipeline trains with what `pulumi up` baked in, the run used the applied values.
     assert all(r.params.get("C") != 0.25 for r in list_runs(life.lake))
     assert "created=False" in line_of(stale.output, "ingest")

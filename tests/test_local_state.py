@@ -595,7 +595,7 @@ def test_a_broken_stack_file_is_named(  # type: ignore[no-untyped-def]
 def test_the_project_stays_clean_after_up_and_a_run(  # type: ignore[no-untyped-def]
     tmp_path: Path, moto_endpoint: str, invoke
 ) -> None:
-    from mlops.composition.run import local_lake
+    from mlops.composition.lifecycle import local_lake
     from mlops.pipelines.registry import list_runs
 
     project = scaffold(tmp_path, "clean", git=True)

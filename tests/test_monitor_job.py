@@ -91,7 +91,9 @@ def test_drift_creates_a_retraining_job_from_the_cronjob(
     assert job["metadata"]["annotations"] == {"mlops/triggered-by": "drift"}
     assert job["spec"] == {"backoffLimit": 2}  # the CronJob's own template
     stored = json.loads(lake.get("monitoring", "drift/latest.json"))
-    assert stored["decision"]["retrain"] and stored["decision"]["job"] == job["metadata"]["name"]
+    assert (
+        stored["decision"]["retrain"] and stored["decision"]["started"] == job["metadata"]["name"]
+    )
     assert "started Job churn-retrain-drift-" in capsys.readouterr().out
 
 
@@ -102,6 +104,22 @@ def test_steady_traffic_starts_nothing(
     assert container.main(["monitor"], environ) == 0
     assert FakeApi.seen == []
     assert not json.loads(lake.get("monitoring", "drift/latest.json"))["decision"]["retrain"]
+
+
+def test_without_a_threshold_the_job_decides_on_the_one_default(
+    lake, api, tmp_path: Path, moto_endpoint: str, aws_env, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from mlops.core.contracts import DRIFT_THRESHOLD
+    from mlops.pipelines import drift
+
+    environ = setup(lake, False, tmp_path, api, moto_endpoint)
+    assert "MLOPS_DRIFT_THRESHOLD" not in environ
+    # A score just above the contract's default: the platforms' threshold says retrain.
+    score = DRIFT_THRESHOLD + 0.05
+    monkeypatch.setattr(drift, "compare", lambda *_a, **_k: drift.DriftReport([], 10, score, True))
+    assert container.main(["monitor"], environ) == 0
+    decision = json.loads(lake.get("monitoring", "drift/latest.json"))["decision"]
+    assert decision["retrain"] and f"> {DRIFT_THRESHOLD}" in decision["reason"]
 
 
 def test_an_incomplete_environment_is_a_clear_refusal(capsys) -> None:  # type: ignore[no-untyped-def]

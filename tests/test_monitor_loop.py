@@ -19,10 +19,10 @@ def project(local_project: Path) -> Path:
 
 def send_traffic(project: Path, drifted: bool) -> None:
     """What the endpoint would capture: the sample's rows, or the same rows shifted."""
-    from mlops.composition.run import local_lifecycle
+    from mlops.composition.lifecycle import lifecycle_for
     from mlops.pipelines.capture import CaptureWriter
 
-    life = local_lifecycle(project)
+    life = lifecycle_for(project)
     endpoint = life.platform.serving_endpoint
     writer = CaptureWriter(life.lake, endpoint, flush_every=100)
     with (project / "data" / "sample.csv").open() as handle:
@@ -62,11 +62,11 @@ def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
     assert ":pipeline/" in result["decision"]["pipeline_execution_arn"]  # the pipeline started
     assert "<svg" in html.read_text()
 
-    from mlops.composition.run import local_lifecycle
+    from mlops.composition.lifecycle import lifecycle_for
     from mlops.infra import localmode
     from mlops.infra.local import client
 
-    life = local_lifecycle(project)
+    life = lifecycle_for(project)
     state = localmode.require_state(project)
     points = client(state.endpoint, state.region, "cloudwatch").get_metric_statistics(
         Namespace="mlops-stack/Drift",
@@ -97,13 +97,12 @@ def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
 
 
 def test_the_reference_travels_in_the_model_artifact(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
-    from mlops.composition.run import local_lifecycle
+    from mlops.composition.lifecycle import lifecycle_for
     from mlops.pipelines.reference import read_reference
-    from mlops.pipelines.registry import approved_run
 
     assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
-    life = local_lifecycle(project)
-    record = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    life = lifecycle_for(project)
+    record = life.registry.approved_run()
     assert record is not None
     bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
     reference = read_reference(life.lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -116,13 +115,12 @@ def test_the_reference_travels_in_the_model_artifact(project: Path, invoke) -> N
 def labelled_traffic(project: Path) -> Path:
     """Capture the sample's rows with inference ids and the live model's answers; return the
     labels file (inference_id,label) that arrives later."""
-    from mlops.composition.run import local_lifecycle
+    from mlops.composition.lifecycle import lifecycle_for
     from mlops.pipelines.capture import CaptureWriter
     from mlops.pipelines.model import load_trainer, unpack
-    from mlops.pipelines.registry import approved_run
 
-    life = local_lifecycle(project)
-    record = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    life = lifecycle_for(project)
+    record = life.registry.approved_run()
     assert record is not None
     trainer = load_trainer(project, life.platform.package)
     bucket, key = record.artifact_uri.removeprefix("s3://").split("/", 1)
@@ -151,8 +149,8 @@ def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
 ) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
 
-    from mlops.composition.run import local_lifecycle
-    from mlops.pipelines.registry import approved_run, list_runs
+    from mlops.composition.lifecycle import lifecycle_for
+    from mlops.pipelines.registry import list_runs
 
     assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
     labels = labelled_traffic(project)
@@ -170,7 +168,7 @@ def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
     # A candidate trained on scrambled labels: replayed on the same traffic, it is worse.
     scrambled = project / "scrambled.csv"
     rng = np.random.default_rng(0)
-    life = local_lifecycle(project)
+    life = lifecycle_for(project)
     churned = [r[life.contract.label] for r in rows]
     rng.shuffle(churned)
     with scrambled.open("w", newline="") as handle:
@@ -181,7 +179,7 @@ def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
         invoke("pipeline", "run", "--project", str(project), "--data", str(scrambled)).exit_code
         == 0
     )
-    live = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    live = life.registry.approved_run()
     assert live is not None  # the first model stays approved
     candidate = next(r for r in list_runs(life.lake) if r.run_id != live.run_id)
     worse = invoke(
@@ -215,7 +213,7 @@ def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
     )
     assert gated.exit_code == 1 and "back-test on" in gated.output, gated.output
     assert "worse than the live model" in gated.output
-    live_now = approved_run(life.sagemaker, life.lake, life.platform.model_package_group)
+    live_now = life.registry.approved_run()
     assert live_now is not None and live_now.run_id == live.run_id  # nothing was promoted
     unlabelled = invoke(
         "monitor", "backtest", "--project", str(project), "--candidate", candidate.run_id
@@ -224,11 +222,11 @@ def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
 
 
 def test_a_dataset_version_is_a_window(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
-    from mlops.composition.run import local_lifecycle
+    from mlops.composition.lifecycle import lifecycle_for
     from mlops.pipelines.registry import list_runs
 
     assert invoke("pipeline", "run", "--project", str(project)).exit_code == 0
-    (record,) = list_runs(local_lifecycle(project).lake)
+    (record,) = list_runs(lifecycle_for(project).lake)
     sample = project / "data" / "sample.csv"
     same = invoke(
         "monitor",

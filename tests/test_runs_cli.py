@@ -190,7 +190,7 @@ def _run(invoke, project: Path) -> tuple[str, str]:  # type: ignore[no-untyped-d
 def test_uncommitted_edits_to_code_or_contract_make_a_new_run(
     tmp_path: Path, moto_endpoint: str, invoke, git: bool
 ) -> None:  # type: ignore[no-untyped-def]
-    from mlops.composition.run import local_lake
+    from mlops.composition.lifecycle import local_lake
     from mlops.pipelines.registry import load_run
 
     name = "churn-edit" if git else "churn-edit-nogit"  # one lake each on the shared endpoint
@@ -365,7 +365,7 @@ def test_serve_answers_with_the_approved_models_predictions(project: Path, invok
         )
         got = json.loads(urllib.request.urlopen(request, timeout=10).read())["predictions"]
         # The approved artifact's predictions: load it the way an endpoint would and compare.
-        from mlops.composition.run import local_lake
+        from mlops.composition.lifecycle import local_lake
         from mlops.pipelines.model import load_trainer, unpack
         from mlops.pipelines.registry import list_runs
 

@@ -139,7 +139,7 @@ def run(
                 "decision": {
                     "retrain": result.decision.retrain,
                     "reason": result.decision.reason,
-                    "pipeline_execution_arn": result.decision.pipeline_execution_arn,
+                    "pipeline_execution_arn": result.started,
                 },
                 "stored": result.stored,
             }
@@ -151,8 +151,8 @@ def run(
                     echo(f"  {line}")
             colour = "red" if result.decision.retrain else "green"
             echo(f"decision: {result.decision.reason}", colour)
-            if result.decision.pipeline_execution_arn:
-                echo(f"started the training pipeline: {result.decision.pipeline_execution_arn}")
+            if result.started:
+                echo(f"started the training pipeline: {result.started}")
             elif result.decision.retrain and stack is not None:
                 echo("the stack's drift alarm starts the training pipeline (EventBridge)")
             echo(f"report: {result.stored}")

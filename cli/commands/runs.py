@@ -19,7 +19,7 @@ app.add_typer(pipeline, name="pipeline")
 
 
 def _lake(project: Path) -> Any:
-    from mlops.composition.run import local_lake
+    from mlops.composition.lifecycle import local_lake
 
     return local_lake(project)
 

@@ -9,6 +9,7 @@ import typer
 
 from mlops.cli.options import ProjectOption
 from mlops.cli.output import echo, exit_on_error
+from mlops.core.contracts import SERVING_PORT
 
 app = typer.Typer()
 
@@ -18,7 +19,7 @@ def serve(
     project: ProjectOption = None,
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")
-    ] = 8080,
+    ] = SERVING_PORT,
     version: Annotated[
         str | None,
         typer.Option(

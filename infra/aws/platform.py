@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.core.contracts import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformOutputs
-from mlops.core.layout import LAYOUT
+from mlops.core.layout import lake_uri
 from mlops.infra.aws.budget import CostBudget, CostBudgetArgs
 from mlops.infra.aws.data_lake import DataLake, DataLakeArgs
 from mlops.infra.aws.data_quality import (
@@ -32,12 +32,6 @@ NO_MODEL_MESSAGE = (
     "no approved model yet, so no endpoint: approve a model package, then run"
     " `pulumi config set modelPackageArn ARN` and `pulumi up`"
 )
-
-
-def lake_uri(buckets: dict[str, str], place: str) -> str:
-    """``s3://`` URI of a named place in the lake (see ``mlops.core.layout``)."""
-    zone, prefix = LAYOUT[place]
-    return f"s3://{buckets[zone]}/{prefix}"
 
 
 def lake_args(config: StackConfig, account_id: pulumi.Input[str]) -> DataLakeArgs:

@@ -6,11 +6,13 @@ with its canary, and monitoring, all from one :class:`K8sPlatformArgs`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
-from mlops.core.contracts import Env
+from mlops.core.contracts import Env, K8sPlatformOutputs
 from mlops.infra.k8s.config import K8sConfig
 from mlops.infra.k8s.kserve import KServeModel
 from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
@@ -36,6 +38,9 @@ class K8sPlatformArgs:
     monitoring: MonitoringArgs
     lake: ObjectStoreArgs | None = None
     kserve: bool = False
+    # What the platform exports as its ``platform`` output, as MLPlatform does; None (Args
+    # built by hand) exports only the namespace and the service URL.
+    platform: K8sPlatformOutputs | None = None
 
     @classmethod
     def from_config(
@@ -110,7 +115,25 @@ class K8sPlatformArgs:
             ),
             lake=lake,
             kserve=serving.kserve,
+            platform=platform_outputs(config, name, lake),
         )
+
+
+def platform_outputs(
+    config: K8sConfig, endpoint: str, lake: ObjectStoreArgs | None
+) -> K8sPlatformOutputs:
+    """The platform-neutral core (and the Kubernetes extras) this stack exports."""
+    return K8sPlatformOutputs(
+        project=config.project,
+        environment=config.environment,
+        buckets=dict(lake.buckets) if lake is not None else {},
+        image_uri=config.image,
+        endpoint_name=endpoint,
+        planned_endpoint_name=endpoint,
+        drift_threshold=config.monitoring.drift_threshold,
+        namespace=config.namespace,
+        retrain_cronjob=f"{config.namespace}-training" if config.training.retrain_schedule else "",
+    )
 
 
 class K8sPlatform(pulumi.ComponentResource):
@@ -130,5 +153,13 @@ class K8sPlatform(pulumi.ComponentResource):
         server = KServeModel if args.kserve else ModelServer
         self.server = server(args.monitoring.service, args.serving, after)
         self.monitoring = Monitoring(f"{name}-monitoring", args.monitoring, after)
-        self.outputs = {"namespace": args.namespace.namespace, "service_url": self.server.url}
+        self.outputs: dict[str, Any] = {
+            "namespace": args.namespace.namespace,
+            "service_url": self.server.url,
+        }
+        if args.platform is not None:
+            exported = args.platform
+            self.outputs["platform"] = self.server.url.apply(
+                lambda url: dataclasses.replace(exported, service_url=url).to_mapping()
+            )
         self.register_outputs(self.outputs)
