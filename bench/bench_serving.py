@@ -260,6 +260,7 @@ def main() -> None:
     parser.add_argument("--peer", default="7cf8347", help="commit of the previous server")
     args = parser.parse_args()
     from mlops.pipelines import serving
+    from mlops.pipelines.payload import RowSchema
 
     trainer, model, rows, contract = model_and_rows()
 
@@ -292,7 +293,7 @@ def main() -> None:
         print(f"peer: previous server skipped (git cannot show {args.peer})")
 
     s3 = MemoryS3()
-    server = serve(serving, predict, serving.RowSchema.from_contract(contract), s3)
+    server = serve(serving, predict, RowSchema.from_contract(contract), s3)
     try:
         for clients in (1, 8, 64):
             for keep in (True, False):

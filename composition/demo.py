@@ -139,7 +139,7 @@ def _clear_previous(project: Path) -> bool:
 
 def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
 
     messages: list[str] = []
     state = localmode.up(s.project, say=messages.append)
@@ -155,8 +155,10 @@ def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
 
 def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
+    from mlops.pipelines.capture import CaptureWriter
     from mlops.pipelines.model import unpack
-    from mlops.pipelines.serving import CaptureWriter, ModelServer, RowSchema
+    from mlops.pipelines.payload import RowSchema
+    from mlops.pipelines.serving import ModelServer
 
     life = s.lifecycle
     state = localmode.up(
@@ -216,8 +218,8 @@ def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
 
 
 def _monitor(s: DemoState) -> dict[str, Any]:
+    from mlops.pipelines.capture import read_captured
     from mlops.pipelines.drift import decide, drift_report, publish
-    from mlops.pipelines.serving import read_captured
 
     life = s.lifecycle
     contract, table, endpoint = life.contract, life.values["table"], s.values["endpoint"]

@@ -180,7 +180,7 @@ class MonitorRun:
 def _platform(project: Path, stack: str | None) -> tuple[Any, Any]:
     """The lifecycle and a CloudWatch client: local mode's, or a deployed stack's on AWS."""
     from mlops.composition.run import Lifecycle, local_lifecycle, stack_outputs
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
     from mlops.pipelines.data import DataContract
     from mlops.pipelines.lake import Lake
 
@@ -342,7 +342,7 @@ def model_quality(project: Path, labels: Path, period: str = "day") -> Any:
     """
     from mlops.composition.run import local_lifecycle
     from mlops.infra import localmode
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
     from mlops.pipelines.aws import call
     from mlops.pipelines.quality import quality_over_time
 

@@ -87,7 +87,7 @@ def local_lifecycle(project: Path) -> Lifecycle:
         UserError: local mode is not up, or the project's contract is unreadable.
     """
     from mlops.infra import localmode
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
 
     state = localmode.require_state(project)
     platform = PlatformOutputs.from_mapping(state.platform)
@@ -162,7 +162,7 @@ def registry_lock(project: Path, timeout: float = 120.0) -> RegistryLock:
 def local_lake(project: Path) -> Lake:
     """The lake of the project's local stack."""
     from mlops.infra import localmode
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
 
     state = localmode.require_state(project)
     buckets = PlatformOutputs.from_mapping(state.platform).buckets

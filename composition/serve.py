@@ -102,8 +102,9 @@ def serve(
     Raises:
         UserError: local mode is down, nothing is approved, or the port is taken.
     """
+    from mlops.pipelines.capture import CaptureWriter
     from mlops.pipelines.model import load_trainer, unpack_with_contract
-    from mlops.pipelines.serving import CaptureWriter, ModelServer, ServedModel
+    from mlops.pipelines.serving import ModelServer, ServedModel
 
     life = local_lifecycle(project)
     record = choose_model(life, version)

@@ -1,7 +1,7 @@
 """Apply a Pulumi program's resources to a local AWS endpoint, without the Pulumi CLI.
 
-The program runs under the SDK's mock runtime (:mod:`mlops.infra.testing`), which captures every
-resource with its inputs resolved; each resource then becomes the AWS API calls the provider
+The program runs under the SDK's mock runtime (:mod:`mlops.infra.mock_runtime`), which captures
+every resource with its inputs resolved; each resource then becomes the AWS API calls the provider
 would make, sent with boto3. Only loopback endpoints are accepted, every supported type is
 listed in :data:`SUPPORTED`, and anything else fails loudly, naming the type.
 
@@ -20,8 +20,9 @@ from botocore.exceptions import ClientError
 
 from mlops.core.errors import UserError
 from mlops.infra.api_shapes import request
-from mlops.infra.local import client as local_client
-from mlops.infra.local import require_loopback
+from mlops.infra.local_endpoint import client as local_client
+from mlops.infra.local_endpoint import require_loopback
+from mlops.infra.mock_runtime import MockedProgram, MockedResource
 from mlops.infra.reconcile import (
     GONE,
     HOLDS_DATA,
@@ -34,7 +35,6 @@ from mlops.infra.reconcile import (
     records_from,
     update_calls,
 )
-from mlops.infra.testing import MockedProgram, MockedResource
 
 __all__ = ["SUPPORTED", "ApiCall", "Applied", "UnsupportedResourceError", "api_calls", "apply"]
 

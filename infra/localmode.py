@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 from mlops.core import yamlfile
 from mlops.core.errors import ExternalToolError, UserError
 from mlops.core.process import file_lock, listens_on, start_detached, start_time, verified
-from mlops.infra.local import is_loopback, provider_config, require_loopback
+from mlops.infra.local_endpoint import is_loopback, provider_config, require_loopback
 
 STATE = Path(".mlops") / "local.json"
 PID_FILE = Path(".mlops") / "local-endpoint.pid"
@@ -601,7 +601,7 @@ def missing_buckets(state: LocalState) -> list[str]:
     """The recorded lake buckets the endpoint does not have (empty when all are there)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
 
     buckets = dict(state.platform.get("buckets") or {})
     if not buckets:

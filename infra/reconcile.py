@@ -25,7 +25,7 @@ from functools import cache
 from typing import Any
 
 from mlops.infra.api_shapes import input_shape
-from mlops.infra.testing import MockedResource
+from mlops.infra.mock_runtime import MockedResource
 
 
 @dataclass(frozen=True)

@@ -256,7 +256,8 @@ def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     (``MLOPS_BUCKET_<ZONE>``, ``MLOPS_ENDPOINT_NAME``: Kubernetes), traffic is captured into it
     as SageMaker's data capture would (SageMaker captures itself).
     """
-    from mlops.pipelines.serving import CaptureWriter, ModelServer, ServedModel
+    from mlops.pipelines.capture import CaptureWriter
+    from mlops.pipelines.serving import ModelServer, ServedModel
 
     environ = environ or {}
     lake = Lake.from_environ(environ)

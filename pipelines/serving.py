@@ -37,26 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from mlops.pipelines.capture import CaptureWriter, read_captured
+from mlops.pipelines.capture import CaptureWriter
 from mlops.pipelines.data import DataContract
 from mlops.pipelines.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlops.pipelines.metrics import ServerMetrics
 from mlops.pipelines.model import ModelContract, Trainer, read_model_contract
 from mlops.pipelines.payload import MAX_PAYLOAD, PayloadError, RowSchema, parse_rows
 from mlops.pipelines.uvicorn_server import Limits, build_server
-
-__all__ = [
-    "MAX_PAYLOAD",
-    "CaptureWriter",
-    "Limits",
-    "ModelServer",
-    "PayloadError",
-    "RowSchema",
-    "ServedModel",
-    "load_model",
-    "parse_rows",
-    "read_captured",
-]
 
 _log = logging.getLogger(__name__)
 

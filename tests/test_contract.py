@@ -27,7 +27,7 @@ from platform_runs import ACCOUNT, CHALLENGER, SHADOW, one, platform
 
 from mlops.infra.api_shapes import UnknownInputError, request
 from mlops.infra.bootstrap import ApiCall, api_calls
-from mlops.infra.testing import MockedProgram, MockedResource
+from mlops.infra.mock_runtime import MockedProgram, MockedResource
 
 pytestmark = pytest.mark.integration
 SAGEMAKER = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"

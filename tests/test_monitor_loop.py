@@ -64,7 +64,7 @@ def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
 
     from mlops.composition.run import local_lifecycle
     from mlops.infra import localmode
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
 
     life = local_lifecycle(project)
     state = localmode.require_state(project)

@@ -19,6 +19,7 @@ from botocore.validate import ParamValidator
 
 from mlops.infra.api_shapes import input_shape
 from mlops.infra.bootstrap import SUPPORTED, api_calls, apply
+from mlops.infra.mock_runtime import MockedProgram
 from mlops.infra.reconcile import (
     ApiCall,
     client_token,
@@ -27,7 +28,6 @@ from mlops.infra.reconcile import (
     token_members,
     update_calls,
 )
-from mlops.infra.testing import MockedProgram
 
 FAKE_IDS = {
     "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
@@ -39,7 +39,7 @@ FAKE_IDS = {
 def platform_program() -> MockedProgram:
     from mlops.infra.aws import MLPlatform
     from mlops.infra.config import StackConfig
-    from mlops.infra.testing import CALLER_IDENTITY, run_program
+    from mlops.infra.mock_runtime import CALLER_IDENTITY, run_program
 
     def program() -> dict[str, Any]:
         cfg = StackConfig.load()

@@ -13,7 +13,10 @@ import urllib.request
 import numpy as np
 import pytest
 
-from mlops.pipelines.serving import CaptureWriter, Limits, ModelServer, RowSchema, read_captured
+from mlops.pipelines.capture import CaptureWriter, read_captured
+from mlops.pipelines.payload import RowSchema
+from mlops.pipelines.serving import ModelServer
+from mlops.pipelines.uvicorn_server import Limits
 
 
 def predict(rows: np.ndarray) -> np.ndarray:
