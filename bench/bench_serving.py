@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from mlops.core import git as gitcmd
+
 ROOT = Path(__file__).resolve().parents[1]
 
 DRIVER = r"""
@@ -227,13 +229,9 @@ def line(label: str, result: dict[str, Any]) -> dict[str, float]:
 def previous_server(commit: str) -> Any:
     """The server module as it was at ``commit``, or None where git cannot show it."""
     try:
-        source = subprocess.run(
-            ["git", "-C", str(ROOT), "show", f"{commit}:pipelines/serving.py"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
+        shown = gitcmd.run("-C", str(ROOT), "show", f"{commit}:pipelines/serving.py")
+        source = shown.decode()
+    except gitcmd.GitError:
         return None
     path = Path(tempfile.mkdtemp()) / "previous_serving.py"
     path.write_text(source)

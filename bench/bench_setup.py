@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlops.core import git as gitcmd
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,7 +34,7 @@ def fresh_run(installer: str) -> float:
         }
         env.pop("VIRTUAL_ENV", None)
         start = time.perf_counter()
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        gitcmd.clone(str(ROOT), clone)
         subprocess.run(
             ["bash", "scripts/demo.sh"], cwd=clone, env=env, check=True, capture_output=True
         )
