@@ -26,7 +26,8 @@ from botocore.stub import Stubber
 from platform_runs import ACCOUNT, CHALLENGER, SHADOW, one, platform
 
 from mlops.infra.api_shapes import UnknownInputError, request
-from mlops.infra.bootstrap import ApiCall, api_calls
+from mlops.infra.bootstrap import api_calls
+from mlops.infra.local_services.base import ApiCall
 from mlops.infra.mock_runtime import MockedProgram, MockedResource
 
 pytestmark = pytest.mark.integration

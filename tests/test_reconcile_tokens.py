@@ -18,10 +18,11 @@ import pytest
 from botocore.validate import ParamValidator
 
 from mlops.infra.api_shapes import input_shape
-from mlops.infra.bootstrap import SUPPORTED, api_calls, apply
+from mlops.infra.bootstrap import api_calls, apply
+from mlops.infra.local_services import RESOURCES
+from mlops.infra.local_services.base import ApiCall
 from mlops.infra.mock_runtime import MockedProgram
 from mlops.infra.reconcile import (
-    ApiCall,
     client_token,
     delete_calls,
     make_record,
@@ -104,7 +105,7 @@ def test_the_token_fits_every_api_the_bootstrap_can_call() -> None:
     program = platform_program()
     operations = {(c.service, c.operation) for r in program.resources for c in api_calls(r)}
     operations |= {(c.service, c.operation) for c in reconcile_calls(program)}
-    assert {t.split(":")[-1] for t in SUPPORTED} >= {"Pipeline", "Bucket"}
+    assert {t.split(":")[-1] for t in RESOURCES} >= {"Pipeline", "Bucket"}
     token = client_token("any", "parts")
     with_tokens = 0
     for service, operation in sorted(operations):
