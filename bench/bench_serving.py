@@ -116,12 +116,12 @@ class MemoryS3:
         self.resume = threading.Event()
         self.resume.set()
 
-    def head_object(self, Bucket: str, Key: str) -> None:  # noqa: N803 - boto3's names
+    def head_object(self, Bucket: str, Key: str) -> None:  # boto3's names
         from botocore.exceptions import ClientError
 
         raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:
         self.resume.wait()
         self.objects[Key] = Body
 

@@ -173,7 +173,7 @@ def _pod_reason(context: str | None, namespace: str, job: str) -> str:
 def _stream_logs(context: str | None, namespace: str, job: str, say: Say) -> None:
     """Print the Job's logs as they come (a side channel: its failure never fails the run)."""
     try:
-        with subprocess.Popen(  # noqa: S603 - kubectl with fixed arguments
+        with subprocess.Popen(  # kubectl with fixed arguments
             _kubectl(
                 context,
                 "logs",

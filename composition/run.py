@@ -433,7 +433,7 @@ def stack_outputs(project: Path, stack: str) -> PlatformOutputs:
     if shutil.which("pulumi"):
         try:
             proc = subprocess.run(
-                ["pulumi", "stack", "output", "platform", "--json", "--stack", stack],  # noqa: S607
+                ["pulumi", "stack", "output", "platform", "--json", "--stack", stack],
                 cwd=project,
                 capture_output=True,
                 text=True,

@@ -137,7 +137,7 @@ def call(
     if git is None:
         raise GitError(command, "git is not installed (https://git-scm.com)", missing=True)
     try:
-        return subprocess.run(  # noqa: S603 - fixed program, options before every location
+        return subprocess.run(  # fixed program, options before every location
             [git, *SAFE_CONFIG, *args],
             cwd=cwd,
             input=data,

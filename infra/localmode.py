@@ -633,7 +633,7 @@ def _pulumi(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         ["pulumi", *args, "--non-interactive"],
         cwd=project,
-        env=_pulumi_env(project),  # noqa: S607
+        env=_pulumi_env(project),
         capture_output=True,
         text=True,
         check=False,
@@ -660,8 +660,8 @@ def pulumi_config_commands(endpoint: str, extra: dict[str, Any]) -> list[list[st
 
 
 def _pulumi_up(project: Path, state: LocalState, extra: dict[str, Any]) -> dict[str, Any]:
-    subprocess.run(  # noqa: S603
-        ["pulumi", "stack", "select", "--create", "local", "--non-interactive"],  # noqa: S607
+    subprocess.run(
+        ["pulumi", "stack", "select", "--create", "local", "--non-interactive"],
         cwd=project,
         env=_pulumi_env(project),
         capture_output=True,

@@ -110,7 +110,7 @@ class ContainerEnv:
             ),
             contract=Path(environ.get("MLOPS_DATA_CONTRACT", "data/contract.yaml")),
             train_module=module,
-            host=environ.get("MLOPS_SERVE_HOST", "0.0.0.0"),  # noqa: S104 - inside the container
+            host=environ.get("MLOPS_SERVE_HOST", "0.0.0.0"),  # inside the container
             port=int(port),
         )
 

@@ -171,7 +171,7 @@ class Batcher:
                 parts = await asyncio.get_running_loop().run_in_executor(
                     self._pool, self._predict, rows
                 )
-        except Exception as exc:  # noqa: BLE001 - handed to the requests, which answer 500
+        except Exception as exc:  # handed to the requests, which answer 500
             if len(live) == 1:
                 if not live[0][1].done():
                     live[0][1].set_exception(exc)
@@ -285,7 +285,7 @@ class InferenceApp:
         except PayloadError as exc:
             await _reply(send, exc.status, {"error": str(exc)})
             return
-        except Exception:  # noqa: BLE001 - a model error must not kill the server
+        except Exception:  # a model error must not kill the server
             _log.exception("the model failed on a request")
             self.metrics.model_errors.inc()
             # The model's own message may name paths or hosts: it goes to the log, not the client.

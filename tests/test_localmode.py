@@ -339,7 +339,7 @@ def test_a_reused_port_is_not_taken_for_our_endpoint(tmp_path: Path, invoke) -> 
     from mlops.core.process import listens_on, start_time
 
     class Foreign(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -44,7 +44,7 @@ class DataQualityMonitorArgs:
     schedule: str
 
     @classmethod
-    def from_config(  # noqa: PLR0913 - the platform's wiring, one argument per dependency
+    def from_config(  # the platform's wiring, one argument per dependency
         cls,
         config: StackConfig,
         role_arn: pulumi.Input[str],

@@ -66,7 +66,7 @@ class MonitoringArgs:
     notification_email: str = ""
 
     @classmethod
-    def from_config(  # noqa: PLR0913 - the platform's wiring, one argument per dependency
+    def from_config(  # the platform's wiring, one argument per dependency
         cls,
         config: StackConfig,
         account_id: pulumi.Input[str],

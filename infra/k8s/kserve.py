@@ -26,7 +26,7 @@ def predictor(args: ModelServerArgs) -> dict[str, Any]:
         "kserve-container",  # the name KServe looks for
         args.canary_image or args.image,
         "serve",
-        {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+        {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # inside the pod
         resources,
         "serving",
         container_extra={

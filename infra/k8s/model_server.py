@@ -154,7 +154,7 @@ class ModelServer(pulumi.ComponentResource):
             "server",
             image,
             "serve",
-            {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+            {"MLOPS_SERVE_HOST": "0.0.0.0", **args.env},  # inside the pod
             resources,
             "serving",
             container_extra={
