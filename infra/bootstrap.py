@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from mlops.core.errors import UserError
 from mlops.infra.local_endpoint import client as local_client
 from mlops.infra.local_endpoint import require_loopback
-from mlops.infra.local_services import ALREADY_THERE, GONE, HOLDS_DATA, OPERATIONS, RESOURCES
+from mlops.infra.local_services import GONE, HOLDS_DATA, OPERATIONS, RESOURCES, already_there
 from mlops.infra.local_services.base import ApiCall, Context, Record
 from mlops.infra.mock_runtime import MockedProgram, MockedResource
 from mlops.infra.reconcile import (
@@ -131,7 +131,7 @@ def apply(
             fresh, response = send(call)
             skipped += not fresh and old is None and call is calls[0]
             ids.update(assigned_ids(call.operation, response))
-            if call.operation == "CreateKey" and "KeyId" in ids:
+            if "KeyId" in ids:  # a key's id, for the aliases that name it
                 ctx.key_ids[resource.name] = ids["KeyId"]
         if resource.custom:
             tally = created if old is None else updated
@@ -212,10 +212,4 @@ def _gone(exc: ClientError) -> bool:
 
 def _already_there(exc: ClientError) -> bool:
     error = exc.response["Error"]
-    if error["Code"] in ALREADY_THERE:
-        return True
-    # SageMaker reports duplicates as a ValidationException that says so.
-    return (
-        error["Code"] == "ValidationException"
-        and "already exist" in error.get("Message", "").lower()
-    )
+    return already_there(error["Code"], error.get("Message", ""))

@@ -71,3 +71,10 @@ def test_the_registry_is_the_union_of_its_services() -> None:
     assert len(registry.RESOURCES) == sum(len(s.resources) for s in registry.SERVICES)
     assert registry.GONE == frozenset().union(*(s.gone for s in registry.SERVICES))
     assert "BucketNotEmpty" in registry.HOLDS_DATA and "NoSuchBucket" in registry.GONE
+
+
+def test_a_rerun_creation_is_recognised_by_code_or_by_sagemakers_message() -> None:
+    assert registry.already_there("BucketAlreadyOwnedByYou", "")
+    assert registry.already_there("ValidationException", "Pipeline churn already exists")
+    assert not registry.already_there("ValidationException", "InstanceType is not valid")
+    assert not registry.already_there("AccessDenied", "")

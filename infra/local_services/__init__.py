@@ -48,3 +48,10 @@ GONE: frozenset[str] = frozenset().union(*(s.gone for s in SERVICES))
 """The resource is already gone: nothing to delete."""
 HOLDS_DATA: frozenset[str] = frozenset().union(*(s.holds_data for s in SERVICES))
 """AWS refuses these deletes because the resource holds data: it stays, and is named."""
+
+
+def already_there(code: str, message: str) -> bool:
+    """Whether a creation's error (code and message) means the resource is already there."""
+    return code in ALREADY_THERE or any(
+        s.duplicate(code, message) for s in SERVICES if s.duplicate is not None
+    )

@@ -77,6 +77,8 @@ class LocalService:
         already_there: error codes a creation answers with when it already exists.
         gone: error codes a deletion answers with when the resource is already gone.
         holds_data: error codes of a deletion AWS refuses because the resource holds data.
+        duplicate: another way the service says a creation already exists, from the error's
+            code and message.
     """
 
     name: str
@@ -85,6 +87,7 @@ class LocalService:
     already_there: frozenset[str] = frozenset()
     gone: frozenset[str] = frozenset()
     holds_data: frozenset[str] = frozenset()
+    duplicate: Callable[[str, str], bool] | None = None
 
 
 DROP = ("tags", "region", "forceDestroy", "forceDelete")

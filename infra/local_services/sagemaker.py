@@ -62,6 +62,11 @@ def _data_quality(r: MockedResource, ctx: Context) -> list[ApiCall]:
     return [ApiCall("sagemaker", op, request("sagemaker", op, body, JobDefinitionName=r.name))]
 
 
+def _duplicate(code: str, message: str) -> bool:
+    # SageMaker reports duplicates as a ValidationException that says so.
+    return code == "ValidationException" and "already exist" in message.lower()
+
+
 def _undo(op: str, name: str, *, replaced: bool) -> Operation:
     """A resource deleted by its name; ``replaced``: a change means delete, then create."""
 
@@ -99,4 +104,5 @@ SERVICE = LocalService(
     already_there=frozenset({"ResourceInUse", "ResourceInUseException"}),
     gone=frozenset({"ResourceNotFound"}),
     holds_data=frozenset({"ConflictException"}),
+    duplicate=_duplicate,
 )
