@@ -26,7 +26,7 @@ import json, resource, sys, time, warnings
 warnings.simplefilter("ignore")
 start = time.perf_counter()
 sys.path.insert(0, sys.argv[3])
-from mlops.infra.testing import CALLER_IDENTITY, run_program
+from mlops.infra.mock_runtime import CALLER_IDENTITY, run_program
 import fleet
 case, models = sys.argv[1], int(sys.argv[2])
 

@@ -137,7 +137,7 @@ def cold(project: Path, *args: str, sample: bool = False) -> tuple[float, float,
 PEER = r"""
 import sys, time, warnings
 warnings.simplefilter("ignore")
-from mlops.infra.testing import CALLER_IDENTITY, run_program
+from mlops.infra.mock_runtime import CALLER_IDENTITY, run_program
 import pulumi_aws as aws
 n = int(sys.argv[1])
 def program():

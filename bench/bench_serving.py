@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from mlops.core import git as gitcmd
+
 ROOT = Path(__file__).resolve().parents[1]
 
 DRIVER = r"""
@@ -114,12 +116,12 @@ class MemoryS3:
         self.resume = threading.Event()
         self.resume.set()
 
-    def head_object(self, Bucket: str, Key: str) -> None:  # noqa: N803 - boto3's names
+    def head_object(self, Bucket: str, Key: str) -> None:  # boto3's names
         from botocore.exceptions import ClientError
 
         raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:
         self.resume.wait()
         self.objects[Key] = Body
 
@@ -227,13 +229,9 @@ def line(label: str, result: dict[str, Any]) -> dict[str, float]:
 def previous_server(commit: str) -> Any:
     """The server module as it was at ``commit``, or None where git cannot show it."""
     try:
-        source = subprocess.run(
-            ["git", "-C", str(ROOT), "show", f"{commit}:pipelines/serving.py"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
+        shown = gitcmd.run("-C", str(ROOT), "show", f"{commit}:pipelines/serving.py")
+        source = shown.decode()
+    except gitcmd.GitError:
         return None
     path = Path(tempfile.mkdtemp()) / "previous_serving.py"
     path.write_text(source)
@@ -260,6 +258,7 @@ def main() -> None:
     parser.add_argument("--peer", default="7cf8347", help="commit of the previous server")
     args = parser.parse_args()
     from mlops.pipelines import serving
+    from mlops.pipelines.payload import RowSchema
 
     trainer, model, rows, contract = model_and_rows()
 
@@ -292,7 +291,7 @@ def main() -> None:
         print(f"peer: previous server skipped (git cannot show {args.peer})")
 
     s3 = MemoryS3()
-    server = serve(serving, predict, serving.RowSchema.from_contract(contract), s3)
+    server = serve(serving, predict, RowSchema.from_contract(contract), s3)
     try:
         for clients in (1, 8, 64):
             for keep in (True, False):

@@ -31,6 +31,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from mlops.core import git as gitcmd
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {
     "clone -> demo report": 30.0,
@@ -94,8 +96,8 @@ def measure(rev: str, installer: str, tmp: Path) -> dict[str, float]:
     env["PIP_NO_CACHE_DIR"] = "1"
     figures: dict[str, float] = {}
     start = time.perf_counter()
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    subprocess.run(["git", "-C", str(clone), "checkout", "-q", rev], check=True)
+    gitcmd.run("clone", "--quiet", "--", str(ROOT), str(clone))  # whole history: --peer
+    gitcmd.run("checkout", "--quiet", "--detach", gitcmd.check_ref(rev), cwd=clone)
     subprocess.run(["bash", "scripts/demo.sh"], cwd=clone, env=env, check=True, capture_output=True)
     figures["clone -> demo report"] = time.perf_counter() - start
     report = json.loads((clone / "build" / "demo" / "report.json").read_text())

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlops.core import git as gitcmd
+
 RUNNER = r"""
 import dataclasses, sys
 from pathlib import Path
@@ -51,7 +53,7 @@ FILES = [
 
 
 def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+    gitcmd.run(*args, cwd=cwd)
 
 
 def prepare(root: Path) -> tuple[Path, Path]:

@@ -49,8 +49,8 @@ def environment(env: str, models: int) -> None:
         TrainingPipeline,
         TrainingPipelineArgs,
     )
-    from mlops.infra.aws.names import PlatformNames
     from mlops.infra.aws.platform import lake_args
+    from mlops.infra.aws.resource_names import PlatformNames
 
     base = config("fleet", env)
     lake = DataLake(f"fleet-{env}-lake", lake_args(base, ACCOUNT))

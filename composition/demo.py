@@ -177,7 +177,7 @@ def _local_up(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
 
 def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     from mlops.infra import localmode
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
     from mlops.pipelines.serving import Capture, ServedModel, serve_model
 
     life, run = s.lifecycle, s.training
@@ -223,7 +223,7 @@ def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
             f"{server.url}/invocations", data=body, headers={"Content-Type": "application/json"}
         )
         start = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:  # loopback
             json.loads(response.read())
         latencies.append(time.perf_counter() - start)
     capture.flush()
@@ -236,7 +236,7 @@ def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
 
 def _monitor(s: DemoState) -> dict[str, Any]:
     from mlops.pipelines.drift import drift_report
-    from mlops.pipelines.serving import read_captured
+    from mlops.pipelines.capture import read_captured
     from mlops.pipelines.verdict import conclude
 
     life = s.lifecycle

@@ -178,7 +178,7 @@ def _pod_reason(context: str | None, namespace: str, job: str) -> str:
 def _stream_logs(context: str | None, namespace: str, job: str, say: Say) -> None:
     """Print the Job's logs as they come (a side channel: its failure never fails the run)."""
     try:
-        with subprocess.Popen(  # noqa: S603 - kubectl with fixed arguments
+        with subprocess.Popen(  # kubectl with fixed arguments
             _kubectl(
                 context,
                 "logs",
@@ -208,8 +208,8 @@ def _require_current_context() -> None:
     import subprocess
 
     try:
-        done = subprocess.run(  # noqa: S603 - kubectl with fixed arguments
-            ["kubectl", "config", "current-context"],  # noqa: S607 - kubectl from PATH, checked
+        done = subprocess.run(
+            ["kubectl", "config", "current-context"],
             capture_output=True,
             text=True,
             timeout=30,

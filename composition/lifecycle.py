@@ -106,7 +106,7 @@ def lifecycle_for(project: Path, stack: str | None = None, *, act: bool = True) 
 def _local(project: Path) -> tuple[PlatformOutputs, Any]:
     """Local mode's platform outputs and a client maker for its embedded endpoint."""
     from mlops.infra import localmode
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
 
     state = localmode.require_state(project)
 
@@ -156,7 +156,7 @@ def stack_outputs(project: Path, stack: str) -> PlatformOutputs:
     if shutil.which("pulumi"):
         try:
             proc = subprocess.run(
-                ["pulumi", "stack", "output", "platform", "--json", "--stack", stack],  # noqa: S607
+                ["pulumi", "stack", "output", "platform", "--json", "--stack", stack],
                 cwd=project,
                 capture_output=True,
                 text=True,

@@ -25,8 +25,13 @@ from pathlib import Path
 
 from mlops.core.errors import ExternalToolError, UserError
 
+# Every git timeout the tool uses, here so that callers pick one by what they do.
 TIMEOUT_S = 120.0
-"""Longest any git call may take (a clone of a pack over a slow link fits well inside)."""
+"""Longest a git call may take by default: a clone or tag listing of a pack over a slow link."""
+REPOSITORY_TIMEOUT_S = 60.0
+"""Work inside a project's own repository (``mlops update``'s merges): no network involved."""
+PROBE_TIMEOUT_S = 10.0
+"""A quick question asked on every pipeline run (which commit, any uncommitted change)."""
 
 ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
 
@@ -132,7 +137,7 @@ def call(
     if git is None:
         raise GitError(command, "git is not installed (https://git-scm.com)", missing=True)
     try:
-        return subprocess.run(  # noqa: S603 - fixed program, options before every location
+        return subprocess.run(  # fixed program, options before every location
             [git, *SAFE_CONFIG, *args],
             cwd=cwd,
             input=data,

@@ -24,7 +24,7 @@ def package_name(project: str) -> str:
     return project.replace("-", "_")
 
 
-def common_problems(name: str) -> list[str]:  # noqa: C901 - one flat rule per branch reads best
+def common_problems(name: str) -> list[str]:  # one flat rule per branch reads best
     """Every shared rule ``name`` breaks, each as a sentence; empty if it breaks none."""
     problems: list[str] = []
     if len(name) < MIN_NAME_LENGTH:

@@ -31,7 +31,7 @@ def start_detached(
     ready.parent.mkdir(parents=True, exist_ok=True)
     ready.unlink(missing_ok=True)
     with log.open("ab") as handle:  # the child keeps its own descriptor
-        proc = subprocess.Popen(  # noqa: S603 - our own modules, fixed arguments
+        proc = subprocess.Popen(  # our own modules, fixed arguments
             command, stdout=handle, stderr=handle, start_new_session=True
         )
     _DETACHED.append(proc)
@@ -202,7 +202,7 @@ def run_tool(args: list[str], what: str, timeout: float, stdin: str | None = Non
             finish within ``timeout``.
     """
     try:
-        proc = subprocess.run(  # noqa: S603 - our callers' fixed arguments
+        proc = subprocess.run(  # our callers' fixed arguments
             args, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:

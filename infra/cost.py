@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.infra.aws.catalog import RegionPrices, instance_catalogue, price_table
-from mlops.infra.policy import aws_rules as aws
+from mlops.infra.policy.aws import readers
 from mlops.infra.policy.model import Stack
 
 COMPUTE = ("endpoint", "serverless", "training")
@@ -138,10 +138,10 @@ def _price(instance_type: Any, unknown: set[str]) -> float:
 def _endpoints(
     stack: Stack, assumptions: Assumptions, prices: RegionPrices, hours: int, unknown: set[str]
 ) -> Iterator[CostLine]:
-    for config in stack.of(aws.ENDPOINT_CONFIG):
-        for v in aws.variants(config):
+    for config in stack.of(readers.ENDPOINT_CONFIG):
+        for v in readers.variants(config):
             name = f"{config.name} / {v.get('variantName')}"
-            if aws.is_serverless(v):
+            if readers.is_serverless(v):
                 memory_gb = float((v.get("serverlessConfig") or {}).get("memorySizeInMb", 0)) / 1024
                 seconds = (
                     assumptions.requests_per_day * DAYS_PER_MONTH * assumptions.request_ms / 1000
@@ -161,8 +161,8 @@ def _endpoints(
 def _training(
     stack: Stack, assumptions: Assumptions, prices: RegionPrices, unknown: set[str]
 ) -> Iterator[CostLine]:
-    for pipeline in stack.of(aws.PIPELINE):
-        for job in aws.pipeline_jobs(pipeline):
+    for pipeline in stack.of(readers.PIPELINE):
+        for job in readers.pipeline_jobs(pipeline):
             if job["kind"] != "Training":
                 continue
             itype, count = job["instance_type"], float(job["count"])
@@ -174,7 +174,7 @@ def _training(
 
 
 def _storage(stack: Stack, assumptions: Assumptions, prices: RegionPrices) -> Iterator[CostLine]:
-    for _bucket, name in aws.buckets(stack):
+    for _bucket, name in readers.buckets(stack):
         zone = next((z for z in assumptions.storage_gb if name.endswith(f"-lake-{z}")), None)
         if zone is not None:
             gb = assumptions.storage_gb[zone]
@@ -184,9 +184,9 @@ def _storage(stack: Stack, assumptions: Assumptions, prices: RegionPrices) -> It
 
 def _fixed(stack: Stack, prices: RegionPrices) -> Iterator[CostLine]:
     fixed = (
-        ("alarms", aws.ALARM, prices.cloudwatch_alarm_month, "alarm"),
+        ("alarms", readers.ALARM, prices.cloudwatch_alarm_month, "alarm"),
         ("dashboards", DASHBOARD, prices.cloudwatch_dashboard_month, "dashboard"),
-        ("kms", aws.KMS_KEY, prices.kms_key_month, "key"),
+        ("kms", readers.KMS_KEY, prices.kms_key_month, "key"),
     )
     for category, type_, price, unit in fixed:
         count = len(stack.of(type_))

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 from mlops.core import yamlfile
 from mlops.core.errors import ExternalToolError, UserError
 from mlops.core.process import file_lock, listens_on, start_detached, start_time, verified
-from mlops.infra.local import is_loopback, provider_config, require_loopback
+from mlops.infra.local_endpoint import is_loopback, provider_config, require_loopback
 
 STATE = Path(".mlops") / "local.json"
 PID_FILE = Path(".mlops") / "local-endpoint.pid"
@@ -616,7 +616,7 @@ def missing_buckets(state: LocalState) -> list[str]:
     """The recorded lake buckets the endpoint does not have (empty when all are there)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
 
     buckets = dict(state.platform.get("buckets") or {})
     if not buckets:
@@ -648,7 +648,7 @@ def _pulumi(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         ["pulumi", *args, "--non-interactive"],
         cwd=project,
-        env=_pulumi_env(project),  # noqa: S607
+        env=_pulumi_env(project),
         capture_output=True,
         text=True,
         check=False,
@@ -675,8 +675,8 @@ def pulumi_config_commands(endpoint: str, extra: dict[str, Any]) -> list[list[st
 
 
 def _pulumi_up(project: Path, state: LocalState, extra: dict[str, Any]) -> dict[str, Any]:
-    subprocess.run(  # noqa: S603
-        ["pulumi", "stack", "select", "--create", "local", "--non-interactive"],  # noqa: S607
+    subprocess.run(
+        ["pulumi", "stack", "select", "--create", "local", "--non-interactive"],
         cwd=project,
         env=_pulumi_env(project),
         capture_output=True,

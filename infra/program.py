@@ -23,7 +23,7 @@ from mlops.core import yamlfile
 from mlops.core.errors import MlopsError, UserError
 from mlops.core.text import suggest
 from mlops.infra.config import SECRET_PLACEHOLDER, is_secure
-from mlops.infra.testing import CALLER_IDENTITY, MockedProgram, run_program
+from mlops.infra.mock_runtime import CALLER_IDENTITY, MockedProgram, run_program
 
 
 def stacks(project: Path) -> list[str]:

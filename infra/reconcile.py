@@ -7,7 +7,8 @@ unchanged is left alone; a changed one is updated in place where the API allows 
 where AWS itself treats the resource as immutable (SageMaker models, endpoint configs, job
 definitions); a resource gone from the program is deleted, newest first. Deleting never takes
 data with it: a bucket with objects, a repository with images or a model group with registered
-versions is left in place and named.
+versions is left in place and named. What each creation call's update, replacement, deletion
+and assigned ids are is declared with its AWS service, in :mod:`mlops.infra.local_services`.
 
 An API that takes an idempotency token (``ClientRequestToken``, ``ClientToken``: AWS wants 32 to
 128 characters) gets one derived from the call and the resource's record (:func:`with_tokens`):
@@ -19,52 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from mlops.infra.api_shapes import input_shape
-from mlops.infra.testing import MockedResource
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    """One AWS API call: service, operation (botocore's name) and parameters."""
-
-    service: str
-    operation: str
-    params: dict[str, Any]
-
-
-Record = dict[str, Any]
-
-# AWS refuses these deletes because the resource holds data: it stays, and is named.
-HOLDS_DATA = {
-    "BucketNotEmpty",
-    "RepositoryNotEmptyException",
-    "ConflictException",
-}
-# The resource is already gone: nothing to delete.
-GONE = {
-    "NoSuchBucket",
-    "NoSuchEntity",
-    "NotFoundException",
-    "NotFound",
-    "ResourceNotFound",
-    "ResourceNotFoundException",
-    "RepositoryNotFoundException",
-    "EntityNotFoundException",
-    "ObjectNotFoundException",
-}
-# AWS treats these as immutable: a change means delete, then create.
-REPLACED = {
-    "CreateModel",
-    "CreateEndpointConfig",
-    "CreateEndpoint",
-    "CreateDataQualityJobDefinition",
-    "CreatePipeline",
-}
+from mlops.infra.local_services import OPERATIONS
+from mlops.infra.local_services.base import ApiCall, Record
+from mlops.infra.mock_runtime import MockedResource
 
 
 def digest(resource: MockedResource) -> str:
@@ -141,202 +103,13 @@ def update_calls(record: Record, calls: list[ApiCall]) -> tuple[list[ApiCall], l
         return [], calls
     _, operation, old = first
     new = calls[0].params
-    if operation in REPLACED:
+    known = OPERATIONS.get(operation)
+    if known is not None and known.replaced:
         return delete_calls(record), calls
-    special = _UPDATES.get(operation)
-    if special is None:
+    if known is None or known.update is None:
         return [], calls
-    updates = [with_tokens(c, record) for c in special(old, new, record.get("ids", {}))]
+    updates = [with_tokens(c, record) for c in known.update(old, new, record.get("ids", {}))]
     return [], updates + calls[1:]
-
-
-def _key_update(old: dict[str, Any], new: dict[str, Any], ids: dict[str, str]) -> list[ApiCall]:
-    key = ids.get("KeyId")
-    if not key:
-        return []
-    calls = [
-        ApiCall(
-            "kms", "UpdateKeyDescription", {"KeyId": key, "Description": new.get("Description", "")}
-        )
-    ]
-    if new.get("Policy"):
-        calls.append(
-            ApiCall(
-                "kms",
-                "PutKeyPolicy",
-                {"KeyId": key, "PolicyName": "default", "Policy": new["Policy"]},
-            )
-        )
-    return calls
-
-
-def _role_update(old: dict[str, Any], new: dict[str, Any], _ids: dict[str, str]) -> list[ApiCall]:
-    name = new["RoleName"]
-    return [
-        ApiCall(
-            "iam",
-            "UpdateAssumeRolePolicy",
-            {"RoleName": name, "PolicyDocument": new["AssumeRolePolicyDocument"]},
-        ),
-        ApiCall("iam", "UpdateRole", {"RoleName": name, "Description": new.get("Description", "")}),
-    ]
-
-
-def _topic_update(old: dict[str, Any], new: dict[str, Any], ids: dict[str, str]) -> list[ApiCall]:
-    arn = ids.get("TopicArn")
-    if not arn:
-        return []
-    return [
-        ApiCall(
-            "sns", "SetTopicAttributes", {"TopicArn": arn, "AttributeName": k, "AttributeValue": v}
-        )
-        for k, v in new.get("Attributes", {}).items()
-    ]
-
-
-def _alias_update(old: dict[str, Any], new: dict[str, Any], _ids: dict[str, str]) -> list[ApiCall]:
-    return [
-        ApiCall(
-            "kms", "UpdateAlias", {"AliasName": new["AliasName"], "TargetKeyId": new["TargetKeyId"]}
-        )
-    ]
-
-
-def _database_update(
-    old: dict[str, Any], new: dict[str, Any], _ids: dict[str, str]
-) -> list[ApiCall]:
-    database = new["DatabaseInput"]
-    return [
-        ApiCall("glue", "UpdateDatabase", {"Name": database["Name"], "DatabaseInput": database})
-    ]
-
-
-_UPDATES: dict[str, Callable[[dict[str, Any], dict[str, Any], dict[str, str]], list[ApiCall]]] = {
-    "CreateKey": _key_update,
-    "CreateRole": _role_update,
-    "CreateTopic": _topic_update,
-    "CreateAlias": _alias_update,
-    "CreateDatabase": _database_update,
-}
-
-
-def _scalable(p: dict[str, Any]) -> dict[str, Any]:
-    return {k: p[k] for k in ("ServiceNamespace", "ResourceId", "ScalableDimension")}
-
-
-_DELETES: dict[str, Callable[[dict[str, Any], dict[str, str]], list[ApiCall]]] = {
-    "CreateBucket": lambda p, _: [ApiCall("s3", "DeleteBucket", {"Bucket": p["Bucket"]})],
-    "PutBucketTagging": lambda p, _: [
-        ApiCall("s3", "DeleteBucketTagging", {"Bucket": p["Bucket"]})
-    ],
-    "PutBucketVersioning": lambda p, _: [
-        ApiCall(
-            "s3",
-            "PutBucketVersioning",
-            {"Bucket": p["Bucket"], "VersioningConfiguration": {"Status": "Suspended"}},
-        )
-    ],
-    "PutBucketEncryption": lambda p, _: [
-        ApiCall("s3", "DeleteBucketEncryption", {"Bucket": p["Bucket"]})
-    ],
-    "PutPublicAccessBlock": lambda p, _: [
-        ApiCall("s3", "DeletePublicAccessBlock", {"Bucket": p["Bucket"]})
-    ],
-    "PutBucketOwnershipControls": lambda p, _: [
-        ApiCall("s3", "DeleteBucketOwnershipControls", {"Bucket": p["Bucket"]})
-    ],
-    "PutBucketPolicy": lambda p, _: [ApiCall("s3", "DeleteBucketPolicy", {"Bucket": p["Bucket"]})],
-    "PutBucketLifecycleConfiguration": lambda p, _: [
-        ApiCall("s3", "DeleteBucketLifecycle", {"Bucket": p["Bucket"]})
-    ],
-    "PutBucketLogging": lambda p, _: [
-        ApiCall("s3", "PutBucketLogging", {"Bucket": p["Bucket"], "BucketLoggingStatus": {}})
-    ],
-    "CreateKey": lambda p, ids: (
-        [ApiCall("kms", "ScheduleKeyDeletion", {"KeyId": ids["KeyId"], "PendingWindowInDays": 7})]
-        if "KeyId" in ids
-        else []
-    ),
-    "CreateAlias": lambda p, _: [ApiCall("kms", "DeleteAlias", {"AliasName": p["AliasName"]})],
-    "CreateDatabase": lambda p, _: [
-        ApiCall("glue", "DeleteDatabase", {"Name": p["DatabaseInput"]["Name"]})
-    ],
-    "CreateRepository": lambda p, _: [
-        ApiCall("ecr", "DeleteRepository", {"repositoryName": p["repositoryName"]})
-    ],
-    "CreateLogGroup": lambda p, _: [
-        ApiCall("logs", "DeleteLogGroup", {"logGroupName": p["logGroupName"]})
-    ],
-    "CreateRole": lambda p, _: [ApiCall("iam", "DeleteRole", {"RoleName": p["RoleName"]})],
-    "PutRolePolicy": lambda p, _: [
-        ApiCall(
-            "iam", "DeleteRolePolicy", {"RoleName": p["RoleName"], "PolicyName": p["PolicyName"]}
-        )
-    ],
-    "CreatePipeline": lambda p, _: [
-        ApiCall(
-            "sagemaker",
-            "DeletePipeline",
-            {"PipelineName": p["PipelineName"]},  # its ClientRequestToken: with_tokens()
-        )
-    ],
-    "CreateModelPackageGroup": lambda p, _: [
-        ApiCall(
-            "sagemaker",
-            "DeleteModelPackageGroup",
-            {"ModelPackageGroupName": p["ModelPackageGroupName"]},
-        )
-    ],
-    "CreateModel": lambda p, _: [
-        ApiCall("sagemaker", "DeleteModel", {"ModelName": p["ModelName"]})
-    ],
-    "CreateEndpointConfig": lambda p, _: [
-        ApiCall(
-            "sagemaker", "DeleteEndpointConfig", {"EndpointConfigName": p["EndpointConfigName"]}
-        )
-    ],
-    "CreateEndpoint": lambda p, _: [
-        ApiCall("sagemaker", "DeleteEndpoint", {"EndpointName": p["EndpointName"]})
-    ],
-    "CreateDataQualityJobDefinition": lambda p, _: [
-        ApiCall(
-            "sagemaker",
-            "DeleteDataQualityJobDefinition",
-            {"JobDefinitionName": p["JobDefinitionName"]},
-        )
-    ],
-    "CreateTopic": lambda p, ids: (
-        [ApiCall("sns", "DeleteTopic", {"TopicArn": ids["TopicArn"]})] if "TopicArn" in ids else []
-    ),
-    "SetTopicAttributes": lambda p, _: [],  # goes with its topic
-    "Subscribe": lambda p, ids: (
-        [ApiCall("sns", "Unsubscribe", {"SubscriptionArn": ids["SubscriptionArn"]})]
-        if "SubscriptionArn" in ids
-        else []
-    ),
-    "PutRule": lambda p, _: [ApiCall("events", "DeleteRule", {"Name": p["Name"]})],
-    "PutTargets": lambda p, _: [
-        ApiCall(
-            "events", "RemoveTargets", {"Rule": p["Rule"], "Ids": [t["Id"] for t in p["Targets"]]}
-        )
-    ],
-    "PutMetricAlarm": lambda p, _: [
-        ApiCall("cloudwatch", "DeleteAlarms", {"AlarmNames": [p["AlarmName"]]})
-    ],
-    "PutDashboard": lambda p, _: [
-        ApiCall("cloudwatch", "DeleteDashboards", {"DashboardNames": [p["DashboardName"]]})
-    ],
-    "RegisterScalableTarget": lambda p, _: [
-        ApiCall("application-autoscaling", "DeregisterScalableTarget", _scalable(p))
-    ],
-    "PutScalingPolicy": lambda p, _: [
-        ApiCall(
-            "application-autoscaling",
-            "DeleteScalingPolicy",
-            {"PolicyName": p["PolicyName"], **_scalable(p)},
-        )
-    ],
-}
 
 
 def delete_calls(record: Record) -> list[ApiCall]:
@@ -345,17 +118,13 @@ def delete_calls(record: Record) -> list[ApiCall]:
     if first is None:
         return []
     _, operation, params = first
-    build = _DELETES.get(operation)
+    known = OPERATIONS.get(operation)
+    build = known.delete if known is not None else None
     calls = build(params, record.get("ids", {})) if build else []
     return [with_tokens(call, record) for call in calls]
 
 
 def assigned_ids(operation: str, response: dict[str, Any]) -> dict[str, str]:
     """The ids AWS assigned in a creation's answer that later updates and deletes need."""
-    if operation == "CreateKey":
-        return {"KeyId": response["KeyMetadata"]["KeyId"]}
-    if operation == "CreateTopic":
-        return {"TopicArn": response["TopicArn"]}
-    if operation == "Subscribe":
-        return {"SubscriptionArn": response["SubscriptionArn"]}
-    return {}
+    known = OPERATIONS.get(operation)
+    return known.ids(response) if known is not None and known.ids is not None else {}

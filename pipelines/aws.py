@@ -65,7 +65,7 @@ def call(
         except (ClientError, EndpointConnectionError) as exc:
             if not _retryable(exc) or attempt == attempts:
                 raise _failure(operation, exc, attempt) from exc
-            sleep(base_delay * 2 ** (attempt - 1) * (1 + random.random()))  # noqa: S311
+            sleep(base_delay * 2 ** (attempt - 1) * (1 + random.random()))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

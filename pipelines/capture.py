@@ -67,7 +67,7 @@ class CaptureWriter:
     _writer: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)  # noqa: S311 - sampling, not security
+        self._rng = random.Random(self.seed)  # sampling, not security
 
     def record(
         self,
@@ -154,7 +154,7 @@ class CaptureWriter:
                 self._write(batch)
                 with self._cond:
                     self.written += len(batch)
-            except Exception as exc:  # noqa: BLE001 - capture must never take serving down
+            except Exception as exc:  # capture must never take serving down
                 with self._cond:
                     self.dropped += len(batch)
                 _log.warning(

@@ -111,7 +111,7 @@ class ContainerEnv:
             ),
             contract=Path(environ.get(Env.DATA_CONTRACT, "data/contract.yaml")),
             train_module=module,
-            host=environ.get(Env.SERVE_HOST, "0.0.0.0"),  # noqa: S104 - inside the container
+            host=environ.get(Env.SERVE_HOST, "0.0.0.0"),
             port=int(port),
         )
 

@@ -127,7 +127,7 @@ def _read_parquet(body: bytes, source: str) -> Table:
 
     try:
         table = pq.read_table(io.BytesIO(body))
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for bad files
+    except Exception as exc:  # pyarrow raises many types for bad files
         raise DataError(source, [f"not a readable Parquet file: {exc}"]) from None
     columns, text, cells = [], {}, {}
     for name in table.column_names:

@@ -52,11 +52,14 @@ def git_version(project: Path) -> str:
     Outside git, or where git is missing, it is ``unversioned``; the run id does not use it.
     """
     try:
-        head = gitcmd.call("-C", str(project), "rev-parse", "--short=12", "HEAD", timeout=10)
+        head = gitcmd.call(
+            "-C", str(project), "rev-parse", "--short=12", "HEAD", timeout=gitcmd.PROBE_TIMEOUT_S
+        )
         if head.returncode != 0:
             return "unversioned"
         dirty = gitcmd.run(
-            "-C", str(project), "status", "--porcelain", "--untracked-files=normal", timeout=10
+            "-C", str(project), "status", "--porcelain", "--untracked-files=normal",
+            timeout=gitcmd.PROBE_TIMEOUT_S,
         )
     except gitcmd.GitError:
         return "unversioned"

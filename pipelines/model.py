@@ -254,4 +254,4 @@ def safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
         target = (root / member.name).resolve()
         if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
             raise UserError(f"refusing to unpack a model archive: unsafe member {member.name!r}")
-    tar.extractall(root)  # noqa: S202 - every member was checked above
+    tar.extractall(root)  # every member was checked above

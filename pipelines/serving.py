@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from mlops.core.contracts import SERVING_PORT
-from mlops.pipelines.capture import CaptureWriter, read_captured
+from mlops.pipelines.capture import CaptureWriter
 from mlops.pipelines.data import DataContract
 from mlops.pipelines.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlops.pipelines.metrics import ServerMetrics
@@ -47,19 +47,6 @@ from mlops.pipelines.model import ModelContract, Trainer, read_model_contract, u
 from mlops.pipelines.payload import MAX_PAYLOAD, PayloadError, RowSchema, parse_rows
 from mlops.pipelines.ports import ObjectStore
 from mlops.pipelines.uvicorn_server import Limits, build_server
-
-__all__ = [
-    "MAX_PAYLOAD",
-    "CaptureWriter",
-    "Limits",
-    "ModelServer",
-    "PayloadError",
-    "RowSchema",
-    "ServedModel",
-    "load_model",
-    "parse_rows",
-    "read_captured",
-]
 
 _log = logging.getLogger(__name__)
 
@@ -239,7 +226,7 @@ class Batcher:
                 parts = await asyncio.get_running_loop().run_in_executor(
                     self._pool, self._predict, rows
                 )
-        except Exception as exc:  # noqa: BLE001 - handed to the requests, which answer 500
+        except Exception as exc:  # handed to the requests, which answer 500
             if len(live) == 1:
                 if not live[0][1].done():
                     live[0][1].set_exception(exc)
@@ -353,7 +340,7 @@ class InferenceApp:
         except PayloadError as exc:
             await _reply(send, exc.status, {"error": str(exc)})
             return
-        except Exception:  # noqa: BLE001 - a model error must not kill the server
+        except Exception:  # a model error must not kill the server
             _log.exception("the model failed on a request")
             self.metrics.model_errors.inc()
             # The model's own message may name paths or hosts: it goes to the log, not the client.

@@ -100,7 +100,7 @@ def project_code(trainer: Trainer, function: str) -> Iterator[None]:
         yield
     except MlopsError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure of user code, reported as such
+    except Exception as exc:  # any failure of user code, reported as such
         module = getattr(trainer, "__name__", "the train module")
         raise ProjectCodeError(f"{module}.{function}", exc) from exc
 
@@ -189,7 +189,7 @@ def evaluate_step(
     if tracker is not None:
         try:
             tracker(record)
-        except Exception as exc:  # noqa: BLE001 - tracking never fails the run
+        except Exception as exc:  # tracking never fails the run
             _log.warning(
                 "tracking %s failed, the run is recorded in the lake: %s", record.run_id, exc
             )

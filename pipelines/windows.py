@@ -79,7 +79,7 @@ def read_window(
             return from_arrow(read_table_file(path), categorical)
     except MonitoringInputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - pyarrow and json raise many types for bad files
+    except Exception as exc:  # pyarrow and json raise many types for bad files
         raise MonitoringInputError(f"cannot read {path}: {str(exc)[:300]}") from None
     raise MonitoringInputError(
         f"{path}: unknown kind of file; use .csv, .parquet, or captured .jsonl (or a folder)"
@@ -230,7 +230,7 @@ def capture_time(key: str) -> datetime:
     parts = key.split("/")
     year, month, day, hour = (int(p) for p in parts[-5:-1])
     minute, second = (int(p) for p in parts[-1].split("-")[:2])
-    return datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - keys are UTC
+    return datetime(year, month, day, hour, minute, second)  # keys are UTC
 
 
 def rolling_windows(keys: Sequence[str], count: int) -> list[list[str]]:

@@ -54,7 +54,6 @@ MANIFEST = "template.yml"
 HOOKS = "pack.py"
 JINJA = ".jinja"
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
-GIT_TIMEOUT_S = 120
 _OVERLAYS: list[tempfile.TemporaryDirectory[str]] = []  # kept until the process ends
 
 
@@ -94,13 +93,13 @@ def cache_dir() -> Path:
 
 def _clone(source: Source, dest: Path) -> None:
     try:
-        gitcmd.clone(source.location, dest, source.ref, timeout=GIT_TIMEOUT_S)
+        gitcmd.clone(source.location, dest, source.ref, timeout=gitcmd.TIMEOUT_S)
     except gitcmd.GitError as exc:
         if exc.missing:
             raise UserError("template packs from git need git: https://git-scm.com") from None
         if exc.timed_out:
             raise UserError(
-                f"git clone took over {GIT_TIMEOUT_S} s; is the remote reachable?"
+                f"git clone took over {gitcmd.TIMEOUT_S:.0f} s; is the remote reachable?"
             ) from None
         detail = exc.detail.removeprefix("git clone: ")
         raise UserError(f"git clone of the template pack failed: {detail}") from None
@@ -420,7 +419,7 @@ def latest_version(source: Source) -> tuple[str, str] | None:
         SourceUnreachable: git could not list the remote's tags (git's reason, in one line).
     """
     try:
-        tags = gitcmd.remote_tags(source.location, timeout=GIT_TIMEOUT_S)
+        tags = gitcmd.remote_tags(source.location, timeout=gitcmd.TIMEOUT_S)
     except gitcmd.GitError as exc:
         detail = exc.detail.removeprefix(f"git {exc.command}: ") if exc.command else exc.detail
         reason = next((line.strip() for line in detail.splitlines() if line.strip()), "")

@@ -249,7 +249,7 @@ def _check_method(name: str, bound: object, args: tuple[Any, ...], kwargs: dict[
 class _BoundedCodeGenerator(CodeGenerator):
     """Jinja's compiler, with ``~`` (concatenation) going through the environment's check."""
 
-    def visit_Concat(self, node: Concat, frame: Frame) -> None:  # noqa: N802 - Jinja's name
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:  # Jinja's name
         self.write("environment.bounded_concat((")
         for arg in node.nodes:
             self.visit(arg, frame)
@@ -303,7 +303,7 @@ class BoundedEnvironment(SandboxedEnvironment):
             self.check_clock()
             yield number
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``__obj`` in the sandbox, checking the clock and the size of what goes in."""
         __self.check_clock()
         _check_args(getattr(__obj, "__name__", "a function"), args, kwargs)
@@ -514,7 +514,7 @@ def _render_text(env: BoundedEnvironment, name: str, context: dict[str, Any], le
     return "".join(pieces)
 
 
-class _deadline:  # noqa: N801 - used as a context manager, like a function
+class _deadline:  # used as a context manager, like a function
     """Stop the current thread with :class:`_DeadlinePassed` if it is still inside at ``at``.
 
     A template loop that calls nothing (``{% for a in x %}{% for b in x %}{% endfor %}...``)
@@ -711,7 +711,7 @@ def _child(
         code = code if code == _MEMORY_EXIT else 0
     except MemoryError:
         code = _MEMORY_EXIT
-    except BaseException:  # noqa: BLE001, S110 - the exit status says it failed
+    except BaseException:  # the exit status says it failed
         pass
     finally:
         os._exit(code)

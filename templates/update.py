@@ -54,7 +54,6 @@ from mlops.templates.write import check_path, target_kind
 STATE_PATH = PurePosixPath(".mlops/update.yml")
 ALIASES_PATH = PurePosixPath(".mlops/aliases.yml")
 INIT_MESSAGE = "Initial commit from mlops-stack template"
-GIT_TIMEOUT_S = 60
 
 
 THEIRS_DIR = PurePosixPath(".mlops/update/theirs")
@@ -141,7 +140,9 @@ def git(
         ExternalToolError: git failed or timed out.
     """
     try:
-        return gitcmd.run(*args, cwd=project, data=data, env=env, timeout=GIT_TIMEOUT_S)
+        return gitcmd.run(
+            *args, cwd=project, data=data, env=env, timeout=gitcmd.REPOSITORY_TIMEOUT_S
+        )
     except gitcmd.GitError as exc:
         if exc.missing:
             raise UserError("mlops update needs git: install it (https://git-scm.com)") from None
@@ -255,7 +256,7 @@ def _merge(
             paths.append(str(path))
         proc = gitcmd.call(
             "merge-file", "-p", "-L", labels[0], "-L", labels[1], "-L", labels[2], "--", *paths,
-            timeout=GIT_TIMEOUT_S,
+            timeout=gitcmd.REPOSITORY_TIMEOUT_S,
         )  # fmt: skip
     if proc.returncode < 0:
         raise ExternalToolError("git", f"git merge-file failed: {proc.stderr.decode().strip()}")

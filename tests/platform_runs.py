@@ -10,7 +10,7 @@ from typing import Any
 
 from mlops.infra.aws import MLPlatform
 from mlops.infra.config import StackConfig
-from mlops.infra.testing import CALLER_IDENTITY, MockedProgram, MockedResource, run_program
+from mlops.infra.mock_runtime import CALLER_IDENTITY, MockedProgram, MockedResource, run_program
 
 PROJECT = "churn"
 ACCOUNT = "123456789012"

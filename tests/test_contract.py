@@ -26,8 +26,9 @@ from botocore.stub import Stubber
 from platform_runs import ACCOUNT, CHALLENGER, SHADOW, one, platform
 
 from mlops.infra.api_shapes import UnknownInputError, request
-from mlops.infra.bootstrap import ApiCall, api_calls
-from mlops.infra.testing import MockedProgram, MockedResource
+from mlops.infra.bootstrap import api_calls
+from mlops.infra.local_services.base import ApiCall
+from mlops.infra.mock_runtime import MockedProgram, MockedResource
 
 pytestmark = pytest.mark.integration
 SAGEMAKER = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"

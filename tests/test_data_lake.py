@@ -13,7 +13,7 @@ from mlops.infra.aws import DataLake
 from mlops.infra.aws.data_lake import ZONES, bucket_policy, log_bucket_policy
 from mlops.infra.aws.platform import lake_args
 from mlops.infra.config import StackConfig
-from mlops.infra.testing import MOCK_ACCOUNT, MockedProgram, UnknownInvokeError, run_program
+from mlops.infra.mock_runtime import MOCK_ACCOUNT, MockedProgram, UnknownInvokeError, run_program
 
 PROJECT = "churn-model"
 TAGS = {"project", "environment", "owner", "cost-center", "managed-by"}
@@ -231,7 +231,7 @@ def test_log_delivery_is_scoped_to_the_lake_buckets() -> None:
 def test_longest_allowed_name_fits_s3_and_glue_limits() -> None:
     from mlops.infra.aws import MLPlatform
     from mlops.infra.aws.naming import MAX_NAME_LENGTH
-    from mlops.infra.testing import CALLER_IDENTITY
+    from mlops.infra.mock_runtime import CALLER_IDENTITY
 
     project = "a" * MAX_NAME_LENGTH
 

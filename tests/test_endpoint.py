@@ -6,7 +6,7 @@ import pytest
 from platform_runs import CHALLENGER, PACKAGE, SHADOW, one, platform, policy
 
 from mlops.infra.aws.endpoint import InferenceEndpointArgs, deployment_config
-from mlops.infra.aws.names import PlatformNames
+from mlops.infra.aws.resource_names import PlatformNames
 from mlops.infra.aws.settings import ServingSettings
 
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"

@@ -21,7 +21,7 @@ from mlops.infra.k8s import (
 from mlops.infra.k8s.model_server import canary_replicas
 from mlops.infra.k8s.render import manifests, to_yaml
 from mlops.infra.k8s.settings import LakeSettings, ServingSettings, TrainingSettings
-from mlops.infra.testing import run_program
+from mlops.infra.mock_runtime import run_program
 
 # Custom resources (Kubeflow's PyTorchJob, the Prometheus Operator's ServiceMonitor and
 # PrometheusRule): the API server's schemas do not cover them; their shape is asserted instead.

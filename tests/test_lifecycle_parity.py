@@ -427,7 +427,7 @@ def test_prepare_lake_waits_for_a_store_that_is_starting_then_gives_up() -> None
         def __init__(self, down_for: int) -> None:
             self.calls, self.down_for, self.made = 0, down_for, []
 
-        def head_bucket(self, Bucket: str) -> None:  # noqa: N803 - boto3's names
+        def head_bucket(self, Bucket: str) -> None:  # boto3's names
             self.calls += 1
             if self.calls <= self.down_for:
                 raise EndpointConnectionError(endpoint_url="http://lake:9000")
@@ -435,7 +435,7 @@ def test_prepare_lake_waits_for_a_store_that_is_starting_then_gives_up() -> None
 
             raise ClientError({"Error": {"Code": "404"}}, "HeadBucket")
 
-        def create_bucket(self, Bucket: str) -> None:  # noqa: N803
+        def create_bucket(self, Bucket: str) -> None:
             self.made.append(Bucket)
 
     store = Starting(down_for=3)

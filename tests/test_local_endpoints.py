@@ -6,7 +6,7 @@ import pytest
 from platform_runs import platform
 
 from mlops.core.errors import UserError
-from mlops.infra.local import PLATFORM_SERVICES, provider_config
+from mlops.infra.local_endpoint import PLATFORM_SERVICES, provider_config
 
 
 @pytest.mark.parametrize(

@@ -333,7 +333,7 @@ def fake_endpoint(
         run.mkdir()
         run.chmod(0o777)
         ready = run / "ready"
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [python, *(["-m"] if as_module else ["-c", FAKE_ENDPOINT])]
             + [localmode.ENDPOINT_MODULE, "--ready-file", str(ready)]
             + ["--project", str(project.resolve())],
@@ -379,7 +379,7 @@ def assert_refused(project: Path, invoke, proc: subprocess.Popen[bytes], hits: P
 
 def runs_as(python: str, user: int) -> bool:
     try:
-        probe = subprocess.run([python, "-c", "pass"], user=user, cwd="/tmp", capture_output=True)  # noqa: S603
+        probe = subprocess.run([python, "-c", "pass"], user=user, cwd="/tmp", capture_output=True)
     except OSError:  # not executable for that user (a Python under /root, say)
         return False
     return probe.returncode == 0
@@ -412,7 +412,7 @@ def test_a_process_that_is_not_python_is_not_taken_for_the_endpoint(  # type: ig
     binary = Path(tempfile.mkdtemp(prefix="mlops-exe-", dir="/tmp")) / "endpointd"
     try:
         shutil.copy2(os.path.realpath(sys.executable), binary)
-        if subprocess.run([binary, "-c", "pass"], capture_output=True).returncode != 0:  # noqa: S603
+        if subprocess.run([binary, "-c", "pass"], capture_output=True).returncode != 0:
             pytest.skip("a copy of this Python does not run")
         with fake_endpoint(project, str(binary)) as (proc, port, hits):
             pose_as_endpoint(project, proc.pid, port)

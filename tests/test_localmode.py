@@ -12,7 +12,7 @@ import pytest
 from mlops.core.errors import UserError
 from mlops.infra import localmode
 from mlops.infra.bootstrap import UnsupportedResourceError, apply
-from mlops.infra.testing import MockedProgram, MockedResource
+from mlops.infra.mock_runtime import MockedProgram, MockedResource
 from mlops.templates.engine import Scaffold
 from mlops.templates.pack import validate_answers
 
@@ -193,7 +193,7 @@ def test_two_stacks_of_one_project_apply_to_one_account(moto_endpoint: str) -> N
     from mlops.infra.aws import MLPlatform
     from mlops.infra.bootstrap import apply
     from mlops.infra.config import StackConfig
-    from mlops.infra.testing import CALLER_IDENTITY, run_program
+    from mlops.infra.mock_runtime import CALLER_IDENTITY, run_program
 
     def program() -> dict:  # type: ignore[type-arg]
         cfg = StackConfig.load()
@@ -339,7 +339,7 @@ def test_a_reused_port_is_not_taken_for_our_endpoint(tmp_path: Path, invoke) -> 
     from mlops.core.process import listens_on, start_time
 
     class Foreign(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -396,7 +396,7 @@ def test_the_bootstrap_reconciles_created_changed_and_removed_resources(
 
     from mlops.infra.aws import MLPlatform
     from mlops.infra.config import StackConfig
-    from mlops.infra.testing import CALLER_IDENTITY, run_program
+    from mlops.infra.mock_runtime import CALLER_IDENTITY, run_program
 
     def program() -> dict:  # type: ignore[type-arg]
         cfg = StackConfig.load()
@@ -415,7 +415,7 @@ def test_the_bootstrap_reconciles_created_changed_and_removed_resources(
     assert not before.updated and not before.deleted
 
     def client(service: str):  # type: ignore[no-untyped-def]
-        from mlops.infra.local import client as local_client
+        from mlops.infra.local_endpoint import client as local_client
 
         return local_client(moto_endpoint, "us-east-1", service)
 

@@ -64,7 +64,7 @@ def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
 
     from mlops.composition.lifecycle import lifecycle_for
     from mlops.infra import localmode
-    from mlops.infra.local import client
+    from mlops.infra.local_endpoint import client
 
     life = lifecycle_for(project)
     state = localmode.require_state(project)

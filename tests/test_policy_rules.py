@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from mlops.infra.policy import RULES, PackConfig, Resource, Stack, evaluate
-from mlops.infra.policy import aws_rules as a
+from mlops.infra.policy import RULES, PackConfig, Resource, Rule, Stack, aws, evaluate
+from mlops.infra.policy.aws import house
+from mlops.infra.policy.aws import readers as a
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/lake"
-TAGS = {t: "x" for t in a.REQUIRED_TAGS}
+TAGS = {t: "x" for t in house.REQUIRED_TAGS}
 TRAIN_ROLE = "arn:aws:iam::123456789012:role/training"
 SERVE_ROLE = "arn:aws:iam::123456789012:role/serving"
 DIGEST = "registry.example.com/churn@sha256:" + "a" * 64
@@ -473,6 +474,19 @@ def test_every_rule_has_fixtures_and_the_pack_is_large_enough() -> None:
     assert set(FIXTURES) == set(BY_ID), set(BY_ID) ^ set(FIXTURES)
     assert len(RULES) >= 25 and len(BY_ID) == len(RULES)  # ids are unique
     assert {r.flavour for r in RULES} == {"aws", "k8s"}
+
+
+def test_every_aws_rule_a_service_module_defines_is_in_the_pack_once() -> None:
+    import importlib
+    import pkgutil
+
+    defined = []
+    for module in pkgutil.iter_modules(aws.__path__):
+        found = vars(importlib.import_module(f"{aws.__name__}.{module.name}")).values()
+        defined += [value for value in found if isinstance(value, Rule)]
+    listed = [r for r in aws.RULES]
+    assert sorted(r.id for r in defined) == sorted(r.id for r in listed)
+    assert all(r.flavour == "aws" for r in listed)
 
 
 @pytest.mark.parametrize("rule_id", sorted(FIXTURES))

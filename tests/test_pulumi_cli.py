@@ -16,7 +16,7 @@ import boto3
 import pytest
 import yaml
 
-from mlops.infra.local import provider_config
+from mlops.infra.local_endpoint import provider_config
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [

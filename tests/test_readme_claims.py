@@ -107,7 +107,11 @@ def test_the_aws_readme_names_the_logs_dashboard_and_alarms_the_stack_creates(
 ) -> None:
     from mlops.infra.aws.endpoint import rollback_alarm_specs
     from mlops.infra.aws.monitoring import MonitoringArgs, alarm_specs
-    from mlops.infra.aws.names import PROCESSING_LOG_GROUP, TRAINING_LOG_GROUP, PlatformNames
+    from mlops.infra.aws.resource_names import (
+        PROCESSING_LOG_GROUP,
+        TRAINING_LOG_GROUP,
+        PlatformNames,
+    )
     from mlops.infra.aws.settings import AlarmSettings, MonitoringSettings
 
     names = PlatformNames(f"{NAME}-<stack>")

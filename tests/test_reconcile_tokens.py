@@ -18,16 +18,17 @@ import pytest
 from botocore.validate import ParamValidator
 
 from mlops.infra.api_shapes import input_shape
-from mlops.infra.bootstrap import SUPPORTED, api_calls, apply
+from mlops.infra.bootstrap import api_calls, apply
+from mlops.infra.local_services import RESOURCES
+from mlops.infra.local_services.base import ApiCall
+from mlops.infra.mock_runtime import MockedProgram
 from mlops.infra.reconcile import (
-    ApiCall,
     client_token,
     delete_calls,
     make_record,
     token_members,
     update_calls,
 )
-from mlops.infra.testing import MockedProgram
 
 FAKE_IDS = {
     "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
@@ -39,7 +40,7 @@ FAKE_IDS = {
 def platform_program() -> MockedProgram:
     from mlops.infra.aws import MLPlatform
     from mlops.infra.config import StackConfig
-    from mlops.infra.testing import CALLER_IDENTITY, run_program
+    from mlops.infra.mock_runtime import CALLER_IDENTITY, run_program
 
     def program() -> dict[str, Any]:
         cfg = StackConfig.load()
@@ -104,7 +105,7 @@ def test_the_token_fits_every_api_the_bootstrap_can_call() -> None:
     program = platform_program()
     operations = {(c.service, c.operation) for r in program.resources for c in api_calls(r)}
     operations |= {(c.service, c.operation) for c in reconcile_calls(program)}
-    assert {t.split(":")[-1] for t in SUPPORTED} >= {"Pipeline", "Bucket"}
+    assert {t.split(":")[-1] for t in RESOURCES} >= {"Pipeline", "Bucket"}
     token = client_token("any", "parts")
     with_tokens = 0
     for service, operation in sorted(operations):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from mlops.infra.testing import CALLER_IDENTITY, run_program
+from mlops.infra.mock_runtime import CALLER_IDENTITY, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 

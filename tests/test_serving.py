@@ -13,7 +13,10 @@ import urllib.request
 import numpy as np
 import pytest
 
-from mlops.pipelines.serving import CaptureWriter, Limits, ModelServer, RowSchema, read_captured
+from mlops.pipelines.capture import CaptureWriter, read_captured
+from mlops.pipelines.payload import RowSchema
+from mlops.pipelines.serving import ModelServer
+from mlops.pipelines.uvicorn_server import Limits
 
 
 def predict(rows: np.ndarray) -> np.ndarray:
@@ -240,7 +243,7 @@ class FlowingS3:
 
         raise ClientError({"Error": {"Code": "404", "Message": "nf"}}, "HeadObject")
 
-    def put_object(self, Body: bytes, **_: object) -> None:  # noqa: N803 - boto3's name
+    def put_object(self, Body: bytes, **_: object) -> None:
         self.bodies.append(Body)
 
 

@@ -357,7 +357,7 @@ def test_hyperparameters_from_config_reach_the_training_job_as_strings() -> None
 
 
 def test_every_resource_of_the_execution_role_in_another_partition() -> None:
-    from mlops.infra.aws.names import PlatformNames
+    from mlops.infra.aws.resource_names import PlatformNames
     from mlops.infra.aws.training_pipeline import execution_role_policy
 
     account = "210987654321"

@@ -33,7 +33,7 @@ class InitCommand(TyperCommand):
     cls=InitCommand,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
-def init(  # noqa: PLR0913 - one parameter per documented option
+def init(  # one parameter per documented option
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Project name: lowercase letters, digits and '-'.")],
     dest: Annotated[

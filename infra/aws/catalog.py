@@ -60,7 +60,7 @@ def _load_yaml(name: str) -> Any:
 
     text = resources.files(_DATA).joinpath("data", name).read_text(encoding="utf-8")
     # libyaml's loader when present: the catalogues are read on every `mlops init`.
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @cache

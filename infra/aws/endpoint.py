@@ -26,7 +26,7 @@ from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import volume_kms_allowed
 from mlops.infra.aws.iam import pull_image_statements, sagemaker_trust_policy
-from mlops.infra.aws.names import PlatformNames
+from mlops.infra.aws.resource_names import PlatformNames
 from mlops.infra.aws.settings import AlarmSettings, ServingSettings
 
 # The variant names are shared with monitoring and capture (mlops.core.contracts).

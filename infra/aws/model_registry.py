@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.infra.aws.iam import allow, service_trust_policy
-from mlops.infra.aws.names import PlatformNames
+from mlops.infra.aws.resource_names import PlatformNames
 from mlops.infra.aws.settings import NotificationSettings
 from mlops.infra.aws.topics import encrypted_topic
 

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from mlops.core.contracts import DRIFT_DIMENSION, DRIFT_METRIC, DRIFT_NAMESPACE, PRIMARY_VARIANT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
-from mlops.infra.aws.names import PlatformNames
+from mlops.infra.aws.resource_names import PlatformNames
 from mlops.infra.aws.settings import AlarmSettings, MonitoringSettings, NotificationSettings
 from mlops.infra.aws.topics import encrypted_topic
 

@@ -24,7 +24,7 @@ from mlops.infra.aws.data_quality import (
 from mlops.infra.aws.endpoint import InferenceEndpoint, InferenceEndpointArgs
 from mlops.infra.aws.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops.infra.aws.monitoring import Monitoring, MonitoringArgs
-from mlops.infra.aws.names import PlatformNames
+from mlops.infra.aws.resource_names import PlatformNames
 from mlops.infra.aws.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from mlops.infra.config import StackConfig
 

@@ -25,12 +25,12 @@ from mlops.infra.aws.iam import (
     sagemaker_trust_policy,
     service_trust_policy,
 )
-from mlops.infra.aws.names import (
+from mlops.infra.aws.pipeline_definition import PipelineSpec, build_definition
+from mlops.infra.aws.resource_names import (
     PROCESSING_LOG_GROUP,
     TRAINING_LOG_GROUP,
     PlatformNames,
 )
-from mlops.infra.aws.pipeline_definition import PipelineSpec, build_definition
 from mlops.infra.aws.settings import TrainingSettings
 
 READ_ZONES = ("raw", "curated", "features")

@@ -29,7 +29,7 @@ def predictor(args: ModelServerArgs) -> dict[str, Any]:
         "kserve-container",  # the name KServe looks for
         args.serving.candidate_image or args.image,
         "serve",
-        {Env.SERVE_HOST: "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+        {Env.SERVE_HOST: "0.0.0.0", **args.env},
         resources,
         "serving",
         container_extra={

@@ -137,7 +137,7 @@ class ModelServer(pulumi.ComponentResource):
             "server",
             image,
             "serve",
-            {Env.SERVE_HOST: "0.0.0.0", **args.env},  # noqa: S104 - inside the pod
+            {Env.SERVE_HOST: "0.0.0.0", **args.env},
             resources,
             "serving",
             container_extra={

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mlops.infra.testing import MockedProgram
+from mlops.infra.mock_runtime import MockedProgram
 
 
 def _ints(value: Any) -> Any:

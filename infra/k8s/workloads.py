@@ -48,13 +48,13 @@ def container_security() -> dict[str, Any]:
     }
 
 
-ML_ROOT = "/tmp/ml"  # noqa: S108 - on the pod's own emptyDir
+ML_ROOT = "/tmp/ml"  # on the pod's own emptyDir
 
 
 def scratch_volume() -> tuple[dict[str, Any], dict[str, Any]]:
     """A size-limited emptyDir at /tmp: the one writable path under a read-only root."""
     volume = {"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}
-    mount = {"name": "tmp", "mount_path": "/tmp"}  # noqa: S108 - an emptyDir, the pod's own
+    mount = {"name": "tmp", "mount_path": "/tmp"}  # an emptyDir, the pod's own
     return volume, mount
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.infra.policy import aws_rules, k8s_rules
+from mlops.infra.policy import aws, k8s_rules
 from mlops.infra.policy.model import (
     Finding,
     PackConfig,
@@ -21,7 +21,7 @@ from mlops.infra.policy.model import (
     evaluate,
 )
 
-RULES: tuple[Rule, ...] = (*aws_rules.RULES, *k8s_rules.RULES)
+RULES: tuple[Rule, ...] = (*aws.RULES, *k8s_rules.RULES)
 CONFIG_FILE = "policy/config.json"  # in a project: CrossGuard's --policy-pack-config file
 
 __all__ = [

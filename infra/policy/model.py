@@ -104,6 +104,25 @@ class Rule:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
+Check = Callable[[Stack, Mapping[str, Any]], Iterable[Finding]]
+
+
+def rule(
+    flavour: Literal["aws", "k8s"],
+    rule_id: str,
+    title: str,
+    fix: str,
+    refs: tuple[str, ...] = (),
+    settings: Mapping[str, Any] | None = None,
+) -> Callable[[Check], Rule]:
+    """Make a check function the :class:`Rule` of that id (a pack lists its rules in order)."""
+
+    def define(check: Check) -> Rule:
+        return Rule(rule_id, title, fix, flavour, check, refs, dict(settings or {}))
+
+    return define
+
+
 @dataclass(frozen=True)
 class Violation:
     """A finding with its rule and the level it is enforced at."""

@@ -152,19 +152,19 @@ class _RecordingMonitor(_mocks.MockMonitor):
     # closes; collected at exit, such a loop prints a traceback after a command succeeded. Each
     # thread's loop is noted here and closed when the run ends (closing it after every call
     # made the next call build a new one: a sixth of the run's time).
-    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def Invoke(self, request: Any) -> Any:  # gRPC method name
         try:
             return super().Invoke(request)  # type: ignore[no-untyped-call]
         finally:
             _note_event_loop()
 
-    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def ReadResource(self, request: Any) -> Any:  # gRPC method name
         try:
             return super().ReadResource(request)  # type: ignore[no-untyped-call]
         finally:
             _note_event_loop()
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:  # gRPC method name
         try:
             return self._register(request)
         finally:

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops.core.contracts import DRIFT_METRIC, DRIFT_NAMESPACE
-
-__all__ = ["DRIFT_METRIC", "DRIFT_NAMESPACE", "PlatformNames"]
-
 
 @dataclass(frozen=True)
 class PlatformNames:
