@@ -21,6 +21,7 @@ served (or rolled back to) whatever the project's contract says today.
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import importlib.util
 import io
@@ -207,10 +208,16 @@ def pack(trainer: Trainer, model: Any, extra: Mapping[str, bytes] | None = None)
 def pack_dir(directory: Path) -> bytes:
     """``model.tar.gz`` bytes of a directory's files, as SageMaker packs ``/opt/ml/model``."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    # The same model packs to the same bytes: no file times, owners, nor the gzip header's own
+    # time (two identical runs a second apart would otherwise write two different artifacts,
+    # and the lake refuses to overwrite an artifact with other bytes).
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w") as tar,
+    ):
         for path in sorted(directory.iterdir()):
             info = tar.gettarinfo(str(path), arcname=path.name)
-            info.mtime = 0  # the same model packs to the same bytes
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
             with path.open("rb") as handle:
                 tar.addfile(info, handle)
     return buffer.getvalue()

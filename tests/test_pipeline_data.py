@@ -224,3 +224,18 @@ def test_a_training_module_whose_framework_is_missing_names_the_install(
         with pytest.raises(UserError) as own:
             import_trainer(name)
         assert "No module named" in str(own.value) and "pip install" not in str(own.value)
+
+
+def test_a_model_packs_to_the_same_bytes_at_any_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from mlops.pipelines.model import pack_dir
+
+    (tmp_path / "model.json").write_text('{"w": [1, 2]}')
+    first = pack_dir(tmp_path)
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)  # gzip stamps its header with time.time()
+    (tmp_path / "model.json").touch()
+    assert pack_dir(tmp_path) == first

@@ -233,10 +233,12 @@ def test_the_capture_queue_is_bounded_in_bytes() -> None:
 
 
 class FlowingS3:
-    """An S3 client that takes every write at once and keeps the bodies."""
+    """An S3 client that takes every write while ``open`` is set, and keeps the bodies."""
 
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
+        self.open = threading.Event()
+        self.open.set()
 
     def head_object(self, **_: object) -> None:
         from botocore.exceptions import ClientError
@@ -244,6 +246,7 @@ class FlowingS3:
         raise ClientError({"Error": {"Code": "404", "Message": "nf"}}, "HeadObject")
 
     def put_object(self, Body: bytes, **_: object) -> None:
+        self.open.wait(30)
         self.bodies.append(Body)
 
 
@@ -264,9 +267,12 @@ def test_capture_byte_accounting_returns_to_zero_as_a_flowing_queue_drains() -> 
         assert writer.flush(timeout=30)
         assert writer.queued_bytes == 0  # every byte queued was subtracted once written
     assert writer.dropped == 0 and writer.written == writer.captured > 40 * size // 100
-    # A burst over the cap drops what does not fit, then the queue takes records again.
+    # A burst over the cap while the lake stalls drops what does not fit; once the lake takes
+    # writes again, the queue drains to 0 and takes records again.
+    s3.open.clear()
     for _ in range(3 * 4_000 // size):
         writer.record(body, "application/json", "UTF-8", b"[1]")
+    s3.open.set()
     assert writer.dropped > 0 and writer.flush(timeout=30) and writer.queued_bytes == 0
     before = writer.dropped
     writer.record(body, "application/json", "UTF-8", b"[1]")
