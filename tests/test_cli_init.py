@@ -568,3 +568,37 @@ def test_a_relative_destination_beside_a_repository_still_gets_git(
     result = invoke("init", "sibling", "--no-input", "--dest", "../sibling", "--ci", "none")
     assert result.exit_code == 0, result.output
     assert "git: initialized" in result.output and (tmp_path / "sibling" / ".git").is_dir()
+
+
+@pytest.mark.parametrize("pack", ["aws", "k8s"])
+def test_make_install_uses_uv_when_present_and_compiles_bytecode(
+    invoke, tmp_path: Path, pack: str
+) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    import subprocess
+
+    dest = tmp_path / "p"
+    args = ["init", "churn-model", "--template", pack, "--dest", str(dest), "--no-input"]
+    assert invoke(*args, "--no-git").exit_code == 0
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    with_uv = tmp_path / "with-uv"
+    with_uv.mkdir()
+    (with_uv / "uv").write_text("#!/bin/sh\nexit 0\n")
+    (with_uv / "uv").chmod(0o755)
+    plans = {}
+    for label, path in (("uv", f"{with_uv}:/usr/bin:/bin"), ("pip", "/usr/bin:/bin")):
+        done = subprocess.run(
+            [make, "-n", "install", "PYTHON=python3"],
+            cwd=dest,
+            env={"PATH": path},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        plans[label] = done.stdout
+    assert "uv pip install --python python3 --compile-bytecode" in plans["uv"]
+    assert "--refresh-package mlops-stack --find-links wheels" in plans["uv"]
+    assert "python3 -m pip install --find-links wheels" in plans["pip"]  # pip compiles itself
+    assert "uv pip" not in plans["pip"]

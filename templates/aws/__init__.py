@@ -24,7 +24,9 @@ from mlops.templates.pack import FileSpec, TemplatePack
 # 2.1.0: policy/ (the guardrails pack), `make guard`, CI runs the policy pack before deploys.
 # 2.2.0: the image installs the declared runtime (mlops-stack's `runtime` extra) with bytecode
 # compiled at build; .gitignore covers all local-mode state; policy waivers need a reason.
-VERSION = "2.2.0"
+# 2.3.0: tests import mlops.infra.mock_runtime and mlops.infra.local_endpoint (renamed);
+# `make install` uses uv when present and compiles bytecode.
+VERSION = "2.3.0"
 SAGEMAKER_IMAGE = ImageSpec(
     platform="AWS SageMaker",
     runs=(
