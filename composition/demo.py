@@ -235,8 +235,8 @@ def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
 
 
 def _monitor(s: DemoState) -> dict[str, Any]:
-    from mlops.pipelines.drift import drift_report
     from mlops.pipelines.capture import read_captured
+    from mlops.pipelines.drift import drift_report
     from mlops.pipelines.verdict import conclude
 
     life = s.lifecycle

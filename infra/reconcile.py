@@ -55,7 +55,7 @@ def client_token(*parts: Any) -> str:
     """An idempotency token for a request about ``parts``: their sha256, 64 hex characters.
 
     AWS takes 32 to 128 characters for every such token (botocore's shapes say so for each
-    operation; tests/test_reconcile_tokens.py holds the token to them).
+    operation; tests/infra/local/test_reconcile_tokens.py holds the token to them).
     """
     canonical = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

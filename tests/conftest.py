@@ -110,7 +110,9 @@ def sagemaker(moto_endpoint: str):  # type: ignore[no-untyped-def]
     return boto3.client("sagemaker", endpoint_url=moto_endpoint, region_name="us-east-1")
 
 
-SAMPLE_PROJECT_FILES = Path(__file__).resolve().parent.parent / "templates" / "common" / "files"
+# The repository's root: tests live in folders by part (tests/templates, tests/infra/aws, ...).
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_PROJECT_FILES = REPO / "templates" / "common" / "files"
 SAMPLE_CSV = SAMPLE_PROJECT_FILES / "data" / "sample.csv"
 CONTRACT_YAML = SAMPLE_PROJECT_FILES / "data" / "contract.yaml"
 

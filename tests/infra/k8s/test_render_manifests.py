@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 from kubernetes_validate import validate
 
 IMAGE = "registry.example.com/churn@sha256:" + "c" * 64
@@ -115,7 +116,7 @@ def test_running_a_program_leaves_no_event_loop_open(
     assert made and all(loop.is_closed() for loop in made)
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 CRMODELS = ROOT / ".ci" / "crmodels" / "bin" / "python"
 needs_crmodels = pytest.mark.skipif(
     not CRMODELS.exists(), reason="the operators' models: scripts/test.sh installs them in .ci/"

@@ -15,10 +15,11 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
+from conftest import REPO
 
 from mlops.infra.local_endpoint import provider_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 pytestmark = [
     pytest.mark.pulumi_cli,
     pytest.mark.skipif(shutil.which("pulumi") is None, reason="the Pulumi CLI is not on PATH"),

@@ -12,9 +12,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from conftest import REPO
+
 from mlops.core.contracts import DRIFT_REPORT, SERVING_PORT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 SCANNED = ("pipelines", "composition", "cli")
 ENV_NAME = re.compile(r"MLOPS_[A-Z0-9_]+")
 

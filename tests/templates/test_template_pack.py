@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import build_file_tree
+from conftest import REPO, build_file_tree
 
 from mlops.templates.pack import available_packs
 
@@ -117,7 +117,7 @@ def test_a_question_of_another_pack_is_refused_with_the_packs_own(tmp_path: Path
     assert not (tmp_path / "edge").exists()
 
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = REPO / "templates"
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REPO
 from packaging.requirements import Requirement
 
 from mlops.infra.k8s.workloads import UID
@@ -43,7 +44,7 @@ from mlops.templates.engine import Scaffold
 from mlops.templates.pack import validate_answers
 from mlops.templates.source import wheel_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 RUNTIME = PYPROJECT["optional-dependencies"][RUNTIME_EXTRA]
 # Imported by the entry points' modules, but only where the image's environment asks for it:

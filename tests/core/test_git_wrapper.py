@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
+ROOT = REPO
 PARTS = ("bench", "cli", "composition", "core", "infra", "pipelines", "scripts", "templates")
 WRAPPER = ROOT / "core" / "git.py"
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import REPO
 from kube_api import FakeApi, serve
 
 from mlops.pipelines import container
@@ -19,7 +20,7 @@ from mlops.pipelines.capture import CaptureWriter
 from mlops.pipelines.data import DataContract, read_file
 from mlops.pipelines.reference import REFERENCE_FILE, reference_sample
 
-FILES = Path(__file__).resolve().parents[1] / "templates" / "common" / "files" / "data"
+FILES = REPO / "templates" / "common" / "files" / "data"
 CONTRACT = DataContract.load(FILES / "contract.yaml")
 
 

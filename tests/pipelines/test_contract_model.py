@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from mlops.core.errors import UserError
 from mlops.pipelines import container
@@ -38,7 +39,7 @@ from mlops.pipelines.reference import REFERENCE_FILE, read_reference
 from mlops.pipelines.serving import ModelServer, ServedModel
 from mlops.pipelines.windows import from_capture
 
-PACK = Path(__file__).resolve().parent.parent / "templates" / "common" / "files"
+PACK = REPO / "templates" / "common" / "files"
 SAMPLE = PACK / "data" / "sample.csv"
 V1_CONTRACT = (PACK / "data" / "contract.yaml").read_text()
 PLANS = ("basic", "standard", "premium")

@@ -13,11 +13,12 @@ import shlex
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from typer.testing import CliRunner
 
 from mlops.cli.main import app
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = REPO / "README.md"
 
 
 def examples(markdown: str) -> list[tuple[list[str], str]]:

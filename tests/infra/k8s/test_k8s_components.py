@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REPO
 from kubernetes_validate import validate
 from pydantic import ValidationError
 
@@ -307,7 +308,7 @@ def test_canary_and_retraining_schedule_from_config() -> None:
     assert cron["spec"]["schedule"] == "0 4 * * 1"
 
 
-CHECKOV = Path(__file__).resolve().parents[1] / ".ci" / "checkov" / "bin" / "checkov"
+CHECKOV = REPO / ".ci" / "checkov" / "bin" / "checkov"
 # Findings of checkov's Kubernetes checks that are right for this platform, each with why.
 CHECKOV_SKIPS: dict[str, str] = {}
 

@@ -12,7 +12,9 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import REPO
+
+ROOT = REPO
 LAYERS = ("cli", "composition", "core", "infra", "pipelines", "templates")
 FORBIDDEN: dict[str, set[str]] = {
     "core": {"cli", "composition", "infra", "pipelines", "templates"},

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 
 from mlops.core.errors import InvalidAnswersError
 from mlops.templates.engine import Scaffold
 from mlops.templates.pack import validate_answers
 from mlops.templates.source import wheel_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 NAME = "churn-model"
 PKG = "churn_model"
 FRAMEWORKS = ["sklearn", "xgboost", "pytorch"]

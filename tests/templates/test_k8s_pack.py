@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 
 
 def test_init_renders_a_k8s_project(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
@@ -46,7 +47,7 @@ def test_init_renders_a_k8s_project(tmp_path: Path, invoke) -> None:  # type: ig
     assert "churn-k8s:kserve" not in local  # kind serves with plain Deployments
     assert "K8sPlatform" in (root / "infra" / "__main__.py").read_text()
     # The project's own parts are the common base's (the aws pack's too), byte for byte.
-    common = Path(__file__).resolve().parents[1] / "templates" / "common" / "files"
+    common = REPO / "templates" / "common" / "files"
     assert (root / "data" / "contract.yaml").read_bytes() == (
         common / "data" / "contract.yaml"
     ).read_bytes()

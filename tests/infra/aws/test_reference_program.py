@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import runpy
-from pathlib import Path
 
 import yaml
+from conftest import REPO
 
 from mlops.infra.mock_runtime import CALLER_IDENTITY, run_program
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 
 
 def test_reference_dev_stack() -> None:
