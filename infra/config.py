@@ -360,41 +360,60 @@ class StackConfig(BaseModel):
     @classmethod
     def load(cls) -> StackConfig:
         """Read the current stack's config from the Pulumi runtime."""
-        import pulumi
-        from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
-
-        values = {**get_config_env(), **CONFIG.get()}
-        secret = [key for key in values if is_config_secret(key)]
-        return cls.from_values(pulumi.get_project(), pulumi.get_stack(), values, secret)
+        return cls.from_values(*runtime_values())
 
 
-CREDENTIALS = credential_keys(StackConfig)
-_KEYS = [
-    *(to_camel(name) for name in StackConfig.model_fields if name not in {"project", *SECTIONS}),
-    *section_keys(SECTIONS),
-]
+def runtime_values() -> tuple[str, str, dict[str, Any], list[str]]:
+    """The Pulumi runtime's project, stack and config values, and which of them are secrets."""
+    import pulumi
+    from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
+
+    values = {**get_config_env(), **CONFIG.get()}
+    secret = [key for key in values if is_config_secret(key)]
+    return pulumi.get_project(), pulumi.get_stack(), values, secret
 
 
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+def known_keys(model: type[BaseModel], sections: Mapping[str, Any]) -> list[str]:
+    """Every key a stack file may set for ``model``: its own fields and its sections' keys."""
+    own = (to_camel(name) for name in model.model_fields if name not in {"project", *sections})
+    return [*own, *section_keys(sections)]
+
+
+def config_problems(
+    exc: ValidationError, sections: Collection[str], keys: list[str]
+) -> list[tuple[str, str]]:
+    """A config model's validation errors as (key, message), each key as the stack file spells it.
+
+    Used by both platforms' config models, so a mistake reads the same on AWS and Kubernetes.
+    """
     problems = []
     for err in exc.errors(include_url=False):
         # A section's key is reported as the stack file spells it: flat, without the section.
         loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc[1:] if loc and loc[0] in SECTIONS else loc)
+        key = ".".join(loc[1:] if loc and loc[0] in sections else loc)
+        message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = f"unknown config key{suggest(key, _KEYS)}; known keys: {', '.join(_KEYS)}"
+            message = f"unknown config key{suggest(key, keys)}; known keys: {', '.join(keys)}"
         elif key == "environment" and err["type"] == "literal_error":
             message = (
                 "stack name is not an environment; set one with"
                 f" `pulumi config set environment ENV` ({', '.join(ENVIRONMENTS)})"
             )
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-            if not key and ": " in message:  # a cross-field rule names its key first
-                key, _, message = message.partition(": ")
+        elif err["type"] == "missing":
+            message = f"is required: pulumi config set {key} VALUE"
+        elif not key and ": " in message:  # a cross-field rule names its key first
+            key, _, message = message.partition(": ")
         problems.append((key or "config", message))
     return problems
 
 
 def _fail(stack: str, problems: list[tuple[str, str]]) -> StackConfig:
     raise ConfigError(stack, problems)
+
+
+CREDENTIALS = credential_keys(StackConfig)
+_KEYS = known_keys(StackConfig, SECTIONS)
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    return config_problems(exc, SECTIONS, _KEYS)

@@ -475,12 +475,21 @@ def terminate_interrupts() -> Iterator[None]:
         _TERMINATED.set()
         raise KeyboardInterrupt
 
+    def unraisable(info: Any) -> None:
+        # Python prints "Exception ignored ... Traceback" for an interrupt it swallowed; this
+        # one is not lost (_raise_if_terminated takes it up), so it is not shown either.
+        if not (_TERMINATED.is_set() and issubclass(info.exc_type, KeyboardInterrupt)):
+            hook(info)
+
     _TERMINATED.clear()
+    hook = sys.unraisablehook
+    sys.unraisablehook = unraisable
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = hook
 
 
 def up(

@@ -284,8 +284,8 @@ class InferenceEndpoint(pulumi.ComponentResource):
         capture = pulumi.Output.all(args.capture_uri, args.key_arn).apply(
             lambda v: data_capture(args, v[0], v[1])
         )
-        # Plain dicts in the provider's snake_case shape; tests/pipelines/test_contract.py checks them
-        # against the SageMaker API's own request shapes.
+        # Plain dicts in the provider's snake_case shape; tests/pipelines/test_contract.py checks
+        # them against the SageMaker API's own request shapes.
         self.config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
             production_variants=cast(Any, serving),

@@ -16,8 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from mlops.core.errors import ConfigError
-from mlops.core.text import suggest
-from mlops.infra.config import credential_keys, nest, redact_secrets, section_keys
+from mlops.infra.config import (
+    config_problems,
+    credential_keys,
+    known_keys,
+    nest,
+    redact_secrets,
+    runtime_values,
+)
 from mlops.infra.k8s.settings import (
     GPU_RESOURCE,
     LakeSettings,
@@ -135,33 +141,12 @@ class K8sConfig(BaseModel):
     @classmethod
     def load(cls) -> K8sConfig:
         """Read the current stack's config from the Pulumi runtime."""
-        import pulumi
-        from pulumi.runtime.config import CONFIG, get_config_env, is_config_secret
-
-        values = {**get_config_env(), **CONFIG.get()}
-        secret = [key for key in values if is_config_secret(key)]
-        return cls.from_values(pulumi.get_project(), pulumi.get_stack(), values, secret)
+        return cls.from_values(*runtime_values())
 
 
 CREDENTIALS = credential_keys(K8sConfig)
-_KEYS = [
-    *(to_camel(name) for name in K8sConfig.model_fields if name not in {"project", *SECTIONS}),
-    *section_keys(SECTIONS),
-]
+_KEYS = known_keys(K8sConfig, SECTIONS)
 
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        # A section's key is reported as the stack file spells it: flat, without the section.
-        loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc[1:] if loc and loc[0] in SECTIONS else loc)
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = f"unknown config key{suggest(key, _KEYS)}; known keys: {', '.join(_KEYS)}"
-        elif err["type"] == "missing":
-            message = f"is required: pulumi config set {key} VALUE"
-        elif not key and ": " in message:
-            key, _, message = message.partition(": ")
-        problems.append((key or "config", message))
-    return problems
+    return config_problems(exc, SECTIONS, _KEYS)

@@ -642,3 +642,25 @@ def test_a_python_running_other_code_is_not_taken_for_the_endpoint(  # type: ign
     ):
         pose_as_endpoint(project, proc.pid, port)
         assert_refused(project, invoke, proc, hits)
+
+
+def test_a_sigterm_swallowed_in_a_weakref_callback_still_interrupts_quietly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import weakref
+
+    class Thing:
+        pass
+
+    def callback(_: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10_000):  # the handler runs in here, where Python swallows its interrupt
+            pass
+
+    with pytest.raises(KeyboardInterrupt), localmode.terminate_interrupts():
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        del thing  # the callback runs now; its KeyboardInterrupt is "ignored" by Python
+        assert ref() is None and localmode._TERMINATED.is_set()
+        localmode._raise_if_terminated()  # what `up` calls after the apply
+    assert "Traceback" not in capsys.readouterr().err
