@@ -286,7 +286,13 @@ def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     endpoint = environ.get(Env.ENDPOINT_NAME)
     if lake is not None and endpoint:
         capture = Capture(lake, endpoint, int(environ.get(Env.CAPTURE_PERCENT, "100")))
-    server = serve_model(served, capture, host=env.host, port=env.port)
+    try:
+        server = serve_model(served, capture, host=env.host, port=env.port)
+    except OSError as exc:
+        raise UserError(
+            f"cannot listen on {env.host}:{env.port}: {exc.strerror}; stop what uses it, or set"
+            " SAGEMAKER_BIND_TO_PORT to a free port (`make serve SAGEMAKER_BIND_TO_PORT=8081`)"
+        ) from None
     print(f"serving on {server.url}")
     server.serve_forever()
     return 0

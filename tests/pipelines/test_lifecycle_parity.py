@@ -443,3 +443,35 @@ def test_prepare_lake_waits_for_a_store_that_is_starting_then_gives_up() -> None
     assert store.calls == 4 and store.made == ["b"]
     with pytest.raises(AwsCallFailed, match="EndpointConnectionError"):
         Lake(Starting(down_for=9), {"raw": "b"}).ensure_buckets(attempts=5, base_delay=0)
+
+
+def test_the_container_server_on_a_busy_port_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+    import sys
+
+    project, data = make_project(tmp_path / "project", "classification")
+    channel = project / "channel"
+    channel.mkdir()
+    shutil.copyfile(data, channel / "data.csv")
+    environ = {
+        "SM_ML_ROOT": str(project / "opt-ml"),
+        "MLOPS_TRAIN_MODULE": "churn_parity.pipelines.train",
+        "MLOPS_DATA_CONTRACT": str(project / "data" / "contract.yaml"),
+        "MLOPS_SERVE_HOST": "127.0.0.1",
+    }
+    sys.path.insert(0, str(project))
+    try:
+        assert container.main(["train"], {**environ, "SM_CHANNEL_TRAIN": str(channel)}) == 0
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = str(taken.getsockname()[1])
+            capsys.readouterr()
+            assert container.main(["serve"], {**environ, "SAGEMAKER_BIND_TO_PORT": port}) == 2
+    finally:
+        sys.path.remove(str(project))
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "SAGEMAKER_BIND_TO_PORT" in err
+    assert "Traceback" not in err
