@@ -304,3 +304,22 @@ def test_the_text_diff_shows_where_inside_an_input_the_stacks_differ(  # type: i
     assert path.startswith(".Steps[") and " -> " in values
     left, right = values.split(" -> ")
     assert left != right
+
+
+def test_before_any_approval_the_endpoint_is_priced_from_the_serving_settings(  # type: ignore[no-untyped-def]
+    generated: Path, invoke, tmp_path: Path
+) -> None:
+    fresh = tmp_path / "churn"
+    Scaffold(validate_answers({"name": "churn", "ci": "none"}), fresh, git=False).run()
+    _, before = preview_json(invoke, fresh, "--stack", "prod")
+    _, after = preview_json(invoke, generated, "--stack", "prod")  # a model approved
+    (cost_before,), (cost_after,) = (
+        [s["cost"] for s in report["stacks"]] for report in (before, after)
+    )
+    planned = [line for line in cost_before["lines"] if "planned" in line["item"]]
+    assert [line["basis"] for line in planned] == ["2 x ml.m5.large x 730 h"]
+    assert any("no model is approved yet" in note for note in cost_before["notes"])
+    # The budget sees the endpoint before the first approval as after it: same instances.
+    deployed = [line for line in cost_after["lines"] if line["category"] == "endpoint"]
+    assert sum(line["idle"] for line in planned) == sum(line["idle"] for line in deployed)
+    assert not any("planned" in line["item"] for line in cost_after["lines"])
