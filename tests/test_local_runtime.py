@@ -329,3 +329,72 @@ def test_malformed_registry_entries_are_left_out() -> None:
     }
     assert list(parse_registry(document)) == ["ok"]
     assert parse_registry(["not", "a", "mapping"]) == {}
+
+
+@pytest.mark.integration
+def test_deploy_serves_the_artifact_through_invoke_endpoint(
+    tmp_path: Path, invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mlops deploy` on the embedded endpoint; boto3 gets the artifact's own predictions."""
+    import uuid
+
+    from mlops.composition.run import local_lifecycle
+    from mlops.pipelines.model import load_trainer, unpack_with_contract
+    from mlops.pipelines.payload import parse_rows
+    from mlops.pipelines.registry import find_run
+    from mlops.pipelines.serving import ServedModel
+    from mlops.templates.answers import validate_answers
+    from mlops.templates.engine import Scaffold
+
+    name = f"churn-{uuid.uuid4().hex[:8]}"
+    project = tmp_path / name
+    answers = validate_answers({"name": name, "environments": "dev", "ci": "none"})
+    Scaffold(answers, project, git=False).run()
+    assert invoke("local", "up", "--project", str(project)).exit_code == 0  # embedded endpoint
+    try:
+        trained = invoke("pipeline", "run", "--project", str(project), "--approve")
+        assert trained.exit_code == 0, trained.output
+        deployed = invoke("deploy", "--project", str(project))
+        assert deployed.exit_code == 0, deployed.output
+        assert "deployed: primary 100%" in deployed.output
+        life = local_lifecycle(project)
+        endpoint = life.platform.serving_endpoint
+        described = life.sagemaker.describe_endpoint(EndpointName=endpoint)
+        assert described["EndpointStatus"] == "InService"
+        rows = [
+            line.rsplit(",", 1)[0]
+            for line in (project / "data/sample.csv").read_text().splitlines()
+        ][1:21]
+        body = "\n".join(rows).encode()
+        url = life.sagemaker.meta.endpoint_url
+        rt = runtime(url)
+        answer = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
+        assert answer["InvokedProductionVariant"] == "primary"
+        got = json.loads(answer["Body"].read())["predictions"]
+        rt.close()
+        # The artifact's own predictions, from the trainer's predict_proba.
+        registry = json.loads((project / ".mlops/deployments.json").read_text())
+        run_id = registry["endpoints"][endpoint]["variants"][0]["run_id"]
+        record = find_run(life.lake, run_id)
+        trainer = load_trainer(project, life.platform.package)
+        artifact = life.lake.read_uri(record.artifact_uri)
+        model = ServedModel.of(trainer, *unpack_with_contract(trainer, artifact), life.contract)
+        expected = model.predict(parse_rows(body, "text/csv", model.schema)[0])
+        assert got == [round(float(p), 6) for p in expected]
+        status = invoke("local", "status", "--project", str(project))
+        assert f"endpoint {endpoint}" in status.output and "primary 100%" in status.output
+        pid = registry["endpoints"][endpoint]["variants"][0]["servers"][0]["pid"]
+        assert f"pid {pid}" in status.output
+    finally:
+        down = invoke("local", "down", "--project", str(project))
+    assert "stopped the model server" in down.output, down.output
+    assert (
+        not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    )
+
+
+def test_deploy_refuses_two_names_and_cloud_stacks(invoke: Any) -> None:
+    both = invoke("deploy", "--version", "1", "--run", "run-1")
+    assert both.exit_code == 2 and "--version or --run, not both" in both.output
+    cloud = invoke("deploy", "--stack", "prod")
+    assert cloud.exit_code == 2 and "`pulumi up --stack prod`" in cloud.output
