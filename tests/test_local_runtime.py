@@ -385,6 +385,36 @@ def test_deploy_serves_the_artifact_through_invoke_endpoint(
         assert f"endpoint {endpoint}" in status.output and "primary 100%" in status.output
         pid = registry["endpoints"][endpoint]["variants"][0]["servers"][0]["pid"]
         assert f"pid {pid}" in status.output
+        # The stack's endpoint config adds a challenger (30%) and a shadow: deploy again.
+        arn = registry["endpoints"][endpoint]["variants"][0]["model_package_arn"]
+        with (project / "Pulumi.local.yaml").open("a") as stack:
+            stack.write(f'  {name}:challengerModelPackageArn: "{arn}"\n')
+            stack.write(f"  {name}:challengerWeight: 0.3\n")
+            stack.write(f'  {name}:shadowModelPackageArn: "{arn}"\n')
+        again = invoke("deploy", "--project", str(project))
+        assert again.exit_code == 0, again.output
+        assert "deployed: primary 70%, challenger 30%, shadow (copies)" in again.output
+        assert "stopped the model server at" in again.output  # the old one, once replaced
+        assert (
+            not Path(f"/proc/{pid}/cmdline").exists()
+            or str(project) not in Path(f"/proc/{pid}/cmdline").read_text()
+        )
+        rt = runtime(url)
+        seen = Counter(
+            rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)[
+                "InvokedProductionVariant"
+            ]
+            for _ in range(200)
+        )
+        assert set(seen) == {"primary", "challenger"} and 30 <= seen["challenger"] <= 90, seen
+        targeted = rt.invoke_endpoint(
+            EndpointName=endpoint, ContentType="text/csv", Body=body, TargetVariant="challenger"
+        )
+        assert targeted["InvokedProductionVariant"] == "challenger"
+        assert json.loads(targeted["Body"].read())["predictions"] == got
+        rt.close()
+        registry = json.loads((project / ".mlops/deployments.json").read_text())
+        pid = registry["endpoints"][endpoint]["variants"][0]["servers"][0]["pid"]
     finally:
         down = invoke("local", "down", "--project", str(project))
     assert "stopped the model server" in down.output, down.output

@@ -44,7 +44,7 @@ def deploy(
         root = find_project(project)
         entry = deploying.deploy(root, run if run is not None else version, say=echo)
         weights = ", ".join(
-            f"{v['name']} {'shadow' if v['shadow'] else format(v['weight'], '.0%')}"
+            f"{v['name']} {'(copies)' if v['shadow'] else format(v['weight'], '.0%')}"
             for v in entry["variants"]
         )
         echo(f"deployed: {weights}", "green")
