@@ -239,6 +239,13 @@ def _stop(project: Path, server: dict[str, Any], say: Say) -> int:
         except OSError:
             break
         time.sleep(0.05)
+    for proc in [p for p in _STARTED if p.pid == pid]:  # started by this process: reap it
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        _STARTED.remove(proc)
     say(f"stopped the model server at {server.get('url')} (pid {pid})")
     return 1
 
