@@ -8,6 +8,7 @@ import typer
 
 from mlops.cli.commands import (
     demo,
+    deploy,
     doctor,
     init,
     local,
@@ -37,6 +38,7 @@ COMMANDS = (
     local,
     runs,
     serve,
+    deploy,
     monitor,
     preview,
     manifests,

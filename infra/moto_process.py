@@ -41,10 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.pid_file is not None:
         write_pid_file(args.pid_file, args.project)
-    from moto.server import ThreadedMotoServer
+    from mlops.infra.local_runtime import EmbeddedServer, registry_file
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
-    server.start()
+    # moto, with InvokeEndpoint of the endpoints `mlops deploy` recorded sent to their servers.
+    registry = registry_file(Path(args.project)) if args.project else None
+    server = EmbeddedServer("127.0.0.1", args.port, registry).start()
     host, port = server.get_host_and_port()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

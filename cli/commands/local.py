@@ -85,8 +85,10 @@ def down(
 
             local_k8s.down(project, say=echo)
             return
+        from mlops.composition import deploy as deploying
         from mlops.infra import localmode
 
+        deploying.stop_all(project, say=echo)  # the model servers `mlops deploy` started
         localmode.down(project, say=echo, force=force)
 
 
@@ -139,6 +141,10 @@ def status(
             echo(f"model server: {serving['url']} ({state}; {serving.get('run_id')})")
         else:
             echo("model server: none (mlops serve)")
+        from mlops.composition import deploy as deploying
+
+        for line in deploying.status_lines(project) or ["deployed endpoints: none (mlops deploy)"]:
+            echo(line)
 
 
 def _problem(info: dict[str, Any]) -> tuple[str, int] | None:

@@ -1,0 +1,50 @@
+"""``mlops deploy``: the approved (or named) model to the stack's endpoint, through the API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlops.cli.options import ProjectOption
+from mlops.cli.output import echo, exit_on_error
+
+app = typer.Typer()
+
+
+@app.command("deploy")
+def deploy(
+    project: ProjectOption = None,
+    version: Annotated[
+        str | None,
+        typer.Option(help="A registered version (package number). [default: the approved model]"),
+    ] = None,
+    run: Annotated[str | None, typer.Option("--run", help="A run id (or unique prefix).")] = None,
+    stack: Annotated[str, typer.Option(help="The stack to deploy to.")] = "local",
+) -> None:
+    """Deploy a registered model to the stack's endpoint, with the stack's variants.
+
+    Starts one model server per variant on 127.0.0.1, checks `/ping`, creates the endpoint
+    through the SageMaker API on the embedded endpoint and records the servers, so
+    `invoke_endpoint` (boto3, the AWS CLI) reaches them. `mlops local down` stops them.
+    """
+    with exit_on_error():
+        from mlops.core.errors import UserError
+        from mlops.core.project import find_project
+
+        if version is not None and run is not None:
+            raise UserError("name the model with --version or --run, not both")
+        if stack != "local":
+            raise UserError(
+                f"mlops deploy deploys the local stack; the {stack} stack deploys with"
+                f" `pulumi up --stack {stack}` (its modelPackageArn)"
+            )
+        from mlops.composition import deploy as deploying
+
+        root = find_project(project)
+        entry = deploying.deploy(root, run if run is not None else version, say=echo)
+        weights = ", ".join(
+            f"{v['name']} {'(copies)' if v['shadow'] else format(v['weight'], '.0%')}"
+            for v in entry["variants"]
+        )
+        echo(f"deployed: {weights}", "green")

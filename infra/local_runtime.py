@@ -1,0 +1,614 @@
+"""The SageMaker runtime API on the embedded endpoint: ``InvokeEndpoint`` reaches the model.
+
+moto answers ``POST /endpoints/<name>/invocations`` with a canned ``b'body'``. Local mode puts
+:class:`RuntimeGateway`, a WSGI middleware, in front of moto's application: an invocation of an
+endpoint that ``mlops deploy`` recorded in the project's deployment registry
+(``.mlops/deployments.json``) goes to that endpoint's model servers on loopback; every other
+request goes to moto as before. It follows SageMaker's contract as documented for
+``InvokeEndpoint`` and as botocore's ``sagemaker-runtime`` model shapes it:
+
+- production variants are chosen by weight; ``TargetVariant`` picks one by name;
+- a shadow variant gets a copy of every request, off the request path; its answer is dropped;
+- ``InferenceId`` and ``CustomAttributes`` go to the model server in SageMaker's headers; the
+  answer names the variant in ``x-Amzn-Invoked-Production-Variant``;
+- errors have SageMaker's shapes, so boto3 raises what it raises against AWS: ``ValidationError``
+  (400) for an unknown endpoint or variant; ``ModelError`` (424) with ``OriginalStatusCode``,
+  ``OriginalMessage`` and ``LogStreamArn`` for a 4xx/5xx from the model, and for a model that
+  does not answer within 60 s; a body over 6 MB (6,291,456 bytes) is refused before it is read
+  with the 413 AWS answers (``HTTP content length exceeded 6291456 bytes.``, which botocore
+  raises as a ``ClientError`` with code ``413``).
+
+The registry is untrusted input (a project may be cloned with it, or edited): it is read with a
+size bound, without following a link, and only loopback ``http://host:port`` server URLs are
+used; anything else makes that entry unusable, never a request to another machine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import random
+import re
+import socket
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from mlops.infra.local import is_loopback
+
+REGISTRY = Path(".mlops") / "deployments.json"
+MAX_BODY = 6 * 1024 * 1024  # InvokeEndpoint's Body limit (botocore: max 6291456)
+TIMEOUT_S = 60.0  # a model container must answer within 60 s
+ACCOUNT = "123456789012"  # moto's account
+REGISTRY_LIMIT = 1 << 20
+INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")  # endpoint and variant names
+SHADOW_PENDING = 256  # copies waiting for a slow shadow beyond this are dropped (and counted)
+
+_log = logging.getLogger(__name__)
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Any]
+# Request headers SageMaker passes on to the container (it strips the others).
+FORWARDED = {
+    "CONTENT_TYPE": "Content-Type",
+    "HTTP_ACCEPT": "Accept",
+    "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID": "X-Amzn-SageMaker-Inference-Id",
+    "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES": "X-Amzn-SageMaker-Custom-Attributes",
+}
+
+
+class RegistryError(ValueError):
+    """The deployment registry cannot be used.
+
+    Args:
+        path: the registry file.
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One variant of a deployed endpoint, as the gateway routes to it.
+
+    Attributes:
+        name: the variant's name (``VariantName``).
+        weight: its share of production traffic (``InitialVariantWeight``); ignored for a shadow.
+        servers: its model servers, as ``(host, port)`` on loopback.
+        shadow: a shadow variant: gets a copy of each request, never answers.
+    """
+
+    name: str
+    weight: float
+    servers: tuple[tuple[str, int], ...]
+    shadow: bool = False
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployed endpoint: its production variants and its shadows."""
+
+    endpoint: str
+    variants: tuple[Variant, ...]
+
+    @property
+    def production(self) -> tuple[Variant, ...]:
+        """The variants that answer."""
+        return tuple(v for v in self.variants if not v.shadow)
+
+    @property
+    def shadows(self) -> tuple[Variant, ...]:
+        """The variants that get copies."""
+        return tuple(v for v in self.variants if v.shadow)
+
+
+def registry_file(project: Path) -> Path:
+    """Where ``mlops deploy`` records a project's deployed endpoints."""
+    return project / REGISTRY
+
+
+def server_address(url: object) -> tuple[str, int] | None:
+    """``(host, port)`` of a loopback ``http://host:port`` URL; None for anything else."""
+    if not isinstance(url, str) or not is_loopback(url):
+        return None
+    parts = urlparse(url)
+    if parts.scheme != "http" or parts.port is None or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment or parts.hostname is None:
+        return None
+    return parts.hostname, parts.port
+
+
+def parse_registry(values: object) -> dict[str, Deployment]:
+    """The endpoints a registry document describes (pure; exported for testing).
+
+    Entries that are not well formed are left out, so an invocation of them is answered as for
+    an unknown endpoint; a server URL that is not a loopback ``http://host:port`` is dropped.
+    """
+    endpoints = values.get("endpoints") if isinstance(values, dict) else None
+    if not isinstance(endpoints, dict):
+        return {}
+    found = {}
+    for name, entry in endpoints.items():
+        variants = entry.get("variants") if isinstance(entry, dict) else None
+        if not (isinstance(name, str) and NAME.match(name) and isinstance(variants, list)):
+            continue
+        parsed = [_variant(v) for v in variants]
+        if parsed and all(v is not None for v in parsed):
+            found[name] = Deployment(name, tuple(v for v in parsed if v is not None))
+    return found
+
+
+def _variant(values: object) -> Variant | None:
+    if not isinstance(values, dict):
+        return None
+    name, weight, shadow = values.get("name"), values.get("weight", 1.0), values.get("shadow")
+    urls = values.get("urls")
+    if not (isinstance(name, str) and NAME.match(name) and len(name) <= 63):
+        return None
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
+        return None
+    if not isinstance(urls, list) or not isinstance(shadow, bool | None):
+        return None
+    servers = tuple(a for a in (server_address(u) for u in urls) if a is not None)
+    return Variant(name, float(weight), servers, bool(shadow))
+
+
+def read_registry(path: Path) -> dict[str, Any]:
+    """The registry document at ``path`` (empty when there is none).
+
+    Raises:
+        RegistryError: it is not a regular file of this user, is too large, or is not JSON.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise RegistryError(path, f"cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+            raise RegistryError(path, "is not a regular file of this user")
+        text = handle.read(REGISTRY_LIMIT + 1)
+    if len(text) > REGISTRY_LIMIT:
+        raise RegistryError(path, f"is over {REGISTRY_LIMIT} bytes")
+    try:
+        values = json.loads(text)
+    except ValueError as exc:
+        raise RegistryError(path, f"is not JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise RegistryError(path, "must hold a JSON object")
+    return values
+
+
+def write_registry(path: Path, values: Mapping[str, Any]) -> None:
+    """Write the registry document atomically, readable only by this user."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(values, handle, indent=1, sort_keys=True)
+    tmp.replace(path)
+
+
+class _Registry:
+    """The registry file, re-read only when it changes."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._deployments: dict[str, Deployment] = {}
+        self._lock = threading.Lock()
+
+    def deployments(self) -> dict[str, Deployment]:
+        if self.path is None:
+            return {}
+        try:
+            info = self.path.stat()
+            seen = (info.st_mtime_ns, info.st_size, info.st_ino)
+        except OSError:
+            seen = None
+        with self._lock:
+            if seen != self._seen:
+                try:
+                    self._deployments = parse_registry(read_registry(self.path)) if seen else {}
+                except RegistryError as exc:
+                    _log.warning("no endpoint is routed: %s", exc)
+                    self._deployments = {}
+                self._seen = seen
+            return self._deployments
+
+
+class _Pool:
+    """Keep-alive connections to the model servers, reused across requests."""
+
+    def __init__(self, per_server: int = 16) -> None:
+        self._idle: dict[tuple[str, int], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self.per_server = per_server
+
+    def post(
+        self, server: tuple[str, int], body: bytes, headers: dict[str, str], timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST ``/invocations``; a reused connection the server has closed is retried once.
+
+        Raises:
+            TimeoutError: no answer within ``timeout``.
+            OSError: the server cannot be reached.
+        """
+        for attempt in (0, 1):
+            conn, reused = self._take(server, timeout)
+            try:
+                conn.request("POST", "/invocations", body, headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()
+                if reused and attempt == 0:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            answer = {k.lower(): v for k, v in response.getheaders()}
+            if response.will_close:
+                conn.close()
+            else:
+                self._give(server, conn)
+            return response.status, answer, data
+        raise ConnectionResetError("the model server closed the connection")  # not reached
+
+    def _take(self, server: tuple[str, int], timeout: float) -> tuple[Any, bool]:
+        with self._lock:
+            idle = self._idle.get(server)
+            conn = idle.pop() if idle else None
+        if conn is None:
+            conn = http.client.HTTPConnection(*server, timeout=timeout)
+            conn.connect()
+            if conn.sock is not None:  # small answers are not held back by Nagle's algorithm
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return conn, False
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        return conn, True
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            idle = [conn for conns in self._idle.values() for conn in conns]
+            self._idle.clear()
+        for conn in idle:
+            conn.close()
+
+    def _give(self, server: tuple[str, int], conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(server, [])
+            if len(idle) < self.per_server:
+                idle.append(conn)
+                return
+        conn.close()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class RuntimeGateway:
+    """WSGI middleware: ``InvokeEndpoint`` of a deployed endpoint reaches its model servers.
+
+    Args:
+        app: moto's WSGI application, which answers everything else.
+        registry: the deployment registry (None: no endpoint is deployed).
+        timeout: seconds a model server has to answer.
+        max_body: the largest request body accepted.
+        account: the account id errors name.
+        rng: the random source that chooses variants (seed it in tests).
+    """
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        registry: Path | None,
+        *,
+        timeout: float = TIMEOUT_S,
+        max_body: int = MAX_BODY,
+        account: str = ACCOUNT,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.app, self.timeout, self.max_body, self.account = app, timeout, max_body, account
+        self.registry = _Registry(registry)
+        self.rng = rng or random.Random()  # noqa: S311 - traffic splitting, not security
+        self._rng_lock = threading.Lock()
+        self.pool = _Pool()
+        self.shadows = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shadow")
+        self._shadow_pending = threading.BoundedSemaphore(SHADOW_PENDING)
+        self.shadow_dropped = 0
+
+    def close(self) -> None:
+        """Let shadow copies in flight finish; close the connections to the model servers."""
+        self.shadows.shutdown(wait=True, cancel_futures=True)
+        self.pool.close()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer ``InvokeEndpoint``; hand everything else to moto."""
+        match = INVOKE_PATH.match(str(environ.get("PATH_INFO", "")))
+        if environ.get("REQUEST_METHOD") != "POST" or match is None or not _runtime(environ):
+            passed: Iterable[bytes] = self.app(environ, start_response)
+            return passed
+        answer = self.invoke(match.group(1), environ)
+        start_response(
+            f"{answer.status} {http.client.responses.get(answer.status, '')}",
+            [*answer.headers, ("Content-Length", str(len(answer.body)))],
+        )
+        return [answer.body]
+
+    def invoke(self, endpoint: str, environ: Environ) -> _Answer:
+        """One ``InvokeEndpoint`` call, answered as SageMaker answers it."""
+        region = _region(environ)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > self.max_body:
+            if length <= 4 * self.max_body:  # read and dropped, so the client reads the answer
+                _discard(environ["wsgi.input"], length)
+            message = f"HTTP content length exceeded {self.max_body} bytes."
+            return _json(413, {"message": message}, [("Connection", "close")])
+        body = environ["wsgi.input"].read(length) if length else b""
+        deployment = self.registry.deployments().get(endpoint)
+        if deployment is None:
+            return _error(
+                400, "ValidationError", f"Endpoint {endpoint} of account {self.account} not found."
+            )
+        target = str(environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT", ""))
+        variant = self._choose(deployment, target)
+        if variant is None:
+            names = ", ".join(v.name for v in deployment.production)
+            return _error(
+                400,
+                "ValidationError",
+                f"Invalid TargetVariant {target!r}: endpoint {endpoint} has no production"
+                f" variant of that name (its variants: {names}).",
+            )
+        headers = {v: str(environ[k]) for k, v in FORWARDED.items() if environ.get(k)}
+        for shadow in deployment.shadows:
+            self._copy(shadow, body, headers)
+        return self._forward(endpoint, region, variant, body, headers)
+
+    def _choose(self, deployment: Deployment, target: str) -> Variant | None:
+        production = deployment.production
+        if target:
+            return next((v for v in production if v.name == target), None)
+        if not production:
+            return None
+        weights = [v.weight for v in production]
+        with self._rng_lock:
+            if sum(weights) <= 0:
+                return self.rng.choice(production)
+            return self.rng.choices(production, weights)[0]
+
+    def _server(self, variant: Variant) -> tuple[str, int] | None:
+        if not variant.servers:
+            return None
+        with self._rng_lock:
+            return self.rng.choice(variant.servers)
+
+    def _forward(
+        self, endpoint: str, region: str, variant: Variant, body: bytes, headers: dict[str, str]
+    ) -> _Answer:
+        server = self._server(variant)
+        if server is None:
+            return _error(
+                503,
+                "ServiceUnavailable",
+                f"Variant {variant.name} of endpoint {endpoint} has no model server on this"
+                " machine: run `mlops deploy` again.",
+            )
+        try:
+            status, answer, data = self.pool.post(server, body, headers, self.timeout)
+        except TimeoutError:
+            return self._model_error(
+                endpoint,
+                region,
+                "Your invocation timed out while waiting for a response from container primary."
+                " Review the latency metrics for each container in Amazon CloudWatch, resolve"
+                " the issue, and try again.",
+                {},
+            )
+        except OSError:
+            return _error(
+                503,
+                "ServiceUnavailable",
+                f"The model server of variant {variant.name} at http://{server[0]}:{server[1]}"
+                " does not answer: run `mlops deploy` again.",
+            )
+        if status >= 400:
+            original = data.decode("utf-8", errors="replace")
+            kind = "client" if status < 500 else "server"
+            return self._model_error(
+                endpoint,
+                region,
+                f"Received {kind} error ({status}) from primary with message"
+                f' "{original}". See {_logs_url(region, endpoint)} in account {self.account}'
+                " for more information.",
+                {"OriginalStatusCode": status, "OriginalMessage": original},
+            )
+        out = [
+            ("Content-Type", answer.get("content-type", "application/octet-stream")),
+            ("x-Amzn-Invoked-Production-Variant", variant.name),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ]
+        attributes = answer.get("x-amzn-sagemaker-custom-attributes")
+        if attributes:
+            out.append(("X-Amzn-SageMaker-Custom-Attributes", attributes))
+        return _Answer(200, out, data)
+
+    def _model_error(
+        self, endpoint: str, region: str, message: str, fields: dict[str, Any]
+    ) -> _Answer:
+        stream = (
+            f"arn:aws:logs:{region}:{self.account}:log-group:/aws/sagemaker/Endpoints/{endpoint}"
+        )
+        return _error(424, "ModelError", message, {**fields, "LogStreamArn": stream})
+
+    def _copy(self, shadow: Variant, body: bytes, headers: dict[str, str]) -> None:
+        """Send a copy to ``shadow`` off the request path; its answer is dropped."""
+        server = self._server(shadow)
+        if server is None:
+            return
+        if not self._shadow_pending.acquire(blocking=False):
+            self.shadow_dropped += 1
+            return
+
+        def send() -> None:
+            try:
+                self.pool.post(server, body, headers, self.timeout)
+            except OSError as exc:
+                _log.warning("shadow variant %s did not answer: %s", shadow.name, exc)
+            finally:
+                self._shadow_pending.release()
+
+        self.shadows.submit(send)
+
+
+def _discard(stream: Any, length: int, chunk: int = 1 << 16) -> None:
+    """Read ``length`` bytes of a request body and drop them."""
+    while length > 0:
+        got = stream.read(min(chunk, length))
+        if not got:
+            return
+        length -= len(got)
+
+
+def _runtime(environ: Environ) -> bool:
+    """Whether a request is for the runtime API (signed for ``sagemaker``, or unsigned)."""
+    auth = str(environ.get("HTTP_AUTHORIZATION", ""))
+    scope = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request", auth)
+    return not auth or (scope is not None and scope.group(2) == "sagemaker")
+
+
+def _region(environ: Environ) -> str:
+    auth = str(environ.get("HTTP_AUTHORIZATION", ""))
+    scope = re.search(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/", auth)
+    return scope.group(1) if scope else "us-east-1"
+
+
+def _logs_url(region: str, endpoint: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logEventViewer:group=/aws/sagemaker/Endpoints/{endpoint}"
+    )
+
+
+def _json(status: int, payload: dict[str, Any], headers: list[tuple[str, str]]) -> _Answer:
+    return _Answer(
+        status,
+        [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4())), *headers],
+        json.dumps(payload).encode(),
+    )
+
+
+def _error(status: int, code: str, message: str, fields: dict[str, Any] | None = None) -> _Answer:
+    """An error in the runtime API's rest-json shape (``x-amzn-ErrorType`` names the code)."""
+    return _json(status, {"message": message, **(fields or {})}, [("x-amzn-ErrorType", code)])
+
+
+class EmbeddedServer:
+    """moto on loopback with the runtime gateway in front: the embedded AWS endpoint.
+
+    Mirrors moto's ``ThreadedMotoServer`` (``start``, ``get_host_and_port``, ``stop``).
+    """
+
+    def __init__(self, host: str, port: int, registry: Path | None, **gateway: Any) -> None:
+        self.host, self.port, self.registry, self.options = host, port, registry, gateway
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.gateway: RuntimeGateway | None = None
+
+    def start(self) -> EmbeddedServer:
+        """Serve on a background thread; returns once it listens."""
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        self.gateway = RuntimeGateway(
+            DomainDispatcherApplication(create_backend_app), self.registry, **self.options
+        )
+        self._server = make_server(
+            self.host, self.port, self.gateway, True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        """Where it listens."""
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        host, port = self.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._server is not None:
+            self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+        if self._server is not None:
+            self._server.server_close()
+        if self.gateway is not None:
+            self.gateway.close()
+
+
+def wait_healthy(url: str, timeout: float, alive: Callable[[], bool] = lambda: True) -> bool:
+    """Whether ``url``'s ``GET /ping`` answers 200 within ``timeout`` (loopback only)."""
+    server = server_address(url)
+    if server is None:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        conn = http.client.HTTPConnection(*server, timeout=2.0)
+        try:
+            conn.request("GET", "/ping")
+            if conn.getresponse().status == 200:
+                return True
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.1)
+    return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (it may be taken before it is used: retry then)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
