@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops.composition.run import local_lifecycle
+from mlops.composition.lifecycle import lifecycle_for
 from mlops.composition.serve import choose_model
 from mlops.core.contracts import CHALLENGER_VARIANT, PRIMARY_VARIANT, SHADOW_VARIANT
 from mlops.core.errors import ExternalToolError, UserError
@@ -97,6 +97,7 @@ def deploy(project: Path, version: str | None = None, say: Say = print) -> dict[
         ExternalToolError: a model server did not come up (the ones started are stopped).
     """
     from mlops.infra import localmode
+    from mlops.infra.local_endpoint import client
 
     state = localmode.require_state(project)
     if state.external:
@@ -104,7 +105,7 @@ def deploy(project: Path, version: str | None = None, say: Say = print) -> dict[
             "local mode uses an external endpoint: it does not route InvokeEndpoint; the"
             " embedded one does (`mlops local down`, then `mlops local up`)"
         )
-    life = local_lifecycle(project)
+    life = lifecycle_for(project)
     endpoint = life.platform.serving_endpoint
     variants = plan(life, version)
     started: list[dict[str, Any]] = []
@@ -125,7 +126,8 @@ def deploy(project: Path, version: str | None = None, say: Say = print) -> dict[
                     "model_package_arn": variant.record.model_package_arn,
                 }
             )
-        config = _create_endpoint(life, endpoint, variants)
+        sagemaker = client(state.endpoint, state.region, "sagemaker")
+        config = _create_endpoint(life, sagemaker, endpoint, variants)
     except BaseException:
         for server in started:
             _stop(project, server, lambda _: None)
@@ -282,7 +284,7 @@ def _start_server(
     command += ["--endpoint", endpoint, "--variant", variant.name]
     log = root / "server.log"
     with log.open("ab") as handle:
-        proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        proc = subprocess.Popen(
             command, cwd=project, env=env, stdout=handle, stderr=handle, start_new_session=True
         )
     _STARTED.append(proc)
@@ -294,9 +296,8 @@ def _start_server(
     return {"url": url, "pid": proc.pid, "started": start_time(proc.pid), "log": str(log)}
 
 
-def _create_endpoint(life: Any, endpoint: str, variants: list[Planned]) -> str:
+def _create_endpoint(life: Any, sm: Any, endpoint: str, variants: list[Planned]) -> str:
     """Create the model(s), an endpoint config and the endpoint through the SageMaker API."""
-    sm = life.sagemaker
     stamp = time.strftime("%Y%m%d%H%M%S")
     role = str(
         life.platform.extra.get("sagemaker_role_arn")
@@ -315,7 +316,7 @@ def _create_endpoint(life: Any, endpoint: str, variants: list[Planned]) -> str:
                     "ModelDataUrl": variant.record.artifact_uri,
                 },
             )
-        except Exception as exc:  # noqa: BLE001 - already there from an earlier deploy
+        except Exception as exc:
             if "already" not in str(exc).lower():
                 raise
         spec = {

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from mlops.infra.local import is_loopback
+from mlops.infra.local_endpoint import is_loopback
 
 REGISTRY = Path(".mlops") / "deployments.json"
 MAX_BODY = 6 * 1024 * 1024  # InvokeEndpoint's Body limit (botocore: max 6291456)
@@ -337,7 +337,7 @@ class RuntimeGateway:
     ) -> None:
         self.app, self.timeout, self.max_body, self.account = app, timeout, max_body, account
         self.registry = _Registry(registry)
-        self.rng = rng or random.Random()  # noqa: S311 - traffic splitting, not security
+        self.rng = rng or random.Random()
         self._rng_lock = threading.Lock()
         self.pool = _Pool()
         self.shadows = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shadow")

@@ -151,7 +151,7 @@ def test_a_rule_set_to_advisory_reports_but_does_not_block(project: Path, invoke
         {"churn:endpointType": "realtime", "churn:endpointInstanceType": "ml.g4dn.xlarge"}
     )
     path.write_text(yaml.safe_dump(document))
-    # A waiver of a rule mandatory by default carries its reason (tests/infra/policy/test_policy_waivers.py).
+    # A waiver of a rule mandatory by default carries its reason (test_policy_waivers.py).
     (project / "policy" / "config.json").write_text(
         '{"mlops-no-idle-gpu-outside-prod": {"enforcementLevel": "advisory",'
         ' "reason": "SEC-12: GPU demo until July"}}'

@@ -48,7 +48,7 @@ class Recorder:
                 super().setup()  # headers and body go out in two writes: no Nagle stall
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with recorder.lock:
                     recorder.requests.append({"body": body, "headers": dict(self.headers)})
@@ -338,13 +338,15 @@ def test_deploy_serves_the_artifact_through_invoke_endpoint(
     """`mlops deploy` on the embedded endpoint; boto3 gets the artifact's own predictions."""
     import uuid
 
-    from mlops.composition.run import local_lifecycle
+    from mlops.composition.lifecycle import lifecycle_for
+    from mlops.infra import localmode
+    from mlops.infra.local_endpoint import client as local_client
     from mlops.pipelines.model import load_trainer, unpack_with_contract
     from mlops.pipelines.payload import parse_rows
     from mlops.pipelines.registry import find_run
     from mlops.pipelines.serving import ServedModel
-    from mlops.templates.answers import validate_answers
     from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
 
     name = f"churn-{uuid.uuid4().hex[:8]}"
     project = tmp_path / name
@@ -357,16 +359,18 @@ def test_deploy_serves_the_artifact_through_invoke_endpoint(
         deployed = invoke("deploy", "--project", str(project))
         assert deployed.exit_code == 0, deployed.output
         assert "deployed: primary 100%" in deployed.output
-        life = local_lifecycle(project)
+        life = lifecycle_for(project)
         endpoint = life.platform.serving_endpoint
-        described = life.sagemaker.describe_endpoint(EndpointName=endpoint)
+        state = localmode.require_state(project)
+        sagemaker = local_client(state.endpoint, state.region, "sagemaker")
+        described = sagemaker.describe_endpoint(EndpointName=endpoint)
         assert described["EndpointStatus"] == "InService"
         rows = [
             line.rsplit(",", 1)[0]
             for line in (project / "data/sample.csv").read_text().splitlines()
         ][1:21]
         body = "\n".join(rows).encode()
-        url = life.sagemaker.meta.endpoint_url
+        url = sagemaker.meta.endpoint_url
         rt = runtime(url)
         answer = rt.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
         assert answer["InvokedProductionVariant"] == "primary"
