@@ -6,7 +6,7 @@ tables or trees, because importing it costs more than rendering a whole project.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING
@@ -30,6 +30,46 @@ def rich_console() -> Console:
     from rich.console import Console
 
     return Console(highlight=False)
+
+
+@contextmanager
+def progress_display(label: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A ``(done, total, what)`` callback that shows progress while the block runs.
+
+    On a terminal: a Rich bar with counts (gone when done). Otherwise a plain line at each
+    quarter, so logs stay readable. Both on stderr.
+    """
+    import sys
+
+    # On stderr: stdout may be a report (`--json`) that progress must not corrupt.
+    if not sys.stderr.isatty():
+        shown = {"quarter": -1}
+
+        def plain(done: int, total: int, what: str) -> None:
+            quarter = 4 * done // total if total else 4
+            if quarter > shown["quarter"]:
+                shown["quarter"] = quarter
+                echo(f"{label}: {done}/{total}", err=True)
+
+        yield plain
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def rich(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"{label}: {what}"[:60])
+
+        yield rich
 
 
 # Set by `mlops --debug`: unexpected errors then show their traceback.

@@ -28,7 +28,13 @@ from typing import Any
 
 from mlops.composition.lifecycle import lifecycle_for
 from mlops.composition.serve import choose_model
-from mlops.core.contracts import CHALLENGER_VARIANT, PRIMARY_VARIANT, SHADOW_VARIANT
+from mlops.core.contracts import (
+    CHALLENGER_VARIANT,
+    PRIMARY_VARIANT,
+    SHADOW_VARIANT,
+    Env,
+    bucket_env,
+)
 from mlops.core.errors import ExternalToolError, UserError
 from mlops.core.process import start_time, verified
 from mlops.infra.local_runtime import (
@@ -267,16 +273,16 @@ def _start_server(
     port = free_port()
     env = {
         **os.environ,
-        "MLOPS_TRAIN_MODULE": train_module(life.platform.package),
+        Env.TRAIN_MODULE: train_module(life.platform.package),
         "SM_ML_ROOT": str(root),
         "SAGEMAKER_BIND_TO_PORT": str(port),
-        "MLOPS_SERVE_HOST": "127.0.0.1",
-        "MLOPS_DATA_CONTRACT": str(project / "data" / "contract.yaml"),
-        "MLOPS_ENDPOINT_NAME": endpoint,
+        Env.SERVE_HOST: "127.0.0.1",
+        Env.DATA_CONTRACT: str(project / "data" / "contract.yaml"),
+        Env.ENDPOINT_NAME: endpoint,
         "AWS_ENDPOINT_URL_S3": aws_endpoint,
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
-        **{f"MLOPS_BUCKET_{zone.upper()}": b for zone, b in life.platform.buckets.items()},
+        **{bucket_env(zone): b for zone, b in life.platform.buckets.items()},
     }
     # The trailing arguments are ignored by `serve`; they name the project and the variant on
     # the command line, which is what `mlops local down` verifies before it signals the pid.

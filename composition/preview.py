@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import MlopsError, UserError
+from mlops.core.progress import Progress, no_progress
 from mlops.infra.cost import Assumptions, CostReport, estimate
 from mlops.infra.policy import (
     CONFIG_FILE,
@@ -200,7 +201,9 @@ def _warn(warnings: tuple[str, ...]) -> None:
         print(f"warning: {line}", file=sys.stderr)
 
 
-def preview_all(project: Path, workers: int | None = None) -> list[StackPreview]:
+def preview_all(
+    project: Path, workers: int | None = None, progress: Progress = no_progress
+) -> list[StackPreview]:
     """Every stack of the project, in its order; stacks run side by side on the machine's cores.
 
     Each stack evaluates in a forked worker (the parent's imports are shared, not repeated): the
@@ -208,21 +211,30 @@ def preview_all(project: Path, workers: int | None = None) -> list[StackPreview]
     """
     import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     names = stacks(project)
     # One worker per stack, up to twice the cores: with three stacks on two cores, all three
     # sharing them ends sooner than two rounds that leave a core idle in the second.
     cores = os.cpu_count() or 1
     count = min(len(names), workers or 2 * cores)
+    total = len(names)
+    progress(0, total, "evaluating")
     if cores < 2 or count < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [preview(project, stack) for stack in names]
+        serial = []
+        for stack in names:
+            serial.append(preview(project, stack))
+            progress(len(serial), total, stack)
+        return serial
     # Workers do not print: a forked worker's stderr is not always this process's (a test
     # runner's capture); their warnings are printed here, in the project's order.
     _warm_imports(project)  # once here, not once per forked worker
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-        results = list(pool.map(_preview_in_worker, [project] * len(names), names))
+        futures = {pool.submit(_preview_in_worker, project, stack): stack for stack in names}
+        for finished, future in enumerate(as_completed(futures), 1):
+            progress(finished, total, futures[future])
+        results = [future.result() for future in futures]  # the project's order
     for result in results:  # the first stack that failed, in the project's order
         if isinstance(result, tuple):
             code, message = result

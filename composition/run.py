@@ -9,7 +9,7 @@ on in a typed :class:`RunState`; the lifecycle they run on comes from
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -98,11 +98,15 @@ def run_inputs(
     primary_metric: str,
 ) -> RunInputs:
     """Everything that names a run: the project's code by content, not by commit."""
+    # The effective hyperparameters: the train module's DEFAULTS under the stack's and the
+    # run's, so a changed default shows in `runs compare`, not only in the code hash.
+    defaults = getattr(trainer, "DEFAULTS", None)
+    effective = {**defaults, **params} if isinstance(defaults, Mapping) else dict(params)
     return RunInputs(
         dataset_sha256=version.sha256,
         contract_sha256=contract.sha256,
         code_sha256=content_hash(project, code_files(project / package)),
-        params=params,
+        params=effective,
         framework=framework_version(trainer),
         primary_metric=primary_metric,
         seed=SPLIT_SEED,

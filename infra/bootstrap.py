@@ -20,6 +20,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from mlops.core.errors import UserError
+from mlops.core.progress import Progress, no_progress
 from mlops.infra.local_endpoint import client as local_client
 from mlops.infra.local_endpoint import require_loopback
 from mlops.infra.local_services import GONE, HOLDS_DATA, OPERATIONS, RESOURCES, already_there
@@ -91,6 +92,7 @@ def apply(
     region: str,
     client: Callable[[str], Any] | None = None,
     done: dict[str, Record] | list[str] | None = None,
+    progress: Progress = no_progress,
 ) -> Applied:
     """Reconcile a loopback endpoint with ``program``: create, update, delete.
 
@@ -116,7 +118,9 @@ def apply(
     created: dict[str, int] = {}
     updated: dict[str, int] = {}
     skipped = 0
-    for resource in program.resources:
+    total = len(program.resources)
+    for index, resource in enumerate(program.resources):
+        progress(index, total, resource.name)
         old = records.get(resource.name)
         # An older state names resources without a digest: they are trusted as applied.
         if old is not None and old.get("digest", digest(resource)) == digest(resource):
@@ -137,6 +141,7 @@ def apply(
             tally = created if old is None else updated
             tally[resource.type] = tally.get(resource.type, 0) + 1
         records[resource.name] = make_record(resource, calls, ids or (old or {}).get("ids", {}))
+    progress(total, total, "done")
     deleted, kept = _delete_removed(send, records, {r.name for r in program.resources})
     return Applied(created, updated, deleted, kept, skipped, send.count, records)
 

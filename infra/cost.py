@@ -29,22 +29,47 @@ DAYS_PER_MONTH = 365 / 12
 
 
 @dataclass(frozen=True)
+class PlannedEndpoint:
+    """The endpoint a stack will run once a model is approved, from its serving settings."""
+
+    endpoint_type: str  # "realtime" or "serverless"
+    instance_type: str
+    instance_count: int
+    serverless_memory_mb: int
+
+
+@dataclass(frozen=True)
 class Assumptions:
-    """The expected load a stack is priced at (its stack config's values)."""
+    """The expected load a stack is priced at (its stack config's values).
+
+    ``planned_endpoint`` is set while no model is approved: the stack declares no endpoint
+    yet, but a budget must hold for the one the first approval brings.
+    """
 
     requests_per_day: int = 10_000
     request_ms: int = 100
     training_hours: float = 10
     storage_gb: Mapping[str, float] = field(default_factory=dict)
+    planned_endpoint: PlannedEndpoint | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> Assumptions:
         """From a :class:`mlops.infra.config.StackConfig`."""
+        serving = config.serving
+        planned = None
+        if not serving.model_package_arn:
+            planned = PlannedEndpoint(
+                serving.endpoint_type,
+                serving.instance_type,
+                serving.instance_count,
+                serving.serverless_memory_mb,
+            )
         return cls(
             config.budget.expected_requests_per_day,
             config.budget.expected_request_ms,
             config.budget.training_hours_per_month,
             dict(config.lake.storage_gb),
+            planned,
         )
 
 
@@ -113,6 +138,13 @@ def estimate(stack: Stack, assumptions: Assumptions, region: str) -> CostReport:
         *_storage(stack, assumptions, prices),
         *_fixed(stack, prices),
     ]
+    planned = assumptions.planned_endpoint
+    if planned is not None and not any(line.category in COMPUTE[:2] for line in lines):
+        lines.append(_planned(planned, assumptions, prices, table.hours_per_month, unknown))
+        notes.append(
+            "no model is approved yet, so the stack declares no endpoint: it is priced from"
+            " the serving settings, as the first approval will deploy it"
+        )
     if unknown:
         notes.append(f"no price for {', '.join(sorted(unknown))}: counted as $0")
     catalogue = instance_catalogue()
@@ -156,6 +188,28 @@ def _endpoints(
             itype, count = v.get("instanceType"), float(v.get("initialInstanceCount") or 1)
             usd = _price(itype, unknown) * count * hours
             yield CostLine("endpoint", name, f"{int(count)} x {itype} x {hours} h", usd, usd)
+
+
+def _planned(
+    planned: PlannedEndpoint,
+    assumptions: Assumptions,
+    prices: RegionPrices,
+    hours: int,
+    unknown: set[str],
+) -> CostLine:
+    item = "endpoint (planned: no model approved yet)"
+    if planned.endpoint_type == "serverless":
+        memory_gb = planned.serverless_memory_mb / 1024
+        seconds = assumptions.requests_per_day * DAYS_PER_MONTH * assumptions.request_ms / 1000
+        basis = (
+            f"{assumptions.requests_per_day:,} req/day x {assumptions.request_ms} ms"
+            f" x {memory_gb:g} GB"
+        )
+        usd = seconds * memory_gb * prices.serverless_gb_second
+        return CostLine("serverless", item, basis, 0.0, usd)
+    usd = _price(planned.instance_type, unknown) * planned.instance_count * hours
+    basis = f"{planned.instance_count} x {planned.instance_type} x {hours} h"
+    return CostLine("endpoint", item, basis, usd, usd)
 
 
 def _training(

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 from mlops.core import yamlfile
 from mlops.core.errors import ExternalToolError, UserError
 from mlops.core.process import file_lock, listens_on, start_detached, start_time, verified
+from mlops.core.progress import Progress, no_progress
 from mlops.infra.local_endpoint import is_loopback, provider_config, require_loopback
 
 STATE = Path(".mlops") / "local.json"
@@ -498,13 +499,14 @@ def up(
     say: Say = print,
     model_package_arn: str = "",
     lock_timeout: float = 120.0,
+    progress: Progress = no_progress,
 ) -> LocalState:
     """Bring the local stack up (again): idempotent, resumes from the recorded state.
 
     SIGTERM is taken as Ctrl-C: an endpoint this call started is stopped again.
     """
     with terminate_interrupts(), exclusive(project, lock_timeout):
-        return _up(project, aws_endpoint, say, model_package_arn)
+        return _up(project, aws_endpoint, say, model_package_arn, progress)
 
 
 def _usable_state(project: Path, state: LocalState | None, say: Say) -> LocalState | None:
@@ -523,7 +525,13 @@ def _usable_state(project: Path, state: LocalState | None, say: Say) -> LocalSta
     return None
 
 
-def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: str) -> LocalState:
+def _up(
+    project: Path,
+    aws_endpoint: str | None,
+    say: Say,
+    model_package_arn: str,
+    progress: Progress = no_progress,
+) -> LocalState:
     local = project_config(project)
     region = str(local.config.get("aws:region", "us-east-1"))
     if aws_endpoint:
@@ -572,7 +580,7 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
     try:
         # Recorded before provisioning: whatever happens next, `down` can find the endpoint.
         save_state(project, state)
-        _provision(project, state, captured, extra, say)
+        _provision(project, state, captured, extra, say, progress)
         _raise_if_terminated()
     except BaseException:
         if started[0] and stop_endpoint(project, *started, say):
@@ -586,7 +594,12 @@ def _up(project: Path, aws_endpoint: str | None, say: Say, model_package_arn: st
 
 
 def _provision(
-    project: Path, state: LocalState, captured: Any, extra: dict[str, Any], say: Say
+    project: Path,
+    state: LocalState,
+    captured: Any,
+    extra: dict[str, Any],
+    say: Say,
+    progress: Progress = no_progress,
 ) -> None:
     """Apply the ``local`` stack to the state's endpoint (Pulumi CLI, or the boto3 bootstrap)."""
     if state.path == "pulumi":
@@ -606,7 +619,9 @@ def _provision(
                 " datasets, runs and registered models that were there are gone"
             )
             state.applied = {}
-        applied = apply(captured, state.endpoint, state.region, done=state.applied)
+        applied = apply(
+            captured, state.endpoint, state.region, done=state.applied, progress=progress
+        )
         state.applied = applied.done
         state.platform = captured.result.get("platform", {})
         say(

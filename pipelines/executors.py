@@ -38,10 +38,25 @@ class LocalExecutor:
         """Run ``steps``; each returns its figures."""
         if not self.show_progress:
             return self._run(steps, lambda _name: None, lambda: None)
+        import sys
+
+        if not sys.stderr.isatty():
+            # A log, not a terminal: one plain line per step, no spinner frames left behind.
+            names = [name for name, _ in steps]
+
+            def begin(name: str) -> None:
+                print(f"[{names.index(name) + 1}/{len(names)}] {name}", file=sys.stderr, flush=True)
+
+            return self._run(steps, begin, lambda: None)
+        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
         ) as progress:
             task = progress.add_task("starting", total=len(steps))
             return self._run(

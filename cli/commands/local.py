@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mlops.cli.options import ProjectOption
-from mlops.cli.output import echo, exit_on_error
+from mlops.cli.output import echo, exit_on_error, progress_display
 
 app = typer.Typer(help="Run the project's `local` stack on an AWS endpoint on this machine.")
 local = typer.Typer(
@@ -52,7 +52,8 @@ def up(
             return
         from mlops.infra import localmode
 
-        state = localmode.up(project, aws_endpoint, say=echo)
+        with progress_display("applying the local stack") as progress:
+            state = localmode.up(project, aws_endpoint, say=echo, progress=progress)
         echo(
             f"local stack up at {state.endpoint} ({state.path}, {len(state.applied)} resources)",
             "green",

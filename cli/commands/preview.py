@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlops.cli.options import ProjectOption
-from mlops.cli.output import echo, exit_on_error
+from mlops.cli.output import echo, exit_on_error, progress_display
 
 if TYPE_CHECKING:
     from mlops.composition.preview import StackDiff, StackPreview
@@ -52,7 +52,11 @@ def preview(
                 result
             )
             return
-        previews = compose.preview_all(root) if all_stacks else [compose.preview(root, stack)]
+        if all_stacks:
+            with progress_display("stacks evaluated") as progress:
+                previews = compose.preview_all(root, progress=progress)
+        else:
+            previews = [compose.preview(root, stack)]
         if as_json:
             ok = all(p.ok for p in previews)
             echo(json.dumps({"ok": ok, "stacks": [p.to_dict() for p in previews]}, indent=2))

@@ -208,6 +208,12 @@ def test_uncommitted_edits_to_code_or_contract_make_a_new_run(
         second = _run(invoke, dest)
         assert second[0] != first[0] and second[1] != first[1]
         record = load_run(local_lake(dest), second[0])
+        # The effective hyperparameters are recorded: a changed default shows, not just the code.
+        before = load_run(local_lake(dest), first[0])
+        assert record.params["C"] == 0.0005 and before.params["C"] == 1
+        compared = invoke("runs", "compare", first[0], second[0], "--project", str(dest))
+        (row,) = [line for line in compared.output.splitlines() if "param C" in line]
+        assert "1.0" in row and "0.0005" in row
         expected = "+dirty" if git else "unversioned"
         assert record.code_version.endswith(expected), record.code_version
         contract = dest / "data" / "contract.yaml"

@@ -212,8 +212,16 @@ def test_two_stacks_of_one_project_apply_to_one_account(moto_endpoint: str) -> N
         # account-wide SageMaker log groups included (no stack creates those any more).
         # (The bootstrap takes "already exists" as done, for re-runs; `pulumi up` would fail on
         # it, so any such answer here is a collision.)
-        applied = apply(captured, moto_endpoint, "us-east-1")
+        reported: list[tuple[int, int]] = []
+
+        def note(done: int, total: int, _what: str, seen: list[tuple[int, int]] = reported) -> None:
+            seen.append((done, total))
+
+        applied = apply(captured, moto_endpoint, "us-east-1", progress=note)
         created[stack], collided[stack] = sum(applied.created.values()), applied.skipped
+        # Progress counts every resource of the graph, in order, and ends at the total.
+        total = len(captured.resources)
+        assert reported == [(i, total) for i in range(total + 1)]
     assert collided == {"dev": 0, "staging": 0}
     assert created["dev"] == created["staging"] > 50
 
