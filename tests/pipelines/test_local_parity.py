@@ -128,7 +128,8 @@ def test_a_changed_stack_file_is_named_and_applied_by_local_up(
         next(r for r in runs if r.params.get("C") != 0.25),
         next(r for r in runs if r.params.get("C") == 0.25),
     )
-    assert new.params == {"C": 0.25}  # the effective parameters, recorded
+    # The effective parameters: the train module's DEFAULTS under the stack's.
+    assert new.params == {"C": 0.25, "max_iter": 500}
     compared = invoke("runs", "compare", old.run_id, new.run_id, "--project", project)
     assert compared.exit_code == 0, compared.output
     (row,) = [line for line in compared.output.splitlines() if "param C" in line]
