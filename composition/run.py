@@ -421,6 +421,7 @@ def start_sagemaker(
     approved model's figure on the primary metric, so its gate decides as a local run would.
     Returns the execution's ARN.
     """
+    from mlops.core.contracts import APPROVED_FROM_REGISTRY
     from mlops.pipelines.data import version_prefix
     from mlops.pipelines.executors import SageMakerExecutor
     from mlops.pipelines.registry import approved_run
@@ -435,10 +436,12 @@ def start_sagemaker(
     version = ingest(lake, data, platform.package)
     current = approved_run(sagemaker, lake, platform.model_package_group)
     figure = current.metrics.get(platform.primary_metric) if current is not None else None
+    # None known here: the evaluate step reads the champion from the registry when it runs.
+    approved = APPROVED_FROM_REGISTRY if figure is None else repr(float(figure))
     return SageMakerExecutor(sagemaker, platform.pipeline_name).start(
         {
             "InputDataUri": lake.uri("datasets", version_prefix(platform.package, version.sha256)),
-            "ApprovedModelMetric": "" if figure is None else repr(float(figure)),
+            "ApprovedModelMetric": approved,
             "TriggeredBy": "cli",
         }
     )

@@ -48,6 +48,10 @@ DRIFT_REPORT = ("monitoring", "drift/latest.json")
 SERVING_PORT = 8080
 # The image tag a stack runs when none is given (CI passes the digest of what it built).
 DEFAULT_IMAGE_TAG = "0.1.0"
+# The training pipeline's ``ApprovedModelMetric`` when no figure is given (schedule, drift, a
+# manual run with nothing approved): the evaluate step then looks the champion up in the
+# registry itself. Never "": SageMaker refuses empty container arguments and parameter values.
+APPROVED_FROM_REGISTRY = "none"
 
 
 class Env:

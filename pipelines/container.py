@@ -36,7 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops.core.contracts import BUCKET_ENV_PREFIX, SERVING_PORT, Env, decode_hyperparameters
+from mlops.core.contracts import (
+    APPROVED_FROM_REGISTRY,
+    BUCKET_ENV_PREFIX,
+    SERVING_PORT,
+    Env,
+    decode_hyperparameters,
+)
 from mlops.core.errors import MlopsError, UserError
 from mlops.core.layout import split_uri
 from mlops.pipelines.data import DataContract, find_data_file, read_file, split, validate
@@ -60,8 +66,9 @@ from mlops.pipelines.steps import (
     write_json,
 )
 
-# An approved figure of "" (the pipeline parameter's default) means no model is approved yet.
-NO_APPROVED_MODEL = ("", "none")
+# No approved figure given (the pipeline parameter's default, APPROVED_FROM_REGISTRY): evaluate
+# reads the champion from the registry when it is told the group, else gates against none.
+NO_APPROVED_MODEL = ("", APPROVED_FROM_REGISTRY)
 
 
 @dataclass(frozen=True)
@@ -211,19 +218,46 @@ def _approved(text: str) -> float | None:
     return value
 
 
-def evaluate_main(env: ContainerEnv, argv: list[str]) -> int:
+def champion_metric(group: str, metric: str, environ: Mapping[str, str]) -> float | None:
+    """The champion's figure on ``metric``, read from ``group`` through the registry port.
+
+    Clients come from the job's environment (its role, region and, locally, endpoint).
+    """
+    import boto3
+
+    from mlops.pipelines.adapters.aws import SageMakerRegistry
+
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    lake = Lake.from_environ(environ) or Lake(boto3.client("s3", region_name=region), {})
+    sagemaker = boto3.client("sagemaker", region_name=region)
+    return SageMakerRegistry(sagemaker, lake, group).approved_metric(metric)
+
+
+def evaluate_main(
+    env: ContainerEnv, argv: list[str], environ: Mapping[str, str] | None = None
+) -> int:
     """Score the candidate on the held-out split and gate it against the approved model.
 
-    Writes ``evaluation.json``: the evaluation record, whose ``gate.passed`` the pipeline's
-    condition reads.
+    With no approved figure and a ``--model-package-group``, the champion is read from that
+    group at execution time, so scheduled, drift-started and manual runs gate alike. Writes
+    ``evaluation.json``: the evaluation record, whose ``gate.passed`` the pipeline's condition
+    reads.
     """
     parser = argparse.ArgumentParser(prog="evaluate")
     parser.add_argument("--metric", required=True, help="the primary metric the gate compares")
     parser.add_argument(
-        "--approved-metric", type=_approved, default=None, help="'' when none is approved"
+        "--approved-metric",
+        type=_approved,
+        default=None,
+        help=f"'{APPROVED_FROM_REGISTRY}': read it from --model-package-group",
     )
     parser.add_argument("--margin", type=_margin, default=0.0)
+    parser.add_argument("--model-package-group", default="", help="where the champion is")
     args = parser.parse_args(argv)
+    approved = args.approved_metric
+    if approved is None and args.model_package_group:
+        approved = champion_metric(args.model_package_group, args.metric, environ or {})
+        print(f"champion of {args.model_package_group}: {args.metric}={approved}")
     model_dir = env.processing_root / "model"
     for archive in sorted(model_dir.glob("*.tar.gz")):  # SageMaker packs /opt/ml/model
         with tarfile.open(archive) as tar:
@@ -239,7 +273,7 @@ def evaluate_main(env: ContainerEnv, argv: list[str]) -> int:
         test,
         env.data_contract(),
         args.metric,
-        args.approved_metric,
+        approved,
         args.margin,
     )
     output = env.processing_root / "output"
@@ -333,7 +367,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
             return prepare_lake_main(os.environ if environ is None else environ)
         env = ContainerEnv.from_environ(os.environ if environ is None else environ)
         if command == "evaluate":
-            return evaluate_main(env, rest)
+            return evaluate_main(env, rest, os.environ if environ is None else environ)
         source = os.environ if environ is None else environ
         if command == "serve":
             return serve_main(env, source)

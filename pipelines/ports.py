@@ -92,6 +92,10 @@ class ModelRegistry(Protocol):
         """The newest approved model's run record, if any."""
         ...
 
+    def approved_metric(self, metric: str) -> float | None:
+        """The newest approved model's recorded figure on ``metric``, if any."""
+        ...
+
     def register(
         self,
         record: RunRecord,

@@ -332,6 +332,27 @@ def approved_run(sm: Any, lake: ObjectStore, group: str) -> RunRecord | None:
     return _champion(lake, approved_packages(sm, group))
 
 
+def approved_metric(sm: Any, lake: ObjectStore, group: str, metric: str) -> float | None:
+    """The newest approved package's recorded figure on ``metric``; None when none is approved.
+
+    Read from the registry itself (the package's model-quality statistics, the evaluation
+    record it was registered with), so packages the SageMaker pipeline registered, which have
+    no run record, count too. A package whose record lacks the metric gates as none approved,
+    as :func:`gate_against` does.
+    """
+    approved = approved_packages(sm, group)
+    if not approved:
+        return None
+    package = call(
+        "sagemaker.DescribeModelPackage", sm.describe_model_package, ModelPackageName=approved[0]
+    )
+    uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
+    if not uri.get("S3Uri"):
+        raise MlopsError(f"approved package {approved[0]} records no model-quality statistics")
+    figure = json.loads(lake.read_uri(uri["S3Uri"])).get("metrics", {}).get(metric)
+    return None if figure is None else float(figure)
+
+
 def _champion(lake: ObjectStore, approved: list[str]) -> RunRecord | None:
     """The run record of the newest of the ``approved`` packages that has one."""
     runs = {r.model_package_arn: r for r in list_runs(lake) if r.model_package_arn}

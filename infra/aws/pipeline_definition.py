@@ -15,11 +15,12 @@ distributed when more than one instance) -> EvaluateModel (processing, writes a 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from mlops.core.contracts import encode_hyperparameters
+from mlops.core.contracts import APPROVED_FROM_REGISTRY, encode_hyperparameters
 from mlops.core.errors import MlopsError
 from mlops.core.layout import LAYOUT
 from mlops.infra.aws.catalog import volume_kms_allowed
@@ -90,9 +91,10 @@ def _parameters(spec: PipelineSpec) -> list[Json]:
             "Type": "String",
             "DefaultValue": spec.training.processing_instance_type,
         },
-        # The approved model's figure on the primary metric; "" while none is approved (a Float
-        # default of 0.0 would fail every lower-is-better candidate).
-        {"Name": "ApprovedModelMetric", "Type": "String", "DefaultValue": ""},
+        # The approved model's figure on the primary metric, or the sentinel: the evaluate step
+        # then reads the champion from the registry (a Float default of 0.0 would fail every
+        # lower-is-better candidate, and SageMaker refuses "").
+        {"Name": "ApprovedModelMetric", "Type": "String", "DefaultValue": APPROVED_FROM_REGISTRY},
         {
             "Name": "EvaluationMargin",
             "Type": "Float",
@@ -284,6 +286,9 @@ def build_definition(spec: PipelineSpec) -> Json:
         get("Parameters.ApprovedModelMetric"),
         "--margin",
         as_text(get("Parameters.EvaluationMargin")),
+        # Where the evaluate step finds the champion when no figure was passed.
+        "--model-package-group",
+        spec.model_package_group,
     ]
     register = {"Name": "RegisterModel", "Type": "RegisterModel", "Arguments": _register(spec)}
     failed = {
@@ -364,6 +369,15 @@ def build_definition(spec: PipelineSpec) -> Json:
 
 # --- validation ---------------------------------------------------------------------------
 
+# What each trigger passes to StartPipelineExecution on top of the defaults: the console or
+# `mlops pipeline run` (manual), the EventBridge schedule and the drift alarm's rule.
+TRIGGER_PARAMETERS: dict[str, dict[str, str]] = {
+    "manual": {},
+    "schedule": {"TriggeredBy": "schedule"},
+    "drift": {"TriggeredBy": "drift"},
+}
+_CONTAINER_FIELDS = ("ContainerArguments", "ContainerEntrypoint")
+
 _OPERATIONS = {
     "Processing": ("CreateProcessingJob", "ProcessingJobName"),
     "Training": ("CreateTrainingJob", "TrainingJobName"),
@@ -402,8 +416,10 @@ def _concrete(value: Any, params: dict[str, Any], refs: list[str]) -> Any:
     return value
 
 
-def validate_definition(definition: Json) -> None:
-    """Check shapes against botocore and references against the definition.
+def validate_definition(
+    definition: Json, triggers: Mapping[str, Mapping[str, str]] = TRIGGER_PARAMETERS
+) -> None:
+    """Check shapes against botocore, references, and non-empty values for each trigger.
 
     Raises:
         PipelineDefinitionError: one line per problem.
@@ -418,6 +434,8 @@ def validate_definition(definition: Json) -> None:
     for step in steps:
         problems += _shape_problems(step, _concrete(step["Arguments"], params, refs))
     problems += [p for ref in refs if (p := _reference_problem(ref, params, names))]
+    for trigger, given in triggers.items():
+        problems += [f"trigger {trigger}: {p}" for p in empty_values(definition, given)]
     if problems:
         raise PipelineDefinitionError(problems)
 
@@ -455,3 +473,34 @@ def _reference_problem(ref: str, params: dict[str, Any], steps: list[str]) -> st
     if (match := _STEP_REF.match(ref)) is not None:
         return "" if match.group(1) in steps else f"reference to unknown step '{ref}'"
     return "" if ref in _EXECUTION_VARS else f"unknown reference '{ref}'"
+
+
+def empty_values(definition: Json, given: Mapping[str, str]) -> list[str]:
+    """SageMaker's non-empty rule, for an execution started with ``given`` parameters.
+
+    Every parameter value (default or given) and every resolved string of a step's
+    ``ContainerArguments``/``ContainerEntrypoint`` must be non-empty: the service refuses
+    empty ones (botocore's shapes, moto and mocks accept them). Exported for testing.
+    """
+    values = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]} | dict(given)
+    problems = [f"parameter {n} is empty" for n, v in values.items() if _text(v, values) == ""]
+    for step in _all_steps(definition["Steps"]):
+        spec = step["Arguments"].get("AppSpecification", {})
+        for field in _CONTAINER_FIELDS:
+            for i, item in enumerate(spec.get(field, [])):
+                if _text(item, values) == "":
+                    problems.append(f"step {step['Name']}: {field}[{i}] is empty")
+    return problems
+
+
+def _text(value: Any, values: Mapping[str, Any]) -> str:
+    """The string an expression becomes at execution; step properties are never empty."""
+    if isinstance(value, dict) and set(value) == {"Get"}:
+        name = str(value["Get"])
+        if name.startswith("Parameters."):
+            return _text(values.get(name.removeprefix("Parameters."), ""), values)
+        return name
+    if isinstance(value, dict) and "Std:Join" in value:
+        join = value["Std:Join"]
+        return str(join["On"]).join(_text(v, values) for v in join["Values"])
+    return "" if value is None else str(value)

@@ -181,10 +181,19 @@ def execution_role_policy(
                 "Effect": "Allow",
                 "Action": [
                     "sagemaker:CreateModelPackage",
-                    "sagemaker:DescribeModelPackage",
-                    "sagemaker:ListModelPackages",
                     "sagemaker:DescribeModelPackageGroup",
                 ],
+                "Resource": [
+                    arns.sagemaker(f"model-package-group/{names.model_package_group}"),
+                    arns.sagemaker(f"model-package/{names.model_package_group}/*"),
+                ],
+            },
+            {
+                # The evaluate step reads the champion (the newest approved package and its
+                # recorded metric) of this group only; read-only.
+                "Sid": "ReadChampion",
+                "Effect": "Allow",
+                "Action": ["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"],
                 "Resource": [
                     arns.sagemaker(f"model-package-group/{names.model_package_group}"),
                     arns.sagemaker(f"model-package/{names.model_package_group}/*"),

@@ -34,6 +34,10 @@ class SageMakerRegistry:
         """The newest approved package's run record, if any."""
         return registry.approved_run(self.sagemaker, self.lake, self.group)
 
+    def approved_metric(self, metric: str) -> float | None:
+        """The newest approved package's recorded figure (see :func:`registry.approved_metric`)."""
+        return registry.approved_metric(self.sagemaker, self.lake, self.group, metric)
+
     def register(
         self,
         record: RunRecord,

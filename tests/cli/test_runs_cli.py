@@ -168,7 +168,8 @@ def test_sagemaker_executor_starts_the_platforms_pipeline(
     given = {p["Name"]: p["Value"] for p in params["PipelineParameters"]}
     assert given == {
         "InputDataUri": f"s3://{buckets['raw']}/{prefix}",
-        "ApprovedModelMetric": "",  # nothing approved yet: the gate passes any candidate
+        # Nothing approved yet: never "" (SageMaker refuses it); evaluate asks the registry.
+        "ApprovedModelMetric": "none",
         "TriggeredBy": "cli",
     }
     (tmp_path / ".mlops" / "platform.json").unlink()

@@ -25,8 +25,12 @@ import pytest
 from conftest import CONTRACT_YAML, SAMPLE_CSV, SAMPLE_PROJECT_FILES
 from pipeline_eval import Resolver
 
-from mlops.core.contracts import decode_hyperparameters, encode_hyperparameters
-from mlops.infra.aws.pipeline_definition import PipelineSpec, build_definition
+from mlops.core.contracts import (
+    APPROVED_FROM_REGISTRY,
+    decode_hyperparameters,
+    encode_hyperparameters,
+)
+from mlops.infra.aws.pipeline_definition import TRIGGER_PARAMETERS, PipelineSpec, build_definition
 from mlops.infra.aws.settings import TrainingSettings
 from mlops.pipelines import container
 from mlops.pipelines.data import DataContract, ingest, read_file, split, version_key
@@ -126,14 +130,20 @@ def make_project(root: Path, kind: str) -> tuple[Path, Path]:
     return root, root / "data" / "data.csv"
 
 
-def definition(case: Case, margin: float) -> dict[str, Any]:
+@pytest.fixture(autouse=True)
+def registry_on_moto(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluate step's own registry client reaches the embedded endpoint."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+
+
+def definition(case: Case, margin: float, group: str = "g") -> dict[str, Any]:
     spec = PipelineSpec(
         role_arn="arn:aws:iam::123456789012:role/r",
         image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/p:1",
         input_data_uri="s3://raw/datasets/",
         artifacts_uri="s3://artifacts",
         kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
-        model_package_group="g",
+        model_package_group=group,
         training=TrainingSettings(
             instance_type="ml.m5.xlarge",
             hyperparameters=case.params,
@@ -146,10 +156,19 @@ def definition(case: Case, margin: float) -> dict[str, Any]:
 
 
 def run_container(
-    project: Path, lake: Any, version_prefix: str, case: Case, approved: str, margin: float
+    project: Path,
+    lake: Any,
+    version_prefix: str,
+    case: Case,
+    approved: str | None,
+    margin: float,
+    group: str = "g",
 ) -> dict[str, Any]:
-    """validate -> train -> evaluate through the entry points, as the definition invokes them."""
-    d = definition(case, margin)
+    """validate -> train -> evaluate through the entry points, as the definition invokes them.
+
+    ``approved`` None: a drift-started execution, which passes only ``TriggeredBy``.
+    """
+    d = definition(case, margin, group)
     steps = {s["Name"]: s for s in d["Steps"]}
     ml = project / "opt-ml"
     environ = {
@@ -157,7 +176,8 @@ def run_container(
         "MLOPS_TRAIN_MODULE": f"{case.package}.pipelines.train",
         "MLOPS_DATA_CONTRACT": str(project / "data" / "contract.yaml"),
     }
-    resolve = Resolver(d, parameters={"ApprovedModelMetric": approved})
+    given = TRIGGER_PARAMETERS["drift"] if approved is None else {"ApprovedModelMetric": approved}
+    resolve = Resolver(d, parameters=given)
     # ValidateData: the InputDataUri prefix (data + manifest) lands in input/data.
     inputs = ml / "processing" / "input" / "data"
     inputs.mkdir(parents=True)
@@ -225,7 +245,7 @@ def test_local_and_container_agree(kind: str, tmp_path: Path, lake: Any) -> None
     local = run_local(project, data, lake, case, None, 0.01)
     version = local["version"]
     prefix = version.key.rsplit("/", 1)[0] + "/"
-    cloud = run_container(project, lake, prefix, case, "", 0.01)
+    cloud = run_container(project, lake, prefix, case, APPROVED_FROM_REGISTRY, 0.01)
 
     # The same dataset version: the key follows the layout, the container hashes the same bytes.
     assert version.key == version_key(case.package, version.sha256, "csv")
@@ -268,6 +288,78 @@ def test_the_definitions_gate_decides_as_the_local_gate_does(
     expected = ["RegisterModel"] if rival == "worse" else ["GateFailed"]
     assert cloud["next"] == expected
     assert local_decision.passed is (rival == "worse")
+
+
+def approve_champion(lake: Any, moto_endpoint: str, group: str, metric: str, figure: float) -> str:
+    """An approved package in a fresh group whose recorded evaluation has ``figure``."""
+    import boto3
+
+    sm = boto3.client("sagemaker", endpoint_url=moto_endpoint, region_name="us-east-1")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    lake.put("evaluation", f"{group}.json", json.dumps({"metrics": {metric: figure}}).encode())
+    created = sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription="champion",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "img:1", "ModelDataUrl": lake.uri("models", "m.tar.gz")}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelMetrics={
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": lake.uri("evaluation", f"{group}.json"),
+                }
+            }
+        },
+    )
+    return str(created["ModelPackageArn"])
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+@pytest.mark.parametrize("rival", ["worse", "better"])
+def test_a_drift_started_run_gates_against_the_registrys_champion(
+    kind: str, rival: str, tmp_path: Path, lake: Any, moto_endpoint: str
+) -> None:
+    """No figure passed: the evaluate step reads the champion from the registry itself."""
+    import uuid
+
+    case = CASES[kind]
+    project, data = make_project(tmp_path / "project", kind)
+    first = run_local(project, data, lake, case, None, 0.0)
+    candidate = first["evaluation"]["metrics"][case.metric]
+    champion = candidate + (case.worse if rival == "worse" else case.better) * (
+        1 if kind == "regression" else 0.1
+    )
+    group = f"champions-{uuid.uuid4().hex[:8]}"
+    approve_champion(lake, moto_endpoint, group, case.metric, champion)
+    prefix = first["version"].key.rsplit("/", 1)[0] + "/"
+    cloud = run_container(project, lake, prefix, case, None, 0.0, group=group)
+    gate = cloud["evaluation"]["gate"]
+    assert gate["approved"] == pytest.approx(champion)
+    assert gate["passed"] is (rival == "worse")
+    assert cloud["next"] == (["RegisterModel"] if rival == "worse" else ["GateFailed"])
+
+
+def test_with_no_champion_in_the_registry_the_candidate_registers(
+    tmp_path: Path, lake: Any, moto_endpoint: str
+) -> None:
+    import uuid
+
+    import boto3
+
+    case = CASES["classification"]
+    project, data = make_project(tmp_path / "project", "classification")
+    first = run_local(project, data, lake, case, None, 0.0)
+    group = f"empty-{uuid.uuid4().hex[:8]}"
+    sm = boto3.client("sagemaker", endpoint_url=moto_endpoint, region_name="us-east-1")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    prefix = first["version"].key.rsplit("/", 1)[0] + "/"
+    cloud = run_container(project, lake, prefix, case, None, 0.0, group=group)
+    assert cloud["evaluation"]["gate"]["approved"] is None
+    assert cloud["next"] == ["RegisterModel"]
 
 
 def test_serving_before_training_says_what_to_do(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

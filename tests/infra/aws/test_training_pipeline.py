@@ -230,8 +230,11 @@ def test_gate_compares_with_a_configurable_margin() -> None:
         "0.8",
         "--margin",
         "0.05",
+        "--model-package-group",
+        "churn-prod-models",
     ]
-    assert params["ApprovedModelMetric"]["DefaultValue"] == ""  # none approved: any candidate
+    # None given (schedule, drift): the evaluate step reads the champion from the registry.
+    assert params["ApprovedModelMetric"]["DefaultValue"] == "none"
     rmse = Resolver(definition("prod", primaryMetric="rmse"))(
         definition("prod", primaryMetric="rmse")["Steps"][2]["Arguments"]["AppSpecification"][
             "ContainerArguments"
@@ -398,6 +401,10 @@ def test_every_resource_of_the_execution_role_in_another_partition() -> None:
             f"{sm}processing-job/pipelines-*",
         ],
         "RegisterCandidates": [
+            f"{sm}model-package-group/churn-prod-models",
+            f"{sm}model-package/churn-prod-models/*",
+        ],
+        "ReadChampion": [
             f"{sm}model-package-group/churn-prod-models",
             f"{sm}model-package/churn-prod-models/*",
         ],
