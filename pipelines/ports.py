@@ -92,6 +92,10 @@ class ModelRegistry(Protocol):
         """The newest approved model's run record, if any."""
         ...
 
+    def approval_status(self, arn: str) -> str:
+        """A registered package's approval status (``Approved``, ``PendingManualApproval``...)."""
+        ...
+
     def register(
         self,
         record: RunRecord,

@@ -327,6 +327,19 @@ def approved_packages(sm: Any, group: str) -> list[str]:
     return sorted(arns, key=_version, reverse=True)
 
 
+def approval_status(sm: Any, arn: str) -> str:
+    """A model package's ``ModelApprovalStatus`` as the registry has it (e.g. ``Approved``)."""
+    described = call(
+        "sagemaker.DescribeModelPackage", sm.describe_model_package, ModelPackageName=arn
+    )
+    return str(described.get("ModelApprovalStatus", ""))
+
+
+def package_version(arn: str) -> str:
+    """A model package's version as shown to people: the number that ends its ARN."""
+    return arn.rsplit("/", 1)[-1]
+
+
 def approved_run(sm: Any, lake: ObjectStore, group: str) -> RunRecord | None:
     """The newest approved package's run record, if any."""
     return _champion(lake, approved_packages(sm, group))

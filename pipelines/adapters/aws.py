@@ -34,6 +34,10 @@ class SageMakerRegistry:
         """The newest approved package's run record, if any."""
         return registry.approved_run(self.sagemaker, self.lake, self.group)
 
+    def approval_status(self, arn: str) -> str:
+        """The package's approval status in the registry (see :func:`registry.approval_status`)."""
+        return registry.approval_status(self.sagemaker, arn)
+
     def register(
         self,
         record: RunRecord,
