@@ -57,9 +57,7 @@ def _status(project: Path, invoke, run: dict) -> str:  # type: ignore[no-untyped
     return str(_show(project, invoke, run["run_id"])["model_package"]["approval_status"])
 
 
-def test_a_registered_model_is_approved_by_version_or_run_and_gated(
-    project: Path, invoke
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_registered_model_is_approved_by_version_or_run_and_gated(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
     better, worse = _registered(project, invoke)
     for run in (better, worse):
         assert run["model_package"]["approval_status"] == "PendingManualApproval"
@@ -121,15 +119,11 @@ def test_a_newer_model_approved_first_keeps_an_older_one_from_taking_over(
 
 def test_a_run_whose_gate_failed_cannot_be_approved(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
     assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
-    gated = invoke(
-        "pipeline", "run", "--project", str(project), "--data", str(_scrambled(project))
-    )
+    gated = invoke("pipeline", "run", "--project", str(project), "--data", str(_scrambled(project)))
     assert "nothing registered" in gated.output
     listed = invoke("runs", "list", "--project", str(project))
     ids = [word for word in listed.output.split() if word.startswith("run-")]
-    unregistered = next(
-        i for i in ids if _show(project, invoke, i)["model_package"] is None
-    )
+    unregistered = next(i for i in ids if _show(project, invoke, i)["model_package"] is None)
     refused = invoke("approve", unregistered, "--project", str(project))
     assert refused.exit_code == 2
     assert f"{unregistered} has no model package: its gate failed" in refused.output
