@@ -153,6 +153,8 @@ def _print_run(details: dict[str, Any]) -> None:
         lines.append(("confusion matrix", json.dumps(details["metrics"]["confusion_matrix"])))
     for key, value in sorted(details["params"].items()):
         lines.append((f"param {key}", json.dumps(value)))
+    if not details["params"]:
+        lines.append(("params", "none passed (the trainer's defaults)"))
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         echo(f"{label:<{width}}  {value}")
