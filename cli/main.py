@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from mlops.cli.commands import (
+    approve,
     demo,
     deploy,
     doctor,
@@ -37,6 +38,7 @@ COMMANDS = (
     demo,
     local,
     runs,
+    approve,
     serve,
     deploy,
     monitor,

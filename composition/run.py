@@ -354,8 +354,8 @@ class TrainingRun:
         figures = backtest_gate(life, self.record, labels) if labels is not None else {}
         if not self.gate.passed:
             raise NotRegistered(self.gate, self.record.run_id, approving=True)
-        decision = life.registry.approve(self.record, self.margin, life.lock)
-        self.state.record = record = load_run(life.lake, self.record.run_id)
+        decision, record = approve_registered(life, self.record, self.margin)
+        self.state.record = record
         return {
             "approved": decision.passed,
             "metric": decision.metric,
@@ -364,6 +364,22 @@ class TrainingRun:
             "previous_run": record.previous_run,
             **figures,
         }
+
+
+def approve_registered(
+    life: Lifecycle, record: RunRecord, margin: float
+) -> tuple[GateDecision, RunRecord]:
+    """Approve a registered run's package, gated against the champion of the moment.
+
+    The one approval path: ``mlops pipeline run --approve`` and ``mlops approve`` both take it.
+    Under the lifecycle's registry lock, conditional on the registry (see
+    :func:`mlops.pipelines.registry.approve`). Returns the verdict and the run's record as saved.
+
+    Raises:
+        GateBlocked: it does not beat the approved model by ``margin``; nothing changed.
+    """
+    decision = life.registry.approve(record, margin, life.lock)
+    return decision, load_run(life.lake, record.run_id)
 
 
 def backtest_gate(life: Lifecycle, candidate: RunRecord, labels: Path) -> dict[str, Any]:

@@ -96,6 +96,10 @@ class ModelRegistry(Protocol):
         """The newest approved model's recorded figure on ``metric``, if any."""
         ...
 
+    def approval_status(self, arn: str) -> str:
+        """A registered package's approval status (``Approved``, ``PendingManualApproval``...)."""
+        ...
+
     def register(
         self,
         record: RunRecord,

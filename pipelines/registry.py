@@ -327,6 +327,19 @@ def approved_packages(sm: Any, group: str) -> list[str]:
     return sorted(arns, key=_version, reverse=True)
 
 
+def approval_status(sm: Any, arn: str) -> str:
+    """A model package's ``ModelApprovalStatus`` as the registry has it (e.g. ``Approved``)."""
+    described = call(
+        "sagemaker.DescribeModelPackage", sm.describe_model_package, ModelPackageName=arn
+    )
+    return str(described.get("ModelApprovalStatus", ""))
+
+
+def package_version(arn: str) -> str:
+    """A model package's version as shown to people: the number that ends its ARN."""
+    return arn.rsplit("/", 1)[-1]
+
+
 def approved_run(sm: Any, lake: ObjectStore, group: str) -> RunRecord | None:
     """The newest approved package's run record, if any."""
     return _champion(lake, approved_packages(sm, group))
@@ -377,6 +390,28 @@ def gate_against(candidate: RunRecord, approved: RunRecord | None, margin: float
     )
 
 
+class OlderThanApproved(UserError):
+    """The candidate's package is an older version than the approved model's.
+
+    The newest approved version is the one that serves (:func:`approved_run`), so approving
+    an older one would change nothing that serves; it is refused instead.
+
+    Args:
+        candidate: the run asked to be approved.
+        current: the approved model's run.
+    """
+
+    def __init__(self, candidate: RunRecord, current: RunRecord) -> None:
+        self.run_id, self.current = candidate.run_id, current.run_id
+        super().__init__(
+            f"version {package_version(candidate.model_package_arn)} ({candidate.run_id}) is"
+            f" older than the approved version {package_version(current.model_package_arn)}"
+            f" ({current.run_id}), and the newest approved version is the one that serves:"
+            " nothing approved (to serve it anyway, name it: `mlops deploy --version"
+            f" {package_version(candidate.model_package_arn)}`)"
+        )
+
+
 def approve(
     sm: Any,
     lake: ObjectStore,
@@ -394,6 +429,8 @@ def approve(
 
     Raises:
         GateBlocked: it did not beat the approved model by the margin; nothing changed.
+        OlderThanApproved: its package is older than the approved one's, so approving it
+            would not make it the model that serves (the newest approved version does).
         UserError: the champion kept changing while this approval tried to take over.
     """
     with lock(group):
@@ -406,6 +443,10 @@ def approve(
             decision = gate_against(candidate, current, margin)
             if not decision.passed:
                 raise GateBlocked(decision.metric, decision.candidate, decision.approved, margin)
+            if current is not None and _version(candidate.model_package_arn) < _version(
+                current.model_package_arn
+            ):
+                raise OlderThanApproved(candidate, current)
             if approved_packages(sm, group) != seen:
                 continue  # another run was approved meanwhile: gate against it instead
             call(

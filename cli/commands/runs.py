@@ -1,4 +1,4 @@
-"""``mlops runs list|compare`` and ``mlops pipeline run``: experiments in the project's lake."""
+"""``mlops runs list|compare|show`` and ``mlops pipeline run``: experiments in the lake."""
 
 from __future__ import annotations
 
@@ -82,6 +82,82 @@ def compare(a: str, b: str, project: ProjectOption = None) -> None:
         for key in sorted(set(left.params) | set(right.params)):
             table.add_row(f"param {key}", _param(left.params, key), _param(right.params, key))
         rich_console().print(table)
+
+
+@runs.command("show")
+def show(
+    run: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN",
+            help="A run id as `mlops runs list` shows it, or any unique prefix of one.",
+            show_default=False,
+        ),
+    ],
+    project: ProjectOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run as JSON, for scripts.")
+    ] = False,
+) -> None:
+    """Show one run: metrics, effective hyperparameters, inputs, and its model package.
+
+    RUN is a run id as `mlops runs list` shows it, or any unique prefix of one.
+
+    The inputs are the dataset version, the data contract's and the code's content hashes,
+    the git version and the framework; the package (ARN, version, approval status) is read
+    from the registry when the run was registered.
+    """
+    with exit_on_error():
+        from mlops.composition.approve import run_details
+        from mlops.core.project import find_project
+
+        details = run_details(find_project(project), run)
+        if as_json:
+            echo(json.dumps(details, indent=2, sort_keys=True))
+            return
+        _print_run(details)
+
+
+def _print_run(details: dict[str, Any]) -> None:
+    """A run's details as aligned ``label  value`` lines."""
+    from mlops.pipelines.registry import RunRecord
+
+    lines = [
+        ("run", details["run_id"]),
+        ("created", details["created_at"]),
+        ("status", _status(RunRecord.from_dict(details))),
+        ("dataset", details["dataset_sha256"]),
+        ("contract sha256", details["contract_sha256"]),
+        ("code sha256", details["code_sha256"]),
+        ("code version", details["code_version"]),
+        ("framework", details["framework"]),
+        ("artifact", details["artifact_uri"]),
+    ]
+    if details["previous_run"]:
+        lines.append(("replaced", details["previous_run"]))
+    package = details["model_package"]
+    if package is None:
+        lines.append(("model package", "none (not registered)"))
+    else:
+        lines += [
+            ("model package", package["arn"]),
+            ("version", package["version"]),
+            ("approval", package["approval_status"]),
+        ]
+    primary = details["primary_metric"]
+    for key, value in sorted(details["metrics"].items()):
+        if key != "confusion_matrix":
+            mark = " (primary)" if key == primary else ""
+            lines.append((f"metric {key}", f"{_fmt(value)}{mark}"))
+    if "confusion_matrix" in details["metrics"]:
+        lines.append(("confusion matrix", json.dumps(details["metrics"]["confusion_matrix"])))
+    for key, value in sorted(details["params"].items()):
+        lines.append((f"param {key}", json.dumps(value)))
+    if not details["params"]:
+        lines.append(("params", "none passed (the trainer's defaults)"))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        echo(f"{label:<{width}}  {value}")
 
 
 def _status(run: Any) -> str:

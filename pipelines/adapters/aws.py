@@ -38,6 +38,10 @@ class SageMakerRegistry:
         """The newest approved package's recorded figure (see :func:`registry.approved_metric`)."""
         return registry.approved_metric(self.sagemaker, self.lake, self.group, metric)
 
+    def approval_status(self, arn: str) -> str:
+        """The package's approval status in the registry (see :func:`registry.approval_status`)."""
+        return registry.approval_status(self.sagemaker, arn)
+
     def register(
         self,
         record: RunRecord,
