@@ -83,8 +83,15 @@ def choose_model(life: Lifecycle, version: str | None) -> RunRecord:
         for record in registered:
             if record.model_package_arn.rsplit("/", 1)[-1] == version:
                 return record
-        known = ", ".join(r.model_package_arn.rsplit("/", 1)[-1] for r in registered) or "none"
-        raise UserError(f"no registered model version {version}; registered versions: {known}")
+        # Not a version: run ids are hex, so an all-digit prefix of one is a run's too.
+        try:
+            return find_run(life.lake, version)
+        except UserError:
+            known = ", ".join(r.model_package_arn.rsplit("/", 1)[-1] for r in registered)
+            raise UserError(
+                f"no registered model version or run {version}; registered versions:"
+                f" {known or 'none'} (see `mlops runs list` for run ids)"
+            ) from None
     return find_run(life.lake, version)
 
 

@@ -65,7 +65,7 @@ def test_a_registered_model_is_approved_by_version_or_run_and_gated(project: Pat
     # Unknown versions and runs: one line, exit 2, nothing approved.
     unknown = invoke("approve", "999", "--project", str(project))
     assert unknown.exit_code == 2
-    assert "no registered model version 999; registered versions:" in unknown.output
+    assert "no registered model version or run 999; registered versions:" in unknown.output
     no_run = invoke("approve", "run-zzzz", "--project", str(project))
     assert no_run.exit_code == 2 and "no run 'run-zzzz'" in no_run.output
     bad_margin = invoke("approve", better["run_id"], "--margin", "2", "--project", str(project))

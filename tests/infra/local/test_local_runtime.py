@@ -157,7 +157,8 @@ def test_invocations_are_split_by_weight_and_copied_to_the_shadow(
 ) -> None:
     before = {name: r.count() for name, r in servers.items()}
     invoked: Counter[str] = Counter()
-    total = 2000
+    # 5,000 calls: 3% is over 4.5 standard deviations of a 70/30 split, so chance never fails it.
+    total = 5000
     for i in range(total):
         answer = client.invoke_endpoint(
             EndpointName="ab", ContentType="text/csv", Body=f"{i},1,2,3"
