@@ -132,7 +132,9 @@ def status(
             buckets = platform.get("buckets")
             names = buckets.values() if isinstance(buckets, dict) else []
             echo(f"lake: {', '.join(map(str, names))}")
-            endpoint = platform.get("endpoint_name") or "none deployed (see mlops serve)"
+            # The stack's own endpoint (from an approved package at `local up`), else what
+            # `mlops deploy` put behind the runtime API (listed below).
+            endpoint = platform.get("endpoint_name") or "see deployed endpoints below"
             echo(f"pipeline: {platform.get('pipeline_name')}; endpoint: {endpoint}")
         serving = info.get("serving") or {}
         if serving:
