@@ -18,6 +18,7 @@ from typing import Any
 from mlops.composition.lifecycle import Lifecycle
 from mlops.core import yamlfile
 from mlops.core.errors import MonitoringInputError
+from mlops.core.progress import Progress, no_progress
 from mlops.pipelines.drift import (
     DriftOptions,
     DriftReport,
@@ -197,6 +198,7 @@ def monitor_run(
     html: Path | None = None,
     act: bool = True,
     stack: str | None = None,
+    progress: Progress = no_progress,
 ) -> MonitorRun:
     """Check the project's captured traffic for drift, publish the score, decide.
 
@@ -221,16 +223,22 @@ def monitor_run(
     features = list(life.contract.features)
     reports: list[tuple[str, DriftReport]] = []
     if windows:
-        parts = [
-            captured_window(life.lake, endpoint, features, g)
-            for g in rolling_windows(keys, windows)
-        ]
+        groups = rolling_windows(keys, windows)
+        done = 0
+
+        def counted(index: int, total: int, key: str) -> None:
+            progress(done + index, len(keys), key)
+
+        parts = []
+        for group in groups:
+            parts.append(captured_window(life.lake, endpoint, features, group, progress=counted))
+            done += len(group)
         for i in range(len(parts) - 1):
             report = compare(parts[i], parts[i + 1], [*features, PREDICTION], options)
             reports.append((f"window {i + 1} -> {i + 2}", report))
     else:
         reference = _approved_reference(life)
-        current = captured_window(life.lake, endpoint, features)
+        current = captured_window(life.lake, endpoint, features, keys, progress=progress)
         reports.append(
             (
                 "approved model's reference -> captured traffic",

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlops.core.errors import MonitoringInputError
+from mlops.core.progress import Progress, no_progress
 from mlops.pipelines.ports import ObjectStore
 
 Window = dict[str, Any]
@@ -207,8 +208,11 @@ def captured_window(
     features: Sequence[str],
     keys: Sequence[str] = (),
     categorical: Iterable[str] = (),
+    progress: Progress = no_progress,
 ) -> Window:
     """An endpoint's captured traffic (or the objects ``keys``) from the lake, as one window.
+
+    ``progress`` hears of each capture object as it is read.
 
     ``categorical`` features (the contract's ``category`` and ``bool`` ones) are read as
     categories whatever their values look like.
@@ -221,8 +225,16 @@ def captured_window(
         raise MonitoringInputError(
             f"no traffic captured for {endpoint} yet: send requests to the endpoint first"
         )
-    lines = (line for key in keys for line in lake.get("capture", key).decode().splitlines())
-    return from_capture(lines, features, categorical)
+    total = len(keys)
+
+    def read(index: int, key: str) -> list[str]:
+        progress(index, total, key)
+        return lake.get("capture", key).decode().splitlines()
+
+    lines = (line for i, key in enumerate(keys) for line in read(i, key))
+    window = from_capture(lines, features, categorical)
+    progress(total, total, "read")
+    return window
 
 
 def capture_time(key: str) -> datetime:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mlops.cli.options import ProjectOption, require_stack
-from mlops.cli.output import echo, exit_on_error
+from mlops.cli.output import echo, exit_on_error, progress_display
 
 app = typer.Typer()
 monitor = typer.Typer(
@@ -129,9 +129,16 @@ def run(
         if stack is not None:
             require_stack(root, stack)
         options = monitoring.load_rules(rules, share)
-        result = monitoring.monitor_run(
-            root, windows=windows, options=options, html=html, act=act, stack=stack
-        )
+        with progress_display("capture objects read") as progress:
+            result = monitoring.monitor_run(
+                root,
+                windows=windows,
+                options=options,
+                html=html,
+                act=act,
+                stack=stack,
+                progress=progress,
+            )
         latest = result.reports[-1][1]
         if as_json:
             payload = {

@@ -84,7 +84,7 @@ def test_json_report_and_rules(files: dict[str, Path], invoke, tmp_path: Path) -
         str(rules),
         "--json",
     )
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert result.exit_code == 0  # age's shift is under its own, looser threshold
     age = next(f for f in report["features"] if f["feature"] == "age")
     assert age["threshold"] == 5.0 and not age["drifted"] and age["missing_drifted"]
@@ -103,7 +103,7 @@ def test_json_report_and_rules(files: dict[str, Path], invoke, tmp_path: Path) -
         "seats",
         "--json",
     )
-    seats = next(f for f in json.loads(forced.output)["features"] if f["feature"] == "seats")
+    seats = next(f for f in json.loads(forced.stdout)["features"] if f["feature"] == "seats")
     assert seats["kind"] == "categorical"
 
 
@@ -186,6 +186,6 @@ def test_captured_traffic_is_a_window_with_its_predictions(tmp_path: Path, invok
         "tenure,spend",
         "--json",
     )
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     verdicts = {f["feature"]: f["drifted"] for f in report["features"]}
     assert verdicts == {"tenure": False, "spend": False, "prediction": True}

@@ -47,14 +47,16 @@ def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
     send_traffic(project, drifted=False)
     steady = invoke("monitor", "run", "--project", str(project), "--json")
     assert steady.exit_code == 0, steady.output
-    result = json.loads(steady.output)
+    result = json.loads(steady.stdout)  # progress goes to stderr, never into the JSON
+    read = [line for line in steady.stderr.splitlines() if line.startswith("capture objects read")]
+    assert read and read[-1].split(": ")[1].split("/")[0] == read[-1].split("/")[1]  # n/n
     assert not result["decision"]["retrain"] and result["decision"]["pipeline_execution_arn"] == ""
 
     send_traffic(project, drifted=True)  # the same traffic again, then the drifted kind
     html = project / "reports" / "drift.html"
     moved = invoke("monitor", "run", "--project", str(project), "--json", "--html", str(html))
     assert moved.exit_code == 1, moved.output
-    result = json.loads(moved.output)
+    result = json.loads(moved.stdout)
     comparison = result["comparisons"][0]
     assert comparison["label"].startswith("approved model's reference")
     assert {"tenure_months", "monthly_charges"} <= set(comparison["drifted_features"])
@@ -90,7 +92,7 @@ def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
     windows = invoke(
         "monitor", "run", "--project", str(project), "--windows", "2", "--no-act", "--json"
     )
-    result = json.loads(windows.output)
+    result = json.loads(windows.stdout)
     assert windows.exit_code == 1 and result["comparisons"][0]["label"] == "window 1 -> 2"
     assert set(result["comparisons"][0]["drifted_features"]) == {"tenure_months", "monthly_charges"}
     assert result["decision"]["retrain"] and result["decision"]["pipeline_execution_arn"] == ""
@@ -158,7 +160,7 @@ def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
         "monitor", "quality", "--project", str(project), "--labels", str(labels), "--json"
     )
     assert result.exit_code == 0, result.output
-    quality = json.loads(result.output)
+    quality = json.loads(result.stdout)
     with (project / "data" / "sample.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert quality["metric"] == "roc_auc" and quality["labelled"] == (len(rows) + 1) // 2
@@ -194,7 +196,7 @@ def test_quality_joins_late_labels_and_backtest_catches_a_worse_candidate(
         "--json",
     )
     assert worse.exit_code == 1, worse.output
-    report = json.loads(worse.output)
+    report = json.loads(worse.stdout)
     assert report["candidate"] < report["live"] and report["candidate_not_worse"] is False
     assert report["rows"] == len(rows) and report["flipped"] > 0
     # The live model replayed scores what its captured answers scored: two paths, one number.
