@@ -24,9 +24,7 @@ if [ "$INSTALLER" = uv ] && [ ! -x "$VENV/bin/uv" ]; then
 fi
 echo "installing mlops-stack${EXTRAS:+[$EXTRAS]} into $VENV ..."
 if [ "$INSTALLER" = uv ] && [ -x "$VENV/bin/uv" ]; then
-  # uv writes no bytecode unless asked; without it every first import compiles from source
-  # (`mlops --help` 0.45 s instead of 0.22 s with PYTHONDONTWRITEBYTECODE=1). pip compiles already.
-  install=("$VENV/bin/uv" pip install --compile-bytecode --python "$VENV/bin/python" -e "$spec")
+  install=("$VENV/bin/uv" pip install --python "$VENV/bin/python" -e "$spec")
 else
   install=("$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "$spec")
 fi
@@ -35,8 +33,37 @@ if ! "${install[@]}" >>"$log" 2>&1; then
   echo "error: installing failed; full log: $log" >&2
   exit 1
 fi
-# The checkout itself is installed editable: compile it too (quietly, in place, as pip would),
-# but not the packs' files/ trees, which are copied into projects as they are.
+# Bytecode at install, for what runs: without it every start with PYTHONDONTWRITEBYTECODE=1
+# compiles from source (`mlops --help` 0.45 s instead of 0.22 s). Not uv's --compile-bytecode:
+# it compiles all of pulumi_aws's thousands of modules (+15 s on a fresh clone) where the
+# stacks import a dozen, and moto[server] brings sympy and networkx that nothing here imports.
+# So: the checkout (not the packs' files/, copied into projects as they are), then one import
+# of every command and of the provider modules the programs use, and `mlops --help` (its
+# rendering imports more), which write the bytecode of what runs. A failure here costs speed
+# only, never the install.
 "$VENV/bin/python" -m compileall -q -j 0 -x '/files/' "$ROOT/cli" "$ROOT/composition" "$ROOT/core" \
   "$ROOT/infra" "$ROOT/pipelines" "$ROOT/templates" >>"$log" 2>&1 || true
+# (PYTHONDONTWRITEBYTECODE may be set in the caller's environment: not for these two.)
+env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/python" - >>"$log" 2>&1 <<'PY' || true
+import importlib, pkgutil
+import mlops.cli.commands as commands
+from mlops.composition.preview import AWS_MODULES, K8S_MODULES
+names = [f"mlops.cli.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
+names += ["mlops.cli.main", "mlops.infra.aws", "mlops.infra.k8s", "mlops.composition.preview",
+          "mlops.composition.run", "mlops.composition.lifecycle", *AWS_MODULES, *K8S_MODULES]
+for name in names:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:  # an optional extra missing: that module just compiles later
+        print(f"warm-up: {name}: {exc}")
+PY
+env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" --help >/dev/null 2>>"$log" || true
+# A stack evaluated once under the mock runtime imports the rest of what preview and local up
+# run (Pulumi's runtime, the components, the policy pack), in a project that is thrown away.
+warm="$(mktemp -d)"
+env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" init warm-up --no-input --no-git \
+  --dest "$warm/warm-up" >>"$log" 2>&1 \
+  && env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" preview --stack dev --no-tree \
+    --project "$warm/warm-up" >>"$log" 2>&1 || true
+rm -rf "$warm"
 export PATH="$VENV/bin:$PATH"
