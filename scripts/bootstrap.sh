@@ -50,7 +50,12 @@ import mlops.cli.commands as commands
 from mlops.composition.preview import AWS_MODULES, K8S_MODULES
 names = [f"mlops.cli.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
 names += ["mlops.cli.main", "mlops.infra.aws", "mlops.infra.k8s", "mlops.composition.preview",
-          "mlops.composition.run", "mlops.composition.lifecycle", *AWS_MODULES, *K8S_MODULES]
+          "mlops.composition.run", "mlops.composition.lifecycle", *AWS_MODULES, *K8S_MODULES,
+          # the model server's and the trainer's path (`make serve`, `mlops serve`, the demo)
+          "mlops.pipelines.container", "mlops.pipelines.serving", "mlops.pipelines.drift",
+          "mlops.pipelines.uvicorn_server", "uvicorn", "scipy.stats", "pyarrow.parquet",
+          "sklearn.linear_model", "sklearn.preprocessing", "sklearn.pipeline", "sklearn.metrics",
+          "joblib", "boto3", "moto.server"]
 for name in names:
     try:
         importlib.import_module(name)
