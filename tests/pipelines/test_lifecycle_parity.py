@@ -376,15 +376,9 @@ def test_serving_before_training_says_what_to_do(tmp_path: Path, capsys) -> None
     assert container.main(["deploy"], environ) == 2
 
 
-def test_the_container_server_drains_on_sigterm_and_exits_cleanly(
-    tmp_path: Path, lake: Any, moto_endpoint: str
-) -> None:
-    import os
-    import signal
-    import socket
-    import subprocess
+def trained_in_container(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A classification project whose model the container's ``train`` wrote, and its env."""
     import sys
-    import urllib.request
 
     project, data = make_project(tmp_path / "project", "classification")
     channel = project / "channel"
@@ -400,6 +394,20 @@ def test_the_container_server_drains_on_sigterm_and_exits_cleanly(
         assert container.main(["train"], {**environ, "SM_CHANNEL_TRAIN": str(channel)}) == 0
     finally:
         sys.path.remove(str(project))
+    return project, environ
+
+
+def test_the_container_server_drains_on_sigterm_and_exits_cleanly(
+    tmp_path: Path, lake: Any, moto_endpoint: str
+) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    project, environ = trained_in_container(tmp_path)
     # As on Kubernetes: the model reaches the server from the lake, not from the image.
     model_dir = project / "opt-ml" / "model"
     with tarfile.open(fileobj=(packed := io.BytesIO()), mode="w:gz") as tar:
@@ -543,19 +551,10 @@ def test_the_container_server_on_a_busy_port_says_so_in_one_line(
     import socket
     import sys
 
-    project, data = make_project(tmp_path / "project", "classification")
-    channel = project / "channel"
-    channel.mkdir()
-    shutil.copyfile(data, channel / "data.csv")
-    environ = {
-        "SM_ML_ROOT": str(project / "opt-ml"),
-        "MLOPS_TRAIN_MODULE": "churn_parity.pipelines.train",
-        "MLOPS_DATA_CONTRACT": str(project / "data" / "contract.yaml"),
-        "MLOPS_SERVE_HOST": "127.0.0.1",
-    }
+    project, environ = trained_in_container(tmp_path)
+    environ["MLOPS_SERVE_HOST"] = "127.0.0.1"
     sys.path.insert(0, str(project))
     try:
-        assert container.main(["train"], {**environ, "SM_CHANNEL_TRAIN": str(channel)}) == 0
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
