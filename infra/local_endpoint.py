@@ -20,6 +20,7 @@ PLATFORM_SERVICES = (
     "logs",
     "s3",
     "sagemaker",
+    "scheduler",
     "sns",
     "sts",
 )

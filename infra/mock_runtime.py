@@ -108,9 +108,11 @@ def _computed(typ: str, name: str, state: Mapping[str, Any]) -> dict[str, Any]:
     if typ == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
         return {"name": state.get("name", f"{name}-1a2b3c4")}
     if typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+        # AWS names the alarm's ARN by its alarm name (not Pulumi's logical name): a rule that
+        # matches the alarm's state changes by ARN must see the one AWS will send.
         return {
-            "name": state.get("name", name),
-            "arn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+            "name": physical,
+            "arn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{physical}",
         }
     return {}
 

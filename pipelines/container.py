@@ -1,7 +1,8 @@
 """Container entry points: the lifecycle's steps inside a project's image.
 
 ``python -m mlops.pipelines.container validate|train|evaluate|serve`` is the image's entry point
-(``monitor`` is Kubernetes' drift check; ``prepare-lake`` creates an empty store's buckets).
+(``monitor`` is the scheduled drift check of Kubernetes and AWS; ``prepare-lake`` creates an
+empty store's buckets).
 SageMaker's training pipeline runs ``validate`` and ``evaluate`` as processing jobs, ``train`` as
 the training job and ``serve`` on endpoints (Kubernetes runs the same commands). Each one calls
 the very functions the local executor calls (:mod:`mlops.pipelines.steps`), so a dataset, its
@@ -362,7 +363,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         if command == "monitor":  # needs no training module: the lake and the API server
             from mlops.pipelines.monitor_job import monitor_main
 
-            return monitor_main(os.environ if environ is None else environ)
+            return monitor_main(os.environ if environ is None else environ, rest)
         if command == "prepare-lake":  # nor this: the buckets of a store that starts empty
             return prepare_lake_main(os.environ if environ is None else environ)
         env = ContainerEnv.from_environ(os.environ if environ is None else environ)

@@ -1,66 +1,277 @@
-"""The monitoring step in a container: ``python -m mlops.pipelines.container monitor``.
+"""The drift check as a job: ``python -m mlops.pipelines.container monitor``.
 
-What ``mlops monitor run`` does on a laptop, as a scheduled job in the cluster (Kubernetes: a
-CronJob under the ``monitoring`` service account). It reads the captured traffic and the served
-model's artifact (with its reference sample) from the lake, runs the drift check, keeps the JSON
-report in the lake, and on a retrain decision creates a Job from the retraining CronJob
-(:class:`~mlops.pipelines.adapters.k8s.CronJobTrigger`). The sequence after the check is the
-one every platform runs (:func:`mlops.pipelines.verdict.conclude`).
+One job, three places, one verdict. The AWS stack runs it as the one step of its drift-check
+pipeline, started by EventBridge Scheduler (``--platform aws``: the score goes to CloudWatch,
+where the drift alarm watches it and starts retraining through EventBridge). Kubernetes runs it
+as a CronJob under the ``monitoring`` service account (a retrain decision creates a Job from
+the retraining CronJob, :class:`~mlops.pipelines.adapters.k8s.CronJobTrigger`). ``mlops monitor
+run`` calls :func:`check_window` itself, with local mode's adapters. Each reads the capture
+objects of the same window (:func:`window_keys`: the ``window_hours`` before the run), compares
+them with the served model's reference sample, and ends in the one sequence every platform runs
+(:func:`mlops.pipelines.verdict.conclude`); the report is kept in the lake as JSON beside an
+HTML page (:func:`store_html`).
 
-Environment: ``MLOPS_DATA_CONTRACT`` (the features), ``MLOPS_MODEL_URI`` (``s3://`` of the
-served ``model.tar.gz``), ``MLOPS_ENDPOINT_NAME`` (the capture prefix), ``MLOPS_BUCKET_<ZONE>``
-(the lake), ``MLOPS_DRIFT_THRESHOLD``, and ``MLOPS_RETRAIN_CRONJOB`` (none: decide only).
+Environment: ``MLOPS_DATA_CONTRACT`` (the features), ``MLOPS_BUCKET_<ZONE>`` (the lake), and,
+unless given as options, ``MLOPS_MODEL_URI`` (``s3://`` of the served ``model.tar.gz``),
+``MLOPS_ENDPOINT_NAME`` (the capture prefix), ``MLOPS_DRIFT_THRESHOLD`` and
+``MLOPS_RETRAIN_CRONJOB`` (Kubernetes; none: decide only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlops.core.contracts import BUCKET_ENV_PREFIX, DRIFT_THRESHOLD, Env
-from mlops.core.errors import UserError
+from mlops.core.errors import MonitoringInputError, UserError
+from mlops.core.progress import Progress, no_progress
 from mlops.pipelines.lake import Lake
-from mlops.pipelines.ports import RetrainTrigger
+from mlops.pipelines.ports import MetricSink, ObjectStore, RetrainTrigger
+
+if TYPE_CHECKING:
+    from mlops.pipelines.drift import DriftOptions, DriftReport
+    from mlops.pipelines.verdict import DriftOutcome
+
+REFERENCE_LABEL = "served model's reference -> captured traffic"
 
 
-def monitor_main(environ: Mapping[str, str]) -> int:
+class EmptyWindowError(MonitoringInputError):
+    """Nothing was captured in the window: no verdict (unlike unreadable capture, a failure)."""
+
+    def __init__(self, endpoint: str, hours: int, older: int) -> None:
+        seen = f"; {older} older object(s) are outside it" if older else ""
+        super().__init__(
+            f"no traffic captured for {endpoint} in the last {hours} h{seen}: send requests"
+            " to the endpoint first"
+        )
+
+
+# Every platform's default window: what a daily look at an hourly check reads.
+DEFAULT_WINDOW_HOURS = 24
+
+
+def window_keys(keys: Sequence[str], hours: int, now: datetime) -> list[str]:
+    """The capture objects written in the ``hours`` before ``now`` (UTC), oldest first.
+
+    The window every scheduled run and ``mlops monitor run`` reads: a run at ``now`` sees what
+    was captured in ``[now - hours, now]``, judged by the capture time in each key.
+    """
+    from mlops.pipelines.windows import capture_time
+
+    start = now.astimezone(UTC).replace(tzinfo=None) - timedelta(hours=hours)
+    end = now.astimezone(UTC).replace(tzinfo=None)
+    return sorted((k for k in keys if start <= capture_time(k) <= end), key=capture_time)
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    """A finished drift check of one window: the report and what was decided and stored."""
+
+    report: DriftReport
+    outcome: DriftOutcome
+    keys: int
+
+
+def check_window(
+    lake: ObjectStore,
+    endpoint: str,
+    reference: Mapping[str, Any],
+    features: Sequence[str],
+    *,
+    hours: int,
+    threshold: float,
+    trigger: RetrainTrigger,
+    metrics: MetricSink,
+    now: datetime | None = None,
+    options: DriftOptions | None = None,
+    progress: Progress = no_progress,
+) -> WindowCheck:
+    """Drift of the window's captured traffic against ``reference``; publish, decide, store.
+
+    Raises:
+        EmptyWindowError: nothing was captured in the window.
+        MonitoringInputError: the captured objects are unreadable.
+    """
+    from mlops.pipelines.drift import compare
+    from mlops.pipelines.verdict import conclude
+    from mlops.pipelines.windows import captured_keys, captured_window
+
+    every = captured_keys(lake, endpoint)
+    keys = window_keys(every, hours, now or datetime.now(UTC))
+    if not keys:
+        raise EmptyWindowError(endpoint, hours, len(every))
+    current = captured_window(lake, endpoint, features, keys, progress=progress)
+    report = compare(reference, current, list(features), options)
+    outcome = conclude(
+        [(REFERENCE_LABEL, report)],
+        endpoint=endpoint,
+        threshold=threshold,
+        store=lake,
+        trigger=trigger,
+        metrics=metrics,
+    )
+    store_html(lake, outcome.stored, report, endpoint)
+    return WindowCheck(report, outcome, len(keys))
+
+
+def store_html(lake: ObjectStore, stored: str, report: DriftReport, endpoint: str) -> str:
+    """The report's HTML page beside its JSON (and as ``drift/latest.html``); its URI."""
+    from mlops.core.contracts import DRIFT_REPORT
+    from mlops.pipelines.drift_html import render
+
+    place, latest = DRIFT_REPORT
+    page = render(report, f"Data drift: {endpoint}").encode()
+    key = stored.removeprefix(lake.uri(place)).removesuffix(".json") + ".html"
+    lake.put(place, key, page)
+    lake.put(place, latest.removesuffix(".json") + ".html", page)
+    return lake.uri(place, key)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitor")
+    parser.add_argument("--platform", choices=("k8s", "aws"), default="k8s")
+    parser.add_argument("--endpoint", default="", help="the endpoint whose capture is read")
+    parser.add_argument("--model-package", default="", help="the served model package (aws)")
+    parser.add_argument("--window-hours", type=int, default=0, help="0: every capture object")
+    parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument("--triggered-by", default="manual", help="who started this check")
+    return parser
+
+
+def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
     """Drift on the captured traffic against the served model's reference; retrain on drift.
 
     Raises:
         UserError: the environment is incomplete, or the model carries no reference.
     """
-    from mlops.pipelines.adapters.none import NoMetrics
     from mlops.pipelines.data import DataContract
-    from mlops.pipelines.drift import compare
     from mlops.pipelines.reference import read_reference
-    from mlops.pipelines.verdict import conclude
-    from mlops.pipelines.windows import captured_window
 
+    try:
+        args = _parser().parse_args(list(argv))
+    except SystemExit:
+        raise UserError(f"monitor: bad options {' '.join(argv)}") from None
     lake = Lake.from_environ(environ)
-    missing = [k for k in (Env.MODEL_URI, Env.ENDPOINT_NAME) if not environ.get(k)]
+    endpoint = args.endpoint or environ.get(Env.ENDPOINT_NAME, "")
+    aws = args.platform == "aws"
+    missing = [] if endpoint else [Env.ENDPOINT_NAME]
+    if not (environ.get(Env.MODEL_URI) or (aws and args.model_package)):
+        missing.insert(0, Env.MODEL_URI)
     missing += [f"{BUCKET_ENV_PREFIX}<ZONE>"] if lake is None else []
     if missing or lake is None:
         raise UserError(f"monitor needs {', '.join(missing)} set")
     contract = DataContract.load(Path(environ.get(Env.DATA_CONTRACT, "data/contract.yaml")))
-    model_uri = environ[Env.MODEL_URI]
+    clients = _aws_clients(environ) if aws else None
+    model_uri = environ.get(Env.MODEL_URI) or served_artifact(clients, args.model_package)
     reference = read_reference(lake.read_uri(model_uri))
     if reference is None:
         raise UserError(f"{model_uri} carries no reference sample: retrain it")
-    endpoint = environ[Env.ENDPOINT_NAME]
-    report = compare(
-        reference, captured_window(lake, endpoint, contract.features), contract.features
-    )
-    outcome = conclude(
-        [("served model's reference -> captured traffic", report)],
-        endpoint=endpoint,
-        threshold=float(environ.get(Env.DRIFT_THRESHOLD, DRIFT_THRESHOLD)),
-        store=lake,
-        trigger=retrain_trigger(environ),
-        metrics=NoMetrics(),
-    )
+    threshold = args.threshold
+    if threshold is None:
+        threshold = float(environ.get(Env.DRIFT_THRESHOLD, DRIFT_THRESHOLD))
+    trigger, metrics = _adapters(environ, clients)
+    if args.window_hours:
+        try:
+            check = check_window(
+                lake,
+                endpoint,
+                reference,
+                contract.features,
+                hours=args.window_hours,
+                threshold=threshold,
+                trigger=trigger,
+                metrics=metrics,
+            )
+        except EmptyWindowError as exc:
+            # A quiet endpoint is no failure of the job: nothing to judge, nothing published.
+            print(f"nothing checked: {exc}")
+            return 0
+        outcome = check.outcome
+    else:
+        outcome = _whole_capture(
+            lake, endpoint, reference, contract.features, threshold, trigger, metrics
+        )
     started = outcome.started
     print(outcome.decision.reason + (f"; started Job {started}" if started else ""))
+    print(f"report: {outcome.stored} (triggered by {args.triggered_by})")
     return 0
+
+
+def _whole_capture(
+    lake: Lake,
+    endpoint: str,
+    reference: Mapping[str, Any],
+    features: Sequence[str],
+    threshold: float,
+    trigger: RetrainTrigger,
+    metrics: MetricSink,
+) -> DriftOutcome:
+    """Every capture object of the endpoint (Kubernetes' CronJob, which passes no window)."""
+    from mlops.pipelines.drift import compare
+    from mlops.pipelines.verdict import conclude
+    from mlops.pipelines.windows import captured_window
+
+    report = compare(reference, captured_window(lake, endpoint, features), features)
+    outcome = conclude(
+        [(REFERENCE_LABEL, report)],
+        endpoint=endpoint,
+        threshold=threshold,
+        store=lake,
+        trigger=trigger,
+        metrics=metrics,
+    )
+    store_html(lake, outcome.stored, report, endpoint)
+    return outcome
+
+
+def _aws_clients(environ: Mapping[str, str]) -> Callable[[str], Any]:
+    """Clients of the job's role and region (``AWS_ENDPOINT_URL`` reaches local mode)."""
+    import boto3
+
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=region)
+
+    return client
+
+
+def served_artifact(clients: Callable[[str], Any] | None, package_arn: str) -> str:
+    """The ``model.tar.gz`` URI of the served package (its one container's model data).
+
+    Raises:
+        UserError: the package names no model data.
+    """
+    from mlops.pipelines.aws import call
+
+    assert clients is not None
+    described = call(
+        "sagemaker.DescribeModelPackage",
+        clients("sagemaker").describe_model_package,
+        ModelPackageName=package_arn,
+    )
+    containers = described.get("InferenceSpecification", {}).get("Containers", [])
+    uri = str(containers[0].get("ModelDataUrl", "")) if containers else ""
+    if not uri:
+        raise UserError(f"model package {package_arn} names no model data")
+    return uri
+
+
+def _adapters(
+    environ: Mapping[str, str], clients: Callable[[str], Any] | None
+) -> tuple[RetrainTrigger, MetricSink]:
+    """AWS: the score to CloudWatch, where the alarm starts retraining; else the CronJob's."""
+    from mlops.pipelines.adapters.none import NoMetrics, NoRetrain
+
+    if clients is not None:
+        from mlops.pipelines.adapters.aws import CloudWatchMetrics
+
+        return NoRetrain(), CloudWatchMetrics(clients("cloudwatch"))
+    return retrain_trigger(environ), NoMetrics()
 
 
 def retrain_trigger(environ: Mapping[str, str]) -> RetrainTrigger:

@@ -21,6 +21,7 @@ from mlops.infra.aws.data_quality import (
     DataQualityMonitorArgs,
     analyzer_image,
 )
+from mlops.infra.aws.drift_job import DriftJob, DriftJobArgs, drift_engine
 from mlops.infra.aws.endpoint import InferenceEndpoint, InferenceEndpointArgs
 from mlops.infra.aws.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops.infra.aws.monitoring import Monitoring, MonitoringArgs
@@ -185,7 +186,7 @@ class MLPlatform(pulumi.ComponentResource):
         account: pulumi.Input[str],
         capture_uri: pulumi.Input[str],
     ) -> InferenceEndpoint:
-        """The endpoint of the approved model, and its data-quality monitor where one runs."""
+        """The endpoint of the approved model, its drift check and data-quality monitor."""
         buckets, key_arn = self.lake.bucket_names, self.lake.key_arn
         endpoint = InferenceEndpoint(
             f"{name}-endpoint",
@@ -205,10 +206,31 @@ class MLPlatform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.registry]),
         )
-        # Serverless endpoints capture nothing, so only realtime ones are monitored; AWS has
-        # closed Model Monitor to new accounts, so it can be switched off (the drift alarm and
-        # its retraining do not depend on it).
+        # Serverless endpoints capture nothing, so only realtime ones are monitored.
         monitoring = config.monitoring
+        if config.serving.realtime and monitoring.drift_job:
+            # Our engine on a schedule: its score feeds the drift alarm, which retrains.
+            drift_engine(monitoring, config.environment)
+            DriftJob(
+                f"{name}-drift",
+                DriftJobArgs(
+                    names=names,
+                    tags=config.tags,
+                    account_id=account,
+                    region=config.region,
+                    partition=config.partition,
+                    bucket_names=buckets,
+                    key_arn=key_arn,
+                    repository_arn=self.training.repository_arn,
+                    image_uri=self.training.image_uri,
+                    endpoint_name=endpoint.endpoint_name,
+                    model_package_arn=config.serving.model_package_arn,
+                    monitoring=monitoring,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        # Model Monitor's analyzer (other statistics, closed to new AWS accounts) only on
+        # request; the drift alarm and its retraining do not depend on it.
         if config.serving.realtime and monitoring.data_quality_monitor:
             DataQualityMonitor(
                 f"{name}-data-quality",

@@ -21,6 +21,11 @@ class PlatformNames:
         return f"{self.prefix}-training"
 
     @property
+    def drift_pipeline(self) -> str:
+        """The drift check's one-step SageMaker Pipeline (and its schedule)."""
+        return f"{self.prefix}-drift-check"
+
+    @property
     def model_package_group(self) -> str:
         """The model registry's package group."""
         return f"{self.prefix}-models"

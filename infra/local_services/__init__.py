@@ -19,6 +19,7 @@ from mlops.infra.local_services import (
     logs,
     s3,
     sagemaker,
+    scheduler,
     sns,
 )
 from mlops.infra.local_services.base import Builder, LocalService, Operation
@@ -33,6 +34,7 @@ SERVICES: tuple[LocalService, ...] = (
     sagemaker.SERVICE,
     sns.SERVICE,
     events.SERVICE,
+    scheduler.SERVICE,
     cloudwatch.SERVICE,
     appautoscaling.SERVICE,
 )

@@ -1,6 +1,7 @@
 """API contract: what the components declare is sent to the real API shapes, served by moto.
 
-The prod platform (realtime, A/B + shadow variants, canary rollout, autoscaling, data quality)
+The prod platform (realtime, A/B + shadow variants, canary rollout, autoscaling, drift check,
+data quality)
 runs under mocks; each recorded resource becomes the API calls the local bootstrap makes
 (:func:`mlops.infra.bootstrap.api_calls`, one conversion for both), sent to SageMaker, CloudWatch,
 EventBridge, Application Auto Scaling and ECR on a moto server, where botocore validates the
@@ -41,6 +42,7 @@ def prod() -> MockedProgram:
         challengerModelPackageArn=CHALLENGER,
         shadowModelPackageArn=SHADOW,
         schedule="rate(7 days)",
+        dataQualityMonitor=True,
     )
 
 
@@ -140,7 +142,7 @@ def test_gap2_rollout_update_is_stubbed(prod: MockedProgram) -> None:
 
 
 def test_training_pipeline_definition(prod: MockedProgram, client, send) -> None:  # type: ignore[no-untyped-def]
-    pipeline = one(prod, "aws:sagemaker/pipeline:Pipeline")
+    pipeline = one(prod, "aws:sagemaker/pipeline:Pipeline", "churn-prod-training-pipeline")
     send(pipeline)
     sm = client("sagemaker")
     assert sm.describe_pipeline(PipelineName="churn-prod-training")["PipelineArn"].endswith(

@@ -304,7 +304,9 @@ def test_the_platform_runs_the_image_by_digest_once_ci_sets_it() -> None:
     uri = program.result["platform"]["image_uri"]
     assert uri == by_tag.replace(":0.1.0", f"@{DIGEST}")
     # The pipeline's default image (training, processing, registered models) is that one too.
-    (pipeline,) = program.of_type("aws:sagemaker/pipeline:Pipeline")
+    (pipeline,) = [
+        p for p in program.of_type("aws:sagemaker/pipeline:Pipeline") if "training" in p.name
+    ]
     definition = json.loads(pipeline.inputs["pipelineDefinition"])
     (image,) = [p for p in definition["Parameters"] if p["Name"] == "ImageUri"]
     assert image["DefaultValue"] == uri

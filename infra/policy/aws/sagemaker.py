@@ -96,17 +96,25 @@ def model_isolation(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
         yield Finding(model.name, "the model container can reach the network")
 
 
+# Steps that run only mlops's own code and must call AWS APIs, each under a role of its own
+# scoped to those calls: the drift check (S3 capture and reports, CloudWatch's one metric, the
+# served package) and the champion lookup before evaluation (the registry, read-only).
+NETWORKED_STEPS = ("CheckDrift", "ReadChampion")
+
+
 @rule(
     "aws",
     "mlops-sagemaker-job-isolation",
-    "Training and processing jobs run network-isolated",
+    "Training and processing jobs run network-isolated (but the platform's API-calling steps)",
     "set EnableNetworkIsolation (NetworkConfig for processing) in the pipeline step",
     ("AWS Config sagemaker-training-job-network-isolation-enabled",),
+    settings={"networkedSteps": list(NETWORKED_STEPS)},
 )
-def job_isolation(stack: Stack, _: Mapping[str, Any]) -> Iterator[Finding]:
-    """Every pipeline step runs network-isolated."""
+def job_isolation(stack: Stack, settings: Mapping[str, Any]) -> Iterator[Finding]:
+    """Every pipeline step runs network-isolated, except the steps named in the settings."""
+    networked = {str(s) for s in settings["networkedSteps"]}
     for pipeline, job in jobs(stack):
-        if not job["isolation"]:
+        if not job["isolation"] and job["name"] not in networked:
             yield Finding(pipeline.name, f"step {job['name']} is not network-isolated")
 
 

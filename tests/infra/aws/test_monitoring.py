@@ -70,7 +70,9 @@ def test_drift_alarm_starts_the_training_pipeline() -> None:
     pattern = json.loads(rule.inputs["eventPattern"])
     assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
     assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
-    assert pattern["resources"][0].endswith(":alarm:churn-prod-monitoring-drift")
+    # The ARN AWS gives the alarm: by its name, which is what the alarm's events carry.
+    alarm = f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:churn-prod-drift"
+    assert pattern["resources"][0] == alarm
     target = next(
         t
         for t in program.of_type("aws:cloudwatch/eventTarget:EventTarget")
@@ -118,7 +120,7 @@ def test_dashboard_covers_endpoint_training_and_drift() -> None:
 
 
 def test_data_quality_job_over_captured_data_on_a_schedule() -> None:
-    program = platform("prod")
+    program = platform("prod", dataQualityMonitor=True)
     job = one(program, "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition").inputs
     assert job["dataQualityAppSpecification"]["imageUri"] == (
         "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
@@ -140,9 +142,14 @@ def test_data_quality_job_over_captured_data_on_a_schedule() -> None:
     assert schedule["monitoringType"] == "DataQuality"
     assert schedule["scheduleConfig"] == {"scheduleExpression": "cron(0 * ? * * *)"}
     # Serverless endpoints capture nothing, so there is nothing to monitor.
-    assert platform("dev").of_type("aws:sagemaker/monitoringSchedule:MonitoringSchedule") == []
-    # Accounts without Model Monitor turn it off; the drift alarm and its retraining stay.
-    off = platform("prod", dataQualityMonitor=False)
+    assert (
+        platform("dev", dataQualityMonitor=True).of_type(
+            "aws:sagemaker/monitoringSchedule:MonitoringSchedule"
+        )
+        == []
+    )
+    # Off by default (our drift job closes the loop); the drift alarm and its retraining stay.
+    off = platform("prod")
     assert off.of_type("aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition") == []
     assert any(
         a.inputs["name"] == "churn-prod-drift"
@@ -192,7 +199,7 @@ def test_the_drift_alarm_and_the_lifecycle_decide_alike() -> None:
 
 
 def test_data_quality_waits_for_the_endpoint_it_reads() -> None:
-    program = platform("prod")
+    program = platform("prod", dataQualityMonitor=True)
     order = [r.type for r in program.resources]
     endpoint = order.index("aws:sagemaker/endpoint:Endpoint")
     definition = order.index("aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from pipeline_eval import Resolver
-from platform_runs import platform, policy
+from platform_runs import one, platform, policy
 
 from mlops.core.contracts import APPROVED_FROM_REGISTRY
 from mlops.infra.aws.pipeline_definition import (
@@ -36,7 +36,7 @@ def actions(statement: dict[str, Any]) -> list[str]:
 def deployed() -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """The prod stack's definition and each trigger's parameters, as its resources pass them."""
     program = platform("prod", schedule="rate(7 days)")
-    pipeline = next(iter(program.of_type("aws:sagemaker/pipeline:Pipeline")))
+    pipeline = one(program, "aws:sagemaker/pipeline:Pipeline", "churn-prod-training-pipeline")
     targets = {t.name: t.inputs for t in program.of_type(TARGET)}
 
     def given(suffix: str) -> dict[str, str]:

@@ -84,7 +84,11 @@ def test_environment_differences() -> None:
         import json
 
         definition = json.loads(
-            one(program, "aws:sagemaker/pipeline:Pipeline").inputs["pipelineDefinition"]
+            one(
+                program,
+                "aws:sagemaker/pipeline:Pipeline",
+                program.resources[0].name + "-training-pipeline",
+            ).inputs["pipelineDefinition"]
         )
         return definition["Steps"][1]["Arguments"]
 

@@ -140,7 +140,11 @@ def test_repository_and_log_groups() -> None:
 
 
 def definition(stack: str = "prod", **extra: object) -> dict:  # type: ignore[type-arg]
-    pipeline = one(platform(stack, **extra), "aws:sagemaker/pipeline:Pipeline")
+    pipeline = one(
+        platform(stack, **extra),
+        "aws:sagemaker/pipeline:Pipeline",
+        f"churn-{stack}-training-pipeline",
+    )
     assert pipeline.inputs["pipelineName"] == f"churn-{stack}-training"
     return json.loads(pipeline.inputs["pipelineDefinition"])
 
