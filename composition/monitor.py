@@ -202,12 +202,14 @@ def monitor_run(
 ) -> MonitorRun:
     """Check the project's captured traffic for drift, publish the score, decide.
 
-    Scenario I (``windows`` 0): the traffic against the reference sample stored in the approved
-    model's artifact. Scenario II (``windows`` >= 2): the traffic split into consecutive
-    windows, each compared with the one before. The latest comparison's score goes to the
-    metric the platform's drift alarm watches. Locally, with ``act``, a retrain decision starts
-    the training pipeline on the local endpoint; on a deployed ``stack`` the alarm does that
-    through EventBridge, so only the metric is published.
+    Scenario I (``windows`` 0): the traffic of the platform's drift window (its
+    ``drift_window_hours`` before now) against the reference sample stored in the approved
+    model's artifact, by the scheduled job's own code
+    (:func:`mlops.pipelines.monitor_job.check_window`). Scenario II (``windows`` >= 2): the
+    traffic split into consecutive windows, each compared with the one before. The latest
+    comparison's score goes to the metric the platform's drift alarm watches. Locally, with
+    ``act``, a retrain decision starts the training pipeline on the local endpoint; on a
+    deployed ``stack`` the alarm does that through EventBridge, so only the metric is published.
 
     Raises:
         UserError: local mode is down, nothing is captured or approved yet, or the approved
@@ -237,22 +239,32 @@ def monitor_run(
             report = compare(parts[i], parts[i + 1], [*features, PREDICTION], options)
             reports.append((f"window {i + 1} -> {i + 2}", report))
     else:
-        reference = _approved_reference(life)
-        current = captured_window(life.lake, endpoint, features, keys, progress=progress)
-        reports.append(
-            (
-                "approved model's reference -> captured traffic",
-                compare(reference, current, features, options),
-            )
+        # The scheduled cloud job's own code and window: local and cloud give one verdict.
+        from mlops.pipelines.monitor_job import REFERENCE_LABEL, check_window
+
+        check = check_window(
+            life.lake,
+            endpoint,
+            _approved_reference(life),
+            features,
+            hours=life.platform.drift_window_hours,
+            threshold=life.platform.drift_threshold,
+            trigger=life.trigger,
+            metrics=life.metrics,
+            options=options,
+            progress=progress,
         )
-    outcome = conclude(
-        reports,
-        endpoint=endpoint,
-        threshold=life.platform.drift_threshold,
-        store=life.lake,
-        trigger=life.trigger,
-        metrics=life.metrics,
-    )
+        reports.append((REFERENCE_LABEL, check.report))
+        outcome = check.outcome
+    if windows:
+        outcome = conclude(
+            reports,
+            endpoint=endpoint,
+            threshold=life.platform.drift_threshold,
+            store=life.lake,
+            trigger=life.trigger,
+            metrics=life.metrics,
+        )
     if html is not None:
         from mlops.pipelines.drift_html import render
 

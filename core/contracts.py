@@ -41,6 +41,9 @@ DRIFT_METRIC = "DriftScore"
 # The one default drift threshold: both platforms' config, the monitor job's fallback and
 # PlatformOutputs. Retraining starts when the drift score is above it.
 DRIFT_THRESHOLD = 0.2
+# The one default drift window: a scheduled check (AWS) and `mlops monitor run` read the traffic
+# captured in this many hours before they run.
+DRIFT_WINDOW_HOURS = 24
 # Where the latest drift verdict lives in the lake (zone, key), and who reads it.
 DRIFT_REPORT = ("monitoring", "drift/latest.json")
 
@@ -189,6 +192,8 @@ class PlatformOutputs(PlatformCore):
         model_package_group: where candidates are registered.
         key_arn: the lake's customer-managed KMS key.
         alerts_topic_arn: where alarms notify.
+        drift_window_hours: the hours of capture each drift check reads (the scheduled job's
+            and ``mlops monitor run``'s).
     """
 
     kind: str = "aws"
@@ -197,6 +202,7 @@ class PlatformOutputs(PlatformCore):
     model_package_group: str
     key_arn: str = ""
     alerts_topic_arn: str = ""
+    drift_window_hours: int = DRIFT_WINDOW_HOURS
 
 
 @dataclass(frozen=True, kw_only=True)

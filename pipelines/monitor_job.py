@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from mlops.pipelines.drift import DriftOptions, DriftReport
     from mlops.pipelines.verdict import DriftOutcome
 
-REFERENCE_LABEL = "served model's reference -> captured traffic"
+# One label wherever the check runs: the served model is the approved one.
+REFERENCE_LABEL = "approved model's reference -> captured traffic"
 
 
 class EmptyWindowError(MonitoringInputError):
@@ -48,10 +49,6 @@ class EmptyWindowError(MonitoringInputError):
             f"no traffic captured for {endpoint} in the last {hours} h{seen}: send requests"
             " to the endpoint first"
         )
-
-
-# Every platform's default window: what a daily look at an hourly check reads.
-DEFAULT_WINDOW_HOURS = 24
 
 
 def window_keys(keys: Sequence[str], hours: int, now: datetime) -> list[str]:

@@ -172,6 +172,7 @@ class MLPlatform(pulumi.ComponentResource):
                     "primary_metric": config.training.primary_metric,
                     "evaluation_margin": config.training.evaluation_margin,
                     "drift_threshold": config.monitoring.drift_threshold,
+                    "drift_window_hours": config.monitoring.drift_window_hours,
                     "hyperparameters": dict(config.training.hyperparameters),
                 }
             ).to_mapping()

@@ -22,6 +22,7 @@ from mlops.core.contracts import (
     DEFAULT_IMAGE_TAG,
     DEFAULT_PRIMARY_METRIC,
     DRIFT_THRESHOLD,
+    DRIFT_WINDOW_HOURS,
     TASK_METRICS,
 )
 from mlops.core.layout import ZONES
@@ -248,7 +249,7 @@ class MonitoringSettings(Section):
         default="rate(1 hour)", description="When the drift check runs (EventBridge Scheduler)"
     )
     drift_window_hours: int = Field(
-        default=24,
+        default=DRIFT_WINDOW_HOURS,
         ge=1,
         le=24 * 31,
         description="Each drift check reads the traffic captured in this many hours before it",
