@@ -1,8 +1,9 @@
 """Container entry points: the lifecycle's steps inside a project's image.
 
 ``python -m mlops.pipelines.container validate|train|evaluate|serve`` is the image's entry point
-(``monitor`` is the scheduled drift check of Kubernetes and AWS; ``prepare-lake`` creates an
-empty store's buckets).
+(``monitor`` is the scheduled drift check of Kubernetes and AWS; ``champion`` reads the
+registry's champion for SageMaker's isolated evaluate step; ``prepare-lake`` creates an empty
+store's buckets).
 SageMaker's training pipeline runs ``validate`` and ``evaluate`` as processing jobs, ``train`` as
 the training job and ``serve`` on endpoints (Kubernetes runs the same commands). Each one calls
 the very functions the local executor calls (:mod:`mlops.pipelines.steps`), so a dataset, its
@@ -284,6 +285,36 @@ def evaluate_main(
     return 0
 
 
+CHAMPION_FILE = "champion.json"
+
+
+def champion_main(argv: list[str], environ: Mapping[str, str], root: Path) -> int:
+    """Resolve the figure the gate compares with, for the network-isolated evaluate step.
+
+    The SageMaker pipeline's ``ReadChampion`` step: an approved figure passed to the execution
+    is kept; the sentinel means the champion of ``--model-package-group`` now (the newest
+    approved package's recorded metric), or ``none`` when nothing is approved. Writes
+    ``champion.json`` (``{"approved": "<figure>|none", "source": ...}``, never an empty value),
+    whose ``approved`` the evaluate step takes as its ``--approved-metric``. Runs only
+    mlops's own code: no training module, no data, no model.
+    """
+    parser = argparse.ArgumentParser(prog="champion")
+    parser.add_argument("--metric", required=True)
+    parser.add_argument("--approved-metric", type=_approved, default=None)
+    parser.add_argument("--model-package-group", required=True)
+    args = parser.parse_args(argv)
+    approved, source = args.approved_metric, "parameter"
+    if approved is None:
+        approved = champion_metric(args.model_package_group, args.metric, environ)
+        source = "registry" if approved is not None else "none approved"
+    output = root / "output"
+    output.mkdir(parents=True, exist_ok=True)
+    figure = APPROVED_FROM_REGISTRY if approved is None else repr(approved)
+    write_json(output / CHAMPION_FILE, {"approved": figure, "source": source})
+    print(f"champion of {args.model_package_group}: {args.metric}={figure} ({source})")
+    return 0
+
+
 def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> int:
     """Load ``/opt/ml/model`` and serve SageMaker's inference contract until SIGTERM.
 
@@ -346,7 +377,7 @@ def prepare_lake_main(environ: Mapping[str, str]) -> int:
     return 0
 
 
-COMMANDS = ("validate", "train", "evaluate", "serve", "monitor", "prepare-lake")
+COMMANDS = ("validate", "train", "evaluate", "serve", "monitor", "prepare-lake", "champion")
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -366,6 +397,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
             return monitor_main(os.environ if environ is None else environ, rest)
         if command == "prepare-lake":  # nor this: the buckets of a store that starts empty
             return prepare_lake_main(os.environ if environ is None else environ)
+        if command == "champion":  # nor this: the registry's champion, for evaluate
+            source = os.environ if environ is None else environ
+            root = Path(source.get("SM_PROCESSING_ROOT", "/opt/ml/processing"))
+            if "SM_ML_ROOT" in source and "SM_PROCESSING_ROOT" not in source:
+                root = Path(source["SM_ML_ROOT"]) / "processing"
+            return champion_main(rest, source, root)
         env = ContainerEnv.from_environ(os.environ if environ is None else environ)
         if command == "evaluate":
             return evaluate_main(env, rest, os.environ if environ is None else environ)

@@ -7,7 +7,8 @@ CreateModelPackage, with pipeline expressions replaced by values of the right ty
 ``Get`` reference must name a parameter or an earlier step.
 
 The steps: ValidateData (processing) -> TrainModel (GPU training; spot with checkpoints;
-distributed when more than one instance) -> EvaluateModel (processing, writes a property file)
+distributed when more than one instance) -> EvaluateModel (processing, writes a property file;
+the approved figure from ReadChampion, which reads the registry's champion at execution time)
 -> CheckGate (the candidate must beat the approved model by a margin) -> RegisterModel
 (PendingManualApproval, with metrics) or GateFailed.
 """
@@ -55,6 +56,7 @@ class PipelineSpec:
             time limit, volume, the gate's metric and default margin, hyperparameters); its
             defaults live there.
         inference_instance_types: realtime types the registered package declares.
+        region: the region the jobs' own AWS clients call (the champion lookup's).
     """
 
     role_arn: str
@@ -65,6 +67,7 @@ class PipelineSpec:
     model_package_group: str
     training: TrainingSettings
     inference_instance_types: tuple[str, ...]
+    region: str = ""
 
 
 def get(path: str) -> Json:
@@ -185,6 +188,8 @@ def _s3_input(name: str, uri: Any, local: str) -> Json:
 
 
 EVALUATION_FILE = "evaluation.json"
+CHAMPION_FILE = "champion.json"
+CHAMPION_REPORT = "Steps.ReadChampion.PropertyFiles.ChampionReport"
 VALIDATED = "Steps.ValidateData.ProcessingOutputConfig.Outputs['validated'].S3Output.S3Uri"
 MODEL_ARTIFACT = "Steps.TrainModel.ModelArtifacts.S3ModelArtifacts"
 
@@ -278,18 +283,41 @@ def build_definition(spec: PipelineSpec) -> Json:
     Raises:
         PipelineDefinitionError: the definition breaks an API shape or a reference.
     """
+    # The champion is resolved at execution time, by a step of its own. The evaluate step runs
+    # the project's code on the held-out data (it unpickles the candidate), so it stays
+    # network-isolated like training, and an isolated job cannot reach the registry. The
+    # alternative, opening the evaluate step's network, would let project code that reads the
+    # data also reach out. ReadChampion runs only mlops's code (`container champion`), under the
+    # execution role's read-only ReadChampion statement, and hands the figure over in a property
+    # file that the evaluate step's --approved-metric reads.
+    champion_command = [
+        "champion",
+        "--metric",
+        spec.training.primary_metric,
+        "--approved-metric",
+        get("Parameters.ApprovedModelMetric"),
+        "--model-package-group",
+        spec.model_package_group,
+    ]
     evaluate_command = [
         "evaluate",
         "--metric",
         spec.training.primary_metric,
         "--approved-metric",
-        get("Parameters.ApprovedModelMetric"),
+        {"Std:JsonGet": {"PropertyFile": get(CHAMPION_REPORT), "Path": "approved"}},
         "--margin",
         as_text(get("Parameters.EvaluationMargin")),
-        # Where the evaluate step finds the champion when no figure was passed.
-        "--model-package-group",
-        spec.model_package_group,
     ]
+    champion = _processing(
+        spec,
+        champion_command,
+        [],
+        ("champion", per_execution(_place(spec, "evaluation"), "champion")),
+    )
+    champion["NetworkConfig"] = {**champion["NetworkConfig"], "EnableNetworkIsolation": False}
+    del champion["ProcessingInputs"]  # it reads the registry, not files
+    if spec.region:
+        champion["Environment"] = {"AWS_DEFAULT_REGION": spec.region}
     register = {"Name": "RegisterModel", "Type": "RegisterModel", "Arguments": _register(spec)}
     failed = {
         "Name": "GateFailed",
@@ -319,6 +347,18 @@ def build_definition(spec: PipelineSpec) -> Json:
                 ),
             },
             {"Name": "TrainModel", "Type": "Training", "Arguments": _training(spec)},
+            {
+                "Name": "ReadChampion",
+                "Type": "Processing",
+                "Arguments": champion,
+                "PropertyFiles": [
+                    {
+                        "PropertyFileName": "ChampionReport",
+                        "OutputName": "champion",
+                        "FilePath": CHAMPION_FILE,
+                    }
+                ],
+            },
             {
                 "Name": "EvaluateModel",
                 "Type": "Processing",
@@ -500,6 +540,9 @@ def _text(value: Any, values: Mapping[str, Any]) -> str:
         if name.startswith("Parameters."):
             return _text(values.get(name.removeprefix("Parameters."), ""), values)
         return name
+    if isinstance(value, dict) and "Std:JsonGet" in value:
+        # A property file's value: the step that writes it never writes an empty one.
+        return str(value["Std:JsonGet"]["PropertyFile"]["Get"])
     if isinstance(value, dict) and "Std:Join" in value:
         join = value["Std:Join"]
         return str(join["On"]).join(_text(v, values) for v in join["Values"])

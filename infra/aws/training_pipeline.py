@@ -398,4 +398,5 @@ class TrainingPipeline(pulumi.ComponentResource):
             model_package_group=args.names.model_package_group,
             training=args.training,
             inference_instance_types=args.inference_instance_types,
+            region=args.region,
         )

@@ -196,6 +196,18 @@ def run_container(
         json.dumps(train_args["HyperParameters"])
     )
     assert container.main(["train"], {**environ, "SM_CHANNEL_TRAIN": str(validated)}) == 0
+    # ReadChampion: mlops's own command resolves the figure (given, or the registry's champion
+    # now); its property file is what the isolated evaluate step's --approved-metric reads.
+    command = resolve(steps["ReadChampion"]["Arguments"]["AppSpecification"]["ContainerArguments"])
+    lookup = ml / "champion"
+    assert container.main(command, {**environ, "SM_PROCESSING_ROOT": str(lookup)}) == 0
+    champion = json.loads((lookup / "output" / "champion.json").read_text())
+    assert isinstance(champion["approved"], str) and champion["approved"]  # never empty
+    resolve = Resolver(
+        d,
+        parameters=given,
+        property_files={"Steps.ReadChampion.PropertyFiles.ChampionReport": champion},
+    )
     # EvaluateModel: the model as SageMaker's model.tar.gz, the validated data, the arguments.
     shutil.rmtree(ml / "processing")
     (ml / "processing" / "model").mkdir(parents=True)
@@ -209,6 +221,7 @@ def run_container(
     gate_step = steps["CheckGate"]
     files = {"Steps.EvaluateModel.PropertyFiles.EvaluationReport": record}
     return {
+        "champion": champion,
         "validation": report,
         "evaluation": record,
         "next": Resolver(d, property_files=files).next_steps(gate_step),
@@ -323,7 +336,7 @@ def approve_champion(lake: Any, moto_endpoint: str, group: str, metric: str, fig
 def test_a_drift_started_run_gates_against_the_registrys_champion(
     kind: str, rival: str, tmp_path: Path, lake: Any, moto_endpoint: str
 ) -> None:
-    """No figure passed: the evaluate step reads the champion from the registry itself."""
+    """No figure passed: the champion step reads the registry; the isolated evaluate gates."""
     import uuid
 
     case = CASES[kind]
@@ -337,9 +350,11 @@ def test_a_drift_started_run_gates_against_the_registrys_champion(
     approve_champion(lake, moto_endpoint, group, case.metric, champion)
     prefix = first["version"].key.rsplit("/", 1)[0] + "/"
     cloud = run_container(project, lake, prefix, case, None, 0.0, group=group)
+    assert cloud["champion"]["source"] == "registry"
     gate = cloud["evaluation"]["gate"]
     assert gate["approved"] == pytest.approx(champion)
     assert gate["passed"] is (rival == "worse")
+    # A worse candidate than the registry's champion stops at the gate; a better one registers.
     assert cloud["next"] == (["RegisterModel"] if rival == "worse" else ["GateFailed"])
 
 
@@ -358,6 +373,7 @@ def test_with_no_champion_in_the_registry_the_candidate_registers(
     sm.create_model_package_group(ModelPackageGroupName=group)
     prefix = first["version"].key.rsplit("/", 1)[0] + "/"
     cloud = run_container(project, lake, prefix, case, None, 0.0, group=group)
+    assert cloud["champion"] == {"approved": "none", "source": "none approved"}
     assert cloud["evaluation"]["gate"]["approved"] is None
     assert cloud["next"] == ["RegisterModel"]
 

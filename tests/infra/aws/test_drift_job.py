@@ -282,11 +282,13 @@ def test_the_policy_pack_passes_the_drift_job_and_knows_why_it_is_networked() ->
     stack = stack_of(platform("prod"), "prod")
     found = [(v.rule.id, v.resource, v.message) for v in evaluate(stack, RULES)]
     assert found == []
-    # The one networked step is named in the isolation rule's settings; without it, it fails.
+    # The networked steps (the drift check; the champion lookup before the isolated evaluate
+    # step) are named in the isolation rule's settings; without them, they fail.
     strict = PackConfig.from_mapping(
         {"mlops-sagemaker-job-isolation": {"networkedSteps": []}}, RULES
     )
     isolation = [r for r in RULES if r.id == "mlops-sagemaker-job-isolation"]
     assert [(v.resource, v.message) for v in evaluate(stack, isolation, strict)] == [
-        ("churn-prod-drift-pipeline", "step CheckDrift is not network-isolated")
+        ("churn-prod-training-pipeline", "step ReadChampion is not network-isolated"),
+        ("churn-prod-drift-pipeline", "step CheckDrift is not network-isolated"),
     ]

@@ -57,9 +57,13 @@ def deployed() -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
 DEFINITION, TRIGGERS = deployed()
 
 
+# What the champion step writes (the container's `champion`, tested to never write "").
+CHAMPION = {"Steps.ReadChampion.PropertyFiles.ChampionReport": {"approved": APPROVED_FROM_REGISTRY}}
+
+
 def non_empty_problems(definition: dict[str, Any], given: dict[str, str]) -> list[str]:
     """Resolve like an execution would (the test's own interpreter) and list empty values."""
-    resolve = Resolver(definition, parameters=given)
+    resolve = Resolver(definition, parameters=given, property_files=CHAMPION)
     values = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]} | given
     problems = [f"parameter {k}" for k, v in values.items() if str(v) == ""]
     for step in definition["Steps"]:
@@ -82,14 +86,21 @@ def test_the_triggers_the_builder_checks_are_the_ones_the_stack_wires() -> None:
     assert TRIGGERS["drift"] == TRIGGER_PARAMETERS["drift"]
 
 
-def test_scheduled_and_drift_runs_tell_evaluate_where_the_champion_is() -> None:
+def test_scheduled_and_drift_runs_look_the_champion_up_before_evaluate() -> None:
+    champion = next(s for s in DEFINITION["Steps"] if s["Name"] == "ReadChampion")
     evaluate = next(s for s in DEFINITION["Steps"] if s["Name"] == "EvaluateModel")
     for trigger in ("schedule", "drift"):
         resolved = Resolver(DEFINITION, parameters=TRIGGERS[trigger])(
-            evaluate["Arguments"]["AppSpecification"]["ContainerArguments"]
+            champion["Arguments"]["AppSpecification"]["ContainerArguments"]
         )
         assert resolved[resolved.index("--approved-metric") + 1] == APPROVED_FROM_REGISTRY
         assert resolved[resolved.index("--model-package-group") + 1] == "churn-prod-models"
+        # The evaluate step takes the figure the champion step wrote, whatever it is.
+        written = {"Steps.ReadChampion.PropertyFiles.ChampionReport": {"approved": "0.91"}}
+        arguments = Resolver(DEFINITION, parameters=TRIGGERS[trigger], property_files=written)(
+            evaluate["Arguments"]["AppSpecification"]["ContainerArguments"]
+        )
+        assert arguments[arguments.index("--approved-metric") + 1] == "0.91"
 
 
 def test_an_empty_default_fails_the_build_for_every_trigger() -> None:

@@ -154,10 +154,11 @@ def test_pipeline_steps_in_order() -> None:
     assert [(s["Name"], s["Type"]) for s in steps] == [
         ("ValidateData", "Processing"),
         ("TrainModel", "Training"),
+        ("ReadChampion", "Processing"),
         ("EvaluateModel", "Processing"),
         ("CheckGate", "Condition"),
     ]
-    gate = steps[3]["Arguments"]
+    gate = steps[4]["Arguments"]
     assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel"]
     assert [s["Name"] for s in gate["ElseSteps"]] == ["GateFailed"]
     register = gate["IfSteps"][0]["Arguments"]
@@ -167,7 +168,7 @@ def test_pipeline_steps_in_order() -> None:
 
 def test_each_execution_keeps_its_own_evaluation_record() -> None:
     d = definition()
-    evaluate, gate = d["Steps"][2], d["Steps"][3]
+    evaluate, gate = d["Steps"][3], d["Steps"][4]
     register = gate["Arguments"]["IfSteps"][0]["Arguments"]
     output = evaluate["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
     metrics = register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
@@ -224,9 +225,20 @@ def test_gate_compares_with_a_configurable_margin() -> None:
         "Type": "Float",
         "DefaultValue": 0.05,
     }
-    evaluate = d["Steps"][2]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    resolved = Resolver(d, parameters={"ApprovedModelMetric": "0.8"})(evaluate)
-    assert resolved == [
+    champion = d["Steps"][2]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert Resolver(d, parameters={"ApprovedModelMetric": "0.8"})(champion) == [
+        "champion",
+        "--metric",
+        "roc_auc",
+        "--approved-metric",
+        "0.8",
+        "--model-package-group",
+        "churn-prod-models",
+    ]
+    evaluate = d["Steps"][3]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    # The figure the gate compares with is what the champion step resolved, at execution time.
+    written = {"Steps.ReadChampion.PropertyFiles.ChampionReport": {"approved": "0.8"}}
+    assert Resolver(d, property_files=written)(evaluate) == [
         "evaluate",
         "--metric",
         "roc_auc",
@@ -234,18 +246,16 @@ def test_gate_compares_with_a_configurable_margin() -> None:
         "0.8",
         "--margin",
         "0.05",
-        "--model-package-group",
-        "churn-prod-models",
     ]
-    # None given (schedule, drift): the evaluate step reads the champion from the registry.
+    # None given (schedule, drift): the champion step reads the champion from the registry.
     assert params["ApprovedModelMetric"]["DefaultValue"] == "none"
-    rmse = Resolver(definition("prod", primaryMetric="rmse"))(
-        definition("prod", primaryMetric="rmse")["Steps"][2]["Arguments"]["AppSpecification"][
+    rmse = Resolver(definition("prod", primaryMetric="rmse"), property_files=written)(
+        definition("prod", primaryMetric="rmse")["Steps"][3]["Arguments"]["AppSpecification"][
             "ContainerArguments"
         ]
     )
     assert rmse[:3] == ["evaluate", "--metric", "rmse"]
-    condition = d["Steps"][3]["Arguments"]["Conditions"][0]
+    condition = d["Steps"][4]["Arguments"]["Conditions"][0]
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "gate.passed"
 
 
@@ -313,7 +323,7 @@ def test_builder_output_is_deterministic_and_valid() -> None:
             'Missing required parameter in input: "AppSpecification"',
         ),
         (
-            lambda d: d["Steps"][2]["Arguments"]["ProcessingInputs"][0]["S3Input"].__setitem__(
+            lambda d: d["Steps"][3]["Arguments"]["ProcessingInputs"][0]["S3Input"].__setitem__(
                 "S3Uri", {"Get": "Steps.Nope.Out"}
             ),
             "reference to unknown step 'Steps.Nope.Out'",
@@ -326,8 +336,8 @@ def test_builder_output_is_deterministic_and_valid() -> None:
         ),
         (
             lambda d: (
-                d["Steps"][3]["Arguments"]["IfSteps"][0]["Arguments"].pop("ModelApprovalStatus")
-                and d["Steps"][3]["Arguments"]["IfSteps"][0]["Arguments"][
+                d["Steps"][4]["Arguments"]["IfSteps"][0]["Arguments"].pop("ModelApprovalStatus")
+                and d["Steps"][4]["Arguments"]["IfSteps"][0]["Arguments"][
                     "InferenceSpecification"
                 ].pop("Containers")
             ),
@@ -437,3 +447,33 @@ def test_volume_keys_only_where_aws_accepts_them(
         assert ("VolumeKmsKeyId" in cluster) is process_key, name
     # Outputs go to S3, which takes the key whatever the instance: they stay encrypted.
     assert steps["TrainModel"]["OutputDataConfig"]["KmsKeyId"].endswith("key/churn-prod-lake-key")
+
+
+def test_evaluate_stays_isolated_and_only_the_champion_step_reaches_the_registry() -> None:
+    d = definition()
+    steps = {s["Name"]: s["Arguments"] for s in d["Steps"]}
+    # The steps that run the project's code (validate, train, evaluate) are network-isolated.
+    assert steps["ValidateData"]["NetworkConfig"]["EnableNetworkIsolation"] is True
+    assert steps["TrainModel"]["EnableNetworkIsolation"] is True
+    assert steps["EvaluateModel"]["NetworkConfig"]["EnableNetworkIsolation"] is True
+    evaluate = steps["EvaluateModel"]["AppSpecification"]["ContainerArguments"]
+    assert "--model-package-group" not in evaluate  # it asks the registry nothing
+    # The champion step runs mlops's own command, reaches the registry, reads no data.
+    champion = steps["ReadChampion"]
+    assert champion["NetworkConfig"] == {
+        "EnableNetworkIsolation": False,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+    assert champion["AppSpecification"]["ContainerArguments"][0] == "champion"
+    assert "ProcessingInputs" not in champion
+    assert champion["Environment"] == {"AWS_DEFAULT_REGION": "us-east-1"}
+    assert champion["RoleArn"] == steps["EvaluateModel"]["RoleArn"]  # its ReadChampion reads
+    (output,) = champion["ProcessingOutputConfig"]["Outputs"]
+    assert Resolver(d)(output["S3Output"]["S3Uri"]).endswith("/evaluation/exec-1/champion")
+    assert output["OutputName"] == "champion"
+    (report,) = d["Steps"][2]["PropertyFiles"]
+    assert report == {
+        "PropertyFileName": "ChampionReport",
+        "OutputName": "champion",
+        "FilePath": "champion.json",
+    }
