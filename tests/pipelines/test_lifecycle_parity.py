@@ -582,3 +582,15 @@ def test_the_container_server_on_a_busy_port_says_so_in_one_line(
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "SAGEMAKER_BIND_TO_PORT" in err
     assert "Traceback" not in err
+
+
+def test_the_champion_step_keeps_a_given_figure_and_needs_no_project_code(
+    tmp_path: Path,
+) -> None:
+    # A manual run that passes the approved figure: kept as given, no registry call; the step
+    # runs in an image whose MLOPS_TRAIN_MODULE it never reads.
+    environ = {"SM_PROCESSING_ROOT": str(tmp_path)}
+    args = ["--metric", "rmse", "--approved-metric", "12.5", "--model-package-group", "g"]
+    assert container.main(["champion", *args], environ) == 0
+    written = json.loads((tmp_path / "output" / "champion.json").read_text())
+    assert written == {"approved": "12.5", "source": "parameter"}
