@@ -44,6 +44,7 @@ def test_every_service_the_platform_uses_is_redirected() -> None:
         "kms": "kms",
         "s3": "s3",
         "sagemaker": "sagemaker",
+        "scheduler": "scheduler",
         "sns": "sns",
     }
     assert {provider_key[s] for s in services} <= set(PLATFORM_SERVICES)
