@@ -229,7 +229,11 @@ def test_autoscaling(prod: MockedProgram, client, send) -> None:  # type: ignore
     send(one(prod, "aws:appautoscaling/target:Target"))
     send(one(prod, "aws:appautoscaling/policy:Policy"))
     aas = client("application-autoscaling")
-    registered = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    # Its own endpoint's: other tests of the session register theirs on the same endpoint.
+    registered = aas.describe_scalable_targets(
+        ServiceNamespace="sagemaker",
+        ResourceIds=["endpoint/churn-prod-endpoint/variant/primary"],
+    )["ScalableTargets"]
     assert [(t["MinCapacity"], t["MaxCapacity"]) for t in registered] == [(2, 4)]
 
 
