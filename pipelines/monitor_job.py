@@ -3,13 +3,14 @@
 What ``mlops monitor run`` does on a laptop, as a scheduled job in the cluster (Kubernetes: a
 CronJob under the ``monitoring`` service account). It reads the captured traffic and the served
 model's artifact (with its reference sample) from the lake, runs the drift check, keeps the JSON
-report in the lake, and on a retrain decision creates a Job from the retraining CronJob
-(:class:`~mlops.pipelines.adapters.k8s.CronJobTrigger`). The sequence after the check is the
+report in the lake, and on a retrain decision submits the lifecycle's Argo workflow
+(:class:`~mlops.pipelines.adapters.k8s.WorkflowTrigger`). The sequence after the check is the
 one every platform runs (:func:`mlops.pipelines.verdict.conclude`).
 
 Environment: ``MLOPS_DATA_CONTRACT`` (the features), ``MLOPS_MODEL_URI`` (``s3://`` of the
 served ``model.tar.gz``), ``MLOPS_ENDPOINT_NAME`` (the capture prefix), ``MLOPS_BUCKET_<ZONE>``
-(the lake), ``MLOPS_DRIFT_THRESHOLD``, and ``MLOPS_RETRAIN_CRONJOB`` (none: decide only).
+(the lake), ``MLOPS_DRIFT_THRESHOLD``, and ``MLOPS_RETRAIN_WORKFLOW_TEMPLATE`` (none: decide
+only).
 """
 
 from __future__ import annotations
@@ -59,16 +60,16 @@ def monitor_main(environ: Mapping[str, str]) -> int:
         metrics=NoMetrics(),
     )
     started = outcome.started
-    print(outcome.decision.reason + (f"; started Job {started}" if started else ""))
+    print(outcome.decision.reason + (f"; submitted Workflow {started}" if started else ""))
     return 0
 
 
 def retrain_trigger(environ: Mapping[str, str]) -> RetrainTrigger:
-    """The retraining CronJob's trigger; without ``MLOPS_RETRAIN_CRONJOB``, decide only."""
-    from mlops.pipelines.adapters.k8s import CronJobTrigger, KubeApi
+    """The workflow's trigger; without ``MLOPS_RETRAIN_WORKFLOW_TEMPLATE``, decide only."""
+    from mlops.pipelines.adapters.k8s import KubeApi, WorkflowTrigger
     from mlops.pipelines.adapters.none import NoRetrain
 
-    cronjob = environ.get(Env.RETRAIN_CRONJOB)
-    if not cronjob:
+    template = environ.get(Env.RETRAIN_WORKFLOW)
+    if not template:
         return NoRetrain()
-    return CronJobTrigger(KubeApi.in_cluster(environ), cronjob)
+    return WorkflowTrigger(KubeApi.in_cluster(environ), template)
