@@ -17,7 +17,10 @@ Kubernetes types come from the ``kubernetes`` client's models. A field the model
 a value of the wrong type, a value outside an enum, or a missing required field is a finding.
 Argo's models are of the newer generator: each names its fields' JSON keys (``attribute_map``),
 their types as classes (``openapi_types``), its required fields (the constructor's positional
-parameters) and its enums (``allowed_values``); the same findings come from them.
+parameters) and its enums (``allowed_values``); the same findings come from them. Argo's
+int-or-string fields (``activeDeadlineSeconds`` of a template, ``retryStrategy.limit``) are typed
+as strings there, so an integer in one is a finding the API server would not make: the workflow
+writes them as strings, which both accept.
 The Prometheus models are pydantic: a document is validated, dumped back, and anything that did
 not survive the round trip (an unknown field, a coerced value) is a finding.
 
