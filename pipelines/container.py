@@ -433,7 +433,7 @@ def register_main(argv: list[str], environ: Mapping[str, str]) -> int:
         params={},
         metrics=dict(evaluation["metrics"]),
         primary_metric=str(evaluation["primary_metric"]),
-        code_version=environ.get("MLOPS_CODE_VERSION", ""),
+        code_version="",  # the image the workflow ran is the code
         artifact_uri=resolve_uri(lake, args.model),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         gate=dict(evaluation["gate"]),
