@@ -155,19 +155,8 @@ def check_argo(value: Any, types: tuple[Any, ...], path: str, findings: list[str
     if len(types) > 1:
         return  # free-form (any JSON value)
     (typ,) = types
-    if isinstance(typ, list):
-        if not isinstance(value, list):
-            findings.append(f"{path}: expected a list, got {type(value).__name__}")
-            return
-        for i, item in enumerate(value):
-            check_argo(item, tuple(typ), f"{path}[{i}]", findings)
-    elif isinstance(typ, dict):
-        if not isinstance(value, dict):
-            findings.append(f"{path}: expected a mapping, got {type(value).__name__}")
-            return
-        (inner,) = typ.values()
-        for key, item in value.items():
-            check_argo(item, inner, f"{path}.{key}", findings)
+    if isinstance(typ, list | dict):
+        _check_argo_collection(value, typ, path, findings)
     elif isinstance(typ, type) and issubclass(typ, ModelSimple):  # a named value (a list)
         check_argo(value, typ.openapi_types["value"], path, findings)
     elif isinstance(typ, type) and issubclass(typ, OpenApiModel):
@@ -182,6 +171,23 @@ def check_argo(value: Any, types: tuple[Any, ...], path: str, findings: list[str
         not isinstance(value, typ) or (isinstance(value, bool) and typ is not bool)
     ):
         findings.append(f"{path}: expected {typ.__name__}, got {value!r}")
+
+
+def _check_argo_collection(value: Any, typ: Any, path: str, findings: list[str]) -> None:
+    """``[X]``: a list of X; ``{str: (X,)}``: a mapping to X."""
+    if isinstance(typ, list):
+        if not isinstance(value, list):
+            findings.append(f"{path}: expected a list, got {type(value).__name__}")
+            return
+        for i, item in enumerate(value):
+            check_argo(item, tuple(typ), f"{path}[{i}]", findings)
+        return
+    if not isinstance(value, dict):
+        findings.append(f"{path}: expected a mapping, got {type(value).__name__}")
+        return
+    (inner,) = typ.values()
+    for key, item in value.items():
+        check_argo(item, inner, f"{path}.{key}", findings)
 
 
 def _check_argo_model(value: dict[str, Any], klass: Any, path: str, findings: list[str]) -> None:

@@ -96,7 +96,8 @@ def test_the_namespace_is_fenced() -> None:
     assert bindings == {
         role: [{"kind": "ServiceAccount", "name": account, "namespace": "churn-dev"}]
         for role, account in (
-            ("submit-retraining", "monitoring"), ("argo-executor", "argo-executor")
+            ("submit-retraining", "monitoring"),
+            ("argo-executor", "argo-executor"),
         )
     }
     api = policies["allow-api-server"]
@@ -287,7 +288,11 @@ def test_every_stack_renders_valid_manifests(stack: str) -> None:
     valid(objects)
     kinds = sorted({o["kind"] for o in objects})
     assert {
-        "Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy", "WorkflowTemplate"
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "WorkflowTemplate",
     } <= set(kinds)
     namespaces = {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"}
     assert namespaces == {f"churn-{stack}"}  # everything in the stack's own namespace
@@ -591,16 +596,19 @@ def test_the_lifecycle_is_one_argo_workflow_of_restricted_steps() -> None:
     spec = template["spec"]
     (main, *steps) = spec["templates"]
     assert main["steps"] == [[{"name": s, "template": s}] for s in STEPS]
-    assert [s["name"] for s in steps] == list(STEPS) == [
-        "validate", "train", "evaluate", "gate", "register"
-    ]
+    assert (
+        [s["name"] for s in steps]
+        == list(STEPS)
+        == ["validate", "train", "evaluate", "gate", "register"]
+    )
     # The steps' own containers get no API token; Argo's executor has its own account.
     assert spec["serviceAccountName"] == "training"
     assert spec["automountServiceAccountToken"] is False
     assert spec["executor"] == {"serviceAccountName": "argo-executor"}
-    assert spec["securityContext"]["runAsNonRoot"] and spec["podMetadata"]["labels"][
-        "mlops/api-client"
-    ] == "true"
+    assert (
+        spec["securityContext"]["runAsNonRoot"]
+        and spec["podMetadata"]["labels"]["mlops/api-client"] == "true"
+    )
     by_step = {s["name"]: s for s in steps}
     for step in steps:
         container = step["container"]
@@ -610,9 +618,7 @@ def test_the_lifecycle_is_one_argo_workflow_of_restricted_steps() -> None:
         assert security["readOnlyRootFilesystem"] and security["capabilities"] == {"drop": ["ALL"]}
         assert not security["allowPrivilegeEscalation"]
     # One run's places in the lake, keyed by the Workflow's name as SageMaker's by execution.
-    env = {
-        s: {e["name"]: e.get("value") for e in by_step[s]["container"]["env"]} for s in STEPS
-    }
+    env = {s: {e["name"]: e.get("value") for e in by_step[s]["container"]["env"]} for s in STEPS}
     assert env["validate"]["MLOPS_STAGE_IN"] == (
         '{"processing/input/data": "{{workflow.parameters.dataset-uri}}"}'
     )
