@@ -1,54 +1,64 @@
-"""``mlops pipeline run --executor k8s``: the stack's training Job on a Kubernetes cluster.
+"""``mlops pipeline run --executor k8s``: the stack's lifecycle workflow on a Kubernetes cluster.
 
-The Job is the one the stack declares (``mlops:k8s:TrainingJob``; a retraining CronJob's job
-template, or the PyTorchJob of a multi-node stack), under a name of its own for this run. It is
-submitted with ``kubectl apply``, its logs are streamed while it runs, and the run ends when
-the Job completes or fails, with the pod's reason (OOMKilled, an exit code) when it fails.
-Everything goes through ``kubectl`` and the current (or given) context: no client library, and
-the same credentials a person uses.
+The workflow is the stack's Argo ``WorkflowTemplate`` (``mlops:k8s:LifecycleWorkflow``:
+validate -> train -> evaluate -> gate -> register). A ``Workflow`` that references it is created
+with ``kubectl create -f -`` under a name of its own for this run; the run then polls the
+Workflow's status with a deadline, prints each step's phase as it changes and its pod's logs
+when it ends, and ends when the Workflow does: with the failing step and its pod's reason
+(OOMKilled, an exit code, the gate's verdict) when it fails. Everything goes through ``kubectl``
+and the current (or given) context: no client library, the same credentials a person uses.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops.core.contracts import Env
 from mlops.core.errors import ExternalToolError, UserError
-from mlops.core.layout import lake_uri
 from mlops.core.process import run_tool
 
 Say = Callable[[str], None]
 POLL_S = 2.0
+DONE = ("Succeeded", "Failed", "Error")
 
 
-def training_object(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    """The stack's training workload as a runnable object (a Job, or a PyTorchJob).
+def workflow_template(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stack's lifecycle WorkflowTemplate.
 
     Raises:
-        UserError: the stack declares no training workload.
+        UserError: the stack declares none.
     """
     for obj in objects:
-        labels = obj.get("metadata", {}).get("labels", {})
-        if labels.get("mlops/role") != "training":
-            continue
-        if obj["kind"] in ("Job", "PyTorchJob"):
+        if obj.get("kind") == "WorkflowTemplate":
             return obj
-        if obj["kind"] == "CronJob":  # run one now, from its template
-            template = obj["spec"]["jobTemplate"]
-            return {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {**obj["metadata"], **template.get("metadata", {})},
-                "spec": template["spec"],
-            }
-    raise UserError("the stack declares no training Job (is this a k8s project?)")
+    raise UserError("the stack declares no lifecycle workflow (is this a k8s project?)")
+
+
+def workflow_for(template: dict[str, Any], name: str, dataset_uri: str) -> dict[str, Any]:
+    """A Workflow of ``template`` named ``name``, on ``dataset_uri`` (or the newest version)."""
+    meta = template["metadata"]
+    parameters = [{"name": "dataset-uri", "value": dataset_uri}] if dataset_uri else []
+    return {
+        "apiVersion": template["apiVersion"],
+        "kind": "Workflow",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {
+                **meta.get("labels", {}),
+                "workflows.argoproj.io/workflow-template": meta["name"],
+                "mlops/triggered-by": "manual",
+            },
+        },
+        "spec": {
+            "workflowTemplateRef": {"name": meta["name"]},
+            **({"arguments": {"parameters": parameters}} if parameters else {}),
+        },
+    }
 
 
 def _kubectl(context: str | None, *args: str) -> list[str]:
@@ -60,19 +70,16 @@ def run_training(
     stack: str,
     *,
     context: str | None = None,
-    timeout: float = 6 * 3600,
+    timeout: float = 8 * 3600,
     say: Say = print,
     dataset_uri: str = "",
 ) -> str:
-    """Submit the stack's training Job, stream its logs, wait for it; return its name.
-
-    With the stack's lake, the run trains on ``dataset_uri`` (a dataset version's ``s3://``
-    prefix) and writes its model to ``models/<job>/model.tar.gz`` in the artifacts bucket.
+    """Submit the stack's lifecycle workflow, follow its steps, wait for it; return its name.
 
     Raises:
-        UserError: no training workload in the stack, or kubectl is missing.
-        ExternalToolError: kubectl failed, or the Job failed (with the pod's reason) or did not
-            finish within ``timeout``.
+        UserError: no workflow in the stack, or kubectl is missing.
+        ExternalToolError: kubectl failed, or the workflow failed (the step and its pod's
+            reason) or did not finish within ``timeout``.
     """
     import shutil
 
@@ -83,120 +90,119 @@ def run_training(
         raise UserError("the k8s executor needs kubectl: https://kubernetes.io/docs/tasks/tools/")
     if context is None:
         _require_current_context()
-    job = training_object(manifests(capture(project, stack)))
+    template = workflow_template(manifests(capture(project, stack)))
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    name = f"{job['metadata']['name']}-{stamp}"[:63]
-    namespace = job["metadata"]["namespace"]
-    job["metadata"] = {**job["metadata"], "name": name}
-    _set_run_env(job, name, dataset_uri)
-    _call_kubectl(_kubectl(context, "apply", "-f", "-"), "kubectl apply", json.dumps(job))
-    say(f"submitted {job['kind']} {namespace}/{name}")
-    logs = threading.Thread(target=_stream_logs, args=(context, namespace, name, say), daemon=True)
-    logs.start()
-    kind = "pytorchjob" if job["kind"] == "PyTorchJob" else "job"
+    name = f"{template['metadata']['name']}-{stamp}"[:63]
+    workflow = workflow_for(template, name, dataset_uri)
+    namespace = workflow["metadata"]["namespace"]
+    _call_kubectl(_kubectl(context, "create", "-f", "-"), "kubectl create", json.dumps(workflow))
+    say(
+        f"submitted Workflow {namespace}/{name}"
+        f" (from WorkflowTemplate {template['metadata']['name']})"
+    )
+    return follow(name, namespace, context=context, timeout=timeout, say=say)
+
+
+def follow(
+    name: str, namespace: str, *, context: str | None, timeout: float, say: Say = print
+) -> str:
+    """Poll a Workflow until it ends: step phases and logs as they come; its name.
+
+    Raises:
+        ExternalToolError: it failed (the failing step and its pod's reason), or it did not
+            end within ``timeout``.
+    """
+    seen: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = json.loads(
             _call_kubectl(
-                _kubectl(context, "get", kind, name, "-n", namespace, "-o", "json"), "kubectl get"
+                _kubectl(context, "get", "workflow", name, "-n", namespace, "-o", "json"),
+                "kubectl get workflow",
             )
         )
-        outcome = _outcome(state)
-        if outcome == "succeeded":
-            logs.join(5)
+        status = state.get("status", {})
+        for node in steps_of(status):
+            phase = node.get("phase", "Pending")
+            if seen.get(node["id"]) == phase:
+                continue
+            seen[node["id"]] = phase
+            say(f"  {node['displayName']}: {phase}")
+            if phase in DONE:
+                _say_logs(context, namespace, name, node, say)
+        phase = status.get("phase", "")
+        if phase == "Succeeded":
             say(f"{name}: succeeded")
             return name
-        if outcome == "failed":
-            logs.join(5)
+        if phase in ("Failed", "Error"):
             raise ExternalToolError(
-                "kubectl", f"{name} failed: {_pod_reason(context, namespace, name)}"
+                "kubectl", f"{name} failed: {failure(context, namespace, name, status)}"
             )
         time.sleep(POLL_S)
     raise ExternalToolError("kubectl", f"{name} did not finish within {timeout:.0f} s; it runs on")
 
 
-def _set_run_env(job: dict[str, Any], name: str, dataset_uri: str) -> None:
-    """This run's data in and model out, where the stack has a lake (in every container)."""
-    specs = (
-        [r["template"]["spec"] for r in job["spec"]["pytorchReplicaSpecs"].values()]
-        if job["kind"] == "PyTorchJob"
-        else [job["spec"]["template"]["spec"]]
-    )
-    for spec in specs:
-        for container in spec["containers"]:
-            # Entries stay whole: credentials come from a Secret (valueFrom), not a value.
-            env = {e["name"]: e for e in container.get("env", [])}
-            run: dict[str, str] = {}
-            artifacts = env.get(Env.BUCKET_ARTIFACTS, {}).get("value")
-            if artifacts:
-                lake = {"artifacts": artifacts}
-                run[Env.MODEL_OUTPUT_URI] = lake_uri(lake, "models", f"{name}/model.tar.gz")
-            if dataset_uri:
-                run[Env.DATASET_URI] = dataset_uri
-            env.update({k: {"name": k, "value": v} for k, v in run.items()})
-            container["env"] = [env[k] for k in sorted(env)]
+def steps_of(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """The workflow's pod steps, in the order they started."""
+    nodes = [n for n in status.get("nodes", {}).values() if n.get("type") == "Pod"]
+    return sorted(nodes, key=lambda n: (n.get("startedAt") or "", n.get("displayName", "")))
 
 
-def _outcome(state: dict[str, Any]) -> str:
-    """``succeeded``, ``failed`` or ``running`` from a Job's (or PyTorchJob's) status."""
-    status = state.get("status", {})
-    for condition in status.get("conditions", []):
-        if condition.get("status") != "True":
-            continue
-        if condition.get("type") in ("Complete", "Succeeded"):
-            return "succeeded"
-        if condition.get("type") == "Failed":
-            return "failed"
-    return "running"
+def pod_name(workflow: str, node: dict[str, Any]) -> str:
+    """The pod of a step, as Argo names it (v2 pod names: workflow-template-fnv32a(node id))."""
+    digest = 0x811C9DC5
+    for byte in str(node["id"]).encode():
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    prefix = f"{workflow}-{node.get('templateName', '')}"
+    return f"{prefix[: 253 - 11]}-{digest}"
 
 
-def _pod_reason(context: str | None, namespace: str, job: str) -> str:
-    """Why the Job's last pod ended: its container's reason, exit code and message."""
+def failure(context: str | None, namespace: str, workflow: str, status: dict[str, Any]) -> str:
+    """Which step failed and why: Argo's message and the pod's own reason."""
+    failed = [n for n in steps_of(status) if n.get("phase") in ("Failed", "Error")]
+    if not failed:
+        return status.get("message") or "no step reported why (see `kubectl describe workflow`)"
+    node = failed[-1]
+    reason = _pod_reason(context, namespace, pod_name(workflow, node)) or node.get("message", "")
+    return f"step {node['displayName']}: {reason or 'no reason given'}"
+
+
+def _pod_reason(context: str | None, namespace: str, pod: str) -> str:
+    """Why the step's own container ended: its reason, exit code and message."""
     try:
-        pods = json.loads(
+        state = json.loads(
             _call_kubectl(
-                _kubectl(
-                    context, "get", "pods", "-n", namespace, "-l", f"job-name={job}", "-o", "json"
-                ),
-                "kubectl get pods",
+                _kubectl(context, "get", "pod", pod, "-n", namespace, "-o", "json"),
+                "kubectl get pod",
             )
         )
-    except ExternalToolError:
-        return "its pods could not be read"
-    for pod in reversed(pods.get("items", [])):
-        for status in pod.get("status", {}).get("containerStatuses", []):
-            ended = status.get("state", {}).get("terminated") or status.get("lastState", {}).get(
-                "terminated"
-            )
-            if ended:
-                detail = f"{ended.get('reason', 'Error')} (exit code {ended.get('exitCode')})"
-                message = (ended.get("message") or "").strip()
-                return f"{detail}: {message}" if message else detail
-    return "no pod reported why (see `kubectl describe job`)"
+    except (ExternalToolError, ValueError):
+        return ""
+    for container in state.get("status", {}).get("containerStatuses", []):
+        if container.get("name") != "main":
+            continue
+        ended = container.get("state", {}).get("terminated") or {}
+        if ended:
+            detail = f"{ended.get('reason', 'Error')} (exit code {ended.get('exitCode')})"
+            message = (ended.get("message") or "").strip()
+            return f"{detail}: {message}" if message else detail
+    return ""
 
 
-def _stream_logs(context: str | None, namespace: str, job: str, say: Say) -> None:
-    """Print the Job's logs as they come (a side channel: its failure never fails the run)."""
+def _say_logs(
+    context: str | None, namespace: str, workflow: str, node: dict[str, Any], say: Say
+) -> None:
+    """A finished step's logs (a side channel: their absence never fails the run)."""
     try:
-        with subprocess.Popen(  # kubectl with fixed arguments
-            _kubectl(
-                context,
-                "logs",
-                "-n",
-                namespace,
-                f"job/{job}",
-                "--follow",
-                "--pod-running-timeout=10m",
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        ) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                say(f"  | {line.rstrip()}")
-    except OSError:
-        say("  (logs unavailable)")
+        logs = _call_kubectl(
+            _kubectl(context, "logs", pod_name(workflow, node), "-n", namespace, "-c", "main"),
+            "kubectl logs",
+        )
+    except ExternalToolError:
+        say("    (logs unavailable)")
+        return
+    for line in logs.splitlines():
+        say(f"    | {line}")
 
 
 def _require_current_context() -> None:

@@ -1,6 +1,7 @@
 """``mlops local up|down --k8s``: the ``local`` stack on a kind cluster on this machine.
 
-The cluster comes from :mod:`mlops.infra.kind`; the stack's objects are the ones
+The cluster comes from :mod:`mlops.infra.kind`, with the pinned Argo Workflows controller that
+runs the lifecycle's WorkflowTemplate; the stack's objects are the ones
 ``mlops render-manifests`` writes (rendered into ``.mlops/k8s-local``) and are applied with
 ``kubectl apply -k``, so no Pulumi CLI is needed. With the lake on MinIO (the generated local
 stack's default), its keys are made here as a Secret with a random password: the program and
@@ -38,6 +39,7 @@ def up(project: Path, say: Say) -> str:
     files = render_manifests(project, "local", manifests)
     cluster = kind.cluster_name(name)
     kind.create_cluster(cluster, project / ".mlops" / "kind.yaml", say)
+    kind.install_argo(cluster, say)  # its CRDs first: the stack declares a WorkflowTemplate
     kind.apply(cluster, manifests)
     say(f"applied {len(files)} objects of the local stack to kind-{cluster}")
     if config.lake.minio_image:

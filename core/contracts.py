@@ -73,7 +73,10 @@ class Env:
     CAPTURE_PERCENT = "MLOPS_CAPTURE_PERCENT"
     DRIFT_THRESHOLD = "MLOPS_DRIFT_THRESHOLD"
     BUCKET_ARTIFACTS = "MLOPS_BUCKET_ARTIFACTS"
-    RETRAIN_CRONJOB = "MLOPS_RETRAIN_CRONJOB"
+    RETRAIN_WORKFLOW = "MLOPS_RETRAIN_WORKFLOW_TEMPLATE"
+    STAGE_IN = "MLOPS_STAGE_IN"
+    STAGE_OUT = "MLOPS_STAGE_OUT"
+    REGISTRY = "MLOPS_REGISTRY"
     KUBE_API = "MLOPS_KUBE_API"
     KUBE_NAMESPACE = "MLOPS_KUBE_NAMESPACE"
     KUBE_TOKEN_FILE = "MLOPS_KUBE_TOKEN_FILE"
@@ -213,13 +216,14 @@ class K8sPlatformOutputs(PlatformCore):
         kind: ``k8s``.
         namespace: the environment's namespace.
         service_url: the model server's in-cluster URL.
-        retrain_cronjob: the CronJob a drift verdict makes a Job from (empty: none).
+        workflow_template: the Argo WorkflowTemplate of the lifecycle (validate -> register),
+            which ``pipeline run`` and a drift verdict submit Workflows from.
     """
 
     kind: str = "k8s"
     namespace: str
     service_url: str = ""
-    retrain_cronjob: str = ""
+    workflow_template: str = ""
 
 
 def encode_hyperparameters(params: Mapping[str, Any]) -> dict[str, str]:

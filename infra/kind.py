@@ -24,6 +24,14 @@ from mlops.core.process import run_tool
 
 Say = Callable[[str], None]
 SERVING_HOST_PORT = 30080  # the model server's NodePort, published on 127.0.0.1
+# Argo Workflows runs the lifecycle's WorkflowTemplate. Pinned by release; the images in Argo's
+# manifest are tags of that release (quay.io/argoproj/workflow-controller:v3.7.14 and argoexec):
+# their digests cannot be resolved offline where this was written, so the release pin holds them.
+ARGO_VERSION = "v3.7.14"
+ARGO_MANIFEST = (
+    f"https://github.com/argoproj/argo-workflows/releases/download/{ARGO_VERSION}/install.yaml"
+)
+ARGO_NAMESPACE = "argo"
 TOOLS = {
     "docker": "install Docker Engine and start it: https://docs.docker.com/engine/install/",
     "kind": "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
@@ -105,6 +113,72 @@ def apply(cluster: str, manifests: Path) -> str:
     """
     args = ["kubectl", "--context", f"kind-{cluster}", "apply", "-k", str(manifests)]
     return run_tool(args, "kubectl apply", 300)
+
+
+def argo_controller_config() -> dict[str, Any]:
+    """The controller's ConfigMap: restricted executor containers, templates only.
+
+    The namespace enforces the restricted Pod Security Standard, so Argo's own init and wait
+    containers in each step's pod must run under it too; and Workflows may only be made from
+    a WorkflowTemplate (the monitor's Role lets it create Workflows, this makes them the
+    lifecycle's).
+    """
+    security = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": 8737,  # Argo's documented non-root user for argoexec
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "workflow-controller-configmap", "namespace": ARGO_NAMESPACE},
+        "data": {
+            "executor": yaml.safe_dump({"securityContext": security}, sort_keys=True),
+            "workflowRestrictions": yaml.safe_dump({"templateReferencing": "Strict"}),
+        },
+    }
+
+
+def install_argo(cluster: str, say: Say) -> None:
+    """Install the pinned Argo Workflows controller into the cluster and wait for it.
+
+    Raises:
+        ExternalToolError: kubectl failed or the controller did not become ready in 5 minutes.
+    """
+    import json
+
+    ctx = ["kubectl", "--context", f"kind-{cluster}"]
+    found = run_tool(
+        [*ctx, "get", "namespace", ARGO_NAMESPACE, "--ignore-not-found", "-o", "name"],
+        "kubectl",
+        60,
+    )
+    if not found.strip():
+        run_tool([*ctx, "create", "namespace", ARGO_NAMESPACE], "kubectl create namespace", 60)
+    say(f"installing Argo Workflows {ARGO_VERSION} ...")
+    run_tool(
+        [*ctx, "apply", "-n", ARGO_NAMESPACE, "--server-side", "-f", ARGO_MANIFEST],
+        "kubectl apply (Argo Workflows)",
+        300,
+    )
+    config = json.dumps(argo_controller_config())
+    run_tool([*ctx, "apply", "-f", "-"], "kubectl apply (Argo's config)", 60, config)
+    run_tool(
+        [
+            *ctx,
+            "rollout",
+            "status",
+            "-n",
+            ARGO_NAMESPACE,
+            "deployment/workflow-controller",
+            "--timeout=300s",
+        ],
+        "waiting for Argo's controller",
+        330,
+    )
 
 
 def ensure_secret(cluster: str, namespace: str, name: str, files: Mapping[str, str]) -> bool:

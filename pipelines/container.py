@@ -3,7 +3,8 @@
 ``python -m mlops.pipelines.container validate|train|evaluate|serve`` is the image's entry point
 (``monitor`` is the scheduled drift check of Kubernetes and AWS; ``champion`` reads the
 registry's champion for SageMaker's isolated evaluate step; ``prepare-lake`` creates an empty
-store's buckets).
+store's buckets; ``gate`` and ``register`` are the Argo workflow's last steps, where SageMaker
+has a condition and a RegisterModel step).
 SageMaker's training pipeline runs ``validate`` and ``evaluate`` as processing jobs, ``train`` as
 the training job and ``serve`` on endpoints (Kubernetes runs the same commands). Each one calls
 the very functions the local executor calls (:mod:`mlops.pipelines.steps`), so a dataset, its
@@ -17,6 +18,12 @@ SageMaker's directory contract:
   ``/opt/ml/input/config/hyperparameters.json`` (every value a string), the model written to
   ``/opt/ml/model``;
 - serving: the model unpacked under ``/opt/ml/model``, HTTP on ``SERVING_PORT`` (8080).
+
+Where no platform stages files (Kubernetes), the step does it itself, as SageMaker would:
+``MLOPS_STAGE_IN`` and ``MLOPS_STAGE_OUT`` are JSON objects from a path under the ML root to a
+lake location, copied in before the step and out after it succeeds. A location is an ``s3://``
+URI or a place of the lake layout and a key (``validation/<run>/``); one ending in ``/`` is a
+prefix (every object under it), and ``datasets/latest`` is the newest dataset version.
 
 The image tells the entry points what is the project's own through two variables:
 ``MLOPS_TRAIN_MODULE`` (``<package>.pipelines.train``) and ``MLOPS_DATA_CONTRACT`` (the contract
@@ -33,8 +40,9 @@ import os
 import shutil
 import sys
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +54,7 @@ from mlops.core.contracts import (
     decode_hyperparameters,
 )
 from mlops.core.errors import MlopsError, UserError
-from mlops.core.layout import split_uri
+from mlops.core.layout import LAYOUT, split_uri
 from mlops.pipelines.data import DataContract, find_data_file, read_file, split, validate
 from mlops.pipelines.lake import Lake
 from mlops.pipelines.model import (
@@ -163,7 +171,7 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     environ = environ or {}
     lake = Lake.from_environ(environ)
     if lake is not None and environ.get(Env.DATASET_URI):
-        _fetch_prefix(lake, environ[Env.DATASET_URI], env.train_channel)
+        _fetch_prefix(lake, resolve_uri(lake, environ[Env.DATASET_URI]), env.train_channel)
     table, digest = read_file(find_data_file(env.train_channel))
     hp_file = env.ml_root / "input" / "config" / "hyperparameters.json"
     raw = json.loads(hp_file.read_text()) if hp_file.exists() else {}
@@ -182,8 +190,9 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     write_reference(env.ml_root / "model", table, contract.features, contract)
     print(f"trained on dataset {digest[:12]}; model written to {path}")
     if lake is not None and environ.get(Env.MODEL_OUTPUT_URI):
-        lake.write_uri(environ[Env.MODEL_OUTPUT_URI], pack_dir(env.ml_root / "model"))
-        print(f"model uploaded to {environ[Env.MODEL_OUTPUT_URI]}")
+        output = resolve_uri(lake, environ[Env.MODEL_OUTPUT_URI])
+        lake.write_uri(output, pack_dir(env.ml_root / "model"))
+        print(f"model uploaded to {output}")
     return 0
 
 
@@ -202,6 +211,87 @@ def _fetch_prefix(lake: Lake, uri: str, dest: Path) -> None:
     for key in keys:
         name = Path(key).name
         (dest / name).write_bytes(lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+LATEST = "datasets/latest"
+
+
+def resolve_uri(lake: Lake, location: str) -> str:
+    """An ``s3://`` URI for a location: a URI as it is, or ``<place>/<key>`` in this lake.
+
+    ``datasets/latest`` is the newest dataset version's prefix.
+
+    Raises:
+        UserError: the place is not one of the lake layout's, or there is no dataset yet.
+    """
+    if location.startswith("s3://"):
+        return location
+    if location.strip("/") in (LATEST, "latest"):
+        return _latest_dataset(lake)
+    place, _, key = location.partition("/")
+    if place not in LAYOUT:
+        raise UserError(
+            f"'{location}' is neither an s3:// URI nor a lake place ({', '.join(sorted(LAYOUT))})"
+        )
+    return lake.uri(place, key)
+
+
+def _latest_dataset(lake: Lake) -> str:
+    bucket, prefix = split_uri(lake.uri("datasets"))
+    pages = lake.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    objects = [o for page in pages for o in page.get("Contents", [])]
+    if not objects:
+        raise UserError("no dataset version in the lake yet: ingest one (mlops pipeline run)")
+    newest = max(objects, key=lambda o: (o["LastModified"], o["Key"]))
+    return f"s3://{bucket}/{newest['Key'].rsplit('/', 1)[0]}/"
+
+
+def _stage_map(environ: Mapping[str, str], name: str) -> dict[str, str]:
+    raw = environ.get(name, "")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise UserError(f"{name} is not JSON: {raw[:80]}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise UserError(f"{name} must map paths under the ML root to lake locations")
+    return {str(k): v for k, v in value.items()}
+
+
+def _under(root: Path, relative: str) -> Path:
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise UserError(f"staging path '{relative}' leaves the ML root")
+    return path
+
+
+def stage_in(env: ContainerEnv, environ: Mapping[str, str]) -> None:
+    """Copy ``MLOPS_STAGE_IN``'s lake locations under the ML root (SageMaker's inputs)."""
+    wanted = _stage_map(environ, Env.STAGE_IN)
+    lake = Lake.from_environ(environ) if wanted else None
+    if lake is None:
+        return
+    for relative, location in sorted(wanted.items()):
+        uri, dest = resolve_uri(lake, location), _under(env.ml_root, relative)
+        if uri.endswith("/"):
+            _fetch_prefix(lake, uri, dest)
+        else:
+            dest.mkdir(parents=True, exist_ok=True)
+            (dest / uri.rsplit("/", 1)[1]).write_bytes(lake.read_uri(uri))
+
+
+def stage_out(env: ContainerEnv, environ: Mapping[str, str]) -> None:
+    """Copy the step's output folders to ``MLOPS_STAGE_OUT``'s lake prefixes."""
+    wanted = _stage_map(environ, Env.STAGE_OUT)
+    lake = Lake.from_environ(environ) if wanted else None
+    if lake is None:
+        return
+    for relative, location in sorted(wanted.items()):
+        uri, source = resolve_uri(lake, location).rstrip("/"), _under(env.ml_root, relative)
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            lake.write_uri(f"{uri}/{path.relative_to(source).as_posix()}", path.read_bytes())
+        print(f"{relative} -> {uri}/")
 
 
 def _margin(text: str) -> float:
@@ -229,6 +319,13 @@ def champion_metric(group: str, metric: str, environ: Mapping[str, str]) -> floa
 
     from mlops.pipelines.adapters.aws import SageMakerRegistry
 
+    if environ.get(Env.REGISTRY) == "lake":  # Kubernetes: the run records in the lake
+        from mlops.pipelines.adapters.k8s import LakeRecords
+
+        records = Lake.from_environ(environ)
+        if records is None:
+            raise UserError(f"{Env.REGISTRY}=lake needs the lake's MLOPS_BUCKET_<ZONE> variables")
+        return LakeRecords(records, group).approved_metric(metric)
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     lake = Lake.from_environ(environ) or Lake(boto3.client("s3", region_name=region), {})
     sagemaker = boto3.client("sagemaker", region_name=region)
@@ -315,6 +412,68 @@ def champion_main(argv: list[str], environ: Mapping[str, str], root: Path) -> in
     return 0
 
 
+def gate_main(argv: list[str], environ: Mapping[str, str]) -> int:
+    """Pass a candidate whose evaluation record's gate passed; fail the run otherwise.
+
+    The workflow's gate (SageMaker's condition step and its ``GateFailed``): exit 0 goes on to
+    registration, exit 1 ends the run with the reason, and nothing is registered.
+    """
+    parser = argparse.ArgumentParser(prog="gate")
+    parser.add_argument("--evaluation", required=True, help="the evaluation record's location")
+    args = parser.parse_args(argv)
+    gate = _evaluation(args.evaluation, environ)["gate"]
+    if gate.get("passed"):
+        print(f"gate passed: {json.dumps(gate, sort_keys=True)}")
+        return 0
+    print(
+        f"GateFailed: the candidate's {gate.get('metric')}={gate.get('candidate')} did not beat"
+        f" the champion ({gate.get('approved')}) by {gate.get('margin')}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _evaluation(location: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    lake = Lake.from_environ(environ)
+    if lake is None:
+        raise UserError("the evaluation record is in the lake: set MLOPS_BUCKET_<ZONE>")
+    record = json.loads(lake.read_uri(resolve_uri(lake, location)))
+    if not isinstance(record, dict) or "gate" not in record:
+        raise UserError(f"{location} is not an evaluation record")
+    return record
+
+
+def register_main(argv: list[str], environ: Mapping[str, str]) -> int:
+    """Register the run's model, pending approval, with its evaluation (the gate passed)."""
+    from mlops.pipelines.adapters.k8s import LakeRecords
+    from mlops.pipelines.registry import RunRecord, unlocked
+
+    parser = argparse.ArgumentParser(prog="register")
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--evaluation", required=True)
+    parser.add_argument("--model", required=True, help="the model artifact's location")
+    parser.add_argument("--model-package-group", required=True)
+    args = parser.parse_args(argv)
+    lake = Lake.from_environ(environ)
+    if lake is None or environ.get(Env.REGISTRY, "lake") != "lake":
+        raise UserError("register: this image registers into the lake's run records only")
+    evaluation = _evaluation(args.evaluation, environ)
+    record = RunRecord(
+        run_id=args.run_id,
+        dataset_sha256=str(evaluation.get("dataset_sha256", "")),
+        params={},
+        metrics=dict(evaluation["metrics"]),
+        primary_metric=str(evaluation["primary_metric"]),
+        code_version="",  # the image the workflow ran is the code
+        artifact_uri=resolve_uri(lake, args.model),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        gate=dict(evaluation["gate"]),
+    )
+    registered = LakeRecords(lake, args.model_package_group).register(record, "", unlocked)
+    print(f"registered {registered.run_id} ({registered.status}): approve it to serve it")
+    return 0
+
+
 def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> int:
     """Load ``/opt/ml/model`` and serve SageMaker's inference contract until SIGTERM.
 
@@ -377,7 +536,24 @@ def prepare_lake_main(environ: Mapping[str, str]) -> int:
     return 0
 
 
-COMMANDS = ("validate", "train", "evaluate", "serve", "monitor", "prepare-lake", "champion")
+COMMANDS = (
+    "validate",
+    "train",
+    "evaluate",
+    "gate",
+    "register",
+    "serve",
+    "monitor",
+    "prepare-lake",
+    "champion",
+)
+
+
+LAKE_ONLY: dict[str, Callable[[list[str], Mapping[str, str]], int]] = {
+    "prepare-lake": lambda _, environ: prepare_lake_main(environ),  # an empty store's buckets
+    "gate": gate_main,
+    "register": register_main,
+}
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -395,23 +571,27 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
             from mlops.pipelines.monitor_job import monitor_main
 
             return monitor_main(os.environ if environ is None else environ, rest)
-        if command == "prepare-lake":  # nor this: the buckets of a store that starts empty
-            return prepare_lake_main(os.environ if environ is None else environ)
+        source = os.environ if environ is None else environ
         if command == "champion":  # nor this: the registry's champion, for evaluate
-            source = os.environ if environ is None else environ
             root = Path(source.get("SM_PROCESSING_ROOT", "/opt/ml/processing"))
             if "SM_ML_ROOT" in source and "SM_PROCESSING_ROOT" not in source:
                 root = Path(source["SM_ML_ROOT"]) / "processing"
             return champion_main(rest, source, root)
-        env = ContainerEnv.from_environ(os.environ if environ is None else environ)
-        if command == "evaluate":
-            return evaluate_main(env, rest, os.environ if environ is None else environ)
-        source = os.environ if environ is None else environ
+        if command in LAKE_ONLY:  # nor these: the lake (and the registry) only
+            return LAKE_ONLY[command](rest, source)
+        env = ContainerEnv.from_environ(source)
         if command == "serve":
             return serve_main(env, source)
-        if command == "train":
-            return train_main(env, source)
-        return validate_main(env)
+        stage_in(env, source)
+        if command == "evaluate":
+            code = evaluate_main(env, rest, source)
+        elif command == "train":
+            code = train_main(env, source)
+        else:
+            code = validate_main(env)
+        if code == 0:
+            stage_out(env, source)
+        return code
     except MlopsError as exc:
         print(f"{command} failed: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UserError) else 1

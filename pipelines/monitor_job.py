@@ -3,8 +3,8 @@
 One job, three places, one verdict. The AWS stack runs it as the one step of its drift-check
 pipeline, started by EventBridge Scheduler (``--platform aws``: the score goes to CloudWatch,
 where the drift alarm watches it and starts retraining through EventBridge). Kubernetes runs it
-as a CronJob under the ``monitoring`` service account (a retrain decision creates a Job from
-the retraining CronJob, :class:`~mlops.pipelines.adapters.k8s.CronJobTrigger`). ``mlops monitor
+as a CronJob under the ``monitoring`` service account (a retrain decision submits the
+lifecycle's Argo workflow, :class:`~mlops.pipelines.adapters.k8s.WorkflowTrigger`). ``mlops monitor
 run`` calls :func:`check_window` itself, with local mode's adapters. Each reads the capture
 objects of the same window (:func:`window_keys`: the ``window_hours`` before the run), compares
 them with the served model's reference sample, and ends in the one sequence every platform runs
@@ -14,7 +14,7 @@ HTML page (:func:`store_html`).
 Environment: ``MLOPS_DATA_CONTRACT`` (the features), ``MLOPS_BUCKET_<ZONE>`` (the lake), and,
 unless given as options, ``MLOPS_MODEL_URI`` (``s3://`` of the served ``model.tar.gz``),
 ``MLOPS_ENDPOINT_NAME`` (the capture prefix), ``MLOPS_DRIFT_THRESHOLD`` and
-``MLOPS_RETRAIN_CRONJOB`` (Kubernetes; none: decide only).
+``MLOPS_RETRAIN_WORKFLOW_TEMPLATE`` (Kubernetes; none: decide only).
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
             lake, endpoint, reference, contract.features, threshold, trigger, metrics
         )
     started = outcome.started
-    print(outcome.decision.reason + (f"; started Job {started}" if started else ""))
+    print(outcome.decision.reason + (f"; submitted Workflow {started}" if started else ""))
     print(f"report: {outcome.stored} (triggered by {args.triggered_by})")
     return 0
 
@@ -261,7 +261,7 @@ def served_artifact(clients: Callable[[str], Any] | None, package_arn: str) -> s
 def _adapters(
     environ: Mapping[str, str], clients: Callable[[str], Any] | None
 ) -> tuple[RetrainTrigger, MetricSink]:
-    """AWS: the score to CloudWatch, where the alarm starts retraining; else the CronJob's."""
+    """AWS: the score to CloudWatch, where the alarm starts retraining; else the workflow's."""
     from mlops.pipelines.adapters.none import NoMetrics, NoRetrain
 
     if clients is not None:
@@ -272,11 +272,11 @@ def _adapters(
 
 
 def retrain_trigger(environ: Mapping[str, str]) -> RetrainTrigger:
-    """The retraining CronJob's trigger; without ``MLOPS_RETRAIN_CRONJOB``, decide only."""
-    from mlops.pipelines.adapters.k8s import CronJobTrigger, KubeApi
+    """The workflow's trigger; without ``MLOPS_RETRAIN_WORKFLOW_TEMPLATE``, decide only."""
+    from mlops.pipelines.adapters.k8s import KubeApi, WorkflowTrigger
     from mlops.pipelines.adapters.none import NoRetrain
 
-    cronjob = environ.get(Env.RETRAIN_CRONJOB)
-    if not cronjob:
+    template = environ.get(Env.RETRAIN_WORKFLOW)
+    if not template:
         return NoRetrain()
-    return CronJobTrigger(KubeApi.in_cluster(environ), cronjob)
+    return WorkflowTrigger(KubeApi.in_cluster(environ), template)

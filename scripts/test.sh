@@ -20,12 +20,23 @@ if [ ! -x .ci/checkov/bin/checkov ] && [ -x .venv/bin/uv ]; then
     || echo "note: checkov could not be installed; its test will skip" >&2
 fi
 
-# The custom resources' own published models (Kubeflow Training, KServe, Prometheus Operator),
-# for validating PyTorchJob, InferenceService, ServiceMonitor and PrometheusRule offline.
+# The custom resources' own published models (Kubeflow Training, KServe, Prometheus Operator,
+# Argo Workflows), for validating PyTorchJob, InferenceService, ServiceMonitor, PrometheusRule,
+# WorkflowTemplate and CronWorkflow offline.
+# A cached venv made from another scripts/crmodels.txt (Argo's models were added) is brought up
+# to date: the list it was installed from is kept beside it.
+if [ -x .ci/crmodels/bin/python ] && ! cmp -s scripts/crmodels.txt .ci/crmodels/crmodels.txt \
+    && [ -x .venv/bin/uv ]; then
+  echo "updating the custom resources' models (tool venv) ..."
+  .venv/bin/uv pip install -q --python .ci/crmodels/bin/python -r scripts/crmodels.txt >/dev/null \
+    && cp scripts/crmodels.txt .ci/crmodels/crmodels.txt \
+    || echo "note: the custom resources' models could not be updated; their test may fail" >&2
+fi
 if [ ! -x .ci/crmodels/bin/python ] && [ -x .venv/bin/uv ]; then
   echo "installing the custom resources' models (tool venv) ..."
   .venv/bin/uv venv -q .ci/crmodels && \
     .venv/bin/uv pip install -q --python .ci/crmodels/bin/python -r scripts/crmodels.txt >/dev/null \
+    && cp scripts/crmodels.txt .ci/crmodels/crmodels.txt \
     || echo "note: the custom resources' models could not be installed; their test will skip" >&2
 fi
 

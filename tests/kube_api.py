@@ -1,7 +1,8 @@
 """A stand-in Kubernetes API server on loopback, for the in-cluster drift check's tests.
 
-It answers a CronJob GET with :attr:`FakeApi.cronjob` and echoes a POSTed Job back, recording
-every request as ``(method, path, Authorization header, body)``.
+It answers a GET with :attr:`FakeApi.cronjob` and echoes a POSTed object back (named from its
+``generateName`` as the API server would), recording every request as
+``(method, path, Authorization header, body)``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ class FakeApi(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.seen.append(("POST", self.path, self.headers["Authorization"], body))
-        self._answer(body)
+        meta = body.get("metadata", {})
+        if "generateName" in meta and "name" not in meta:
+            meta = {**meta, "name": meta["generateName"] + "x7k2q"}
+        self._answer({**body, "metadata": meta})
 
     def log_message(self, *_: object) -> None:
         pass

@@ -200,7 +200,7 @@ def run(
         str,
         typer.Option(
             help="local (in-process), sagemaker (the platform's pipeline), or k8s (the stack's"
-            " training Job on the current kubectl context)."
+            " Argo workflow on the current kubectl context)."
         ),
     ] = "local",
     approve: Annotated[
@@ -215,8 +215,8 @@ def run(
     stack: Annotated[
         str | None,
         typer.Option(
-            help="Stack whose pipeline (or Job, with k8s) the executor runs. The local executor"
-            " always runs on the local stack. [default: dev for sagemaker and k8s]"
+            help="Stack whose pipeline (or workflow, with k8s) the executor runs. The local"
+            " executor always runs on the local stack. [default: dev for sagemaker and k8s]"
         ),
     ] = None,
     context: Annotated[
@@ -224,7 +224,10 @@ def run(
     ] = None,
     dataset_uri: Annotated[
         str,
-        typer.Option(help="--executor k8s: the dataset version (s3:// prefix) to train on."),
+        typer.Option(
+            help="--executor k8s: the dataset version (s3:// prefix) to run on."
+            " [default: the newest in the lake]"
+        ),
     ] = "",
     backtest_labels: Annotated[
         Path | None,
@@ -261,7 +264,7 @@ def run(
                     "--executor k8s trains on the lake's data; --data is for local runs"
                 )
             name = run_training(project, stack, context=context, say=echo, dataset_uri=dataset_uri)
-            echo(f"training Job {name} finished", "green")
+            echo(f"workflow {name} finished: its candidate is registered", "green")
             return
         if executor != "local":
             raise UserError(f"unknown executor '{executor}'; use local, sagemaker or k8s")

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from mlops.core.contracts import Env
 from mlops.infra.k8s.settings import MonitoringSettings
-from mlops.infra.k8s.workloads import EnvValue, require_digest, restricted_pod
+from mlops.infra.k8s.workloads import API_CLIENT_LABEL, EnvValue, require_digest, restricted_pod
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class MonitoringArgs:
         drift_image: run the drift check in the cluster with this image (by digest); empty for
             none. It runs the image's ``monitor`` entry point under the ``monitoring`` account.
         drift_env: the check's environment (lake, model URI, endpoint name, threshold).
-        retrain_cronjob: the CronJob a retrain decision starts a Job from; empty: decide only.
+        retrain_workflow: the WorkflowTemplate a retrain decision submits; empty: decide only.
         kserve: the server is a KServe InferenceService (its Service's name and labels differ).
     """
 
@@ -47,7 +47,7 @@ class MonitoringArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     drift_image: str = ""
     drift_env: Mapping[str, EnvValue] = field(default_factory=dict)
-    retrain_cronjob: str = ""
+    retrain_workflow: str = ""
     kserve: bool = False
 
     @property
@@ -186,10 +186,14 @@ class Monitoring(pulumi.ComponentResource):
     def _drift_check(name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
         """The drift check on a schedule; on drift it starts retraining (the closed loop)."""
         env = dict(args.drift_env)
-        if args.retrain_cronjob:
-            env[Env.RETRAIN_CRONJOB] = args.retrain_cronjob
-        labels = {**args.labels, "app.kubernetes.io/name": f"{args.service}-drift"}
-        # The monitoring account may create Jobs in this namespace, no more.
+        if args.retrain_workflow:
+            env[Env.RETRAIN_WORKFLOW] = args.retrain_workflow
+        labels = {
+            **args.labels,
+            "app.kubernetes.io/name": f"{args.service}-drift",
+            API_CLIENT_LABEL: "true",  # it submits Workflows
+        }
+        # The monitoring account may submit Workflows from the lifecycle's template, no more.
         pod = restricted_pod(
             "drift",
             args.drift_image,

@@ -4,7 +4,10 @@ A ResourceQuota that covers GPUs (``requests.nvidia.com/gpu``) as well as CPU, m
 a LimitRange so a container without limits still gets some; NetworkPolicies that deny all
 ingress and egress by default, then allow DNS, the object store, and the serving port; and one
 ServiceAccount per job (training, serving, monitoring) with no API token mounted, except
-monitoring's, whose Role may only create and watch Jobs in this namespace (it starts retraining).
+monitoring's, whose Role may only create Workflows and read the lifecycle's WorkflowTemplate (a
+drift verdict submits it); and Argo's executor account, whose Role is what Argo documents as the
+emissary executor's minimum (``workflowtaskresults`` create and patch), plus creating and
+watching PyTorchJobs when the train step makes one.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from mlops.core.contracts import SERVING_PORT
 from mlops.infra.k8s.settings import GPU_RESOURCE
+from mlops.infra.k8s.workloads import API_CLIENT_LABEL, EXECUTOR_ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class NamespaceArgs:
         object_store_port: the object store's port (egress is allowed to it).
         ingress_from: labels of the namespaces whose pods may call the model server.
         service_account_annotations: on every job's service account (IRSA's role, say).
+        workflow_template: the lifecycle's WorkflowTemplate, the one the monitor may submit.
+        pytorch_jobs: the train step creates PyTorchJobs (Argo's executor may create them).
     """
 
     namespace: str
@@ -50,6 +56,47 @@ class NamespaceArgs:
         default_factory=lambda: {"mlops/serving-clients": "true"}
     )
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+    workflow_template: str = field(kw_only=True)
+    pytorch_jobs: bool = False
+
+
+def executor_rules(args: NamespaceArgs) -> list[dict[str, Any]]:
+    """Argo's executor Role: the emissary executor's documented minimum, and nothing more.
+
+    Exported for testing.
+    """
+    rules: list[dict[str, Any]] = [
+        {
+            "api_groups": ["argoproj.io"],
+            "resources": ["workflowtaskresults"],
+            "verbs": ["create", "patch"],
+        }
+    ]
+    if args.pytorch_jobs:  # a resource step: the executor creates the job and watches it
+        rules.append(
+            {
+                "api_groups": ["kubeflow.org"],
+                "resources": ["pytorchjobs"],
+                "verbs": ["create", "get", "list", "watch"],
+            }
+        )
+    return rules
+
+
+def monitor_rules(args: NamespaceArgs) -> list[dict[str, Any]]:
+    """The monitor's Role: submit Workflows, read the template it submits.
+
+    Exported for testing.
+    """
+    return [
+        {"api_groups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create"]},
+        {
+            "api_groups": ["argoproj.io"],
+            "resources": ["workflowtemplates"],
+            "resource_names": [args.workflow_template],
+            "verbs": ["get"],
+        },
+    ]
 
 
 class MLNamespace(pulumi.ComponentResource):
@@ -110,37 +157,40 @@ class MLNamespace(pulumi.ComponentResource):
                     "name": f"{job}",
                     "annotations": dict(args.service_account_annotations),
                 },
-                # Only monitoring talks to the API server (it starts retraining Jobs).
-                automount_service_account_token=job == "monitoring",
+                # Only the monitor and Argo's executor talk to the API server.
+                automount_service_account_token=job in ("monitoring", EXECUTOR_ACCOUNT),
                 opts=scoped,
             )
-            for job in ("training", "serving", "monitoring")
+            for job in ("training", "serving", "monitoring", EXECUTOR_ACCOUNT)
         }
+        self._role(name, "monitoring", "submit-retraining", monitor_rules(args), meta, scoped)
+        self._role(name, EXECUTOR_ACCOUNT, EXECUTOR_ACCOUNT, executor_rules(args), meta, scoped)
+        self.name = self.namespace.metadata["name"]
+        self.register_outputs({"namespace": self.name})
+
+    def _role(
+        self,
+        name: str,
+        account: str,
+        role_name: str,
+        rules: list[dict[str, Any]],
+        meta: Mapping[str, Any],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
         role = k8s.rbac.v1.Role(
-            f"{name}-monitoring-role",
-            metadata={**meta, "name": "start-retraining"},
-            rules=[
-                {
-                    "api_groups": ["batch"],
-                    "resources": ["jobs"],
-                    "verbs": ["create", "get", "list", "watch"],
-                }
-            ],
-            opts=scoped,
+            f"{name}-{account}-role", metadata={**meta, "name": role_name}, rules=rules, opts=opts
         )
         k8s.rbac.v1.RoleBinding(
-            f"{name}-monitoring-binding",
-            metadata={**meta, "name": "monitoring-starts-retraining"},
+            f"{name}-{account}-binding",
+            metadata={**meta, "name": f"{account}-{role_name}"},
             role_ref={
                 "api_group": "rbac.authorization.k8s.io",
                 "kind": "Role",
-                "name": "start-retraining",
+                "name": role_name,
             },
-            subjects=[{"kind": "ServiceAccount", "name": "monitoring", "namespace": ns}],
+            subjects=[{"kind": "ServiceAccount", "name": account, "namespace": meta["namespace"]}],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
         )
-        self.name = self.namespace.metadata["name"]
-        self.register_outputs({"namespace": self.name})
 
     @staticmethod
     def _network_policies(
@@ -161,6 +211,20 @@ class MLNamespace(pulumi.ComponentResource):
                 "egress": [
                     {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
                     {"ports": [{"protocol": "TCP", "port": args.object_store_port}]},
+                ],
+            },
+            opts=opts,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-api-server",
+            metadata={**meta, "name": "allow-api-server"},
+            spec={
+                # The pods that call the API server: the monitor and Argo's executor in the
+                # workflow's pods (443 on managed clusters, 6443 behind kind's Service).
+                "pod_selector": {"match_labels": {API_CLIENT_LABEL: "true"}},
+                "policy_types": ["Egress"],
+                "egress": [
+                    {"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}
                 ],
             },
             opts=opts,

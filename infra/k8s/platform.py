@@ -1,7 +1,8 @@
 """``mlops:k8s:K8sPlatform``: the ML platform on Kubernetes, as ``MLPlatform`` is on AWS.
 
-A fenced namespace, the training Job (or retraining CronJob, or PyTorchJob), the model server
-with its canary, and monitoring, all from one :class:`K8sPlatformArgs`.
+A fenced namespace, the lifecycle as an Argo WorkflowTemplate (validate -> train, a Job's pod or
+a PyTorchJob -> evaluate -> gate -> register; a CronWorkflow retrains on a schedule), the model
+server with its canary, and monitoring, all from one :class:`K8sPlatformArgs`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
 from mlops.infra.k8s.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
 from mlops.infra.k8s.object_store import ObjectStore, ObjectStoreArgs
-from mlops.infra.k8s.training_job import TrainingJob, TrainingJobArgs
+from mlops.infra.k8s.training_job import TrainingJobArgs
+from mlops.infra.k8s.workflow import LifecycleWorkflow, WorkflowArgs
 from mlops.infra.k8s.workloads import EnvValue
+
+
+def workflow_template(namespace: str) -> str:
+    """The name of a namespace's lifecycle WorkflowTemplate."""
+    return f"{namespace}-lifecycle"
 
 
 def lake_store(namespace: str) -> str:
@@ -33,7 +40,7 @@ class K8sPlatformArgs:
     """Inputs of :class:`K8sPlatform`: each component's own Args."""
 
     namespace: NamespaceArgs
-    training: TrainingJobArgs
+    workflow: WorkflowArgs
     serving: ModelServerArgs
     monitoring: MonitoringArgs
     lake: ObjectStoreArgs | None = None
@@ -64,6 +71,7 @@ class K8sPlatformArgs:
         serving_env: dict[str, EnvValue] = {**env, Env.ENDPOINT_NAME: name}
         if serving.model_uri:
             serving_env[Env.MODEL_URI] = serving.model_uri
+        gpu_taint = {"key": config.gpu_resource, "operator": "Exists", "effect": "NoSchedule"}
         irsa = (
             {"eks.amazonaws.com/role-arn": lake_settings.irsa_role_arn}
             if lake_settings.irsa_role_arn
@@ -79,20 +87,23 @@ class K8sPlatformArgs:
                 if lake_settings.minio_image
                 else lake_settings.object_store_port,
                 service_account_annotations=irsa,
+                workflow_template=workflow_template(ns),
+                pytorch_jobs=training.nodes > 1,
             ),
-            training=TrainingJobArgs(
-                ns,
-                config.image,
-                training=training,
-                gpu_resource=config.gpu_resource,
-                tolerations=(
-                    ({"key": config.gpu_resource, "operator": "Exists", "effect": "NoSchedule"},)
-                    if training.gpus
-                    else ()
+            workflow=WorkflowArgs(
+                TrainingJobArgs(
+                    ns,
+                    config.image,
+                    training=training,
+                    gpu_resource=config.gpu_resource,
+                    tolerations=(gpu_taint,) if training.gpus else (),
+                    env=env,
+                    labels=labels,
                 ),
-                env=env,
-                labels=labels,
-                object_name=f"{ns}-training",
+                name=workflow_template(ns),
+                model_name=config.project,
+                primary_metric=training.primary_metric,
+                evaluation_margin=training.evaluation_margin,
             ),
             serving=ModelServerArgs(
                 ns,
@@ -110,7 +121,7 @@ class K8sPlatformArgs:
                 # The closed loop needs a model to compare with and a lake to read.
                 drift_image=config.image if serving.model_uri and lake is not None else "",
                 drift_env={**serving_env, Env.DRIFT_THRESHOLD: str(monitoring.drift_threshold)},
-                retrain_cronjob=f"{ns}-training" if training.retrain_schedule else "",
+                retrain_workflow=workflow_template(ns),
                 kserve=serving.kserve,
             ),
             lake=lake,
@@ -132,12 +143,12 @@ def platform_outputs(
         planned_endpoint_name=endpoint,
         drift_threshold=config.monitoring.drift_threshold,
         namespace=config.namespace,
-        retrain_cronjob=f"{config.namespace}-training" if config.training.retrain_schedule else "",
+        workflow_template=workflow_template(config.namespace),
     )
 
 
 class K8sPlatform(pulumi.ComponentResource):
-    """The namespace, training, serving and monitoring of one environment."""
+    """The namespace, the lifecycle workflow, serving and monitoring of one environment."""
 
     def __init__(
         self, name: str, args: K8sPlatformArgs, opts: pulumi.ResourceOptions | None = None
@@ -149,7 +160,7 @@ class K8sPlatform(pulumi.ComponentResource):
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         if args.lake is not None:
             ObjectStore(lake_store(args.namespace.namespace), args.lake, after)
-        self.training = TrainingJob(f"{name}-training", args.training, after)
+        self.workflow = LifecycleWorkflow(f"{name}-lifecycle", args.workflow, after)
         server = KServeModel if args.kserve else ModelServer
         self.server = server(args.monitoring.service, args.serving, after)
         self.monitoring = Monitoring(f"{name}-monitoring", args.monitoring, after)

@@ -14,7 +14,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from mlops.core.contracts import DRIFT_THRESHOLD
+from mlops.core.contracts import DEFAULT_PRIMARY_METRIC, DRIFT_THRESHOLD, TASK_METRICS
 from mlops.infra.k8s.workloads import DIGEST
 
 # The extended resource GPUs are requested as (the NVIDIA device plugin's).
@@ -44,6 +44,21 @@ class TrainingSettings(Section):
     )
     node_selector: dict[str, str] = Field(default_factory=dict, description="GPU node labels")
     retrain_schedule: str = Field(default="", description="Cron schedule of retraining")
+    primary_metric: str = Field(
+        default=DEFAULT_PRIMARY_METRIC["classification"],
+        description="Metric the workflow's gate compares (rmse or mae for regression)",
+    )
+    evaluation_margin: float = Field(
+        default=0.01, ge=0, le=1, description="How much the candidate must beat the champion"
+    )
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _check_metric(cls, value: str) -> str:
+        known = [m for metrics in TASK_METRICS.values() for m in metrics]
+        if value not in known:
+            raise ValueError(f"unknown metric '{value}'; choose from {', '.join(known)}")
+        return value
 
     @field_validator("node_selector", mode="before")
     @classmethod

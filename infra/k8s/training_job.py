@@ -87,6 +87,31 @@ def pod_spec(args: TrainingJobArgs, restart: str) -> dict[str, Any]:
     )
 
 
+def pytorch_spec(args: TrainingJobArgs, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A PyTorchJob's spec (the API's own field names): one master and N-1 workers.
+
+    Exported for the workflow, whose train step creates this resource when training spans nodes.
+    """
+    replica = {
+        "restartPolicy": "OnFailure",
+        "template": {
+            "metadata": {"labels": dict(labels)},
+            "spec": api_keys(pod_spec(args, "OnFailure")),
+        },
+    }
+    return {
+        "runPolicy": {
+            "backoffLimit": args.backoff_limit,
+            "activeDeadlineSeconds": args.deadline_seconds,
+            "ttlSecondsAfterFinished": args.ttl_seconds,
+        },
+        "pytorchReplicaSpecs": {
+            "Master": {**replica, "replicas": 1},
+            "Worker": {**replica, "replicas": args.training.nodes - 1},
+        },
+    }
+
+
 class TrainingJob(pulumi.ComponentResource):
     """A training Job, a retraining CronJob, or a multi-node PyTorchJob."""
 
@@ -105,29 +130,12 @@ class TrainingJob(pulumi.ComponentResource):
         }
         self.resource: pulumi.CustomResource
         if args.training.nodes > 1:
-            replica = {
-                "restartPolicy": "OnFailure",
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": api_keys(pod_spec(args, "OnFailure")),
-                },
-            }
             self.resource = k8s.apiextensions.CustomResource(
                 f"{name}-pytorchjob",
                 api_version="kubeflow.org/v1",
                 kind="PyTorchJob",
                 metadata=meta,
-                spec={
-                    "runPolicy": {
-                        "backoffLimit": args.backoff_limit,
-                        "activeDeadlineSeconds": args.deadline_seconds,
-                        "ttlSecondsAfterFinished": args.ttl_seconds,
-                    },
-                    "pytorchReplicaSpecs": {
-                        "Master": {**replica, "replicas": 1},
-                        "Worker": {**replica, "replicas": args.training.nodes - 1},
-                    },
-                },
+                spec=pytorch_spec(args, labels),
                 opts=child,
             )
         elif args.training.retrain_schedule:

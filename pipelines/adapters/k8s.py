@@ -1,7 +1,10 @@
-"""Kubernetes adapters: retraining is a Job made from the retraining CronJob.
+"""Kubernetes adapters: retraining submits the lifecycle's Argo workflow; records are the registry.
 
-Through the Kubernetes API with the pod's own service-account token (the monitoring service
-account may read that CronJob and create Jobs: that is the whole of its RBAC).
+The trigger goes through the Kubernetes API with the pod's own service-account token: the
+monitoring account may create Workflows and read the lifecycle's WorkflowTemplate, the whole of
+its RBAC. Until a registry runs in the cluster, the run records in the lake are the registry
+(:class:`LakeRecords`): a registered record waits for approval, the newest approved one is the
+champion the gate compares with.
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ import ssl
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops.core.contracts import Env
-from mlops.core.errors import ExternalToolError, UserError
+from mlops.core.errors import ExternalToolError, GateBlocked, UserError
+
+if TYPE_CHECKING:
+    from mlops.pipelines.evaluate import GateDecision
+    from mlops.pipelines.ports import ObjectStore, RegistryLock
+    from mlops.pipelines.registry import RunRecord
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -84,41 +91,128 @@ class KubeApi:
         except OSError as exc:
             raise ExternalToolError("kubernetes", f"{method} {path}: {exc}") from None
 
-    def job_from_cronjob(self, cronjob: str, suffix: str) -> str:
-        """Create a Job from a CronJob's template (what ``kubectl create job --from`` does)."""
+    def submit_workflow(self, template: str, triggered_by: str) -> str:
+        """Create a Workflow from a WorkflowTemplate (what ``argo submit --from`` does).
+
+        Returns the name the API server gave it.
+        """
         ns = self.namespace
-        cron = self.request("GET", f"/apis/batch/v1/namespaces/{ns}/cronjobs/{cronjob}")
-        template = cron["spec"]["jobTemplate"]
-        name = f"{cronjob}-drift-{suffix}"[:63]
-        metadata = {
-            **template.get("metadata", {}),
-            "name": name,
-            "namespace": ns,
-            "annotations": {"mlops/triggered-by": "drift"},
+        generate = f"{template}-{triggered_by}-"[:58]
+        workflow: dict[str, Any] = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {
+                "generateName": generate,
+                "namespace": ns,
+                "labels": {
+                    "workflows.argoproj.io/workflow-template": template,
+                    "mlops/triggered-by": triggered_by,
+                },
+            },
+            "spec": {"workflowTemplateRef": {"name": template}},
         }
-        job = {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": metadata,
-            "spec": template["spec"],
-        }
-        self.request("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", job)
-        return name
+        made = self.request(
+            "POST", f"/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows", workflow
+        )
+        return str(made.get("metadata", {}).get("name") or workflow["metadata"]["generateName"])
 
 
 @dataclass(frozen=True)
-class CronJobTrigger:
-    """Retraining is a Job created from the retraining CronJob's template.
+class WorkflowTrigger:
+    """Retraining is a Workflow submitted from the lifecycle's WorkflowTemplate.
 
     Attributes:
         api: the Kubernetes API, as the pod sees it.
-        cronjob: the retraining CronJob's name.
+        template: the WorkflowTemplate's name.
     """
 
     api: KubeApi
-    cronjob: str
+    template: str
 
     def start(self, reason: str) -> str:
-        """Create the Job (``kubectl create job --from=cronjob/...``); return its name."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ").lower()
-        return self.api.job_from_cronjob(self.cronjob, stamp)
+        """Submit the workflow (validate -> train -> evaluate -> gate -> register); its name."""
+        return self.api.submit_workflow(self.template, "drift")
+
+
+@dataclass(frozen=True)
+class LakeRecords:
+    """The registry as run records in the lake (``runs/<run>.json``), for one model.
+
+    Attributes:
+        lake: the lake.
+        group: the model's name (records carry no group: one lake, one model).
+    """
+
+    lake: ObjectStore
+    group: str
+
+    def _runs(self) -> list[RunRecord]:
+        from mlops.pipelines.registry import list_runs
+
+        return list_runs(self.lake)
+
+    def approved_run(self) -> RunRecord | None:
+        """The newest approved run, the champion."""
+        approved = [r for r in self._runs() if r.status == "approved"]
+        return approved[-1] if approved else None
+
+    def approved_metric(self, metric: str) -> float | None:
+        """The champion's recorded figure on ``metric``."""
+        champion = self.approved_run()
+        value = champion.metrics.get(metric) if champion is not None else None
+        return float(value) if value is not None else None
+
+    def approval_status(self, arn: str) -> str:
+        """``Approved`` or ``PendingManualApproval`` for a run id."""
+        from mlops.pipelines.registry import load_run
+
+        status = load_run(self.lake, arn).status
+        return "Approved" if status == "approved" else "PendingManualApproval"
+
+    def register(
+        self,
+        record: RunRecord,
+        image_uri: str,
+        lock: RegistryLock,
+        decision: GateDecision | None = None,
+    ) -> RunRecord:
+        """Record a run whose gate passed as registered, pending approval (idempotent).
+
+        Raises:
+            GateBlocked: its gate failed; nothing is registered.
+        """
+        from mlops.pipelines.registry import save_run
+
+        verdict = decision.to_dict() if decision is not None else record.gate
+        if not verdict.get("passed"):
+            raise GateBlocked(
+                str(verdict.get("metric", record.primary_metric)),
+                float(verdict.get("candidate", float("nan"))),
+                verdict.get("approved"),
+                float(verdict.get("margin", 0.0)),
+            )
+        with lock(self.group):
+            if self.lake.exists("runs", f"{record.run_id}.json"):
+                from mlops.pipelines.registry import load_run
+
+                return load_run(self.lake, record.run_id)
+            registered = record.replace(status="registered", model_package_arn=record.run_id)
+            save_run(self.lake, registered)
+            return registered
+
+    def approve(self, candidate: RunRecord, margin: float, lock: RegistryLock) -> GateDecision:
+        """Approve a registered run that beats the champion of the moment.
+
+        Raises:
+            GateBlocked: it does not beat the champion by ``margin``; nothing changed.
+        """
+        from mlops.pipelines.registry import gate_against, save_run
+
+        with lock(self.group):
+            champion = self.approved_run()
+            decision = gate_against(candidate, champion, margin)
+            if not decision.passed:
+                raise GateBlocked(decision.metric, decision.candidate, decision.approved, margin)
+            previous = champion.run_id if champion is not None else ""
+            save_run(self.lake, candidate.replace(status="approved", previous_run=previous))
+            return decision

@@ -1,8 +1,10 @@
-"""`mlops pipeline run --executor k8s`: the stack's training Job through kubectl.
+"""`mlops pipeline run --executor k8s`: the stack's lifecycle workflow through kubectl.
 
-No cluster can run here: kubectl is a stand-in script that records the object it was given,
-answers `get` as a Job that runs, then completes or fails, and prints logs. What is tested is
-ours: which object is submitted, under what name, how the wait ends, and what a failure says.
+No cluster can run here: kubectl is a stand-in script that records the Workflow it was given
+and replays recorded `kubectl get workflow -o json` answers (Argo v3.7's status shape): the
+steps start and end, then the whole succeeds, or the gate's pod fails. What is tested is ours:
+which object is submitted, how the steps and their logs are followed, how the wait ends, and
+what a failure says.
 """
 
 from __future__ import annotations
@@ -13,6 +15,42 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from mlops.composition.k8s_run import pod_name
+
+STEPS = ["validate", "train", "evaluate", "gate", "register"]
+
+
+def node(workflow: str, step: str, phase: str, message: str = "") -> dict:  # type: ignore[type-arg]
+    return {
+        "id": f"{workflow}-{abs(hash(step)) % 10**9}",
+        "displayName": step,
+        "templateName": step,
+        "type": "Pod",
+        "phase": phase,
+        "startedAt": f"2026-12-04T10:0{STEPS.index(step)}:00Z",
+        **({"message": message} if message else {}),
+    }
+
+
+def replay(workflow: str, mode: str) -> list[dict]:  # type: ignore[type-arg]
+    """The states `kubectl get workflow -o json` answers with, poll after poll."""
+    steps = ["validate", "train", "evaluate", "gate", "register"]
+    states = []
+    done: list[dict] = []  # type: ignore[type-arg]
+    last = steps if mode == "ok" else steps[:4]
+    for step in last:
+        final = "Failed" if (mode == "gate" and step == "gate") else "Succeeded"
+        running = node(workflow, step, "Running")
+        states.append(
+            {"status": {"phase": "Running", "nodes": {n["id"]: n for n in [*done, running]}}}
+        )
+        ended = node(workflow, step, final, "Error (exit code 1)" if final == "Failed" else "")
+        done.append(ended)
+    phase = "Succeeded" if mode == "ok" else "Failed"
+    states.append({"status": {"phase": phase, "nodes": {n["id"]: n for n in done}}})
+    return states
+
 
 STUB = r"""#!{python}
 import json, os, sys
@@ -26,22 +64,24 @@ if args[:2] == ["config", "current-context"]:
     if os.environ["STUB_MODE"] == "no-context":
         sys.exit("error: current-context is not set")
     print("kind-x")
-elif args[:2] == ["apply", "-f"]:
-    open(os.path.join(state, "submitted.json"), "w").write(sys.stdin.read())
-    print("job.batch created")
-elif args[:2] == ["get", "job"]:
+elif args[:2] == ["create", "-f"]:
+    workflow = json.loads(sys.stdin.read())
+    open(os.path.join(state, "submitted.json"), "w").write(json.dumps(workflow))
+    print("workflow.argoproj.io/" + workflow["metadata"]["name"] + " created")
+elif args[:2] == ["get", "workflow"]:
     polls = os.path.join(state, "polls")
     n = int(open(polls).read()) + 1 if os.path.exists(polls) else 1
     open(polls, "w").write(str(n))
-    done = {{"type": "Complete" if os.environ["STUB_MODE"] == "ok" else "Failed", "status": "True"}}
-    print(json.dumps({{"status": {{"conditions": [done] if n >= 3 else []}}}}))
-elif args[:2] == ["get", "pods"]:
-    ended = {{"reason": "OOMKilled", "exitCode": 137, "message": ""}}
-    container = {{"state": {{"terminated": ended}}}}
-    print(json.dumps({{"items": [{{"status": {{"containerStatuses": [container]}}}}]}}))
+    states = json.load(open(os.path.join(state, "replay.json")))
+    print(json.dumps(states[min(n, len(states)) - 1]))
+elif args[:2] == ["get", "pod"]:
+    open(os.path.join(state, "pod-asked"), "w").write(args[2])
+    ended = {{"reason": "Error", "exitCode": 1, "message": "GateFailed: f1 0.61 < 0.70"}}
+    main = {{"name": "main", "state": {{"terminated": ended}}}}
+    wait = {{"name": "wait", "state": {{"terminated": {{"reason": "Completed", "exitCode": 0}}}}}}
+    print(json.dumps({{"status": {{"containerStatuses": [wait, main]}}}}))
 elif args[0] == "logs":
-    print("epoch 1/2 loss=0.61")
-    print("epoch 2/2 loss=0.48")
+    print("step log of " + args[1])
 """
 
 
@@ -66,29 +106,74 @@ def k8s_project(tmp_path: Path, invoke, monkeypatch: pytest.MonkeyPatch) -> Path
     return root
 
 
-def test_the_training_job_runs_and_its_logs_stream(
+def arrange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """Replay a run of mode ``ok`` or ``gate`` (the gate's pod fails)."""
+    monkeypatch.setenv("STUB_MODE", mode)
+    monkeypatch.setattr(
+        "mlops.composition.k8s_run.datetime",
+        type(
+            "Fixed",
+            (),
+            {
+                "now": staticmethod(
+                    lambda tz: __import__("datetime").datetime(2026, 12, 4, 10, 0, 0)
+                )
+            },
+        ),
+    )
+
+
+def test_the_workflow_runs_its_steps_are_followed_and_their_logs_shown(
     k8s_project: Path, invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("STUB_MODE", "ok")
+    name = "churn-k8s-prod-lifecycle-20261204100000"
+    (tmp_path / "state" / "replay.json").write_text(json.dumps(replay(name, "ok")))
+    arrange(tmp_path, monkeypatch, "ok")
     result = invoke(
         "pipeline", "run", "--executor", "k8s", "--stack", "prod", "--project", str(k8s_project)
     )
     assert result.exit_code == 0, result.output
-    job = json.loads((tmp_path / "state" / "submitted.json").read_text())
-    assert job["kind"] == "Job" and job["metadata"]["namespace"] == "churn-k8s-prod"
-    assert job["metadata"]["name"].startswith("churn-k8s-prod-training-")  # a name of its own
-    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["train"]
-    assert "  | epoch 2/2 loss=0.48" in result.output and "succeeded" in result.output
-    assert int((tmp_path / "state" / "polls").read_text()) == 3  # it waited for the end
+    workflow = json.loads((tmp_path / "state" / "submitted.json").read_text())
+    assert workflow["kind"] == "Workflow" and workflow["metadata"]["namespace"] == "churn-k8s-prod"
+    assert workflow["metadata"]["name"] == name  # a name of its own
+    assert workflow["spec"] == {"workflowTemplateRef": {"name": "churn-k8s-prod-lifecycle"}}
+    lines = result.output.splitlines()
+    # Each step's phase as it changes, in order, and its pod's logs when it ends.
+    progress = [line.strip() for line in lines if line.startswith("  ") and "|" not in line]
+    assert progress == [
+        f"{step}: {phase}"
+        for step in ("validate", "train", "evaluate", "gate", "register")
+        for phase in ("Running", "Succeeded")
+    ]
+    gate = node(name, "gate", "Succeeded")
+    assert f"    | step log of {pod_name(name, gate)}" in lines
+    assert f"{name}: succeeded" in lines and "its candidate is registered" in lines[-1]
+    calls = (tmp_path / "state" / "calls.log").read_text()
+    assert "create -f -" in calls and f"get workflow {name} -n churn-k8s-prod -o json" in calls
 
 
-def test_a_failed_job_says_why(k8s_project: Path, invoke, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("STUB_MODE", "oom")
+def test_a_failed_step_is_named_with_its_pods_reason(
+    k8s_project: Path, invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    name = "churn-k8s-dev-lifecycle-20261204100000"
+    (tmp_path / "state" / "replay.json").write_text(json.dumps(replay(name, "gate")))
+    arrange(tmp_path, monkeypatch, "gate")
     result = invoke(
         "pipeline", "run", "--executor", "k8s", "--stack", "dev", "--project", str(k8s_project)
     )
-    assert result.exit_code != 0
-    assert "failed: OOMKilled (exit code 137)" in result.output and "Traceback" not in result.output
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "failed: step gate: Error (exit code 1): GateFailed: f1 0.61 < 0.70" in result.output
+    assert "register" not in result.output  # it stopped at the gate
+    asked = (tmp_path / "state" / "pod-asked").read_text()
+    assert asked == pod_name(name, node(name, "gate", "Failed"))
+
+
+def test_argo_names_a_steps_pod_after_the_workflow_the_template_and_the_node() -> None:
+    # Argo v3 (v2 pod names): <workflow>-<template>-<FNV-1a 32 of the node id>; FNV-1a of
+    # "a" is 0xe40c292c, the published test vector.
+    assert pod_name("w", {"id": "a", "templateName": "t"}) == f"w-t-{0xE40C292C}"
+    assert pod_name("wf", {"id": "wf-1", "templateName": "train"}) == "wf-train-3633073122"
+    assert pod_name("wf", {"id": "wf-2", "templateName": "train"}) != "wf-train-3633073122"
 
 
 def test_no_kubectl_context_is_one_line_that_says_what_to_do(
@@ -104,69 +189,21 @@ def test_no_kubectl_context_is_one_line_that_says_what_to_do(
     assert not (tmp_path / "state" / "submitted.json").exists()  # nothing was submitted
 
 
-def test_a_retraining_cronjob_runs_now_as_a_job() -> None:
-    from mlops.composition.k8s_run import training_object
-
-    cron = {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {"name": "t", "namespace": "ns", "labels": {"mlops/role": "training"}},
-        "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"backoffLimit": 2}}},
-    }
-    job = training_object([{"kind": "Service", "metadata": {}}, cron])
-    assert job["kind"] == "Job" and job["spec"] == {"backoffLimit": 2}
+def test_a_dataset_version_is_passed_as_the_workflows_parameter() -> None:
+    from mlops.composition.k8s_run import workflow_for, workflow_template
     from mlops.core.errors import UserError
 
-    with pytest.raises(UserError, match="no training Job"):
-        training_object([{"kind": "Service", "metadata": {}}])
-
-
-MINIO = "quay.io/minio/minio@sha256:" + "e" * 64
-
-
-@pytest.mark.parametrize(
-    "lake",
-    [
-        ("irsaRoleArn", "arn:aws:iam::123456789012:role/churn-k8s-prod-jobs"),
-        ("minioImage", MINIO),
-    ],
-    ids=["s3", "minio"],
-)
-def test_with_a_lake_each_run_gets_its_data_in_and_model_out(
-    k8s_project: Path,
-    invoke,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    lake: tuple[str, str],
-) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("STUB_MODE", "ok")
-    stack = k8s_project / "Pulumi.prod.yaml"
-    stack.write_text(stack.read_text() + f'  churn-k8s:{lake[0]}: "{lake[1]}"\n')
-    dataset = "s3://churn-k8s-prod-lake-raw/datasets/churn_k8s/sha256=abc/"
-    result = invoke(
-        "pipeline",
-        "run",
-        "--executor",
-        "k8s",
-        "--stack",
-        "prod",
-        "--project",
-        str(k8s_project),
-        "--dataset-uri",
-        dataset,
-    )
-    assert result.exit_code == 0, result.output
-    job = json.loads((tmp_path / "state" / "submitted.json").read_text())
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["MLOPS_DATASET_URI"] == dataset
-    # MinIO's keys are a mounted file; the run's own values are added beside it.
-    minio = lake[0] == "minioImage"
-    credentials = "/var/run/secrets/mlops/churn-k8s-prod-lake-root/credentials"
-    assert (env.get("AWS_SHARED_CREDENTIALS_FILE") == credentials) is minio
-    assert any("secret" in v for v in job["spec"]["template"]["spec"]["volumes"]) is minio
-    name = job["metadata"]["name"]
-    assert (
-        env["MLOPS_MODEL_OUTPUT_URI"]
-        == f"s3://churn-k8s-prod-lake-artifacts/models/{name}/model.tar.gz"
-    )
+    template = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "t", "namespace": "ns", "labels": {"mlops/role": "training"}},
+    }
+    found = workflow_template([{"kind": "Service", "metadata": {}}, template])
+    dataset = "s3://churn-lake-raw/datasets/churn/sha256=abc/"
+    workflow = workflow_for(found, "t-1", dataset)
+    assert workflow["spec"]["arguments"] == {
+        "parameters": [{"name": "dataset-uri", "value": dataset}]
+    }
+    assert "arguments" not in workflow_for(found, "t-2", "")["spec"]  # the newest version
+    with pytest.raises(UserError, match="no lifecycle workflow"):
+        workflow_template([{"kind": "Service", "metadata": {}}])

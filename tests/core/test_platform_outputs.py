@@ -45,7 +45,7 @@ def test_the_k8s_platform_exports_the_core_and_its_extras() -> None:
     assert core.serving_endpoint == "churn-server"  # the capture prefix its pods write under
     assert set(core.buckets) >= {"raw", "artifacts"}
     extras = K8sPlatformOutputs.from_mapping(out)
-    assert extras.namespace == "churn-prod" and extras.retrain_cronjob == "churn-prod-training"
+    assert extras.namespace == "churn-prod" and extras.workflow_template == "churn-prod-lifecycle"
 
 
 def test_a_core_field_missing_is_refused_on_either_platform() -> None:

@@ -1,6 +1,6 @@
-"""The in-cluster monitoring step (`container monitor`): the lake in, the drift check, a
-retraining Job created through the Kubernetes API on drift. The lake is moto; the API server is
-a loopback stand-in that records what it is asked."""
+"""The in-cluster monitoring step (`container monitor`): the lake in, the drift check, the
+lifecycle's Argo Workflow submitted through the Kubernetes API on drift. The lake is moto; the
+API server is a loopback stand-in that records what it is asked."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def setup(lake: Any, drifted: bool, tmp_path: Path, api: Any, moto_endpoint: str
         "MLOPS_ENDPOINT_NAME": "churn",
         **{f"MLOPS_BUCKET_{zone.upper()}": bucket for zone, bucket in lake.buckets.items()},
         "AWS_ENDPOINT_URL_S3": moto_endpoint,
-        "MLOPS_RETRAIN_CRONJOB": "churn-retrain",
+        "MLOPS_RETRAIN_WORKFLOW_TEMPLATE": "churn-prod-lifecycle",
         "MLOPS_KUBE_API": f"http://127.0.0.1:{api.server_address[1]}",
         "MLOPS_KUBE_TOKEN_FILE": str(token),
         "MLOPS_KUBE_NAMESPACE": "churn-prod",
@@ -75,27 +75,27 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
 
 
-def test_drift_creates_a_retraining_job_from_the_cronjob(
+def test_drift_submits_the_lifecycle_workflow(
     lake, api, tmp_path: Path, moto_endpoint: str, aws_env, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     environ = setup(lake, True, tmp_path, api, moto_endpoint)
     assert container.main(["monitor"], environ) == 0
-    (get, post) = FakeApi.seen
-    assert get[:3] == (
-        "GET",
-        "/apis/batch/v1/namespaces/churn-prod/cronjobs/churn-retrain",
+    (post,) = FakeApi.seen  # one call: the Workflow, nothing read, nothing else made
+    assert post[:3] == (
+        "POST",
+        "/apis/argoproj.io/v1alpha1/namespaces/churn-prod/workflows",
         "Bearer sa-token",
     )
-    assert post[1] == "/apis/batch/v1/namespaces/churn-prod/jobs"
-    job = post[3]
-    assert job["kind"] == "Job" and job["metadata"]["name"].startswith("churn-retrain-drift-")
-    assert job["metadata"]["annotations"] == {"mlops/triggered-by": "drift"}
-    assert job["spec"] == {"backoffLimit": 2}  # the CronJob's own template
+    workflow = post[3]
+    assert (workflow["apiVersion"], workflow["kind"]) == ("argoproj.io/v1alpha1", "Workflow")
+    assert workflow["spec"] == {"workflowTemplateRef": {"name": "churn-prod-lifecycle"}}
+    assert workflow["metadata"]["generateName"] == "churn-prod-lifecycle-drift-"
+    assert workflow["metadata"]["labels"]["mlops/triggered-by"] == "drift"
     stored = json.loads(lake.get("monitoring", "drift/latest.json"))
-    assert (
-        stored["decision"]["retrain"] and stored["decision"]["started"] == job["metadata"]["name"]
-    )
-    assert "started Job churn-retrain-drift-" in capsys.readouterr().out
+    # The name the API server gave it is what the verdict records.
+    assert stored["decision"]["retrain"]
+    assert stored["decision"]["started"] == "churn-prod-lifecycle-drift-x7k2q"
+    assert "submitted Workflow churn-prod-lifecycle-drift-x7k2q" in capsys.readouterr().out
 
 
 def test_steady_traffic_starts_nothing(

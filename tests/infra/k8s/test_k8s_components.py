@@ -26,7 +26,7 @@ from mlops.infra.mock_runtime import run_program
 
 # Custom resources (Kubeflow's PyTorchJob, the Prometheus Operator's ServiceMonitor and
 # PrometheusRule): the API server's schemas do not cover them; their shape is asserted instead.
-CUSTOM_GROUPS = {"kubeflow.org", "monitoring.coreos.com", "serving.kserve.io"}
+CUSTOM_GROUPS = {"kubeflow.org", "monitoring.coreos.com", "serving.kserve.io", "argoproj.io"}
 K8S_VERSION = "1.31.0"  # the oldest minor release still supported upstream
 IMAGE = "registry.example.com/churn@sha256:" + "a" * 64
 CANDIDATE = "registry.example.com/churn@sha256:" + "b" * 64
@@ -49,7 +49,9 @@ def valid(objects: list[dict[str, Any]]) -> None:
 
 
 def test_the_namespace_is_fenced() -> None:
-    args = NamespaceArgs("churn-dev", gpus=2, object_store_port=443)
+    args = NamespaceArgs(
+        "churn-dev", gpus=2, object_store_port=443, workflow_template="churn-dev-lifecycle"
+    )
     objects = render(lambda: MLNamespace("ml", args) and None)
     valid(objects)
     (namespace,) = by_kind(objects, "Namespace")
@@ -65,17 +67,41 @@ def test_the_namespace_is_fenced() -> None:
     assert {n: a["automountServiceAccountToken"] for n, a in accounts.items()} == {
         "training": False,
         "serving": False,
-        "monitoring": True,  # the one job that talks to the API server
+        "monitoring": True,  # it submits the workflow
+        "argo-executor": True,  # Argo's own containers in the steps' pods
     }
-    (role,) = by_kind(objects, "Role")
-    assert role["rules"] == [
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch"]}
-    ]
+    roles = {r["metadata"]["name"]: r["rules"] for r in by_kind(objects, "Role")}
+    assert roles == {
+        # The monitor submits Workflows from the lifecycle's template, no more.
+        "submit-retraining": [
+            {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create"]},
+            {
+                "apiGroups": ["argoproj.io"],
+                "resources": ["workflowtemplates"],
+                "resourceNames": ["churn-dev-lifecycle"],
+                "verbs": ["get"],
+            },
+        ],
+        # Argo's documented minimum for the emissary executor.
+        "argo-executor": [
+            {
+                "apiGroups": ["argoproj.io"],
+                "resources": ["workflowtaskresults"],
+                "verbs": ["create", "patch"],
+            }
+        ],
+    }
     assert not by_kind(objects, "ClusterRole")  # nothing beyond its own namespace
-    (binding,) = by_kind(objects, "RoleBinding")
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "monitoring", "namespace": "churn-dev"}
-    ]
+    bindings = {b["roleRef"]["name"]: b["subjects"] for b in by_kind(objects, "RoleBinding")}
+    assert bindings == {
+        role: [{"kind": "ServiceAccount", "name": account, "namespace": "churn-dev"}]
+        for role, account in (
+            ("submit-retraining", "monitoring"),
+            ("argo-executor", "argo-executor"),
+        )
+    }
+    api = policies["allow-api-server"]
+    assert api["podSelector"] == {"matchLabels": {"mlops/api-client": "true"}}
 
 
 def test_the_model_server_is_restricted_probed_and_rolls_out_safely() -> None:
@@ -202,7 +228,7 @@ def test_gpu_training_job_cronjob_and_pytorchjob() -> None:
 def test_manifests_render_as_one_yaml_stream() -> None:
     import yaml
 
-    args = NamespaceArgs("churn-dev", gpus=4, object_store_port=443)
+    args = NamespaceArgs("churn-dev", gpus=4, object_store_port=443, workflow_template="w")
     objects = render(lambda: MLNamespace("ml", args) and None)
     documents = list(yaml.safe_load_all(to_yaml(objects)))
     assert documents == objects and len(documents) == len(objects) >= 10
@@ -261,19 +287,28 @@ def test_every_stack_renders_valid_manifests(stack: str) -> None:
     objects = platform_manifests(stack)
     valid(objects)
     kinds = sorted({o["kind"] for o in objects})
-    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy", "Job"} <= set(
-        kinds
-    )
+    assert {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "WorkflowTemplate",
+    } <= set(kinds)
     namespaces = {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"}
     assert namespaces == {f"churn-{stack}"}  # everything in the stack's own namespace
     (deployment,) = by_kind(objects, "Deployment")
     replicas = deployment["spec"]["replicas"]
     assert replicas >= 2 if stack == "prod" else replicas >= 1
-    (job,) = by_kind(objects, "Job")
-    limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    (template,) = by_kind(objects, "WorkflowTemplate")
+    train = next(t for t in template["spec"]["templates"] if t["name"] == "train")
+    limits = train["container"]["resources"]["limits"]
     assert ("nvidia.com/gpu" in limits) is (stack != "local")  # kind has no GPUs
     # The root filesystem is read-only: the steps' SageMaker-style root is on the /tmp scratch.
-    for workload in [*by_kind(objects, "Job"), *by_kind(objects, "Deployment")]:
+    for step in template["spec"]["templates"][1:]:
+        env = {e["name"]: e.get("value") for e in step["container"]["env"]}
+        assert env["SM_ML_ROOT"] == "/tmp/ml"
+        assert "/tmp" in {m["mountPath"] for m in step["container"]["volumeMounts"]}
+    for workload in by_kind(objects, "Deployment"):
         pod = workload["spec"]["template"]["spec"]
         env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
         mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
@@ -304,8 +339,10 @@ def test_canary_and_retraining_schedule_from_config() -> None:
         for d in by_kind(objects, "Deployment")
     }
     assert tracks == {"stable": 3, "canary": 1}  # 25% of the pods
-    (cron,) = by_kind(objects, "CronJob")
-    assert cron["spec"]["schedule"] == "0 4 * * 1"
+    (cron,) = by_kind(objects, "CronWorkflow")  # scheduled retraining runs the whole workflow
+    assert cron["spec"]["schedules"] == ["0 4 * * 1"]
+    assert cron["spec"]["workflowSpec"] == {"workflowTemplateRef": {"name": "churn-prod-lifecycle"}}
+    assert not by_kind(objects, "CronJob") and not by_kind(objects, "Job")
 
 
 CHECKOV = REPO / ".ci" / "checkov" / "bin" / "checkov"
@@ -427,7 +464,7 @@ def test_the_drift_check_runs_in_the_cluster_and_may_only_start_jobs() -> None:
         "churn",
         drift_image=IMAGE,
         drift_env={"MLOPS_ENDPOINT_NAME": "churn", "MLOPS_DRIFT_THRESHOLD": "0.35"},
-        retrain_cronjob="churn-retrain",
+        retrain_workflow="churn-prod-lifecycle",
     )
     objects = render(lambda: Monitoring("mon", args) and None)
     valid(objects)
@@ -438,7 +475,8 @@ def test_the_drift_check_runs_in_the_cluster_and_may_only_start_jobs() -> None:
     (container,) = pod["containers"]
     assert container["args"] == ["monitor"] and container["image"] == IMAGE
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["MLOPS_RETRAIN_CRONJOB"] == "churn-retrain" and env["MLOPS_ENDPOINT_NAME"] == "churn"
+    assert env["MLOPS_RETRAIN_WORKFLOW_TEMPLATE"] == "churn-prod-lifecycle"
+    assert env["MLOPS_ENDPOINT_NAME"] == "churn"
     assert container["securityContext"]["readOnlyRootFilesystem"]
     assert not by_kind(
         render(lambda: Monitoring("m", MonitoringArgs("ns", "churn")) and None), "CronJob"
@@ -456,11 +494,11 @@ def test_with_a_model_and_a_lake_the_loop_closes_in_the_cluster() -> None:
         retrainSchedule="0 4 * * 1",
     )
     valid(objects)
-    crons = {c["metadata"]["name"]: c for c in by_kind(objects, "CronJob")}
-    assert set(crons) == {"churn-prod-training", "churn-server-drift"}
-    drift = crons["churn-server-drift"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (cron,) = by_kind(objects, "CronJob")
+    assert cron["metadata"]["name"] == "churn-server-drift"
+    drift = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in drift["containers"][0]["env"]}
-    assert env["MLOPS_RETRAIN_CRONJOB"] == "churn-prod-training"  # the CronJob the check clones
+    assert env["MLOPS_RETRAIN_WORKFLOW_TEMPLATE"] == "churn-prod-lifecycle"  # what a drift submits
     assert env["MLOPS_BUCKET_RAW"] == "churn-prod-lake-raw"
     assert env["MLOPS_MODEL_URI"].endswith("run-1/model.tar.gz")
     (deployment,) = by_kind(objects, "Deployment")
@@ -498,7 +536,16 @@ def test_on_kind_the_lake_is_minio_and_the_pods_find_it() -> None:
         },
     } in pod["volumes"]
     jobs = {j["metadata"]["name"] for j in by_kind(objects, "Job")}
-    assert jobs == {"churn-local-training", "churn-local-lake-buckets"}
+    assert jobs == {"churn-local-lake-buckets"}  # training is the workflow's step
+    (template,) = by_kind(objects, "WorkflowTemplate")
+    assert {
+        "name": "secret-0",
+        "secret": {
+            "secretName": "churn-local-lake-root",
+            "items": [{"key": "credentials", "path": "credentials"}],
+            "defaultMode": 0o440,
+        },
+    } in template["spec"]["volumes"]  # every step reads the lake with the Secret's keys
 
 
 def test_lake_settings_are_checked() -> None:
@@ -539,3 +586,65 @@ def test_kserve_serves_with_its_own_canary_and_is_still_monitored() -> None:
     }
     (rule,) = by_kind(objects, "PrometheusRule")
     assert 'service="churn-server-predictor"' in rule["spec"]["groups"][0]["rules"][0]["expr"]
+
+
+def test_the_lifecycle_is_one_argo_workflow_of_restricted_steps() -> None:
+    from mlops.infra.k8s.workflow import COMMAND, STEPS
+
+    objects = platform_manifests("prod", retrainSchedule="0 4 * * 1", primaryMetric="f1")
+    (template,) = by_kind(objects, "WorkflowTemplate")
+    spec = template["spec"]
+    (main, *steps) = spec["templates"]
+    assert main["steps"] == [[{"name": s, "template": s}] for s in STEPS]
+    assert (
+        [s["name"] for s in steps]
+        == list(STEPS)
+        == ["validate", "train", "evaluate", "gate", "register"]
+    )
+    # The steps' own containers get no API token; Argo's executor has its own account.
+    assert spec["serviceAccountName"] == "training"
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["executor"] == {"serviceAccountName": "argo-executor"}
+    assert (
+        spec["securityContext"]["runAsNonRoot"]
+        and spec["podMetadata"]["labels"]["mlops/api-client"] == "true"
+    )
+    by_step = {s["name"]: s for s in steps}
+    for step in steps:
+        container = step["container"]
+        assert container["command"] == COMMAND and container["image"] == IMAGE
+        assert container["args"][0] == step["name"]  # the SageMaker pipeline's entry points
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] and security["capabilities"] == {"drop": ["ALL"]}
+        assert not security["allowPrivilegeEscalation"]
+    # One run's places in the lake, keyed by the Workflow's name as SageMaker's by execution.
+    env = {s: {e["name"]: e.get("value") for e in by_step[s]["container"]["env"]} for s in STEPS}
+    assert env["validate"]["MLOPS_STAGE_IN"] == (
+        '{"processing/input/data": "{{workflow.parameters.dataset-uri}}"}'
+    )
+    assert env["validate"]["MLOPS_STAGE_OUT"] == (
+        '{"processing/output": "validation/{{workflow.name}}/"}'
+    )
+    assert env["train"]["MLOPS_DATASET_URI"] == "validation/{{workflow.name}}/"
+    assert env["train"]["MLOPS_MODEL_OUTPUT_URI"] == "models/{{workflow.name}}/model.tar.gz"
+    assert "evaluation/{{workflow.name}}" in env["evaluate"]["MLOPS_STAGE_OUT"]
+    assert by_step["evaluate"]["container"]["args"][:3] == ["evaluate", "--metric", "f1"]
+    assert by_step["train"]["container"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert by_step["train"]["tolerations"][0]["key"] == "nvidia.com/gpu"
+    (cron,) = by_kind(objects, "CronWorkflow")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+
+    wide = platform_manifests("prod", trainingNodes=4)
+    (template,) = by_kind(wide, "WorkflowTemplate")
+    train = next(t for t in template["spec"]["templates"] if t["name"] == "train")
+    import yaml
+
+    job = yaml.safe_load(train["resource"]["manifest"])  # several nodes: the PyTorchJob
+    assert job["kind"] == "PyTorchJob" and train["resource"]["action"] == "create"
+    assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 3
+    roles = {r["metadata"]["name"]: r["rules"] for r in by_kind(wide, "Role")}
+    assert roles["argo-executor"][1] == {
+        "apiGroups": ["kubeflow.org"],
+        "resources": ["pytorchjobs"],
+        "verbs": ["create", "get", "list", "watch"],
+    }

@@ -57,6 +57,8 @@ made = json.loads(store.read_text()) if store.exists() else {{}}
 if "get" in args and "secret" in args:
     name = args[args.index("secret") + 1]
     print(f"secret/{{name}}" if name in made else "")
+if args[-2:] == ["-f", "-"]:
+    pathlib.Path({log!r}).open("a").write("stdin " + sys.stdin.read() + "\\n")
 if "create" in args and "secret" in args:
     name = args[args.index("generic") + 1]
     files = [a.split("=", 2)[1:] for a in args if a.startswith("--from-file=")]
@@ -84,11 +86,30 @@ def test_up_creates_the_cluster_and_applies_the_stack_down_deletes_it(
     result = invoke("local", "up", "--k8s", "--project", str(project))
     assert result.exit_code == 0, result.output
     calls = log.read_text().splitlines()
-    config = project / ".mlops" / "kind.yaml"
-    assert f"kind create cluster --name mlops-churn-k8s --config {config}" in calls
+    kind_config = project / ".mlops" / "kind.yaml"
+    assert f"kind create cluster --name mlops-churn-k8s --config {kind_config}" in calls
     manifests = project / ".mlops" / "k8s-local"
     assert f"kubectl --context kind-mlops-churn-k8s apply -k {manifests}" in calls
-    nodes = yaml.safe_load(config.read_text())["nodes"]
+    # Argo's controller, pinned, before the stack (whose WorkflowTemplate needs its CRDs).
+    from mlops.infra.kind import ARGO_MANIFEST
+
+    argo = (
+        "kubectl --context kind-mlops-churn-k8s apply -n argo --server-side -f"
+        " https://github.com/argoproj/argo-workflows/releases/download/v3.7.14/install.yaml"
+    )
+    assert ARGO_MANIFEST.endswith("/v3.7.14/install.yaml")
+    assert calls.index(argo) < calls.index(
+        f"kubectl --context kind-mlops-churn-k8s apply -k {manifests}"
+    )
+    config = json.loads(next(c for c in calls if c.startswith("stdin "))[6:])
+    assert config["metadata"] == {"name": "workflow-controller-configmap", "namespace": "argo"}
+    executor = yaml.safe_load(config["data"]["executor"])["securityContext"]
+    assert executor["runAsNonRoot"] and executor["capabilities"] == {"drop": ["ALL"]}
+    assert yaml.safe_load(config["data"]["workflowRestrictions"]) == {
+        "templateReferencing": "Strict"
+    }
+    assert any("rollout status -n argo deployment/workflow-controller" in c for c in calls)
+    nodes = yaml.safe_load(kind_config.read_text())["nodes"]
     assert nodes[1] == {"role": "worker", "labels": {"mlops/gpu-standin": "true"}}
     assert nodes[0]["extraPortMappings"][0]["listenAddress"] == "127.0.0.1"
     assert (manifests / "kustomization.yaml").exists()

@@ -11,6 +11,7 @@ from conftest import REPO
 from kubernetes_validate import validate
 
 IMAGE = "registry.example.com/churn@sha256:" + "c" * 64
+CUSTOM = {"kubeflow.org", "monitoring.coreos.com", "argoproj.io"}  # their operators' models
 PROGRAM = '''"""A Kubernetes flavour program: one platform per stack."""
 import pulumi
 from mlops.infra.k8s import K8sPlatform, K8sPlatformArgs
@@ -46,9 +47,15 @@ def test_a_stack_renders_one_valid_file_per_object(project: Path, invoke, tmp_pa
     for name in files:
         obj = yaml.safe_load((dest / name).read_text())
         kinds.add(obj["kind"])
-        if obj["apiVersion"].split("/")[0] not in {"kubeflow.org", "monitoring.coreos.com"}:
+        if obj["apiVersion"].split("/")[0] not in CUSTOM:
             validate(obj, "1.31.0", strict=True)
-    assert {"Deployment", "ServiceMonitor", "PrometheusRule", "NetworkPolicy"} <= kinds
+    assert {
+        "Deployment",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "NetworkPolicy",
+        "WorkflowTemplate",
+    } <= kinds
     # Again: the folder is the tool's (its marker is there), so it is replaced whole.
     again = invoke("render-manifests", str(dest), "--stack", "dev", "--project", str(project))
     assert again.exit_code == 0
@@ -137,14 +144,14 @@ def validate_custom_resources(files: list[Path]) -> tuple[int, dict]:  # type: i
 
 @needs_crmodels
 @pytest.mark.slow
-def test_custom_resources_validate_against_their_operators_models(
-    tmp_path: Path, invoke
-) -> None:  # type: ignore[no-untyped-def]
+def test_custom_resources_validate_against_their_operators_models(tmp_path: Path, invoke) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "churn"
     init = ["init", "churn", "--template", "k8s", "--kserve", "--no-input", "--no-git"]
     assert invoke(*init, "--node-selector", "gpu_type=a10g", "--dest", str(root)).exit_code == 0
     with (root / "Pulumi.prod.yaml").open("a") as stack:
-        stack.write("  churn:trainingNodes: 4\n")  # a PyTorchJob
+        stack.write("  churn:trainingNodes: 4\n")  # a PyTorchJob, the workflow's train step
+    with (root / "Pulumi.staging.yaml").open("a") as stack:
+        stack.write('  churn:retrainSchedule: "0 3 * * 1"\n')  # a CronWorkflow
     files: list[Path] = []
     for name in ("dev", "staging", "prod", "local"):
         dest = tmp_path / "out" / name
@@ -153,10 +160,25 @@ def test_custom_resources_validate_against_their_operators_models(
         files += sorted(dest.glob("0*.yaml"))
     code, report = validate_custom_resources(files)  # one run: the models take seconds to import
     assert (code, report["findings"]) == (0, []), report["findings"][:20]
-    # Every stack monitors; kserve serves dev, staging and prod; prod trains on four nodes.
+    # Every stack monitors and runs the lifecycle workflow; kserve serves dev, staging and prod;
+    # prod trains on four nodes (the PyTorchJob is inside its workflow's train step, checked
+    # below); staging retrains on a schedule.
     assert report["checked"] == {
-        "ServiceMonitor": 4, "PrometheusRule": 4, "InferenceService": 3, "PyTorchJob": 1
+        "ServiceMonitor": 4,
+        "PrometheusRule": 4,
+        "InferenceService": 3,
+        "WorkflowTemplate": 4,
+        "CronWorkflow": 1,
     }
+    import yaml
+
+    (prod,) = [f for f in files if "/prod/" in str(f) and "workflowtemplate" in f.name]
+    template = yaml.safe_load(prod.read_text())
+    (train,) = [t for t in template["spec"]["templates"] if t["name"] == "train"]
+    pytorch = tmp_path / "pytorchjob.yaml"
+    pytorch.write_text(train["resource"]["manifest"])
+    code, report = validate_custom_resources([pytorch])
+    assert (code, report) == (0, {"checked": {"PyTorchJob": 1}, "findings": []})
 
 
 BROKEN_CRS = """\
@@ -190,6 +212,26 @@ kind: PrometheusRule
 metadata: {name: x}
 spec:
   groups: [{name: g, rules: [{alert: A, expr: up == 0, for: 5}]}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: x}
+spec:
+  entrypoint: main
+  serviceAccount: training
+  templates:
+  - name: main
+    steps: [[{name: a, template: a}]]
+  - name: a
+    container: {args: [validate]}
+    retryStrategy: {limit: "1", backoff: 5}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: CronWorkflow
+metadata: {name: x}
+spec:
+  schedules: "@daily"
+  concurrencyPolicy: Forbid
 """
 
 
@@ -200,7 +242,12 @@ def test_the_custom_resource_check_finds_what_the_operators_would_refuse(tmp_pat
     code, report = validate_custom_resources([broken])
     assert code == 1
     assert report["checked"] == {
-        "PyTorchJob": 1, "InferenceService": 1, "ServiceMonitor": 1, "PrometheusRule": 1
+        "PyTorchJob": 1,
+        "InferenceService": 1,
+        "ServiceMonitor": 1,
+        "PrometheusRule": 1,
+        "WorkflowTemplate": 1,
+        "CronWorkflow": 1,
     }
     findings = "\n".join(report["findings"])
     assert "Master.replicas: expected int, got '1'" in findings
@@ -210,7 +257,13 @@ def test_the_custom_resource_check_finds_what_the_operators_would_refuse(tmp_pat
     assert "endpoints[0].scrapeEvery: not a field" in findings
     assert "rules.0.for: Input should be a valid string" in findings  # a duration
     assert "KubeflowOrgV1PyTorchJobSpec: Invalid value for `run_policy`" in findings  # required
-    assert len(report["findings"]) == 7, findings
+    # Argo's own models: an unknown field, a required one missing, a wrong type.
+    assert "spec.serviceAccount: not a field of IoArgoprojWorkflowV1alpha1WorkflowSpec" in findings
+    assert "container: Container: `image` is required" in findings
+    assert "retryStrategy.backoff: expected a IoArgoprojWorkflowV1alpha1Backoff object" in findings
+    assert "schedules: expected a list, got str" in findings
+    assert "CronWorkflowSpec: `workflowSpec` is required" in findings
+    assert len(report["findings"]) == 12, findings
 
 
 def test_running_a_program_leaves_the_collector_as_it_found_it(project: Path) -> None:
