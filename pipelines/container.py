@@ -549,7 +549,16 @@ COMMANDS = (
 )
 
 
+def _champion_command(argv: list[str], environ: Mapping[str, str]) -> int:
+    """``champion`` under SageMaker Processing's root (``SM_ML_ROOT`` in local runs)."""
+    root = Path(environ.get("SM_PROCESSING_ROOT", "/opt/ml/processing"))
+    if "SM_ML_ROOT" in environ and "SM_PROCESSING_ROOT" not in environ:
+        root = Path(environ["SM_ML_ROOT"]) / "processing"
+    return champion_main(argv, environ, root)
+
+
 LAKE_ONLY: dict[str, Callable[[list[str], Mapping[str, str]], int]] = {
+    "champion": _champion_command,  # the registry's champion, for the isolated evaluate
     "prepare-lake": lambda _, environ: prepare_lake_main(environ),  # an empty store's buckets
     "gate": gate_main,
     "register": register_main,
@@ -572,12 +581,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 
             return monitor_main(os.environ if environ is None else environ, rest)
         source = os.environ if environ is None else environ
-        if command == "champion":  # nor this: the registry's champion, for evaluate
-            root = Path(source.get("SM_PROCESSING_ROOT", "/opt/ml/processing"))
-            if "SM_ML_ROOT" in source and "SM_PROCESSING_ROOT" not in source:
-                root = Path(source["SM_ML_ROOT"]) / "processing"
-            return champion_main(rest, source, root)
-        if command in LAKE_ONLY:  # nor these: the lake (and the registry) only
+        if command in LAKE_ONLY:  # nor these: the lake or the registry only
             return LAKE_ONLY[command](rest, source)
         env = ContainerEnv.from_environ(source)
         if command == "serve":
