@@ -207,6 +207,26 @@ class NotRegistered(GateBlocked):
         MlopsError.__init__(self, message)
 
 
+def refuse_failed_gate(record: RunRecord, decision: GateDecision | None) -> None:
+    """Refuse to register a run whose gate failed: every registry adapter's first check.
+
+    ``decision`` is this run's verdict; without it, the record's ``gate``.
+
+    Raises:
+        NotRegistered: the gate failed.
+    """
+    verdict = decision.to_dict() if decision is not None else record.gate
+    if verdict and not verdict.get("passed"):
+        failed = decision or GateDecision(
+            str(verdict.get("metric", record.primary_metric)),
+            float(verdict.get("candidate", float("nan"))),
+            verdict.get("approved"),
+            float(verdict.get("margin", 0.0)),
+            False,
+        )
+        raise NotRegistered(failed, record.run_id)
+
+
 def register(
     sm: Any,
     lake: ObjectStore,
@@ -225,16 +245,7 @@ def register(
     Raises:
         NotRegistered: the gate failed; nothing was registered.
     """
-    verdict = decision.to_dict() if decision is not None else record.gate
-    if verdict and not verdict.get("passed"):
-        failed = decision or GateDecision(
-            str(verdict.get("metric", record.primary_metric)),
-            float(verdict.get("candidate", float("nan"))),
-            verdict.get("approved"),
-            float(verdict.get("margin", 0.0)),
-            False,
-        )
-        raise NotRegistered(failed, record.run_id)
+    refuse_failed_gate(record, decision)
     if record.model_package_arn:
         return record  # re-running is idempotent: a run is registered once
     with lock(group):
