@@ -74,6 +74,11 @@ class Env:
     KUBE_API = "MLOPS_KUBE_API"
     KUBE_NAMESPACE = "MLOPS_KUBE_NAMESPACE"
     KUBE_TOKEN_FILE = "MLOPS_KUBE_TOKEN_FILE"
+    # The lifecycle's registry and tracking on Kubernetes (MLflow's own variable for its URL).
+    REGISTRY = "MLOPS_REGISTRY"
+    TRACKING_URI = "MLFLOW_TRACKING_URI"
+    REGISTERED_MODEL = "MLOPS_REGISTERED_MODEL"
+    CODE_VERSION = "MLOPS_CODE_VERSION"
 
 
 DRIFT_DIMENSION = "Endpoint"

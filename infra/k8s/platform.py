@@ -15,6 +15,7 @@ import pulumi
 from mlops.core.contracts import Env, K8sPlatformOutputs
 from mlops.infra.k8s.config import K8sConfig
 from mlops.infra.k8s.kserve import KServeModel
+from mlops.infra.k8s.mlflow import MlflowServer, MlflowServerArgs, mlflow_wiring
 from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
 from mlops.infra.k8s.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
@@ -38,6 +39,7 @@ class K8sPlatformArgs:
     monitoring: MonitoringArgs
     lake: ObjectStoreArgs | None = None
     kserve: bool = False
+    mlflow: MlflowServerArgs | None = None
     # What the platform exports as its ``platform`` output, as MLPlatform does; None (Args
     # built by hand) exports only the namespace and the service URL.
     platform: K8sPlatformOutputs | None = None
@@ -61,6 +63,7 @@ class K8sPlatformArgs:
                 labels=labels,
             )
             env.update(lake.env(lake_store(ns)))  # the ObjectStore's name: its Service's
+        mlflow = mlflow_wiring(config, lake, env)  # the server, and its variables into env
         serving_env: dict[str, EnvValue] = {**env, Env.ENDPOINT_NAME: name}
         if serving.model_uri:
             serving_env[Env.MODEL_URI] = serving.model_uri
@@ -115,6 +118,7 @@ class K8sPlatformArgs:
             ),
             lake=lake,
             kserve=serving.kserve,
+            mlflow=mlflow,
             platform=platform_outputs(config, name, lake),
         )
 
@@ -149,6 +153,8 @@ class K8sPlatform(pulumi.ComponentResource):
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         if args.lake is not None:
             ObjectStore(lake_store(args.namespace.namespace), args.lake, after)
+        if args.mlflow is not None:
+            MlflowServer(f"{args.namespace.namespace}-mlflow", args.mlflow, after)
         self.training = TrainingJob(f"{name}-training", args.training, after)
         server = KServeModel if args.kserve else ModelServer
         self.server = server(args.monitoring.service, args.serving, after)
