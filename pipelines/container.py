@@ -179,6 +179,7 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     write_model_contract(env.ml_root / "model", ModelContract.of(trainer, contract))
     write_reference(env.ml_root / "model", table, contract.features, contract)
     print(f"trained on dataset {digest[:12]}; model written to {path}")
+    track_step(environ, "train", digest, params=params)
     if lake is not None and environ.get(Env.MODEL_OUTPUT_URI):
         lake.write_uri(environ[Env.MODEL_OUTPUT_URI], pack_dir(env.ml_root / "model"))
         print(f"model uploaded to {environ[Env.MODEL_OUTPUT_URI]}")
@@ -280,6 +281,10 @@ def evaluate_main(
     output.mkdir(parents=True, exist_ok=True)
     write_json(output / "evaluation.json", evaluation_record(digest, metrics, decision))
     print(json.dumps(decision.to_dict()))
+    packed = sorted(model_dir.glob("*.tar.gz"))
+    gate = {"mlops.gate": "passed" if decision.passed else "failed"}
+    model = packed[0].read_bytes() if packed else None
+    track_step(environ or {}, "evaluate", digest, metrics=metrics, tags=gate, model=model)
     return 0
 
 
@@ -307,6 +312,50 @@ def model_artifact_uri(uri: str, environ: Mapping[str, str], lake: Lake) -> str:
     resolved = MlflowRegistry(api, lake, name).resolve(uri)
     print(f"{uri} is {resolved}")
     return resolved
+
+
+def track_step(
+    environ: Mapping[str, str],
+    step: str,
+    dataset_sha256: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    model: bytes | None = None,
+) -> str:
+    """Log what a step knows to MLflow when ``MLFLOW_TRACKING_URI`` is set; return the run id.
+
+    The executors' steps run as separate jobs: ``MLOPS_RUN_ID`` (set by the workflow) makes
+    them meet in one MLflow run; without it each step gets a run of its own. The code identity
+    is ``MLOPS_CODE_VERSION`` (the image, on Kubernetes). A tracker that fails is reported on
+    stderr and never fails the step ("" is returned).
+    """
+    from datetime import UTC, datetime
+
+    from mlops.pipelines.adapters.mlflow import MlflowApi, log_run
+
+    try:
+        api = MlflowApi.from_environ(environ)
+        if api is None:
+            return ""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        run = environ.get("MLOPS_RUN_ID") or f"{step}-{dataset_sha256[:12]}-{stamp}"
+        experiment = environ.get(Env.REGISTERED_MODEL) or environ.get(Env.TRAIN_MODULE, "mlops")
+        lineage = {
+            "mlops.dataset_sha256": dataset_sha256,
+            "mlops.code_version": environ.get(Env.CODE_VERSION, ""),
+            "mlops.train_module": environ.get(Env.TRAIN_MODULE, ""),
+            **(tags or {}),
+        }
+        tracked = log_run(
+            api, experiment, run, params=params, metrics=metrics, tags=lineage, model=model
+        )
+        print(f"tracked in MLflow: experiment {experiment}, run {tracked}")
+        return tracked
+    except Exception as exc:  # tracking never fails the step
+        print(f"tracking to MLflow failed, the step goes on: {exc}", file=sys.stderr)
+        return ""
 
 
 def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -132,39 +131,6 @@ def new_record(
         framework=inputs.framework,
         gate=decision.to_dict() if decision else {},
     )
-
-
-def track(record: RunRecord, tracking_uri: str | None = None) -> bool:
-    """Also log the run to MLflow when a tracking URI is configured; return whether it did.
-
-    Raises:
-        UserError: a tracking URI is set but mlflow is not installed.
-    """
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    if not uri:
-        return False
-    try:
-        import mlflow
-    except ImportError:
-        raise UserError(
-            f"MLFLOW_TRACKING_URI is set ({uri}) but mlflow is not installed: pip install mlflow"
-        ) from None
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(run_name=record.run_id):
-        mlflow.log_params(record.params)
-        mlflow.log_metrics(
-            {k: float(v) for k, v in record.metrics.items() if isinstance(v, int | float)}
-        )
-        mlflow.set_tags(
-            {
-                "dataset_sha256": record.dataset_sha256,
-                "code_version": record.code_version,
-                "code_sha256": record.code_sha256,
-                "framework": record.framework,
-                "artifact_uri": record.artifact_uri,
-            }
-        )
-    return True
 
 
 def unlocked(group: str) -> AbstractContextManager[object]:

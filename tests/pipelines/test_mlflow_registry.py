@@ -330,3 +330,74 @@ def test_parity_the_same_candidate_gets_the_same_decision_from_both_registries( 
     else:
         assert outcome == ("blocked", metric, second, first) and run_id == champion.run_id
     assert evaluation["gate"]["higher_is_better"] is (metric == "roc_auc")
+
+
+def test_the_container_steps_track_into_one_mlflow_run(
+    mlflow_server: Any, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    # The executors' steps (SageMaker's jobs, the workflow's pods) run the entry points apart;
+    # MLOPS_RUN_ID makes training and evaluation meet in one MLflow run.
+    import shutil
+    import tarfile
+
+    from test_lifecycle_parity import make_project
+
+    from mlops.pipelines import container
+
+    project, data = make_project(tmp_path / "project", "classification")
+    ml = tmp_path / "ml"
+    channel = ml / "input" / "data" / "train"
+    channel.mkdir(parents=True)
+    shutil.copyfile(data, channel / "data.csv")
+    (ml / "input" / "config").mkdir(parents=True)
+    (ml / "input" / "config" / "hyperparameters.json").write_text('{"C": "0.5"}')
+    run_id = f"wf-{uuid.uuid4().hex[:8]}"
+    environ = {
+        "SM_ML_ROOT": str(ml),
+        "MLOPS_TRAIN_MODULE": "churn_parity.pipelines.train",
+        "MLOPS_DATA_CONTRACT": str(project / "data" / "contract.yaml"),
+        "MLFLOW_TRACKING_URI": mlflow_server.url,
+        "MLOPS_RUN_ID": run_id,
+        "MLOPS_REGISTERED_MODEL": f"churn-{uuid.uuid4().hex[:8]}",
+        "MLOPS_CODE_VERSION": "registry.example.com/churn@sha256:" + "a" * 64,
+    }
+    import sys
+
+    sys.path.insert(0, str(project))
+    try:
+        assert container.main(["train"], environ) == 0
+        (ml / "processing" / "model").mkdir(parents=True)
+        with tarfile.open(ml / "processing" / "model" / "model.tar.gz", "w:gz") as tar:
+            for path in (ml / "model").iterdir():
+                tar.add(path, arcname=path.name)
+        (ml / "processing" / "input").mkdir(parents=True)
+        shutil.copytree(channel, ml / "processing" / "input" / "data")
+        assert container.main(["evaluate", "--metric", "roc_auc"], environ) == 0
+    finally:
+        sys.path.remove(str(project))
+    api = MlflowApi(mlflow_server.url)
+    experiment = api.call(
+        "GET",
+        "experiments/get-by-name",
+        query={"experiment_name": environ["MLOPS_REGISTERED_MODEL"]},
+    )
+    (run,) = api.call(
+        "POST", "runs/search", {"experiment_ids": [experiment["experiment"]["experiment_id"]]}
+    )["runs"]
+    params = {p["key"]: p["value"] for p in run["data"]["params"]}
+    metrics = {m["key"] for m in run["data"]["metrics"]}
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert params == {"C": "0.5"} and {"roc_auc", "accuracy", "f1"} <= metrics
+    assert tags["mlops.run_id"] == run_id and tags["mlops.gate"] == "passed"
+    assert tags["mlops.code_version"] == environ["MLOPS_CODE_VERSION"]
+    assert len(tags["mlops.dataset_sha256"]) == 64
+    packed = (ml / "processing" / "model" / "model.tar.gz").read_bytes()
+    assert api.download(run["info"]["artifact_uri"], adapter.MODEL_ARTIFACT) == packed
+    # A tracking server that is down never fails a step.
+    down = {**environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "MLOPS_RUN_ID": "x"}
+    sys.path.insert(0, str(project))
+    try:
+        assert container.main(["evaluate", "--metric", "roc_auc"], down) == 0
+    finally:
+        sys.path.remove(str(project))
+    assert "tracking to MLflow failed, the step goes on" in capsys.readouterr().err
