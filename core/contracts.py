@@ -79,6 +79,8 @@ class Env:
     TRACKING_URI = "MLFLOW_TRACKING_URI"
     REGISTERED_MODEL = "MLOPS_REGISTERED_MODEL"
     CODE_VERSION = "MLOPS_CODE_VERSION"
+    RUN_ID = "MLOPS_RUN_ID"  # joins a workflow's steps into one tracked run
+    MLFLOW_EXECUTABLE = "MLOPS_MLFLOW"  # the `mlflow` that `mlops local up --mlflow` runs
 
 
 DRIFT_DIMENSION = "Endpoint"

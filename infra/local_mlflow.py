@@ -25,6 +25,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mlops.core.contracts import Env
 from mlops.core.errors import ExternalToolError, UserError
 from mlops.core.process import start_time, verified
 
@@ -48,22 +49,24 @@ class MlflowServer:
 
 
 def find_mlflow(environ: dict[str, str] | None = None) -> str:
-    """The ``mlflow`` executable: ``MLOPS_MLFLOW``, else the one on PATH.
+    """The ``mlflow`` executable: the one ``Env.MLFLOW_EXECUTABLE`` names, else on PATH.
 
     Raises:
         UserError: neither is there.
     """
     env = os.environ if environ is None else environ
-    named = env.get("MLOPS_MLFLOW", "")
+    named = env.get(Env.MLFLOW_EXECUTABLE, "")
     if named:
         if not Path(named).is_file():
-            raise UserError(f"MLOPS_MLFLOW={named!r} is not a file: give an mlflow executable")
+            raise UserError(
+                f"{Env.MLFLOW_EXECUTABLE}={named!r} is not a file: give an mlflow executable"
+            )
         return named
     found = shutil.which("mlflow")
     if found is None:
         raise UserError(
             f"--mlflow needs MLflow: `pip install mlflow=={PINNED}` (in any virtual environment;"
-            " then point MLOPS_MLFLOW at its bin/mlflow, or put it on PATH)"
+            f" then point {Env.MLFLOW_EXECUTABLE} at its bin/mlflow, or put it on PATH)"
         )
     return found
 

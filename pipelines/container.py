@@ -340,7 +340,7 @@ def track_step(
         if api is None:
             return ""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        run = environ.get("MLOPS_RUN_ID") or f"{step}-{dataset_sha256[:12]}-{stamp}"
+        run = environ.get(Env.RUN_ID) or f"{step}-{dataset_sha256[:12]}-{stamp}"
         experiment = environ.get(Env.REGISTERED_MODEL) or environ.get(Env.TRAIN_MODULE, "mlops")
         lineage = {
             "mlops.dataset_sha256": dataset_sha256,

@@ -101,11 +101,6 @@ class K8sConfig(BaseModel):
         return self
 
     @property
-    def registered_model(self) -> str:
-        """The MLflow registered model candidates go to (default: the namespace)."""
-        return self.mlflow.registered_model or self.namespace
-
-    @property
     def namespace(self) -> str:
         """``<project>-<environment>``."""
         return f"{self.project}-{self.environment}"

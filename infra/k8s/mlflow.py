@@ -34,7 +34,6 @@ from mlops.infra.k8s.workloads import (
 )
 
 if TYPE_CHECKING:
-    from mlops.infra.k8s.config import K8sConfig
     from mlops.infra.k8s.object_store import ObjectStoreArgs
 
 MLFLOW_PORT = 5000
@@ -68,37 +67,48 @@ class MlflowServerArgs:
 
 
 def mlflow_wiring(
-    config: K8sConfig, lake: ObjectStoreArgs | None, env: dict[str, EnvValue]
+    mlflow: MlflowSettings,
+    namespace: str,
+    lake: ObjectStoreArgs | None,
+    env: dict[str, EnvValue],
+    *,
+    image: str,
+    model_uri: str = "",
+    irsa_role_arn: str = "",
+    labels: Mapping[str, str] | None = None,
 ) -> MlflowServerArgs | None:
     """The stack's MLflow server (None when it has none), and its use by the workloads.
 
     Adds to ``env`` (every workload's) the server's URL, the registry it is
-    (``MLOPS_REGISTRY=mlflow``), the registered model and the code identity (the image);
-    without a ``modelUri`` of its own the model server serves ``models:/<model>@champion``,
-    resolved when a pod starts, so a promotion rolls out as the Deployment restarts.
+    (``MLOPS_REGISTRY=mlflow``), the registered model (``registeredModel``, default the
+    namespace) and the code identity (the project ``image``); without a ``model_uri`` of its
+    own the model server serves ``models:/<model>@champion``, resolved when a pod starts, so a
+    promotion rolls out as the Deployment restarts.
     """
-    if not config.mlflow.enabled or lake is None:
+    if not mlflow.enabled or lake is None:
         return None
-    name = f"{config.namespace}-mlflow"
-    irsa = config.lake.irsa_role_arn
+    name = f"{namespace}-mlflow"
+    model = mlflow.registered_model or namespace
     args = MlflowServerArgs(
-        config.namespace,
-        config.mlflow,
+        namespace,
+        mlflow,
         artifacts=f"s3://{lake.buckets['artifacts']}/mlflow",
         lake_env={k: v for k, v in env.items() if k.startswith("AWS_")},
-        service_account_annotations={"eks.amazonaws.com/role-arn": irsa} if irsa else {},
-        labels=config.labels,
+        service_account_annotations=(
+            {"eks.amazonaws.com/role-arn": irsa_role_arn} if irsa_role_arn else {}
+        ),
+        labels=dict(labels or {}),
     )
     env.update(
         {
             Env.TRACKING_URI: args.url(name),
             Env.REGISTRY: "mlflow",
-            Env.REGISTERED_MODEL: config.registered_model,
-            Env.CODE_VERSION: config.image,
+            Env.REGISTERED_MODEL: model,
+            Env.CODE_VERSION: image,
         }
     )
-    if not config.serving.model_uri:
-        env[Env.MODEL_URI] = f"models:/{config.registered_model}@champion"
+    if not model_uri:
+        env[Env.MODEL_URI] = f"models:/{model}@champion"
     return args
 
 
@@ -155,7 +165,7 @@ class MlflowServer(pulumi.ComponentResource):
             env["MLFLOW_S3_ENDPOINT_URL"] = endpoint  # MinIO (S3 itself needs no endpoint)
         files: dict[str, EnvValue] = dict(env)
         if settings.backend == "database":
-            files["MLOPS_BACKEND_URI_FILE"] = SecretFile(settings.backend_secret, URI_KEY)
+            files["backend-uri"] = SecretFile(settings.backend_secret, URI_KEY)  # mounted only
         secret_volumes, secret_volume_mounts = secret_mounts(files)
         scratch, scratch_mount = scratch_volume()
         volumes, mounts = [scratch, *secret_volumes], [scratch_mount, *secret_volume_mounts]

@@ -63,7 +63,10 @@ class K8sPlatformArgs:
                 labels=labels,
             )
             env.update(lake.env(lake_store(ns)))  # the ObjectStore's name: its Service's
-        mlflow = mlflow_wiring(config, lake, env)  # the server, and its variables into env
+        mlflow = mlflow_wiring(  # the tracking server, and what the workloads need of it
+            config.mlflow, ns, lake, env, image=config.image, model_uri=serving.model_uri,
+            irsa_role_arn=lake_settings.irsa_role_arn, labels=labels,
+        )  # fmt: skip
         serving_env: dict[str, EnvValue] = {**env, Env.ENDPOINT_NAME: name}
         if serving.model_uri:
             serving_env[Env.MODEL_URI] = serving.model_uri
