@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from mlops.core.contracts import Env
 from mlops.core.errors import ExternalToolError, GateBlocked, MlopsError, UserError
 from mlops.pipelines.evaluate import GateDecision
 from mlops.pipelines.ports import ObjectStore, RegistryLock
@@ -62,7 +63,7 @@ CHAMPION = "champion"
 APPROVED, PENDING = "Approved", "PendingManualApproval"
 TAG = "mlops."  # the prefix of every tag the lifecycle sets
 APPROVAL_TAG, RUN_TAG, EVALUATION_TAG = f"{TAG}approval", f"{TAG}run_id", f"{TAG}evaluation_uri"
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable, read by its clients too
+TRACKING_URI_ENV = Env.TRACKING_URI  # MLflow's own variable, read by its clients too
 TOKEN_ENV = "MLFLOW_TRACKING_TOKEN"
 MODEL_ARTIFACT = "model/model.tar.gz"  # where a tracked run keeps the model it trained
 
@@ -523,6 +524,29 @@ class MlflowRegistry:
         except MlflowError as exc:
             if exc.code != "RESOURCE_DOES_NOT_EXIST":
                 raise
+
+
+def registry_from_environ(
+    environ: Mapping[str, str], lake: ObjectStore, group: str = ""
+) -> MlflowRegistry | None:
+    """The MLflow registry a pod's environment names (``MLOPS_REGISTRY=mlflow``), else None.
+
+    The registered model is ``group`` or ``MLOPS_REGISTERED_MODEL``; the server is
+    ``MLFLOW_TRACKING_URI`` (the k8s platform sets all three when the stack runs MLflow).
+
+    Raises:
+        UserError: the registry is MLflow but the server or the model is not named.
+    """
+    if environ.get(Env.REGISTRY) != "mlflow":
+        return None
+    api = MlflowApi.from_environ(environ)
+    name = group or environ.get(Env.REGISTERED_MODEL, "")
+    if api is None or not name:
+        raise UserError(
+            f"{Env.REGISTRY}=mlflow needs {Env.TRACKING_URI} and {Env.REGISTERED_MODEL}"
+            " (the k8s platform sets them when the stack has `mlflow: true`)"
+        )
+    return MlflowRegistry(api, lake, name, experiment=name)
 
 
 # -- tracking ----------------------------------------------------------------------------------

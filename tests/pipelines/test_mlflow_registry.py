@@ -375,3 +375,20 @@ def test_the_container_steps_track_into_one_mlflow_run(
     finally:
         sys.path.remove(str(project))
     assert "tracking to MLflow failed, the step goes on" in capsys.readouterr().err
+
+
+def test_a_pods_environment_names_its_mlflow_registry(registry: MlflowRegistry, lake) -> None:  # type: ignore[no-untyped-def]
+    # What the k8s platform sets on every workload when the stack runs MLflow.
+    environ = {
+        "MLOPS_REGISTRY": "mlflow",
+        "MLFLOW_TRACKING_URI": registry.api.url,
+        "MLOPS_REGISTERED_MODEL": registry.group,
+    }
+    found = adapter.registry_from_environ(environ, lake)
+    assert found is not None and (found.group, found.api.url) == (registry.group, registry.api.url)
+    one = found.register(candidate(lake, "rmse", 2.0), "img")
+    found.approve(one, 0.0)
+    assert registry.approved_metric("rmse") == 2.0
+    assert adapter.registry_from_environ({**environ, "MLOPS_REGISTRY": "lake"}, lake) is None
+    with pytest.raises(UserError, match="needs MLFLOW_TRACKING_URI"):
+        adapter.registry_from_environ({"MLOPS_REGISTRY": "mlflow"}, lake)
