@@ -43,7 +43,9 @@ def monitor_main(environ: Mapping[str, str]) -> int:
         raise UserError(f"monitor needs {', '.join(missing)} set")
     contract = DataContract.load(Path(environ.get(Env.DATA_CONTRACT, "data/contract.yaml")))
     model_uri = environ[Env.MODEL_URI]
-    reference = read_reference(lake.read_uri(model_uri))
+    from mlops.pipelines.container import model_artifact_uri  # models:/<name>@champion too
+
+    reference = read_reference(lake.read_uri(model_artifact_uri(model_uri, environ, lake)))
     if reference is None:
         raise UserError(f"{model_uri} carries no reference sample: retrain it")
     endpoint = environ[Env.ENDPOINT_NAME]

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+from conftest import CONTRACT_YAML
 from registry_records import candidate
 
 from mlops.core.errors import GateBlocked, UserError
@@ -392,3 +393,37 @@ def test_a_pods_environment_names_its_mlflow_registry(registry: MlflowRegistry, 
     assert adapter.registry_from_environ({**environ, "MLOPS_REGISTRY": "lake"}, lake) is None
     with pytest.raises(UserError, match="needs MLFLOW_TRACKING_URI"):
         adapter.registry_from_environ({"MLOPS_REGISTRY": "mlflow"}, lake)
+
+
+def test_the_drift_job_reads_the_champions_artifact(  # type: ignore[no-untyped-def]
+    registry: MlflowRegistry, lake, capsys, moto_endpoint: str, monkeypatch
+) -> None:
+    # The monitor job gets the server's MLOPS_MODEL_URI, models:/<model>@champion, and reads
+    # the artifact the alias resolves to (here one without a reference sample: it says so).
+    import io
+    import tarfile
+
+    from mlops.pipelines import container
+
+    record = candidate(lake, "roc_auc", 0.8)
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        info = tarfile.TarInfo("model.bin")
+        tar.addfile(info, io.BytesIO(b""))
+    lake.s3.put_object(
+        Bucket=lake.buckets["artifacts"],
+        Key=lake.locate("models", f"{record.run_id}/model.tar.gz")[1],
+        Body=packed.getvalue(),
+    )
+    registry.approve(registry.register(record, "img"), 0.0)
+    environ = {
+        "MLOPS_MODEL_URI": f"models:/{registry.group}@champion",
+        "MLOPS_ENDPOINT_NAME": "churn-server",
+        "MLFLOW_TRACKING_URI": registry.api.url,
+        "MLOPS_DATA_CONTRACT": str(CONTRACT_YAML),
+        **{f"MLOPS_BUCKET_{zone.upper()}": bucket for zone, bucket in lake.buckets.items()},
+    }
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)  # the pod's lake endpoint
+    assert container.main(["monitor"], environ) == 2
+    err = capsys.readouterr().err
+    assert f"models:/{registry.group}@champion carries no reference sample" in err
