@@ -66,6 +66,8 @@ APPROVAL_TAG, RUN_TAG, EVALUATION_TAG = f"{TAG}approval", f"{TAG}run_id", f"{TAG
 TRACKING_URI_ENV = Env.TRACKING_URI  # MLflow's own variable, read by its clients too
 TOKEN_ENV = "MLFLOW_TRACKING_TOKEN"
 MODEL_ARTIFACT = "model/model.tar.gz"  # where a tracked run keeps the model it trained
+# Answers after which taking the lease is simply tried again (until the wait's deadline).
+TRANSIENT = frozenset({"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "500", "502", "503", "504"})
 
 # No proxy from the environment: the server is in the cluster or on loopback.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -490,6 +492,8 @@ class MlflowRegistry:
             )
             return True
         except MlflowError as exc:
+            if exc.code in TRANSIENT:  # e.g. SQLite busy under concurrent writers: try again
+                return False
             if exc.code != "RESOURCE_ALREADY_EXISTS":
                 raise
         held = self._holder()

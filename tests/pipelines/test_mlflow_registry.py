@@ -427,3 +427,25 @@ def test_the_drift_job_reads_the_champions_artifact(  # type: ignore[no-untyped-
     assert container.main(["monitor"], environ) == 2
     err = capsys.readouterr().err
     assert f"models:/{registry.group}@champion carries no reference sample" in err
+
+
+def test_a_busy_server_makes_the_lease_wait_not_fail() -> None:
+    # SQLite answers "database is locked" (INTERNAL_ERROR) to concurrent writers: try again.
+    calls: list[str] = []
+
+    class Busy(MlflowApi):
+        def call(self, method: str, path: str, body: Any = None, query: Any = None) -> Any:
+            calls.append(path)
+            if path == "registered-models/create" and len(calls) == 1:
+                raise adapter.MlflowError(
+                    f"{method} {path}", "INTERNAL_ERROR", "database is locked"
+                )
+            if path == "registered-models/get":
+                return {"registered_model": {"tags": [{"key": "mlops.lease", "value": "x"}]}}
+            return {}
+
+    registry = MlflowRegistry(Busy("http://127.0.0.1:1"), None, "m", wait_s=5)  # type: ignore[arg-type]
+    with registry.lease():
+        assert calls == ["registered-models/create", "registered-models/create"]
+    # Released only after checking it is still this holder's (here another's token: kept).
+    assert calls[-1] == "registered-models/get"
