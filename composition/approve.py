@@ -7,6 +7,7 @@ must beat the approved model on the primary metric by the margin. It takes the o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class Approval:
     version: str
     decision: GateDecision | None
     champion: RunRecord | None = None
+    rolled: str = ""  # a k8s stack: the Deployment restarted to serve the new champion
 
 
 def registered(life: Lifecycle, ref: str) -> RunRecord:
@@ -53,25 +55,46 @@ def registered(life: Lifecycle, ref: str) -> RunRecord:
     return record
 
 
-def approve(project: Path, ref: str, margin: float | None = None) -> Approval:
+def approve(
+    project: Path,
+    ref: str,
+    margin: float | None = None,
+    stack: str | None = None,
+    say: Callable[[str], None] = print,
+) -> Approval:
     """Approve the registered model ``ref`` names if it beats the approved one by the margin.
 
     ``margin`` None takes the stack's ``evaluationMargin``. A package the registry has approved
-    already is left as it is.
+    already is left as it is. ``stack`` None is local mode's; a k8s stack's registry is its
+    MLflow server, where approval moves ``@champion`` and the model server is then restarted
+    (see :mod:`mlops.composition.k8s_lifecycle`).
 
     Raises:
         UserError: local mode is down, the margin is out of range, or ``ref`` names no
             registered model.
         GateBlocked: it does not beat the approved model by the margin; nothing changed.
     """
-    life = lifecycle_for(project, act=False)
+    facts = None
+    if stack is not None:
+        from mlops.composition.k8s_lifecycle import k8s_lifecycle, k8s_stack
+
+        facts = k8s_stack(project, stack)
+    if facts is not None and stack is not None:
+        life = k8s_lifecycle(project, stack, facts)
+    else:
+        life = lifecycle_for(project, stack, act=False)
     margin = check_margin(life.platform.evaluation_margin if margin is None else margin)
     record = registered(life, ref)
     version = package_version(record.model_package_arn)
     if life.registry.approval_status(record.model_package_arn) == APPROVED:
         return Approval(record, version, None, life.registry.approved_run())
     decision, record = approve_registered(life, record, margin)
-    return Approval(record, version, decision)
+    rolled = ""
+    if facts is not None:
+        from mlops.composition.k8s_lifecycle import roll_out
+
+        rolled = roll_out(facts, say)
+    return Approval(record, version, decision, rolled=rolled)
 
 
 def run_details(project: Path, ref: str) -> dict[str, Any]:

@@ -113,26 +113,28 @@ def run_inputs(
     )
 
 
-def tracking_from_environment() -> Callable[[RunRecord], object] | None:
-    """MLflow tracking when ``MLFLOW_TRACKING_URI`` is set, checked before anything runs.
+def tracking_for(life: Lifecycle) -> Callable[[RunRecord], object] | None:
+    """MLflow tracking of the runs when a tracking server is configured (checked up front).
+
+    ``MLFLOW_TRACKING_URI``, else the server ``mlops local up --mlflow`` started for the project.
+    The tracker talks to MLflow's REST API (no mlflow package needed); its failures are logged
+    by the evaluate step and never fail the run.
 
     Raises:
-        UserError: a tracking URI is set but mlflow is not installed.
+        UserError: ``MLFLOW_TRACKING_URI`` is not an http(s) URL.
     """
     import os
 
-    from mlops.pipelines.registry import track
+    from mlops.infra.local_mlflow import tracking_uri
+    from mlops.pipelines.adapters.mlflow import MlflowApi, MlflowTracker
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    if not uri:
-        return None
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        raise UserError(
-            f"MLFLOW_TRACKING_URI is set ({uri}) but mlflow is not installed: pip install mlflow"
-        ) from None
-    return lambda record: track(record, uri)
+    api = MlflowApi.from_environ(os.environ)
+    if api is None:
+        url = tracking_uri(life.project)
+        if not url:
+            return None
+        api = MlflowApi(url)
+    return MlflowTracker(api, life.platform.project, life.lake)
 
 
 def check_margin(margin: float) -> float:
@@ -215,7 +217,7 @@ class TrainingRun:
         # Typed values take the same string round trip SageMaker's hyperparameters take.
         merged = {**life.platform.hyperparameters, **params}
         hyper = decode_hyperparameters(encode_hyperparameters(merged))
-        return cls(life, data, hyper, margin, backtest_labels, tracking_from_environment())
+        return cls(life, data, hyper, margin, backtest_labels, tracking_for(life))
 
     @property
     def version(self) -> DatasetVersion:

@@ -80,6 +80,12 @@ class Env:
     KUBE_API = "MLOPS_KUBE_API"
     KUBE_NAMESPACE = "MLOPS_KUBE_NAMESPACE"
     KUBE_TOKEN_FILE = "MLOPS_KUBE_TOKEN_FILE"
+    # The lifecycle's registry and tracking on Kubernetes (MLflow's own variable for its URL).
+    TRACKING_URI = "MLFLOW_TRACKING_URI"
+    REGISTERED_MODEL = "MLOPS_REGISTERED_MODEL"
+    CODE_VERSION = "MLOPS_CODE_VERSION"
+    RUN_ID = "MLOPS_RUN_ID"  # joins a workflow's steps into one tracked run
+    MLFLOW_EXECUTABLE = "MLOPS_MLFLOW"  # the `mlflow` that `mlops local up --mlflow` runs
 
 
 DRIFT_DIMENSION = "Endpoint"

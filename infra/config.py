@@ -32,6 +32,7 @@ from mlops.infra.aws.settings import (
     NotificationSettings,
     Section,
     ServingSettings,
+    TrackingSettings,
     TrainingSettings,
 )
 
@@ -176,6 +177,7 @@ SECTIONS: dict[str, type[Section]] = {
     "notifications": NotificationSettings,
     "lake": LakeSettings,
     "budget": BudgetSettings,
+    "tracking": TrackingSettings,
 }
 
 
@@ -272,6 +274,7 @@ class StackConfig(BaseModel):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @field_validator("region")
     @classmethod

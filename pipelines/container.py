@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops.core.contracts import (
     APPROVED_FROM_REGISTRY,
@@ -67,6 +67,9 @@ from mlops.pipelines.model import (
     write_model_contract,
 )
 from mlops.pipelines.reference import write_reference
+
+if TYPE_CHECKING:
+    from mlops.pipelines.ports import ModelRegistry
 from mlops.pipelines.steps import (
     evaluate,
     evaluation_record,
@@ -189,6 +192,7 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     write_model_contract(env.ml_root / "model", ModelContract.of(trainer, contract))
     write_reference(env.ml_root / "model", table, contract.features, contract)
     print(f"trained on dataset {digest[:12]}; model written to {path}")
+    track_step(environ, "train", digest, params=params)
     if lake is not None and environ.get(Env.MODEL_OUTPUT_URI):
         output = resolve_uri(lake, environ[Env.MODEL_OUTPUT_URI])
         lake.write_uri(output, pack_dir(env.ml_root / "model"))
@@ -310,26 +314,39 @@ def _approved(text: str) -> float | None:
     return value
 
 
-def champion_metric(group: str, metric: str, environ: Mapping[str, str]) -> float | None:
-    """The champion's figure on ``metric``, read from ``group`` through the registry port.
+def step_registry(group: str, environ: Mapping[str, str]) -> ModelRegistry:
+    """The registry a step's environment names (``MLOPS_REGISTRY``), through the registry port.
 
-    Clients come from the job's environment (its role, region and, locally, endpoint).
+    ``mlflow``: the MLflow registry (Kubernetes with ``mlflow: true``); ``lake``: the run records
+    in the lake (Kubernetes without it); otherwise SageMaker's, with the job's role and region
+    (and, locally, endpoint).
     """
+    kind = environ.get(Env.REGISTRY, "sagemaker")
+    if kind in ("lake", "mlflow"):
+        lake = Lake.from_environ(environ)
+        if lake is None:
+            raise UserError(f"{Env.REGISTRY}={kind} needs the lake's MLOPS_BUCKET_<ZONE> variables")
+        if kind == "mlflow":
+            from mlops.pipelines.adapters.mlflow import registry_from_environ
+
+            registry = registry_from_environ(environ, lake, group)
+            assert registry is not None  # MLOPS_REGISTRY=mlflow
+            return registry
+        from mlops.pipelines.adapters.k8s import LakeRecords
+
+        return LakeRecords(lake, group)
     import boto3
 
     from mlops.pipelines.adapters.aws import SageMakerRegistry
 
-    if environ.get(Env.REGISTRY) == "lake":  # Kubernetes: the run records in the lake
-        from mlops.pipelines.adapters.k8s import LakeRecords
-
-        records = Lake.from_environ(environ)
-        if records is None:
-            raise UserError(f"{Env.REGISTRY}=lake needs the lake's MLOPS_BUCKET_<ZONE> variables")
-        return LakeRecords(records, group).approved_metric(metric)
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     lake = Lake.from_environ(environ) or Lake(boto3.client("s3", region_name=region), {})
-    sagemaker = boto3.client("sagemaker", region_name=region)
-    return SageMakerRegistry(sagemaker, lake, group).approved_metric(metric)
+    return SageMakerRegistry(boto3.client("sagemaker", region_name=region), lake, group)
+
+
+def champion_metric(group: str, metric: str, environ: Mapping[str, str]) -> float | None:
+    """The champion's figure on ``metric``, read from ``group`` through the registry port."""
+    return step_registry(group, environ).approved_metric(metric)
 
 
 def evaluate_main(
@@ -379,6 +396,10 @@ def evaluate_main(
     output.mkdir(parents=True, exist_ok=True)
     write_json(output / "evaluation.json", evaluation_record(digest, metrics, decision))
     print(json.dumps(decision.to_dict()))
+    packed = sorted(model_dir.glob("*.tar.gz"))
+    gate = {"mlops.gate": "passed" if decision.passed else "failed"}
+    model = packed[0].read_bytes() if packed else None
+    track_step(environ or {}, "evaluate", digest, metrics=metrics, tags=gate, model=model)
     return 0
 
 
@@ -445,7 +466,6 @@ def _evaluation(location: str, environ: Mapping[str, str]) -> dict[str, Any]:
 
 def register_main(argv: list[str], environ: Mapping[str, str]) -> int:
     """Register the run's model, pending approval, with its evaluation (the gate passed)."""
-    from mlops.pipelines.adapters.k8s import LakeRecords
     from mlops.pipelines.registry import RunRecord, unlocked
 
     parser = argparse.ArgumentParser(prog="register")
@@ -455,8 +475,8 @@ def register_main(argv: list[str], environ: Mapping[str, str]) -> int:
     parser.add_argument("--model-package-group", required=True)
     args = parser.parse_args(argv)
     lake = Lake.from_environ(environ)
-    if lake is None or environ.get(Env.REGISTRY, "lake") != "lake":
-        raise UserError("register: this image registers into the lake's run records only")
+    if lake is None or environ.get(Env.REGISTRY, "lake") not in ("lake", "mlflow"):
+        raise UserError("register: the workflow registers into MLflow or the lake's run records")
     evaluation = _evaluation(args.evaluation, environ)
     record = RunRecord(
         run_id=args.run_id,
@@ -469,9 +489,80 @@ def register_main(argv: list[str], environ: Mapping[str, str]) -> int:
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         gate=dict(evaluation["gate"]),
     )
-    registered = LakeRecords(lake, args.model_package_group).register(record, "", unlocked)
+    registry = step_registry(args.model_package_group, {Env.REGISTRY: "lake", **environ})
+    registered = registry.register(record, "", unlocked)
     print(f"registered {registered.run_id} ({registered.status}): approve it to serve it")
     return 0
+
+
+def model_artifact_uri(uri: str, environ: Mapping[str, str], lake: Lake) -> str:
+    """The artifact ``MLOPS_MODEL_URI`` names, resolved when it is a registered model's.
+
+    An ``s3://`` URI is taken as given; a ``models:/`` URI (``models:/<name>@champion``,
+    ``models:/<name>/<version>``) is resolved through the MLflow registry at
+    ``MLFLOW_TRACKING_URI``.
+
+    Raises:
+        UserError: a ``models:/`` URI without a tracking server, or no version holds the alias.
+    """
+    if not uri.startswith("models:/"):
+        return uri
+    from mlops.pipelines.adapters.mlflow import MlflowApi, MlflowRegistry, parse_model_uri
+
+    api = MlflowApi.from_environ(environ)
+    if api is None:
+        raise UserError(
+            f"{Env.MODEL_URI}={uri} names a registered model: set MLFLOW_TRACKING_URI to the"
+            " MLflow server whose registry holds it"
+        )
+    name, _, _ = parse_model_uri(uri)
+    resolved = MlflowRegistry(api, lake, name).resolve(uri)
+    print(f"{uri} is {resolved}")
+    return resolved
+
+
+def track_step(
+    environ: Mapping[str, str],
+    step: str,
+    dataset_sha256: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    model: bytes | None = None,
+) -> str:
+    """Log what a step knows to MLflow when ``MLFLOW_TRACKING_URI`` is set; return the run id.
+
+    The executors' steps run as separate jobs: ``MLOPS_RUN_ID`` (set by the workflow) makes
+    them meet in one MLflow run; without it each step gets a run of its own. The code identity
+    is ``MLOPS_CODE_VERSION`` (the image, on Kubernetes). A tracker that fails is reported on
+    stderr and never fails the step ("" is returned).
+    """
+    from datetime import UTC, datetime
+
+    from mlops.pipelines.adapters.mlflow import MlflowApi, log_run
+
+    try:
+        api = MlflowApi.from_environ(environ)
+        if api is None:
+            return ""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        run = environ.get(Env.RUN_ID) or f"{step}-{dataset_sha256[:12]}-{stamp}"
+        experiment = environ.get(Env.REGISTERED_MODEL) or environ.get(Env.TRAIN_MODULE, "mlops")
+        lineage = {
+            "mlops.dataset_sha256": dataset_sha256,
+            "mlops.code_version": environ.get(Env.CODE_VERSION, ""),
+            "mlops.train_module": environ.get(Env.TRAIN_MODULE, ""),
+            **(tags or {}),
+        }
+        tracked = log_run(
+            api, experiment, run, params=params, metrics=metrics, tags=lineage, model=model
+        )
+        print(f"tracked in MLflow: experiment {experiment}, run {tracked}")
+        return tracked
+    except Exception as exc:  # tracking never fails the step
+        print(f"tracking to MLflow failed, the step goes on: {exc}", file=sys.stderr)
+        return ""
 
 
 def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> int:
@@ -489,8 +580,9 @@ def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     model_dir = env.ml_root / "model"
     uri = environ.get(Env.MODEL_URI, "")
     if uri and lake is not None and not (model_dir.is_dir() and any(model_dir.iterdir())):
-        # Kubernetes: the model comes from the lake (SageMaker unpacks it into /opt/ml/model).
-        artifact = lake.read_uri(uri)
+        # Kubernetes: the model comes from the lake (SageMaker unpacks it into /opt/ml/model);
+        # models:/<name>@champion is resolved at start, so a promotion rolls out on restart.
+        artifact = lake.read_uri(model_artifact_uri(uri, environ, lake))
         model_dir.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:
             safe_extract(tar, model_dir)

@@ -7,7 +7,8 @@ point, for the job it runs) picks one adapter per port from the stack's platform
 port            AWS (SageMaker)          Kubernetes              local (embedded moto)
 ==============  =======================  ======================  ========================
 ObjectStore     S3 (:class:`Lake`)       MinIO via S3 (Lake)     moto S3 (Lake)
-ModelRegistry   SageMaker registry       run records (lake)      SageMaker on moto
+ModelRegistry   SageMaker registry       MLflow (``@champion``)  SageMaker on moto
+                                         or run records (lake)
 RetrainTrigger  StartPipelineExecution   Argo Workflow           StartPipelineExecution
 MetricSink      CloudWatch               none (drift report)     moto CloudWatch
 ==============  =======================  ======================  ========================

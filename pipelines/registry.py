@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -134,39 +133,6 @@ def new_record(
     )
 
 
-def track(record: RunRecord, tracking_uri: str | None = None) -> bool:
-    """Also log the run to MLflow when a tracking URI is configured; return whether it did.
-
-    Raises:
-        UserError: a tracking URI is set but mlflow is not installed.
-    """
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    if not uri:
-        return False
-    try:
-        import mlflow
-    except ImportError:
-        raise UserError(
-            f"MLFLOW_TRACKING_URI is set ({uri}) but mlflow is not installed: pip install mlflow"
-        ) from None
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(run_name=record.run_id):
-        mlflow.log_params(record.params)
-        mlflow.log_metrics(
-            {k: float(v) for k, v in record.metrics.items() if isinstance(v, int | float)}
-        )
-        mlflow.set_tags(
-            {
-                "dataset_sha256": record.dataset_sha256,
-                "code_version": record.code_version,
-                "code_sha256": record.code_sha256,
-                "framework": record.framework,
-                "artifact_uri": record.artifact_uri,
-            }
-        )
-    return True
-
-
 def unlocked(group: str) -> AbstractContextManager[object]:
     """No lock: the registry's own conditional checks only."""
     return nullcontext()
@@ -207,6 +173,26 @@ class NotRegistered(GateBlocked):
         MlopsError.__init__(self, message)
 
 
+def refuse_failed_gate(record: RunRecord, decision: GateDecision | None) -> None:
+    """Refuse to register a run whose gate failed: every registry adapter's first check.
+
+    ``decision`` is this run's verdict; without it, the record's ``gate``.
+
+    Raises:
+        NotRegistered: the gate failed.
+    """
+    verdict = decision.to_dict() if decision is not None else record.gate
+    if verdict and not verdict.get("passed"):
+        failed = decision or GateDecision(
+            str(verdict.get("metric", record.primary_metric)),
+            float(verdict.get("candidate", float("nan"))),
+            verdict.get("approved"),
+            float(verdict.get("margin", 0.0)),
+            False,
+        )
+        raise NotRegistered(failed, record.run_id)
+
+
 def register(
     sm: Any,
     lake: ObjectStore,
@@ -225,16 +211,7 @@ def register(
     Raises:
         NotRegistered: the gate failed; nothing was registered.
     """
-    verdict = decision.to_dict() if decision is not None else record.gate
-    if verdict and not verdict.get("passed"):
-        failed = decision or GateDecision(
-            str(verdict.get("metric", record.primary_metric)),
-            float(verdict.get("candidate", float("nan"))),
-            verdict.get("approved"),
-            float(verdict.get("margin", 0.0)),
-            False,
-        )
-        raise NotRegistered(failed, record.run_id)
+    refuse_failed_gate(record, decision)
     if record.model_package_arn:
         return record  # re-running is idempotent: a run is registered once
     with lock(group):

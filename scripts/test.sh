@@ -20,6 +20,17 @@ if [ ! -x .ci/checkov/bin/checkov ] && [ -x .venv/bin/uv ]; then
     || echo "note: checkov could not be installed; its test will skip" >&2
 fi
 
+# MLflow (a real `mlflow server` for the registry and tracking tests) in a venv of its own: it
+# pins its own stack, and the lifecycle talks to it over REST. Bytecode compiled at install: the
+# server imports a great deal on every start (about 10 s cold with it, 30 s without).
+if [ ! -x .ci/mlflow/bin/mlflow ] && [ -x .venv/bin/uv ]; then
+  echo "installing MLflow (tool venv) ..."
+  .venv/bin/uv venv -q .ci/mlflow && \
+    .venv/bin/uv pip install -q --compile-bytecode --python .ci/mlflow/bin/python \
+      "mlflow==3.17.2" "boto3>=1.34,<2" >/dev/null \
+    || echo "note: MLflow could not be installed; the tests needing its server will skip" >&2
+fi
+
 # The custom resources' own published models (Kubeflow Training, KServe, Prometheus Operator,
 # Argo Workflows), for validating PyTorchJob, InferenceService, ServiceMonitor, PrometheusRule,
 # WorkflowTemplate and CronWorkflow offline.

@@ -137,3 +137,46 @@ def local_project(tmp_path: Path, moto_endpoint: str, invoke):  # type: ignore[n
     assert up.exit_code == 0, up.output
     yield dest
     invoke("local", "down", "--project", str(dest))
+
+
+# MLflow from its own tool venv (scripts/test.sh installs it): tests that need a real server
+# take this fixture and skip, saying why, where the venv is absent.
+MLFLOW = REPO / ".ci" / "mlflow" / "bin" / "mlflow"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real ``mlflow server`` on 127.0.0.1 for the session: SQLite in a temp dir, artifacts
+    in a bucket of the session's moto endpoint; stopped (and verified stopped) at the end."""
+    import time
+    import uuid
+
+    import boto3
+
+    from mlops.infra.local_mlflow import is_ours, start_server, stop_server
+
+    if not MLFLOW.exists():
+        pytest.skip("mlflow server: scripts/test.sh installs MLflow 3.17.2 in .ci/mlflow")
+    bucket = f"mlflow-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket=bucket)
+    env = {
+        "MLFLOW_S3_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    began = time.perf_counter()
+    server = start_server(str(MLFLOW), tmp_path_factory.mktemp("mlflow"), f"s3://{bucket}", env)
+    MLFLOW_FIGURES["server_start_s"] = time.perf_counter() - began
+    yield server
+    assert stop_server(server) and not is_ours(server)
+
+
+MLFLOW_FIGURES: dict[str, float] = {}

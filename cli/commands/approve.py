@@ -25,6 +25,13 @@ def approve(
         ),
     ],
     project: ProjectOption = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            help="A deployed stack instead of local mode: on a k8s stack, its MLflow registry"
+            " (MLFLOW_TRACKING_URI, e.g. a port-forward; the lake at AWS_ENDPOINT_URL_S3)."
+        ),
+    ] = None,
     margin: Annotated[
         float | None,
         typer.Option(
@@ -47,7 +54,7 @@ def approve(
         from mlops.composition.approve import approve as approving
         from mlops.core.project import find_project
 
-        done = approving(find_project(project), model, margin)
+        done = approving(find_project(project), model, margin, stack, say=echo)
         record, name = done.record, f"version {done.version} ({done.record.run_id})"
         if done.decision is None:
             champion = done.champion

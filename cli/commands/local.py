@@ -32,6 +32,14 @@ def up(
             "--k8s", help="A k8s project: a kind cluster instead (docker, kind, kubectl)."
         ),
     ] = False,
+    mlflow: Annotated[
+        bool,
+        typer.Option(
+            "--mlflow",
+            help="Also start an MLflow tracking server on 127.0.0.1 (SQLite, artifacts in the"
+            " lake); every run is tracked there.",
+        ),
+    ] = False,
 ) -> None:
     """Start the embedded AWS endpoint (moto on 127.0.0.1) and provision the `local` stack.
 
@@ -58,6 +66,16 @@ def up(
             f"local stack up at {state.endpoint} ({state.path}, {len(state.applied)} resources)",
             "green",
         )
+        if mlflow:
+            from mlops.infra import local_mlflow
+
+            artifacts = f"s3://{state.platform['buckets']['artifacts']}/mlflow"
+            server = local_mlflow.up(project, artifacts, state.endpoint, state.region)
+            echo(
+                f"MLflow tracking server at {server.url} (pid {server.pid}); runs are tracked"
+                " there, `mlops local down` stops it",
+                "green",
+            )
 
 
 @local.command("down")
@@ -90,6 +108,11 @@ def down(
         from mlops.infra import localmode
 
         deploying.stop_all(project, say=echo)  # the model servers `mlops deploy` started
+        from mlops.infra import local_mlflow
+
+        stopped = local_mlflow.down(project)  # the tracking server `--mlflow` started
+        if stopped:
+            echo(stopped)
         localmode.down(project, say=echo, force=force)
 
 
@@ -144,6 +167,10 @@ def status(
             echo(f"model server: {serving['url']} ({state}; {serving.get('run_id')})")
         else:
             echo("model server: none (mlops serve)")
+        from mlops.infra import local_mlflow
+
+        tracking = local_mlflow.tracking_uri(project)
+        echo(f"MLflow: {tracking}" if tracking else "MLflow: none (mlops local up --mlflow)")
         from mlops.composition import deploy as deploying
 
         for line in deploying.status_lines(project) or ["deployed endpoints: none (mlops deploy)"]:

@@ -23,6 +23,7 @@ from mlops.infra.aws.data_quality import (
 )
 from mlops.infra.aws.drift_job import DriftJob, DriftJobArgs, drift_engine
 from mlops.infra.aws.endpoint import InferenceEndpoint, InferenceEndpointArgs
+from mlops.infra.aws.mlflow_tracking import MlflowTracking, MlflowTrackingArgs
 from mlops.infra.aws.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops.infra.aws.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.aws.resource_names import PlatformNames
@@ -122,6 +123,16 @@ class MLPlatform(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        tracking_arn: pulumi.Input[str] = ""
+        if config.tracking.mlflow_tracking_server:  # SageMaker managed MLflow, when asked for
+            tracking_arn = MlflowTracking(
+                f"{name}-mlflow",
+                MlflowTrackingArgs(
+                    names, config.tags, account, config.region, config.partition,
+                    buckets.apply(lambda b: b["artifacts"]), key_arn, config.tracking,
+                ),
+                opts=child,
+            ).server_arn  # fmt: skip
         if config.budget.monthly_usd:
             CostBudget(
                 f"{name}-budget",
@@ -158,6 +169,7 @@ class MLPlatform(pulumi.ComponentResource):
             alerts_topic_arn=self.monitoring.alerts_topic_arn,
             alarm_names=self.monitoring.alarm_names,
             endpoint_name=self.endpoint.endpoint_name if self.endpoint else "",
+            mlflow_tracking_server_arn=tracking_arn,
         ).apply(
             lambda v: PlatformOutputs.from_mapping(
                 {

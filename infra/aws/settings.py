@@ -381,3 +381,17 @@ class BudgetSettings(Section):
     training_hours_per_month: float = Field(
         default=10, ge=0, le=744, description="Training instance-hours a month (cost estimate)"
     )
+
+
+class TrackingSettings(Section):
+    """A SageMaker managed MLflow tracking server for the stack's experiments (off by default)."""
+
+    mlflow_tracking_server: bool = Field(
+        default=False, description="Declare an aws.sagemaker.MlflowTrackingServer"
+    )
+    mlflow_tracking_server_size: Literal["Small", "Medium", "Large"] = Field(
+        default="Small", description="The managed server's size"
+    )
+    mlflow_version: str = Field(
+        default="3.0", pattern=r"^\d+\.\d+(\.\d+)?$", description="MLflow version SageMaker runs"
+    )

@@ -27,6 +27,7 @@ from mlops.infra.config import (
 from mlops.infra.k8s.settings import (
     GPU_RESOURCE,
     LakeSettings,
+    MlflowSettings,
     MonitoringSettings,
     ServingSettings,
     TrainingSettings,
@@ -49,6 +50,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "serving": ServingSettings,
     "monitoring": MonitoringSettings,
     "lake": LakeSettings,
+    "mlflow": MlflowSettings,
 }
 
 
@@ -70,6 +72,7 @@ class K8sConfig(BaseModel):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
 
     @field_validator("image")
     @classmethod
@@ -85,6 +88,15 @@ class K8sConfig(BaseModel):
         if self.serving.model_uri and not self.lake.configured:
             raise ValueError(
                 "modelUri: the server reads it from the lake: set minioImage or irsaRoleArn"
+            )
+        if self.mlflow.enabled and not self.lake.configured:
+            raise ValueError(
+                "mlflow: MLflow keeps its artifacts in the lake: set minioImage or irsaRoleArn"
+            )
+        if self.mlflow.enabled and self.environment == "prod" and self.mlflow.backend == "sqlite":
+            raise ValueError(
+                "mlflowBackend: prod keeps MLflow in a database (mlflowBackend: database and"
+                " mlflowBackendSecret), not SQLite on one volume"
             )
         return self
 

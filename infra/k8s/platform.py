@@ -16,6 +16,7 @@ import pulumi
 from mlops.core.contracts import Env, K8sPlatformOutputs
 from mlops.infra.k8s.config import K8sConfig
 from mlops.infra.k8s.kserve import KServeModel
+from mlops.infra.k8s.mlflow import MlflowServer, MlflowServerArgs, mlflow_wiring
 from mlops.infra.k8s.model_server import ModelServer, ModelServerArgs
 from mlops.infra.k8s.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.k8s.namespace import MLNamespace, NamespaceArgs
@@ -45,6 +46,7 @@ class K8sPlatformArgs:
     monitoring: MonitoringArgs
     lake: ObjectStoreArgs | None = None
     kserve: bool = False
+    mlflow: MlflowServerArgs | None = None
     # What the platform exports as its ``platform`` output, as MLPlatform does; None (Args
     # built by hand) exports only the namespace and the service URL.
     platform: K8sPlatformOutputs | None = None
@@ -68,6 +70,10 @@ class K8sPlatformArgs:
                 labels=labels,
             )
             env.update(lake.env(lake_store(ns)))  # the ObjectStore's name: its Service's
+        mlflow = mlflow_wiring(  # the tracking server, and what the workloads need of it
+            config.mlflow, ns, lake, env, image=config.image, model_uri=serving.model_uri,
+            irsa_role_arn=lake_settings.irsa_role_arn, labels=labels,
+        )  # fmt: skip
         serving_env: dict[str, EnvValue] = {**env, Env.ENDPOINT_NAME: name}
         if serving.model_uri:
             serving_env[Env.MODEL_URI] = serving.model_uri
@@ -101,7 +107,8 @@ class K8sPlatformArgs:
                     labels=labels,
                 ),
                 name=workflow_template(ns),
-                model_name=config.project,
+                # MLflow's registered model when the stack runs MLflow (the server resolves it)
+                model_name=str(env.get(Env.REGISTERED_MODEL, config.project)),
                 primary_metric=training.primary_metric,
                 evaluation_margin=training.evaluation_margin,
             ),
@@ -119,13 +126,15 @@ class K8sPlatformArgs:
                 monitoring=monitoring,
                 labels=labels,
                 # The closed loop needs a model to compare with and a lake to read.
-                drift_image=config.image if serving.model_uri and lake is not None else "",
+                # (MLflow's @champion is a model too.)
+                drift_image=config.image if (serving.model_uri or mlflow) and lake else "",
                 drift_env={**serving_env, Env.DRIFT_THRESHOLD: str(monitoring.drift_threshold)},
                 retrain_workflow=workflow_template(ns),
                 kserve=serving.kserve,
             ),
             lake=lake,
             kserve=serving.kserve,
+            mlflow=mlflow,
             platform=platform_outputs(config, name, lake),
         )
 
@@ -160,6 +169,8 @@ class K8sPlatform(pulumi.ComponentResource):
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         if args.lake is not None:
             ObjectStore(lake_store(args.namespace.namespace), args.lake, after)
+        if args.mlflow is not None:
+            MlflowServer(f"{args.namespace.namespace}-mlflow", args.mlflow, after)
         self.workflow = LifecycleWorkflow(f"{name}-lifecycle", args.workflow, after)
         server = KServeModel if args.kserve else ModelServer
         self.server = server(args.monitoring.service, args.serving, after)

@@ -9,7 +9,8 @@ what it needs.
 from __future__ import annotations
 
 import json
-from typing import Any, Self
+import re
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -136,3 +137,66 @@ class LakeSettings(Section):
     def configured(self) -> bool:
         """Whether the stack has a lake (MinIO or S3)."""
         return bool(self.minio_image or self.irsa_role_arn)
+
+
+# MLflow's official image, by a pinned version tag: its digest cannot be resolved on the offline
+# machine this was built on. Pin it by digest where a registry is reachable (`docker buildx
+# imagetools inspect ghcr.io/mlflow/mlflow:v3.17.2-full`) and set mlflowImage to
+# repository@sha256:<digest>. The -full variant carries boto3 (artifacts in S3 or MinIO) and the
+# database drivers, per MLflow's docker/README (not checked offline).
+MLFLOW_IMAGE = "ghcr.io/mlflow/mlflow:v3.17.2-full"
+_PINNED_TAG = re.compile(r"^[\w.\-/:]+:v?\d+\.\d+\.\d+[\w.\-]*$")
+
+
+class MlflowSettings(Section):
+    """The MLflow tracking server and model registry (off unless ``mlflow: true``).
+
+    The backend store is SQLite on a volume (kind, dev: one replica) or a database whose URI
+    is read from a Secret created outside the program (prod); artifacts go to the lake.
+    """
+
+    enabled: bool = Field(default=False, alias="mlflow", description="Deploy MLflow and use it")
+    image: str = Field(
+        default=MLFLOW_IMAGE, alias="mlflowImage", description="By digest, or a pinned version tag"
+    )
+    backend: Literal["sqlite", "database"] = Field(
+        default="sqlite", alias="mlflowBackend", description="sqlite (a volume) or database"
+    )
+    backend_secret: str = Field(
+        default="",
+        alias="mlflowBackendSecret",
+        description="The Secret whose key 'uri' is the database URI",
+    )
+    database_port: int = Field(
+        default=5432, ge=1, le=65535, alias="mlflowDatabasePort", description="Egress to it"
+    )
+    storage: str = Field(default="5Gi", alias="mlflowStorage", description="SQLite's volume")
+    registered_model: str = Field(
+        default="", description="The registered model's name (default: the namespace)"
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _check_image(cls, value: str) -> str:
+        if not (DIGEST.match(value) or _PINNED_TAG.match(value)):
+            raise ValueError(
+                f"'{value}' is neither pinned by digest nor a version tag: use"
+                " repository@sha256:<digest> (or repository:vX.Y.Z)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> Self:
+        if self.backend == "database" and not self.backend_secret:
+            raise ValueError(
+                "mlflowBackendSecret: a database backend reads its URI from a Secret; name it"
+                " (create it with `kubectl create secret generic NAME --from-literal=uri=...`)"
+            )
+        if self.backend == "sqlite" and self.backend_secret:
+            raise ValueError("mlflowBackendSecret: only the database backend reads a Secret")
+        return self
+
+    @property
+    def by_digest(self) -> bool:
+        """Whether the image is pinned by digest (else by a version tag)."""
+        return bool(DIGEST.match(self.image))

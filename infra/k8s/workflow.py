@@ -50,7 +50,7 @@ STEP_ACCOUNT = "training"
 RUN = "{{workflow.name}}"  # one run's id: its outputs never overwrite another's
 DATASET_PARAMETER = "dataset-uri"
 LATEST_DATASET = "latest"  # the newest dataset version in the lake (scheduled retraining)
-REGISTRY = "lake"  # the run records in the lake (MLflow's registry replaces it)
+REGISTRY = "lake"  # the run records in the lake, unless the stack runs MLflow (its registry)
 
 
 def run_places() -> dict[str, str]:
@@ -112,9 +112,9 @@ def _step_env(args: WorkflowArgs, step: str) -> dict[str, EnvValue]:
             {"processing/model": places["model"], "processing/input/data": places["validated"]}
         )
         env[Env.STAGE_OUT] = _json({"processing/output": places["evaluation"].rsplit("/", 1)[0]})
-        env[Env.REGISTRY] = REGISTRY
+        env.setdefault(Env.REGISTRY, REGISTRY)  # mlflow_wiring set it to MLflow's
     elif step == "register":
-        env[Env.REGISTRY] = REGISTRY
+        env.setdefault(Env.REGISTRY, REGISTRY)  # mlflow_wiring set it to MLflow's
     return env
 
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
-from mlops.core.errors import UserError
 from mlops.pipelines.identity import RunInputs
-from mlops.pipelines.registry import new_record, track
 from mlops.templates.engine import Scaffold
 from mlops.templates.pack import validate_answers
 
@@ -73,37 +69,40 @@ def test_runs_are_recorded_listed_and_compared(project: Path, invoke) -> None:  
     assert run_ids[0] in unknown.output and "Retry later" not in unknown.output
 
 
-def test_mlflow_is_used_when_a_tracking_uri_is_configured(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    # mlflow itself is not installed here: a recording stand-in checks what we send it.
-    calls: list[tuple[str, object]] = []
-    fake = types.ModuleType("mlflow")
-    fake.set_tracking_uri = lambda uri: calls.append(("uri", uri))  # type: ignore[attr-defined]
+def test_pipeline_run_tracks_to_a_real_mlflow_server(  # type: ignore[no-untyped-def]
+    project: Path, invoke, mlflow_server, monkeypatch
+) -> None:
+    from mlops.composition.lifecycle import local_lake
+    from mlops.pipelines.adapters.mlflow import MODEL_ARTIFACT, MlflowApi
+    from mlops.pipelines.registry import list_runs
 
-    class Run:
-        def __enter__(self) -> None:
-            calls.append(("start", None))
-
-        def __exit__(self, *args: object) -> None:
-            calls.append(("end", None))
-
-    fake.start_run = lambda run_name: calls.append(("run", run_name)) or Run()  # type: ignore[attr-defined]
-    fake.log_params = lambda p: calls.append(("params", p))  # type: ignore[attr-defined]
-    fake.log_metrics = lambda m: calls.append(("metrics", m))  # type: ignore[attr-defined]
-    fake.set_tags = lambda t: calls.append(("tags", t))  # type: ignore[attr-defined]
-    record = new_record(
-        RunInputs("d" * 64, "c" * 64, "e" * 64, {"C": 1.0}, "scikit-learn==1.7.0", "roc_auc", 7),
-        {"roc_auc": 0.9, "confusion_matrix": [[1, 0], [0, 1]]},
-        "abc",
-        "s3://x",
-    )
-    assert track(record) is False  # no URI, no MLflow
-    monkeypatch.setitem(sys.modules, "mlflow", fake)
-    assert track(record, "http://127.0.0.1:5000") is True
-    assert ("uri", "http://127.0.0.1:5000") in calls and ("run", record.run_id) in calls
-    assert ("metrics", {"roc_auc": 0.9}) in calls and ("params", {"C": 1.0}) in calls
-    monkeypatch.setitem(sys.modules, "mlflow", None)
-    with pytest.raises(UserError, match="mlflow is not installed"):
-        track(record, "http://127.0.0.1:5000")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    run = invoke("pipeline", "run", "--project", str(project))
+    assert run.exit_code == 0, run.output
+    (record,) = list_runs(local_lake(project))
+    api = MlflowApi(mlflow_server.url)
+    experiment = api.call("GET", "experiments/get-by-name", query={"experiment_name": project.name})
+    found = api.call(
+        "POST",
+        "runs/search",
+        {"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 5},
+    )["runs"]
+    (tracked,) = found
+    data = tracked["data"]
+    tags = {t["key"]: t["value"] for t in data["tags"]}
+    assert tags["mlops.run_id"] == record.run_id
+    assert tags["mlops.dataset_sha256"] == record.dataset_sha256
+    assert tags["mlops.code_sha256"] == record.code_sha256 and tags["mlops.framework"]
+    metrics = {m["key"]: m["value"] for m in data["metrics"]}
+    assert metrics["roc_auc"] == pytest.approx(record.metrics["roc_auc"])
+    assert {p["key"] for p in data["params"]} == set(record.params)
+    model = api.download(tracked["info"]["artifact_uri"], MODEL_ARTIFACT)
+    assert model == local_lake(project).read_uri(record.artifact_uri)
+    # A tracking URI the REST tracker cannot use stops the run before anything runs.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///tmp/mlruns")
+    refused = invoke("pipeline", "run", "--project", str(project))
+    assert refused.exit_code == 2 and "over HTTP" in refused.output
+    assert len(list_runs(local_lake(project))) == 1
 
 
 def test_sagemaker_executor_starts_the_platforms_pipeline(

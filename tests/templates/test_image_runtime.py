@@ -47,9 +47,9 @@ from mlops.templates.source import wheel_bytes
 ROOT = REPO
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 RUNTIME = PYPROJECT["optional-dependencies"][RUNTIME_EXTRA]
-# Imported by the entry points' modules, but only where the image's environment asks for it:
-# mlflow when MLFLOW_TRACKING_URI is set (pipelines/registry.py; the image does not set it).
-OPTIONAL_IMPORTS = {"mlflow"}
+# Imported by the entry points' modules, but only where the image's environment asks for it.
+# None now: MLflow is reached over its REST API (pipelines/adapters/mlflow.py), not its package.
+OPTIONAL_IMPORTS: set[str] = set()
 PACKS = ("aws", "k8s")
 
 
