@@ -121,7 +121,7 @@ def test_resolve_champion_is_the_approved_versions_artifact(registry: MlflowRegi
 
 
 def test_the_serve_entry_point_resolves_a_models_uri(registry: MlflowRegistry, lake) -> None:  # type: ignore[no-untyped-def]
-    from mlops.pipelines.container import model_artifact_uri
+    from mlops.pipelines.adapters.mlflow import model_artifact_uri
 
     one = registry.register(candidate(lake, "roc_auc", 0.8), "img")
     registry.approve(one, 0.0)
