@@ -121,6 +121,18 @@ def gateway(
                 "picky": {"variants": [variant("primary", s["picky"].url)]},
                 "slow": {"variants": [variant("primary", s["slow"].url)]},
                 "elsewhere": {"variants": [variant("primary", "http://10.0.0.1:8080")]},
+                # A blue/green update in flight: the green fleet takes a quarter of requests.
+                "bg": {
+                    "variants": [variant("primary", s["blue"].url)],
+                    "canary": {
+                        "id": "update-1",
+                        "share": 0.25,
+                        "variants": [
+                            variant("primary", s["green"].url, 0.5),
+                            variant("challenger", s["broken"].url, 0.5),
+                        ],
+                    },
+                },
             }
         },
     )
@@ -184,6 +196,49 @@ def test_target_variant_is_always_honoured(client: Any) -> None:
         answer = client.invoke_endpoint(EndpointName="ab", Body=b"1", TargetVariant=target)
         assert json.loads(answer["Body"].read())["variant"] == target
         assert answer["InvokedProductionVariant"] == target
+
+
+def test_a_blue_green_update_sends_the_canary_share_and_counts_each_fleet_apart(
+    client: Any, gateway: tuple[str, Path]
+) -> None:
+    from mlops.composition.deploy import fleet_metrics
+
+    before = fleet_metrics(gateway[0], "bg") or {}
+    answered: Counter[str] = Counter()
+    failed = 0
+    total = 2000
+    for _ in range(total):
+        try:
+            answer = client.invoke_endpoint(EndpointName="bg", Body=b"1")
+        except client.exceptions.ModelError:
+            failed += 1  # only the green fleet's broken challenger fails
+            continue
+        answered[json.loads(answer["Body"].read())["variant"]] += 1
+    # A quarter goes to the green fleet, split there by its own weights.
+    assert abs((answered["green"] + failed) / total - 0.25) < 0.04, (answered, failed)
+    assert abs(failed / (answered["green"] + failed) - 0.5) < 0.1
+    figures = fleet_metrics(gateway[0], "bg")
+    assert figures is not None
+    live = figures["live"]["invocations"] - before.get("live", {}).get("invocations", 0)
+    green = figures["update-1"]["invocations"] - before.get("update-1", {}).get("invocations", 0)
+    assert live == answered["blue"] and green == answered["green"] + failed
+    assert figures["live"]["errors_5xx"] == 0
+    assert (
+        figures["update-1"]["errors_5xx"] - before.get("update-1", {}).get("errors_5xx", 0)
+        == failed
+    )
+    assert figures["live"]["p99_ms"] is not None
+    # A variant only the green fleet has is always reached when targeted.
+    for _ in range(20):
+        with pytest.raises(client.exceptions.ModelError):
+            client.invoke_endpoint(EndpointName="bg", Body=b"1", TargetVariant="challenger")
+
+
+def test_the_metrics_of_an_endpoint_without_traffic_are_empty(gateway: tuple[str, Path]) -> None:
+    from mlops.composition.deploy import fleet_metrics
+
+    assert fleet_metrics(gateway[0], "never-called") == {}
+    assert fleet_metrics("http://10.0.0.1:5000", "bg") is None  # never off loopback
 
 
 def test_inference_id_and_custom_attributes_reach_the_model(
@@ -393,6 +448,9 @@ def test_deploy_serves_the_artifact_through_invoke_endpoint(
         # The stack's endpoint config adds a challenger (30%) and a shadow: deploy again.
         arn = registry["endpoints"][endpoint]["variants"][0]["model_package_arn"]
         with (project / "Pulumi.local.yaml").open("a") as stack:
+            # As in the cloud: A/B and shadow variants need a realtime endpoint and a primary.
+            stack.write(f"  {name}:endpointType: realtime\n")
+            stack.write(f'  {name}:modelPackageArn: "{arn}"\n')
             stack.write(f'  {name}:challengerModelPackageArn: "{arn}"\n')
             stack.write(f"  {name}:challengerWeight: 0.3\n")
             stack.write(f'  {name}:shadowModelPackageArn: "{arn}"\n')
@@ -433,3 +491,50 @@ def test_deploy_refuses_two_names_and_cloud_stacks(invoke: Any) -> None:
     assert both.exit_code == 2 and "--version or --run, not both" in both.output
     cloud = invoke("deploy", "--stack", "prod")
     assert cloud.exit_code == 2 and "`pulumi up --stack prod`" in cloud.output
+
+
+def test_rollout_steps_follow_the_stack() -> None:
+    from mlops.composition.deploy import Rollout
+
+    assert Rollout(mode="canary", step=0.1).shares() == [0.1, 1.0]
+    assert Rollout(mode="linear", step=0.25).shares() == [0.25, 0.5, 0.75, 1.0]
+    assert Rollout(mode="linear", step=0.3).shares() == [0.3, 0.6, 0.9, 1.0]
+    assert Rollout(mode="all_at_once").shares() == [1.0]
+
+
+def test_rollout_is_read_from_the_stack_config() -> None:
+    from mlops.composition.deploy import Rollout
+    from mlops.infra.config import StackConfig
+
+    values = {
+        "aws:region": "us-east-1",
+        "p:endpointType": "realtime",
+        "p:rollout": "canary",
+        "p:rolloutStepPercent": 20,
+        "p:bakingMinutes": 2,
+        "p:endpointInstanceCount": 2,
+        "p:autoscalingMax": 3,
+        "p:errors5xxThreshold": 4,
+        "p:latencyP99Ms": 250,
+    }
+    rollout = Rollout.of(StackConfig.from_values("p", "local", values))
+    assert rollout == Rollout("canary", 0.2, 120.0, 4, 250, 2, 3)
+    assert Rollout.of(StackConfig.from_values("p", "local", values), bake_s=1.5).bake_s == 1.5
+
+
+@pytest.mark.parametrize(
+    ("figures", "fires"),
+    [
+        (None, False),
+        ({"invocations": 10, "errors_5xx": 1, "p99_ms": 5.0}, False),  # at the threshold
+        ({"invocations": 10, "errors_5xx": 2, "p99_ms": 5.0}, True),  # over it
+        ({"invocations": 12, "errors_5xx": 0, "p99_ms": 501.0}, True),  # slow
+        ({"invocations": 12, "errors_5xx": 0, "p99_ms": 500.0}, False),
+        ({"invocations": 9, "errors_5xx": 0, "p99_ms": 900.0}, False),  # too few answers yet
+    ],
+)
+def test_the_canary_alarms_are_the_stacks(figures: dict[str, Any] | None, fires: bool) -> None:
+    from mlops.composition.deploy import Rollout, canary_alarm
+
+    rollout = Rollout(errors_5xx=1, latency_p99_ms=500)
+    assert (canary_alarm(figures, rollout) is not None) is fires
