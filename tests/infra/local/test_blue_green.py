@@ -67,10 +67,10 @@ def test_a_broken_canary_rolls_back_and_the_old_model_answers_throughout(
     assert invoke("local", "up", "--project", str(project)).exit_code == 0
     green: set[int] = set()
     try:
-        trained = invoke("pipeline", "run", "--project", str(project), "--approve")
-        assert trained.exit_code == 0, trained.output
-        first = invoke("deploy", "--project", str(project))
+        # Train, approve and deploy in one command.
+        first = invoke("pipeline", "run", "--project", str(project), "--approve", "--deploy")
         assert first.exit_code == 0, first.output
+        assert "InService" in first.output and "deployed to 1 variant(s)" in first.output
         endpoint = lifecycle_for(project).platform.serving_endpoint
         blue = pids(project, endpoint)
         url = localmode.require_state(project).endpoint
@@ -153,3 +153,24 @@ def test_a_broken_canary_rolls_back_and_the_old_model_answers_throughout(
     finally:
         down = invoke("local", "down", "--project", str(project))
     assert not any(running(p) for p in green), down.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "--deploy deploys the model this run approves: add --approve"),
+        (("--approve", "--executor", "sagemaker"), "--deploy deploys to the local stack"),
+    ],
+)
+def test_pipeline_run_deploy_needs_an_approval_on_the_local_stack(
+    tmp_path: Path, invoke: Any, args: tuple[str, ...], message: str
+) -> None:
+    from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
+
+    project = tmp_path / "churn"
+    Scaffold(
+        validate_answers({"name": "churn", "environments": "dev", "ci": "none"}), project, git=False
+    ).run()
+    refused = invoke("pipeline", "run", "--project", str(project), "--deploy", *args)
+    assert refused.exit_code == 2 and message in refused.output, refused.output
