@@ -481,7 +481,7 @@ class RuntimeGateway:
             )
         headers = {v: str(environ[k]) for k, v in FORWARDED.items() if environ.get(k)}
         for shadow in deployment.shadows:
-            self._copy(shadow, body, headers)
+            self._copy(endpoint, shadow, body, headers)
         return self._forward(endpoint, region, variant, body, headers, fleet)
 
     @staticmethod
@@ -593,8 +593,12 @@ class RuntimeGateway:
         )
         return _error(424, "ModelError", message, {**fields, "LogStreamArn": stream})
 
-    def _copy(self, shadow: Variant, body: bytes, headers: dict[str, str]) -> None:
-        """Send a copy to ``shadow`` off the request path; its answer is dropped."""
+    def _copy(self, endpoint: str, shadow: Variant, body: bytes, headers: dict[str, str]) -> None:
+        """Send a copy to ``shadow`` off the request path; its answer is dropped.
+
+        Its figures are kept as the fleet ``shadow-<variant>`` (SageMaker reports a shadow
+        variant's own metrics too).
+        """
         server = self._server(shadow)
         if server is None:
             return
@@ -603,12 +607,16 @@ class RuntimeGateway:
             return
 
         def send() -> None:
+            started = time.perf_counter()
+            status: int | None = None
             try:
-                self.pool.post(server, body, headers, self.timeout)
+                status = self.pool.post(server, body, headers, self.timeout)[0]
             except OSError as exc:
                 _log.warning("shadow variant %s did not answer: %s", shadow.name, exc)
             finally:
                 self._shadow_pending.release()
+                latency = (time.perf_counter() - started) * 1000
+                self.metrics.record(endpoint, f"shadow-{shadow.name}", status, latency)
 
         self.shadows.submit(send)
 

@@ -165,7 +165,7 @@ def error(exc: pytest.ExceptionInfo[ClientError]) -> dict[str, Any]:
 
 
 def test_invocations_are_split_by_weight_and_copied_to_the_shadow(
-    client: Any, servers: dict[str, Recorder]
+    client: Any, servers: dict[str, Recorder], gateway: tuple[str, Path]
 ) -> None:
     before = {name: r.count() for name, r in servers.items()}
     invoked: Counter[str] = Counter()
@@ -187,6 +187,11 @@ def test_invocations_are_split_by_weight_and_copied_to_the_shadow(
     while servers["shadow"].count() - before["shadow"] < total and time.monotonic() < deadline:
         time.sleep(0.05)
     assert servers["shadow"].count() - before["shadow"] == total  # a copy of every request
+    # The gateway's figures for the shadow count every copy too (none lost, none refused).
+    from mlops.composition.deploy import fleet_metrics
+
+    shadow = (fleet_metrics(gateway[0], "ab") or {}).get("shadow-shadow", {})
+    assert shadow.get("invocations", 0) >= total and shadow.get("errors_5xx") == 0
     bodies = {r["body"] for r in servers["shadow"].requests[-total:]}
     assert b"0,1,2,3" in bodies and f"{total - 1},1,2,3".encode() in bodies
 
