@@ -663,6 +663,62 @@ def _error(status: int, code: str, message: str, fields: dict[str, Any] | None =
     return _json(status, {"message": message, **(fields or {})}, [("x-amzn-ErrorType", code)])
 
 
+def _keep_alive_handler() -> type:
+    """Moto's request handler, keeping ``InvokeEndpoint`` connections open (HTTP/1.1).
+
+    Werkzeug's development server closes every connection after one answer, so each
+    ``invoke_endpoint`` of a client would pay a new TCP connection (and the next request a
+    client pipelines on it is drained and lost). An invocation with a ``Content-Length`` body is
+    answered here instead, framed by its length, and the connection stays open for the
+    client's next request; every other request is werkzeug's as before.
+    """
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveHandler(MotoRequestHandler):
+        timeout = 75  # an idle keep-alive connection is closed after this (seconds)
+
+        def setup(self) -> None:
+            super().setup()  # headers and body go out in two writes: no Nagle stall between
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def run_wsgi(self) -> None:
+            framed = "Transfer-Encoding" not in self.headers and "Expect" not in self.headers
+            if not (self.command == "POST" and framed and INVOKE_PATH.match(self.path)):
+                super().run_wsgi()
+                return
+            environ = self.make_environ()
+            answered: list[Any] = []
+            written: list[bytes] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> Any:
+                answered[:] = [status, headers]
+                return written.append
+
+            try:
+                chunks = list(self.server.app(environ, start_response))
+                body = b"".join(written + chunks)
+                status, headers = answered
+            except Exception:
+                _log.exception("InvokeEndpoint failed in the gateway")
+                self.close_connection = True
+                status, headers = "500 Internal Server Error", [("Connection", "close")]
+                body = b'{"message": "the runtime gateway failed; see its log"}'
+
+            code, _, reason = status.partition(" ")
+            self.send_response(int(code), reason)
+            for key, value in headers:
+                if key.lower() != "content-length":
+                    self.send_header(key, value)  # `Connection: close` ends the connection
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_request(self, *_: Any) -> None:
+            pass  # one line per invocation would flood the endpoint's log
+
+    return KeepAliveHandler
+
+
 class EmbeddedServer:
     """moto on loopback with the runtime gateway in front: the embedded AWS endpoint.
 
@@ -677,18 +733,14 @@ class EmbeddedServer:
 
     def start(self) -> EmbeddedServer:
         """Serve on a background thread; returns once it listens."""
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         self.gateway = RuntimeGateway(
             DomainDispatcherApplication(create_backend_app), self.registry, **self.options
         )
         self._server = make_server(
-            self.host, self.port, self.gateway, True, request_handler=MotoRequestHandler
+            self.host, self.port, self.gateway, True, request_handler=_keep_alive_handler()
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

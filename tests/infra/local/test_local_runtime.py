@@ -543,3 +543,30 @@ def test_the_canary_alarms_are_the_stacks(figures: dict[str, Any] | None, fires:
 
     rollout = Rollout(errors_5xx=1, latency_p99_ms=500)
     assert (canary_alarm(figures, rollout) is not None) is fires
+
+
+def test_invocations_keep_their_connection_open(gateway: tuple[str, Path]) -> None:
+    """One connection answers invocation after invocation (werkzeug alone closes each)."""
+    import http.client
+
+    host, port = gateway[0].removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        for _ in range(3):
+            conn.request(
+                "POST",
+                "/endpoints/ab/invocations",
+                b"1",
+                {"Content-Type": "text/csv", "X-Amzn-SageMaker-Target-Variant": "blue"},
+            )
+            answer = conn.getresponse()
+            assert answer.status == 200 and json.loads(answer.read()) == {"variant": "blue"}
+            assert answer.getheader("Connection") is None and not answer.will_close
+        first = conn.sock
+        conn.request("POST", "/endpoints/ab/invocations", b"1", {"Content-Type": "text/csv"})
+        conn.getresponse().read()
+        assert conn.sock is first  # the same socket all along
+        conn.request("GET", "/_mlops/runtime/metrics/ab")  # anything else: werkzeug's, closed
+        assert conn.getresponse().will_close
+    finally:
+        conn.close()
