@@ -252,8 +252,10 @@ def main() -> None:
                 break
             time.sleep(0.2)
         answered_by_shadow = seen.get("shadow", 0) + targeted["variants"].get("shadow", 0)
+        dropped = shadow.get("dropped", 0) - before.get("dropped", 0)
         print(
-            f"shadow: {copies} copies of {expected} requests, answered {answered_by_shadow}:"
+            f"shadow: {copies} copies of {expected} requests ({dropped} dropped), answered"
+            f" {answered_by_shadow}:"
             f" {'PASS' if copies == expected and answered_by_shadow == 0 else 'FAIL'}"
         )
     finally:

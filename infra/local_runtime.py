@@ -62,7 +62,9 @@ LIVE = "live"  # the fleet key of the endpoint's serving (blue) fleet in the met
 LATENCY_SAMPLES = 4096  # the latest latencies kept per fleet, for its p99
 METRIC_FLEETS = 64  # fleets whose figures are kept (the oldest are forgotten)
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")  # endpoint and variant names
-SHADOW_PENDING = 256  # copies waiting for a slow shadow beyond this are dropped (and counted)
+# Copies waiting for a slow shadow are bounded by their bytes: beyond this they are dropped
+# (and counted, as the shadow fleet's ``dropped``), never held without limit.
+SHADOW_PENDING_BYTES = 64 * 1024 * 1024
 
 _log = logging.getLogger(__name__)
 
@@ -364,16 +366,29 @@ class FleetMetrics:
         self._lock = threading.Lock()
         self._fleets: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def record(self, endpoint: str, fleet: str, status: int | None, latency_ms: float) -> None:
-        """Count one invocation; ``status`` is the model's (None: it did not answer)."""
+    def record(
+        self,
+        endpoint: str,
+        fleet: str,
+        status: int | None,
+        latency_ms: float,
+        dropped: bool = False,
+    ) -> None:
+        """Count one invocation; ``status`` is the model's (None: it did not answer).
+
+        ``dropped``: a shadow's copy that was never sent (too much was waiting for it).
+        """
         with self._lock:
             figures = self._fleets.get((endpoint, fleet))
             if figures is None:
                 if len(self._fleets) >= METRIC_FLEETS:
                     del self._fleets[next(iter(self._fleets))]
-                figures = {"invocations": 0, "errors_5xx": 0, "errors_4xx": 0}
+                figures = {"invocations": 0, "errors_5xx": 0, "errors_4xx": 0, "dropped": 0}
                 figures["latency"] = deque(maxlen=LATENCY_SAMPLES)
                 self._fleets[(endpoint, fleet)] = figures
+            if dropped:
+                figures["dropped"] += 1
+                return
             figures["invocations"] += 1
             if status is None or status >= 500:
                 figures["errors_5xx"] += 1
@@ -423,7 +438,8 @@ class RuntimeGateway:
         self._rng_lock = threading.Lock()
         self.pool = _Pool()
         self.shadows = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shadow")
-        self._shadow_pending = threading.BoundedSemaphore(SHADOW_PENDING)
+        self._shadow_lock = threading.Lock()
+        self._shadow_bytes = 0
         self.shadow_dropped = 0
         self.metrics = FleetMetrics()
 
@@ -602,9 +618,13 @@ class RuntimeGateway:
         server = self._server(shadow)
         if server is None:
             return
-        if not self._shadow_pending.acquire(blocking=False):
-            self.shadow_dropped += 1
-            return
+        cost = len(body) + 1024  # its headers and bookkeeping too
+        with self._shadow_lock:
+            if self._shadow_bytes + cost > SHADOW_PENDING_BYTES:
+                self.shadow_dropped += 1
+                self.metrics.record(endpoint, f"shadow-{shadow.name}", None, 0.0, dropped=True)
+                return
+            self._shadow_bytes += cost
 
         def send() -> None:
             started = time.perf_counter()
@@ -614,7 +634,8 @@ class RuntimeGateway:
             except OSError as exc:
                 _log.warning("shadow variant %s did not answer: %s", shadow.name, exc)
             finally:
-                self._shadow_pending.release()
+                with self._shadow_lock:
+                    self._shadow_bytes -= cost
                 latency = (time.perf_counter() - started) * 1000
                 self.metrics.record(endpoint, f"shadow-{shadow.name}", status, latency)
 

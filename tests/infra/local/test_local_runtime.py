@@ -121,6 +121,12 @@ def gateway(
                 "picky": {"variants": [variant("primary", s["picky"].url)]},
                 "slow": {"variants": [variant("primary", s["slow"].url)]},
                 "elsewhere": {"variants": [variant("primary", "http://10.0.0.1:8080")]},
+                "slowshadow": {
+                    "variants": [
+                        variant("primary", s["blue"].url),
+                        variant("shadow", s["slow"].url, shadow=True),
+                    ]
+                },
                 # A blue/green update in flight: the green fleet takes a quarter of requests.
                 "bg": {
                     "variants": [variant("primary", s["blue"].url)],
@@ -570,3 +576,23 @@ def test_invocations_keep_their_connection_open(gateway: tuple[str, Path]) -> No
         assert conn.getresponse().will_close
     finally:
         conn.close()
+
+
+def test_copies_a_slow_shadow_cannot_take_are_dropped_and_counted(
+    client: Any, gateway: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops.composition.deploy import fleet_metrics
+    from mlops.infra import local_runtime
+
+    # Room for two copies waiting on the slow shadow (1.5 s each); the rest are dropped.
+    monkeypatch.setattr(local_runtime, "SHADOW_PENDING_BYTES", 2 * (1 + 1024))
+    for _ in range(10):
+        answer = client.invoke_endpoint(EndpointName="slowshadow", Body=b"1")
+        assert json.loads(answer["Body"].read()) == {"variant": "blue"}  # never waits for it
+    figures = (fleet_metrics(gateway[0], "slowshadow") or {})["shadow-shadow"]
+    assert figures["dropped"] == 8
+    deadline = time.monotonic() + 10
+    while figures["invocations"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        figures = (fleet_metrics(gateway[0], "slowshadow") or {})["shadow-shadow"]
+    assert figures["invocations"] == 2  # sent (and timed out: this gateway waits 1 s)
