@@ -240,6 +240,7 @@ def deploy(
                 _blue_green(project, state.endpoint, endpoint, previous, entries, rollout, say)
             _recreate_endpoint(sagemaker, endpoint, config_name)
         except BaseException:
+            _drop_canary(project, endpoint)  # the gateway never routes to servers stopped here
             for server in started:
                 _stop(project, server, lambda _: None)
             raise
@@ -306,14 +307,23 @@ def _blue_green(
             if reason is not None:
                 raise RolledBack(endpoint, reason, serving)
     except BaseException:
-        document = _registry(path)
-        entry = document.get("endpoints", {}).get(endpoint)
-        if isinstance(entry, dict):
-            entry.pop("canary", None)
-            write_registry(path, document)
-            time.sleep(DRAIN_S)  # requests already routed to the green fleet finish
+        _drop_canary(project, endpoint)
         say(f"rolled back: {endpoint} serves {serving} as before")
         raise
+
+
+def _drop_canary(project: Path, endpoint: str) -> None:
+    """Take an update's green fleet out of the gateway's routing, if one is there."""
+    path = registry_file(project)
+    try:
+        document = _registry(path)
+    except UserError:  # unreadable: the gateway routes nothing from it anyway
+        return
+    entry = document.get("endpoints", {}).get(endpoint)
+    if isinstance(entry, dict) and "canary" in entry:
+        del entry["canary"]
+        write_registry(path, document)
+        time.sleep(DRAIN_S)  # requests already routed to the green fleet finish
 
 
 def _bake(
@@ -417,7 +427,8 @@ def stop_all(project: Path, say: Say = print) -> int:
     endpoints = document.get("endpoints", {})
     stopped = 0
     for entry in endpoints.values() if isinstance(endpoints, dict) else ():
-        for server in _servers(entry):
+        canary = entry.get("canary") if isinstance(entry, dict) else None
+        for server in _servers(entry) + _servers(canary):  # an update's new servers too
             stopped += _stop(project, server, say)
     path.unlink(missing_ok=True)
     return stopped
