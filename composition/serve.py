@@ -194,3 +194,38 @@ def start_background(
         command, mlops / "serve-ready", mlops / "serve.log", "mlops serve", timeout
     )
     return url
+
+
+def stop(project: Path, say: Say = print) -> bool:
+    """Stop the server ``mlops serve`` recorded for this project; whether one was stopped.
+
+    Only a process verified as that server (its pid, start time and an ``mlops ... serve``
+    command line) is signalled; a record naming anything else is cleared, nothing signalled.
+
+    Raises:
+        UserError: local mode is down.
+    """
+    from mlops.core.process import verified
+    from mlops.infra import localmode
+
+    with localmode.exclusive(project, 30.0):
+        state = localmode.require_state(project)
+        serving = dict(state.serving)
+        if not serving:
+            say("no model server from `mlops serve` is recorded for this project")
+            return False
+        pid, started = serving.get("pid"), serving.get("started")
+        ours = (
+            isinstance(pid, int)
+            and isinstance(started, int)
+            and started > 0
+            and verified(pid, started, "mlops", "serve")
+        )
+        localmode.stop_server(state, say)
+        localmode.save_state(project, state)
+    if not ours:
+        say(
+            f"the recorded model server (pid {pid}) is no longer the one `mlops serve` started:"
+            " nothing signalled; the record is cleared"
+        )
+    return bool(ours)

@@ -10,6 +10,7 @@ Only the CLI maps these to exit codes; everything else raises them::
     │   ├── DataError           input data is unreadable or breaks its contract
     │   └── ProjectCodeError    the project's own train module raised
     ├── GateBlocked             a candidate model did not beat the approved one
+    ├── RolledBack              a blue/green update failed its canary; the old model serves
     ├── AwsCallFailed           an AWS call kept failing after retries
     ├── TemplateError           a template pack is broken (a bug in the pack, not the user)
     └── ExternalToolError       a required external program is missing or failed
@@ -152,6 +153,23 @@ class GateBlocked(MlopsError):
                 f" ({approved:.4f}) by {margin}"
             )
         super().__init__(f"{reason}; it stays registered but unapproved")
+
+
+class RolledBack(MlopsError):
+    """A blue/green update of an endpoint was rolled back; its old servers still answer.
+
+    Args:
+        endpoint: the endpoint.
+        reason: why (the alarm that fired, or the new servers that did not come up).
+        serving: what the endpoint still serves.
+    """
+
+    def __init__(self, endpoint: str, reason: str, serving: str) -> None:
+        self.endpoint, self.reason = endpoint, reason
+        super().__init__(
+            f"the update of endpoint {endpoint} was rolled back: {reason}; it still serves"
+            f" {serving}"
+        )
 
 
 class BacktestBlocked(MlopsError):

@@ -76,6 +76,9 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
         "endpoint_type": "serverless",
         "endpoint_instance_count": 1,
         "rollout": "all_at_once",
+        # `mlops deploy` bakes each blue/green step on this machine: none unless the stack
+        # file says so (or `--bake-seconds`).
+        "baking_minutes": 0,
         "capture_sampling_percent": 100,
         "log_retention_days": 1,
         "invocation_drop_alarm": False,

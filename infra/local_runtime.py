@@ -9,6 +9,10 @@ request goes to moto as before. It follows SageMaker's contract as documented fo
 
 - production variants are chosen by weight; ``TargetVariant`` picks one by name;
 - a shadow variant gets a copy of every request, off the request path; its answer is dropped;
+- during a blue/green update (``UpdateEndpoint``) an entry's ``canary`` fleet takes its share of
+  the traffic; per fleet the gateway counts invocations, the model's 5XX errors and its latency,
+  which ``mlops deploy`` reads (``GET /_mlops/runtime/metrics/<endpoint>``) to roll the update
+  forward or back, as the stack's rollback alarms would;
 - ``InferenceId`` and ``CustomAttributes`` go to the model server in SageMaker's headers; the
   answer names the variant in ``x-Amzn-Invoked-Production-Variant``;
 - errors have SageMaker's shapes, so boto3 raises what it raises against AWS: ``ValidationError``
@@ -36,6 +40,7 @@ import stat
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,8 +56,15 @@ TIMEOUT_S = 60.0  # a model container must answer within 60 s
 ACCOUNT = "123456789012"  # moto's account
 REGISTRY_LIMIT = 1 << 20
 INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+METRICS_PATH = re.compile(r"^/_mlops/runtime/metrics/([^/]+)$")
+CANARY_ID = re.compile(r"^[a-zA-Z0-9-]{1,64}$")
+LIVE = "live"  # the fleet key of the endpoint's serving (blue) fleet in the metrics
+LATENCY_SAMPLES = 4096  # the latest latencies kept per fleet, for its p99
+METRIC_FLEETS = 64  # fleets whose figures are kept (the oldest are forgotten)
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")  # endpoint and variant names
-SHADOW_PENDING = 256  # copies waiting for a slow shadow beyond this are dropped (and counted)
+# Copies waiting for a slow shadow are bounded by their bytes: beyond this they are dropped
+# (and counted, as the shadow fleet's ``dropped``), never held without limit.
+SHADOW_PENDING_BYTES = 64 * 1024 * 1024
 
 _log = logging.getLogger(__name__)
 
@@ -100,10 +112,21 @@ class Variant:
 
 @dataclass(frozen=True)
 class Deployment:
-    """A deployed endpoint: its production variants and its shadows."""
+    """A deployed endpoint: its production variants and its shadows.
+
+    Attributes:
+        endpoint: the endpoint's name.
+        variants: the serving (blue) fleet's variants.
+        canary: during a blue/green update, the new (green) fleet's variants.
+        canary_share: the share of requests the green fleet takes, in [0, 1].
+        canary_id: names the update in the gateway's metrics.
+    """
 
     endpoint: str
     variants: tuple[Variant, ...]
+    canary: tuple[Variant, ...] = ()
+    canary_share: float = 0.0
+    canary_id: str = ""
 
     @property
     def production(self) -> tuple[Variant, ...]:
@@ -149,8 +172,26 @@ def parse_registry(values: object) -> dict[str, Deployment]:
             continue
         parsed = [_variant(v) for v in variants]
         if parsed and all(v is not None for v in parsed):
-            found[name] = Deployment(name, tuple(v for v in parsed if v is not None))
+            fleet, share, update = _canary(entry.get("canary"))
+            found[name] = Deployment(
+                name, tuple(v for v in parsed if v is not None), fleet, share, update
+            )
     return found
+
+
+def _canary(values: object) -> tuple[tuple[Variant, ...], float, str]:
+    """A blue/green update's green fleet, share and id; a malformed one is no update."""
+    if not isinstance(values, dict):
+        return (), 0.0, ""
+    share, update, variants = values.get("share"), values.get("id"), values.get("variants")
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        return (), 0.0, ""
+    if not (isinstance(update, str) and CANARY_ID.match(update) and isinstance(variants, list)):
+        return (), 0.0, ""
+    parsed = [_variant(v) for v in variants]
+    if not parsed or any(v is None for v in parsed):
+        return (), 0.0, ""
+    return tuple(v for v in parsed if v is not None), float(share), update
 
 
 def _variant(values: object) -> Variant | None:
@@ -313,6 +354,62 @@ class _Answer:
     body: bytes
 
 
+class FleetMetrics:
+    """Per endpoint and fleet: invocations, the model's 4XX and 5XX errors, its latency.
+
+    What SageMaker reports to CloudWatch per variant (``Invocations``,
+    ``Invocation5XXErrors``, ``Invocation4XXErrors``, ``ModelLatency``), kept in memory for the
+    fleets of the latest updates, so a blue/green update can be watched.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fleets: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def record(
+        self,
+        endpoint: str,
+        fleet: str,
+        status: int | None,
+        latency_ms: float,
+        dropped: bool = False,
+    ) -> None:
+        """Count one invocation; ``status`` is the model's (None: it did not answer).
+
+        ``dropped``: a shadow's copy that was never sent (too much was waiting for it).
+        """
+        with self._lock:
+            figures = self._fleets.get((endpoint, fleet))
+            if figures is None:
+                if len(self._fleets) >= METRIC_FLEETS:
+                    del self._fleets[next(iter(self._fleets))]
+                figures = {"invocations": 0, "errors_5xx": 0, "errors_4xx": 0, "dropped": 0}
+                figures["latency"] = deque(maxlen=LATENCY_SAMPLES)
+                self._fleets[(endpoint, fleet)] = figures
+            if dropped:
+                figures["dropped"] += 1
+                return
+            figures["invocations"] += 1
+            if status is None or status >= 500:
+                figures["errors_5xx"] += 1
+            elif status >= 400:
+                figures["errors_4xx"] += 1
+            if status is not None:
+                figures["latency"].append(latency_ms)
+
+    def of(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        """The endpoint's figures per fleet: counts and ``p99_ms`` (None before any answer)."""
+        with self._lock:
+            fleets = {f: dict(v) for (e, f), v in self._fleets.items() if e == endpoint}
+        shown = {}
+        for fleet, figures in fleets.items():
+            latency = sorted(figures.pop("latency"))
+            index = max(0, -(-len(latency) * 99 // 100) - 1)  # nearest rank
+            figures["p99_ms"] = round(latency[index], 3) if latency else None
+            shown[fleet] = figures
+        return shown
+
+
 class RuntimeGateway:
     """WSGI middleware: ``InvokeEndpoint`` of a deployed endpoint reaches its model servers.
 
@@ -341,8 +438,10 @@ class RuntimeGateway:
         self._rng_lock = threading.Lock()
         self.pool = _Pool()
         self.shadows = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shadow")
-        self._shadow_pending = threading.BoundedSemaphore(SHADOW_PENDING)
+        self._shadow_lock = threading.Lock()
+        self._shadow_bytes = 0
         self.shadow_dropped = 0
+        self.metrics = FleetMetrics()
 
     def close(self) -> None:
         """Let shadow copies in flight finish; close the connections to the model servers."""
@@ -351,7 +450,13 @@ class RuntimeGateway:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Answer ``InvokeEndpoint``; hand everything else to moto."""
-        match = INVOKE_PATH.match(str(environ.get("PATH_INFO", "")))
+        path = str(environ.get("PATH_INFO", ""))
+        metrics = METRICS_PATH.match(path)
+        if environ.get("REQUEST_METHOD") == "GET" and metrics is not None:
+            answer = _json(200, self.metrics.of(metrics.group(1)), [])
+            start_response("200 OK", [*answer.headers, ("Content-Length", str(len(answer.body)))])
+            return [answer.body]
+        match = INVOKE_PATH.match(path)
         if environ.get("REQUEST_METHOD") != "POST" or match is None or not _runtime(environ):
             passed: Iterable[bytes] = self.app(environ, start_response)
             return passed
@@ -381,9 +486,9 @@ class RuntimeGateway:
                 400, "ValidationError", f"Endpoint {endpoint} of account {self.account} not found."
             )
         target = str(environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT", ""))
-        variant = self._choose(deployment, target)
+        fleet, variant = self._route(deployment, target)
         if variant is None:
-            names = ", ".join(v.name for v in deployment.production)
+            names = ", ".join(sorted({v.name for v in self._fleets(deployment) if not v.shadow}))
             return _error(
                 400,
                 "ValidationError",
@@ -392,11 +497,34 @@ class RuntimeGateway:
             )
         headers = {v: str(environ[k]) for k, v in FORWARDED.items() if environ.get(k)}
         for shadow in deployment.shadows:
-            self._copy(shadow, body, headers)
-        return self._forward(endpoint, region, variant, body, headers)
+            self._copy(endpoint, shadow, body, headers)
+        return self._forward(endpoint, region, variant, body, headers, fleet)
 
-    def _choose(self, deployment: Deployment, target: str) -> Variant | None:
-        production = deployment.production
+    @staticmethod
+    def _fleets(deployment: Deployment) -> tuple[Variant, ...]:
+        return deployment.variants + deployment.canary
+
+    def _route(self, deployment: Deployment, target: str) -> tuple[str, Variant | None]:
+        """The fleet (``live`` or the update's id) and the variant that answer a request.
+
+        During a blue/green update the green fleet takes its share of requests; a
+        ``TargetVariant`` only one fleet has is always sent to that fleet.
+        """
+        blue = deployment.production
+        green = tuple(v for v in deployment.canary if not v.shadow)
+        use_green = False
+        if green:
+            with self._rng_lock:
+                use_green = self.rng.random() < deployment.canary_share
+        if target and green:
+            in_blue = any(v.name == target for v in blue)
+            in_green = any(v.name == target for v in green)
+            use_green = in_green and (use_green or not in_blue)
+        if use_green:
+            return deployment.canary_id, self._choose(green, target)
+        return LIVE, self._choose(blue, target)
+
+    def _choose(self, production: tuple[Variant, ...], target: str) -> Variant | None:
         if target:
             return next((v for v in production if v.name == target), None)
         if not production:
@@ -414,7 +542,13 @@ class RuntimeGateway:
             return self.rng.choice(variant.servers)
 
     def _forward(
-        self, endpoint: str, region: str, variant: Variant, body: bytes, headers: dict[str, str]
+        self,
+        endpoint: str,
+        region: str,
+        variant: Variant,
+        body: bytes,
+        headers: dict[str, str],
+        fleet: str = LIVE,
     ) -> _Answer:
         server = self._server(variant)
         if server is None:
@@ -424,9 +558,11 @@ class RuntimeGateway:
                 f"Variant {variant.name} of endpoint {endpoint} has no model server on this"
                 " machine: run `mlops deploy` again.",
             )
+        started = time.perf_counter()
         try:
             status, answer, data = self.pool.post(server, body, headers, self.timeout)
         except TimeoutError:
+            self.metrics.record(endpoint, fleet, None, 0.0)
             return self._model_error(
                 endpoint,
                 region,
@@ -436,12 +572,14 @@ class RuntimeGateway:
                 {},
             )
         except OSError:
+            self.metrics.record(endpoint, fleet, None, 0.0)
             return _error(
                 503,
                 "ServiceUnavailable",
                 f"The model server of variant {variant.name} at http://{server[0]}:{server[1]}"
                 " does not answer: run `mlops deploy` again.",
             )
+        self.metrics.record(endpoint, fleet, status, (time.perf_counter() - started) * 1000)
         if status >= 400:
             original = data.decode("utf-8", errors="replace")
             kind = "client" if status < 500 else "server"
@@ -471,22 +609,35 @@ class RuntimeGateway:
         )
         return _error(424, "ModelError", message, {**fields, "LogStreamArn": stream})
 
-    def _copy(self, shadow: Variant, body: bytes, headers: dict[str, str]) -> None:
-        """Send a copy to ``shadow`` off the request path; its answer is dropped."""
+    def _copy(self, endpoint: str, shadow: Variant, body: bytes, headers: dict[str, str]) -> None:
+        """Send a copy to ``shadow`` off the request path; its answer is dropped.
+
+        Its figures are kept as the fleet ``shadow-<variant>`` (SageMaker reports a shadow
+        variant's own metrics too).
+        """
         server = self._server(shadow)
         if server is None:
             return
-        if not self._shadow_pending.acquire(blocking=False):
-            self.shadow_dropped += 1
-            return
+        cost = len(body) + 1024  # its headers and bookkeeping too
+        with self._shadow_lock:
+            if self._shadow_bytes + cost > SHADOW_PENDING_BYTES:
+                self.shadow_dropped += 1
+                self.metrics.record(endpoint, f"shadow-{shadow.name}", None, 0.0, dropped=True)
+                return
+            self._shadow_bytes += cost
 
         def send() -> None:
+            started = time.perf_counter()
+            status: int | None = None
             try:
-                self.pool.post(server, body, headers, self.timeout)
+                status = self.pool.post(server, body, headers, self.timeout)[0]
             except OSError as exc:
                 _log.warning("shadow variant %s did not answer: %s", shadow.name, exc)
             finally:
-                self._shadow_pending.release()
+                with self._shadow_lock:
+                    self._shadow_bytes -= cost
+                latency = (time.perf_counter() - started) * 1000
+                self.metrics.record(endpoint, f"shadow-{shadow.name}", status, latency)
 
         self.shadows.submit(send)
 
@@ -533,6 +684,62 @@ def _error(status: int, code: str, message: str, fields: dict[str, Any] | None =
     return _json(status, {"message": message, **(fields or {})}, [("x-amzn-ErrorType", code)])
 
 
+def _keep_alive_handler() -> type:
+    """Moto's request handler, keeping ``InvokeEndpoint`` connections open (HTTP/1.1).
+
+    Werkzeug's development server closes every connection after one answer, so each
+    ``invoke_endpoint`` of a client would pay a new TCP connection (and the next request a
+    client pipelines on it is drained and lost). An invocation with a ``Content-Length`` body is
+    answered here instead, framed by its length, and the connection stays open for the
+    client's next request; every other request is werkzeug's as before.
+    """
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveHandler(MotoRequestHandler):
+        timeout = 75  # an idle keep-alive connection is closed after this (seconds)
+
+        def setup(self) -> None:
+            super().setup()  # headers and body go out in two writes: no Nagle stall between
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def run_wsgi(self) -> None:
+            framed = "Transfer-Encoding" not in self.headers and "Expect" not in self.headers
+            if not (self.command == "POST" and framed and INVOKE_PATH.match(self.path)):
+                super().run_wsgi()
+                return
+            environ = self.make_environ()
+            answered: list[Any] = []
+            written: list[bytes] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> Any:
+                answered[:] = [status, headers]
+                return written.append
+
+            try:
+                chunks = list(self.server.app(environ, start_response))
+                body = b"".join(written + chunks)
+                status, headers = answered
+            except Exception:
+                _log.exception("InvokeEndpoint failed in the gateway")
+                self.close_connection = True
+                status, headers = "500 Internal Server Error", [("Connection", "close")]
+                body = b'{"message": "the runtime gateway failed; see its log"}'
+
+            code, _, reason = status.partition(" ")
+            self.send_response(int(code), reason)
+            for key, value in headers:
+                if key.lower() != "content-length":
+                    self.send_header(key, value)  # `Connection: close` ends the connection
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_request(self, *_: Any) -> None:
+            pass  # one line per invocation would flood the endpoint's log
+
+    return KeepAliveHandler
+
+
 class EmbeddedServer:
     """moto on loopback with the runtime gateway in front: the embedded AWS endpoint.
 
@@ -547,18 +754,14 @@ class EmbeddedServer:
 
     def start(self) -> EmbeddedServer:
         """Serve on a background thread; returns once it listens."""
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         self.gateway = RuntimeGateway(
             DomainDispatcherApplication(create_backend_app), self.registry, **self.options
         )
         self._server = make_server(
-            self.host, self.port, self.gateway, True, request_handler=MotoRequestHandler
+            self.host, self.port, self.gateway, True, request_handler=_keep_alive_handler()
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -825,6 +825,7 @@ def status(project: Path) -> dict[str, Any]:
     return {
         "up": True,
         "endpoint": state.endpoint,
+        "region": state.region,
         "stale": reason,
         "provisioning": state.provisioning,
         "reachable": not reason and reachable(state.endpoint),

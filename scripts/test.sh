@@ -51,6 +51,14 @@ if [ ! -x .ci/crmodels/bin/python ] && [ -x .venv/bin/uv ]; then
     || echo "note: the custom resources' models could not be installed; their test will skip" >&2
 fi
 
+# The AWS CLI v1, a real client of local mode's runtime API (aws sagemaker-runtime invoke-endpoint).
+if [ ! -x .ci/awscli/bin/aws ] && [ -x .venv/bin/uv ]; then
+  echo "installing the AWS CLI (tool venv) ..."
+  .venv/bin/uv venv -q .ci/awscli && \
+    .venv/bin/uv pip install -q --python .ci/awscli/bin/python "awscli==1.46.*" >/dev/null \
+    || echo "note: the AWS CLI could not be installed; its test will skip" >&2
+fi
+
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest"

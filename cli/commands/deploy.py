@@ -21,12 +21,22 @@ def deploy(
     ] = None,
     run: Annotated[str | None, typer.Option("--run", help="A run id (or unique prefix).")] = None,
     stack: Annotated[str, typer.Option(help="The stack to deploy to.")] = "local",
+    bake_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Local mode: bake each blue/green step this long instead of the stack's"
+            " bakingMinutes.",
+        ),
+    ] = None,
 ) -> None:
     """Deploy a registered model to the stack's endpoint, with the stack's variants.
 
     Starts one model server per variant on 127.0.0.1, checks `/ping`, creates the endpoint
     through the SageMaker API on the embedded endpoint and records the servers, so
     `invoke_endpoint` (boto3, the AWS CLI) reaches them. `mlops local down` stops them.
+    Onto an endpoint already in service it is a blue/green update with the stack's rollout
+    (canary, linear or all at once), baked and rolled back on the stack's 5XX and latency alarms.
     """
     with exit_on_error():
         from mlops.core.errors import UserError
@@ -42,7 +52,9 @@ def deploy(
         from mlops.composition import deploy as deploying
 
         root = find_project(project)
-        entry = deploying.deploy(root, run if run is not None else version, say=echo)
+        entry = deploying.deploy(
+            root, run if run is not None else version, say=echo, bake_s=bake_seconds
+        )
         weights = ", ".join(
             f"{v['name']} {'(copies)' if v['shadow'] else format(v['weight'], '.0%')}"
             for v in entry["variants"]

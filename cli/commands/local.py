@@ -121,7 +121,10 @@ def status(
     project: ProjectOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show the endpoint, how the stack was provisioned, its resources and the running server."""
+    """Show the endpoint, how the stack was provisioned, its resources and the model servers.
+
+    Lists the endpoints `mlops deploy` deployed, with their variants, weights and server pids.
+    """
     with exit_on_error():
         from mlops.core.project import find_project
 
@@ -130,6 +133,11 @@ def status(
 
         info = localmode.status(project)
         if as_json:
+            from mlops.composition import deploy as deploying
+
+            # The endpoints `mlops deploy` put behind the runtime API (the project's endpoint
+            # test reads them: `make test-local`).
+            info["deployed"] = deploying.deployed(project) if info["up"] else {}
             echo(json.dumps(info, indent=1))
             return
         problem = _problem(info)

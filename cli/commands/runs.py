@@ -189,6 +189,30 @@ def _stack_for(project: Path, executor: str, stack: str | None) -> str:
     return stack or "dev"
 
 
+def _check_deploy(deploy: bool, approve: bool, executor: str, stack: str) -> None:
+    """``--deploy`` chains ``mlops deploy`` after a local run that approves."""
+    from mlops.core.errors import UserError
+
+    if deploy and executor != "local":
+        raise UserError(
+            f"--deploy deploys to the local stack; the {stack} stack deploys its approved"
+            f" model with `pulumi up --stack {stack}`"
+        )
+    if deploy and not approve:
+        raise UserError("--deploy deploys the model this run approves: add --approve")
+
+
+def _deploy_approved(project: Path, results: list[Any]) -> None:
+    """Deploy the model the run approved to the local stack's endpoint (``mlops deploy``)."""
+    if not any(r.name == "approve" and r.figures.get("approved") for r in results):
+        echo("not deployed: this run approved no model", "yellow")
+        raise typer.Exit(1)
+    from mlops.composition import deploy as deploying
+
+    entry = deploying.deploy(project, None, say=echo)
+    echo(f"deployed to {len(entry['variants'])} variant(s)", "green")
+
+
 @pipeline.command("run")
 def run(
     data: Annotated[
@@ -236,6 +260,13 @@ def run(
             " on captured traffic with these labels (inference_id,label)."
         ),
     ] = None,
+    deploy: Annotated[
+        bool,
+        typer.Option(
+            help="With --approve: deploy the approved model to the local stack's endpoint"
+            " (`mlops deploy`) once the run is approved."
+        ),
+    ] = False,
 ) -> None:
     """Ingest, validate, train, evaluate and register a model (and optionally approve it).
 
@@ -250,6 +281,7 @@ def run(
 
         source = data if data is not None else project / "data" / "sample.csv"
         stack = _stack_for(project, executor, stack)
+        _check_deploy(deploy, approve, executor, stack)
         if executor == "sagemaker":
             from mlops.composition.run import start_sagemaker
 
@@ -272,6 +304,7 @@ def run(
 
         if backtest_labels is not None and not approve:
             raise UserError("--backtest-labels gates approval: add --approve")
+
         results = run_local(
             RunRequest(
                 project, source, approve=approve, margin=margin, backtest_labels=backtest_labels
@@ -286,3 +319,5 @@ def run(
             echo(f"{result.name:<9} {status:<7} {detail}", colour or "yellow")
         if any(r.status == "failed" for r in results):
             raise typer.Exit(1)
+        if deploy:
+            _deploy_approved(project, results)

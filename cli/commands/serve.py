@@ -30,18 +30,28 @@ def serve(
         bool,
         typer.Option(help="Serve from a detached process and return; `mlops local down` stops it."),
     ] = False,
+    stop: Annotated[
+        bool,
+        typer.Option(
+            "--stop", help="Stop the server `mlops serve` started for this project, and exit."
+        ),
+    ] = False,
     ready_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Serve a registered model of the project's local stack on 127.0.0.1.
 
     `GET /ping` and `POST /invocations` (JSON `{"instances": [[...]]}` or CSV), as a SageMaker
-    endpoint answers. Prints the URL and an example request; stops cleanly on Ctrl-C or SIGTERM.
+    endpoint answers. Prints the URL and an example request; stops cleanly on Ctrl-C or SIGTERM,
+    or on `mlops serve --stop` (also for a `--background` one).
     """
     with exit_on_error():
         from mlops.composition import serve as serving
         from mlops.core.project import find_project
 
         root = find_project(project)
+        if stop:
+            serving.stop(root, say=echo)
+            return
         if background:
             url = serving.start_background(root, port, version)
             echo(f"serving at {url} (stop it with `mlops local down`)", "green")

@@ -54,6 +54,7 @@ _OWN = [
     ("aws/files/tests/conftest.py.jinja", "tests/conftest.py"),
     ("aws/files/tests/test_infra.py.jinja", "tests/test_infra.py"),
     ("aws/files/tests/test_pulumi_cli.py.jinja", "tests/test_pulumi_cli.py"),
+    ("aws/files/tests/test_endpoint.py", "tests/test_endpoint.py"),
 ]
 _CI = {
     CiProvider.GITHUB: [
@@ -105,6 +106,8 @@ def build_context(answers: AwsAnswers) -> dict[str, Any]:
         "has_prod": Environment.PROD in answers.environments,
         # tests/test_pulumi_cli.py: `make test-cli` runs it (pytest exits 5 with no test).
         "pulumi_cli_tests": True,
+        # tests/test_endpoint.py: `make test-local` runs it against local mode's endpoint.
+        "endpoint_tests": True,
         # Each cloud stack's own ECR repository (PlatformNames.repository); CI pushes to all.
         "image_repositories": [f"{answers.name}-{env}" for env in cloud],
         "stack_image_note": (

@@ -109,6 +109,7 @@ def build_context(answers: K8sAnswers) -> dict[str, Any]:
         **ci_context([env.value for env in answers.environments]),
         # The Makefile is the common base's: no test here needs the Pulumi CLI.
         "pulumi_cli_tests": False,
+        "endpoint_tests": False,  # no SageMaker runtime API: KServe serves on the cluster
         "image_repository": f"{answers.registry}/{answers.name}",
         "registry_host": answers.registry.split("/", 1)[0],
         "stack_image_note": (

@@ -413,3 +413,39 @@ def test_a_background_server_is_stopped_by_local_down(project: Path, invoke) -> 
         time.sleep(0.1)
     else:
         raise AssertionError("the model server is still running after local down")
+
+
+def test_serve_stop_stops_the_background_server_and_nothing_else(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import time
+
+    from mlops.core.process import start_time
+    from mlops.infra import localmode
+
+    assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
+    started = invoke("serve", "--project", str(project), "--port", "0", "--background")
+    assert started.exit_code == 0, started.output
+    pid = localmode.load_state(project).serving["pid"]  # type: ignore[union-attr]
+    stopped = invoke("serve", "--project", str(project), "--stop")
+    assert stopped.exit_code == 0 and f"(pid {pid})" in stopped.output, stopped.output
+    status = Path(f"/proc/{pid}/status")
+    assert not status.exists() or "zombie" in status.read_text()
+    assert localmode.load_state(project).serving == {}  # type: ignore[union-attr]
+    again = invoke("serve", "--project", str(project), "--stop")
+    assert "no model server from `mlops serve` is recorded" in again.output
+    # A record naming a process `mlops serve` did not start: cleared, never signalled.
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        state = localmode.load_state(project)
+        assert state is not None
+        state.serving = {"url": "http://127.0.0.1:9", "pid": other.pid}
+        state.serving["started"] = start_time(other.pid)
+        localmode.save_state(project, state)
+        refused = invoke("serve", "--project", str(project), "--stop")
+        assert "nothing signalled" in refused.output, refused.output
+        time.sleep(0.2)
+        assert other.poll() is None
+        assert localmode.load_state(project).serving == {}  # type: ignore[union-attr]
+    finally:
+        other.kill()
+        other.wait()

@@ -241,7 +241,8 @@ def test_gitlab_deploys_need_the_tests_and_the_image_and_take_its_digest(templat
         )
         assert deploy["script"][0].startswith('test -n "$IMAGE_DIGEST"')
         assert f"pulumi config set {key} {value} --stack {env}" in deploy["script"]
-        assert deploy["script"][-1].startswith(f"pulumi up --stack {env} ")
+        up = [line for line in deploy["script"] if line.startswith("pulumi up")]
+        assert len(up) == 1 and up[0].startswith(f"pulumi up --stack {env} ")
     # Only the image job can push: it alone holds the push role or the registry's password.
     text = (project(template, "gitlab") / ".gitlab-ci.yml").read_text()
     push_secret = "$AWS_PUSH_ROLE_ARN" if template == "aws" else "$REGISTRY_PASSWORD"
@@ -267,6 +268,39 @@ def test_make_test_cli_has_tests_to_run_or_says_there_are_none(
     assert ("pytest -m pulumi_cli" in recipe) is runs_pytest
     tests = project(template, "github") / "tests"
     assert (tests / "test_pulumi_cli.py").exists() is runs_pytest
+
+
+@pytest.mark.parametrize(("template", "runs_pytest"), [("aws", True), ("k8s", False)])
+def test_make_test_local_invokes_the_local_endpoint_or_says_there_is_no_test(
+    template: str, runs_pytest: bool
+) -> None:
+    makefile = (project(template, "github") / "Makefile").read_text()
+    recipe = makefile.split("\ntest-local:", 1)[1].split("\n\n", 1)[0]
+    assert ("MLOPS_LOCAL_STATUS=" in recipe and "pytest -m endpoint" in recipe) is runs_pytest
+    assert "mlops local status --json" in recipe or not runs_pytest
+    tests = project(template, "github") / "tests"
+    assert (tests / "test_endpoint.py").exists() is runs_pytest
+
+
+def test_every_deploy_smoke_tests_its_endpoint_before_the_next_environment() -> None:
+    deploy = workflows("aws")["deploy"]
+    for env in ENVS:
+        steps = deploy["jobs"][f"deploy-{env}"]["steps"]
+        (up,) = [i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("pulumi/")]
+        assert steps[up]["id"] == "up"
+        (smoke,) = [i for i, s in enumerate(steps) if "tests/test_endpoint.py" in s.get("run", "")]
+        assert smoke > up  # after the endpoint is deployed, in the same job
+        assert "-m endpoint" in steps[smoke]["run"]
+        # The stack's outputs reach the test through the environment, never the script text.
+        assert steps[smoke]["env"] == {"PLATFORM_OUTPUTS": "${{ steps.up.outputs.platform }}"}
+    # prod needs staging's job, so a failed staging smoke test stops prod's deploy.
+    assert needs_of(deploy["jobs"]["deploy-prod"]) == ["deploy-staging"]
+    gitlab = (project("aws", "gitlab") / ".gitlab-ci.yml").read_text()
+    for env in ENVS:
+        script = _job(yaml.safe_load(gitlab), f"deploy-{env}")["script"]
+        up = next(i for i, line in enumerate(script) if line.startswith("pulumi up"))
+        smoke = next(i for i, line in enumerate(script) if "tests/test_endpoint.py" in line)
+        assert smoke > up and f"--stack {env}" in script[smoke]
 
 
 def test_make_install_uses_the_lock_when_there_is_one() -> None:

@@ -110,6 +110,7 @@ def expected_files(combo: dict[str, object]) -> set[str]:
         "tests/test_infra.py",
         "tests/test_pipeline.py",
         "tests/test_pulumi_cli.py",
+        "tests/test_endpoint.py",
         "policy/PulumiPolicy.yaml",
         "policy/__main__.py",
         "policy/config.json",

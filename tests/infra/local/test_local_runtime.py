@@ -121,6 +121,24 @@ def gateway(
                 "picky": {"variants": [variant("primary", s["picky"].url)]},
                 "slow": {"variants": [variant("primary", s["slow"].url)]},
                 "elsewhere": {"variants": [variant("primary", "http://10.0.0.1:8080")]},
+                "slowshadow": {
+                    "variants": [
+                        variant("primary", s["blue"].url),
+                        variant("shadow", s["slow"].url, shadow=True),
+                    ]
+                },
+                # A blue/green update in flight: the green fleet takes a quarter of requests.
+                "bg": {
+                    "variants": [variant("primary", s["blue"].url)],
+                    "canary": {
+                        "id": "update-1",
+                        "share": 0.25,
+                        "variants": [
+                            variant("primary", s["green"].url, 0.5),
+                            variant("challenger", s["broken"].url, 0.5),
+                        ],
+                    },
+                },
             }
         },
     )
@@ -153,7 +171,7 @@ def error(exc: pytest.ExceptionInfo[ClientError]) -> dict[str, Any]:
 
 
 def test_invocations_are_split_by_weight_and_copied_to_the_shadow(
-    client: Any, servers: dict[str, Recorder]
+    client: Any, servers: dict[str, Recorder], gateway: tuple[str, Path]
 ) -> None:
     before = {name: r.count() for name, r in servers.items()}
     invoked: Counter[str] = Counter()
@@ -175,6 +193,11 @@ def test_invocations_are_split_by_weight_and_copied_to_the_shadow(
     while servers["shadow"].count() - before["shadow"] < total and time.monotonic() < deadline:
         time.sleep(0.05)
     assert servers["shadow"].count() - before["shadow"] == total  # a copy of every request
+    # The gateway's figures for the shadow count every copy too (none lost, none refused).
+    from mlops.composition.deploy import fleet_metrics
+
+    shadow = (fleet_metrics(gateway[0], "ab") or {}).get("shadow-shadow", {})
+    assert shadow.get("invocations", 0) >= total and shadow.get("errors_5xx") == 0
     bodies = {r["body"] for r in servers["shadow"].requests[-total:]}
     assert b"0,1,2,3" in bodies and f"{total - 1},1,2,3".encode() in bodies
 
@@ -184,6 +207,49 @@ def test_target_variant_is_always_honoured(client: Any) -> None:
         answer = client.invoke_endpoint(EndpointName="ab", Body=b"1", TargetVariant=target)
         assert json.loads(answer["Body"].read())["variant"] == target
         assert answer["InvokedProductionVariant"] == target
+
+
+def test_a_blue_green_update_sends_the_canary_share_and_counts_each_fleet_apart(
+    client: Any, gateway: tuple[str, Path]
+) -> None:
+    from mlops.composition.deploy import fleet_metrics
+
+    before = fleet_metrics(gateway[0], "bg") or {}
+    answered: Counter[str] = Counter()
+    failed = 0
+    total = 2000
+    for _ in range(total):
+        try:
+            answer = client.invoke_endpoint(EndpointName="bg", Body=b"1")
+        except client.exceptions.ModelError:
+            failed += 1  # only the green fleet's broken challenger fails
+            continue
+        answered[json.loads(answer["Body"].read())["variant"]] += 1
+    # A quarter goes to the green fleet, split there by its own weights.
+    assert abs((answered["green"] + failed) / total - 0.25) < 0.04, (answered, failed)
+    assert abs(failed / (answered["green"] + failed) - 0.5) < 0.1
+    figures = fleet_metrics(gateway[0], "bg")
+    assert figures is not None
+    live = figures["live"]["invocations"] - before.get("live", {}).get("invocations", 0)
+    green = figures["update-1"]["invocations"] - before.get("update-1", {}).get("invocations", 0)
+    assert live == answered["blue"] and green == answered["green"] + failed
+    assert figures["live"]["errors_5xx"] == 0
+    assert (
+        figures["update-1"]["errors_5xx"] - before.get("update-1", {}).get("errors_5xx", 0)
+        == failed
+    )
+    assert figures["live"]["p99_ms"] is not None
+    # A variant only the green fleet has is always reached when targeted.
+    for _ in range(20):
+        with pytest.raises(client.exceptions.ModelError):
+            client.invoke_endpoint(EndpointName="bg", Body=b"1", TargetVariant="challenger")
+
+
+def test_the_metrics_of_an_endpoint_without_traffic_are_empty(gateway: tuple[str, Path]) -> None:
+    from mlops.composition.deploy import fleet_metrics
+
+    assert fleet_metrics(gateway[0], "never-called") == {}
+    assert fleet_metrics("http://10.0.0.1:5000", "bg") is None  # never off loopback
 
 
 def test_inference_id_and_custom_attributes_reach_the_model(
@@ -393,6 +459,9 @@ def test_deploy_serves_the_artifact_through_invoke_endpoint(
         # The stack's endpoint config adds a challenger (30%) and a shadow: deploy again.
         arn = registry["endpoints"][endpoint]["variants"][0]["model_package_arn"]
         with (project / "Pulumi.local.yaml").open("a") as stack:
+            # As in the cloud: A/B and shadow variants need a realtime endpoint and a primary.
+            stack.write(f"  {name}:endpointType: realtime\n")
+            stack.write(f'  {name}:modelPackageArn: "{arn}"\n')
             stack.write(f'  {name}:challengerModelPackageArn: "{arn}"\n')
             stack.write(f"  {name}:challengerWeight: 0.3\n")
             stack.write(f'  {name}:shadowModelPackageArn: "{arn}"\n')
@@ -433,3 +502,97 @@ def test_deploy_refuses_two_names_and_cloud_stacks(invoke: Any) -> None:
     assert both.exit_code == 2 and "--version or --run, not both" in both.output
     cloud = invoke("deploy", "--stack", "prod")
     assert cloud.exit_code == 2 and "`pulumi up --stack prod`" in cloud.output
+
+
+def test_rollout_steps_follow_the_stack() -> None:
+    from mlops.composition.deploy import Rollout
+
+    assert Rollout(mode="canary", step=0.1).shares() == [0.1, 1.0]
+    assert Rollout(mode="linear", step=0.25).shares() == [0.25, 0.5, 0.75, 1.0]
+    assert Rollout(mode="linear", step=0.3).shares() == [0.3, 0.6, 0.9, 1.0]
+    assert Rollout(mode="all_at_once").shares() == [1.0]
+
+
+def test_rollout_is_read_from_the_stack_config() -> None:
+    from mlops.composition.deploy import Rollout
+    from mlops.infra.config import StackConfig
+
+    values = {
+        "aws:region": "us-east-1",
+        "p:endpointType": "realtime",
+        "p:rollout": "canary",
+        "p:rolloutStepPercent": 20,
+        "p:bakingMinutes": 2,
+        "p:endpointInstanceCount": 2,
+        "p:autoscalingMax": 3,
+        "p:errors5xxThreshold": 4,
+        "p:latencyP99Ms": 250,
+    }
+    rollout = Rollout.of(StackConfig.from_values("p", "local", values))
+    assert rollout == Rollout("canary", 0.2, 120.0, 4, 250, 2, 3)
+    assert Rollout.of(StackConfig.from_values("p", "local", values), bake_s=1.5).bake_s == 1.5
+
+
+@pytest.mark.parametrize(
+    ("figures", "fires"),
+    [
+        (None, False),
+        ({"invocations": 10, "errors_5xx": 1, "p99_ms": 5.0}, False),  # at the threshold
+        ({"invocations": 10, "errors_5xx": 2, "p99_ms": 5.0}, True),  # over it
+        ({"invocations": 12, "errors_5xx": 0, "p99_ms": 501.0}, True),  # slow
+        ({"invocations": 12, "errors_5xx": 0, "p99_ms": 500.0}, False),
+        ({"invocations": 9, "errors_5xx": 0, "p99_ms": 900.0}, False),  # too few answers yet
+    ],
+)
+def test_the_canary_alarms_are_the_stacks(figures: dict[str, Any] | None, fires: bool) -> None:
+    from mlops.composition.deploy import Rollout, canary_alarm
+
+    rollout = Rollout(errors_5xx=1, latency_p99_ms=500)
+    assert (canary_alarm(figures, rollout) is not None) is fires
+
+
+def test_invocations_keep_their_connection_open(gateway: tuple[str, Path]) -> None:
+    """One connection answers invocation after invocation (werkzeug alone closes each)."""
+    import http.client
+
+    host, port = gateway[0].removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        for _ in range(3):
+            conn.request(
+                "POST",
+                "/endpoints/ab/invocations",
+                b"1",
+                {"Content-Type": "text/csv", "X-Amzn-SageMaker-Target-Variant": "blue"},
+            )
+            answer = conn.getresponse()
+            assert answer.status == 200 and json.loads(answer.read()) == {"variant": "blue"}
+            assert answer.getheader("Connection") is None and not answer.will_close
+        first = conn.sock
+        conn.request("POST", "/endpoints/ab/invocations", b"1", {"Content-Type": "text/csv"})
+        conn.getresponse().read()
+        assert conn.sock is first  # the same socket all along
+        conn.request("GET", "/_mlops/runtime/metrics/ab")  # anything else: werkzeug's, closed
+        assert conn.getresponse().will_close
+    finally:
+        conn.close()
+
+
+def test_copies_a_slow_shadow_cannot_take_are_dropped_and_counted(
+    client: Any, gateway: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops.composition.deploy import fleet_metrics
+    from mlops.infra import local_runtime
+
+    # Room for two copies waiting on the slow shadow (1.5 s each); the rest are dropped.
+    monkeypatch.setattr(local_runtime, "SHADOW_PENDING_BYTES", 2 * (1 + 1024))
+    for _ in range(10):
+        answer = client.invoke_endpoint(EndpointName="slowshadow", Body=b"1")
+        assert json.loads(answer["Body"].read()) == {"variant": "blue"}  # never waits for it
+    figures = (fleet_metrics(gateway[0], "slowshadow") or {})["shadow-shadow"]
+    assert figures["dropped"] == 8
+    deadline = time.monotonic() + 10
+    while figures["invocations"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        figures = (fleet_metrics(gateway[0], "slowshadow") or {})["shadow-shadow"]
+    assert figures["invocations"] == 2  # sent (and timed out: this gateway waits 1 s)
