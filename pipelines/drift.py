@@ -32,7 +32,7 @@ values keep them, so small windows get the exact statistics throughout.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -42,16 +42,22 @@ from mlops.core.errors import MonitoringInputError
 from mlops.pipelines.sketch import (
     FEW,
     CategoricalSummary,
+    FeatureSpec,
     Kind,
     NumericSummary,
+    Summarizer,
     WindowSummary,
     categorical_summary,
     is_missing,
     kind_of,
     label_of,
+    merge_ranges,
+    ranges,
+    spec_from_ranges,
     summarize,
     to_arrow,
 )
+from mlops.pipelines.windows import Source
 
 TestName = Literal["auto", "wasserstein", "jensenshannon", "ks", "chisquare", "z", "psi"]
 # Distances drift at or above their threshold; p-values at or below (KS) or below (chi-square,
@@ -164,7 +170,7 @@ class DriftReport:
         sign = ">=" if exact >= self.share else "<"
         head = (
             f"{drifted} of {total} features drifted"
-            f" (share {self.score:.2g} {sign} {self.share:g})"
+            f" (share {round(self.score, 2):g} {sign} {self.share:g})"
         )
         if self.warning:
             return f"{head}: no verdict ({self.warning})"
@@ -242,6 +248,66 @@ def compare(
         return _present(reference[name]), _present(current[name])
 
     return compare_summaries(ref, cur, names, options, exact)
+
+
+def compare_sources(
+    reference: Source,
+    current: Source,
+    features: Sequence[str],
+    options: DriftOptions | None = None,
+    categorical: Sequence[str] = (),
+    summary: WindowSummary | None = None,
+) -> DriftReport:
+    """Compare two windows read chunk by chunk: memory holds a chunk and the summaries.
+
+    ``summary`` is the reference's, made earlier (at training time); without it the reference
+    is read twice (its ranges, from Parquet statistics where it has them, then its summary).
+
+    Raises:
+        MonitoringInputError: a window lacks a feature or has no rows, or a feature is numeric
+            in one window and categorical in the other.
+    """
+    names = list(features)
+    for side, source in (("reference", reference), ("current", current)):
+        lacking = [n for n in names if n not in source.columns]
+        if lacking and not (side == "reference" and summary is not None):
+            raise MonitoringInputError(f"the {side} window lacks feature(s): {', '.join(lacking)}")
+    ref = summary or summarize_source(reference, names, categorical=categorical, moments=True)
+    cur = summarize_source(current, names, ref.spec(), categorical)
+
+    def exact(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return present_values(reference, name), present_values(current, name)
+
+    return compare_summaries(ref, cur, names, options, exact)
+
+
+def summarize_source(
+    source: Source,
+    features: Sequence[str],
+    spec: Mapping[str, FeatureSpec] | None = None,
+    categorical: Iterable[str] = (),
+    moments: bool = False,
+) -> WindowSummary:
+    """A window's summary, chunk by chunk; without ``spec``, on its own grids (a reference)."""
+    forced = set(categorical)
+    if spec is None:
+        found = source.ranges()
+        if found is None:
+            found = {}
+            numeric = [n for n in features if n not in forced]
+            for chunk in source.chunks(numeric):
+                found = merge_ranges(found, ranges(chunk, numeric))
+        spec = spec_from_ranges(found, features)
+    summarizer = Summarizer(spec, features, forced, moments)
+    for chunk in source.chunks(features):
+        summarizer.add(chunk)
+    return summarizer.result()
+
+
+def present_values(source: Source, name: str) -> np.ndarray:
+    """One numeric feature's present values, read again (the exact distance near a threshold)."""
+    parts = [_present(chunk[name]) for chunk in source.chunks([name])]
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def _column(column: Column, forced: bool) -> Column:
@@ -487,13 +553,11 @@ class _Grid:
         self, threshold: float, std: float, name: str, exact: ExactValues | None
     ) -> tuple[float, float]:
         """The normed distance and a bound on its error (0 when computed exactly)."""
-        from scipy.stats import wasserstein_distance
-
         norm = max(std, 0.001)
         if self.low == self.high:
             return 0.0, 0.0
         if self.ref.raw is not None and self.cur.raw is not None:
-            return float(wasserstein_distance(self.ref.raw, self.cur.raw)) / norm, 0.0
+            return _wasserstein(self.ref.raw, self.cur.raw) / norm, 0.0
         widths = np.diff(self.edges)
         a0, a1 = self.cdf_r[:-1], self.cdf_r[1:]
         b0, b1 = self.cdf_c[:-1], self.cdf_c[1:]
@@ -505,7 +569,7 @@ class _Grid:
         if lower - slack >= threshold or upper + slack < threshold or exact is None:
             return (lower + upper) / 2, (upper - lower) / 2
         ref, cur = exact(name)
-        return float(wasserstein_distance(ref, cur)) / norm, 0.0
+        return _wasserstein(ref, cur) / norm, 0.0
 
     def psi(self) -> float:
         """Population stability index over the reference's deciles (snapped to the grid)."""
@@ -532,10 +596,14 @@ class _Grid:
         }
 
 
-def _grid_edges(ref: NumericSummary) -> np.ndarray:
-    from mlops.pipelines.sketch import FeatureSpec
+def _wasserstein(ref: np.ndarray, cur: np.ndarray) -> float:
+    from scipy.stats import wasserstein_distance  # imported when needed: scipy.stats is slow
 
-    return FeatureSpec.numeric(ref.low, ref.high).edges()
+    return float(wasserstein_distance(ref, cur))
+
+
+def _grid_edges(ref: NumericSummary) -> np.ndarray:
+    return FeatureSpec("numeric", ref.lo, ref.hi).edges()
 
 
 def _psi(shares_r: np.ndarray, shares_c: np.ndarray) -> float:
@@ -688,6 +756,8 @@ def decide(report: DriftReport, *, threshold: float) -> RetrainDecision:
     (:func:`mlops.pipelines.verdict.conclude`).
     """
     named = ", ".join(report.drifted_features[:8]) or "none"
+    if report.warning:
+        return RetrainDecision(False, f"no verdict, keep the model: {report.warning}")
     if report.score <= threshold:
         return RetrainDecision(
             False,

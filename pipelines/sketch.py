@@ -85,10 +85,14 @@ class NumericSummary:
     raw: np.ndarray | None  # present values (any order); None: more than RAW_LIMIT
     mean: float = 0.0
     m2: float = 0.0
+    lo: float = 0.0  # the grid's edges (FeatureSpec)
+    hi: float = 1.0
     kind: Kind = "numeric"
 
     def merge(self, other: NumericSummary) -> NumericSummary:
-        """The summary of both chunks together."""
+        """The summary of both chunks together (on one and the same grid)."""
+        if (self.lo, self.hi) != (other.lo, other.hi):
+            raise MonitoringInputError("cannot merge summaries made on different grids")
         n = self.present + other.present
         if n:
             delta = other.mean - self.mean
@@ -100,7 +104,7 @@ class NumericSummary:
             self.rows + other.rows, n, min(self.low, other.low), max(self.high, other.high),
             self.hist + other.hist, _merge_values(self.values, other.values),
             None if self.slots is None or other.slots is None else self.slots + other.slots,
-            _merge_raw(self.raw, other.raw), mean, m2,
+            _merge_raw(self.raw, other.raw), mean, m2, self.lo, self.hi,
         )  # fmt: skip
 
     @property
@@ -167,7 +171,7 @@ class WindowSummary:
                 points = None
                 if ks_points and s.raw is not None and s.present <= KS_POINTS:
                     points = np.unique(s.raw)
-                out[name] = FeatureSpec.numeric(s.low, s.high, points)
+                out[name] = FeatureSpec("numeric", s.lo, s.hi, points)
             else:
                 out[name] = FeatureSpec("categorical")
         return out
@@ -227,7 +231,7 @@ def numeric_summary(
     return NumericSummary(
         rows, n, float(x.min()) if n else math.inf, float(x.max()) if n else -math.inf,
         hist.astype(np.int64), few_values(x) if values else None, slots,
-        x.copy() if n <= RAW_LIMIT else None, mean, m2,
+        x.copy() if n <= RAW_LIMIT else None, mean, m2, spec.lo, spec.hi,
     )  # fmt: skip
 
 
@@ -441,7 +445,7 @@ def to_json(summary: WindowSummary) -> str:
             "low": s.low if s.present else None, "high": s.high if s.present else None,
             "bins": nonzero.tolist(), "counts": s.hist[nonzero].tolist(),
             "values": None if s.values is None else [[k, v] for k, v in s.values.items()],
-            "mean": s.mean, "m2": s.m2,
+            "mean": s.mean, "m2": s.m2, "lo": s.lo, "hi": s.hi,
         }  # fmt: skip
     return json.dumps({"version": 1, "grid": GRID, "rows": summary.rows, "features": features})
 
@@ -466,6 +470,7 @@ def from_json(text: str | bytes) -> WindowSummary:
         low = math.inf if f["low"] is None else float(f["low"])
         high = -math.inf if f["high"] is None else float(f["high"])
         out.features[name] = NumericSummary(
-            f["rows"], f["present"], low, high, hist, values, None, None, f["mean"], f["m2"]
-        )
+            f["rows"], f["present"], low, high, hist, values, None, None, f["mean"], f["m2"],
+            f["lo"], f["hi"],
+        )  # fmt: skip
     return out

@@ -48,7 +48,7 @@ def test_steady_data_exits_0_and_drift_exits_1(
         "monitor", "drift", "--reference", str(files["ref"]), "--current", str(files["same"])
     )
     assert steady.exit_code == 0, steady.output
-    assert "no drift: 0 of 4 features drifted" in steady.output
+    assert "0 of 4 features drifted (share 0 < 0.5): no drift" in steady.output
     html = tmp_path / "reports" / "drift.html"
     moved = invoke(
         "monitor",
@@ -63,7 +63,8 @@ def test_steady_data_exits_0_and_drift_exits_1(
         str(html),
     )
     assert moved.exit_code == 1, moved.output
-    assert "DRIFT: 1 of 4 features drifted" in moved.output
+    assert "1 of 4 features drifted (share 0.25 >= 0.25): drift" in moved.output
+    assert f"wrote the HTML report: {html}" in moved.output
     assert "age: drifted (wasserstein" in moved.output and "missing 1.0% -> 30" in moved.output
     page = html.read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page and "plan" in page
@@ -185,7 +186,17 @@ def test_captured_traffic_is_a_window_with_its_predictions(tmp_path: Path, invok
         "--features",
         "tenure,spend",
         "--json",
+        "--include",
+        "prediction",
     )
     report = json.loads(result.stdout)
     verdicts = {f["feature"]: f["drifted"] for f in report["features"]}
     assert verdicts == {"tenure": False, "spend": False, "prediction": True}
+    # Unless asked, the model's output is not a feature, and the reader is told so.
+    plain = invoke(
+        "monitor", "drift", "--reference", str(tmp_path / "before"),
+        "--current", str(tmp_path / "after"), "--features", "tenure,spend",
+    )  # fmt: skip
+    assert plain.exit_code == 0, plain.output
+    assert "0 of 2 features drifted" in plain.output
+    assert "prediction: not tested (the model's prediction); test it with --include" in plain.output
