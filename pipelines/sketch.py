@@ -363,7 +363,9 @@ class Summarizer:
         spec = self.spec.get(name)
         if kind_of(column) != "numeric" or name in self.categorical:
             return categorical_summary(column)
-        if spec is None or spec.kind != "numeric":
+        if spec is None:
+            raise MonitoringInputError(f"the reference window lacks feature(s): {name}")
+        if spec.kind != "numeric":
             raise MonitoringInputError(
                 f"{name} is categorical in the reference but numeric in the current window:"
                 " a column of mixed types; fix its type at the source"

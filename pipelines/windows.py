@@ -272,7 +272,8 @@ def rolling_windows(keys: Sequence[str], count: int) -> list[list[str]]:
 
 # --- windows read chunk by chunk --------------------------------------------------------------
 
-CHUNK_ROWS = 262_144  # rows per chunk read from Parquet or CSV (memory: chunk + summaries)
+CHUNK_ROWS = 262_144  # rows per chunk read from Parquet (memory: a chunk and the summaries)
+CSV_BLOCK = 32 << 20  # bytes per chunk read from CSV
 Chunks = Callable[[Sequence[str] | None], Iterator[Window]]
 
 
@@ -426,16 +427,18 @@ def _csv_source(
         import pyarrow as pa
         import pyarrow.csv as pv
 
-        read = pv.ReadOptions(block_size=32 << 20)
-        schema = pv.open_csv(opener(), read_options=read).schema
+        schema = pv.open_csv(opener(), read_options=pv.ReadOptions(block_size=CSV_BLOCK)).schema
         _check_forced(categorical, schema.names)
         # Whole numbers in the first block may be followed by fractions: read numbers as floats.
         types = {f.name: pa.float64() for f in schema if pa.types.is_integer(f.type)}
 
         def chunks(columns: Sequence[str] | None) -> Iterator[Window]:
             convert = pv.ConvertOptions(
-                column_types=types, include_columns=list(columns or schema.names)
+                column_types=types,
+                include_columns=list(columns or schema.names),
+                strings_can_be_null=True,  # an empty field is a missing value, not a category
             )
+            read = pv.ReadOptions(block_size=CSV_BLOCK)
             for batch in pv.open_csv(opener(), read_options=read, convert_options=convert):
                 yield from_arrow(batch, categorical)
 
