@@ -107,7 +107,6 @@ def summarize_frame(
     Raises:
         MonitoringInputError: the frame lacks a feature.
     """
-    from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     forced = set(categorical)
@@ -121,35 +120,12 @@ def summarize_frame(
     ]
     text = [n for n in features if n not in numeric and isinstance(kinds[n], T.StringType)]
     other = [n for n in features if n not in numeric and n not in text]
-    for name in numeric:
-        if spec is not None and spec[name].kind != "numeric":
-            raise MonitoringInputError(
-                f"{name} is categorical in the reference but numeric in the current window:"
-                " a column of mixed types; fix its type at the source"
-            )
-
-    def finite(name: str) -> Any:
-        x = F.col(name).cast("double")
-        return F.when(~F.isnan(x) & ~x.isin(math.inf, -math.inf), x)
-
-    aggs = [F.count(F.lit(1)).alias("rows")]
-    for i, name in enumerate(numeric):
-        x = finite(name)
-        aggs += [F.count(x).alias(f"p{i}"), F.min(x).alias(f"lo{i}"), F.max(x).alias(f"hi{i}")]
-        if moments:
-            aggs += [F.avg(x).alias(f"m{i}"), F.var_pop(x).alias(f"v{i}")]
-    for i, name in enumerate([*text, *other]):
-        c = F.col(name)
-        missing = c.isNull()
-        if isinstance(kinds[name], T.FractionalType):
-            missing = missing | F.isnan(c)
-        aggs.append(F.count(F.when(missing, 1)).alias(f"miss{i}"))
-    basic = frame.agg(*aggs).collect()[0]
+    _check_kinds(numeric, spec)
+    basic = _basics(frame, numeric, [*text, *other], kinds, moments)
     rows = int(basic["rows"])
     if rows <= RAW_LIMIT:  # small: on the driver, with the exact values
         window = from_arrow(frame.toArrow(), forced)
         return summarize(window, features, spec, forced, moments)
-
     grids: dict[str, FeatureSpec] = {}
     for i, name in enumerate(numeric):
         if spec is not None:
@@ -159,8 +135,8 @@ def summarize_frame(
             grids[name] = FeatureSpec.numeric(
                 math.inf if low is None else low, -math.inf if high is None else high
             )
-    hists = _histograms(frame, numeric, grids, finite)
-    values = _few_values(frame, numeric, spec, finite)
+    hists = _histograms(frame, numeric, grids)
+    values = _few_values(frame, numeric)
     out = WindowSummary(rows)
     for i, name in enumerate(numeric):
         present = int(basic[f"p{i}"])
@@ -179,8 +155,53 @@ def summarize_frame(
     return out
 
 
+def _check_kinds(numeric: Sequence[str], spec: Mapping[str, FeatureSpec] | None) -> None:
+    for name in numeric if spec is not None else ():
+        if name not in spec:  # type: ignore[operator]
+            raise MonitoringInputError(f"the reference window lacks feature(s): {name}")
+        if spec[name].kind != "numeric":  # type: ignore[index]
+            raise MonitoringInputError(
+                f"{name} is categorical in the reference but numeric in the current window:"
+                " a column of mixed types; fix its type at the source"
+            )
+
+
+def _finite(name: str) -> Any:
+    """The column as doubles, NaN and infinities null (missing)."""
+    from pyspark.sql import functions as F
+
+    x = F.col(name).cast("double")
+    return F.when(~F.isnan(x) & ~x.isin(math.inf, -math.inf), x)
+
+
+def _basics(
+    frame: Any,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    kinds: Mapping[str, Any],
+    moments: bool,
+) -> Any:
+    """One aggregation: rows; numeric present counts, min, max (mean, variance); missing."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    aggs = [F.count(F.lit(1)).alias("rows")]
+    for i, name in enumerate(numeric):
+        x = _finite(name)
+        aggs += [F.count(x).alias(f"p{i}"), F.min(x).alias(f"lo{i}"), F.max(x).alias(f"hi{i}")]
+        if moments:
+            aggs += [F.avg(x).alias(f"m{i}"), F.var_pop(x).alias(f"v{i}")]
+    for i, name in enumerate(categorical):
+        c = F.col(name)
+        missing = c.isNull()
+        if isinstance(kinds[name], T.FractionalType):
+            missing = missing | F.isnan(c)
+        aggs.append(F.count(F.when(missing, 1)).alias(f"miss{i}"))
+    return frame.agg(*aggs).collect()[0]
+
+
 def _histograms(
-    frame: Any, numeric: Sequence[str], grids: Mapping[str, FeatureSpec], finite: Any
+    frame: Any, numeric: Sequence[str], grids: Mapping[str, FeatureSpec]
 ) -> dict[str, np.ndarray]:
     """Every numeric feature's grid counts, in one stacked ``groupBy``."""
     from pyspark.sql import functions as F
@@ -193,7 +214,7 @@ def _histograms(
         grid = grids[name]
         scale = GRID / (grid.hi - grid.lo)
         # NumPy's steps, in order: (x - lo) * scale, + 1, clip to [0, GRID + 1], truncate
-        x = finite(name)
+        x = _finite(name)
         t = (x - F.lit(grid.lo)) * F.lit(scale) + F.lit(1.0)
         # (greatest and least skip nulls: a missing value must stay missing)
         index = F.when(x.isNotNull(), F.greatest(F.least(t, F.lit(GRID + 1.0)), F.lit(0.0)))
@@ -206,12 +227,7 @@ def _histograms(
     return hists
 
 
-def _few_values(
-    frame: Any,
-    numeric: Sequence[str],
-    spec: Mapping[str, FeatureSpec] | None,
-    finite: Any,
-) -> dict[str, dict[float, int] | None]:
+def _few_values(frame: Any, numeric: Sequence[str]) -> dict[str, dict[float, int] | None]:
     """Each numeric feature's distinct values and counts if at most FEW (else None), exactly.
 
     Candidates come from the first rows; each aggregation either proves a feature has no value
@@ -235,7 +251,7 @@ def _few_values(
             return found
         aggs = []
         for i, name in enumerate(open_):
-            x = finite(name)
+            x = _finite(name)
             known = sorted(candidates[name])
             outside = F.when(~x.isin(*known), x) if known else x
             aggs += [F.count(outside).alias(f"o{i}"), F.min(outside).alias(f"n{i}")]

@@ -69,7 +69,8 @@ def random_window(rng: np.random.Generator, rows: int) -> dict[str, Any]:
     few[rng.random(rows) < 0.1] = np.nan
     plan = rng.choice(["basic", "pro", "team", "free"], rows).astype(object)
     plan[rng.random(rows) < 0.03] = None
-    return {"x": x, "few": few, "plan": pa.array(list(plan)), "flag": pa.array(rng.random(rows) < 0.3)}
+    flag = pa.array(rng.random(rows) < 0.3)
+    return {"x": x, "few": few, "plan": pa.array(list(plan)), "flag": flag}
 
 
 def assert_same(a: WindowSummary, b: WindowSummary) -> None:
@@ -199,13 +200,15 @@ def test_a_swapped_or_different_reference_column_is_caught() -> None:
     assert compare(good, current).drifted_features == []
     swapped = {"age": good["income"], "income": good["age"], "plan": good["plan"]}
     assert sorted(compare(swapped, current).drifted_features) == ["age", "income"]
-    with pytest.raises(MonitoringInputError, match="plan is numeric in the reference but categorical"):
+    mixed = "plan is numeric in the reference but categorical"
+    with pytest.raises(MonitoringInputError, match=mixed):
         compare({**good, "plan": good["age"]}, current)
     with pytest.raises(MonitoringInputError, match="reference window lacks feature.*: income"):
         compare({"age": good["age"]}, current, ["age", "income"])
     # A stored summary stands in for the reference: a missing feature is caught there too.
     summary = summarize(good, ["age", "plan"], moments=True)
-    with pytest.raises(MonitoringInputError, match="reference window lacks feature.*: income"):
+    lacks = "reference window lacks feature.*: income"
+    with pytest.raises(MonitoringInputError, match=lacks):
         compare_summaries(summary, summarize(current, ["age", "income"], summary.spec()),
                           ["age", "income"])  # fmt: skip
 
@@ -245,7 +248,8 @@ def test_a_window_under_the_minimum_size_warns_and_raises_no_alarm() -> None:
     outcome = conclude([("tiny", report)], endpoint="e", threshold=0.1, store=Store(),  # type: ignore[arg-type]
                        trigger=Trigger(), metrics=Metrics())  # type: ignore[arg-type]  # fmt: skip
     assert published == [] and started == [] and not outcome.decision.retrain
-    enough = compare(reference, {"x": rng.normal(9, 1, MIN_ROWS), "y": rng.normal(9, 1, MIN_ROWS)})
+    shifted = {"x": rng.normal(9, 1, MIN_ROWS), "y": rng.normal(9, 1, MIN_ROWS)}
+    enough = compare(reference, shifted)
     assert enough.drifted and not enough.warning
     conclude([("enough", enough)], endpoint="e", threshold=0.1, store=Store(),  # type: ignore[arg-type]
              trigger=Trigger(), metrics=Metrics())  # type: ignore[arg-type]  # fmt: skip
