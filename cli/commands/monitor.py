@@ -182,6 +182,7 @@ def run(
                     "pipeline_execution_arn": result.started,
                 },
                 "stored": result.stored,
+                "html": str(html) if html is not None else None,
             }
             echo(json.dumps(payload, indent=1))
         else:

@@ -200,3 +200,49 @@ def test_captured_traffic_is_a_window_with_its_predictions(tmp_path: Path, invok
     assert plain.exit_code == 0, plain.output
     assert "0 of 2 features drifted" in plain.output
     assert "prediction: not tested (the model's prediction); test it with --include" in plain.output
+
+
+def test_a_tiny_window_warns_and_raises_no_alarm(
+    files: dict[str, Path], invoke, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    tiny = tmp_path / "tiny.csv"
+    pv.write_csv(frame(6, 4, shift=40), tiny)
+    result = invoke("monitor", "drift", "--reference", str(files["ref"]), "--current", str(tiny))
+    assert result.exit_code == 0, result.output  # no alarm, though the ages moved
+    assert "the current window has 6 rows, under the 30 the drift tests need" in result.output
+    assert "): no verdict (" in result.output and "age: drifted" in result.output
+
+
+def test_the_spark_engine_says_what_it_needs(
+    files: dict[str, Path], invoke, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:  # the suite's own venv: no PySpark in it
+        result = invoke(
+            "monitor", "drift", "--reference", str(files["ref"]), "--current",
+            str(files["moved"]), "--engine", "spark",
+        )  # fmt: skip
+        assert result.exit_code == 2 and "--engine spark needs PySpark" in result.output
+    folder = tmp_path / "captured"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("")
+    result = invoke(
+        "monitor", "drift", "--reference", str(folder), "--current", str(folder),
+        "--engine", "spark",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "--engine spark reads Parquet or CSV files" in result.output
+    wrong = invoke("monitor", "drift", "--reference", "a", "--current", "b", "--engine", "gpu")
+    assert wrong.exit_code == 2 and "numpy" in wrong.output
+
+
+def test_the_help_says_how_captured_traffic_becomes_windows(invoke) -> None:  # type: ignore[no-untyped-def]
+    from mlops.core.errors import MonitoringInputError
+    from mlops.pipelines.windows import rolling_windows
+
+    shown = invoke("monitor", "run", "--help")
+    text = " ".join(shown.output.replace("│", " ").split())  # the help's box, unwrapped
+    assert "cut between capture objects" in text and "about equal numbers of objects" in text
+    key = "capture/e/v/2026/12/01/10/00-00-000-a.jsonl"
+    with pytest.raises(MonitoringInputError, match="windows are cut between capture objects"):
+        rolling_windows([key], 2)

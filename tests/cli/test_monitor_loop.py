@@ -62,7 +62,7 @@ def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
     assert {"tenure_months", "monthly_charges"} <= set(comparison["drifted_features"])
     assert result["decision"]["retrain"]
     assert ":pipeline/" in result["decision"]["pipeline_execution_arn"]  # the pipeline started
-    assert "<svg" in html.read_text()
+    assert "<svg" in html.read_text() and result["html"] == str(html)
 
     from mlops.composition.lifecycle import lifecycle_for
     from mlops.infra import localmode
