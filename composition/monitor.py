@@ -13,9 +13,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops.composition.lifecycle import Lifecycle
 from mlops.core import yamlfile
 from mlops.core.errors import MonitoringInputError
 from mlops.core.progress import Progress, no_progress
@@ -28,6 +27,9 @@ from mlops.pipelines.drift import (
 )
 from mlops.pipelines.sketch import WindowSummary
 from mlops.pipelines.windows import PREDICTION, Source, file_source
+
+if TYPE_CHECKING:  # the lifecycle (contracts, pydantic) is imported only where it is used
+    from mlops.composition.lifecycle import Lifecycle
 
 Say = Callable[[str], None]
 # Where the captured predictions' measured quality is published (metric: the primary metric).
