@@ -204,43 +204,78 @@ def kind_of(column: Column) -> Kind:
     return "categorical"
 
 
+class Scratch:
+    """Buffers reused from chunk to chunk: fresh temporaries of every chunk cost page faults."""
+
+    def __init__(self) -> None:
+        self._floats = np.empty(0)
+        self._present = np.empty(0)
+        self._ints = np.empty(0, dtype=np.intp)
+
+    def floats(self, n: int) -> np.ndarray:
+        """A float buffer of ``n`` values (contents undefined)."""
+        if len(self._floats) < n:
+            self._floats = np.empty(n)
+        return self._floats[:n]
+
+    def present(self, n: int) -> np.ndarray:
+        """A second float buffer (a chunk's present values)."""
+        if len(self._present) < n:
+            self._present = np.empty(n)
+        return self._present[:n]
+
+    def ints(self, n: int) -> np.ndarray:
+        """An index buffer of ``n`` values."""
+        if len(self._ints) < n:
+            self._ints = np.empty(n, dtype=np.intp)
+        return self._ints[:n]
+
+
 def numeric_summary(
     column: np.ndarray,
     spec: FeatureSpec,
     values: bool = True,
     moments: bool = False,
+    scratch: Scratch | None = None,
 ) -> NumericSummary:
     """A chunk of a numeric column (NaN and infinities missing) on ``spec``'s grid.
 
     ``values`` False skips looking for few distinct values (the window already has more).
     """
+    scratch = scratch or Scratch()
     x = np.asarray(column, dtype=np.float64)
     rows = len(x)
     finite = np.isfinite(x)
-    if not finite.all():
-        x = x[finite]
-    n = len(x)
-    hist = np.bincount(bin_index(x, spec), minlength=GRID + 2) if n else np.zeros(GRID + 2, int)
+    n = int(np.count_nonzero(finite))
+    if n < rows:
+        x = np.compress(finite, x, out=scratch.present(n))
+    hist = np.bincount(bin_index(x, spec, scratch), minlength=GRID + 2) if n else None
     slots = None
     if spec.points is not None:
         slots = np.bincount(slot_index(x, spec.points), minlength=2 * len(spec.points) + 1)
     mean = m2 = 0.0
     if moments and n:
         mean = float(x.mean())
-        m2 = float(np.square(x - mean).sum())
+        t = np.subtract(x, mean, out=scratch.floats(n))
+        m2 = float(np.dot(t, t))
     return NumericSummary(
         rows, n, float(x.min()) if n else math.inf, float(x.max()) if n else -math.inf,
-        hist.astype(np.int64), few_values(x) if values else None, slots,
+        np.zeros(GRID + 2, np.int64) if hist is None else hist.astype(np.int64, copy=False),
+        few_values(x) if values else None, slots,
         x.copy() if n <= RAW_LIMIT else None, mean, m2, spec.lo, spec.hi,
     )  # fmt: skip
 
 
-def bin_index(x: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+def bin_index(x: np.ndarray, spec: FeatureSpec, scratch: Scratch | None = None) -> np.ndarray:
     """Each value's bin: 0 below the grid, 1..GRID on it, GRID + 1 at or above its right edge."""
-    t = (x - spec.lo) * (GRID / (spec.hi - spec.lo))
+    scratch = scratch or Scratch()
+    t = np.subtract(x, spec.lo, out=scratch.floats(len(x)))
+    t *= GRID / (spec.hi - spec.lo)
     t += 1.0
     np.clip(t, 0.0, GRID + 1.0, out=t)
-    return t.astype(np.intp)
+    index = scratch.ints(len(x))
+    np.copyto(index, t, casting="unsafe")  # truncation, as astype: t >= 0 here, so floor
+    return index
 
 
 def slot_index(x: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -347,6 +382,7 @@ class Summarizer:
         self.categorical = set(categorical)
         self.moments = moments
         self.summary = WindowSummary()
+        self.scratch = Scratch()
 
     def add(self, chunk: Mapping[str, Column]) -> None:
         """Add one chunk (feature -> column, all of one length)."""
@@ -372,7 +408,7 @@ class Summarizer:
             )
         seen = self.summary.features.get(name)
         values = not isinstance(seen, NumericSummary) or seen.values is not None
-        return numeric_summary(column, spec, values, self.moments)
+        return numeric_summary(column, spec, values, self.moments, self.scratch)
 
     def result(self) -> WindowSummary:
         """The merged summary of every chunk added."""
