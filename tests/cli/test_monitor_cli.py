@@ -68,6 +68,7 @@ def test_steady_data_exits_0_and_drift_exits_1(
     assert "age: drifted (wasserstein" in moved.output and "missing 1.0% -> 30" in moved.output
     page = html.read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page and "plan" in page
+    assert "1 of 4 features drifted (share 0.25 &gt;= 0.25): drift" in page
     assert "http" not in page.replace("http://www.w3.org", "")  # nothing fetched from anywhere
 
 
