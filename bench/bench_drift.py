@@ -232,8 +232,9 @@ def run_cli(ref_path: str, cur_path: str) -> dict[str, Any]:
         times.append(time.perf_counter() - start)
         if done.returncode not in (0, 1):
             raise SystemExit(done.stderr[-2000:])
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"seconds": statistics.median(times), "child_peak_rss_mb": peak,
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"seconds": statistics.median(times), "child_peak_rss_mb": children.ru_maxrss / 1024,
+            "child_cpu_seconds": (children.ru_utime + children.ru_stime) / 3,
             "headline": done.stdout.splitlines()[0]}  # fmt: skip
 
 
@@ -243,7 +244,9 @@ WORKERS = {"ours": run_ours, "evidently": run_evidently, "stream": run_stream,
 
 def worker(engine: str, ref_path: str, cur_path: str) -> None:
     result = WORKERS[engine](ref_path, cur_path)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # this process (not Spark's JVM)
     print(json.dumps(result))
 
 
@@ -297,18 +300,23 @@ def main() -> None:
     if peer is None:
         print("Evidently is not importable: pass --evidently-python (see this file's docstring)")
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'rows':>10} {'engine':<10} {'seconds':>8} {'peak RSS MB':>12}  notes")
+    print(
+        "wall seconds are shared-machine time; CPU seconds (user + sys) say what the work costs"
+    )
+    print(f"{'rows':>10} {'engine':<10} {'seconds':>8} {'CPU s':>6} {'peak RSS MB':>12}  notes")
     for rows in args.rows:
         ref, cur = windows_on_disk(args.data, rows)
         cli = spawn(sys.executable, "cli", ref, cur)
         print(
-            f"{rows:>10} {'cli':<10} {cli['seconds']:>8.2f} {cli['child_peak_rss_mb']:>12.0f}"
-            f"  mlops monitor drift end to end (median of 3): {cli['headline'][:60]}"
+            f"{rows:>10} {'cli':<10} {cli['seconds']:>8.2f} {cli['child_cpu_seconds']:>6.2f}"
+            f" {cli['child_peak_rss_mb']:>12.0f}"
+            f"  mlops monitor drift end to end (median of 3; load {os.getloadavg()[0]:.1f}):"
+            f" {cli['headline'][:55]}"
         )
         ours = spawn(sys.executable, "ours", ref, cur)
         drifted = sorted(k for k, v in ours["verdicts"].items() if v)
         print(
-            f"{rows:>10} {'ours':<10} {ours['seconds']:>8.3f} {ours['peak_rss_mb']:>12.0f}"
+            f"{rows:>10} {'ours':<10} {ours['seconds']:>8.3f} {'':>6} {ours['peak_rss_mb']:>12.0f}"
             f"  compute only; drifted {drifted}; missing-rate change {ours['missing']}"
         )
         injected = f"injected drift: {sorted(DRIFTED)}, missing surge: {MISSING_SURGE}"
@@ -318,7 +326,7 @@ def main() -> None:
         theirs = spawn(peer, "evidently", ref, cur)
         same = [f for f in ours["verdicts"] if ours["verdicts"][f] == theirs["verdicts"][f]]
         print(
-            f"{rows:>10} {'evidently':<10} {theirs['seconds']:>8.3f}"
+            f"{rows:>10} {'evidently':<10} {theirs['seconds']:>8.3f} {'':>6}"
             f" {theirs['peak_rss_mb']:>12.0f}  agree on {len(same)}/{len(ours['verdicts'])}"
             f" features; {theirs['seconds'] / ours['seconds']:.0f}x our compute time"
         )
@@ -329,8 +337,10 @@ def main() -> None:
     stream = spawn(sys.executable, "stream", ref, cur)
     drifted = sorted(k for k, v in stream["verdicts"].items() if v)
     print(
-        f"{rows:>10} {'stream':<10} {stream['seconds']:>8.2f} {stream['peak_rss_mb']:>12.0f}"
-        f"  drifted {drifted}; missing-rate change {stream['missing']}"
+        f"{rows:>10} {'stream':<10} {stream['seconds']:>8.2f} {stream['cpu_seconds']:>6.1f}"
+        f" {stream['peak_rss_mb']:>12.0f}"
+        f"  load {os.getloadavg()[0]:.1f}; drifted {drifted}; missing-rate change"
+        f" {stream['missing']}"
     )
     if args.no_spark:
         return
@@ -343,8 +353,9 @@ def main() -> None:
         abs(spark["statistics"][f][0] - stream["statistics"][f][0]) for f in stream["verdicts"]
     )
     print(
-        f"{rows:>10} {'spark':<10} {spark['seconds']:>8.2f} {spark['peak_rss_mb']:>12.0f}"
-        f"  local[2] (session start {spark['session_seconds']:.1f} s); same verdicts on"
+        f"{rows:>10} {'spark':<10} {spark['seconds']:>8.2f} {'':>6} {spark['peak_rss_mb']:>12.0f}"
+        f"  local[2], load {os.getloadavg()[0]:.1f} (session start"
+        f" {spark['session_seconds']:.1f} s); same verdicts on"
         f" {len(same)}/{len(stream['verdicts'])} features; statistics within {worst:.2g}"
         " (driver RSS; the JVM's is apart)"
     )
