@@ -383,8 +383,10 @@ def _parquet_source(
 
         def chunks(columns: Sequence[str] | None) -> Iterator[Window]:
             handle = pq.ParquetFile(opener(), read_dictionary=text)
-            for batch in handle.iter_batches(CHUNK_ROWS, columns=list(columns or schema.names)):
-                yield from_arrow(batch, categorical)
+            names = list(columns or schema.names)
+            forced = [c for c in categorical if c in names]
+            for batch in handle.iter_batches(CHUNK_ROWS, columns=names):
+                yield from_arrow(batch, forced)
 
         def ranges() -> dict[str, tuple[float, float]] | None:
             return _parquet_ranges(pq.ParquetFile(opener()), categorical)
@@ -439,8 +441,9 @@ def _csv_source(
                 strings_can_be_null=True,  # an empty field is a missing value, not a category
             )
             read = pv.ReadOptions(block_size=CSV_BLOCK)
+            forced = [c for c in categorical if c in convert.include_columns]
             for batch in pv.open_csv(opener(), read_options=read, convert_options=convert):
-                yield from_arrow(batch, categorical)
+                yield from_arrow(batch, forced)
 
         return Source(label, list(schema.names), _reading(label, chunks), path=path)
 

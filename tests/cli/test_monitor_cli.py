@@ -107,6 +107,14 @@ def test_json_report_and_rules(files: dict[str, Path], invoke, tmp_path: Path) -
     )
     seats = next(f for f in json.loads(forced.stdout)["features"] if f["feature"] == "seats")
     assert seats["kind"] == "categorical"
+    # A CSV reference is read twice (its ranges, then its summary): the named column too.
+    from_csv = invoke(
+        "monitor", "drift", "--reference", str(files["same"]), "--current", str(files["moved"]),
+        "--categorical", "seats", "--json",
+    )  # fmt: skip
+    assert from_csv.exit_code == 0, from_csv.output
+    seats = next(f for f in json.loads(from_csv.stdout)["features"] if f["feature"] == "seats")
+    assert seats["kind"] == "categorical"
 
 
 @pytest.mark.parametrize(
