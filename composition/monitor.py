@@ -13,9 +13,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops.composition.lifecycle import Lifecycle
 from mlops.core import yamlfile
 from mlops.core.errors import MonitoringInputError
 from mlops.core.progress import Progress, no_progress
@@ -24,9 +23,13 @@ from mlops.pipelines.drift import (
     DriftReport,
     FeatureRule,
     RetrainDecision,
-    compare,
+    compare_sources,
 )
-from mlops.pipelines.windows import PREDICTION, Window, read_window
+from mlops.pipelines.sketch import WindowSummary
+from mlops.pipelines.windows import PREDICTION, Source, file_source
+
+if TYPE_CHECKING:  # the lifecycle (contracts, pydantic) is imported only where it is used
+    from mlops.composition.lifecycle import Lifecycle
 
 Say = Callable[[str], None]
 # Where the captured predictions' measured quality is published (metric: the primary metric).
@@ -60,25 +63,20 @@ def load_rules(path: Path | None, share: float) -> DriftOptions:
 
 def load_window(
     spec: str, project: Path | None, features: Sequence[str], categorical: Sequence[str]
-) -> Window:
-    """A window from a file or folder, or from ``dataset:PREFIX``.
+) -> Source:
+    """A window from a file or folder, or from ``dataset:PREFIX``, read chunk by chunk.
 
     ``dataset:PREFIX`` is a dataset version of the project's local lake, by sha256 prefix.
     """
     if spec.startswith("dataset:"):
         return _dataset_window(spec.removeprefix("dataset:"), project, categorical)
-    return read_window(Path(spec), features, categorical)
+    return file_source(Path(spec), features, categorical)
 
 
-def _dataset_window(prefix: str, project: Path | None, categorical: Sequence[str]) -> Window:
-    import io
-
-    import pyarrow.csv as pv
-    import pyarrow.parquet as pq
-
+def _dataset_window(prefix: str, project: Path | None, categorical: Sequence[str]) -> Source:
     from mlops.composition.lifecycle import local_lake
     from mlops.core.project import find_project
-    from mlops.pipelines.windows import from_arrow
+    from mlops.pipelines.windows import bytes_source
 
     lake = local_lake(find_project(project))
     keys = [
@@ -90,8 +88,23 @@ def _dataset_window(prefix: str, project: Path | None, categorical: Sequence[str
         found = "no dataset version" if not keys else f"{len(keys)} dataset versions"
         raise MonitoringInputError(f"{found} match sha256 prefix {prefix!r}; give more of it")
     body = lake.get("datasets", keys[0])
-    reader = pq.read_table if keys[0].endswith(".parquet") else pv.read_csv
-    return from_arrow(reader(io.BytesIO(body)), categorical)
+    return bytes_source(body, keys[0].endswith(".parquet"), f"dataset:{prefix}", categorical)
+
+
+def label_of(contract: Path | None, project: Path | None) -> str | None:
+    """The label column: the ``contract``'s, else the project's (if inside one), else None."""
+    from mlops.core.errors import UserError
+    from mlops.core.project import find_project
+    from mlops.pipelines.data import DataContract
+
+    if contract is None:
+        try:
+            contract = find_project(project) / "data" / "contract.yaml"
+        except UserError:
+            return None
+        if not contract.exists():
+            return None
+    return DataContract.load(contract).label
 
 
 def features_of(contract: Path | None, names: str | None) -> list[str]:
@@ -107,28 +120,74 @@ def features_of(contract: Path | None, names: str | None) -> list[str]:
 
 @dataclass(frozen=True)
 class DriftCheck:
-    """A finished check: the report, and where its HTML went."""
+    """A finished check: the report, the features left out and why, and where its HTML went."""
 
     report: DriftReport
     html: Path | None
+    left_out: dict[str, str]
+
+
+def drift_features(
+    reference: Sequence[str],
+    current: Sequence[str],
+    label: str | None = None,
+    include: Sequence[str] = (),
+) -> tuple[list[str], dict[str, str]]:
+    """The features to test, and the columns left out with why.
+
+    The label (the data contract's) and the model's prediction are outcomes, not inputs: they
+    are left out unless named in ``include``. A reference from training data has no
+    predictions; captured traffic on both sides does.
+    """
+    unknown = [n for n in include if n not in reference]
+    if unknown:
+        raise MonitoringInputError(f"--include: the reference has no column {', '.join(unknown)}")
+    outcomes = {PREDICTION: "the model's prediction"}
+    if label:
+        outcomes[label] = "the data contract's label"
+    features, left_out = [], {}
+    for name in reference:
+        if name in outcomes and name not in include:
+            if name in current:
+                left_out[name] = outcomes[name]
+            continue
+        features.append(name)
+    return features, left_out
 
 
 def drift_check(
-    reference: Window,
-    current: Window,
+    reference: Source,
+    current: Source,
     options: DriftOptions,
     html: Path | None = None,
     title: str = "Data drift",
+    *,
+    engine: str = "numpy",
+    label: str | None = None,
+    include: Sequence[str] = (),
+    categorical: Sequence[str] = (),
 ) -> DriftCheck:
-    """Compare the windows on the reference's features; write the HTML report if asked."""
-    # A reference from training data has no predictions; captured traffic on both sides does.
-    features = [f for f in reference if f != PREDICTION or f in current]
-    report = compare(reference, current, features, options)
+    """Compare the windows on the reference's features; write the HTML report if asked.
+
+    ``engine`` ``spark`` summarizes both windows with PySpark (Parquet or CSV files only).
+    """
+    features, left_out = drift_features(reference.columns, current.columns, label, include)
+    if engine == "spark":
+        from mlops.pipelines.spark_drift import compare_files
+
+        if reference.path is None or current.path is None:
+            raise MonitoringInputError(
+                "--engine spark reads Parquet or CSV files: give --reference and --current as"
+                " files (captured traffic and dataset versions use --engine numpy)"
+            )
+        report = compare_files(reference.path, current.path, features, options, categorical)
+    else:
+        report = compare_sources(reference, current, features, options, categorical)
     if html is not None:
         from mlops.pipelines.drift_html import render
 
         write_atomically(html, render(report, title))
-    return DriftCheck(report, html)
+    return DriftCheck(report, html, left_out)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -147,14 +206,16 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def summary_lines(report: DriftReport) -> list[str]:
-    """What a person reads first: the verdict, then each drifted or changed feature."""
-    head = "DRIFT" if report.drifted else "no drift"
+def summary_lines(report: DriftReport, left_out: dict[str, str] | None = None) -> list[str]:
+    """What a person reads first: the verdict and why, then each drifted or changed feature."""
     lines = [
-        f"{head}: {len(report.drifted_features)} of {len(report.features)} features drifted"
-        f" (share {report.score:.2f}, threshold {report.share:.2f});"
+        f"{report.verdict};"
         f" {report.reference_rows:,} reference rows, {report.rows:,} current rows"
     ]
+    if report.warning:
+        lines.append(f"  warning: {report.warning}")
+    for name, why in (left_out or {}).items():
+        lines.append(f"  {name}: not tested ({why}); test it with --include {name}")
     for f in report.features:
         if not (f.drifted or f.missing_drifted or f.note or f.new_categories):
             continue
@@ -199,6 +260,7 @@ def monitor_run(
     act: bool = True,
     stack: str | None = None,
     progress: Progress = no_progress,
+    include: Sequence[str] = (),
 ) -> MonitorRun:
     """Check the project's captured traffic for drift, publish the score, decide.
 
@@ -210,6 +272,7 @@ def monitor_run(
     comparison's score goes to the metric the platform's drift alarm watches. Locally, with
     ``act``, a retrain decision starts the training pipeline on the local endpoint; on a
     deployed ``stack`` the alarm does that through EventBridge, so only the metric is published.
+    The model's prediction is tested too only when ``include`` names it (``prediction``).
 
     Raises:
         UserError: local mode is down, nothing is captured or approved yet, or the approved
@@ -217,46 +280,34 @@ def monitor_run(
     """
     from mlops.composition.lifecycle import lifecycle_for
     from mlops.pipelines.verdict import conclude
-    from mlops.pipelines.windows import captured_window, rolling_windows
+    from mlops.pipelines.windows import captured_source, rolling_windows
 
     options = options or DriftOptions()
     life = lifecycle_for(project, stack, act=act)
     endpoint, keys = _capture_keys(life)
     features = list(life.contract.features)
+    unknown = [n for n in include if n != PREDICTION]
+    if unknown:
+        raise MonitoringInputError(
+            f"--include: captured traffic has only the contract's features and {PREDICTION};"
+            f" not {', '.join(unknown)}"
+        )
+    tested = [*features, *include]
     reports: list[tuple[str, DriftReport]] = []
     if windows:
         groups = rolling_windows(keys, windows)
-        done = 0
+        starts = [sum(len(g) for g in groups[:i]) for i in range(len(groups))]
 
-        def counted(index: int, total: int, key: str) -> None:
-            progress(done + index, len(keys), key)
+        def window(i: int, report_progress: bool) -> Source:
+            def counted(index: int, total: int, key: str) -> None:
+                progress(starts[i] + index, len(keys), key)
 
-        parts = []
-        for group in groups:
-            parts.append(captured_window(life.lake, endpoint, features, group, progress=counted))
-            done += len(group)
-        for i in range(len(parts) - 1):
-            report = compare(parts[i], parts[i + 1], [*features, PREDICTION], options)
+            shown = counted if report_progress else no_progress
+            return captured_source(life.lake, endpoint, features, groups[i], progress=shown)
+
+        for i in range(len(groups) - 1):
+            report = compare_sources(window(i, i == 0), window(i + 1, True), tested, options)
             reports.append((f"window {i + 1} -> {i + 2}", report))
-    else:
-        # The scheduled cloud job's own code and window: local and cloud give one verdict.
-        from mlops.pipelines.monitor_job import REFERENCE_LABEL, check_window
-
-        check = check_window(
-            life.lake,
-            endpoint,
-            _approved_reference(life),
-            features,
-            hours=life.platform.drift_window_hours,
-            threshold=life.platform.drift_threshold,
-            trigger=life.trigger,
-            metrics=life.metrics,
-            options=options,
-            progress=progress,
-        )
-        reports.append((REFERENCE_LABEL, check.report))
-        outcome = check.outcome
-    if windows:
         outcome = conclude(
             reports,
             endpoint=endpoint,
@@ -265,6 +316,26 @@ def monitor_run(
             trigger=life.trigger,
             metrics=life.metrics,
         )
+    else:
+        # The scheduled cloud job's own code and window: local and cloud give one verdict.
+        from mlops.pipelines.monitor_job import REFERENCE_LABEL, check_window
+
+        sample, summary = _approved_reference(life)
+        check = check_window(
+            life.lake,
+            endpoint,
+            sample,
+            features,
+            hours=life.platform.drift_window_hours,
+            threshold=life.platform.drift_threshold,
+            trigger=life.trigger,
+            metrics=life.metrics,
+            options=options,
+            progress=progress,
+            summary=summary,
+        )
+        reports.append((REFERENCE_LABEL, check.report))
+        outcome = check.outcome
     if html is not None:
         from mlops.pipelines.drift_html import render
 
@@ -272,10 +343,10 @@ def monitor_run(
     return MonitorRun(reports, outcome.decision, outcome.started, outcome.stored)
 
 
-def _approved_reference(life: Lifecycle) -> Window:
+def _approved_reference(life: Lifecycle) -> tuple[dict[str, Any], WindowSummary | None]:
+    """The approved model's reference sample, and the summary made at training time if any."""
     from mlops.core.errors import UserError
-    from mlops.pipelines.reference import read_reference
-
+    from mlops.pipelines.reference import read_reference, read_reference_summary
     record = life.registry.approved_run()
     if record is None:
         raise UserError(
@@ -289,7 +360,7 @@ def _approved_reference(life: Lifecycle) -> Window:
             f"the approved model ({record.run_id}) carries no reference sample (trained before"
             " monitoring stored one): train and approve it again, or use `--windows 2`"
         )
-    return reference
+    return reference, read_reference_summary(artifact)
 
 
 def _labels(path: Path) -> dict[str, float]:

@@ -19,26 +19,46 @@ booleans; any feature the caller names in ``categorical``, as the lifecycle name
 contract's ``category`` and ``bool`` features) also report new and vanished categories by name.
 The dataset drifts when at least ``share`` of its features drift.
 
-Speed: a numeric feature is binned once on a fine grid (8192 bins over both windows' range,
-``np.bincount``, no sort); the Wasserstein distance is bracketed from the grid's CDFs, and only
-when the threshold falls inside that bracket is the exact (sorting) distance computed. So the
-verdict is always the exact one, and a million rows take milliseconds per feature.
+Speed and scale: each window is summarized first (:mod:`mlops.pipelines.sketch`: a fixed grid of
+16384 bins per numeric feature taken from the reference, category counts, missing and row counts;
+chunk by chunk, merged by addition), and the verdicts read only the summaries, whichever engine
+(NumPy here, Spark in :mod:`mlops.pipelines.spark_drift`) made them. The Wasserstein distance is
+bracketed from the grid's CDFs; only when the threshold falls inside that bracket are a
+feature's present values read again (``exact``) for the exact distance. Without them (Spark) the
+bracket's midpoint decides and ``error`` states its half-width. Windows of at most 10,000 present
+values keep them, so small windows get the exact statistics throughout.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import chisquare, ks_2samp, wasserstein_distance
 
 from mlops.core.errors import MonitoringInputError
+from mlops.pipelines.sketch import (
+    FEW,
+    CategoricalSummary,
+    FeatureSpec,
+    Kind,
+    NumericSummary,
+    Summarizer,
+    WindowSummary,
+    categorical_summary,
+    is_missing,
+    kind_of,
+    label_of,
+    merge_ranges,
+    ranges,
+    spec_from_ranges,
+    summarize,
+    to_arrow,
+)
+from mlops.pipelines.windows import Source
 
-Kind = Literal["numeric", "categorical"]
 TestName = Literal["auto", "wasserstein", "jensenshannon", "ks", "chisquare", "z", "psi"]
 # Distances drift at or above their threshold; p-values at or below (KS) or below (chi-square,
 # z), exactly as Evidently compares them.
@@ -51,8 +71,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "z": 0.05,
 }
 P_VALUE_TESTS = {"ks", "chisquare", "z"}
-GRID = 8192  # bins of the numeric grid
-EXACT_BELOW = 20_000  # values (both windows) under which the exact distance is just computed
+MIN_ROWS = 30  # a current window smaller than this gets a warning, not a dataset verdict
 PLOT_BINS = 32
 PLOT_CATEGORIES = 12
 NAMED_CATEGORIES = 20
@@ -136,11 +155,26 @@ class DriftReport:
     drifted: bool
     share: float = 0.5
     reference_rows: int = 0
+    warning: str = ""
 
     @property
     def drifted_features(self) -> list[str]:
         """Features whose distribution drifted."""
         return [f.feature for f in self.features if f.drifted]
+
+    @property
+    def verdict(self) -> str:
+        """The dataset verdict and why: ``3 of 5 features drifted (share 0.6 >= 0.5): drift``."""
+        drifted, total = len(self.drifted_features), len(self.features)
+        exact = drifted / max(total, 1)
+        sign = ">=" if exact >= self.share else "<"
+        head = (
+            f"{drifted} of {total} features drifted"
+            f" (share {round(self.score, 2):g} {sign} {self.share:g})"
+        )
+        if self.warning:
+            return f"{head}: no verdict ({self.warning})"
+        return f"{head}: {'drift' if self.drifted else 'no drift'}"
 
     @property
     def missing_drifted(self) -> list[str]:
@@ -161,6 +195,7 @@ class DriftReport:
             "score": self.score,
             "share": self.share,
             "drifted": self.drifted,
+            "warning": self.warning,
             "drifted_features": self.drifted_features,
             "missing_drifted": self.missing_drifted,
             "features": features,
@@ -168,6 +203,8 @@ class DriftReport:
 
 
 Column = Any  # a NumPy array (numeric, NaN missing) or a pyarrow array (categorical, nulls)
+# Present values of a feature in both windows, for the exact statistic near a threshold.
+ExactValues = Callable[[str], tuple[np.ndarray, np.ndarray]]
 
 
 def compare(
@@ -182,31 +219,154 @@ def compare(
     Columns are NumPy float arrays (numeric; NaN and infinities are missing) or pyarrow arrays
     (strings, booleans, or integers to be read as categories; nulls are missing). Features in
     ``categorical`` are read as categories whatever their columns hold (``1.0`` is ``"1"``).
+    Both windows are summarized (:mod:`mlops.pipelines.sketch`) and the verdicts read the
+    summaries, as they do for windows read chunk by chunk.
 
     Raises:
         MonitoringInputError: a window has no rows, a feature is missing from a window, or a
             feature is numeric in one window and categorical in the other.
     """
-    options = options or DriftOptions()
     names = list(features if features is not None else reference)
     lacking = [n for n in names if n not in current]
     lacking_ref = [n for n in names if n not in reference]
     if lacking or lacking_ref:
         side, which = ("current", lacking) if lacking else ("reference", lacking_ref)
         raise MonitoringInputError(f"the {side} window lacks feature(s): {', '.join(which)}")
-    ref_rows = _rows(reference, names, "reference")
-    cur_rows = _rows(current, names, "current")
-    if categorical:
-        forced = set(categorical) & set(names)
-        reference = {n: as_categories(c) if n in forced else c for n, c in reference.items()}
-        current = {n: as_categories(c) if n in forced else c for n, c in current.items()}
-    results = [
-        _feature(n, reference[n], current[n], options.rules.get(n, FeatureRule()), options)
-        for n in names
-    ]
-    share = sum(r.drifted for r in results) / max(len(results), 1)
-    return DriftReport(
-        results, cur_rows, round(share, 4), share >= options.share, options.share, ref_rows
+    _rows(reference, names, "reference")
+    _rows(current, names, "current")
+    forced = set(categorical) & set(names)
+    reference = {n: _column(reference[n], n in forced) for n in names}
+    current = {n: _column(current[n], n in forced) for n in names}
+    for n in names:
+        kinds = (kind_of(reference[n]), kind_of(current[n]))
+        if kinds[0] != kinds[1]:
+            raise _mixed(n, *kinds)
+    ref = summarize(reference, names, categorical=forced, moments=True)
+    cur = summarize(current, names, ref.spec(), forced)
+
+    def exact(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return _present(reference[name]), _present(current[name])
+
+    return compare_summaries(ref, cur, names, options, exact)
+
+
+def compare_sources(
+    reference: Source,
+    current: Source,
+    features: Sequence[str],
+    options: DriftOptions | None = None,
+    categorical: Sequence[str] = (),
+    summary: WindowSummary | None = None,
+) -> DriftReport:
+    """Compare two windows read chunk by chunk: memory holds a chunk and the summaries.
+
+    ``summary`` is the reference's, made earlier (at training time); without it the reference
+    is read twice (its ranges, from Parquet statistics where it has them, then its summary).
+
+    Raises:
+        MonitoringInputError: a window lacks a feature or has no rows, or a feature is numeric
+            in one window and categorical in the other.
+    """
+    names = list(features)
+    for side, source in (("reference", reference), ("current", current)):
+        lacking = [n for n in names if n not in source.columns]
+        if lacking and not (side == "reference" and summary is not None):
+            raise MonitoringInputError(f"the {side} window lacks feature(s): {', '.join(lacking)}")
+    if summary is not None:
+        ref = summary
+        cur = summarize_source(current, names, ref.spec(), categorical)
+    else:
+        ref, cur = _both(reference, current, names, categorical)
+
+    def exact(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return present_values(reference, name), present_values(current, name)
+
+    return compare_summaries(ref, cur, names, options, exact)
+
+
+def _both(
+    reference: Source, current: Source, names: Sequence[str], categorical: Sequence[str]
+) -> tuple[WindowSummary, WindowSummary]:
+    """Both windows' summaries; at once (two threads) when the reference's grids are known.
+
+    With the reference's ranges from Parquet statistics, the current window's grids are known
+    before the reference is read, so both are read side by side (Arrow's decoding and NumPy
+    both release the GIL). Should the reference turn out to need other grids (the exact KS
+    test's points of a small reference), the current window is read again on them.
+    """
+    found = reference.ranges()
+    if found is None:
+        ref = summarize_source(reference, names, categorical=categorical, moments=True)
+        return ref, summarize_source(current, names, ref.spec(), categorical)
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = spec_from_ranges(found, names)
+    with ThreadPoolExecutor(2, thread_name_prefix="drift") as pool:
+        ref_job = pool.submit(summarize_source, reference, names, spec, categorical, True)
+        cur_job = pool.submit(summarize_source, current, names, spec, categorical)
+        ref, cur = ref_job.result(), cur_job.result()
+    if not _same_grids(ref.spec(), spec):
+        cur = summarize_source(current, names, ref.spec(), categorical)
+    return ref, cur
+
+
+def _same_grids(a: Mapping[str, FeatureSpec], b: Mapping[str, FeatureSpec]) -> bool:
+    return a.keys() == b.keys() and all(
+        (a[n].kind, a[n].lo, a[n].hi) == (b[n].kind, b[n].lo, b[n].hi)
+        and a[n].points is None
+        and b[n].points is None
+        for n in a
+    )
+
+
+def summarize_source(
+    source: Source,
+    features: Sequence[str],
+    spec: Mapping[str, FeatureSpec] | None = None,
+    categorical: Iterable[str] = (),
+    moments: bool = False,
+) -> WindowSummary:
+    """A window's summary, chunk by chunk; without ``spec``, on its own grids (a reference)."""
+    forced = set(categorical)
+    if spec is None:
+        found = source.ranges()
+        if found is None:
+            found = {}
+            numeric = [n for n in features if n not in forced]
+            for chunk in source.chunks(numeric):
+                found = merge_ranges(found, ranges(chunk, numeric))
+        spec = spec_from_ranges(found, features)
+    summarizer = Summarizer(spec, features, forced, moments)
+    for chunk in source.chunks(features):
+        summarizer.add(chunk)
+    return summarizer.result()
+
+
+def present_values(source: Source, name: str) -> np.ndarray:
+    """One numeric feature's present values, read again (the exact distance near a threshold)."""
+    parts = [_present(chunk[name]) for chunk in source.chunks([name])]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _column(column: Column, forced: bool) -> Column:
+    if forced:
+        return as_categories(column)
+    if isinstance(column, np.ndarray | list | tuple) and kind_of(np.asarray(column)) == "numeric":
+        return np.asarray(column, dtype=np.float64)
+    if isinstance(column, list | tuple):
+        return to_arrow(column)
+    return column
+
+
+def _present(column: Column) -> np.ndarray:
+    x = np.asarray(column, dtype=np.float64)
+    return x[np.isfinite(x)]
+
+
+def _mixed(name: str, ref_kind: str, cur_kind: str) -> MonitoringInputError:
+    return MonitoringInputError(
+        f"{name} is {ref_kind} in the reference but {cur_kind} in the current window:"
+        " a column of mixed types; fix its type at the source"
     )
 
 
@@ -222,25 +382,51 @@ def _rows(frame: Mapping[str, Column], names: Sequence[str], side: str) -> int:
     return rows
 
 
-def kind_of(column: Column) -> Kind:
-    """``numeric`` for NumPy numbers, ``categorical`` for pyarrow arrays and anything else."""
-    if isinstance(column, np.ndarray) and column.dtype.kind in "fiu":
-        return "numeric"
-    return "categorical"
+def compare_summaries(
+    reference: WindowSummary,
+    current: WindowSummary,
+    features: Sequence[str],
+    options: DriftOptions | None = None,
+    exact: ExactValues | None = None,
+) -> DriftReport:
+    """The verdicts from two windows' summaries (the current one on the reference's grids).
 
+    ``exact`` gives a feature's present values in both windows when a binned distance is too
+    close to its threshold to decide (a second read of one column); without it the verdict is
+    the bracket's midpoint's, and the feature's ``error`` says how far it may be off.
 
-def _feature(
-    name: str, reference: Column, current: Column, rule: FeatureRule, options: DriftOptions
-) -> FeatureDrift:
-    kinds = (kind_of(reference), kind_of(current))
-    if kinds[0] != kinds[1]:
-        raise MonitoringInputError(
-            f"{name} is {kinds[0]} in the reference but {kinds[1]} in the current window:"
-            " a column of mixed types; fix its type at the source"
+    Raises:
+        MonitoringInputError: a window has no rows or lacks a feature, or a feature is numeric
+            in one window and categorical in the other.
+    """
+    options = options or DriftOptions()
+    for side, summary in (("reference", reference), ("current", current)):
+        lacking = [n for n in features if n not in summary.features]
+        if lacking:
+            raise MonitoringInputError(f"the {side} window lacks feature(s): {', '.join(lacking)}")
+        if summary.rows == 0:
+            raise MonitoringInputError(f"the {side} window has no rows: nothing to compare")
+    results = []
+    for name in features:
+        ref, cur = reference.features[name], current.features[name]
+        if ref.kind != cur.kind:
+            raise _mixed(name, ref.kind, cur.kind)
+        rule = options.rules.get(name, FeatureRule())
+        if isinstance(ref, NumericSummary) and isinstance(cur, NumericSummary):
+            results.append(_numeric(name, ref, cur, rule, options, exact))
+        elif isinstance(ref, CategoricalSummary) and isinstance(cur, CategoricalSummary):
+            results.append(_categorical(name, ref, cur, rule, options))
+    share = sum(r.drifted for r in results) / max(len(results), 1)
+    warning = ""
+    if current.rows < MIN_ROWS:
+        warning = (
+            f"the current window has {current.rows} rows, under the {MIN_ROWS} the drift tests"
+            " need: no dataset verdict (and no alarm); collect a larger window"
         )
-    if kinds[0] == "numeric":
-        return _numeric(name, np.asarray(reference, dtype=np.float64), current, rule, options)
-    return _categorical(name, reference, current, rule, options)
+    return DriftReport(
+        results, current.rows, round(share, 4), share >= options.share and not warning,
+        options.share, reference.rows, warning,
+    )  # fmt: skip
 
 
 def _missing(
@@ -273,18 +459,20 @@ def _untestable(
 
 
 def _numeric(
-    name: str, reference: np.ndarray, current: Column, rule: FeatureRule, options: DriftOptions
+    name: str,
+    ref: NumericSummary,
+    cur: NumericSummary,
+    rule: FeatureRule,
+    options: DriftOptions,
+    exact: ExactValues | None,
 ) -> FeatureDrift:
-    cur_all = np.asarray(current, dtype=np.float64)
-    ref = reference[np.isfinite(reference)]
-    cur = cur_all[np.isfinite(cur_all)]
-    missing = _missing(len(reference), len(ref), len(cur_all), len(cur), options)
-    if len(ref) == 0 or len(cur) == 0:
-        return _untestable(name, "numeric", (len(ref), len(cur)), missing)
-    values = _few_values(ref, cur, 5)
+    missing = _missing(ref.rows, ref.present, cur.rows, cur.present, options)
+    if ref.present == 0 or cur.present == 0:
+        return _untestable(name, "numeric", (ref.present, cur.present), missing)
+    values = _union_values(ref.values, cur.values)
     test = rule.test
     if test == "auto":
-        if len(ref) <= 1000:
+        if ref.present <= 1000:
             many = values is None
             test = "ks" if many else ("chisquare" if len(values) > 2 else "z")  # type: ignore[arg-type]
         else:
@@ -293,40 +481,83 @@ def _numeric(
     grid = _Grid(ref, cur)
     psi, error = grid.psi(), 0.0
     if test == "wasserstein":
-        statistic, error = grid.wasserstein_normed(threshold)
+        statistic, error = grid.wasserstein_normed(threshold, ref.std, name, exact)
     elif test == "psi":
         statistic = psi
     elif test == "ks":
-        statistic = float(ks_2samp(ref, cur)[1])
+        statistic, error = _ks(ref, cur, grid)
     else:
-        keys = values if values is not None else np.unique(np.concatenate([ref, cur]))
-        counts_r = np.array([np.count_nonzero(ref == v) for v in keys], dtype=np.float64)
-        counts_c = np.array([np.count_nonzero(cur == v) for v in keys], dtype=np.float64)
+        counts_r, counts_c = _aligned_numbers(ref, cur, values, grid)
         statistic = _count_test(test, counts_r, counts_c)
     return FeatureDrift(
         name, "numeric", test, statistic, threshold, _drifts(test, statistic, threshold),
-        len(ref), len(cur), *missing, psi=psi, error=error, plot=grid.plot(),
+        ref.present, cur.present, *missing, psi=psi, error=error, plot=grid.plot(),
     )  # fmt: skip
 
 
-def _few_values(ref: np.ndarray, cur: np.ndarray, limit: int) -> np.ndarray | None:
-    """The distinct values of both windows if there are at most ``limit``, else None.
+def _union_values(
+    a: dict[float, int] | None, b: dict[float, int] | None, limit: int = FEW
+) -> list[float] | None:
+    if a is None or b is None:
+        return None
+    keys = sorted(set(a) | set(b))
+    return keys if len(keys) <= limit else None
 
-    Exact without sorting a million values: candidates come from the first rows, and each
-    pass either proves every value is a candidate or finds one more.
+
+def _aligned_numbers(
+    ref: NumericSummary, cur: NumericSummary, values: list[float] | None, grid: _Grid
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of each distinct value (exact), or of each occupied bin with many values."""
+    if values is not None and ref.values is not None and cur.values is not None:
+        counts_r = np.array([ref.values.get(v, 0) for v in values], dtype=np.float64)
+        counts_c = np.array([cur.values.get(v, 0) for v in values], dtype=np.float64)
+        return counts_r, counts_c
+    if ref.raw is not None and cur.raw is not None:
+        keys = np.unique(np.concatenate([ref.raw, cur.raw]))
+        tally_r = np.bincount(np.searchsorted(keys, ref.raw), minlength=len(keys))
+        tally_c = np.bincount(np.searchsorted(keys, cur.raw), minlength=len(keys))
+        return tally_r.astype(np.float64), tally_c.astype(np.float64)
+    used = (grid.hist_r + grid.hist_c) > 0
+    return grid.hist_r[used].astype(np.float64), grid.hist_c[used].astype(np.float64)
+
+
+def _ks(ref: NumericSummary, cur: NumericSummary, grid: _Grid) -> tuple[float, float]:
+    """KS p-value: exact from the reference's values and the current's counts at them.
+
+    The current's values are counted below, at and between the reference's distinct values
+    (:func:`mlops.pipelines.sketch.slot_index`); a stand-in sample with the same counts (one
+    value per slot) orders exactly as the current does against the reference, so it has the
+    same statistic and size, hence scipy's same p-value. Without the reference's values (a
+    reference over KS_POINTS, asked for KS) the statistic comes from the grid's CDFs, and
+    ``error`` bounds it.
     """
-    values = np.unique(np.concatenate([ref[:256], cur[:256]]))
-    while len(values) <= limit:
-        for side in (ref, cur):
-            known = np.zeros(len(side), dtype=bool)
-            for v in values:
-                known |= side == v
-            if not known.all():
-                values = np.union1d(values, side[np.argmin(known)])
-                break
-        else:
-            return values
-    return None
+    from scipy.stats import ks_2samp
+
+    if ref.raw is not None and cur.raw is not None:
+        return float(ks_2samp(ref.raw, cur.raw)[1]), 0.0
+    if ref.raw is not None and cur.slots is not None:
+        points = np.unique(ref.raw)
+        if 2 * len(points) + 1 == len(cur.slots):
+            return float(ks_2samp(ref.raw, _stand_in(points, cur.slots))[1]), 0.0
+    from scipy.stats import kstwo
+
+    a, b = grid.cdf_r, grid.cdf_c
+    d_low = float(np.abs(a - b).max())
+    d_high = float(np.maximum(np.abs(a[1:] - b[:-1]), np.abs(a[:-1] - b[1:])).max())
+    n = round(ref.present * cur.present / (ref.present + cur.present))
+    p_at = [float(kstwo.sf(d, max(n, 1))) for d in (d_low, d_high)]
+    return (p_at[0] + p_at[1]) / 2, abs(p_at[0] - p_at[1]) / 2
+
+
+def _stand_in(points: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """One value per slot, repeated by its count: below, at, and between the points."""
+    between = (points[:-1] + points[1:]) / 2
+    values = np.empty(2 * len(points) + 1)
+    values[1::2] = points
+    values[2:-1:2] = between
+    values[0] = np.nextafter(points[0], -np.inf)
+    values[-1] = np.nextafter(points[-1], np.inf)
+    return np.repeat(values, slots)
 
 
 def _drifts(test: str, statistic: float, threshold: float) -> bool:
@@ -340,64 +571,77 @@ def _drifts(test: str, statistic: float, threshold: float) -> bool:
 
 
 class _Grid:
-    """Both windows of a numeric feature binned on one fine grid over their joint range."""
+    """Both windows of a numeric feature on the reference's grid (plus a bin on either side)."""
 
-    def __init__(self, ref: np.ndarray, cur: np.ndarray) -> None:
+    def __init__(self, ref: NumericSummary, cur: NumericSummary) -> None:
+        self.hist_r, self.hist_c = ref.hist, cur.hist
+        self.n_r, self.n_c = ref.present, cur.present
+        self.low = min(ref.low, cur.low)
+        self.high = max(ref.high, cur.high)
+        inner = _grid_edges(ref)
+        # the outer bins reach the lowest and highest present value, whatever side it is on
+        self.edges = np.concatenate(
+            [[min(self.low, inner[0])], inner, [max(self.high, inner[-1])]]
+        )
+        self.cdf_r = np.concatenate([[0.0], np.cumsum(self.hist_r)]) / self.n_r
+        self.cdf_c = np.concatenate([[0.0], np.cumsum(self.hist_c)]) / self.n_c
         self.ref, self.cur = ref, cur
-        self.low = float(min(ref.min(), cur.min()))
-        self.high = float(max(ref.max(), cur.max()))
-        self.width = (self.high - self.low) / GRID
-        self.hist_r = self._bin(ref)
-        self.hist_c = self._bin(cur)
-        # CDFs at the grid's GRID + 1 edges
-        self.cdf_r = np.concatenate([[0.0], np.cumsum(self.hist_r)]) / len(ref)
-        self.cdf_c = np.concatenate([[0.0], np.cumsum(self.hist_c)]) / len(cur)
 
-    def _bin(self, x: np.ndarray) -> np.ndarray:
-        if self.width == 0:
-            hist = np.zeros(GRID, dtype=np.int64)
-            hist[0] = len(x)
-            return hist
-        index = ((x - self.low) * (GRID / (self.high - self.low))).astype(np.intp)
-        np.clip(index, 0, GRID - 1, out=index)
-        return np.bincount(index, minlength=GRID)
-
-    def wasserstein_normed(self, threshold: float) -> tuple[float, float]:
+    def wasserstein_normed(
+        self, threshold: float, std: float, name: str, exact: ExactValues | None
+    ) -> tuple[float, float]:
         """The normed distance and a bound on its error (0 when computed exactly)."""
-        norm = max(float(np.std(self.ref)), 0.001)
-        if self.width == 0:
+        norm = max(std, 0.001)
+        if self.low == self.high:
             return 0.0, 0.0
-        if len(self.ref) + len(self.cur) > EXACT_BELOW:
-            a0, a1 = self.cdf_r[:-1], self.cdf_r[1:]
-            b0, b1 = self.cdf_c[:-1], self.cdf_c[1:]
-            # Within a bin each CDF moves between its edge values, so |F_r - F_c| lies between
-            # these; summed, they bracket the integral that is the distance.
-            upper = float(np.maximum(a1 - b0, b1 - a0).sum()) * self.width / norm
-            lower = float(np.maximum(0.0, np.maximum(a0 - b1, b0 - a1)).sum()) * self.width / norm
-            slack = 1e-9 * (1 + upper)  # float rounding at bin edges
-            if lower - slack >= threshold or upper + slack < threshold:
-                return (lower + upper) / 2, (upper - lower) / 2
-        return float(wasserstein_distance(self.ref, self.cur)) / norm, 0.0
+        if self.ref.raw is not None and self.cur.raw is not None:
+            return _wasserstein(self.ref.raw, self.cur.raw) / norm, 0.0
+        widths = np.diff(self.edges)
+        a0, a1 = self.cdf_r[:-1], self.cdf_r[1:]
+        b0, b1 = self.cdf_c[:-1], self.cdf_c[1:]
+        # Within a bin each CDF moves between its edge values, so |F_r - F_c| lies between
+        # these; summed, they bracket the integral that is the distance.
+        upper = float((np.maximum(a1 - b0, b1 - a0) * widths).sum()) / norm
+        lower = float((np.maximum(0.0, np.maximum(a0 - b1, b0 - a1)) * widths).sum()) / norm
+        slack = 1e-9 * (1 + upper)  # float rounding at bin edges
+        if lower - slack >= threshold or upper + slack < threshold or exact is None:
+            return (lower + upper) / 2, (upper - lower) / 2
+        ref, cur = exact(name)
+        return _wasserstein(ref, cur) / norm, 0.0
 
     def psi(self) -> float:
         """Population stability index over the reference's deciles (snapped to the grid)."""
         cuts = np.searchsorted(self.cdf_r[1:], np.linspace(0.1, 0.9, 9), side="left")
-        edges = np.unique(np.concatenate([[0], cuts + 1, [GRID]]))
-        shares_r = np.add.reduceat(self.hist_r, edges[:-1]) / len(self.ref)
-        shares_c = np.add.reduceat(self.hist_c, edges[:-1]) / len(self.cur)
+        edges = np.unique(np.concatenate([[0], cuts + 1, [len(self.hist_r)]]))
+        edges = edges[edges < len(self.hist_r)]
+        shares_r = np.add.reduceat(self.hist_r, edges) / self.n_r
+        shares_c = np.add.reduceat(self.hist_c, edges) / self.n_c
         return _psi(shares_r, shares_c)
 
     def plot(self) -> dict[str, Any]:
-        """Shares of each window in PLOT_BINS equal bins, for the HTML report."""
-        per = GRID // PLOT_BINS
-        shares_r = self.hist_r.reshape(PLOT_BINS, per).sum(axis=1) / len(self.ref)
-        shares_c = self.hist_c.reshape(PLOT_BINS, per).sum(axis=1) / len(self.cur)
-        edges = self.low + np.arange(PLOT_BINS + 1) * self.width * per
+        """Shares of each window in about PLOT_BINS bins over their joint range (the report)."""
+        used = np.flatnonzero((self.hist_r + self.hist_c) > 0)
+        first, last = int(used[0]), int(used[-1]) + 1
+        cuts = np.unique(np.linspace(first, last, PLOT_BINS + 1).round().astype(int))
+        shares_r = np.add.reduceat(self.hist_r, cuts[:-1]) / self.n_r
+        shares_c = np.add.reduceat(self.hist_c, cuts[:-1]) / self.n_c
+        edges = self.edges[cuts]
+        edges[0], edges[-1] = max(edges[0], self.low), min(edges[-1], self.high)
         return {
             "edges": [round(float(e), 6) for e in edges],
-            "reference": [round(float(s), 6) for s in shares_r],
-            "current": [round(float(s), 6) for s in shares_c],
+            "reference": [round(float(s), 6) for s in shares_r[: len(cuts) - 1]],
+            "current": [round(float(s), 6) for s in shares_c[: len(cuts) - 1]],
         }
+
+
+def _wasserstein(ref: np.ndarray, cur: np.ndarray) -> float:
+    from scipy.stats import wasserstein_distance  # imported when needed: scipy.stats is slow
+
+    return float(wasserstein_distance(ref, cur))
+
+
+def _grid_edges(ref: NumericSummary) -> np.ndarray:
+    return FeatureSpec("numeric", ref.lo, ref.hi).edges()
 
 
 def _psi(shares_r: np.ndarray, shares_c: np.ndarray) -> float:
@@ -406,14 +650,26 @@ def _psi(shares_r: np.ndarray, shares_c: np.ndarray) -> float:
     return float(np.sum((c - r) * np.log(c / r)))
 
 
+def _jensenshannon(p: np.ndarray, q: np.ndarray) -> float:
+    """The Jensen-Shannon distance as scipy computes it (natural log), without scipy.spatial."""
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.where(p > 0, p * np.log(p / m), 0.0).sum()
+        right = np.where(q > 0, q * np.log(q / m), 0.0).sum()
+    return float(np.sqrt(max((left + right) / 2, 0.0)))
+
+
 def _count_test(test: str, counts_r: np.ndarray, counts_c: np.ndarray) -> float:
     """chi-square, z or Jensen-Shannon (or PSI) on aligned value counts, as Evidently does."""
     n_r, n_c = counts_r.sum(), counts_c.sum()
     if test == "jensenshannon":
-        return float(jensenshannon(counts_r / n_r, counts_c / n_c))
+        return _jensenshannon(counts_r / n_r, counts_c / n_c)
     if test == "psi":
         return _psi(counts_r / n_r, counts_c / n_c)
     if test == "chisquare":
+        from scipy.stats import chisquare
+
         with np.errstate(divide="ignore", invalid="ignore"):
             p = chisquare(counts_c, counts_r * (n_c / n_r))[1]
         return float(p)
@@ -433,16 +689,8 @@ def _count_test(test: str, counts_r: np.ndarray, counts_c: np.ndarray) -> float:
 
 def value_counts(column: Column) -> tuple[dict[str, int], int]:
     """Each category's count (by its text) and the number of missing values."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    array = column if isinstance(column, pa.Array | pa.ChunkedArray) else _to_arrow(column)
-    counted = pc.value_counts(array.drop_null())
-    labels = [_label(v) for v in counted.field("values").to_pylist()]
-    counts: dict[str, int] = {}
-    for label, count in zip(labels, counted.field("counts").to_pylist(), strict=True):
-        counts[label] = counts.get(label, 0) + int(count)
-    return counts, int(array.null_count)
+    summary = categorical_summary(column)
+    return summary.counts, summary.missing
 
 
 def as_categories(column: Column) -> Column:
@@ -452,38 +700,19 @@ def as_categories(column: Column) -> Column:
     if isinstance(column, pa.Array | pa.ChunkedArray) and not pa.types.is_floating(column.type):
         return column
     values = column.to_pylist() if isinstance(column, pa.Array | pa.ChunkedArray) else column
-    return pa.array([None if _is_missing(v) else _label(v) for v in values], type=pa.string())
-
-
-def _to_arrow(column: Any) -> Any:
-    import pyarrow as pa
-
-    values = [None if _is_missing(v) else v for v in list(column)]
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: categories by their text
-        return pa.array([None if v is None else _label(v) for v in values])
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    return pa.array([None if is_missing(v) else label_of(v) for v in values], type=pa.string())
 
 
 def _categorical(
-    name: str, reference: Column, current: Column, rule: FeatureRule, options: DriftOptions
+    name: str,
+    ref: CategoricalSummary,
+    cur: CategoricalSummary,
+    rule: FeatureRule,
+    options: DriftOptions,
 ) -> FeatureDrift:
-    counts_r, missing_r = value_counts(reference)
-    counts_c, missing_c = value_counts(current)
-    n_r, n_c = sum(counts_r.values()), sum(counts_c.values())
-    missing = _missing(n_r + missing_r, n_r, n_c + missing_c, n_c, options)
+    counts_r, counts_c = ref.counts, cur.counts
+    n_r, n_c = ref.present, cur.present
+    missing = _missing(ref.rows, n_r, cur.rows, n_c, options)
     if n_r == 0 or n_c == 0:
         return _untestable(name, "categorical", (n_r, n_c), missing)
     keys = sorted(set(counts_r) | set(counts_c))
@@ -565,6 +794,8 @@ def decide(report: DriftReport, *, threshold: float) -> RetrainDecision:
     (:func:`mlops.pipelines.verdict.conclude`).
     """
     named = ", ".join(report.drifted_features[:8]) or "none"
+    if report.warning:
+        return RetrainDecision(False, f"no verdict, keep the model: {report.warning}")
     if report.score <= threshold:
         return RetrainDecision(
             False,

@@ -38,9 +38,7 @@ def render(report: DriftReport, title: str = "Data drift") -> str:
     cards = "\n".join(_card(f) for f in ordered)
     missing = ", ".join(report.missing_drifted) or "none"
     summary = (
-        f"<div class='summary {verdict}'><b>{'Drift' if report.drifted else 'No drift'}</b>:"
-        f" {len(report.drifted_features)} of {len(report.features)} features drifted"
-        f" (share {report.score:.2f}; the dataset drifts at {report.share:.2f}) &middot;"
+        f"<div class='summary {verdict}'><b>{escape(report.verdict)}</b> &middot;"
         f" {report.reference_rows:,} reference rows, {report.rows:,} current rows &middot;"
         f" missing-value rate changed: {escape(missing)}</div>"
     )

@@ -34,6 +34,7 @@ from mlops.pipelines.ports import MetricSink, ObjectStore, RetrainTrigger
 
 if TYPE_CHECKING:
     from mlops.pipelines.drift import DriftOptions, DriftReport
+    from mlops.pipelines.sketch import WindowSummary
     from mlops.pipelines.verdict import DriftOutcome
 
 # One label wherever the check runs: the served model is the approved one.
@@ -45,9 +46,9 @@ class EmptyWindowError(MonitoringInputError):
 
     def __init__(self, endpoint: str, hours: int, older: int) -> None:
         seen = f"; {older} older object(s) are outside it" if older else ""
+        when = f" in the last {hours} h" if hours else ""
         super().__init__(
-            f"no traffic captured for {endpoint} in the last {hours} h{seen}: send requests"
-            " to the endpoint first"
+            f"no traffic captured for {endpoint}{when}{seen}: send requests to the endpoint first"
         )
 
 
@@ -86,23 +87,30 @@ def check_window(
     now: datetime | None = None,
     options: DriftOptions | None = None,
     progress: Progress = no_progress,
+    summary: WindowSummary | None = None,
+    categorical: Sequence[str] = (),
 ) -> WindowCheck:
     """Drift of the window's captured traffic against ``reference``; publish, decide, store.
+
+    The window is read one capture object at a time into summaries; ``summary`` is the
+    reference's made at training time (the artifact carries it), when there is one.
 
     Raises:
         EmptyWindowError: nothing was captured in the window.
         MonitoringInputError: the captured objects are unreadable.
     """
-    from mlops.pipelines.drift import compare
+    from mlops.pipelines.drift import compare_sources
     from mlops.pipelines.verdict import conclude
-    from mlops.pipelines.windows import captured_keys, captured_window
+    from mlops.pipelines.windows import captured_keys, captured_source, memory_source
 
     every = captured_keys(lake, endpoint)
-    keys = window_keys(every, hours, now or datetime.now(UTC))
+    # hours 0: every capture object (Kubernetes' CronJob passes no window)
+    keys = window_keys(every, hours, now or datetime.now(UTC)) if hours else list(every)
     if not keys:
         raise EmptyWindowError(endpoint, hours, len(every))
-    current = captured_window(lake, endpoint, features, keys, progress=progress)
-    report = compare(reference, current, list(features), options)
+    current = captured_source(lake, endpoint, features, keys, categorical, progress=progress)
+    sample = memory_source(reference, "served model's reference")
+    report = compare_sources(sample, current, list(features), options, categorical, summary)
     outcome = conclude(
         [(REFERENCE_LABEL, report)],
         endpoint=endpoint,
@@ -146,7 +154,7 @@ def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
         UserError: the environment is incomplete, or the model carries no reference.
     """
     from mlops.pipelines.data import DataContract
-    from mlops.pipelines.reference import read_reference
+    from mlops.pipelines.reference import read_reference, read_reference_summary
 
     try:
         args = _parser().parse_args(list(argv))
@@ -166,65 +174,35 @@ def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
     model_uri = environ.get(Env.MODEL_URI) or served_artifact(clients, args.model_package)
     from mlops.pipelines.adapters.mlflow import model_artifact_uri  # models:/<name>@champion too
 
-    reference = read_reference(lake.read_uri(model_artifact_uri(model_uri, environ, lake)))
+    artifact = lake.read_uri(model_artifact_uri(model_uri, environ, lake))
+    reference = read_reference(artifact)
     if reference is None:
         raise UserError(f"{model_uri} carries no reference sample: retrain it")
     threshold = args.threshold
     if threshold is None:
         threshold = float(environ.get(Env.DRIFT_THRESHOLD, DRIFT_THRESHOLD))
     trigger, metrics = _adapters(environ, clients)
-    if args.window_hours:
-        try:
-            check = check_window(
-                lake,
-                endpoint,
-                reference,
-                contract.features,
-                hours=args.window_hours,
-                threshold=threshold,
-                trigger=trigger,
-                metrics=metrics,
-            )
-        except EmptyWindowError as exc:
-            # A quiet endpoint is no failure of the job: nothing to judge, nothing published.
-            print(f"nothing checked: {exc}")
-            return 0
-        outcome = check.outcome
-    else:
-        outcome = _whole_capture(
-            lake, endpoint, reference, contract.features, threshold, trigger, metrics
+    try:
+        check = check_window(
+            lake,
+            endpoint,
+            reference,
+            contract.features,
+            hours=args.window_hours,
+            threshold=threshold,
+            trigger=trigger,
+            metrics=metrics,
+            summary=read_reference_summary(artifact),
         )
+    except EmptyWindowError as exc:
+        # A quiet endpoint is no failure of the job: nothing to judge, nothing published.
+        print(f"nothing checked: {exc}")
+        return 0
+    outcome = check.outcome
     started = outcome.started
     print(outcome.decision.reason + (f"; submitted Workflow {started}" if started else ""))
     print(f"report: {outcome.stored} (triggered by {args.triggered_by})")
     return 0
-
-
-def _whole_capture(
-    lake: Lake,
-    endpoint: str,
-    reference: Mapping[str, Any],
-    features: Sequence[str],
-    threshold: float,
-    trigger: RetrainTrigger,
-    metrics: MetricSink,
-) -> DriftOutcome:
-    """Every capture object of the endpoint (Kubernetes' CronJob, which passes no window)."""
-    from mlops.pipelines.drift import compare
-    from mlops.pipelines.verdict import conclude
-    from mlops.pipelines.windows import captured_window
-
-    report = compare(reference, captured_window(lake, endpoint, features), features)
-    outcome = conclude(
-        [(REFERENCE_LABEL, report)],
-        endpoint=endpoint,
-        threshold=threshold,
-        store=lake,
-        trigger=trigger,
-        metrics=metrics,
-    )
-    store_html(lake, outcome.stored, report, endpoint)
-    return outcome
 
 
 def _aws_clients(environ: Mapping[str, str]) -> Callable[[str], Any]:

@@ -39,7 +39,7 @@ from mlops.pipelines.evaluate import (
 from mlops.pipelines.identity import RunInputs
 from mlops.pipelines.model import CONTRACT_FILE, ModelContract, Trainer, pack, takes_columns
 from mlops.pipelines.ports import ObjectStore
-from mlops.pipelines.reference import REFERENCE_FILE, reference_sample
+from mlops.pipelines.reference import reference_files
 from mlops.pipelines.registry import RunRecord, load_run, new_record, save_run
 
 _log = logging.getLogger(__name__)
@@ -175,9 +175,7 @@ def evaluate_step(
     if not lake.exists("models", key):  # a run's artifact is written once, never overwritten
         extra = {CONTRACT_FILE: ModelContract.of(trainer, contract).to_json()}
         if reference is not None:
-            extra[REFERENCE_FILE] = reference_sample(
-                reference, contract.features, contract=contract
-            )
+            extra.update(reference_files(reference, contract.features, contract))
         with project_code(trainer, "save"):
             artifact = pack(trainer, model, extra)
         lake.put_once("models", key, artifact)

@@ -61,10 +61,12 @@ def conclude(
     """Publish the latest comparison's score, decide, act through ``trigger``, store the report.
 
     The report goes under a timestamped key and to ``drift/latest.json``; the latter is what
-    dashboards and the next person read.
+    dashboards and the next person read. A window too small for a verdict (its report's
+    ``warning``) publishes no score, so it raises no alarm, and keeps the model.
     """
     latest = comparisons[-1][1]
-    metrics.publish(DRIFT_NAMESPACE, DRIFT_METRIC, endpoint, latest.score)
+    if not latest.warning:
+        metrics.publish(DRIFT_NAMESPACE, DRIFT_METRIC, endpoint, latest.score)
     decision = decide(latest, threshold=threshold)
     started = trigger.start(decision.reason) if decision.retrain else ""
     body = json.dumps(drift_record(endpoint, comparisons, decision, started)).encode()

@@ -15,7 +15,8 @@ categorical; nulls are missing). What reads them:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,9 @@ def from_arrow(table: Any, categorical: Iterable[str] = ()) -> Window:
         )
     window: Window = {}
     for name in table.column_names:
-        column = table.column(name).combine_chunks()
+        column = table.column(name)
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
         numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
         if numeric and name not in forced:
             window[name] = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
@@ -257,8 +260,247 @@ def rolling_windows(keys: Sequence[str], count: int) -> list[list[str]]:
         raise MonitoringInputError("compare at least 2 windows")
     if len(keys) < count:
         raise MonitoringInputError(
-            f"{len(keys)} capture object(s) cannot make {count} windows: capture more traffic"
+            f"{len(keys)} capture object(s) cannot make {count} windows: windows are cut"
+            " between capture objects (oldest first, about equal numbers of objects each), so"
+            f" {count} windows need at least {count} objects; capture more traffic or compare"
+            " fewer windows"
         )
     ordered = sorted(keys, key=capture_time)
     bounds = np.linspace(0, len(ordered), count + 1).round().astype(int)
     return [ordered[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+# --- windows read chunk by chunk --------------------------------------------------------------
+
+CHUNK_ROWS = 262_144  # rows per chunk read from Parquet (memory: a chunk and the summaries)
+CSV_BLOCK = 32 << 20  # bytes per chunk read from CSV
+Chunks = Callable[[Sequence[str] | None], Iterator[Window]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A window read chunk by chunk, as often as needed, never held whole.
+
+    Attributes:
+        label: what it is, for messages.
+        columns: the window's column names.
+        chunks: the chunks of the window, of the named columns (all when None).
+        ranges: each numeric column's (min, max) without reading the data (Parquet
+            statistics), or None.
+        path: the file it reads (engines that read files themselves: Spark).
+    """
+
+    label: str
+    columns: list[str]
+    chunks: Chunks
+    ranges: Callable[[], dict[str, tuple[float, float]] | None] = lambda: None
+    path: Path | None = None
+
+
+def memory_source(window: Mapping[str, Any], label: str = "window") -> Source:
+    """A window held in memory, as one chunk."""
+
+    def chunks(columns: Sequence[str] | None) -> Iterator[Window]:
+        yield {k: window[k] for k in (columns or window)}
+
+    return Source(label, list(window), chunks)
+
+
+def file_source(
+    path: Path, features: Sequence[str] = (), categorical: Iterable[str] = ()
+) -> Source:
+    """A CSV or Parquet file (or captured .jsonl, or a folder of it) read chunk by chunk.
+
+    Parquet is read by record batches of :data:`CHUNK_ROWS` rows (text columns as dictionaries,
+    which are counted without decoding each string), CSV by blocks, capture files one by one.
+
+    Raises:
+        MonitoringInputError: the path is missing, of an unknown kind, or unreadable.
+    """
+    if not path.exists():
+        raise MonitoringInputError(f"{path} does not exist")
+    suffix = path.suffix.lower()
+    forced = list(categorical)
+    if path.is_dir() or suffix in (".jsonl", ".json"):
+        files = sorted(path.rglob("*.jsonl")) if path.is_dir() else [path]
+        if not files:
+            raise MonitoringInputError(f"{path} holds no captured .jsonl files")
+        objects = [(str(f), _text_of(f)) for f in files]
+        return _capture_source(str(path), objects, features, forced)
+    if suffix in (".parquet", ".pq"):
+        return _guarded(_parquet_source(lambda: str(path), str(path), forced, path), path)
+    if suffix == ".csv":
+        return _guarded(_csv_source(lambda: str(path), str(path), forced, path), path)
+    raise MonitoringInputError(
+        f"{path}: unknown kind of file; use .csv, .parquet, or captured .jsonl (or a folder)"
+    )
+
+
+def bytes_source(body: bytes, parquet: bool, label: str, categorical: Iterable[str] = ()) -> Source:
+    """A Parquet or CSV object held as bytes (a dataset version), read chunk by chunk."""
+    import io
+
+    make = _parquet_source if parquet else _csv_source
+    return _guarded(make(lambda: io.BytesIO(body), label, list(categorical), None), Path(label))
+
+
+def _guarded(make: Callable[[], Source], path: Path) -> Source:
+    try:
+        return make()
+    except MonitoringInputError:
+        raise
+    except Exception as exc:  # pyarrow raises many types for bad files
+        raise MonitoringInputError(f"cannot read {path}: {str(exc)[:300]}") from None
+
+
+def _reading(label: str, chunks: Chunks) -> Chunks:
+    def guarded(columns: Sequence[str] | None) -> Iterator[Window]:
+        try:
+            yield from chunks(columns)
+        except MonitoringInputError:
+            raise
+        except Exception as exc:  # pyarrow raises many types for bad files
+            raise MonitoringInputError(f"cannot read {label}: {str(exc)[:300]}") from None
+
+    return guarded
+
+
+def _parquet_source(
+    opener: Callable[[], Any], label: str, categorical: list[str], path: Path | None
+) -> Callable[[], Source]:
+    def make() -> Source:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.ParquetFile(opener()).schema_arrow
+        text = [
+            f.name
+            for f in schema
+            if pa.types.is_string(f.type)
+            or pa.types.is_large_string(f.type)
+        ]
+        _check_forced(categorical, schema.names)
+
+        def chunks(columns: Sequence[str] | None) -> Iterator[Window]:
+            handle = pq.ParquetFile(opener(), read_dictionary=text)
+            names = list(columns or schema.names)
+            forced = [c for c in categorical if c in names]
+            for batch in handle.iter_batches(CHUNK_ROWS, columns=names):
+                yield from_arrow(batch, forced)
+
+        def ranges() -> dict[str, tuple[float, float]] | None:
+            return _parquet_ranges(pq.ParquetFile(opener()), categorical)
+
+        return Source(label, list(schema.names), _reading(label, chunks), ranges, path)
+
+    return make
+
+
+def _parquet_ranges(handle: Any, categorical: list[str]) -> dict[str, tuple[float, float]] | None:
+    """Numeric columns' min and max from the row groups' statistics (None if any lacks them)."""
+    import pyarrow as pa
+
+    meta, schema = handle.metadata, handle.schema_arrow
+    numeric = [
+        i for i, f in enumerate(schema)
+        if (pa.types.is_integer(f.type) or pa.types.is_floating(f.type))
+        and f.name not in categorical
+    ]  # fmt: skip
+    found: dict[str, tuple[float, float]] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for i in numeric:
+            stats = group.column(i).statistics
+            if stats is None or not stats.has_min_max:
+                return None
+            low, high = float(stats.min), float(stats.max)
+            if not (np.isfinite(low) and np.isfinite(high)):
+                return None  # infinities are missing values here: read the data instead
+            name = schema.names[i]
+            old = found.get(name, (low, high))
+            found[name] = (min(old[0], low), max(old[1], high))
+    return found
+
+
+def _csv_source(
+    opener: Callable[[], Any], label: str, categorical: list[str], path: Path | None
+) -> Callable[[], Source]:
+    def make() -> Source:
+        import pyarrow as pa
+        import pyarrow.csv as pv
+
+        schema = pv.open_csv(opener(), read_options=pv.ReadOptions(block_size=CSV_BLOCK)).schema
+        _check_forced(categorical, schema.names)
+        # Whole numbers in the first block may be followed by fractions: read numbers as floats.
+        types = {f.name: pa.float64() for f in schema if pa.types.is_integer(f.type)}
+
+        def chunks(columns: Sequence[str] | None) -> Iterator[Window]:
+            convert = pv.ConvertOptions(
+                column_types=types,
+                include_columns=list(columns or schema.names),
+                strings_can_be_null=True,  # an empty field is a missing value, not a category
+            )
+            read = pv.ReadOptions(block_size=CSV_BLOCK)
+            forced = [c for c in categorical if c in convert.include_columns]
+            for batch in pv.open_csv(opener(), read_options=read, convert_options=convert):
+                yield from_arrow(batch, forced)
+
+        return Source(label, list(schema.names), _reading(label, chunks), path=path)
+
+    return make
+
+
+def _check_forced(categorical: Iterable[str], names: Sequence[str]) -> None:
+    unknown = set(categorical) - set(names)
+    if unknown:
+        raise MonitoringInputError(
+            f"no column(s) {', '.join(sorted(unknown))} to read as categories"
+        )
+
+
+def _capture_source(
+    label: str,
+    objects: Sequence[tuple[str, Callable[[], str]]],
+    features: Sequence[str],
+    categorical: Sequence[str],
+    progress: Progress = no_progress,
+) -> Source:
+    def chunks(columns: Sequence[str] | None) -> Iterator[Window]:
+        total = len(objects)
+        for index, (name, read) in enumerate(objects):
+            progress(index, total, name)
+            window = from_capture(read().splitlines(), features, categorical)
+            yield {k: window[k] for k in (columns or window)}
+        progress(total, total, "read")
+
+    return Source(label, [*features, PREDICTION], _reading(label, chunks))
+
+
+def captured_source(
+    lake: ObjectStore,
+    endpoint: str,
+    features: Sequence[str],
+    keys: Sequence[str] = (),
+    categorical: Iterable[str] = (),
+    progress: Progress = no_progress,
+) -> Source:
+    """An endpoint's captured traffic (or the objects ``keys``), one capture object a chunk.
+
+    Raises:
+        MonitoringInputError: nothing was captured yet.
+    """
+    keys = list(keys) or captured_keys(lake, endpoint)
+    if not keys:
+        raise MonitoringInputError(
+            f"no traffic captured for {endpoint} yet: send requests to the endpoint first"
+        )
+
+    def reader(key: str) -> Callable[[], str]:
+        return lambda: lake.get("capture", key).decode()
+
+    objects = [(k, reader(k)) for k in keys]
+    return _capture_source(endpoint, objects, features, list(categorical), progress)
+
+
+def _text_of(path: Path) -> Callable[[], str]:
+    return path.read_text

@@ -59,6 +59,15 @@ if [ ! -x .ci/awscli/bin/aws ] && [ -x .venv/bin/uv ]; then
     || echo "note: the AWS CLI could not be installed; its test will skip" >&2
 fi
 
+# PySpark for the Spark drift engine's parity test (pipelines/spark_drift.py), ~320 MB: a venv
+# of its own; the test runs the project's Python with this venv's site-packages on PYTHONPATH.
+if [ ! -d .ci/spark/lib ] && [ -x .venv/bin/uv ] && command -v java >/dev/null 2>&1; then
+  echo "installing pyspark (tool venv) ..."
+  .venv/bin/uv venv -q --python "$(.venv/bin/python -c 'import sys; print(sys.executable)')" .ci/spark && \
+    .venv/bin/uv pip install -q --python .ci/spark/bin/python "pyspark>=4.0,<5" >/dev/null \
+    || echo "note: pyspark could not be installed; the Spark parity test will skip" >&2
+fi
+
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest"

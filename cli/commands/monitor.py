@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
 from mlops.cli.options import ProjectOption, require_stack
@@ -34,6 +35,13 @@ HtmlOption = Annotated[
     Path | None, typer.Option(help="Also write a self-contained HTML report with plots here.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the JSON report.")]
+IncludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Also test this column, which is left out by default: the label (the data"
+        " contract's) or the model's `prediction` (repeat)."
+    ),
+]
 
 
 @monitor.command("drift")
@@ -57,32 +65,51 @@ def drift(
         str | None, typer.Option(help="Names of captured rows' columns, comma-separated.")
     ] = None,
     contract: Annotated[
-        Path | None, typer.Option(help="Take captured rows' column names from a data contract.")
+        Path | None,
+        typer.Option(
+            help="A data contract: captured rows' column names, and the label to leave out"
+            " (inside a project, its data/contract.yaml is read for the label)."
+        ),
     ] = None,
+    include: IncludeOption = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="numpy: this process, reading the windows chunk by chunk (memory: a chunk and"
+            " the summaries). spark: PySpark DataFrame aggregations (`pip install"
+            " 'mlops-stack[spark]'`, Java 17+; Parquet or CSV files), same verdicts.",
+            click_type=click.Choice(["numpy", "spark"]),
+        ),
+    ] = "numpy",
     project: ProjectOption = None,
 ) -> None:
     """Compare CURRENT with REFERENCE feature by feature; exit 0 steady, 1 drift, 2 bad input.
 
     Each feature gets Evidently's default test (KS, chi-square or z for references of 1000 rows
     or fewer; normed Wasserstein or Jensen-Shannon above), its missing-value rate a test of its
-    own, and categories new or vanished are named.
+    own, and categories new or vanished are named. The label and the model's prediction are
+    not features unless named with --include.
     """
     with exit_on_error():
         from mlops.composition import monitor as monitoring
 
         options = monitoring.load_rules(rules, share)
         names = monitoring.features_of(contract, features)
+        label = monitoring.label_of(contract, project)
         forced = categorical or []
         ref = monitoring.load_window(reference, project, names, forced)
         cur = monitoring.load_window(current, project, names, forced)
-        check = monitoring.drift_check(ref, cur, options, html)
+        check = monitoring.drift_check(
+            ref, cur, options, html, engine=engine, label=label, include=include or [],
+            categorical=forced,
+        )  # fmt: skip
         if as_json:
             echo(json.dumps(check.report.to_dict(), indent=1))
         else:
-            for line in monitoring.summary_lines(check.report):
+            for line in monitoring.summary_lines(check.report, check.left_out):
                 echo(line)
             if html is not None:
-                echo(f"HTML report: {html}")
+                echo(f"wrote the HTML report: {html}")
     if check.report.drifted:
         raise typer.Exit(1)
 
@@ -95,7 +122,11 @@ def run(
         typer.Option(
             min=0,
             help="Compare N consecutive windows of captured traffic with each other (scenario"
-            " II, no training data needed). [default: 0, the approved model's reference]",
+            " II, no training data needed). Windows are cut between capture objects (each"
+            " holds the requests captured between two flushes, named by capture time): the"
+            " objects, oldest first, are split into N runs of about equal numbers of objects,"
+            " and each window is compared with the one before it. [default: 0, the approved"
+            " model's reference]",
         ),
     ] = 0,
     act: Annotated[
@@ -113,6 +144,7 @@ def run(
     html: HtmlOption = None,
     share: ShareOption = 0.5,
     rules: RulesOption = None,
+    include: IncludeOption = None,
 ) -> None:
     """Check the project's captured traffic for drift; publish the score; retrain or keep.
 
@@ -138,6 +170,7 @@ def run(
                 act=act,
                 stack=stack,
                 progress=progress,
+                include=include or [],
             )
         latest = result.reports[-1][1]
         if as_json:
@@ -149,6 +182,7 @@ def run(
                     "pipeline_execution_arn": result.started,
                 },
                 "stored": result.stored,
+                "html": str(html) if html is not None else None,
             }
             echo(json.dumps(payload, indent=1))
         else:
@@ -162,7 +196,9 @@ def run(
                 echo(f"started the training pipeline: {result.started}")
             elif result.decision.retrain and stack is not None:
                 echo("the stack's drift alarm starts the training pipeline (EventBridge)")
-            echo(f"report: {result.stored}")
+            echo(f"wrote the JSON report: {result.stored}")
+            if html is not None:
+                echo(f"wrote the HTML report: {html}")
     if latest.drifted or result.decision.retrain:
         raise typer.Exit(1)
 

@@ -48,7 +48,7 @@ def test_steady_data_exits_0_and_drift_exits_1(
         "monitor", "drift", "--reference", str(files["ref"]), "--current", str(files["same"])
     )
     assert steady.exit_code == 0, steady.output
-    assert "no drift: 0 of 4 features drifted" in steady.output
+    assert "0 of 4 features drifted (share 0 < 0.5): no drift" in steady.output
     html = tmp_path / "reports" / "drift.html"
     moved = invoke(
         "monitor",
@@ -63,10 +63,12 @@ def test_steady_data_exits_0_and_drift_exits_1(
         str(html),
     )
     assert moved.exit_code == 1, moved.output
-    assert "DRIFT: 1 of 4 features drifted" in moved.output
+    assert "1 of 4 features drifted (share 0.25 >= 0.25): drift" in moved.output
+    assert f"wrote the HTML report: {html}" in moved.output
     assert "age: drifted (wasserstein" in moved.output and "missing 1.0% -> 30" in moved.output
     page = html.read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page and "plan" in page
+    assert "1 of 4 features drifted (share 0.25 &gt;= 0.25): drift" in page
     assert "http" not in page.replace("http://www.w3.org", "")  # nothing fetched from anywhere
 
 
@@ -104,6 +106,14 @@ def test_json_report_and_rules(files: dict[str, Path], invoke, tmp_path: Path) -
         "--json",
     )
     seats = next(f for f in json.loads(forced.stdout)["features"] if f["feature"] == "seats")
+    assert seats["kind"] == "categorical"
+    # A CSV reference is read twice (its ranges, then its summary): the named column too.
+    from_csv = invoke(
+        "monitor", "drift", "--reference", str(files["same"]), "--current", str(files["moved"]),
+        "--categorical", "seats", "--json",
+    )  # fmt: skip
+    assert from_csv.exit_code == 0, from_csv.output
+    seats = next(f for f in json.loads(from_csv.stdout)["features"] if f["feature"] == "seats")
     assert seats["kind"] == "categorical"
 
 
@@ -185,7 +195,63 @@ def test_captured_traffic_is_a_window_with_its_predictions(tmp_path: Path, invok
         "--features",
         "tenure,spend",
         "--json",
+        "--include",
+        "prediction",
     )
     report = json.loads(result.stdout)
     verdicts = {f["feature"]: f["drifted"] for f in report["features"]}
     assert verdicts == {"tenure": False, "spend": False, "prediction": True}
+    # Unless asked, the model's output is not a feature, and the reader is told so.
+    plain = invoke(
+        "monitor", "drift", "--reference", str(tmp_path / "before"),
+        "--current", str(tmp_path / "after"), "--features", "tenure,spend",
+    )  # fmt: skip
+    assert plain.exit_code == 0, plain.output
+    assert "0 of 2 features drifted" in plain.output
+    assert "prediction: not tested (the model's prediction); test it with --include" in plain.output
+
+
+def test_a_tiny_window_warns_and_raises_no_alarm(
+    files: dict[str, Path], invoke, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    tiny = tmp_path / "tiny.csv"
+    pv.write_csv(frame(6, 4, shift=40), tiny)
+    result = invoke("monitor", "drift", "--reference", str(files["ref"]), "--current", str(tiny))
+    assert result.exit_code == 0, result.output  # no alarm, though the ages moved
+    assert "the current window has 6 rows, under the 30 the drift tests need" in result.output
+    assert "): no verdict (" in result.output and "age: drifted" in result.output
+
+
+def test_the_spark_engine_says_what_it_needs(
+    files: dict[str, Path], invoke, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:  # the suite's own venv: no PySpark in it
+        result = invoke(
+            "monitor", "drift", "--reference", str(files["ref"]), "--current",
+            str(files["moved"]), "--engine", "spark",
+        )  # fmt: skip
+        assert result.exit_code == 2 and "--engine spark needs PySpark" in result.output
+    folder = tmp_path / "captured"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("")
+    result = invoke(
+        "monitor", "drift", "--reference", str(folder), "--current", str(folder),
+        "--engine", "spark",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "--engine spark reads Parquet or CSV files" in result.output
+    wrong = invoke("monitor", "drift", "--reference", "a", "--current", "b", "--engine", "gpu")
+    assert wrong.exit_code == 2 and "numpy" in wrong.output
+
+
+def test_the_help_says_how_captured_traffic_becomes_windows(invoke) -> None:  # type: ignore[no-untyped-def]
+    from mlops.core.errors import MonitoringInputError
+    from mlops.pipelines.windows import rolling_windows
+
+    shown = invoke("monitor", "run", "--help")
+    text = " ".join(shown.output.replace("│", " ").split())  # the help's box, unwrapped
+    assert "cut between capture objects" in text and "about equal numbers of objects" in text
+    key = "capture/e/v/2026/12/01/10/00-00-000-a.jsonl"
+    with pytest.raises(MonitoringInputError, match="windows are cut between capture objects"):
+        rolling_windows([key], 2)
