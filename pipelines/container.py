@@ -499,32 +499,6 @@ def register_main(argv: list[str], environ: Mapping[str, str]) -> int:
     return 0
 
 
-def model_artifact_uri(uri: str, environ: Mapping[str, str], lake: Lake) -> str:
-    """The artifact ``MLOPS_MODEL_URI`` names, resolved when it is a registered model's.
-
-    An ``s3://`` URI is taken as given; a ``models:/`` URI (``models:/<name>@champion``,
-    ``models:/<name>/<version>``) is resolved through the MLflow registry at
-    ``MLFLOW_TRACKING_URI``.
-
-    Raises:
-        UserError: a ``models:/`` URI without a tracking server, or no version holds the alias.
-    """
-    if not uri.startswith("models:/"):
-        return uri
-    from mlops.pipelines.adapters.mlflow import MlflowApi, MlflowRegistry, parse_model_uri
-
-    api = MlflowApi.from_environ(environ)
-    if api is None:
-        raise UserError(
-            f"{Env.MODEL_URI}={uri} names a registered model: set MLFLOW_TRACKING_URI to the"
-            " MLflow server whose registry holds it"
-        )
-    name, _, _ = parse_model_uri(uri)
-    resolved = MlflowRegistry(api, lake, name).resolve(uri)
-    print(f"{uri} is {resolved}")
-    return resolved
-
-
 def track_step(
     environ: Mapping[str, str],
     step: str,
@@ -586,6 +560,8 @@ def serve_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     if uri and lake is not None and not (model_dir.is_dir() and any(model_dir.iterdir())):
         # Kubernetes: the model comes from the lake (SageMaker unpacks it into /opt/ml/model);
         # models:/<name>@champion is resolved at start, so a promotion rolls out on restart.
+        from mlops.pipelines.adapters.mlflow import model_artifact_uri
+
         artifact = lake.read_uri(model_artifact_uri(uri, environ, lake))
         model_dir.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:

@@ -164,7 +164,7 @@ def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
     contract = DataContract.load(Path(environ.get(Env.DATA_CONTRACT, "data/contract.yaml")))
     clients = _aws_clients(environ) if aws else None
     model_uri = environ.get(Env.MODEL_URI) or served_artifact(clients, args.model_package)
-    from mlops.pipelines.container import model_artifact_uri  # models:/<name>@champion too
+    from mlops.pipelines.adapters.mlflow import model_artifact_uri  # models:/<name>@champion too
 
     reference = read_reference(lake.read_uri(model_artifact_uri(model_uri, environ, lake)))
     if reference is None:

@@ -553,6 +553,30 @@ def registry_from_environ(
     return MlflowRegistry(api, lake, name, experiment=name)
 
 
+def model_artifact_uri(uri: str, environ: Mapping[str, str], lake: ObjectStore) -> str:
+    """The artifact ``MLOPS_MODEL_URI`` names, resolved when it is a registered model's.
+
+    An ``s3://`` URI is taken as given; a ``models:/`` URI (``models:/<name>@champion``,
+    ``models:/<name>/<version>``) is resolved through the MLflow registry at
+    ``MLFLOW_TRACKING_URI``.
+
+    Raises:
+        UserError: a ``models:/`` URI without a tracking server, or no version holds the alias.
+    """
+    if not uri.startswith("models:/"):
+        return uri
+    api = MlflowApi.from_environ(environ)
+    if api is None:
+        raise UserError(
+            f"{Env.MODEL_URI}={uri} names a registered model: set MLFLOW_TRACKING_URI to the"
+            " MLflow server whose registry holds it"
+        )
+    name, _, _ = parse_model_uri(uri)
+    resolved = MlflowRegistry(api, lake, name).resolve(uri)
+    print(f"{uri} is {resolved}")
+    return resolved
+
+
 # -- tracking ----------------------------------------------------------------------------------
 
 
