@@ -443,8 +443,19 @@ def test_with_mlflow_a_better_candidate_becomes_champion_and_the_server_follows(
     assert workflow_run(good_run, good) == all_passed
     gate = lake.get_json("evaluation", f"{good_run}/evaluation.json")["gate"]
     assert gate["passed"] and gate["approved"] == weak_eval["metrics"]["roc_auc"]
-    registry.approve(load_run(lake, good_run), 0.0, unlocked)
+    # `mlops approve 2 --stack local`: the stack's MLflow (reached as through a port-forward),
+    # @champion moved, the model server's Deployment restarted (kubectl records its arguments).
+    bin_dir, calls = tmp_path / "bin", tmp_path / "kubectl-calls"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bin_dir / "kubectl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    approved = invoke("approve", "2", "--stack", "local", "--project", str(root))
+    assert approved.exit_code == 0, approved.output
+    assert f"approved version 2 ({good_run})" in approved.output
     assert registry.champion()["version"] == "2"  # type: ignore[index]
+    assert calls.read_text().startswith(f"rollout restart deployment/{name}-server-")
     loaded, answered = run_server(serve_env, root, rows)
     artifact = f"s3://{lake.buckets['artifacts']}/models/{good_run}/model.tar.gz"
     assert loaded[0].strip() == f"models:/{model}@champion is {artifact}"
