@@ -489,6 +489,10 @@ def register_main(argv: list[str], environ: Mapping[str, str]) -> int:
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         gate=dict(evaluation["gate"]),
     )
+    # The run's evaluation record where the local executor keeps it (evaluation/<run>.json):
+    # a registered version names it there, and the gate of later runs reads the champion's there.
+    body = {**evaluation, "run_id": record.run_id}
+    lake.put("evaluation", f"{record.run_id}.json", json.dumps(body, sort_keys=True).encode())
     registry = step_registry(args.model_package_group, {Env.REGISTRY: "lake", **environ})
     registered = registry.register(record, "", unlocked)
     print(f"registered {registered.run_id} ({registered.status}): approve it to serve it")

@@ -494,6 +494,10 @@ class MlflowRegistry:
         except MlflowError as exc:
             if exc.code in TRANSIENT:  # e.g. SQLite busy under concurrent writers: try again
                 return False
+            if exc.code == "RESOURCE_DOES_NOT_EXIST":
+                # MLflow answers a name clash by reading the existing model: its holder released
+                # it in between (the lease was held a moment ago and is free now): try again.
+                return False
             if exc.code != "RESOURCE_ALREADY_EXISTS":
                 raise
         held = self._holder()

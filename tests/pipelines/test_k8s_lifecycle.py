@@ -41,10 +41,12 @@ def run_workflow(
     project: Path,
     moto: str,
     credentials: Path,
+    tracking: str = "",
 ) -> dict[str, int]:
     """Run the template's steps in its order as their pods' processes; each step's exit code.
 
-    As Argo does, a failed step ends the run: the steps after it never start.
+    As Argo does, a failed step ends the run: the steps after it never start. ``tracking``: the
+    test's MLflow server, in the place of the Service the manifests name.
     """
     spec = template["spec"]
     defaults = {p["name"]: p["value"] for p in spec["arguments"]["parameters"]}
@@ -69,6 +71,7 @@ def run_workflow(
         env["AWS_ENDPOINT_URL_S3"] = moto
         env["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials)
         env = {k: v.replace(IMAGE_ROOT, str(project), 1) for k, v in env.items()}
+        env.update(mlflow_service(env, tracking))
         command = [sys.executable, *container["command"][1:]]  # the image's python: ours
         assert container["command"][0] == "python"
         done = subprocess.run(
@@ -93,7 +96,17 @@ def pod(obj: dict[str, Any]) -> dict[str, Any]:
     return dict(spec["template"]["spec"])
 
 
-def pod_env(obj: dict[str, Any], project: Path, moto: str, credentials: Path) -> dict[str, str]:
+def mlflow_service(env: dict[str, str], tracking: str) -> dict[str, str]:
+    """The test's MLflow server in the place of the stack's MLflow Service, if the pod names one."""
+    if "MLFLOW_TRACKING_URI" not in env:
+        return {}
+    assert env["MLFLOW_TRACKING_URI"].endswith(".svc:5000") and tracking
+    return {"MLFLOW_TRACKING_URI": tracking}
+
+
+def pod_env(
+    obj: dict[str, Any], project: Path, moto: str, credentials: Path, tracking: str = ""
+) -> dict[str, str]:
     """The container's environment, from its manifest, on this machine."""
     env = {e["name"]: e["value"] for e in pod(obj)["containers"][0]["env"]}
     # The steps write under the pod's scratch emptyDir (the root filesystem is read-only).
@@ -104,6 +117,7 @@ def pod_env(obj: dict[str, Any], project: Path, moto: str, credentials: Path) ->
     # The Secret's file is mounted at this path in the pod; here it is a file of the test's.
     assert env["AWS_SHARED_CREDENTIALS_FILE"].startswith("/var/run/secrets/mlops/")
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials)
+    env.update(mlflow_service(env, tracking))
     return {k: v.replace(IMAGE_ROOT, str(project), 1) for k, v in env.items()}
 
 
@@ -124,6 +138,98 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def two_datasets(lake: Any, root: Path, package: str) -> tuple[str, str]:
+    """The project's sample as a dataset version, and one whose labels say nothing (weak)."""
+    from mlops.pipelines.data import ingest, version_prefix
+
+    noise = root / "data" / "noise.csv"
+    lines = (root / "data" / "sample.csv").read_text().splitlines()
+    rng = np.random.default_rng(7)
+    labels = rng.permutation([line.rsplit(",", 1)[1] for line in lines[1:]])
+    noise.write_text(
+        "\n".join(
+            [
+                lines[0],
+                *(f"{r.rsplit(',', 1)[0]},{y}" for r, y in zip(lines[1:], labels, strict=True)),
+            ]
+        )
+        + "\n"
+    )
+    good = lake.uri(
+        "datasets",
+        version_prefix(package, ingest(lake, root / "data" / "sample.csv", package).sha256),
+    )
+    weak = lake.uri("datasets", version_prefix(package, ingest(lake, noise, package).sha256))
+    return good, weak
+
+
+FEATURES = ["tenure_months", "monthly_charges", "support_calls", "annual_contract"]
+
+
+def drifted_rows(root: Path) -> np.ndarray:
+    """The sample's features after the customers changed (the drift check must see it)."""
+    from mlops.pipelines.data import read_file
+
+    table, _ = read_file(root / "data" / "sample.csv")
+    rows = table.select(FEATURES).copy()
+    rows[:, 0] = np.floor(rows[:, 0] / 3)
+    rows[:, 1] = rows[:, 1] + 60
+    return np.asarray(rows)
+
+
+def run_server(
+    pod_environ: dict[str, str], project: Path, rows: np.ndarray
+) -> tuple[list[str], list[float]]:
+    """Run the server Deployment's pod as its process, send ``rows``, stop it as the kubelet does.
+
+    Its first lines (before it serves) and its predictions, in the order of ``rows``.
+    """
+    port = free_port()
+    # A new pod each time (a rollout restarts the Deployment's pods): a fresh scratch emptyDir.
+    scratch = Path(pod_environ["SM_ML_ROOT"]).parent / f"pod-{uuid.uuid4().hex[:6]}" / "ml"
+    env = {
+        "PATH": os.environ["PATH"],
+        **pod_environ,
+        "SM_ML_ROOT": str(scratch),
+        "PYTHONPATH": str(project),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "MLOPS_SERVE_HOST": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops.pipelines.container", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    predictions: list[float] = []
+    try:
+        assert process.stdout is not None
+        while not lines or "serving on" not in lines[-1]:
+            line = process.stdout.readline()
+            assert line, "".join(lines)  # it exited before serving
+            lines.append(line)
+        for start in range(0, len(rows), 50):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations",
+                data=json.dumps(rows[start : start + 50].tolist()).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
+                predictions += json.loads(response.read())["predictions"]
+        process.send_signal(signal.SIGTERM)  # as the kubelet stops a pod: capture flushes
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    return lines[:-1], predictions
+
+
 @pytest.mark.slow
 def test_the_local_stacks_workloads_close_the_loop_on_an_s3_compatible_store(
     tmp_path: Path, invoke, moto_endpoint: str, api: Any, monkeypatch: pytest.MonkeyPatch
@@ -132,7 +238,6 @@ def test_the_local_stacks_workloads_close_the_loop_on_an_s3_compatible_store(
     from mlops.infra.k8s.render import manifests
     from mlops.infra.program import capture
     from mlops.pipelines.adapters.k8s import LakeRecords
-    from mlops.pipelines.data import ingest, read_file, version_prefix
     from mlops.pipelines.lake import Lake
     from mlops.pipelines.registry import list_runs, load_run, unlocked
 
@@ -165,25 +270,7 @@ def test_the_local_stacks_workloads_close_the_loop_on_an_s3_compatible_store(
     assert lake is not None
 
     # 2. Two dataset versions: the real one, and one whose labels say nothing (a weak model).
-    table, _ = read_file(root / "data" / "sample.csv")
-    noise = root / "data" / "noise.csv"
-    lines = (root / "data" / "sample.csv").read_text().splitlines()
-    rng = np.random.default_rng(7)
-    labels = rng.permutation([line.rsplit(",", 1)[1] for line in lines[1:]])
-    noise.write_text(
-        "\n".join(
-            [
-                lines[0],
-                *(f"{r.rsplit(',', 1)[0]},{y}" for r, y in zip(lines[1:], labels, strict=True)),
-            ]
-        )
-        + "\n"
-    )
-    good = lake.uri(
-        "datasets",
-        version_prefix(package, ingest(lake, root / "data" / "sample.csv", package).sha256),
-    )
-    weak = lake.uri("datasets", version_prefix(package, ingest(lake, noise, package).sha256))
+    good, weak = two_datasets(lake, root, package)
 
     # 3. The lifecycle WorkflowTemplate's steps, as its pods would run them.
     template = named(objects, "WorkflowTemplate", "-lifecycle")
@@ -219,46 +306,9 @@ def test_the_local_stacks_workloads_close_the_loop_on_an_s3_compatible_store(
 
     # 4. The server Deployment's pod loads the champion from the lake and captures drifted traffic.
     server = named(objects, "Deployment", "-server-stable")
-    port = free_port()
-    serve_env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(root),
-        **pod_env(server, root, moto_endpoint, credentials),
-        "SAGEMAKER_BIND_TO_PORT": str(port),
-        "MLOPS_SERVE_HOST": "127.0.0.1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlops.pipelines.container", "serve"],
-        env=serve_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().startswith(f"model from {model_uri}")
-        assert "serving on" in process.stdout.readline()
-        table, _ = read_file(root / "data" / "sample.csv")
-        features = ["tenure_months", "monthly_charges", "support_calls", "annual_contract"]
-        rows = table.select(features).copy()
-        rows[:, 0] = np.floor(rows[:, 0] / 3)  # the customers changed
-        rows[:, 1] = rows[:, 1] + 60
-        for start in range(0, len(rows), 50):
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/invocations",
-                data=json.dumps(rows[start : start + 50].tolist()).encode(),
-                headers={"Content-Type": "application/json"},
-            )
-            with urllib.request.urlopen(request, timeout=10) as response:
-                assert response.status == 200
-        process.send_signal(signal.SIGTERM)  # as the kubelet stops a pod: capture flushes
-        assert process.wait(timeout=30) == 0
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    serve_env = pod_env(server, root, moto_endpoint, credentials)
+    loaded, _ = run_server(serve_env, root, drifted_rows(root))
+    assert loaded[0].startswith(f"model from {model_uri}")
 
     # 5. The drift CronJob's pod reads that capture, finds drift and submits the workflow.
     drift = named(objects, "CronJob", "-drift")
@@ -283,3 +333,167 @@ def test_the_local_stacks_workloads_close_the_loop_on_an_s3_compatible_store(
     # Scheduled retraining runs the same template.
     (cron,) = [o for o in objects if o["kind"] == "CronWorkflow"]
     assert cron["spec"]["workflowSpec"]["workflowTemplateRef"] == {"name": workflow}
+
+
+def predictions_of(lake: Any, run: str, package: str, root: Path, rows: np.ndarray) -> list[float]:
+    """What run ``run``'s model answers for ``rows``, scored here (as the server rounds them)."""
+    from mlops.pipelines.data import DataContract
+    from mlops.pipelines.model import import_trainer
+    from mlops.pipelines.serving import ServedModel
+
+    trainer = import_trainer(f"{package}.pipelines.train")
+    artifact = lake.get("models", f"{run}/model.tar.gz")
+    served = ServedModel.from_artifact(
+        trainer, artifact, DataContract.load(root / "data" / "contract.yaml")
+    )
+    return [round(float(p), 6) for p in served.predict(rows)]
+
+
+@pytest.mark.slow
+def test_with_mlflow_a_better_candidate_becomes_champion_and_the_server_follows(
+    tmp_path: Path,
+    invoke,
+    moto_endpoint: str,
+    mlflow_server: Any,
+    api: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # type: ignore[no-untyped-def]
+    """The stack runs MLflow (`mlflow: true`): the workflow's steps, the server and the drift job
+    take the registry, the registered model and ``models:/<model>@champion`` from the platform's
+    manifests; only the tracking server's address is the test's (its Service in the cluster)."""
+    from mlops.infra.k8s.object_store import root_secret_files
+    from mlops.infra.k8s.render import manifests
+    from mlops.infra.program import capture
+    from mlops.pipelines.adapters.mlflow import MlflowApi, MlflowRegistry
+    from mlops.pipelines.lake import Lake
+    from mlops.pipelines.registry import list_runs, load_run, unlocked
+
+    name = f"k8s-{uuid.uuid4().hex[:6]}"
+    package = name.replace("-", "_")
+    root = tmp_path / name
+    init = ["init", name, "--template", "k8s", "--no-input", "--no-git", "--dest", str(root)]
+    assert invoke(*init).exit_code == 0
+    workflow = f"{name}-local-lifecycle"
+    model = f"{name}-local"  # the registered model: the namespace's name unless configured
+    weak_run, good_run, worse_run = (f"{workflow}-{n}" for n in ("weak", "good", "worse"))
+    with (root / "Pulumi.local.yaml").open("a") as stack:
+        stack.write(f"  {name}:mlflow: true\n")
+    objects = manifests(capture(root, "local"))
+    credentials = tmp_path / "credentials"
+    credentials.write_text(root_secret_files("mlops", "not-a-real-password")["credentials"])
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.syspath_prepend(str(root))
+    env = pod_env(named(objects, "Job", "-lake-buckets"), root, moto_endpoint, credentials)
+    assert container.main(["prepare-lake"], env) == 0
+    lake = Lake.from_environ(env)
+    assert lake is not None
+    good, weak = two_datasets(lake, root, package)
+
+    # The platform names MLflow as the registry of the steps that read or write it.
+    template = named(objects, "WorkflowTemplate", "-lifecycle")
+    steps = {t["name"]: t for t in template["spec"]["templates"]}
+    for step in ("evaluate", "register"):
+        step_env = {e["name"]: e["value"] for e in steps[step]["container"]["env"]}
+        assert step_env["MLOPS_REGISTRY"] == "mlflow"
+        assert step_env["MLOPS_REGISTERED_MODEL"] == model
+    assert f"--model-package-group {model}" in " ".join(steps["register"]["container"]["args"])
+    registry = MlflowRegistry(MlflowApi(mlflow_server.url), lake, model)
+
+    def workflow_run(run: str, dataset: str) -> dict[str, int]:
+        return run_workflow(
+            template, run, dataset, root, moto_endpoint, credentials, mlflow_server.url
+        )
+
+    def versions() -> dict[str, str]:
+        """Each version of the model in MLflow's registry, by the run it came from."""
+        found = registry.api.call(
+            "GET", "model-versions/search", query={"filter": f"name='{model}'"}
+        )
+        return {
+            next(t["value"] for t in v["tags"] if t["key"] == "mlops.run_id"): str(v["version"])
+            for v in found.get("model_versions", [])
+        }
+
+    # A first candidate registers as a version of the model, pending approval; then approved.
+    all_passed = {s: 0 for s in ("validate", "train", "evaluate", "gate", "register")}
+    assert workflow_run(weak_run, weak) == all_passed
+    assert versions() == {weak_run: "1"}
+    assert load_run(lake, weak_run).model_package_arn == f"models:/{model}/1"
+    assert registry.champion() is None  # registered, not approved
+    weak_eval = lake.get_json("evaluation", f"{weak_run}/evaluation.json")
+    registry.approve(load_run(lake, weak_run), 0.0, unlocked)  # what `mlops approve 1` does
+    assert registry.champion()["version"] == "1"  # type: ignore[index]
+
+    # The server Deployment's pod resolves @champion when it starts: the first model.
+    server = named(objects, "Deployment", "-server-stable")
+    serve_env = pod_env(server, root, moto_endpoint, credentials, mlflow_server.url)
+    assert serve_env["MLOPS_MODEL_URI"] == f"models:/{model}@champion"
+    rows = drifted_rows(root)
+    loaded, answered = run_server(serve_env, root, rows)
+    artifact = f"s3://{lake.buckets['artifacts']}/models/{weak_run}/model.tar.gz"
+    assert loaded[0].strip() == f"models:/{model}@champion is {artifact}"
+    assert answered == predictions_of(lake, weak_run, package, root, rows)
+
+    # A better candidate is gated against the champion's figure (read through MLflow), registers
+    # as version 2 and, once approved, takes @champion; a restarted server serves it.
+    assert workflow_run(good_run, good) == all_passed
+    gate = lake.get_json("evaluation", f"{good_run}/evaluation.json")["gate"]
+    assert gate["passed"] and gate["approved"] == weak_eval["metrics"]["roc_auc"]
+    # `mlops approve 2 --stack local`: the stack's MLflow (reached as through a port-forward),
+    # @champion moved, the model server's Deployment restarted (kubectl records its arguments).
+    bin_dir, calls = tmp_path / "bin", tmp_path / "kubectl-calls"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bin_dir / "kubectl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    approved = invoke("approve", "2", "--stack", "local", "--project", str(root))
+    assert approved.exit_code == 0, approved.output
+    assert f"approved version 2 ({good_run})" in approved.output
+    assert registry.champion()["version"] == "2"  # type: ignore[index]
+    assert calls.read_text().startswith(f"rollout restart deployment/{name}-server-")
+    loaded, answered = run_server(serve_env, root, rows)
+    artifact = f"s3://{lake.buckets['artifacts']}/models/{good_run}/model.tar.gz"
+    assert loaded[0].strip() == f"models:/{model}@champion is {artifact}"
+    assert answered == predictions_of(lake, good_run, package, root, rows)
+    assert answered != predictions_of(lake, weak_run, package, root, rows)
+
+    # A worse one stops at the gate (against version 2's figure): nothing is registered.
+    third = run_workflow(
+        template, worse_run, weak, root, moto_endpoint, credentials, mlflow_server.url
+    )
+    assert {k: third[k] for k in ("validate", "train", "evaluate", "gate")} == {
+        "validate": 0,
+        "train": 0,
+        "evaluate": 0,
+        "gate": 1,
+    }
+    assert "register" not in third and "GateFailed" in str(third["output"])
+    assert versions() == {weak_run: "1", good_run: "2"}
+    assert worse_run not in {r.run_id for r in list_runs(lake)}
+    assert registry.champion()["version"] == "2"  # type: ignore[index]
+
+    # The drift CronJob compares the capture with @champion's reference sample, resolved through
+    # MLflow, and submits the workflow.
+    drift = named(objects, "CronJob", "-drift")
+    token = tmp_path / "token"
+    token.write_text("sa-token\n")
+    drift_env = pod_env(drift, root, moto_endpoint, credentials, mlflow_server.url)
+    assert drift_env["MLOPS_MODEL_URI"] == f"models:/{model}@champion"
+    drift_env.update(
+        MLOPS_KUBE_API=f"http://127.0.0.1:{api.server_address[1]}",
+        MLOPS_KUBE_TOKEN_FILE=str(token),
+        MLOPS_KUBE_NAMESPACE=drift["metadata"]["namespace"],
+    )
+    capsys.readouterr()
+    assert container.main(["monitor"], drift_env) == 0
+    assert f"models:/{model}@champion is {artifact}" in capsys.readouterr().out
+    ((method, path, _, body),) = FakeApi.seen
+    assert method == "POST" and path.endswith("/workflows")
+    assert body["spec"] == {"workflowTemplateRef": {"name": workflow}}
+    decision = lake.get_json("monitoring", "drift/latest.json")["decision"]
+    assert decision["retrain"] and decision["started"].startswith(f"{workflow}-drift-")

@@ -429,17 +429,24 @@ def test_the_drift_job_reads_the_champions_artifact(  # type: ignore[no-untyped-
     assert f"models:/{registry.group}@champion carries no reference sample" in err
 
 
-def test_a_busy_server_makes_the_lease_wait_not_fail() -> None:
-    # SQLite answers "database is locked" (INTERNAL_ERROR) to concurrent writers: try again.
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        # SQLite answers "database is locked" to concurrent writers: try again.
+        ("INTERNAL_ERROR", "database is locked"),
+        # MLflow answers a name clash by reading the model that holds the name; released in
+        # between (the holder finished), that read fails: the lease is free, try again.
+        ("RESOURCE_DOES_NOT_EXIST", "Registered Model with name=m.lease not found"),
+    ],
+)
+def test_a_busy_server_makes_the_lease_wait_not_fail(code: str, message: str) -> None:
     calls: list[str] = []
 
     class Busy(MlflowApi):
         def call(self, method: str, path: str, body: Any = None, query: Any = None) -> Any:
             calls.append(path)
             if path == "registered-models/create" and len(calls) == 1:
-                raise adapter.MlflowError(
-                    f"{method} {path}", "INTERNAL_ERROR", "database is locked"
-                )
+                raise adapter.MlflowError(f"{method} {path}", code, message)
             if path == "registered-models/get":
                 return {"registered_model": {"tags": [{"key": "mlops.lease", "value": "x"}]}}
             return {}

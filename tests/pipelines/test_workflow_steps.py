@@ -83,6 +83,12 @@ def test_register_records_the_run_pending_approval_once(lake: Any, environ: dict
         {"roc_auc": 0.71},
         lake.uri("models", "wf-1/model.tar.gz"),
     )
+    # The evaluation record where the local executor keeps a run's: a registry's version names
+    # it there (MLflow's evaluation tag, SageMaker's model metrics), and later gates read it.
+    assert lake.get_json("evaluation", "wf-1.json") == {
+        **json.loads(evaluation(True)),
+        "run_id": "wf-1",
+    }
     assert container.main(args, environ) == 0  # again: the same record, not a second one
     assert load_run(lake, "wf-1") == record
     registry = LakeRecords(lake, "churn")

@@ -152,6 +152,8 @@ def test_custom_resources_validate_against_their_operators_models(tmp_path: Path
         stack.write("  churn:trainingNodes: 4\n")  # a PyTorchJob, the workflow's train step
     with (root / "Pulumi.staging.yaml").open("a") as stack:
         stack.write('  churn:retrainSchedule: "0 3 * * 1"\n')  # a CronWorkflow
+    with (root / "Pulumi.local.yaml").open("a") as stack:
+        stack.write("  churn:mlflow: true\n")  # the steps' registry is MLflow's
     files: list[Path] = []
     for name in ("dev", "staging", "prod", "local"):
         dest = tmp_path / "out" / name
