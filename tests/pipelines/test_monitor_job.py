@@ -117,7 +117,8 @@ def test_without_a_threshold_the_job_decides_on_the_one_default(
     assert "MLOPS_DRIFT_THRESHOLD" not in environ
     # A score just above the contract's default: the platforms' threshold says retrain.
     score = DRIFT_THRESHOLD + 0.05
-    monkeypatch.setattr(drift, "compare_sources", lambda *_a, **_k: drift.DriftReport([], 10, score, True))
+    drifted = drift.DriftReport([], 10, score, True)
+    monkeypatch.setattr(drift, "compare_sources", lambda *_a, **_k: drifted)
     assert container.main(["monitor"], environ) == 0
     decision = json.loads(lake.get("monitoring", "drift/latest.json"))["decision"]
     assert decision["retrain"] and f"> {DRIFT_THRESHOLD}" in decision["reason"]
