@@ -29,6 +29,18 @@ if [ ! -x .ci/crmodels/bin/python ] && [ -x .venv/bin/uv ]; then
     || echo "note: the custom resources' models could not be installed; their test will skip" >&2
 fi
 
+# The pytorch image's torch, as a CPU wheel (the default torch wheel pulls gigabytes of CUDA): the
+# image test installs it where the image's base (pytorch/pytorch) has it, and skips without it.
+if ! ls .ci/wheels/torch-*+cpu-cp311-*.whl >/dev/null 2>&1; then
+  echo "caching the CPU torch wheel (.ci/wheels) ..."
+  .venv/bin/python -m pip download -q --no-deps --only-binary :all: -d .ci/wheels "torch==2.13.0" \
+    >/dev/null 2>&1 || true
+  # Only the CPU build will do: a CUDA one is refused, and the pytorch image test skips.
+  find .ci/wheels -name 'torch-*.whl' ! -name '*+cpu-*' -delete 2>/dev/null || true
+  ls .ci/wheels/torch-*+cpu-cp311-*.whl >/dev/null 2>&1 \
+    || echo "note: no CPU torch wheel could be had; the pytorch image test will skip" >&2
+fi
+
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest"
