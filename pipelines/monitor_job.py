@@ -48,7 +48,10 @@ def monitor_main(environ: Mapping[str, str]) -> int:
         raise UserError(f"{model_uri} carries no reference sample: retrain it")
     endpoint = environ[Env.ENDPOINT_NAME]
     report = compare(
-        reference, captured_window(lake, endpoint, contract.features), contract.features
+        reference,
+        captured_window(lake, endpoint, contract.features, categorical=contract.categorical),
+        contract.features,
+        categorical=contract.categorical,  # the contract's types, whatever the columns hold
     )
     outcome = conclude(
         [("served model's reference -> captured traffic", report)],
