@@ -262,6 +262,7 @@ def _preview_in_worker(project: Path, stack: str) -> StackPreview | tuple[int, s
 # The provider modules each flavour's components use: pulumi_aws and pulumi_kubernetes load
 # them lazily, which every forked worker would otherwise pay for on its own.
 AWS_MODULES = (
+    "mlops.infra.aws",  # first: it makes the pulumi_aws service packages lean before they load
     "pulumi_aws.appautoscaling",
     "pulumi_aws.budgets",
     "pulumi_aws.cloudwatch",
@@ -272,7 +273,6 @@ AWS_MODULES = (
     "pulumi_aws.s3",
     "pulumi_aws.sagemaker",
     "pulumi_aws.sns",
-    "mlops.infra.aws",
     "mlops.infra.config",
 )
 K8S_MODULES = (
@@ -300,9 +300,11 @@ def _warm_imports(project: Path) -> None:
     wanted = [*AWS_MODULES] if "infra.aws" in text or "pulumi_aws" in text else []
     if "infra.k8s" in text or "pulumi_kubernetes" in text:
         wanted += K8S_MODULES
+    from mlops.infra.provider_modules import load_all
+
     for name in wanted:
         try:
-            importlib.import_module(name)
+            load_all(importlib.import_module(name))  # a lean package: all of it, once, here
         except ImportError:
             return  # the worker will say what is missing, with the program's own error
 

@@ -56,9 +56,10 @@ names += ["mlops.cli.main", "mlops.infra.aws", "mlops.infra.k8s", "mlops.composi
           "mlops.pipelines.uvicorn_server", "uvicorn", "scipy.stats", "pyarrow.parquet",
           "sklearn.linear_model", "sklearn.preprocessing", "sklearn.pipeline", "sklearn.metrics",
           "joblib", "boto3", "moto.server"]
+from mlops.infra.provider_modules import load_all
 for name in names:
-    try:
-        importlib.import_module(name)
+    try:  # a lean provider package (mlops.infra.provider_modules): every resource module
+        load_all(importlib.import_module(name))
     except Exception as exc:  # an optional extra missing: that module just compiles later
         print(f"warm-up: {name}: {exc}")
 PY
