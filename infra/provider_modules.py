@@ -116,10 +116,3 @@ def lean(package: str, services: Iterable[str]) -> list[str]:
         sys.modules[name] = module
         made.append(name)
     return made
-
-
-def load_all(module: types.ModuleType) -> None:
-    """Load every resource module of a lean package now (a parent process warming its forks)."""
-    if isinstance(module, LeanPackage):
-        for name in module.__all__:
-            getattr(module, name)
