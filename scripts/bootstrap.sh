@@ -55,13 +55,17 @@ fi
 "$VENV/bin/python" -m compileall -q -j 0 -x '/files/' "$ROOT/cli" "$ROOT/composition" "$ROOT/core" \
   "$ROOT/infra" "$ROOT/pipelines" "$ROOT/templates" >>"$log" 2>&1 || true
 # (PYTHONDONTWRITEBYTECODE may be set in the caller's environment: not for these two.)
-env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/python" - >>"$log" 2>&1 <<'PY' || true
-import importlib, pkgutil
+# The demo's install (`local`) runs the AWS flavour only: the Kubernetes provider's modules (7 MB
+# of source) are compiled for the other installs.
+env -u PYTHONDONTWRITEBYTECODE MLOPS_WARM_K8S="$([ "$EXTRAS" = local ] && echo 0 || echo 1)" \
+  "$VENV/bin/python" - >>"$log" 2>&1 <<'PY' || true
+import importlib, os, pkgutil
 import mlops.cli.commands as commands
 from mlops.composition.preview import AWS_MODULES, K8S_MODULES
 names = [f"mlops.cli.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
-names += ["mlops.cli.main", "mlops.infra.aws", "mlops.infra.k8s", "mlops.composition.preview",
-          "mlops.composition.run", "mlops.composition.lifecycle", *AWS_MODULES, *K8S_MODULES,
+k8s = [*K8S_MODULES] if os.environ.get("MLOPS_WARM_K8S") != "0" else []
+names += ["mlops.cli.main", "mlops.infra.aws", "mlops.composition.preview",
+          "mlops.composition.run", "mlops.composition.lifecycle", *AWS_MODULES, *k8s,
           # the model server's and the trainer's path (`make serve`, `mlops serve`, the demo)
           "mlops.pipelines.container", "mlops.pipelines.serving", "mlops.pipelines.drift",
           "mlops.pipelines.uvicorn_server", "uvicorn", "scipy.stats", "pyarrow.parquet",

@@ -439,7 +439,10 @@ def test_the_images_python_runs_every_entry_point_on_the_sample_data(
     shutil.copyfile(ml / "processing" / "output" / "sample.csv", channel / "sample.csv")
     (ml / "input" / "config").mkdir(parents=True)
     (ml / "input" / "config" / "hyperparameters.json").write_text('{"sagemaker_program": "x"}')
-    run("train")
+    # The job says it has started once everything is loaded, before the fit (the bench times it).
+    said = run("train").stdout.splitlines()
+    assert said[0].startswith("training churn_model.pipelines.train on ") and " rows " in said[0]
+    assert said[-1].startswith("trained on dataset ")
     assert (ml / "model" / FRAMEWORK_FACTS[Framework(framework)]["artifact"]).is_file()
     # Evaluate: the model as SageMaker hands it over, model.tar.gz under processing/model.
     packed = io.BytesIO()
