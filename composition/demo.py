@@ -262,8 +262,9 @@ def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
     if drifted:
         for i, name in enumerate(contract.features):
             rule = contract.columns[name]
-            if rule.type == "category":
-                sample[:, i] = DRIFT_PLAN if name == PLAN else sample[:, i]
+            if rule.categorical:  # the plan drifts by its mix, not by a shift
+                if name == PLAN:
+                    sample[:, i] = DRIFT_PLAN
                 continue
             sample[:, i] = np.clip(sample[:, i] + DRIFT.get(name, 0.0), rule.min, rule.max)
     server, capture = s.serving

@@ -22,7 +22,7 @@ fi
 spec="$ROOT"
 [ -n "$EXTRAS" ] && spec="$ROOT[$EXTRAS]"
 log="$VENV/install.log"
-: >>"$log"
+: >"$log"
 venv_pip() {  # the venv's own pip, installed on first need
   "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip -q >>"$log" 2>&1
   "$VENV/bin/python" -m pip "$@"
