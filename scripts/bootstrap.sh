@@ -78,13 +78,14 @@ for name in names:  # pulumi_aws's service packages are lean: the previews below
         print(f"warm-up: {name}: {exc}")
 PY
 env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" --help >/dev/null 2>>"$log" || true
-# Every stack evaluated once under the mock runtime imports the rest of what preview and local
-# up run (Pulumi's runtime, the components, the policy pack, and the pulumi_aws resource modules
-# each stack uses: only those, not whole service packages), in a project that is thrown away.
+# A stack evaluated once under the mock runtime imports the rest of what preview and local up
+# run (Pulumi's runtime, the components, the policy pack, and the pulumi_aws resource modules the
+# stacks use: only those, not whole service packages), in a project that is thrown away. The
+# generated stacks (dev, staging, prod, local) all import the same modules: one is enough.
 warm="$(mktemp -d)"
 env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" init warm-up --no-input --no-git \
   --dest "$warm/warm-up" >>"$log" 2>&1 \
-  && env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" preview --all --no-tree \
+  && env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" preview --stack prod --no-tree \
     --project "$warm/warm-up" >>"$log" 2>&1 || true
 rm -rf "$warm"
 export PATH="$VENV/bin:$PATH"
