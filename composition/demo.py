@@ -25,11 +25,17 @@ from mlops.pipelines.executors import LocalExecutor, Step, StepResult
 
 if TYPE_CHECKING:  # the server is imported when the demo deploys, as before
     from mlops.pipelines.capture import CaptureWriter
+    from mlops.pipelines.data import DataContract, Table
     from mlops.pipelines.serving import ModelServer
 
 PROJECT = "churn-demo"
 LIFECYCLE = ("ingest", "validate", "train", "evaluate", "register", "approve")
 DRIFT = {"tenure_months": -30.0, "monthly_charges": 45.0, "support_calls": 3.0}
+# The demo's categorical feature, added to the scaffolded project's contract and sample data as
+# an owner would add one: the plan each customer is on. Drifted traffic is all on DRIFT_PLAN.
+PLAN = "plan"
+PLANS = ("basic", "plus", "premium")
+DRIFT_PLAN = "premium"
 
 
 @dataclass
@@ -132,7 +138,42 @@ def _scaffold(s: DemoState) -> dict[str, Any]:
     answers = validate_answers({"name": PROJECT, "environments": "dev", "ci": "none"})
     result = Scaffold(answers, s.project, git=False).run()
     (s.project / MARKER).write_text("made by `mlops demo`; the next demo run replaces it\n")
+    add_plan_feature(s.project)
     return {"project": str(s.project), "files": len(result.plan.files), "replaced": replaced}
+
+
+def add_plan_feature(project: Path) -> None:
+    """Give the project a categorical feature, as its owner would: contract, then data.
+
+    ``plan`` (basic, plus, premium) goes into ``data/contract.yaml`` and each row of
+    ``data/sample.csv`` gets one, drawn with a fixed seed and leaning on the row's own figures
+    (annual contracts and high charges are premium more often), so the demo stays repeatable.
+    """
+    import csv
+    import io
+
+    contract = project / "data" / "contract.yaml"
+    text = contract.read_text(encoding="utf-8")
+    values = ", ".join(PLANS)
+    anchor = "  churned:"
+    assert anchor in text, "the pack's contract changed: the plan feature goes before its label"
+    line = f"  {PLAN}: {{type: category, values: [{values}]}}\n"
+    contract.write_text(text.replace(anchor, line + anchor, 1), encoding="utf-8")
+
+    sample = project / "data" / "sample.csv"
+    rows = list(csv.reader(io.StringIO(sample.read_text(encoding="utf-8"))))
+    header, body = rows[0], rows[1:]
+    charges, annual = header.index("monthly_charges"), header.index("annual_contract")
+    rng = np.random.default_rng(5)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*header[:-1], PLAN, header[-1]])
+    for row in body:
+        lean = min(float(row[charges]) / 150.0, 1.0) * 0.5 + float(row[annual]) * 0.3
+        weights = np.array([1.0 - lean, 0.6, 0.2 + lean])
+        plan = PLANS[int(rng.choice(len(PLANS), p=weights / weights.sum()))]
+        writer.writerow([*row[:-1], plan, row[-1]])
+    sample.write_text(out.getvalue(), encoding="utf-8")
 
 
 def _clear_previous(project: Path) -> bool:
@@ -202,18 +243,30 @@ def _deploy(s: DemoState, say: Callable[[str], None]) -> dict[str, Any]:
     }
 
 
+def feature_rows(table: Table, contract: DataContract) -> np.ndarray:
+    """The contract's features as rows, as a client sends them: numbers, and categories' text."""
+    if not contract.categorical:
+        return table.select(contract.features)
+    columns = [
+        table.labels(n) if contract.columns[n].categorical else table.column(n).astype(object)
+        for n in contract.features
+    ]
+    return np.stack(columns, axis=1)
+
+
 def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
     contract, test = s.lifecycle.contract, s.training.test
-    rows = test.select(contract.features)
+    rows = feature_rows(test, contract)
     rng = np.random.default_rng(11 if drifted else 13)
     sample = rows[rng.integers(0, len(rows), count)]
     if drifted:
         for i, name in enumerate(contract.features):
-            sample[:, i] = np.clip(
-                sample[:, i] + DRIFT.get(name, 0.0),
-                contract.columns[name].min,
-                contract.columns[name].max,
-            )
+            rule = contract.columns[name]
+            if rule.categorical:  # the plan drifts by its mix, not by a shift
+                if name == PLAN:
+                    sample[:, i] = DRIFT_PLAN
+                continue
+            sample[:, i] = np.clip(sample[:, i] + DRIFT.get(name, 0.0), rule.min, rule.max)
     server, capture = s.serving
     served_before = server.served
     latencies = []
@@ -237,15 +290,18 @@ def _traffic(s: DemoState, count: int, *, drifted: bool) -> dict[str, Any]:
 def _monitor(s: DemoState) -> dict[str, Any]:
     from mlops.pipelines.capture import read_captured
     from mlops.pipelines.drift import drift_report
+    from mlops.pipelines.payload import RowSchema
     from mlops.pipelines.verdict import conclude
 
     life = s.lifecycle
     contract, endpoint = life.contract, s.endpoint
-    reference = s.training.table.select(contract.features)
-    batches = read_captured(life.lake, endpoint, len(contract.features))
+    reference = feature_rows(s.training.table, contract)
+    batches = read_captured(life.lake, endpoint, RowSchema.from_contract(contract))
     half = len(batches) // 2  # captured in order: the normal window, then the drifted one
-    normal = drift_report(reference, np.vstack(batches[:half]), contract.features)
-    drifted = drift_report(reference, np.vstack(batches[half:]), contract.features)
+    # The contract's types decide how each feature is tested: categories as categories.
+    features, categorical = contract.features, contract.categorical
+    normal = drift_report(reference, np.vstack(batches[:half]), features, None, categorical)
+    drifted = drift_report(reference, np.vstack(batches[half:]), features, None, categorical)
     outcome = conclude(
         [("reference -> normal traffic", normal), ("reference -> drifted traffic", drifted)],
         endpoint=endpoint,
@@ -258,6 +314,7 @@ def _monitor(s: DemoState) -> dict[str, Any]:
         "captured_rows": sum(len(b) for b in batches),
         "normal_window": {"score": normal.score, "drifted": normal.drifted},
         "drifted_window": {"score": drifted.score, "drifted": drifted.drifted},
+        "features": {f.feature: {"kind": f.kind, "test": f.test} for f in drifted.features},
         "decision": "retrain" if outcome.decision.retrain else "keep",
         "reason": outcome.decision.reason,
         "pipeline_execution": outcome.started,

@@ -293,6 +293,7 @@ def monitor_run(
             f" not {', '.join(unknown)}"
         )
     tested = [*features, *include]
+    categorical = list(life.contract.categorical)  # the contract's types, whatever is captured
     reports: list[tuple[str, DriftReport]] = []
     if windows:
         groups = rolling_windows(keys, windows)
@@ -303,10 +304,14 @@ def monitor_run(
                 progress(starts[i] + index, len(keys), key)
 
             shown = counted if report_progress else no_progress
-            return captured_source(life.lake, endpoint, features, groups[i], progress=shown)
+            return captured_source(
+                life.lake, endpoint, features, groups[i], categorical, progress=shown
+            )
 
         for i in range(len(groups) - 1):
-            report = compare_sources(window(i, i == 0), window(i + 1, True), tested, options)
+            report = compare_sources(
+                window(i, i == 0), window(i + 1, True), tested, options, categorical
+            )
             reports.append((f"window {i + 1} -> {i + 2}", report))
         outcome = conclude(
             reports,
@@ -333,6 +338,7 @@ def monitor_run(
             options=options,
             progress=progress,
             summary=summary,
+            categorical=categorical,
         )
         reports.append((REFERENCE_LABEL, check.report))
         outcome = check.outcome

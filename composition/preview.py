@@ -260,8 +260,11 @@ def _preview_in_worker(project: Path, stack: str) -> StackPreview | tuple[int, s
 
 
 # The provider modules each flavour's components use: pulumi_aws and pulumi_kubernetes load
-# them lazily, which every forked worker would otherwise pay for on its own.
+# them lazily, which every forked worker would otherwise pay for on its own. pulumi_aws's
+# service packages are lean (mlops.infra.provider_modules): importing one here reads nothing,
+# and each worker loads the few resource modules its stack uses, on its own core.
 AWS_MODULES = (
+    "mlops.infra.aws",  # first: it makes the pulumi_aws service packages lean before they load
     "pulumi_aws.appautoscaling",
     "pulumi_aws.budgets",
     "pulumi_aws.cloudwatch",
@@ -272,7 +275,6 @@ AWS_MODULES = (
     "pulumi_aws.s3",
     "pulumi_aws.sagemaker",
     "pulumi_aws.sns",
-    "mlops.infra.aws",
     "mlops.infra.config",
 )
 K8S_MODULES = (
@@ -300,7 +302,7 @@ def _warm_imports(project: Path) -> None:
     wanted = [*AWS_MODULES] if "infra.aws" in text or "pulumi_aws" in text else []
     if "infra.k8s" in text or "pulumi_kubernetes" in text:
         wanted += K8S_MODULES
-    for name in wanted:
+    for name in wanted:  # pulumi_aws's service packages stay lean: each worker loads what it uses
         try:
             importlib.import_module(name)
         except ImportError:

@@ -18,7 +18,8 @@ Only the CLI maps these to exit codes; everything else raises them::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class MlopsError(Exception):
@@ -57,13 +58,47 @@ class DestinationError(UserError):
 
 
 class ConfigError(UserError):
-    """A stack configuration failed validation."""
+    """A stack configuration failed validation.
 
-    def __init__(self, stack: str, problems: Sequence[tuple[str, str]]) -> None:
+    Args:
+        stack: the stack.
+        problems: (key, message) per broken rule, each key as the stack file spells it.
+        source: the stack file, once known (:meth:`located`); each problem then names it.
+        lines: the line of each problem's key in ``source``, where it is written there.
+    """
+
+    def __init__(
+        self,
+        stack: str,
+        problems: Sequence[tuple[str, str]],
+        source: object = None,
+        lines: Mapping[str, int] | None = None,
+    ) -> None:
         self.stack = stack
         self.problems = list(problems)
-        lines = [f"  {key}: {message}" for key, message in self.problems]
-        super().__init__(f"invalid config for stack '{stack}':\n" + "\n".join(lines))
+        self.source = source
+        self.lines = dict(lines or {})
+        if source is None:
+            located = [f"{key}: {message}" for key, message in self.problems]
+        else:
+            located = [
+                f"{source}: " + (f"line {self.lines[key]}: " if key in self.lines else "")
+                + f"{key}: {message}"
+                for key, message in self.problems
+            ]
+        if source is not None and len(located) == 1:
+            text = located[0]  # one line: the file, the line, the key and what is wrong
+        else:
+            text = f"invalid config for stack '{stack}':\n" + "\n".join(f"  {x}" for x in located)
+        super().__init__(text)
+
+    def located(self, source: object, lines: Mapping[str, int]) -> ConfigError:
+        """The same problems, naming the stack file and each key's line in it."""
+        return ConfigError(self.stack, self.problems, source, lines)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a preview worker process, it crosses back whole.
+        return (type(self), (self.stack, self.problems, self.source, self.lines))
 
 
 class PolicyConfigError(UserError):

@@ -10,6 +10,7 @@ problem; a document of the wrong shape names the file and what was expected.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,19 +77,77 @@ class _TooLarge(Exception):
     pass
 
 
+Lines = dict[tuple[str | int, ...], int]
+"""Where each value of a document starts: its key path (keys and list indexes) -> its line."""
+
+
+def _lines(node: yaml.Node) -> Lines:
+    """The line (1-based) of every mapping key and list item under ``node``, by path.
+
+    A key's line is where the key is written; an alias target is walked once, at its first use.
+    """
+    found: Lines = {(): node.start_mark.line + 1}
+    seen: set[int] = set()
+    stack: list[tuple[tuple[str | int, ...], yaml.Node]] = [((), node)]
+    while stack:
+        path, current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        children: list[tuple[tuple[str | int, ...], yaml.Node]] = []
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else str(key.start_mark)
+                found.setdefault((*path, name), key.start_mark.line + 1)
+                children.append(((*path, name), value))
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                found.setdefault((*path, index), item.start_mark.line + 1)
+                children.append(((*path, index), item))
+        stack.extend(reversed(children))  # popped in document order
+    return found
+
+
+def line_of(lines: Lines, path: Sequence[str | int]) -> int | None:
+    """The line of ``path`` in a document, or of its nearest ancestor written there.
+
+    ``None`` for the empty path or when nothing of it is written (a value a model made up).
+    """
+    keys = tuple(path)
+    while keys:
+        if keys in lines:
+            return lines[keys]
+        keys = keys[:-1]
+    return None
+
+
 def loads(text: str, source: object, *, max_nodes: int = MAX_NODES) -> Any:
     """Parse one YAML document from ``text``, bounded; ``None`` for an empty document.
 
     Raises:
         YamlFileError: a syntax error (with its line), or a document over ``max_nodes``.
     """
+    return _parse(text, source, max_nodes, with_lines=False)[0]
+
+
+def loads_with_lines(text: str, source: object, *, max_nodes: int = MAX_NODES) -> tuple[Any, Lines]:
+    """As :func:`loads`, with the line of every key and list item (see :func:`line_of`).
+
+    Raises:
+        YamlFileError: as :func:`loads`.
+    """
+    return _parse(text, source, max_nodes, with_lines=True)
+
+
+def _parse(text: str, source: object, max_nodes: int, *, with_lines: bool) -> tuple[Any, Lines]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
-            return None
+            return None, {}
         _expanded_size(node, max_nodes)
-        return loader.construct_document(node)
+        lines = _lines(node) if with_lines else {}
+        return loader.construct_document(node), lines
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -110,6 +169,19 @@ def load(path: Path, *, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) 
     Raises:
         YamlFileError: the file cannot be read, is too large, is not UTF-8 or not valid YAML.
     """
+    return loads(_read(path, max_bytes), path, max_nodes=max_nodes)
+
+
+def load_with_lines(path: Path, *, max_bytes: int = MAX_BYTES) -> tuple[Any, Lines]:
+    """As :func:`load`, with the line of every key and list item (see :func:`line_of`).
+
+    Raises:
+        YamlFileError: as :func:`load`.
+    """
+    return loads_with_lines(_read(path, max_bytes), path)
+
+
+def _read(path: Path, max_bytes: int) -> str:
     try:
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
@@ -120,10 +192,9 @@ def load(path: Path, *, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) 
             path, f"is larger than {max_bytes // 1024} KiB", "is it the right file?"
         )
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise YamlFileError(path, f"is not UTF-8 text (byte {exc.start})") from None
-    return loads(text, path, max_nodes=max_nodes)
 
 
 def load_mapping(path: Path, *, empty_ok: bool = True, what: str = "") -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core import yamlfile
-from mlops.core.errors import MlopsError, UserError
+from mlops.core.errors import ConfigError, MlopsError, UserError
 from mlops.core.text import suggest
 from mlops.infra.config import SECRET_PLACEHOLDER, is_secure
 from mlops.infra.mock_runtime import CALLER_IDENTITY, MockedProgram, run_program
@@ -116,12 +116,45 @@ def run_project_program(
 
     try:
         return run_program(marked, project=name, stack=stack, config=plain, invokes=CALLER_IDENTITY)
+    except ConfigError as exc:
+        if exc.source is not None:
+            raise
+        raise _located(exc, root / f"Pulumi.{stack}.yaml", name) from None
     except MlopsError:
         raise
     except Exception as exc:
         raise UserError(
             f"the program of stack '{stack}' failed{_where(exc, root)}: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _located(exc: ConfigError, path: Path, name: str) -> ConfigError:
+    """``exc`` naming the stack file and the line of each key it holds there.
+
+    A key is found as the file spells it: ``<project>:key`` or ``aws:region`` under ``config:``,
+    or inside a nested section (``<project>:training: {instanceType: ...}``). A missing key is
+    in no line, and says so itself.
+    """
+    if not path.is_file():
+        return exc
+    try:
+        _, lines = yamlfile.load_with_lines(path)
+    except yamlfile.YamlFileError:
+        return exc.located(path, {})
+    found: dict[str, int] = {}
+    for key, _message in exc.problems:
+        last = key.split(".")[-1]
+        exact = [("config", f"{name}:{key}"), ("config", key)]
+        line = next((lines[p] for p in exact if p in lines), None)
+        if line is None:  # the nested form: the key inside its section
+            nested = (
+                n for p, n in lines.items()
+                if len(p) > 2 and p[0] == "config" and p[-1] == last
+            )  # fmt: skip
+            line = next(nested, None)
+        if line is not None:
+            found[key] = line
+    return exc.located(path, found)
 
 
 def _where(exc: BaseException, project: Path) -> str:

@@ -184,6 +184,8 @@ def train_main(env: ContainerEnv, environ: Mapping[str, str] | None = None) -> i
     )
     trainer = env.trainer()
     contract = env.data_contract()
+    # The job's first line: the entry point, the project's module and the data are all loaded.
+    print(f"training {env.train_module} on {len(table)} rows (dataset {digest[:12]})", flush=True)
     model, _ = train_step(trainer, table, contract, params)
     with project_code(trainer, "save"):
         path = trainer.save(model, env.ml_root / "model")

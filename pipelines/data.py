@@ -217,11 +217,13 @@ class DataContract(BaseModel):
                 line that names the file and each broken rule).
         """
         try:
-            return cls.model_validate(yamlfile.load(path))
+            data, lines = yamlfile.load_with_lines(path)
+            return cls.model_validate(data)
         except yamlfile.YamlFileError as exc:
             raise UserError(f"{exc.source} is not a valid data contract: {exc.reason}") from None
         except ValidationError as exc:
-            raise UserError(f"{path} is not a valid data contract: {_one_line(exc)}") from None
+            problems = _one_line(exc, lines)
+            raise UserError(f"{path} is not a valid data contract: {problems}") from None
 
     @classmethod
     def from_json(cls, body: bytes, source: str) -> DataContract:
@@ -254,13 +256,19 @@ class DataContract(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _one_line(exc: ValidationError) -> str:
-    """Pydantic's errors as one line: ``columns.plan: values ...; label: Field required``."""
+def _one_line(exc: ValidationError, lines: yamlfile.Lines | None = None) -> str:
+    """Pydantic's errors as one line: ``columns.plan: values ...; label: Field required``.
+
+    With the file's ``lines`` (:func:`mlops.core.yamlfile.load_with_lines`), each error starts
+    with the line of the key it is about (or of the nearest key written above it):
+    ``line 7: columns.plan.type: ...``.
+    """
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "the file"
         message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
+        line = yamlfile.line_of(lines, error["loc"]) if lines else None
+        parts.append(f"line {line}: {where}: {message}" if line else f"{where}: {message}")
     return "; ".join(parts)
 
 

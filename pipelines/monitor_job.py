@@ -193,6 +193,7 @@ def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
             trigger=trigger,
             metrics=metrics,
             summary=read_reference_summary(artifact),
+            categorical=contract.categorical,  # the contract's types, whatever the columns hold
         )
     except EmptyWindowError as exc:
         # A quiet endpoint is no failure of the job: nothing to judge, nothing published.

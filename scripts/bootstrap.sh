@@ -14,19 +14,30 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   echo "error: mlops-stack needs Python 3.11 or newer ($PYTHON is $("$PYTHON" --version 2>&1))" >&2
   exit 1
 fi
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+# With uv, the venv gets no pip of its own (ensurepip is most of `python -m venv`'s seconds):
+# the caller's pip puts uv in it (`pip --python`, pip 22.3+). pip is added when it is needed.
+if [ ! -x "$VENV/bin/python" ]; then
+  if [ "$INSTALLER" = uv ]; then "$PYTHON" -m venv --without-pip "$VENV"; else "$PYTHON" -m venv "$VENV"; fi
+fi
 spec="$ROOT"
 [ -n "$EXTRAS" ] && spec="$ROOT[$EXTRAS]"
 log="$VENV/install.log"
+: >"$log"
+venv_pip() {  # the venv's own pip, installed on first need
+  "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip -q >>"$log" 2>&1
+  "$VENV/bin/python" -m pip "$@"
+}
 if [ "$INSTALLER" = uv ] && [ ! -x "$VENV/bin/uv" ]; then
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q "uv>=0.5,<1" >"$log" 2>&1 \
+  "$PYTHON" -m pip --python "$VENV/bin/python" install --disable-pip-version-check -q "uv>=0.5,<1" \
+    >>"$log" 2>&1 \
+    || venv_pip install --disable-pip-version-check -q "uv>=0.5,<1" >>"$log" 2>&1 \
     || echo "note: uv could not be installed; falling back to pip (slower)" >&2
 fi
 echo "installing mlops-stack${EXTRAS:+[$EXTRAS]} into $VENV ..."
 if [ "$INSTALLER" = uv ] && [ -x "$VENV/bin/uv" ]; then
   install=("$VENV/bin/uv" pip install --python "$VENV/bin/python" -e "$spec")
 else
-  install=("$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "$spec")
+  install=(venv_pip install --disable-pip-version-check -q -e "$spec")
 fi
 if ! "${install[@]}" >>"$log" 2>&1; then
   tail -n 30 "$log" >&2
@@ -44,19 +55,23 @@ fi
 "$VENV/bin/python" -m compileall -q -j 0 -x '/files/' "$ROOT/cli" "$ROOT/composition" "$ROOT/core" \
   "$ROOT/infra" "$ROOT/pipelines" "$ROOT/templates" >>"$log" 2>&1 || true
 # (PYTHONDONTWRITEBYTECODE may be set in the caller's environment: not for these two.)
-env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/python" - >>"$log" 2>&1 <<'PY' || true
-import importlib, pkgutil
+# The demo's install (`local`) runs the AWS flavour only: the Kubernetes provider's modules (7 MB
+# of source) are compiled for the other installs.
+env -u PYTHONDONTWRITEBYTECODE MLOPS_WARM_K8S="$([ "$EXTRAS" = local ] && echo 0 || echo 1)" \
+  "$VENV/bin/python" - >>"$log" 2>&1 <<'PY' || true
+import importlib, os, pkgutil
 import mlops.cli.commands as commands
 from mlops.composition.preview import AWS_MODULES, K8S_MODULES
 names = [f"mlops.cli.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
-names += ["mlops.cli.main", "mlops.infra.aws", "mlops.infra.k8s", "mlops.composition.preview",
-          "mlops.composition.run", "mlops.composition.lifecycle", *AWS_MODULES, *K8S_MODULES,
+k8s = [*K8S_MODULES] if os.environ.get("MLOPS_WARM_K8S") != "0" else []
+names += ["mlops.cli.main", "mlops.infra.aws", "mlops.composition.preview",
+          "mlops.composition.run", "mlops.composition.lifecycle", *AWS_MODULES, *k8s,
           # the model server's and the trainer's path (`make serve`, `mlops serve`, the demo)
           "mlops.pipelines.container", "mlops.pipelines.serving", "mlops.pipelines.drift",
           "mlops.pipelines.uvicorn_server", "uvicorn", "scipy.stats", "pyarrow.parquet",
           "sklearn.linear_model", "sklearn.preprocessing", "sklearn.pipeline", "sklearn.metrics",
           "joblib", "boto3", "moto.server"]
-for name in names:
+for name in names:  # pulumi_aws's service packages are lean: the previews below load their part
     try:
         importlib.import_module(name)
     except Exception as exc:  # an optional extra missing: that module just compiles later
@@ -64,11 +79,13 @@ for name in names:
 PY
 env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" --help >/dev/null 2>>"$log" || true
 # A stack evaluated once under the mock runtime imports the rest of what preview and local up
-# run (Pulumi's runtime, the components, the policy pack), in a project that is thrown away.
+# run (Pulumi's runtime, the components, the policy pack, and the pulumi_aws resource modules the
+# stacks use: only those, not whole service packages), in a project that is thrown away. The
+# generated stacks (dev, staging, prod, local) all import the same modules: one is enough.
 warm="$(mktemp -d)"
 env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" init warm-up --no-input --no-git \
   --dest "$warm/warm-up" >>"$log" 2>&1 \
-  && env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" preview --stack dev --no-tree \
+  && env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" preview --stack prod --no-tree \
     --project "$warm/warm-up" >>"$log" 2>&1 || true
 rm -rf "$warm"
 export PATH="$VENV/bin:$PATH"

@@ -68,6 +68,18 @@ if [ ! -d .ci/spark/lib ] && [ -x .venv/bin/uv ] && command -v java >/dev/null 2
     || echo "note: pyspark could not be installed; the Spark parity test will skip" >&2
 fi
 
+# The pytorch image's torch, as a CPU wheel (the default torch wheel pulls gigabytes of CUDA): the
+# image test installs it where the image's base (pytorch/pytorch) has it, and skips without it.
+if ! ls .ci/wheels/torch-*+cpu-cp311-*.whl >/dev/null 2>&1; then
+  echo "caching the CPU torch wheel (.ci/wheels) ..."
+  "${PYTHON:-python3}" -m pip download -q --no-deps --only-binary :all: -d .ci/wheels "torch==2.13.0" \
+    >/dev/null 2>&1 || true
+  # Only the CPU build will do: a CUDA one is refused, and the pytorch image test skips.
+  find .ci/wheels -name 'torch-*.whl' ! -name '*+cpu-*' -delete 2>/dev/null || true
+  ls .ci/wheels/torch-*+cpu-cp311-*.whl >/dev/null 2>&1 \
+    || echo "note: no CPU torch wheel could be had; the pytorch image test will skip" >&2
+fi
+
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest"

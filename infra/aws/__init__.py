@@ -2,13 +2,32 @@
 
 The components import ``pulumi_aws``, which takes about a second; they load on first use, so
 ``mlops.infra.aws.catalog`` and ``mlops.infra.aws.naming`` (which the scaffold reads on every
-``mlops init``) do not pay for it.
+``mlops init``) do not pay for it. Its service packages are made lean here, before it loads.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from mlops.infra.provider_modules import lean
+
+# The pulumi_aws service packages the components use. Each would import all of its resource
+# modules (forty to a hundred) where the components use a few: lean ones import a resource
+# module when one of its names is first used (mlops.infra.provider_modules).
+PROVIDER_SERVICES = (
+    "appautoscaling",
+    "budgets",
+    "cloudwatch",
+    "ecr",
+    "glue",
+    "iam",
+    "kms",
+    "s3",
+    "sagemaker",
+    "sns",
+)
+lean("pulumi_aws", PROVIDER_SERVICES)
 
 if TYPE_CHECKING:
     from mlops.infra.aws.data_lake import DataLake, DataLakeArgs

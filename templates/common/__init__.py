@@ -44,22 +44,37 @@ class Framework(StrEnum):
     PYTORCH = "pytorch"
 
 
+# Base images by digest, so every build starts from the same bytes; the tag beside the digest says
+# what it is, and the generated .github/dependabot.yml (its `docker` entry) proposes newer ones.
+# Digests as published on Docker Hub and pinned in public Dockerfiles (no registry is reachable
+# where this was written): python:3.11.10-slim-bookworm (also python:3.11-slim in late 2024) and
+# pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime.
+PYTHON_BASE = (
+    "python:3.11.10-slim-bookworm"
+    "@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16"
+)
+PYTORCH_BASE = (
+    "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
+    "@sha256:c8268a92a69bd500f8be0e665b2630ee006dadaf7bfbc24249141b15ff622755"
+)
+
 FRAMEWORKS: dict[Framework, dict[str, Any]] = {
     Framework.SKLEARN: {
         "dependencies": ["numpy>=1.26,<3", "scikit-learn>=1.5,<2", "joblib>=1.4,<2"],
-        "base_image": "python:3.11-slim",
+        "base_image": PYTHON_BASE,
         "artifact": "model.joblib",
         "device": "CPU",
     },
     Framework.XGBOOST: {
-        "dependencies": ["numpy>=1.26,<3", "xgboost>=2.1,<4"],
-        "base_image": "python:3.11-slim",
+        # XGBClassifier is the scikit-learn API: xgboost needs its scikit-learn extra for it.
+        "dependencies": ["numpy>=1.26,<3", "xgboost[scikit-learn]>=2.1,<4"],
+        "base_image": PYTHON_BASE,
         "artifact": "model.json",
         "device": "GPU when present (CUDA), else CPU",
     },
     Framework.PYTORCH: {
         "dependencies": ["numpy>=1.26,<3", "torch>=2.5,<3"],
-        "base_image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+        "base_image": PYTORCH_BASE,
         "artifact": "model.pt",
         "device": "GPU with mixed precision when present (CUDA), else CPU",
     },

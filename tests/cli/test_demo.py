@@ -52,6 +52,11 @@ def test_demo_runs_the_lifecycle_and_reports_every_step(tmp_path: Path, invoke) 
         and monitor["drifted_window"]["drifted"] is True
     )
     assert monitor["decision"] == "retrain" and "/execution/" in monitor["pipeline_execution"]
+    # The demo's project has a categorical feature, and drift tests it by the contract's type.
+    contract = (tmp_path / "work" / "churn-demo" / "data" / "contract.yaml").read_text()
+    assert "plan: {type: category" in contract
+    assert monitor["features"]["plan"]["kind"] == "categorical"
+    assert monitor["features"]["tenure_months"]["kind"] == "numeric"
     assert report["duration_s"] < 120
     assert "mlops demo" in result.output  # the summary table
     assert steps["scaffold"]["figures"]["replaced"] is False
@@ -96,7 +101,7 @@ def test_demo_keep_leaves_a_model_server_that_answers(tmp_path: Path, invoke) ->
     try:
         request = urllib.request.Request(
             f"{url}/invocations",
-            data=json.dumps({"instances": [[3, 110.0, 6, 0]]}).encode(),
+            data=json.dumps({"instances": [[3, 110.0, 6, 0, "premium"]]}).encode(),
             headers={"Content-Type": "application/json"},
         )
         score = json.loads(urllib.request.urlopen(request, timeout=10).read())["predictions"][0]

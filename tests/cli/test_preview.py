@@ -278,6 +278,32 @@ def test_a_failing_program_is_named_by_its_own_line(project: Path, invoke) -> No
     assert "Traceback" not in result.output
 
 
+def test_a_bad_stack_setting_is_one_line_naming_the_file_and_its_line(
+    project: Path, invoke
+) -> None:  # type: ignore[no-untyped-def]
+    path = project / "Pulumi.prod.yaml"
+    text = path.read_text()
+    path.write_text(text + "  churn:trainingInstanceTyp: ml.m5.xlarge\n")  # a misspelt key
+    line = text.count("\n") + 1
+    result = invoke("preview", "--stack", "prod", "--project", str(project))
+    assert result.exit_code == 2
+    (error,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert error.startswith(f"error: {path}: line {line}: trainingInstanceTyp: unknown config key")
+    assert "did you mean 'trainingInstanceType'" in error
+    assert "invalid config for stack" not in result.output  # one line, not a heading and a list
+
+    # Two problems: one line each, each with its file and line.
+    key = "churn:trainingInstanceType:"
+    (at,) = [i for i, x in enumerate(text.splitlines(), 1) if x.strip().startswith(key)]
+    lines = text.splitlines(keepends=True)
+    lines[at - 1] = f"  {key} m5.huge\n"
+    path.write_text("".join(lines) + "  churn:trainingInstanceTyp: x\n")
+    result = invoke("preview", "--stack", "prod", "--project", str(project))
+    assert result.exit_code == 2
+    assert f"{path}: line {at}: trainingInstanceType: unknown instance type" in result.output
+    assert f"{path}: line {line}: trainingInstanceTyp:" in result.output
+
+
 def test_first_difference_reaches_into_json_documents_held_in_strings() -> None:
     from mlops.composition.preview import ABSENT, first_difference
 

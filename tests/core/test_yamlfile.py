@@ -122,3 +122,23 @@ def test_a_broken_renames_file_is_named(tmp_path: Path, text: str) -> None:
     (tmp_path / aliases.ALIASES_FILE).write_text(text)
     with pytest.raises(YamlFileError, match=r"aliases\.yml: "):
         aliases.load(tmp_path, "p")
+
+
+def test_every_key_and_item_has_its_line_and_a_path_finds_the_nearest() -> None:
+    text = "# head\nlabel: y\ncolumns:\n  a: {type: int}\n  b:\n    type: float\n"
+    text += "list:\n  - x\n  - k: 1\n"
+    data, lines = yamlfile.loads_with_lines(text, "f.yaml")
+    assert data["columns"]["b"] == {"type": "float"}
+    assert lines[("label",)] == 2 and lines[("columns", "a")] == 4
+    assert lines[("columns", "a", "type")] == 4 and lines[("columns", "b", "type")] == 6
+    assert lines[("list", 1)] == 9 and lines[("list", 1, "k")] == 9
+    # A key that is not written (a default, or a rule about the whole value): its parent's line.
+    assert yamlfile.line_of(lines, ("columns", "b", "max")) == 5
+    assert yamlfile.line_of(lines, ()) is None and yamlfile.line_of(lines, ("nope",)) is None
+    assert yamlfile.loads_with_lines("", "f.yaml") == (None, {})
+
+
+def test_lines_walk_an_alias_once() -> None:
+    data, lines = yamlfile.loads_with_lines("a: &x {k: 1}\nb: *x\n", "f.yaml")
+    assert data == {"a": {"k": 1}, "b": {"k": 1}}
+    assert lines[("a", "k")] == 1 and lines[("b",)] == 2 and ("b", "k") not in lines

@@ -107,16 +107,28 @@ def test_category_and_bool_columns_parse() -> None:
         ("{type: text}", "columns.plan.type"),
     ],
 )
-def test_a_broken_column_rule_is_one_line_naming_the_file(
+def test_a_broken_column_rule_is_one_line_naming_the_file_and_line(
     tmp_path: Path, column: str, message: str
 ) -> None:
-    path = contract_file(tmp_path, f"label: y\ncolumns:\n  plan: {column}\n  y: {{type: int}}\n")
+    text = f"# the contract\nlabel: y\ncolumns:\n  y: {{type: int}}\n  plan: {column}\n"
+    path = contract_file(tmp_path, text)
     with pytest.raises(UserError) as info:
         DataContract.load(path)
     text = str(info.value)
     assert "\n" not in text
-    assert text.startswith(f"{path} is not a valid data contract: ")
+    # plan is written on line 5 (after a comment and the label): the error says so.
+    assert text.startswith(f"{path} is not a valid data contract: line 5: columns.plan")
     assert message in text
+
+
+def test_each_broken_rule_names_its_own_line(tmp_path: Path) -> None:
+    body = "label: y\ncolumns:\n  a:\n    type: float\n    min: x\n"
+    body += "  y: {type: int}\n  b: {type: text}\n"
+    with pytest.raises(UserError) as info:
+        DataContract.load(contract_file(tmp_path, body))
+    text = str(info.value)
+    assert "\n" not in text
+    assert "line 5: columns.a.min:" in text and "line 7: columns.b.type:" in text
 
 
 def test_bad_yaml_is_one_line_too(tmp_path: Path) -> None:

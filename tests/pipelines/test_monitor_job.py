@@ -128,3 +128,29 @@ def test_an_incomplete_environment_is_a_clear_refusal(capsys) -> None:  # type: 
     assert container.main(["monitor"], {}) == 2
     message = "monitor needs MLOPS_MODEL_URI, MLOPS_ENDPOINT_NAME, MLOPS_BUCKET_<ZONE> set"
     assert message in capsys.readouterr().err
+
+
+def test_the_contracts_categorical_features_are_tested_as_categories(
+    lake, api, tmp_path: Path, moto_endpoint: str, aws_env
+) -> None:  # type: ignore[no-untyped-def]
+    # annual_contract holds 0 and 1: as numbers they would get a numeric test. Declared a bool
+    # in the contract the job reads, it is a category, whatever the captured JSON holds.
+    environ = setup(lake, False, tmp_path, api, moto_endpoint)
+    text = (FILES / "contract.yaml").read_text()
+    declared = text.replace(
+        "annual_contract: {type: int, min: 0, max: 1}", "annual_contract: {type: bool}"
+    )
+    assert declared != text
+    contract = tmp_path / "contract.yaml"
+    contract.write_text(declared)
+    environ["MLOPS_DATA_CONTRACT"] = str(contract)
+    assert container.main(["monitor"], environ) == 0
+    stored = json.loads(lake.get("monitoring", "drift/latest.json"))
+    (compared,) = stored["comparisons"]
+    kinds = {f["feature"]: f["kind"] for f in compared["features"]}
+    assert kinds == {
+        "tenure_months": "numeric",
+        "monthly_charges": "numeric",
+        "support_calls": "numeric",
+        "annual_contract": "categorical",
+    }

@@ -35,11 +35,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import REPO
 from packaging.requirements import Requirement
 
 from mlops.infra.k8s.workloads import UID
-from mlops.templates.common import RUNTIME_EXTRA, extra_requirements, runtime_requirements
+from mlops.templates.common import FRAMEWORKS as FRAMEWORK_FACTS
+from mlops.templates.common import (
+    RUNTIME_EXTRA,
+    Framework,
+    extra_requirements,
+    runtime_requirements,
+)
 from mlops.templates.engine import Scaffold
 from mlops.templates.pack import validate_answers
 from mlops.templates.source import wheel_bytes
@@ -51,6 +58,10 @@ RUNTIME = PYPROJECT["optional-dependencies"][RUNTIME_EXTRA]
 # None now: MLflow is reached over its REST API (pipelines/adapters/mlflow.py), not its package.
 OPTIONAL_IMPORTS: set[str] = set()
 PACKS = ("aws", "k8s")
+FRAMEWORKS = ("sklearn", "xgboost", "pytorch")
+# The pytorch image's base (pytorch/pytorch) brings torch; here its stand-in is the CPU wheel that
+# scripts/test.sh caches in .ci/wheels (the default torch wheel pulls gigabytes of CUDA).
+WHEELS = ROOT / ".ci" / "wheels"
 
 
 def name_of(requirement: str) -> str:
@@ -138,8 +149,8 @@ def test_an_installed_mlops_stack_names_the_same_runtime_set_as_its_checkout() -
 # -- the Dockerfile ---------------------------------------------------------------------------
 
 
-def render(pack: str, dest: Path) -> Path:
-    answers = validate_answers({"name": "churn-model"}, pack)
+def render(pack: str, dest: Path, framework: str = "sklearn") -> Path:
+    answers = validate_answers({"name": "churn-model", "framework": framework}, pack)
     Scaffold(answers, dest, template=pack, git=False).run()
     return dest
 
@@ -197,12 +208,21 @@ def test_the_image_installs_dependencies_before_the_code_and_compiles_them(
     declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
     assert {str(Requirement(r)) for r in RUNTIME} <= {str(Requirement(r)) for r in declared}
     assert "mlops-stack" not in {name_of(r) for r in declared}
-    # The base image: by digest, or by tag with the way to pin it next to it.
-    text = (project / "Dockerfile").read_text()
-    base = dict(steps)["FROM"]
-    assert "@sha256:" in base or f"docker buildx imagetools inspect {base}" in text
+    # The base image: by digest, with the tag that says what it is.
+    assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", dict(steps)["FROM"])
     assert keywords[-2:] == ["ENTRYPOINT", "CMD"]
     assert json.loads(dict(steps)["ENTRYPOINT"]) == ["python", "-m", "mlops.pipelines.container"]
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_dependabot_keeps_the_pinned_base_image_current(
+    projects: dict[str, Path], pack: str
+) -> None:
+    config = yaml.safe_load((projects[pack] / ".github" / "dependabot.yml").read_text())
+    ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert {"github-actions", "pip", "docker"} <= set(ecosystems)
+    # Dependabot looks for the Dockerfile in the entry's directory.
+    assert (projects[pack] / ecosystems["docker"]["directory"].lstrip("/") / "Dockerfile").is_file()
 
 
 def test_the_k8s_image_runs_as_the_pods_user_and_finds_the_programs_contract(
@@ -295,15 +315,39 @@ def copy(project: Path, args: str, image: Image) -> None:
             shutil.copyfile(project / src, target)
 
 
+def cpu_torch_wheel() -> Path | None:
+    """The CPU build of torch that scripts/test.sh caches, if it is there."""
+    found = sorted(WHEELS.glob("torch-*+cpu-cp311-*.whl")) if WHEELS.is_dir() else []
+    return found[-1] if found else None
+
+
+def base_image(reference: str, venv: Path, env: dict[str, str]) -> None:
+    """The base image's Python: a fresh 3.11, holding torch where the base image is PyTorch's."""
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    subprocess.run([uv, "venv", "-q", "-p", "3.11", str(venv)], check=True, env=env)
+    if reference.startswith("pytorch/pytorch:"):
+        wheel = cpu_torch_wheel()
+        assert wheel is not None, "no CPU torch wheel in .ci/wheels"
+        python = str(venv / "bin" / "python")
+        done = subprocess.run(
+            [uv, "pip", "install", "-q", "--python", python, str(wheel)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    elif reference.split(":")[0] != "python":
+        pytest.fail(f"the image test does not know base image {reference}")
+
+
 def build(project: Path, root: Path, venv: Path) -> Image:
     """Run the Dockerfile's instructions here; fail on any this test does not know."""
     image = Image(root, venv)
     (root / "tmp").mkdir(parents=True)
     base = clean_env(venv)
     for keyword, args in instructions((project / "Dockerfile").read_text()):
-        if keyword == "FROM":  # the base image's Python: a fresh 3.11 with nothing in it
-            uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-            subprocess.run([uv, "venv", "-q", "-p", "3.11", str(venv)], check=True, env=base)
+        if keyword == "FROM":
+            base_image(args, venv, base)
         elif keyword == "ENV":
             image.env.update(env_pairs(args))
         elif keyword == "WORKDIR":
@@ -343,11 +387,14 @@ def sample_rows(project: Path, count: int) -> list[list[float]]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 @pytest.mark.parametrize("pack", PACKS)
 def test_the_images_python_runs_every_entry_point_on_the_sample_data(
-    pack: str, tmp_path: Path, lake: Any, moto_endpoint: str
+    pack: str, framework: str, tmp_path: Path, lake: Any, moto_endpoint: str
 ) -> None:
-    project = render(pack, tmp_path / "churn-model")
+    if framework == "pytorch" and cpu_torch_wheel() is None:
+        pytest.skip("no CPU torch wheel in .ci/wheels: scripts/test.sh caches it there")
+    project = render(pack, tmp_path / "churn-model", framework)
     image = build(project, tmp_path / "image", tmp_path / "venv")
     site = image.venv / "lib" / "python3.11" / "site-packages"
     # mlops-stack is the wheel of this checkout, installed without the tool's dependencies...
@@ -392,7 +439,11 @@ def test_the_images_python_runs_every_entry_point_on_the_sample_data(
     shutil.copyfile(ml / "processing" / "output" / "sample.csv", channel / "sample.csv")
     (ml / "input" / "config").mkdir(parents=True)
     (ml / "input" / "config" / "hyperparameters.json").write_text('{"sagemaker_program": "x"}')
-    run("train")
+    # The job says it has started once everything is loaded, before the fit (the bench times it).
+    said = run("train").stdout.splitlines()
+    assert said[0].startswith("training churn_model.pipelines.train on ") and " rows " in said[0]
+    assert said[-1].startswith("trained on dataset ")
+    assert (ml / "model" / FRAMEWORK_FACTS[Framework(framework)]["artifact"]).is_file()
     # Evaluate: the model as SageMaker hands it over, model.tar.gz under processing/model.
     packed = io.BytesIO()
     with tarfile.open(fileobj=packed, mode="w:gz") as tar:
