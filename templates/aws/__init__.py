@@ -26,7 +26,9 @@ from mlops.templates.pack import FileSpec, TemplatePack
 # compiled at build; .gitignore covers all local-mode state; policy waivers need a reason.
 # 2.3.0: tests import mlops.infra.mock_runtime and mlops.infra.local_endpoint (renamed);
 # `make install` uses uv when present and compiles bytecode.
-VERSION = "2.3.0"
+# 2.4.0: tests/test_endpoint.py (invoke_endpoint, `make test-local`, post-deploy smoke in CI),
+# base images by digest with Dependabot's docker entry, xgboost[scikit-learn].
+VERSION = "2.4.0"
 SAGEMAKER_IMAGE = ImageSpec(
     platform="AWS SageMaker",
     runs=(

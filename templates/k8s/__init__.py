@@ -21,7 +21,9 @@ from mlops.templates.pack import FileSpec, TemplatePack
 # 0.2.0: policy/, MinIO lake in local, preview and gated deploys in CI.
 # 0.3.0: its own image texts (non-root, /app), the declared runtime, local state ignored.
 # 0.4.0: `make install` uses uv when present and compiles bytecode.
-VERSION = "0.4.0"
+# 0.5.0: the lifecycle as an Argo WorkflowTemplate (CronWorkflow for retraining), MLflow as the
+# registry and tracker when `mlflow: true`, base images by digest.
+VERSION = "0.5.0"
 # Until CI builds and pushes the image, the stacks hold a zero digest: a pinned, obviously
 # unbuilt image. CI's image job pushes it and each deploy job sets `image` to REPO@sha256:...
 # for its `pulumi up` (not committed: the digest of every commit is CI's to set).
