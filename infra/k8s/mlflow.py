@@ -112,11 +112,21 @@ def mlflow_wiring(
     return args
 
 
+# What a person's client sends through `kubectl port-forward svc/<name> PORT:5000` (any local
+# port): `mlops approve --stack` and the UI reach the server so, from loopback only.
+PORT_FORWARD_HOSTS = ("localhost:*", "127.0.0.1:*")
+
+
 def allowed_hosts(name: str, namespace: str) -> str:
-    """The Host headers the server accepts: its Service's names (MLflow refuses others)."""
+    """The Host headers the server accepts (MLflow refuses others, with 403).
+
+    Its Service's names, and loopback's for a port-forward: the pod itself is reached only
+    as its NetworkPolicies allow, or through the API server's port-forward.
+    """
     names = [name, f"{name}.{namespace}", f"{name}.{namespace}.svc"]
     names.append(f"{name}.{namespace}.svc.cluster.local")
-    return ",".join(h for n in names for h in (n, f"{n}:{MLFLOW_PORT}"))
+    hosts = [h for n in names for h in (n, f"{n}:{MLFLOW_PORT}")]
+    return ",".join([*hosts, *PORT_FORWARD_HOSTS])
 
 
 def server_command(args: MlflowServerArgs, name: str) -> list[str]:
@@ -127,7 +137,7 @@ def server_command(args: MlflowServerArgs, name: str) -> list[str]:
         f"--artifacts-destination {args.artifacts}",
         "--serve-artifacts",
         "--workers 2",
-        f"--allowed-hosts {allowed_hosts(name, args.namespace)}",
+        f"--allowed-hosts '{allowed_hosts(name, args.namespace)}'",  # quoted: no globbing
     ]
     if args.mlflow.backend == "database":
         uri = SecretFile(args.mlflow.backend_secret, URI_KEY).path

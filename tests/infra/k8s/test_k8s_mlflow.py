@@ -109,6 +109,26 @@ def test_kind_and_dev_run_mlflow_on_sqlite_with_artifacts_in_the_lake() -> None:
     assert "checkov.io/skip1" not in pinned["Deployment"][0]["metadata"].get("annotations", {})
 
 
+def test_a_port_forward_reaches_the_server_and_other_hosts_do_not() -> None:
+    # `mlops approve --stack` and the UI go through `kubectl port-forward`: the client sends a
+    # loopback Host header, which MLflow answers with 403 unless --allowed-hosts names it.
+    import fnmatch
+    import shlex
+
+    (deployment,) = tracking(manifests("local", mlflow=True, **MINIO))["Deployment"]
+    script = deployment["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    words = shlex.split(script)  # as sh reads it: the patterns reach mlflow unglobbed
+    allowed = words[words.index("--allowed-hosts") + 1].split(",")
+
+    def accepted(host: str) -> bool:  # MLflow's rule (security_utils.is_allowed_host_header)
+        return any(fnmatch.fnmatch(host, a) if "*" in a else host == a for a in allowed)
+
+    for host in ("127.0.0.1:5000", "localhost:15000", "churn-local-mlflow.churn-local.svc:5000"):
+        assert accepted(host), host
+    for host in ("evil.example:5000", "10.0.0.7:5000", "127.0.0.1.evil.example"):
+        assert not accepted(host), host
+
+
 def test_prod_reads_its_database_uri_from_a_secret_file() -> None:
     objects = manifests("prod", mlflow=True, **S3, **DATABASE)
     mine = tracking(objects)
