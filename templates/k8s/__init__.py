@@ -35,6 +35,19 @@ MINIO_IMAGE = (
 )
 
 
+def mlflow_image() -> str:
+    """MLflow's image for the stacks: its pinned version tag with a zero digest until resolved.
+
+    Its digest could not be resolved offline where this was written, and the policy pack (as
+    CrossGuard) requires one, so the stack names the version (``ghcr.io/mlflow/mlflow:vX.Y.Z``)
+    with an obviously unresolved digest, as the project image before CI builds it; the README
+    says how to set the real one.
+    """
+    from mlops.infra.k8s.settings import MLFLOW_IMAGE  # Pulumi's import cost: see _image
+
+    return f"{MLFLOW_IMAGE}@{UNBUILT}"
+
+
 # The one Dockerfile, as the cluster runs it: as the pods' non-root user, the project under /app
 # (the program's MLOPS_DATA_CONTRACT, infra/__main__.py, points there).
 def _image() -> ImageSpec:
@@ -82,6 +95,10 @@ def stack_config(answers: K8sAnswers, stack: str) -> list[tuple[str, str]]:
     ]
     if stack == "local":  # the lake on MinIO in the cluster (cloud stacks choose S3 via IRSA)
         entries.append((f"{ns}:minioImage", MINIO_IMAGE))
+        # MLflow (tracking, the registry, @champion) needs a lake: only local has one from the
+        # start; the README says how the cloud stacks turn it on once they have irsaRoleArn.
+        entries.append((f"{ns}:mlflow", True))
+        entries.append((f"{ns}:mlflowImage", mlflow_image()))
     else:  # GPUs, KServe, placement: kind has none of them (local trains on CPU)
         entries.append((f"{ns}:trainingGpus", answers.training_gpus))
         if answers.kserve:
@@ -113,6 +130,7 @@ def build_context(answers: K8sAnswers) -> dict[str, Any]:
         "pulumi_cli_tests": False,
         "endpoint_tests": False,  # no SageMaker runtime API: KServe serves on the cluster
         "image_repository": f"{answers.registry}/{answers.name}",
+        "mlflow_release": mlflow_image().split("@")[0],  # the version tag, to resolve
         "registry_host": answers.registry.split("/", 1)[0],
         "stack_image_note": (
             "The image: CI's deploy job sets image to the one it pushed (zero digest: unbuilt)."

@@ -45,6 +45,12 @@ def test_init_renders_a_k8s_project(tmp_path: Path, invoke) -> None:  # type: ig
     local = yaml.safe_load((root / "Pulumi.local.yaml").read_text())["config"]
     assert "churn-k8s:trainingGpus" not in local  # kind: CPU training
     assert "churn-k8s:kserve" not in local  # kind serves with plain Deployments
+    # MLflow where the stack has a lake (local's MinIO); its release named, its digest unresolved.
+    from mlops.infra.k8s.settings import MLFLOW_IMAGE
+
+    assert local["churn-k8s:mlflow"] is True
+    assert local["churn-k8s:mlflowImage"] == f"{MLFLOW_IMAGE}@sha256:" + "0" * 64
+    assert not any(key.startswith("churn-k8s:mlflow") for key in prod)  # no lake: no MLflow
     assert "K8sPlatform" in (root / "infra" / "__main__.py").read_text()
     # The project's own parts are the common base's (the aws pack's too), byte for byte.
     common = REPO / "templates" / "common" / "files"

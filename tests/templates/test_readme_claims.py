@@ -165,4 +165,7 @@ def test_the_k8s_readme_is_its_own_and_names_its_monitoring(k8s_readme: str) -> 
     rules = [rule["alert"] for rule in alert_rules(MonitoringArgs(namespace="ns", service=service))]
     for name in [*rules, f"{service}-alerts", f"{service}-dashboard", f"{service}-drift"]:
         assert f"`{name}`" in k8s_readme or f"{name} " in k8s_readme, name
-    assert f"kubectl logs -n <namespace> deployment/{service}" in k8s_readme
+    assert f"kubectl logs -n <namespace> deployment/{service}-stable" in k8s_readme
+    # The registry is MLflow's: approval moves @champion; the port-forward reaches its Service.
+    assert "no model registry" not in k8s_readme and "@champion" in k8s_readme
+    assert "svc/<namespace>-mlflow 5000:5000" in k8s_readme
