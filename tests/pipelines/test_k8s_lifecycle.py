@@ -249,8 +249,11 @@ def test_the_local_stacks_workloads_close_the_loop_on_an_s3_compatible_store(
     workflow = f"{name}-local-lifecycle"
     good_run, weak_run, worse_run = (f"{workflow}-{n}" for n in ("good", "weak", "worse"))
     model_uri = f"s3://{name}-local-lake-artifacts/models/{good_run}/model.tar.gz"
-    with (root / "Pulumi.local.yaml").open("a") as stack:
-        stack.write(f'  {name}:modelUri: "{model_uri}"\n  {name}:retrainSchedule: "0 3 * * *"\n')
+    stack_file = root / "Pulumi.local.yaml"
+    # The lake's run records as the registry: MLflow's is the next test's (the pack turns it on).
+    text = stack_file.read_text().replace(f"{name}:mlflow: true", f"{name}:mlflow: false")
+    text += f'  {name}:modelUri: "{model_uri}"\n  {name}:retrainSchedule: "0 3 * * *"\n'
+    stack_file.write_text(text)
     objects = manifests(capture(root, "local"))
 
     # The pods' SDK reads MinIO's keys from the Secret's credentials file; so does this test.
@@ -377,8 +380,7 @@ def test_with_mlflow_a_better_candidate_becomes_champion_and_the_server_follows(
     workflow = f"{name}-local-lifecycle"
     model = f"{name}-local"  # the registered model: the namespace's name unless configured
     weak_run, good_run, worse_run = (f"{workflow}-{n}" for n in ("weak", "good", "worse"))
-    with (root / "Pulumi.local.yaml").open("a") as stack:
-        stack.write(f"  {name}:mlflow: true\n")
+    assert f"{name}:mlflow: true" in (root / "Pulumi.local.yaml").read_text()  # the pack's
     objects = manifests(capture(root, "local"))
     credentials = tmp_path / "credentials"
     credentials.write_text(root_secret_files("mlops", "not-a-real-password")["credentials"])
