@@ -72,7 +72,9 @@ fi
 # image test installs it where the image's base (pytorch/pytorch) has it, and skips without it.
 if ! ls .ci/wheels/torch-*+cpu-cp311-*.whl >/dev/null 2>&1; then
   echo "caching the CPU torch wheel (.ci/wheels) ..."
-  "${PYTHON:-python3}" -m pip download -q --no-deps --only-binary :all: -d .ci/wheels "torch==2.13.0" \
+  # The interpreter the venv was made from: the venv itself has no pip (uv installs into it).
+  base="$(.venv/bin/python -c 'import sys; print(sys._base_executable)')"
+  "$base" -m pip download -q --no-deps --only-binary :all: -d .ci/wheels "torch==2.13.0" \
     >/dev/null 2>&1 || true
   # Only the CPU build will do: a CUDA one is refused, and the pytorch image test skips.
   find .ci/wheels -name 'torch-*.whl' ! -name '*+cpu-*' -delete 2>/dev/null || true
