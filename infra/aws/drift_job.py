@@ -36,10 +36,8 @@ from mlops.core.layout import LAYOUT
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import service_principal, volume_kms_allowed
 from mlops.infra.aws.iam import (
-    allow,
     pull_image_statements,
     sagemaker_trust_policy,
-    service_trust_policy,
 )
 from mlops.infra.aws.pipeline_definition import (
     SCHEMA_VERSION,
@@ -50,6 +48,7 @@ from mlops.infra.aws.pipeline_definition import (
 )
 from mlops.infra.aws.resource_names import PROCESSING_LOG_GROUP, PlatformNames
 from mlops.infra.aws.settings import MonitoringSettings
+from mlops.infra.aws.training_pipeline import pipeline_starter_role
 
 STEP = "CheckDrift"
 # The parameters the schedule passes; the builder holds every value of them non-empty.
@@ -471,21 +470,14 @@ class DriftJob(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.schedule_role = aws.iam.Role(
-            f"{name}-schedule-role",
+        self.schedule_role = pipeline_starter_role(
+            f"{name}-schedule",
+            "scheduler",
+            self.pipeline,
             description=f"Lets EventBridge Scheduler start the {names.drift_pipeline} pipeline",
-            assume_role_policy=account.apply(
-                lambda a: json.dumps(service_trust_policy("scheduler", args.partition, a))
-            ),
+            partition=args.partition,
+            account=account,
             tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-schedule-policy",
-            role=self.schedule_role.id,
-            policy=self.pipeline.arn.apply(
-                lambda arn: json.dumps(allow("sagemaker:StartPipelineExecution", arn))
-            ),
             opts=child,
         )
         self.schedule = aws.scheduler.Schedule(

@@ -221,6 +221,43 @@ def execution_role_policy(
     }
 
 
+def pipeline_starter_role(
+    prefix: str,
+    service: str,
+    pipeline: aws.sagemaker.Pipeline,
+    *,
+    description: str,
+    partition: str,
+    account: pulumi.Output[str],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.iam.Role:
+    """A role ``service`` assumes in this account to start ``pipeline``, and nothing else.
+
+    Creates ``<prefix>-role`` and its inline policy ``<prefix>-policy`` (one
+    ``sagemaker:StartPipelineExecution`` on the pipeline's ARN). EventBridge's rule targets and
+    EventBridge Scheduler's schedules each start a pipeline through one.
+    """
+    role = aws.iam.Role(
+        f"{prefix}-role",
+        description=description,
+        assume_role_policy=account.apply(
+            lambda a: json.dumps(service_trust_policy(service, partition, a))
+        ),
+        tags=dict(tags),
+        opts=opts,
+    )
+    aws.iam.RolePolicy(
+        f"{prefix}-policy",
+        role=role.id,
+        policy=pipeline.arn.apply(
+            lambda arn: json.dumps(allow("sagemaker:StartPipelineExecution", arn))
+        ),
+        opts=opts,
+    )
+    return role
+
+
 class TrainingPipeline(pulumi.ComponentResource):
     """GPU training as a SageMaker Pipeline, with its role, image repository and logs.
 
@@ -325,22 +362,15 @@ class TrainingPipeline(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.start_role = aws.iam.Role(
-            f"{name}-start-role",
+        # EventBridge (schedule, drift) may start this pipeline and nothing else.
+        self.start_role = pipeline_starter_role(
+            f"{name}-start",
+            "events",
+            self.pipeline,
             description=f"Lets EventBridge start the {names.pipeline} pipeline",
-            assume_role_policy=account.apply(
-                lambda a: json.dumps(service_trust_policy("events", args.partition, a))
-            ),
+            partition=args.partition,
+            account=account,
             tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-start-policy",
-            role=self.start_role.id,
-            # EventBridge (schedule, drift) may start this pipeline and nothing else.
-            policy=self.pipeline.arn.apply(
-                lambda arn: json.dumps(allow("sagemaker:StartPipelineExecution", arn))
-            ),
             opts=child,
         )
         if args.training.schedule:
