@@ -6,8 +6,8 @@ categorical; nulls are missing). What reads them:
 
 * :func:`read_window`: a CSV or Parquet file (pyarrow's readers: a million rows in well under a
   second), or SageMaker data-capture JSON lines (a file, or a folder of them);
-* :func:`captured_window`: the captured traffic of an endpoint straight from the lake, input
-  features and the model's prediction;
+* :func:`captured_source`: the captured traffic of an endpoint straight from the lake, input
+  features and the model's prediction, one capture object a chunk;
 * :func:`rolling_windows`: captured traffic split into consecutive windows by time (scenario II:
   no training data, so production windows are compared with each other).
 """
@@ -203,41 +203,6 @@ def _number(text: str) -> Any:
 def captured_keys(lake: ObjectStore, endpoint: str) -> list[str]:
     """The endpoint's capture objects, oldest first (the key holds the capture time)."""
     return sorted(lake.keys("capture", f"{endpoint}/"))
-
-
-def captured_window(
-    lake: ObjectStore,
-    endpoint: str,
-    features: Sequence[str],
-    keys: Sequence[str] = (),
-    categorical: Iterable[str] = (),
-    progress: Progress = no_progress,
-) -> Window:
-    """An endpoint's captured traffic (or the objects ``keys``) from the lake, as one window.
-
-    ``progress`` hears of each capture object as it is read.
-
-    ``categorical`` features (the contract's ``category`` and ``bool`` ones) are read as
-    categories whatever their values look like.
-
-    Raises:
-        MonitoringInputError: nothing was captured yet.
-    """
-    keys = list(keys) or captured_keys(lake, endpoint)
-    if not keys:
-        raise MonitoringInputError(
-            f"no traffic captured for {endpoint} yet: send requests to the endpoint first"
-        )
-    total = len(keys)
-
-    def read(index: int, key: str) -> list[str]:
-        progress(index, total, key)
-        return lake.get("capture", key).decode().splitlines()
-
-    lines = (line for i, key in enumerate(keys) for line in read(i, key))
-    window = from_capture(lines, features, categorical)
-    progress(total, total, "read")
-    return window
 
 
 def capture_time(key: str) -> datetime:
@@ -485,6 +450,10 @@ def captured_source(
     progress: Progress = no_progress,
 ) -> Source:
     """An endpoint's captured traffic (or the objects ``keys``), one capture object a chunk.
+
+    ``progress`` hears of each capture object as it is read; ``categorical`` features (the
+    contract's ``category`` and ``bool`` ones) are read as categories whatever their values look
+    like.
 
     Raises:
         MonitoringInputError: nothing was captured yet.
