@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
+from checkov_run import CHECKOV, checkov
 from kubernetes_validate import validate
 from pydantic import ValidationError
 
@@ -345,7 +345,6 @@ def test_canary_and_retraining_schedule_from_config() -> None:
     assert not by_kind(objects, "CronJob") and not by_kind(objects, "Job")
 
 
-CHECKOV = REPO / ".ci" / "checkov" / "bin" / "checkov"
 # Findings of checkov's Kubernetes checks that are right for this platform, each with why.
 CHECKOV_SKIPS: dict[str, str] = {}
 
@@ -353,38 +352,9 @@ CHECKOV_SKIPS: dict[str, str] = {}
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov: scripts/test.sh installs it in .ci/")
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
 def test_checkov_finds_nothing_on_any_stack(stack: str, tmp_path: Path) -> None:
-    import json
-    import subprocess
-
-    import yaml
-
     lake = {"minioImage": IMAGE} if stack == "local" else {}  # the generated local stack's MinIO
-    for i, obj in enumerate(
-        platform_manifests(stack, candidateImage=CANDIDATE, retrainSchedule="@daily", **lake)
-    ):
-        (tmp_path / f"{i:03d}.yaml").write_text(yaml.safe_dump(obj))
-    skips = ["--skip-check", ",".join(CHECKOV_SKIPS)] if CHECKOV_SKIPS else []
-    proc = subprocess.run(
-        [
-            str(CHECKOV),
-            "-d",
-            str(tmp_path),
-            "--framework",
-            "kubernetes",
-            "--output",
-            "json",
-            "--quiet",
-            "--skip-download",
-            *skips,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(proc.stdout)
-    summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
-    failed = [] if isinstance(report, list) else report["results"]["failed_checks"]
+    objects = platform_manifests(stack, candidateImage=CANDIDATE, retrainSchedule="@daily", **lake)
+    summary, failed = checkov(objects, tmp_path, CHECKOV_SKIPS)
     assert summary["passed"] > 100
     assert summary["failed"] == 0, [(f["check_id"], f["resource"]) for f in failed]
 

@@ -4,14 +4,11 @@ the workloads wired to it (the registry, tracking, the model server's @champion)
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from conftest import REPO
+from checkov_run import CHECKOV, checkov
 from kubernetes_validate import validate
 
 from mlops.core.errors import ConfigError
@@ -215,9 +212,6 @@ def test_bad_mlflow_settings_are_refused(stack: str, values: dict[str, Any], mes
         )
 
 
-CHECKOV = REPO / ".ci" / "checkov" / "bin" / "checkov"
-
-
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov: scripts/test.sh installs it in .ci/")
 @pytest.mark.parametrize(
     ("stack", "extra"),
@@ -227,28 +221,7 @@ def test_checkov_finds_nothing_with_mlflow(
     stack: str, extra: dict[str, Any], tmp_path: Path
 ) -> None:
     objects = manifests(stack, mlflow=True, **extra)
-    for i, obj in enumerate(objects):
-        (tmp_path / f"{i:03d}.yaml").write_text(yaml.safe_dump(obj))
-    proc = subprocess.run(
-        [
-            str(CHECKOV),
-            "-d",
-            str(tmp_path),
-            "--framework",
-            "kubernetes",
-            "--output",
-            "json",
-            "--quiet",
-            "--skip-download",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(proc.stdout)
-    summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
-    failed = [] if isinstance(report, list) else report["results"]["failed_checks"]
+    summary, failed = checkov(objects, tmp_path)
     assert summary["passed"] > 100
     assert summary["failed"] == 0, [(f["check_id"], f["resource"]) for f in failed]
     # The waivers: CKV_K8S_43 on the MLflow Deployment while its image is a version tag, and
