@@ -47,7 +47,7 @@ fi
 # Bytecode at install, for what runs: without it every start with PYTHONDONTWRITEBYTECODE=1
 # compiles from source (`mlops --help` 0.45 s instead of 0.22 s). Not uv's --compile-bytecode:
 # it compiles all of pulumi_aws's thousands of modules (+15 s on a fresh clone) where the
-# stacks import a dozen, and moto[server] brings sympy and networkx that nothing here imports.
+# stacks import a dozen.
 # So: the checkout (not the packs' files/, copied into projects as they are), then one import
 # of every command and of the provider modules the programs use, and `mlops --help` (its
 # rendering imports more), which write the bytecode of what runs. A failure here costs speed

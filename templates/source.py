@@ -72,11 +72,12 @@ def default_source() -> str:
     return "wheel" if source_checkout() is not None else "index"
 
 
-def requirement(source: str) -> str:
-    """The requirement a project with ``source`` declares."""
+def requirement(source: str, extra: str = "") -> str:
+    """The requirement a project with ``source`` declares (with ``extra``, when named)."""
+    name = f"{DIST}[{extra}]" if extra else DIST
     if source.startswith(URL_PREFIXES):
-        return f"{DIST} @ {source}"
-    return f"{DIST}=={installed_version()}"
+        return f"{name} @ {source}"
+    return f"{name}=={installed_version()}"
 
 
 def wheel_name() -> str:

@@ -244,6 +244,9 @@ def project_context(
         "template": template,
         "template_version": version,
         "mlops_stack_requirement": requirement(answers.mlops_source),
+        # Local mode's embedded AWS (moto's server) and trainer, as mlops-stack's `local` extra
+        # names them: one list for the tool's demo, its tests and every generated project.
+        "mlops_stack_local_requirement": requirement(answers.mlops_source, "local"),
         "find_links": "wheels" if answers.mlops_source == "wheel" else "",
         "image": image,
         "image_requirements": image_requirements(fw["dependencies"]),
