@@ -24,7 +24,7 @@ spec="$ROOT"
 log="$VENV/install.log"
 : >"$log"
 venv_pip() {  # the venv's own pip, installed on first need
-  "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip -q >>"$log" 2>&1
+  "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip >>"$log" 2>&1  # (ensurepip has no -q)
   "$VENV/bin/python" -m pip "$@"
 }
 if [ "$INSTALLER" = uv ] && [ ! -x "$VENV/bin/uv" ]; then
