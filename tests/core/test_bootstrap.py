@@ -34,7 +34,7 @@ def test_bootstrap_installs_with_a_python_that_has_no_pip(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env |= {"PYTHON": str(python), "MLOPS_VENV": str(venv)}
     done = subprocess.run(
-        ["bash", "-c", 'source scripts/bootstrap.sh local && mlops version'],
+        ["bash", "-c", "source scripts/bootstrap.sh local && mlops version"],
         cwd=ROOT,
         env=env,
         capture_output=True,
