@@ -392,7 +392,8 @@ def _capture_keys(life: Lifecycle) -> tuple[str, list[str]]:
     keys = captured_keys(life.lake, endpoint)
     if not keys:
         raise MonitoringInputError(
-            f"no traffic captured for {endpoint} yet: start `mlops serve` and send it requests"
+            f"no traffic captured for {endpoint} yet: send it requests (after `mlops deploy`,"
+            " through boto3's invoke_endpoint or `make test-local`; or to `mlops serve`)"
         )
     return endpoint, keys
 

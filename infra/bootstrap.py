@@ -113,7 +113,8 @@ def apply(
     send = _Sender(client or _clients(endpoint_url, region))
     records = records_from(done)
     ctx = Context(
-        key_ids={n: r["ids"]["KeyId"] for n, r in records.items() if "KeyId" in r.get("ids", {})}
+        key_ids={n: r["ids"]["KeyId"] for n, r in records.items() if "KeyId" in r.get("ids", {})},
+        region=region,
     )
     created: dict[str, int] = {}
     updated: dict[str, int] = {}

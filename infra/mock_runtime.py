@@ -84,9 +84,9 @@ class MockedProgram:
         return matches[0]
 
 
-def _computed(typ: str, name: str, state: Mapping[str, Any]) -> dict[str, Any]:
+def _computed(typ: str, name: str, state: Mapping[str, Any], region: str) -> dict[str, Any]:
     """Outputs AWS would compute, in the wire (camelCase) names the SDK expects."""
-    region, account = "us-east-1", MOCK_ACCOUNT
+    account = MOCK_ACCOUNT
     physical = state.get("name", name)
     if typ == "aws:s3/bucket:Bucket":
         bucket = state.get("bucket", name)
@@ -118,8 +118,11 @@ def _computed(typ: str, name: str, state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, invokes: Mapping[str, Invoke]) -> None:
+    def __init__(self, invokes: Mapping[str, Invoke], region: str = "us-east-1") -> None:
         self._invokes = dict(invokes)
+        # ARNs carry the stack's region: local mode creates the topics, alarms and pipelines
+        # they name in that region, and calls them by these ARNs.
+        self._region = region
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         # IDs as AWS assigns them: a bucket's or role's ID is its name; others get a suffix.
@@ -129,12 +132,12 @@ class _Mocks(pulumi.runtime.Mocks):
         )
         service = args.typ.split(":")[1].split("/")[0] if ":" in args.typ else "mock"
         state = {
-            "arn": f"arn:aws:{service}:us-east-1:{MOCK_ACCOUNT}:{args.name}",
+            "arn": f"arn:aws:{service}:{self._region}:{MOCK_ACCOUNT}:{args.name}",
             "id": resource_id,
             "name": args.inputs.get("name", args.name),
             **args.inputs,
         }
-        state.update(_computed(args.typ, args.name, state))
+        state.update(_computed(args.typ, args.name, state, self._region))
         return resource_id, state
 
     def call(
@@ -214,7 +217,7 @@ def run_program(
         The registered resources and the program's resolved return value.
     """
     recorded = MockedProgram()
-    mocks = _Mocks(invokes or {})
+    mocks = _Mocks(invokes or {}, str((config or {}).get("aws:region") or "us-east-1"))
     pulumi.runtime.set_mocks(
         mocks,
         project=project,

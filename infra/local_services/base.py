@@ -34,6 +34,8 @@ class Context:
     """What earlier calls returned that later calls need (e.g. KMS key ids)."""
 
     key_ids: dict[str, str] = field(default_factory=dict)
+    # The stack's region: S3 refuses a bucket outside us-east-1 without its location constraint.
+    region: str = "us-east-1"
 
 
 Builder = Callable[[MockedResource, Context], list[ApiCall]]

@@ -26,7 +26,10 @@ def _s3(
 
 def _bucket(r: MockedResource, ctx: Context) -> list[ApiCall]:
     name = r.inputs.get("bucket", r.name)
-    calls = [ApiCall("s3", "CreateBucket", {"Bucket": name})]
+    create: dict[str, Any] = {"Bucket": name}
+    if ctx.region != "us-east-1":  # as AWS: us-east-1 is the one region without a constraint
+        create["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
+    calls = [ApiCall("s3", "CreateBucket", create)]
     if r.inputs.get("tags"):
         calls.append(
             ApiCall("s3", "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": tag_list(r)}})

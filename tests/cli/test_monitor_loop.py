@@ -42,6 +42,7 @@ def test_drifted_traffic_starts_retraining_and_steady_traffic_does_not(
 ) -> None:  # type: ignore[no-untyped-def]
     nothing = invoke("monitor", "run", "--project", str(project))
     assert nothing.exit_code == 2 and "no traffic captured" in nothing.output
+    assert "mlops deploy" in nothing.output  # the way traffic reaches the endpoint today
     assert invoke("pipeline", "run", "--project", str(project), "--approve").exit_code == 0
 
     send_traffic(project, drifted=False)

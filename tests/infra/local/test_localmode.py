@@ -66,6 +66,30 @@ def test_up_status_down_with_the_embedded_endpoint(project: Path, invoke) -> Non
     assert invoke("local", "status", "--project", str(project)).exit_code == 3
 
 
+def test_a_stack_outside_us_east_1_comes_up_in_its_region(project: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    # S3 refuses a bucket outside us-east-1 without its location constraint, and the topics,
+    # alarms and pipelines are called by ARNs that must name the region they were made in.
+    stack = project / "Pulumi.local.yaml"
+    stack.write_text(
+        stack.read_text().replace('aws:region: "us-east-1"', 'aws:region: "eu-west-1"')
+    )
+    result = invoke("local", "up", "--project", str(project))
+    assert result.exit_code == 0, result.output
+    state = localmode.load_state(project)
+    assert state is not None and state.region == "eu-west-1"
+    try:
+        keys = {"aws_access_key_id": "t", "aws_secret_access_key": "t"}
+        s3 = boto3.client("s3", endpoint_url=state.endpoint, region_name="eu-west-1", **keys)
+        for bucket in state.platform["buckets"].values():
+            assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
+        sns = boto3.client("sns", endpoint_url=state.endpoint, region_name="eu-west-1", **keys)
+        topics = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+        assert topics and all(":eu-west-1:" in arn for arn in topics)
+    finally:
+        assert invoke("local", "down", "--project", str(project)).exit_code == 0
+        os.waitpid(state.pid, 0)
+
+
 def test_a_failed_up_stops_the_endpoint_it_started(
     project: Path, invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
