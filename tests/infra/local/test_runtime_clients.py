@@ -143,7 +143,7 @@ def test_the_aws_cli_gets_the_artifacts_predictions(deployed: Deployed, tmp_path
             sdk,
             marks=pytest.mark.skipif(
                 not (venv / "bin" / "python").exists(),
-                reason=f"the sagemaker SDK {sdk}: scripts/test.sh installs it in {venv.name}",
+                reason=f"the sagemaker SDK {sdk}: scripts/test.sh installs it in .ci/{venv.name}",
             ),
         )
         for sdk, venv in SAGEMAKER.items()
