@@ -22,6 +22,10 @@ request goes to moto as before. It follows SageMaker's contract as documented fo
   with the 413 AWS answers (``HTTP content length exceeded 6291456 bytes.``, which botocore
   raises as a ``ClientError`` with code ``413``).
 
+moto's ``DescribeEndpoint`` is given AWS's shape on the way out (:func:`aws_described_endpoint`):
+clients that validate answers against the API's model (sagemaker-core's ``Endpoint.get``) refuse
+the ``DataCaptureConfig`` moto echoes.
+
 The registry is untrusted input (a project may be cloned with it, or edited): it is read with a
 size bound, without following a link, and only loopback ``http://host:port`` server URLs are
 used; anything else makes that entry unusable, never a request to another machine.
@@ -30,6 +34,7 @@ used; anything else makes that entry unusable, never a request to another machin
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import logging
 import os
@@ -456,6 +461,8 @@ class RuntimeGateway:
             answer = _json(200, self.metrics.of(metrics.group(1)), [])
             start_response("200 OK", [*answer.headers, ("Content-Length", str(len(answer.body)))])
             return [answer.body]
+        if environ.get("HTTP_X_AMZ_TARGET") == "SageMaker.DescribeEndpoint":
+            return self._described_endpoint(environ, start_response)
         match = INVOKE_PATH.match(path)
         if environ.get("REQUEST_METHOD") != "POST" or match is None or not _runtime(environ):
             passed: Iterable[bytes] = self.app(environ, start_response)
@@ -466,6 +473,40 @@ class RuntimeGateway:
             [*answer.headers, ("Content-Length", str(len(answer.body)))],
         )
         return [answer.body]
+
+    def _described_endpoint(
+        self, environ: Environ, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``DescribeEndpoint``, moto's answer in AWS's shape (:func:`aws_described_endpoint`)."""
+        status, headers, body = self._moto(environ)
+        described = _json_object(body) if status.startswith("200") else None
+        if described is not None:
+            capture = None
+            if described.get("DataCaptureConfig"):  # its sampling share is in the config
+                config = {"EndpointConfigName": described.get("EndpointConfigName", "")}
+                asked = self._moto(_json_call(environ, "SageMaker.DescribeEndpointConfig", config))
+                capture = (_json_object(asked[2]) or {}).get("DataCaptureConfig")
+            body = json.dumps(aws_described_endpoint(described, capture)).encode()
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _moto(self, environ: Environ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """One request answered by moto: its status line, headers and body."""
+        answered: list[Any] = []
+        written: list[bytes] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], *_: Any) -> Any:
+            answered[:] = [status, headers]
+            return written.append
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join([*written, *result])
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return answered[0], answered[1], body
 
     def invoke(self, endpoint: str, environ: Environ) -> _Answer:
         """One ``InvokeEndpoint`` call, answered as SageMaker answers it."""
@@ -640,6 +681,65 @@ class RuntimeGateway:
                 self.metrics.record(endpoint, f"shadow-{shadow.name}", status, latency)
 
         self.shadows.submit(send)
+
+
+def aws_described_endpoint(
+    described: dict[str, Any], capture: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``DescribeEndpoint`` answer of moto, in AWS's shape.
+
+    moto answers ``DataCaptureConfig: {}`` for an endpoint that captures nothing, where AWS
+    leaves the member out; for one that captures, it keeps ``EnableCapture``,
+    ``DestinationS3Uri`` and ``KmsKeyId`` of what ``CreateEndpointConfig`` took, where AWS
+    answers a ``DataCaptureConfigSummary``, whose ``CaptureStatus`` and
+    ``CurrentSamplingPercentage`` are required too. The sampling share is the endpoint config's
+    (``capture``: its ``DataCaptureConfig`` as ``DescribeEndpointConfig`` answers it).
+
+    Args:
+        described: moto's ``DescribeEndpoint`` answer.
+        capture: the endpoint config's ``DataCaptureConfig`` (None: unknown).
+
+    Returns:
+        The answer, with ``DataCaptureConfig`` a summary or left out.
+    """
+    answer = dict(described)
+    given = answer.pop("DataCaptureConfig", None)
+    if not isinstance(given, dict) or not given:
+        return answer
+    if "CaptureStatus" in given and "CurrentSamplingPercentage" in given:  # AWS's shape already
+        answer["DataCaptureConfig"] = given
+        return answer
+    given = {**(capture or {}), **given}
+    enabled = bool(given.get("EnableCapture", False))
+    summary: dict[str, Any] = {
+        "EnableCapture": enabled,
+        "CaptureStatus": "Started" if enabled else "Stopped",
+        "CurrentSamplingPercentage": given.get("InitialSamplingPercentage", 0),
+        "DestinationS3Uri": given.get("DestinationS3Uri", ""),
+    }
+    if given.get("KmsKeyId"):
+        summary["KmsKeyId"] = given["KmsKeyId"]
+    answer["DataCaptureConfig"] = summary
+    return answer
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _json_call(environ: Environ, target: str, payload: dict[str, Any]) -> Environ:
+    """A JSON-protocol request like ``environ`` (same caller and region) for another action."""
+    body = json.dumps(payload).encode()
+    return {
+        **environ,
+        "HTTP_X_AMZ_TARGET": target,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
 
 
 def _discard(stream: Any, length: int, chunk: int = 1 << 16) -> None:

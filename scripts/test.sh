@@ -59,6 +59,21 @@ if [ ! -x .ci/awscli/bin/aws ] && [ -x .venv/bin/uv ]; then
     || echo "note: the AWS CLI could not be installed; its test will skip" >&2
 fi
 
+# The sagemaker SDK, two more real clients of that API, each in a venv of its own (their pins are
+# not ours, nor each other's: sagemaker 2.x needs sagemaker-core<2). v3's invoke path is
+# sagemaker-core's Endpoint.invoke (sagemaker 3.x's serve/train/mlops add no Predictor; ~310 MB
+# against ~730 MB for the whole meta package); v2 still has the Predictor applications call.
+# A venv whose install failed is removed, so its test skips and the next run tries again.
+install_sagemaker() {  # VENV LABEL REQUIREMENT
+  if [ -x "$1/bin/python" ] || [ ! -x .venv/bin/uv ]; then return 0; fi
+  echo "installing $2 (tool venv) ..."
+  .venv/bin/uv venv -q "$1" \
+    && .venv/bin/uv pip install -q --python "$1/bin/python" "$3" >/dev/null \
+    || { rm -rf "$1"; echo "note: $2 could not be installed; its test will skip" >&2; }
+}
+install_sagemaker .ci/sagemaker "the sagemaker SDK v3 (sagemaker-core)" "sagemaker-core==2.27.*"
+install_sagemaker .ci/sagemaker-v2 "the sagemaker SDK v2" "sagemaker==2.257.*"
+
 # PySpark for the Spark drift engine's parity test (pipelines/spark_drift.py), ~320 MB: a venv
 # of its own; the test runs the project's Python with this venv's site-packages on PYTHONPATH.
 if [ ! -d .ci/spark/lib ] && [ -x .venv/bin/uv ] && command -v java >/dev/null 2>&1; then

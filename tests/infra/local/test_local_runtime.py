@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from mlops.infra.local_runtime import (
     MAX_BODY,
     EmbeddedServer,
+    aws_described_endpoint,
     parse_registry,
     server_address,
     write_registry,
@@ -342,6 +343,70 @@ def test_every_other_call_still_reaches_moto(gateway: tuple[str, Path]) -> None:
     assert isinstance(sagemaker.list_endpoints()["Endpoints"], list)  # moto's own answer
     s3.close()
     sagemaker.close()
+
+
+def test_describe_endpoint_answers_in_aws_shape(gateway: tuple[str, Path]) -> None:
+    """moto echoes DataCaptureConfig as created ({} without one); AWS answers a summary or none.
+
+    sagemaker-core's ``Endpoint.get`` validates the answer against the API's model and refused
+    moto's ``{}`` (``test_runtime_clients.py`` runs it)."""
+    sagemaker = boto3.client(
+        "sagemaker",
+        endpoint_url=gateway[0],
+        region_name="us-east-1",
+        aws_access_key_id="any",
+        aws_secret_access_key="any",
+    )
+    sagemaker.create_model(
+        ModelName="described",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/m:1"},
+    )
+    variants = [
+        {
+            "VariantName": "primary",
+            "ModelName": "described",
+            "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large",
+        }
+    ]
+    capture = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 20,
+        "DestinationS3Uri": "s3://capture/endpoint",
+        "KmsKeyId": "alias/capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+    }
+    sagemaker.create_endpoint_config(EndpointConfigName="plain", ProductionVariants=variants)
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="capturing", ProductionVariants=variants, DataCaptureConfig=capture
+    )
+    sagemaker.create_endpoint(EndpointName="plain", EndpointConfigName="plain")
+    sagemaker.create_endpoint(EndpointName="capturing", EndpointConfigName="capturing")
+    plain = sagemaker.describe_endpoint(EndpointName="plain")
+    assert plain["EndpointStatus"] == "InService" and "DataCaptureConfig" not in plain
+    assert sagemaker.describe_endpoint(EndpointName="capturing")["DataCaptureConfig"] == {
+        "EnableCapture": True,
+        "CaptureStatus": "Started",
+        "CurrentSamplingPercentage": 20,
+        "DestinationS3Uri": "s3://capture/endpoint",
+        "KmsKeyId": "alias/capture",
+    }
+    with pytest.raises(ClientError) as unknown:  # moto's error, passed on as it is
+        sagemaker.describe_endpoint(EndpointName="no-such-endpoint")
+    assert error(unknown)["Error"]["Code"] == "ValidationException"
+    sagemaker.close()
+
+
+def test_a_describe_answer_already_in_aws_shape_is_kept() -> None:
+    summary = {
+        "EnableCapture": False,
+        "CaptureStatus": "Stopped",
+        "CurrentSamplingPercentage": 5,
+        "DestinationS3Uri": "s3://capture/x",
+    }
+    described = {"EndpointName": "e", "DataCaptureConfig": summary}
+    assert aws_described_endpoint(described, {"InitialSamplingPercentage": 50}) == described
 
 
 def test_a_registry_edit_is_picked_up_and_a_bad_one_routes_nothing(

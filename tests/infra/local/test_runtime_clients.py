@@ -5,11 +5,12 @@ the module; then, besides boto3 (``test_local_runtime.py``):
 
 - the AWS CLI v1, ``aws sagemaker-runtime invoke-endpoint --endpoint-url ...``, from its tool
   venv (``.ci/awscli``, installed by ``scripts/test.sh``; skipped without it);
+- the ``sagemaker`` SDK, both majors, each from its tool venv (``.ci/sagemaker``: v3's
+  sagemaker-core ``Endpoint.get(...).invoke(...)``, the replacement of the Predictor that 3.x
+  removed; ``.ci/sagemaker-v2``: v2's ``Predictor.predict``), run by ``sagemaker_sdk_run.py``
+  pointed at local mode only by botocore's ``AWS_ENDPOINT_URL`` (skipped without the venv);
 - the generated project's own endpoint test (``tests/test_endpoint.py``), run by its
   ``make test-local`` against local mode.
-
-The ``sagemaker`` SDK's Predictor is not among them: sagemaker 3.x is about 870 MB of installs,
-and its Predictor is a wrapper over the same boto3 ``invoke_endpoint`` call tested here.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from mlops.cli.main import app
 
 REPO = Path(__file__).resolve().parents[3]
 AWS = REPO / ".ci" / "awscli" / "bin" / "aws"
+SAGEMAKER = {"v3": REPO / ".ci" / "sagemaker", "v2": REPO / ".ci" / "sagemaker-v2"}
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,65 @@ def test_the_aws_cli_gets_the_artifacts_predictions(deployed: Deployed, tmp_path
     unknown = aws("no-such-endpoint", tmp_path / "unknown.json")
     assert unknown.returncode != 0
     assert "(ValidationError)" in unknown.stderr and "no-such-endpoint" in unknown.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "sdk",
+    [
+        pytest.param(
+            sdk,
+            marks=pytest.mark.skipif(
+                not (venv / "bin" / "python").exists(),
+                reason=f"the sagemaker SDK {sdk}: scripts/test.sh installs it in .ci/{venv.name}",
+            ),
+        )
+        for sdk, venv in SAGEMAKER.items()
+    ],
+)
+def test_the_sagemaker_sdk_gets_the_artifacts_predictions(
+    deployed: Deployed, tmp_path: Path, sdk: str
+) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(deployed.body)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),  # no configuration of this user's is read (nor the SDK's)
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_ACCESS_KEY_ID": "local",  # local mode takes any keys
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": deployed.url,  # the only change to the application: its environment
+        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+    }
+    python = SAGEMAKER[sdk] / "bin" / "python"
+    driver = Path(__file__).with_name("sagemaker_sdk_run.py")
+    done = subprocess.run(
+        [str(python), str(driver), sdk, deployed.endpoint, str(rows)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["remote"] == []  # every call went to local mode, none off this machine
+    assert got["predictions"] == deployed.expected
+    assert got["targeted"][1] == deployed.expected
+    if sdk == "v3":  # the v2 Predictor hands back the body only
+        assert got["status"] == "InService" and got["variants"] == ["primary"]
+        assert got["variant"] == "primary" and got["targeted"][0] == "primary"
+        # Endpoint.get describes through the SageMaker API (moto), as AWS answers it: the
+        # control plane's code is ValidationException ("Could not find endpoint ...").
+        assert got["unknown_get"]["client_error"], got["unknown_get"]
+        assert got["unknown_get"]["code"] == "ValidationException", got["unknown_get"]
+        assert "no-such-endpoint" in got["unknown_get"]["message"], got["unknown_get"]
+    # The runtime's modelled error, as boto3 raises it against AWS (a ClientError subclass).
+    for error, name in (("unknown_endpoint", "no-such-endpoint"), ("unknown_variant", "nope")):
+        assert got[error]["class"] == "botocore.errorfactory.ValidationError", got[error]
+        assert got[error]["client_error"] and got[error]["code"] == "ValidationError", got[error]
+        assert name in got[error]["message"], got[error]
 
 
 @pytest.mark.integration
