@@ -544,7 +544,9 @@ def test_rollout_is_read_from_the_stack_config() -> None:
         ({"invocations": 9, "errors_5xx": 0, "p99_ms": 900.0}, False),  # too few answers yet
     ],
 )
-def test_the_canary_latency_alarm_is_the_stacks(figures: dict[str, Any] | None, fires: bool) -> None:
+def test_the_canary_latency_alarm_is_the_stacks(
+    figures: dict[str, Any] | None, fires: bool
+) -> None:
     from mlops.composition.deploy import Rollout, canary_alarm
 
     rollout = Rollout(errors_5xx=1, latency_p99_ms=500)
