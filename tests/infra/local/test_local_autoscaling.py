@@ -420,9 +420,9 @@ def test_a_killed_server_is_replaced_and_invocations_keep_succeeding(local: Loca
         time.sleep(0.3)
         os.killpg(victim["pid"], signal.SIGKILL)
 
-        def replaced() -> bool:
+        def replaced() -> bool:  # (the load may scale it out meanwhile too)
             servers = local.primary()["servers"]
-            return len(servers) == FLOOR and victim["pid"] not in {s["pid"] for s in servers}
+            return len(servers) >= FLOOR and victim["pid"] not in {s["pid"] for s in servers}
 
         assert poll(replaced), local.primary()
         time.sleep(0.5)  # and it answers
@@ -437,6 +437,7 @@ def test_status_shows_processes_limits_pids_and_the_supervisor(local: Local) -> 
 
     (supervisor,) = find_supervisors(local.project)
     assert local.entry()["supervisor"]["pid"] == supervisor[0]
+    assert poll(lambda: len(local.primary()["servers"]) == FLOOR)  # idle: back at the floor
     primary = local.primary()
     status = local.invoke("local", "status", "--project", str(local.project))
     assert status.exit_code == 0, status.output
@@ -446,7 +447,8 @@ def test_status_shows_processes_limits_pids_and_the_supervisor(local: Local) -> 
         f"{FLOOR} process(es) (min {FLOOR}, max {CEILING}), pids {pids}; last scaling action:"
         in status.output
     ), status.output
-    assert "replaced" in status.output
+    action = primary["last_action"] or "none yet"  # scaled in, after the kill test's load
+    assert f"last scaling action: {action}" in status.output
 
 
 @pytest.mark.integration
@@ -482,7 +484,7 @@ def test_an_edited_registry_is_ignored_and_local_down_stops_all_but_what_it_name
 
         def republished() -> bool:
             primary = local.primary()
-            return stranger["url"] not in primary["urls"] and len(primary["servers"]) == FLOOR
+            return stranger["url"] not in primary["urls"] and len(primary["servers"]) >= FLOOR
 
         assert poll(republished), local.entry()
         assert "retiring" not in local.entry()  # its own list (empty), not the edit's
