@@ -72,6 +72,7 @@ from mlops.infra.local_runtime import (
     write_registry,
 )
 from mlops.infra.local_supervisor import (
+    DRAIN_S,
     SERVER_MODULE,
     Scaling,
     find_servers,
@@ -89,7 +90,6 @@ from mlops.pipelines.registry import RunRecord, list_runs
 Say = Callable[[str], None]
 INSTANCE_TYPE = "ml.m5.large"  # recorded in the endpoint config; local mode runs processes
 MIN_LATENCY_SAMPLES = 10  # answers before a p99 latency can fire the rollback alarm
-DRAIN_S = 1.0  # after the gateway is re-pointed, requests already routed finish before a stop
 WATCH_EVERY_S = 0.25
 LOCK_TIMEOUT_S = 30.0
 SUPERVISOR_START_S = 10.0
