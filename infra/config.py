@@ -79,6 +79,8 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
         # `mlops deploy` bakes each blue/green step on this machine: none unless the stack
         # file says so (or `--bake-seconds`).
         "baking_minutes": 0,
+        # ... and stops the old servers of an update at once (`--termination-wait-seconds`).
+        "termination_wait_minutes": 0,
         "capture_sampling_percent": 100,
         "log_retention_days": 1,
         "invocation_drop_alarm": False,

@@ -61,6 +61,7 @@ TIMEOUT_S = 60.0  # a model container must answer within 60 s
 ACCOUNT = "123456789012"  # moto's account
 REGISTRY_LIMIT = 1 << 20
 INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+DESCRIBE_ENDPOINT = "SageMaker.DescribeEndpoint"  # moto's JSON protocol target
 METRICS_PATH = re.compile(r"^/_mlops/runtime/metrics/([^/]+)$")
 CANARY_ID = re.compile(r"^[a-zA-Z0-9-]{1,64}$")
 LIVE = "live"  # the fleet key of the endpoint's serving (blue) fleet in the metrics
@@ -125,6 +126,8 @@ class Deployment:
         canary: during a blue/green update, the new (green) fleet's variants.
         canary_share: the share of requests the green fleet takes, in [0, 1].
         canary_id: names the update in the gateway's metrics.
+        retiring: a blue/green update's old (blue) servers still wait out the stack's
+            termination wait (``terminationWaitMinutes``); they take no traffic.
     """
 
     endpoint: str
@@ -132,6 +135,12 @@ class Deployment:
     canary: tuple[Variant, ...] = ()
     canary_share: float = 0.0
     canary_id: str = ""
+    retiring: bool = False
+
+    @property
+    def updating(self) -> bool:
+        """Whether an ``UpdateEndpoint`` is in progress: ``DescribeEndpoint`` says ``Updating``."""
+        return bool(self.canary) or self.retiring
 
     @property
     def production(self) -> tuple[Variant, ...]:
@@ -178,8 +187,14 @@ def parse_registry(values: object) -> dict[str, Deployment]:
         parsed = [_variant(v) for v in variants]
         if parsed and all(v is not None for v in parsed):
             fleet, share, update = _canary(entry.get("canary"))
+            retiring = entry.get("retiring")
             found[name] = Deployment(
-                name, tuple(v for v in parsed if v is not None), fleet, share, update
+                name,
+                tuple(v for v in parsed if v is not None),
+                fleet,
+                share,
+                update,
+                retiring=isinstance(retiring, list) and bool(retiring),
             )
     return found
 
@@ -378,10 +393,13 @@ class FleetMetrics:
         status: int | None,
         latency_ms: float,
         dropped: bool = False,
+        variant: str = "",
     ) -> None:
         """Count one invocation; ``status`` is the model's (None: it did not answer).
 
         ``dropped``: a shadow's copy that was never sent (too much was waiting for it).
+        ``variant``: the variant that got it, counted in the fleet's ``variants`` (what the
+        ``SageMakerVariantInvocationsPerInstance`` target tracking of local mode scales on).
         """
         with self._lock:
             figures = self._fleets.get((endpoint, fleet))
@@ -390,11 +408,15 @@ class FleetMetrics:
                     del self._fleets[next(iter(self._fleets))]
                 figures = {"invocations": 0, "errors_5xx": 0, "errors_4xx": 0, "dropped": 0}
                 figures["latency"] = deque(maxlen=LATENCY_SAMPLES)
+                figures["variants"] = {}
                 self._fleets[(endpoint, fleet)] = figures
             if dropped:
                 figures["dropped"] += 1
                 return
             figures["invocations"] += 1
+            if variant:
+                counts = figures["variants"]
+                counts[variant] = counts.get(variant, 0) + 1
             if status is None or status >= 500:
                 figures["errors_5xx"] += 1
             elif status >= 400:
@@ -405,7 +427,11 @@ class FleetMetrics:
     def of(self, endpoint: str) -> dict[str, dict[str, Any]]:
         """The endpoint's figures per fleet: counts and ``p99_ms`` (None before any answer)."""
         with self._lock:
-            fleets = {f: dict(v) for (e, f), v in self._fleets.items() if e == endpoint}
+            fleets = {
+                f: {**v, "variants": dict(v["variants"]), "latency": list(v["latency"])}
+                for (e, f), v in self._fleets.items()
+                if e == endpoint
+            }
         shown = {}
         for fleet, figures in fleets.items():
             latency = sorted(figures.pop("latency"))
@@ -461,7 +487,7 @@ class RuntimeGateway:
             answer = _json(200, self.metrics.of(metrics.group(1)), [])
             start_response("200 OK", [*answer.headers, ("Content-Length", str(len(answer.body)))])
             return [answer.body]
-        if environ.get("HTTP_X_AMZ_TARGET") == "SageMaker.DescribeEndpoint":
+        if environ.get("HTTP_X_AMZ_TARGET") == DESCRIBE_ENDPOINT:
             return self._described_endpoint(environ, start_response)
         match = INVOKE_PATH.match(path)
         if environ.get("REQUEST_METHOD") != "POST" or match is None or not _runtime(environ):
@@ -477,7 +503,13 @@ class RuntimeGateway:
     def _described_endpoint(
         self, environ: Environ, start_response: StartResponse
     ) -> Iterable[bytes]:
-        """``DescribeEndpoint``, moto's answer in AWS's shape (:func:`aws_described_endpoint`)."""
+        """``DescribeEndpoint``: moto's answer in AWS's shape (:func:`aws_described_endpoint`).
+
+        It also says ``Updating`` while local mode updates the endpoint: moto has no
+        ``UpdateEndpoint`` (``mlops deploy`` re-creates the endpoint), so its endpoints are
+        always ``InService``; during a blue/green update the registry says otherwise, and
+        SageMaker says ``Updating`` until the old fleet is terminated.
+        """
         status, headers, body = self._moto(environ)
         described = _json_object(body) if status.startswith("200") else None
         if described is not None:
@@ -486,7 +518,16 @@ class RuntimeGateway:
                 config = {"EndpointConfigName": described.get("EndpointConfigName", "")}
                 asked = self._moto(_json_call(environ, "SageMaker.DescribeEndpointConfig", config))
                 capture = (_json_object(asked[2]) or {}).get("DataCaptureConfig")
-            body = json.dumps(aws_described_endpoint(described, capture)).encode()
+            answer = aws_described_endpoint(described, capture)
+            name = described.get("EndpointName")
+            deployment = self.registry.deployments().get(name) if isinstance(name, str) else None
+            if (
+                answer.get("EndpointStatus") == "InService"
+                and deployment is not None
+                and deployment.updating
+            ):
+                answer["EndpointStatus"] = "Updating"
+            body = json.dumps(answer).encode()
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]
@@ -582,6 +623,31 @@ class RuntimeGateway:
         with self._rng_lock:
             return self.rng.choice(variant.servers)
 
+    def _post(
+        self, variant: Variant, body: bytes, headers: dict[str, str], tried: list[tuple[str, int]]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST to one of the variant's servers; one that refuses the connection is skipped.
+
+        A refused connection never reached a model (a server that exited, or one being
+        replaced before the registry says so), so the request goes to the variant's next
+        server, as SageMaker's load balancer only routes to healthy instances. ``tried`` gets
+        the servers tried, in order.
+
+        Raises:
+            TimeoutError: the chosen server did not answer within the timeout.
+            OSError: no server of the variant could be reached.
+        """
+        with self._rng_lock:
+            servers = self.rng.sample(variant.servers, len(variant.servers))
+        for index, server in enumerate(servers):
+            tried.append(server)
+            try:
+                return self.pool.post(server, body, headers, self.timeout)
+            except ConnectionRefusedError:
+                if index == len(servers) - 1:
+                    raise
+        raise ConnectionRefusedError("the variant has no model server")  # not reached
+
     def _forward(
         self,
         endpoint: str,
@@ -591,8 +657,7 @@ class RuntimeGateway:
         headers: dict[str, str],
         fleet: str = LIVE,
     ) -> _Answer:
-        server = self._server(variant)
-        if server is None:
+        if not variant.servers:
             return _error(
                 503,
                 "ServiceUnavailable",
@@ -600,10 +665,11 @@ class RuntimeGateway:
                 " machine: run `mlops deploy` again.",
             )
         started = time.perf_counter()
+        tried: list[tuple[str, int]] = []
         try:
-            status, answer, data = self.pool.post(server, body, headers, self.timeout)
+            status, answer, data = self._post(variant, body, headers, tried)
         except TimeoutError:
-            self.metrics.record(endpoint, fleet, None, 0.0)
+            self.metrics.record(endpoint, fleet, None, 0.0, variant=variant.name)
             return self._model_error(
                 endpoint,
                 region,
@@ -612,15 +678,20 @@ class RuntimeGateway:
                 " the issue, and try again.",
                 {},
             )
-        except OSError:
-            self.metrics.record(endpoint, fleet, None, 0.0)
+        except OSError as exc:
+            self.metrics.record(endpoint, fleet, None, 0.0, variant=variant.name)
+            server = tried[-1]
+            where = f"http://{server[0]}:{server[1]}"
+            if isinstance(exc, ConnectionRefusedError) and len(tried) > 1:
+                where = "any of its servers"
             return _error(
                 503,
                 "ServiceUnavailable",
-                f"The model server of variant {variant.name} at http://{server[0]}:{server[1]}"
-                " does not answer: run `mlops deploy` again.",
+                f"The model server of variant {variant.name} at {where} does not answer:"
+                " run `mlops deploy` again.",
             )
-        self.metrics.record(endpoint, fleet, status, (time.perf_counter() - started) * 1000)
+        latency = (time.perf_counter() - started) * 1000
+        self.metrics.record(endpoint, fleet, status, latency, variant=variant.name)
         if status >= 400:
             original = data.decode("utf-8", errors="replace")
             kind = "client" if status < 500 else "server"
@@ -663,7 +734,9 @@ class RuntimeGateway:
         with self._shadow_lock:
             if self._shadow_bytes + cost > SHADOW_PENDING_BYTES:
                 self.shadow_dropped += 1
-                self.metrics.record(endpoint, f"shadow-{shadow.name}", None, 0.0, dropped=True)
+                self.metrics.record(
+                    endpoint, f"shadow-{shadow.name}", None, 0.0, dropped=True, variant=shadow.name
+                )
                 return
             self._shadow_bytes += cost
 
@@ -678,7 +751,9 @@ class RuntimeGateway:
                 with self._shadow_lock:
                     self._shadow_bytes -= cost
                 latency = (time.perf_counter() - started) * 1000
-                self.metrics.record(endpoint, f"shadow-{shadow.name}", status, latency)
+                self.metrics.record(
+                    endpoint, f"shadow-{shadow.name}", status, latency, variant=shadow.name
+                )
 
         self.shadows.submit(send)
 

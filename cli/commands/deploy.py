@@ -29,12 +29,41 @@ def deploy(
             " bakingMinutes.",
         ),
     ] = None,
+    termination_wait_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Local mode: stop the old servers this long after a blue/green update instead"
+            " of the stack's terminationWaitMinutes (the endpoint is Updating until then).",
+        ),
+    ] = None,
+    scale_out_cooldown_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Local mode: seconds after a scale-out before the next. [default: 30]"
+        ),
+    ] = None,
+    scale_in_cooldown_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Local mode: seconds after any scaling before a scale-in. [default: 120]"
+        ),
+    ] = None,
+    scale_window_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="Local mode: the window the invocation rate is measured over. [default: 60]",
+        ),
+    ] = None,
 ) -> None:
     """Deploy a registered model to the stack's endpoint, with the stack's variants.
 
-    Starts one model server per variant on 127.0.0.1, checks `/ping`, creates the endpoint
-    through the SageMaker API on the embedded endpoint and records the servers, so
-    `invoke_endpoint` (boto3, the AWS CLI) reaches them. `mlops local down` stops them.
+    Starts endpointInstanceCount model servers per variant on 127.0.0.1, checks `/ping`,
+    creates the endpoint through the SageMaker API on the embedded endpoint and records the
+    servers, so `invoke_endpoint` (boto3, the AWS CLI) reaches them. A supervisor process then
+    scales each variant up to autoscalingMax processes on invocationsPerInstance (target
+    tracking) and replaces a server that exits. `mlops local down` stops them all.
     Onto an endpoint already in service it is a blue/green update with the stack's rollout
     (canary, linear or all at once), baked and rolled back on the stack's 5XX and latency alarms.
     """
@@ -53,7 +82,14 @@ def deploy(
 
         root = find_project(project)
         entry = deploying.deploy(
-            root, run if run is not None else version, say=echo, bake_s=bake_seconds
+            root,
+            run if run is not None else version,
+            say=echo,
+            bake_s=bake_seconds,
+            termination_wait_s=termination_wait_seconds,
+            scale_out_cooldown_s=scale_out_cooldown_seconds,
+            scale_in_cooldown_s=scale_in_cooldown_seconds,
+            scale_window_s=scale_window_seconds,
         )
         weights = ", ".join(
             f"{v['name']} {'(copies)' if v['shadow'] else format(v['weight'], '.0%')}"

@@ -27,7 +27,15 @@ from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import volume_kms_allowed
 from mlops.infra.aws.iam import pull_image_statements, sagemaker_trust_policy
 from mlops.infra.aws.resource_names import PlatformNames
-from mlops.infra.aws.settings import AlarmSettings, ServingSettings
+from mlops.infra.aws.settings import (
+    ROLLBACK_DATAPOINTS,
+    ROLLBACK_EVALUATION_PERIODS,
+    ROLLBACK_PERIOD_S,
+    SCALE_IN_COOLDOWN_S,
+    SCALE_OUT_COOLDOWN_S,
+    AlarmSettings,
+    ServingSettings,
+)
 
 # The variant names are shared with monitoring and capture (mlops.core.contracts).
 PRIMARY, CHALLENGER, SHADOW = PRIMARY_VARIANT, CHALLENGER_VARIANT, SHADOW_VARIANT
@@ -214,9 +222,9 @@ def rollback_alarm_specs(args: InferenceEndpointArgs) -> list[AlarmSpec]:
         "namespace": "AWS/SageMaker",
         "dimensions": {"EndpointName": args.names.endpoint, "VariantName": PRIMARY},
         "comparison": "GreaterThanThreshold",
-        "period": 60,
-        "evaluation_periods": 2,
-        "datapoints_to_alarm": 2,
+        "period": ROLLBACK_PERIOD_S,
+        "evaluation_periods": ROLLBACK_EVALUATION_PERIODS,
+        "datapoints_to_alarm": ROLLBACK_DATAPOINTS,
     }
     return [
         AlarmSpec(
@@ -398,8 +406,8 @@ class InferenceEndpoint(pulumi.ComponentResource):
                 "predefined_metric_specification": {
                     "predefined_metric_type": "SageMakerVariantInvocationsPerInstance"
                 },
-                "scale_in_cooldown": 300,
-                "scale_out_cooldown": 60,
+                "scale_in_cooldown": SCALE_IN_COOLDOWN_S,
+                "scale_out_cooldown": SCALE_OUT_COOLDOWN_S,
             },
             opts=pulumi.ResourceOptions(parent=self),
         )

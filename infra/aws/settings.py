@@ -214,6 +214,16 @@ class ServingSettings(Section):
         return self.autoscaling_max or self.instance_count
 
 
+# The rollback alarms' evaluation (CloudWatch): 1-minute periods, both of the last 2 breaching.
+# The endpoint's alarms use them; local mode's blue/green bake mirrors them, scaled to its bake.
+ROLLBACK_PERIOD_S = 60
+ROLLBACK_EVALUATION_PERIODS = 2
+ROLLBACK_DATAPOINTS = 2
+# The endpoint's target-tracking cooldowns (seconds): scale out after 60 s, in after 300 s.
+SCALE_OUT_COOLDOWN_S = 60
+SCALE_IN_COOLDOWN_S = 300
+
+
 class AlarmSettings(Section):
     """When the endpoint's alarms fire (and roll a deployment back)."""
 
