@@ -62,6 +62,7 @@ ACCOUNT = "123456789012"  # moto's account
 REGISTRY_LIMIT = 1 << 20
 INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
 DESCRIBE_ENDPOINT = "SageMaker.DescribeEndpoint"  # moto's JSON protocol target
+LIST_ENDPOINTS = "SageMaker.ListEndpoints"
 METRICS_PATH = re.compile(r"^/_mlops/runtime/metrics/([^/]+)$")
 CANARY_ID = re.compile(r"^[a-zA-Z0-9-]{1,64}$")
 LIVE = "live"  # the fleet key of the endpoint's serving (blue) fleet in the metrics
@@ -489,6 +490,8 @@ class RuntimeGateway:
             return [answer.body]
         if environ.get("HTTP_X_AMZ_TARGET") == DESCRIBE_ENDPOINT:
             return self._described_endpoint(environ, start_response)
+        if environ.get("HTTP_X_AMZ_TARGET") == LIST_ENDPOINTS:
+            return self._listed_endpoints(environ, start_response)
         match = INVOKE_PATH.match(path)
         if environ.get("REQUEST_METHOD") != "POST" or match is None or not _runtime(environ):
             passed: Iterable[bytes] = self.app(environ, start_response)
@@ -519,18 +522,35 @@ class RuntimeGateway:
                 asked = self._moto(_json_call(environ, "SageMaker.DescribeEndpointConfig", config))
                 capture = (_json_object(asked[2]) or {}).get("DataCaptureConfig")
             answer = aws_described_endpoint(described, capture)
-            name = described.get("EndpointName")
-            deployment = self.registry.deployments().get(name) if isinstance(name, str) else None
-            if (
-                answer.get("EndpointStatus") == "InService"
-                and deployment is not None
-                and deployment.updating
-            ):
-                answer["EndpointStatus"] = "Updating"
+            self._updating([answer])
             body = json.dumps(answer).encode()
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]
+
+    def _listed_endpoints(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """``ListEndpoints``, each endpoint local mode is updating said to be ``Updating``."""
+        status, headers, body = self._moto(environ)
+        listed = _json_object(body) if status.startswith("200") else None
+        if listed is not None and isinstance(listed.get("Endpoints"), list):
+            self._updating([e for e in listed["Endpoints"] if isinstance(e, dict)])
+            body = json.dumps(listed).encode()
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _updating(self, endpoints: list[dict[str, Any]]) -> None:
+        """Say ``Updating`` of each ``InService`` endpoint whose deployment is being updated."""
+        deployments = self.registry.deployments()
+        for endpoint in endpoints:
+            name = endpoint.get("EndpointName")
+            deployment = deployments.get(name) if isinstance(name, str) else None
+            if (
+                endpoint.get("EndpointStatus") == "InService"
+                and deployment is not None
+                and deployment.updating
+            ):
+                endpoint["EndpointStatus"] = "Updating"
 
     def _moto(self, environ: Environ) -> tuple[str, list[tuple[str, str]], bytes]:
         """One request answered by moto: its status line, headers and body."""

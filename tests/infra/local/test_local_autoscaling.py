@@ -217,7 +217,10 @@ def test_describe_endpoint_says_updating_while_an_update_runs(
     sm.create_endpoint(EndpointName="two", EndpointConfigName="c")
 
     def status() -> str:
-        return str(sm.describe_endpoint(EndpointName="two")["EndpointStatus"])
+        described = str(sm.describe_endpoint(EndpointName="two")["EndpointStatus"])
+        listed = [e["EndpointStatus"] for e in sm.list_endpoints()["Endpoints"]]
+        assert listed == [described]  # ListEndpoints says what DescribeEndpoint says
+        return described
 
     def entry(**extra: Any) -> None:
         values = {"variants": [variant("primary", stand_ins["a"].url)], **extra}
