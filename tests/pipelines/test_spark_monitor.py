@@ -1,0 +1,87 @@
+"""The drift job's Spark engine end to end on ``local[2]``, against the NumPy engine.
+
+Captured traffic in SageMaker's capture format (JSON positional and named rows, CSV, BASE64) is
+read by Spark from file:// URIs (the cloud reads s3:// the same way); the model artifact, the
+report and the metric go through boto3 to the embedded endpoint (moto on loopback). Both engines
+run ``container monitor --platform aws`` on the same capture, one after the other, in one
+subprocess (one Spark session for the module: spark_monitor_run.py).
+
+PySpark (~320 MB) lives in a tool venv that scripts/test.sh installs (.ci/spark); these tests
+skip when it or Java is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_spark_drift import SPARK_SITE, needs_spark
+
+SAME = ("feature", "kind", "test", "drifted", "missing_drifted", "threshold", "reference_rows",
+        "current_rows", "new_categories", "vanished_categories", "missing_current")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("spark-monitor")
+    env = {**os.environ, "PYTHONPATH": str(SPARK_SITE), "PYSPARK_PYTHON": sys.executable}
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "spark_monitor_run.py"), moto_endpoint,
+         str(folder)],
+        capture_output=True, text=True, timeout=600, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@needs_spark
+@pytest.mark.parametrize("scenario", ["steady", "drifted"])
+def test_spark_gives_the_numpy_engines_verdicts_on_the_same_capture(
+    runs: dict[str, Any], scenario: str
+) -> None:
+    numpy, spark = runs[scenario]["numpy"], runs[scenario]["spark"]
+    assert numpy["code"] == spark["code"] == 0
+    (n,) = numpy["report"]["comparisons"]
+    (s,) = spark["report"]["comparisons"]
+    assert s["rows"] == n["rows"] == 600 and not s["warning"]
+    assert [{k: f[k] for k in SAME} for f in s["features"]] == [
+        {k: f[k] for k in SAME} for f in n["features"]
+    ]
+    for a, b in zip(s["features"], n["features"], strict=True):
+        assert a["statistic"] == pytest.approx(b["statistic"], rel=1e-9, abs=1e-12), a["feature"]
+    assert {f["feature"]: f["kind"] for f in s["features"]} == {
+        "tenure_months": "numeric",
+        "monthly_charges": "numeric",
+        "support_calls": "numeric",
+        "annual_contract": "categorical",  # the contract's bool, whatever the capture holds
+    }
+    assert s["score"] == n["score"] and s["drifted"] == n["drifted"]
+    assert spark["report"]["decision"] == numpy["report"]["decision"]
+    drifted = sorted(f["feature"] for f in s["features"] if f["drifted"])
+    expected = ["monthly_charges", "tenure_months"] if scenario == "drifted" else []
+    assert drifted == expected
+    assert spark["report"]["decision"]["retrain"] is (scenario == "drifted")
+
+
+@needs_spark
+def test_the_spark_run_writes_the_report_and_publishes_the_metric(runs: dict[str, Any]) -> None:
+    for scenario in ("steady", "drifted"):
+        spark = runs[scenario]["spark"]
+        # The timestamped JSON and HTML pages beside drift/latest.* (rewritten, so not new).
+        stamped = [k for k in spark["written"] if "latest" not in k]
+        assert sorted(k.rsplit(".", 1)[1] for k in stamped) == ["html", "json"], spark["written"]
+        assert spark["html"].lstrip().lower().startswith("<!doctype html")
+        assert spark["report"]["endpoint"] == f"churn-{scenario}"
+        # One datapoint per engine run, on the alarm's metric and dimension (the NumPy run's
+        # first): the Spark run's landed, with the same score.
+        (before,) = runs[scenario]["numpy"]["datapoints"]
+        (after,) = spark["datapoints"]
+        assert (before["SampleCount"], after["SampleCount"]) == (1.0, 2.0)
+        score = spark["report"]["comparisons"][0]["score"]
+        assert after["Maximum"] == pytest.approx(max(score, before["Maximum"]))
