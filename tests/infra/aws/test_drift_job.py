@@ -397,3 +397,55 @@ def test_the_policy_pack_passes_the_drift_job_and_knows_why_it_is_networked() ->
         ("churn-prod-training-pipeline", "step ReadChampion is not network-isolated"),
         ("churn-prod-drift-pipeline", "step CheckDrift is not network-isolated"),
     ]
+
+
+def test_the_drift_check_is_priced_for_both_engines() -> None:
+    from mlops.infra.aws.catalog import instance_catalogue
+    from mlops.infra.cost import Assumptions, estimate
+    from mlops.infra.policy import stack_of
+
+    def drift_line(program: Any) -> Any:
+        report = estimate(stack_of(program, "prod"), Assumptions(drift_minutes=12), "us-east-1")
+        (line,) = [x for x in report.lines if x.category == "drift"]
+        return line
+
+    price = instance_catalogue().types["ml.m5.xlarge"].price_per_hour
+    numpy, spark = drift_line(platform("prod")), drift_line(platform("prod", **SPARK))
+    # hourly (rate(1 hour)): 730 runs a month of 12 minutes, on 1 instance or Spark's 3;
+    # the schedule runs with or without traffic, so idle and load are alike.
+    assert numpy.idle == numpy.load == round(1 * price * 730 * 12 / 60, 2)
+    assert spark.idle == spark.load == round(3 * price * 730 * 12 / 60, 2)
+    assert spark.basis == "3 x ml.m5.xlarge x 730 runs x 12 min"
+    daily = drift_line(platform("prod", driftSchedule="cron(15 2 * * ? *)"))
+    assert daily.load == round(price * (365 / 12) * 12 / 60, 2)
+    off = estimate(stack_of(platform("prod", driftJob=False), "prod"), Assumptions(), "us-east-1")
+    assert [x for x in off.lines if x.category == "drift"] == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "runs"),
+    [
+        ("rate(1 hour)", 730),
+        ("rate(30 minutes)", 1460),
+        ("rate(2 days)", 365 / 24),
+        ("cron(0 * ? * * *)", 730),
+        ("cron(0/15 * * * ? *)", 4 * 730),
+        ("cron(0 9 ? * MON-FRI *)", 365 / 12 * 5 / 7),
+        ("cron(0 6,18 1 * ? *)", 2 * 365 / 12 / 31),
+    ],
+)
+def test_runs_a_month_follow_the_schedule(expression: str, runs: float) -> None:
+    from mlops.infra.cost import runs_per_month
+
+    assert runs_per_month(expression) == pytest.approx(runs)
+
+
+def test_the_drift_checks_minutes_come_from_the_stack_config() -> None:
+    from mlops.infra.config import StackConfig
+    from mlops.infra.cost import Assumptions
+
+    values = {"aws:region": "us-east-1", "churn:driftCheckMinutes": 25}
+    assert (
+        Assumptions.from_config(StackConfig.from_values("churn", "prod", values)).drift_minutes
+        == 25
+    )
