@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -449,3 +450,35 @@ def test_the_drift_checks_minutes_come_from_the_stack_config() -> None:
         Assumptions.from_config(StackConfig.from_values("churn", "prod", values)).drift_minutes
         == 25
     )
+
+
+def test_ci_builds_the_spark_image_for_the_stacks_that_check_drift_with_spark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops.infra.aws.spark_stacks import main, spark_stacks
+
+    (tmp_path / "Pulumi.yaml").write_text("name: churn\nruntime: python\nmain: infra\n")
+    stacks = {
+        "dev": {},
+        "prod": {"churn:expectedCaptureGb": 50},  # auto: above 20 GB a window
+        "staging": {"churn:driftEngine": "spark", "churn:endpointType": "serverless"},  # no job
+        "test": {
+            "churn:environment": "staging",
+            "churn:driftEngine": "spark",
+            "churn:driftJob": False,
+        },
+        "qa": {"churn:environment": "staging", "churn:driftEngine": "spark"},
+        "local": {"churn:driftEngine": "spark"},  # pushes no image
+    }
+    for stack, values in stacks.items():
+        config = {"aws:region": "us-east-1", **values}
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(json.dumps({"config": config}))
+    assert spark_stacks(tmp_path) == ["prod", "qa"]
+    assert main([str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == ["prod", "qa"]
+    config = {"aws:region": "us-east-1", "churn:environment": "staging"}
+    (tmp_path / "Pulumi.qa.yaml").write_text(
+        json.dumps({"config": {**config, "churn:sparkInstanceCount": 0}})
+    )
+    assert main([str(tmp_path)]) == 1
+    assert "sparkInstanceCount" in capsys.readouterr().err
