@@ -396,3 +396,27 @@ def test_github_spark_image_is_built_and_pushed_only_for_stacks_that_check_drift
         assert yaml.safe_load(raw.replace(spark, ""))["sparkImageDigest"]["value"] == ""
         values = {"aws:region": "us-east-1", "churn:sparkImageDigest": ""}
         assert StackConfig.from_values("churn", env, values).monitoring.spark_image_digest == ""
+
+
+def test_gitlab_spark_image_is_pushed_only_for_stacks_that_check_drift_with_spark() -> None:
+    config = yaml.safe_load((project("aws", "gitlab") / ".gitlab-ci.yml").read_text())
+    test = config["test"]
+    assert 'stacks="$(python -m mlops.infra.aws.spark_stacks .)"' in test["script"]
+    assert test["artifacts"]["reports"]["dotenv"] == "spark.env"  # reaches the build stage
+    script = "\n".join(_job(config, "image")["script"])
+    spark = script.split("--file Dockerfile.spark", 1)
+    assert len(spark) == 2
+    gate = spark[0].rsplit("if ", 1)[1]
+    assert '"$CI_COMMIT_BRANCH" = "$CI_DEFAULT_BRANCH"' in gate and "$SPARK_STACKS" in gate
+    assert "--push --provenance=false" in spark[0].rsplit("docker buildx build", 1)[1]
+    assert "--build-arg SPARK_REGISTRY=173754725891.dkr.ecr.us-east-1.amazonaws.com" in spark[1]
+    for env in ENVS:
+        assert f'--tag "$registry/churn-{env}:$CI_COMMIT_SHA-spark"' in spark[1]
+    assert 'echo "SPARK_IMAGE_DIGEST=$spark" >> image.env' in spark[1]
+    for env in ENVS:
+        deploy = _job(config, f"deploy-{env}")
+        line = f'pulumi config set sparkImageDigest "${{SPARK_IMAGE_DIGEST:-}}" --stack {env}'
+        assert line in deploy["script"]
+        assert deploy["script"].index(line) < next(
+            i for i, c in enumerate(deploy["script"]) if c.startswith("pulumi up")
+        )
