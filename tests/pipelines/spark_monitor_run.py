@@ -5,10 +5,11 @@ Usage: python spark_monitor_run.py MOTO_URL DIR
 For a steady and a drifted endpoint: the sample rows are captured into a lake on the moto server
 (as the serving container's capture writes them: JSON positional and named rows, CSV, BASE64 of
 CSV), and mirrored as files under DIR. Then ``container monitor --platform aws`` runs once with
-the NumPy engine (capture through boto3) and once with ``--engine spark`` on ``local[2]``
-(capture read by Spark from the file:// mirror, ``MLOPS_CAPTURE_URI``); after each, the stored
-report (JSON and HTML) and the metric datapoints are read back through boto3. Prints one JSON
-line: per endpoint, per engine, what landed.
+the NumPy engine (capture through boto3) and twice with ``--engine spark`` on ``local[2]``
+(capture read by Spark from the file:// mirror, ``MLOPS_CAPTURE_URI``): as a small window is
+summarized (collected to the driver) and, "spark-grid", as a large one is (in the JVM). After
+each, the stored report (JSON and HTML) and the metric datapoints are read back through boto3.
+Prints one JSON line: per endpoint, per engine, what landed.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ def main() -> None:
     import numpy as np
 
     from mlops.core.contracts import DRIFT_DIMENSION, DRIFT_METRIC, DRIFT_NAMESPACE
-    from mlops.pipelines import container
+    from mlops.pipelines import container, spark_drift
     from mlops.pipelines.capture import CaptureWriter
     from mlops.pipelines.data import DataContract, read_file
     from mlops.pipelines.lake import Lake
     from mlops.pipelines.reference import REFERENCE_FILE, reference_sample
     from mlops.pipelines.spark_drift import session
+
+    raw_limit = spark_drift.RAW_LIMIT
 
     # annual_contract declared a bool: a category, whatever the captured values look like
     text = (FILES / "contract.yaml").read_text()
@@ -101,9 +104,12 @@ def main() -> None:
         args = ["monitor", "--platform", "aws", "--endpoint", endpoint, "--window-hours", "1",
                 "--threshold", "0.2", "--triggered-by", "schedule"]  # fmt: skip
         out[scenario] = {}
-        for engine in ("numpy", "spark"):
-            extra = ["--engine", "spark"] if engine == "spark" else []
+        for engine in ("numpy", "spark", "spark-grid"):
+            extra = ["--engine", "spark"] if engine != "numpy" else []
             env = {**environ, "MLOPS_CAPTURE_URI": mirror.as_uri()} if extra else environ
+            # spark-grid: as a window over RAW_LIMIT rows is summarized (in the JVM, on the
+            # reference's grids; nothing collected to the driver), here on 600 rows
+            spark_drift.RAW_LIMIT = 100 if engine == "spark-grid" else raw_limit
             before = set(lake.keys("monitoring", "drift/"))
             code = container.main([*args, *extra], env)
             written = sorted(set(lake.keys("monitoring", "drift/")) - before)
