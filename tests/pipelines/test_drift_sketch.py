@@ -138,7 +138,9 @@ def test_verdicts_equal_mains_engine_on_the_anchor_data(rows: int) -> None:
             want["test"], want["drifted"], want["missing_drifted"],
         ), f.feature  # fmt: skip
         assert f.statistic == pytest.approx(want["statistic"], abs=max(f.error, 1e-9)), f.feature
-    assert sorted(report.drifted_features) == sorted(k for k, v in expected.items() if v["drifted"])
+    assert sorted(report.drifted_features) == sorted(
+        k for k, v in expected.items() if v["drifted"]
+    )
 
 
 def test_chunked_parquet_and_csv_give_the_in_memory_verdicts(
