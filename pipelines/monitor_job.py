@@ -12,7 +12,7 @@ them with the served model's reference sample, and ends in the one sequence ever
 HTML page (:func:`store_html`).
 
 With ``--engine spark`` the window is read and summarized by Spark
-(:func:`mlops.pipelines.spark_monitor.check_window_spark`: SageMaker's Spark processing container
+(:func:`check_window_spark`: SageMaker's Spark processing container
 above a configured capture volume); the verdict, report and metric are the same code's.
 
 Environment: ``MLOPS_DATA_CONTRACT`` (the features), ``MLOPS_BUCKET_<ZONE>`` (the lake),
@@ -111,6 +111,44 @@ def check_window(
     current = captured_source(lake, endpoint, features, keys, categorical, progress=progress)
     sample = memory_source(reference, "served model's reference")
     report = compare_sources(sample, current, list(features), options, categorical, summary)
+    return finish_check(lake, endpoint, report, len(keys), threshold, trigger, metrics)
+
+
+def check_window_spark(
+    lake: ObjectStore,
+    endpoint: str,
+    reference: Mapping[str, Any],
+    features: Sequence[str],
+    *,
+    hours: int,
+    threshold: float,
+    trigger: RetrainTrigger,
+    metrics: MetricSink,
+    capture_uri: Callable[[str], str],
+    now: datetime | None = None,
+    options: DriftOptions | None = None,
+    summary: WindowSummary | None = None,
+    categorical: Sequence[str] = (),
+) -> WindowCheck:
+    """:func:`check_window` with the window read and summarized by Spark (``--engine spark``).
+
+    ``capture_uri`` names a capture key's URI for Spark (the lake's ``s3://`` in the cloud).
+
+    Raises:
+        EmptyWindowError: nothing was captured in the window.
+        MonitoringInputError: the captured objects are unreadable.
+    """
+    from mlops.pipelines.spark_monitor import compare_capture
+
+    keys = window_of(lake, endpoint, hours, now)
+    report = compare_capture(
+        [capture_uri(k) for k in keys],
+        reference,
+        features,
+        options=options,
+        summary=summary,
+        categorical=categorical,
+    )
     return finish_check(lake, endpoint, report, len(keys), threshold, trigger, metrics)
 
 
@@ -219,8 +257,6 @@ def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
     summary = read_reference_summary(artifact)
     try:
         if args.engine == "spark":
-            from mlops.pipelines.spark_monitor import check_window_spark
-
             base = environ.get(Env.CAPTURE_URI) or lake.uri("capture")
             check = check_window_spark(
                 lake,

@@ -15,7 +15,8 @@ only how the window becomes a summary:
 * the summaries are :func:`mlops.pipelines.spark_drift.summarize_frame`'s.
 
 The verdicts are :func:`mlops.pipelines.drift.compare_summaries`' and the end (metric, decision,
-JSON and HTML report) is :func:`mlops.pipelines.monitor_job.finish_check`, as for NumPy.
+JSON and HTML report) is :func:`mlops.pipelines.monitor_job.finish_check`, as for NumPy
+(:func:`mlops.pipelines.monitor_job.check_window_spark` joins them).
 
 How a captured value becomes a column, as the NumPy reader does: a feature every value of which
 is a number (or missing) is numeric, unless the contract types it ``category`` or ``bool``; the
@@ -25,17 +26,14 @@ names it: ``1`` for ``1.0``). CSV fields are stripped and an empty one is missin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops.core.errors import MonitoringInputError
-from mlops.pipelines.ports import MetricSink, ObjectStore, RetrainTrigger
 from mlops.pipelines.windows import PREDICTION
 
 if TYPE_CHECKING:
-    from mlops.pipelines.drift import DriftOptions
-    from mlops.pipelines.monitor_job import WindowCheck
+    from mlops.pipelines.drift import DriftOptions, DriftReport
     from mlops.pipelines.sketch import WindowSummary
 
 _EVENT = "struct<data: string, encoding: string, observedContentType: string>"
@@ -43,50 +41,37 @@ CAPTURE_SCHEMA = f"struct<captureData: struct<endpointInput: {_EVENT}, endpointO
 _LINE_BREAK = r"\r\n|\r|\n"
 
 
-def check_window_spark(
-    lake: ObjectStore,
-    endpoint: str,
+def compare_capture(
+    uris: Sequence[str],
     reference: Mapping[str, Any],
     features: Sequence[str],
     *,
-    hours: int,
-    threshold: float,
-    trigger: RetrainTrigger,
-    metrics: MetricSink,
-    capture_uri: Callable[[str], str],
-    now: datetime | None = None,
     options: DriftOptions | None = None,
     summary: WindowSummary | None = None,
     categorical: Sequence[str] = (),
     spark: Any = None,
-) -> WindowCheck:
-    """Drift of the window's captured traffic, read by Spark; publish, decide, store.
+) -> DriftReport:
+    """The captured objects at ``uris``, read and summarized by Spark, against ``reference``.
 
-    ``capture_uri`` names a capture key's URI for Spark (the lake's ``s3://`` in the cloud);
-    ``spark`` is the session (default: the active one, or the one ``smspark-submit`` configured).
+    ``summary`` is the reference's made at training time, when the artifact carries one;
+    ``spark`` is the session (default: the active one, or the one ``smspark-submit`` set up).
 
     Raises:
-        EmptyWindowError: nothing was captured in the window.
         MonitoringInputError: the captured objects are unreadable.
     """
-    from mlops.pipelines.drift import compare_summaries
-    from mlops.pipelines.monitor_job import finish_check, window_of
+    from mlops.pipelines.drift import compare_summaries, summarize_source
     from mlops.pipelines.spark_drift import session, summarize_frame
     from mlops.pipelines.windows import memory_source
 
-    keys = window_of(lake, endpoint, hours, now)
     spark = spark or session(None)
     names = list(features)
     ref = summary
     if ref is None:
-        from mlops.pipelines.drift import summarize_source
-
         sample = memory_source(reference, "served model's reference")
         ref = summarize_source(sample, names, categorical=categorical, moments=True)
-    frame = read_capture(spark, [capture_uri(k) for k in keys], names, categorical)
+    frame = read_capture(spark, uris, names, categorical)
     current = summarize_frame(frame, names, ref.spec(), categorical)
-    report = compare_summaries(ref, current, names, options)
-    return finish_check(lake, endpoint, report, len(keys), threshold, trigger, metrics)
+    return compare_summaries(ref, current, names, options)
 
 
 def read_capture(

@@ -360,7 +360,7 @@ def test_github_spark_image_is_built_and_pushed_only_for_stacks_that_check_drift
     job = ci["jobs"]["spark-image"]
     assert job["if"] == "inputs.push"  # pull requests hold no login to SageMaker's registry
     engines = next(s for s in job["steps"] if s.get("id") == "engines")
-    assert "python -m mlops.infra.aws.spark_stacks ." in engines["run"]
+    assert "python -m mlops.infra.spark_stacks ." in engines["run"]
     gated = [s for s in job["steps"] if s.get("if")]
     assert all(s["if"] == "steps.engines.outputs.stacks != ''" for s in gated)
     (login,) = steps_using(job, "aws-actions/configure-aws-credentials")
@@ -401,7 +401,7 @@ def test_github_spark_image_is_built_and_pushed_only_for_stacks_that_check_drift
 def test_gitlab_spark_image_is_pushed_only_for_stacks_that_check_drift_with_spark() -> None:
     config = yaml.safe_load((project("aws", "gitlab") / ".gitlab-ci.yml").read_text())
     test = config["test"]
-    assert 'stacks="$(python -m mlops.infra.aws.spark_stacks .)"' in test["script"]
+    assert 'stacks="$(python -m mlops.infra.spark_stacks .)"' in test["script"]
     assert test["artifacts"]["reports"]["dotenv"] == "spark.env"  # reaches the build stage
     script = "\n".join(_job(config, "image")["script"])
     spark = script.split("--file Dockerfile.spark", 1)

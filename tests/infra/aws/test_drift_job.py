@@ -455,7 +455,7 @@ def test_the_drift_checks_minutes_come_from_the_stack_config() -> None:
 def test_ci_builds_the_spark_image_for_the_stacks_that_check_drift_with_spark(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlops.infra.aws.spark_stacks import main, spark_stacks
+    from mlops.infra.spark_stacks import main, spark_stacks
 
     (tmp_path / "Pulumi.yaml").write_text("name: churn\nruntime: python\nmain: infra\n")
     stacks = {

@@ -1,6 +1,6 @@
 """Which of a project's AWS stacks check drift with Spark: CI builds the Spark image for them only.
 
-``python -m mlops.infra.aws.spark_stacks [PROJECT]`` prints their names, one a line (nothing when
+``python -m mlops.infra.spark_stacks [PROJECT]`` prints their names, one a line (nothing when
 none does), as the generated CI's ``spark-image`` job asks before it pulls SageMaker's Spark
 processing image (gigabytes, from a registry that needs a login) to build on it. A stack checks
 drift with Spark when its drift job runs (a realtime endpoint, ``driftJob``) and its
