@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -93,3 +94,36 @@ def test_the_spark_run_writes_the_report_and_publishes_the_metric(runs: dict[str
         assert (before["SampleCount"], after["SampleCount"], grid["SampleCount"]) == (1, 2, 3)
         score = spark["report"]["comparisons"][0]["score"]
         assert after["Maximum"] == pytest.approx(max(score, before["Maximum"]))
+
+
+def test_the_spark_job_reads_the_windows_capture_objects_at_their_s3_uris(
+    lake: Any, tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No Spark needed: what the entry point hands Spark is the window's keys as the lake's
+    # s3:// URIs (MLOPS_CAPTURE_URI moves the base, as the end-to-end test does to file://).
+    from test_monitor_job import setup
+
+    from mlops.pipelines import container, spark_monitor
+    from mlops.pipelines.drift import DriftReport
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    no_api = SimpleNamespace(server_address=("127.0.0.1", 9))  # never called: decide only
+    environ = setup(lake, False, tmp_path, no_api, moto_endpoint)
+    environ.pop("MLOPS_RETRAIN_WORKFLOW_TEMPLATE")
+    seen: list[list[str]] = []
+
+    def compare(uris: list[str], *_a: Any, **_k: Any) -> DriftReport:
+        seen.append(list(uris))
+        return DriftReport([], 600, 0.0, False)
+
+    monkeypatch.setattr(spark_monitor, "compare_capture", compare)
+    keys = sorted(lake.keys("capture", "churn/"))
+    assert container.main(["monitor", "--engine", "spark"], environ) == 0
+    assert seen[-1] == [f"s3://{lake.buckets['raw']}/capture/{k}" for k in keys]
+    environ["MLOPS_CAPTURE_URI"] = "file:///mirror/capture/"
+    assert container.main(["monitor", "--engine", "spark"], environ) == 0
+    assert seen[-1] == [f"file:///mirror/capture/{k}" for k in keys]
+    # ... and the report the shared tail stored is this check's
+    assert lake.get_json("monitoring", "drift/latest.json")["endpoint"] == "churn"
