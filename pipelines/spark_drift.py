@@ -24,6 +24,7 @@ PySpark is an optional dependency (``pip install 'mlops-stack[spark]'``) and nee
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ def session(master: str | None = "local[*]") -> Any:
     """A Spark session (local by default; the UI off, few shuffle partitions).
 
     ``master`` None: the one ``spark-submit`` was given (SageMaker's ``smspark-submit``: YARN
-    over the job's instances), and that launcher's shuffle partitions.
+    over the job's instances), and that launcher's shuffle partitions; outside ``spark-submit``
+    (which hands its driver ``PYSPARK_GATEWAY_PORT``) and with no active session, ``local[*]``.
 
     Raises:
         MonitoringInputError: PySpark is not installed.
@@ -64,6 +66,9 @@ def session(master: str | None = "local[*]") -> Any:
         raise MonitoringInputError(
             "--engine spark needs PySpark: pip install 'mlops-stack[spark]' (and Java 17+)"
         ) from None
+    launched = "PYSPARK_GATEWAY_PORT" in os.environ or SparkSession.getActiveSession()
+    if master is None and not launched:
+        master = "local[*]"
     builder = SparkSession.builder.appName("mlops-drift")
     if master is not None:
         builder = (

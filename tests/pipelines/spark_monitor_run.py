@@ -7,7 +7,8 @@ For a steady and a drifted endpoint: the sample rows are captured into a lake on
 CSV), and mirrored as files under DIR. Then ``container monitor --platform aws`` runs once with
 the NumPy engine (capture through boto3) and twice with ``--engine spark`` on ``local[2]``
 (capture read by Spark from the file:// mirror, ``MLOPS_CAPTURE_URI``): as a small window is
-summarized (collected to the driver) and, "spark-grid", as a large one is (in the JVM). After
+summarized (collected to the driver) and, "spark-grid", as a large one is (in the JVM); then
+"spark-submit": the aws pack's Spark entry file launched by spark-submit. After
 each, the stored report (JSON and HTML) and the metric datapoints are read back through boto3.
 Prints one JSON line: per endpoint, per engine, what landed.
 """
@@ -104,14 +105,17 @@ def main() -> None:
         args = ["monitor", "--platform", "aws", "--endpoint", endpoint, "--window-hours", "1",
                 "--threshold", "0.2", "--triggered-by", "schedule"]  # fmt: skip
         out[scenario] = {}
-        for engine in ("numpy", "spark", "spark-grid"):
+        for engine in ("numpy", "spark", "spark-grid", "spark-submit"):
             extra = ["--engine", "spark"] if engine != "numpy" else []
             env = {**environ, "MLOPS_CAPTURE_URI": mirror.as_uri()} if extra else environ
             # spark-grid: as a window over RAW_LIMIT rows is summarized (in the JVM, on the
             # reference's grids; nothing collected to the driver), here on 600 rows
             spark_drift.RAW_LIMIT = 100 if engine == "spark-grid" else raw_limit
             before = set(lake.keys("monitoring", "drift/"))
-            code = container.main([*args, *extra], env)
+            if engine == "spark-submit":  # the image's entry file, launched as smspark-submit does
+                code = submit([*args, *extra], env)
+            else:
+                code = container.main([*args, *extra], env)
             written = sorted(set(lake.keys("monitoring", "drift/")) - before)
             stats = cloudwatch.get_metric_statistics(
                 Namespace=DRIFT_NAMESPACE,
@@ -131,6 +135,24 @@ def main() -> None:
                 "datapoints": stats,
             }
     print(json.dumps(out, default=str))
+
+
+def submit(args: list[str], env: dict[str, str]) -> int:
+    """The aws pack's Spark entry file under spark-submit (smspark-submit runs it so, on YARN)."""
+    import subprocess
+
+    import pyspark
+
+    launcher = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    entry = ROOT / "templates" / "aws" / "files" / "docker" / "drift_check_spark.py"
+    done = subprocess.run(
+        [str(launcher), "--master", "local[2]", str(entry), *args],
+        env={**env, "PYSPARK_PYTHON": sys.executable}, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    if done.returncode:
+        print(done.stderr[-3000:], file=sys.stderr)
+    return done.returncode
 
 
 def capture(writer: Any, rows: list[list[float]], features: list[str]) -> None:

@@ -43,12 +43,13 @@ def runs(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 
 @needs_spark
 @pytest.mark.parametrize("scenario", ["steady", "drifted"])
-@pytest.mark.parametrize("engine", ["spark", "spark-grid"])
+@pytest.mark.parametrize("engine", ["spark", "spark-grid", "spark-submit"])
 def test_spark_gives_the_numpy_engines_verdicts_on_the_same_capture(
     runs: dict[str, Any], scenario: str, engine: str
 ) -> None:
     # spark: a window of at most RAW_LIMIT rows (collected, exact values); spark-grid: the same
-    # window summarized as a larger one is, in the JVM on the reference's grids.
+    # window summarized as a larger one is, in the JVM on the reference's grids; spark-submit:
+    # the image's entry file (templates/aws/files/docker/) as smspark-submit launches it.
     numpy, spark = runs[scenario]["numpy"], runs[scenario][engine]
     assert numpy["code"] == spark["code"] == 0
     (n,) = numpy["report"]["comparisons"]
@@ -68,7 +69,7 @@ def test_spark_gives_the_numpy_engines_verdicts_on_the_same_capture(
         "annual_contract": "categorical",  # the contract's bool, whatever the capture holds
     }
     assert s["drifted"] == n["drifted"]
-    if engine == "spark":
+    if engine != "spark-grid":
         assert s["score"] == n["score"]
     assert spark["report"]["decision"] == numpy["report"]["decision"]
     drifted = sorted(f["feature"] for f in s["features"] if f["drifted"])
@@ -91,7 +92,9 @@ def test_the_spark_run_writes_the_report_and_publishes_the_metric(runs: dict[str
         (before,) = runs[scenario]["numpy"]["datapoints"]
         (after,) = spark["datapoints"]
         (grid,) = runs[scenario]["spark-grid"]["datapoints"]
-        assert (before["SampleCount"], after["SampleCount"], grid["SampleCount"]) == (1, 2, 3)
+        (submitted,) = runs[scenario]["spark-submit"]["datapoints"]
+        counts = [d["SampleCount"] for d in (before, after, grid, submitted)]
+        assert counts == [1, 2, 3, 4]
         score = spark["report"]["comparisons"][0]["score"]
         assert after["Maximum"] == pytest.approx(max(score, before["Maximum"]))
 
