@@ -143,6 +143,9 @@ def drift_engine(monitoring: MonitoringSettings) -> Literal["numpy", "spark"]:
 
 # smspark-submit joins the application's arguments with spaces into one shell command line
 # (spark-submit under `sh -c`), so every literal argument of the Spark step must be one word.
+# Parameters are resolved at execution: WindowHours and DriftThreshold are numbers, and
+# TriggeredBy is the schedule's "schedule" or the default "manual" (a person starting the
+# pipeline by hand with another value passes it through that shell, in their own job).
 _SHELL_WORD = re.compile(r"^[A-Za-z0-9_./:@=+,-]+$")
 
 
