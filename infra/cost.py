@@ -3,7 +3,9 @@
 Read from the same resources the policy pack reads (:class:`mlops.infra.policy.Stack`):
 realtime endpoint variants (instance-hours around the clock), serverless variants (GB-seconds
 of the expected requests), the pipeline's training step (its instance-hours a month, less the
-spot discount where it trains on spot), the lake's storage by zone, CloudWatch alarms and
+spot discount where it trains on spot), the scheduled drift check (its instances, NumPy's one or
+Spark's cluster, times its runs a month by its schedule, times ``driftCheckMinutes``), the lake's
+storage by zone, CloudWatch alarms and
 dashboards, and KMS keys. Instance prices are the instance catalogue's; the rest is
 ``prices.yaml``; both name their source and date.
 
@@ -24,6 +26,8 @@ from mlops.infra.policy.aws import readers
 from mlops.infra.policy.model import Stack
 
 COMPUTE = ("endpoint", "serverless", "training")
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+DRIFT_STEP = "CheckDrift"  # the drift check pipeline's one step (mlops.infra.aws.drift_job)
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 DAYS_PER_MONTH = 365 / 12
 
@@ -51,6 +55,7 @@ class Assumptions:
     training_hours: float = 10
     storage_gb: Mapping[str, float] = field(default_factory=dict)
     planned_endpoint: PlannedEndpoint | None = None
+    drift_minutes: float = 10
 
     @classmethod
     def from_config(cls, config: Any) -> Assumptions:
@@ -70,6 +75,7 @@ class Assumptions:
             config.budget.training_hours_per_month,
             dict(config.lake.storage_gb),
             planned,
+            config.budget.drift_check_minutes,
         )
 
 
@@ -135,6 +141,7 @@ def estimate(stack: Stack, assumptions: Assumptions, region: str) -> CostReport:
     lines = [
         *_endpoints(stack, assumptions, prices, table.hours_per_month, unknown),
         *_training(stack, assumptions, prices, unknown),
+        *_drift_checks(stack, assumptions, unknown),
         *_storage(stack, assumptions, prices),
         *_fixed(stack, prices),
     ]
@@ -225,6 +232,80 @@ def _training(
             spot = f", spot -{discount:.0%}" if job["spot"] else ""
             basis = f"{int(count)} x {itype} x {assumptions.training_hours:g} h{spot}"
             yield CostLine("training", f"{pipeline.name} / {job['name']}", basis, 0.0, usd)
+
+
+def _drift_checks(stack: Stack, assumptions: Assumptions, unknown: set[str]) -> Iterator[CostLine]:
+    """The scheduled drift check: it runs whether or not there is traffic, so idle = load."""
+    schedules = {
+        str(s.props.get("name")): str(s.props.get("scheduleExpression") or "")
+        for s in stack.of(SCHEDULE)
+    }
+    for pipeline in stack.of(readers.PIPELINE):
+        expression = schedules.get(str(pipeline.props.get("pipelineName")))
+        if not expression:
+            continue
+        for job in readers.pipeline_jobs(pipeline):
+            if job["kind"] != "Processing" or job["name"] != DRIFT_STEP:
+                continue
+            itype, count = job["instance_type"], int(job["count"])
+            runs = runs_per_month(expression)
+            hours = runs * assumptions.drift_minutes / 60
+            usd = _price(itype, unknown) * count * hours
+            basis = f"{count} x {itype} x {runs:,.0f} runs x {assumptions.drift_minutes:g} min"
+            yield CostLine("drift", f"{pipeline.name} / {DRIFT_STEP}", basis, usd, usd)
+
+
+_UNITS = {"minute": 1.0, "hour": 60.0, "day": 1440.0}
+_DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}
+
+
+def runs_per_month(expression: str) -> float:
+    """How often an EventBridge Scheduler expression fires in an average month.
+
+    ``rate(N unit)`` exactly; ``cron(...)`` by counting each field's values (``*``, lists,
+    ranges, steps; ``L``, ``W`` and ``#`` count as one), days of the month and of the week
+    as shares of an average month. ``at(...)``: once.
+    """
+    body = expression.strip()
+    minutes_a_month = DAYS_PER_MONTH * 1440
+    if body.startswith("rate(") and body.endswith(")"):
+        number, unit = body[5:-1].split()
+        return minutes_a_month / (float(number) * _UNITS[unit.rstrip("s")])
+    if not (body.startswith("cron(") and body.endswith(")")):
+        return 1.0
+    minute, hour, dom, month, dow, _year = body[5:-1].split()
+    days = DAYS_PER_MONTH
+    if dom not in ("*", "?"):
+        days *= _count(dom, 1, 31) / 31
+    if dow not in ("*", "?"):
+        days *= _count(dow, 1, 7) / 7
+    months = 1.0 if month in ("*", "?") else _count(month, 1, 12) / 12
+    return _count(minute, 0, 59) * _count(hour, 0, 23) * days * months
+
+
+def _count(field_: str, low: int, high: int) -> int:
+    """Values a cron field takes in [low, high]."""
+    total = 0
+    for part in field_.split(","):
+        base, _, step = part.partition("/")
+        if base in ("*", "?"):
+            start, end = low, high
+        elif "-" in base:
+            a, b = base.split("-", 1)
+            start, end = _value(a, low), _value(b, low)
+        elif any(c in base for c in "LW#"):
+            total += 1
+            continue
+        else:
+            start = _value(base, low)
+            end = high if step else start
+        total += len(range(start, end + 1, int(step) if step else 1))
+    return max(total, 1)
+
+
+def _value(text: str, low: int) -> int:
+    text = text.upper()
+    return _DAYS[text] if text in _DAYS else int(text) if text.isdigit() else low
 
 
 def _storage(stack: Stack, assumptions: Assumptions, prices: RegionPrices) -> Iterator[CostLine]:

@@ -11,9 +11,14 @@ them with the served model's reference sample, and ends in the one sequence ever
 (:func:`mlops.pipelines.verdict.conclude`); the report is kept in the lake as JSON beside an
 HTML page (:func:`store_html`).
 
-Environment: ``MLOPS_DATA_CONTRACT`` (the features), ``MLOPS_BUCKET_<ZONE>`` (the lake), and,
-unless given as options, ``MLOPS_MODEL_URI`` (``s3://`` of the served ``model.tar.gz``),
-``MLOPS_ENDPOINT_NAME`` (the capture prefix), ``MLOPS_DRIFT_THRESHOLD`` and
+With ``--engine spark`` the window is read and summarized by Spark
+(:func:`check_window_spark`: SageMaker's Spark processing container
+above a configured capture volume); the verdict, report and metric are the same code's.
+
+Environment: ``MLOPS_DATA_CONTRACT`` (the features), ``MLOPS_BUCKET_<ZONE>`` (the lake),
+``MLOPS_CAPTURE_URI`` (Spark only: where it reads the capture keys; default the lake's ``s3://``
+capture place), and, unless given as options, ``MLOPS_MODEL_URI`` (``s3://`` of the served
+``model.tar.gz``), ``MLOPS_ENDPOINT_NAME`` (the capture prefix), ``MLOPS_DRIFT_THRESHOLD`` and
 ``MLOPS_RETRAIN_WORKFLOW_TEMPLATE`` (Kubernetes; none: decide only).
 """
 
@@ -100,17 +105,81 @@ def check_window(
         MonitoringInputError: the captured objects are unreadable.
     """
     from mlops.pipelines.drift import compare_sources
-    from mlops.pipelines.verdict import conclude
-    from mlops.pipelines.windows import captured_keys, captured_source, memory_source
+    from mlops.pipelines.windows import captured_source, memory_source
+
+    keys = window_of(lake, endpoint, hours, now)
+    current = captured_source(lake, endpoint, features, keys, categorical, progress=progress)
+    sample = memory_source(reference, "served model's reference")
+    report = compare_sources(sample, current, list(features), options, categorical, summary)
+    return finish_check(lake, endpoint, report, len(keys), threshold, trigger, metrics)
+
+
+def check_window_spark(
+    lake: ObjectStore,
+    endpoint: str,
+    reference: Mapping[str, Any],
+    features: Sequence[str],
+    *,
+    hours: int,
+    threshold: float,
+    trigger: RetrainTrigger,
+    metrics: MetricSink,
+    capture_uri: Callable[[str], str],
+    now: datetime | None = None,
+    options: DriftOptions | None = None,
+    summary: WindowSummary | None = None,
+    categorical: Sequence[str] = (),
+) -> WindowCheck:
+    """:func:`check_window` with the window read and summarized by Spark (``--engine spark``).
+
+    ``capture_uri`` names a capture key's URI for Spark (the lake's ``s3://`` in the cloud).
+
+    Raises:
+        EmptyWindowError: nothing was captured in the window.
+        MonitoringInputError: the captured objects are unreadable.
+    """
+    from mlops.pipelines.spark_monitor import compare_capture
+
+    keys = window_of(lake, endpoint, hours, now)
+    report = compare_capture(
+        [capture_uri(k) for k in keys],
+        reference,
+        features,
+        options=options,
+        summary=summary,
+        categorical=categorical,
+    )
+    return finish_check(lake, endpoint, report, len(keys), threshold, trigger, metrics)
+
+
+def window_of(lake: ObjectStore, endpoint: str, hours: int, now: datetime | None) -> list[str]:
+    """The capture objects a check at ``now`` reads (``hours`` 0: all of them), oldest first.
+
+    Raises:
+        EmptyWindowError: nothing was captured in the window.
+    """
+    from mlops.pipelines.windows import captured_keys
 
     every = captured_keys(lake, endpoint)
     # hours 0: every capture object (Kubernetes' CronJob passes no window)
     keys = window_keys(every, hours, now or datetime.now(UTC)) if hours else list(every)
     if not keys:
         raise EmptyWindowError(endpoint, hours, len(every))
-    current = captured_source(lake, endpoint, features, keys, categorical, progress=progress)
-    sample = memory_source(reference, "served model's reference")
-    report = compare_sources(sample, current, list(features), options, categorical, summary)
+    return keys
+
+
+def finish_check(
+    lake: ObjectStore,
+    endpoint: str,
+    report: DriftReport,
+    keys: int,
+    threshold: float,
+    trigger: RetrainTrigger,
+    metrics: MetricSink,
+) -> WindowCheck:
+    """The end of a check, whichever engine made ``report``: publish, decide, store JSON, HTML."""
+    from mlops.pipelines.verdict import conclude
+
     outcome = conclude(
         [(REFERENCE_LABEL, report)],
         endpoint=endpoint,
@@ -120,7 +189,7 @@ def check_window(
         metrics=metrics,
     )
     store_html(lake, outcome.stored, report, endpoint)
-    return WindowCheck(report, outcome, len(keys))
+    return WindowCheck(report, outcome, keys)
 
 
 def store_html(lake: ObjectStore, stored: str, report: DriftReport, endpoint: str) -> str:
@@ -144,6 +213,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--window-hours", type=int, default=0, help="0: every capture object")
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--triggered-by", default="manual", help="who started this check")
+    # spark: the capture window read and summarized by Spark (SageMaker's Spark processing
+    # container runs it under smspark-submit, across the job's instances)
+    parser.add_argument("--engine", choices=("numpy", "spark"), default="numpy")
     return parser
 
 
@@ -182,19 +254,36 @@ def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
     if threshold is None:
         threshold = float(environ.get(Env.DRIFT_THRESHOLD, DRIFT_THRESHOLD))
     trigger, metrics = _adapters(environ, clients)
+    summary = read_reference_summary(artifact)
     try:
-        check = check_window(
-            lake,
-            endpoint,
-            reference,
-            contract.features,
-            hours=args.window_hours,
-            threshold=threshold,
-            trigger=trigger,
-            metrics=metrics,
-            summary=read_reference_summary(artifact),
-            categorical=contract.categorical,  # the contract's types, whatever the columns hold
-        )
+        if args.engine == "spark":
+            base = environ.get(Env.CAPTURE_URI) or lake.uri("capture")
+            check = check_window_spark(
+                lake,
+                endpoint,
+                reference,
+                contract.features,
+                hours=args.window_hours,
+                threshold=threshold,
+                trigger=trigger,
+                metrics=metrics,
+                summary=summary,
+                categorical=contract.categorical,
+                capture_uri=lambda key: base.rstrip("/") + "/" + key,
+            )
+        else:
+            check = check_window(
+                lake,
+                endpoint,
+                reference,
+                contract.features,
+                hours=args.window_hours,
+                threshold=threshold,
+                trigger=trigger,
+                metrics=metrics,
+                summary=summary,
+                categorical=contract.categorical,  # the contract's types, whatever the columns hold
+            )
     except EmptyWindowError as exc:
         # A quiet endpoint is no failure of the job: nothing to judge, nothing published.
         print(f"nothing checked: {exc}")

@@ -24,6 +24,7 @@ PySpark is an optional dependency (``pip install 'mlops-stack[spark]'``) and nee
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,12 @@ from mlops.pipelines.windows import from_arrow
 SAMPLE_FOR_VALUES = 256
 
 
-def session(master: str = "local[*]") -> Any:
+def session(master: str | None = "local[*]") -> Any:
     """A Spark session (local by default; the UI off, few shuffle partitions).
+
+    ``master`` None: the one ``spark-submit`` was given (SageMaker's ``smspark-submit``: YARN
+    over the job's instances), and that launcher's shuffle partitions; outside ``spark-submit``
+    (which hands its driver ``PYSPARK_GATEWAY_PORT``) and with no active session, ``local[*]``.
 
     Raises:
         MonitoringInputError: PySpark is not installed.
@@ -61,12 +66,18 @@ def session(master: str = "local[*]") -> Any:
         raise MonitoringInputError(
             "--engine spark needs PySpark: pip install 'mlops-stack[spark]' (and Java 17+)"
         ) from None
+    launched = "PYSPARK_GATEWAY_PORT" in os.environ or SparkSession.getActiveSession()
+    if master is None and not launched:
+        master = "local[*]"
+    builder = SparkSession.builder.appName("mlops-drift")
+    if master is not None:
+        builder = (
+            builder.master(master)
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "8")
+        )
     return (
-        SparkSession.builder.master(master)
-        .appName("mlops-drift")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.ui.showConsoleProgress", "false")
+        builder.config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
@@ -123,7 +134,7 @@ def summarize_frame(
     basic = _basics(frame, numeric, [*text, *other], kinds, moments)
     rows = int(basic["rows"])
     if rows <= RAW_LIMIT:  # small: on the driver, with the exact values
-        window = from_arrow(frame.toArrow(), forced)
+        window = from_arrow(to_arrow(frame), forced)
         return summarize(window, features, spec, forced, moments)
     grids: dict[str, FeatureSpec] = {}
     for i, name in enumerate(numeric):
@@ -152,6 +163,24 @@ def summarize_frame(
     for i, name in enumerate([*text, *other]):
         out.features[name] = CategoricalSummary(rows, counts[name], int(basic[f"miss{i}"]))
     return out
+
+
+def to_arrow(frame: Any) -> Any:
+    """A (small) DataFrame collected as a pyarrow table, on Spark 4 and on Spark 3.5.
+
+    ``DataFrame.toArrow`` came with Spark 4.0; SageMaker's Spark processing images run 3.5,
+    whose DataFrame collects Arrow batches by ``_collect_as_arrow`` (what 4.0's ``toArrow``
+    calls).
+    """
+    if hasattr(frame, "toArrow"):
+        return frame.toArrow()
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    batches = frame._collect_as_arrow()
+    if not batches:
+        return to_arrow_schema(frame.schema).empty_table()
+    return pa.Table.from_batches(batches)
 
 
 def _check_kinds(numeric: Sequence[str], spec: Mapping[str, FeatureSpec] | None) -> None:

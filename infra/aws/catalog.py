@@ -160,6 +160,24 @@ def model_monitor_image(region: str) -> str | None:
     return f"{account}.dkr.ecr.{region}.{suffix}/sagemaker-model-monitor-analyzer"
 
 
+# The Spark drift image: SageMaker's Spark processing image (Spark 3.5, Python 3.12) with the
+# project's runtime and mlops-stack on it, pushed to the stack's repository as <tag>-spark. Its
+# entry file sits at a fixed path: smspark-submit takes the application as a file.
+SPARK_PROCESSING_TAG = "3.5-cpu-py312-v1.4"
+SPARK_IMAGE_SUFFIX = "-spark"
+SPARK_DRIFT_ENTRY = "/opt/program/drift_check_spark.py"
+
+
+@cache
+def spark_processing_registry(region: str) -> str | None:
+    """The registry of SageMaker's Spark processing images in ``region``, if the table knows it."""
+    raw = _load_yaml("spark_processing_images.yaml")
+    account = raw["accounts"].get(region)
+    if account is None:
+        return None
+    return f"{account}.dkr.ecr.{region}.{DNS_SUFFIX[partition_of(region)]}"
+
+
 def partition_of(region: str) -> str:
     """Return the partition of ``region``.
 

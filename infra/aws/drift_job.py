@@ -15,6 +15,16 @@ pipeline, and the schedule starts that pipeline: no Lambda, a fresh job per run,
 listed and retried by SageMaker, and the step's arguments checked against botocore's
 CreateProcessingJob shape by the same validator as the training pipeline's.
 
+Above a configured capture volume (``driftEngine``, ``expectedCaptureGb``) the step runs Spark:
+the project's Spark image (SageMaker's Spark processing image with mlops-stack on it, pushed to
+the same repository as ``<tag>-spark``), whose entry point ``smspark-submit`` forms a YARN
+cluster of the step's ``sparkInstanceCount`` instances and submits the image's entry file, which
+runs the same ``container monitor`` with ``--engine spark``: the window is read from S3 by Spark
+(``s3://`` through the image's S3A, with the job's role), summarized across the cluster, and
+judged, reported and published by the same code. Its role is the same: Spark reads the capture
+objects it is given (GetObject, and a listing under the endpoint's capture prefix) and writes
+nothing to S3; YARN and HDFS stay inside the job's instances.
+
 Three roles, one task each: the job's own (read the endpoint's capture and the served model,
 write ``monitoring/*``, put the one metric), the pipeline's (create that one job and pass the
 job's role to it) and the schedule's (start this pipeline).
@@ -23,6 +33,7 @@ job's role to it) and the schedule's (start this pipeline).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,10 +42,13 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.core.contracts import DRIFT_NAMESPACE, bucket_env
-from mlops.core.errors import ConfigError
 from mlops.core.layout import LAYOUT
 from mlops.infra.aws.arns import Arns
-from mlops.infra.aws.catalog import service_principal, volume_kms_allowed
+from mlops.infra.aws.catalog import (
+    SPARK_DRIFT_ENTRY,
+    service_principal,
+    volume_kms_allowed,
+)
 from mlops.infra.aws.iam import (
     pull_image_statements,
     sagemaker_trust_policy,
@@ -42,6 +56,7 @@ from mlops.infra.aws.iam import (
 from mlops.infra.aws.pipeline_definition import (
     SCHEMA_VERSION,
     Json,
+    PipelineDefinitionError,
     as_text,
     get,
     validate_definition,
@@ -70,6 +85,7 @@ class DriftJobArgs:
         key_arn: the lake's KMS key (captured data, reports, the job's volume).
         repository_arn: the project image's repository (the job pulls from it).
         image_uri: the project's image (the training pipeline's by default).
+        spark_image_uri: the project's Spark drift image (run when the engine is Spark).
         endpoint_name: the endpoint whose capture is checked (from the endpoint: created first).
         model_package_arn: the served package; its artifact carries the reference sample.
         monitoring: schedule, window, threshold, engine and instance type.
@@ -87,6 +103,7 @@ class DriftJobArgs:
     endpoint_name: pulumi.Input[str]
     model_package_arn: str
     monitoring: MonitoringSettings
+    spark_image_uri: pulumi.Input[str] = ""
 
 
 # Exported for testing: the definition and the policies are pure functions of concrete values.
@@ -99,6 +116,7 @@ class DriftJobSpec:
     Attributes:
         role_arn: the job's own role.
         image_uri: the project's image.
+        spark_image_uri: the project's Spark drift image (the Spark engine's).
         region: where the job runs (its clients' region).
         buckets: lake zone -> bucket name.
         kms_key_arn: the job volume's key.
@@ -115,30 +133,20 @@ class DriftJobSpec:
     endpoint: str
     model_package_arn: str
     monitoring: MonitoringSettings
+    spark_image_uri: str = ""
 
 
-def drift_engine(monitoring: MonitoringSettings, stack: str) -> Literal["numpy"]:
-    """The engine the job runs: NumPy, on one instance.
+def drift_engine(monitoring: MonitoringSettings) -> Literal["numpy", "spark"]:
+    """The engine the job runs: NumPy on one instance, or Spark above ``sparkAboveCaptureGb``."""
+    return monitoring.drift_engine_of_window
 
-    Spark is chosen above ``sparkAboveCaptureGb`` (settings), but the Spark engine (issue 22,
-    item 3) is not merged yet, so that choice is configuration only: it fails here rather
-    than run a window one machine cannot hold.
 
-    Raises:
-        ConfigError: the settings choose Spark.
-    """
-    if monitoring.drift_engine_of_window == "spark":
-        raise ConfigError(
-            stack,
-            [
-                (
-                    "driftEngine",
-                    "the Spark drift engine is not available yet; set driftEngine: numpy (or"
-                    " lower expectedCaptureGb) to check this window on one instance",
-                )
-            ],
-        )
-    return "numpy"
+# smspark-submit joins the application's arguments with spaces into one shell command line
+# (spark-submit under `sh -c`), so every literal argument of the Spark step must be one word.
+# Parameters are resolved at execution: WindowHours and DriftThreshold are numbers, and
+# TriggeredBy is the schedule's "schedule" or the default "manual" (a person starting the
+# pipeline by hand with another value passes it through that shell, in their own job).
+_SHELL_WORD = re.compile(r"^[A-Za-z0-9_./:@=+,-]+$")
 
 
 def drift_definition(spec: DriftJobSpec) -> Json:
@@ -149,6 +157,7 @@ def drift_definition(spec: DriftJobSpec) -> Json:
             non-empty rule.
     """
     monitoring = spec.monitoring
+    spark = drift_engine(monitoring) == "spark"
     command: list[Any] = [
         "monitor",
         "--platform",
@@ -163,7 +172,20 @@ def drift_definition(spec: DriftJobSpec) -> Json:
         as_text(get("Parameters.DriftThreshold")),
         "--triggered-by",
         get("Parameters.TriggeredBy"),
+        "--engine",
+        drift_engine(monitoring),
     ]
+    app: Json = {"ImageUri": get("Parameters.ImageUri"), "ContainerArguments": command}
+    if spark:
+        # SageMaker's Spark container: smspark-submit bootstraps YARN over the job's instances
+        # and submits the image's entry file (which runs `container monitor`) on the primary.
+        app["ContainerEntrypoint"] = ["smspark-submit", SPARK_DRIFT_ENTRY]
+        words = [v for v in command if isinstance(v, str)]
+        unsafe = [v for v in words if not _SHELL_WORD.match(v)]
+        if unsafe:
+            raise PipelineDefinitionError(
+                [f"{STEP}: smspark-submit passes arguments through a shell: {unsafe[0]!r}"]
+            )
     volume_key = (
         {"VolumeKmsKeyId": spec.kms_key_arn}
         if volume_kms_allowed(monitoring.drift_instance_type)
@@ -173,10 +195,7 @@ def drift_definition(spec: DriftJobSpec) -> Json:
         "Name": STEP,
         "Type": "Processing",
         "Arguments": {
-            "AppSpecification": {
-                "ImageUri": get("Parameters.ImageUri"),
-                "ContainerArguments": command,
-            },
+            "AppSpecification": app,
             # The lake's buckets and the region; the image names the data contract itself.
             "Environment": {
                 **{bucket_env(zone): spec.buckets[zone] for zone in _zones()},
@@ -184,7 +203,8 @@ def drift_definition(spec: DriftJobSpec) -> Json:
             },
             "ProcessingResources": {
                 "ClusterConfig": {
-                    "InstanceCount": 1,
+                    # Spark: smspark-submit forms its YARN cluster of every instance
+                    "InstanceCount": monitoring.spark_instance_count if spark else 1,
                     "InstanceType": get("Parameters.InstanceType"),
                     "VolumeSizeInGB": 30,
                     **volume_key,
@@ -205,7 +225,11 @@ def drift_definition(spec: DriftJobSpec) -> Json:
         "Version": SCHEMA_VERSION,
         "Metadata": {},
         "Parameters": [
-            {"Name": "ImageUri", "Type": "String", "DefaultValue": spec.image_uri},
+            {
+                "Name": "ImageUri",
+                "Type": "String",
+                "DefaultValue": spec.spark_image_uri if spark else spec.image_uri,
+            },
             {
                 "Name": "InstanceType",
                 "Type": "String",
@@ -443,7 +467,12 @@ class DriftJob(pulumi.ComponentResource):
             opts=child,
         )
         self.definition = pulumi.Output.all(
-            self.job_role.arn, args.image_uri, args.bucket_names, args.key_arn, args.endpoint_name
+            self.job_role.arn,
+            args.image_uri,
+            args.bucket_names,
+            args.key_arn,
+            args.endpoint_name,
+            args.spark_image_uri,
         ).apply(
             lambda v: json.dumps(
                 drift_definition(
@@ -456,6 +485,7 @@ class DriftJob(pulumi.ComponentResource):
                         endpoint=v[4],
                         model_package_arn=args.model_package_arn,
                         monitoring=args.monitoring,
+                        spark_image_uri=v[5],
                     )
                 )
             )

@@ -15,6 +15,7 @@ import pulumi_aws as aws
 from mlops.core.contracts import DRIFT_METRIC, DRIFT_NAMESPACE, PlatformOutputs
 from mlops.core.layout import lake_uri
 from mlops.infra.aws.budget import CostBudget, CostBudgetArgs
+from mlops.infra.aws.catalog import SPARK_IMAGE_SUFFIX
 from mlops.infra.aws.data_lake import DataLake, DataLakeArgs
 from mlops.infra.aws.data_quality import (
     DataQualityMonitor,
@@ -27,7 +28,11 @@ from mlops.infra.aws.mlflow_tracking import MlflowTracking, MlflowTrackingArgs
 from mlops.infra.aws.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops.infra.aws.monitoring import Monitoring, MonitoringArgs
 from mlops.infra.aws.resource_names import PlatformNames
-from mlops.infra.aws.training_pipeline import TrainingPipeline, TrainingPipelineArgs
+from mlops.infra.aws.training_pipeline import (
+    TrainingPipeline,
+    TrainingPipelineArgs,
+    image_reference,
+)
 from mlops.infra.config import StackConfig
 
 NO_MODEL_MESSAGE = (
@@ -223,7 +228,6 @@ class MLPlatform(pulumi.ComponentResource):
         monitoring = config.monitoring
         if config.serving.realtime and monitoring.drift_job:
             # Our engine on a schedule: its score feeds the drift alarm, which retrains.
-            drift_engine(monitoring, config.environment)
             DriftJob(
                 f"{name}-drift",
                 DriftJobArgs(
@@ -236,6 +240,17 @@ class MLPlatform(pulumi.ComponentResource):
                     key_arn=key_arn,
                     repository_arn=self.training.repository_arn,
                     image_uri=self.training.image_uri,
+                    # The Spark drift image, built and pushed only for stacks whose checks run
+                    # Spark (the default "" otherwise: the step runs the project's image).
+                    spark_image_uri=self.training.repository_url.apply(
+                        lambda url: image_reference(
+                            url,
+                            config.training.image_tag + SPARK_IMAGE_SUFFIX,
+                            monitoring.spark_image_digest,
+                        )
+                    )
+                    if drift_engine(monitoring) == "spark"
+                    else "",
                     endpoint_name=endpoint.endpoint_name,
                     model_package_arn=config.serving.model_package_arn,
                     monitoring=monitoring,

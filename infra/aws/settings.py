@@ -278,6 +278,10 @@ class MonitoringSettings(Section):
     spark_instance_count: int = Field(
         default=2, ge=1, le=100, description="Instances of a Spark drift check"
     )
+    spark_image_digest: str = Field(
+        default="",
+        description="The Spark drift image CI pushed, by digest (sha256:...); else imageTag-spark",
+    )
     monitor_schedule: str = Field(default="cron(0 * ? * * *)", description="Data-quality runs")
     # Off by default: the drift job above closes the loop with the engine every platform runs
     # (locally, Kubernetes, AWS: one verdict), and AWS closed Model Monitor to new accounts, so
@@ -310,6 +314,15 @@ class MonitoringSettings(Section):
     @classmethod
     def _check_instance_type(cls, value: str) -> str:
         lookup_instance_type(value)
+        return value
+
+    @field_validator("spark_image_digest")
+    @classmethod
+    def _check_spark_image_digest(cls, value: str) -> str:
+        if value and not _IMAGE_DIGEST.match(value):
+            raise ValueError(
+                f"'{value}' is not an image digest: sha256: and 64 lowercase hex digits"
+            )
         return value
 
     @model_validator(mode="after")
@@ -390,6 +403,12 @@ class BudgetSettings(Section):
     )
     training_hours_per_month: float = Field(
         default=10, ge=0, le=744, description="Training instance-hours a month (cost estimate)"
+    )
+    drift_check_minutes: float = Field(
+        default=10,
+        ge=0,
+        le=1440,
+        description="Minutes one scheduled drift check runs, start-up included (cost estimate)",
     )
 
 

@@ -11,12 +11,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mlops.infra.aws.catalog import instance_catalogue
+from mlops.infra.aws.catalog import (
+    SPARK_DRIFT_ENTRY,
+    SPARK_IMAGE_SUFFIX,
+    SPARK_PROCESSING_TAG,
+    instance_catalogue,
+    spark_processing_registry,
+)
 from mlops.templates import common
 from mlops.templates.answers import CiProvider, Environment
 from mlops.templates.aws.answers import AwsAnswers
 from mlops.templates.ci import ci_context
-from mlops.templates.common import ImageSpec
+from mlops.templates.common import ImageSpec, runtime_requirements
 from mlops.templates.pack import FileSpec, TemplatePack
 
 # 2.0.0: the lifecycle left the project (container.py, data.py, lake.py, evaluate.py);
@@ -57,6 +63,10 @@ _OWN = [
     ("aws/files/tests/test_infra.py.jinja", "tests/test_infra.py"),
     ("aws/files/tests/test_pulumi_cli.py.jinja", "tests/test_pulumi_cli.py"),
     ("aws/files/tests/test_endpoint.py", "tests/test_endpoint.py"),
+    # The drift check's Spark image (SageMaker's Spark processing image + mlops-stack), built by
+    # CI for stacks whose drift check runs Spark, and its fixed-path entry file.
+    ("aws/files/Dockerfile.spark.jinja", "Dockerfile.spark"),
+    ("aws/files/docker/drift_check_spark.py", "docker/drift_check_spark.py"),
 ]
 _CI = {
     CiProvider.GITHUB: [
@@ -112,6 +122,13 @@ def build_context(answers: AwsAnswers) -> dict[str, Any]:
         "endpoint_tests": True,
         # Each cloud stack's own ECR repository (PlatformNames.repository); CI pushes to all.
         "image_repositories": [f"{answers.name}-{env}" for env in cloud],
+        # The Spark drift image: its base in the stack region's SageMaker registry, its entry.
+        "spark_registry": spark_processing_registry(answers.region) or "",
+        "spark_registry_account": (spark_processing_registry(answers.region) or "").split(".")[0],
+        "spark_tag": SPARK_PROCESSING_TAG,
+        "spark_entry": SPARK_DRIFT_ENTRY,
+        "spark_image_suffix": SPARK_IMAGE_SUFFIX,
+        "spark_requirements": list(runtime_requirements()),
         "stack_image_note": (
             "The image: CI's deploy job sets imageDigest to the one it pushed (imageTag: by hand)."
         ),

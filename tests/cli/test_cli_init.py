@@ -108,7 +108,7 @@ def test_dry_run_prints_tree_and_writes_nothing(invoke, tmp_path: Path) -> None:
     dest = tmp_path / "p"
     result = invoke("init", "churn-model", "--dest", str(dest), "--no-input", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "dry run, nothing written: 32 files" in result.output
+    assert "dry run, nothing written: 34 files" in result.output
     assert "deploy.yml" in result.output and "Pulumi.prod.yaml" in result.output
     assert not dest.exists()
     assert list(tmp_path.iterdir()) == []

@@ -127,7 +127,9 @@ def test_github_only_the_image_job_can_write_to_a_registry(template: str) -> Non
     write = "id-token" if template == "aws" else "packages"
     for name, job in ci["jobs"].items():
         granted = job.get("permissions", {})
-        assert (granted.get(write) == "write") is (name == "image"), name
+        # aws: the Spark drift image's job pushes too (test_github_spark_image_...)
+        pushers = {"image", "spark-image"} if template == "aws" else {"image"}
+        assert (granted.get(write) == "write") is (name in pushers), name
     # The caller grants the called workflow what its image job needs, nothing more.
     assert deploy["jobs"]["ci"]["permissions"] == {"contents": "read", write: "write"}
     for env in ENVS:
@@ -202,6 +204,9 @@ def test_github_installs_are_cached_and_come_from_the_checked_lock(template: str
             if "make install" not in runs:
                 continue
             (python,) = steps_using(job, "actions/setup-python")
+            if name == "spark-image":  # it publishes: no cache a pull request could have written
+                assert "cache" not in python["with"]
+                continue
             assert python["with"]["cache"] == "pip", (path.name, name)
             assert "requirements.lock" in python["with"]["cache-dependency-path"]
     test = workflows(template)["ci"]["jobs"]["test"]
@@ -344,3 +349,74 @@ def test_the_platform_runs_the_image_by_digest_once_ci_sets_it() -> None:
     definition = json.loads(pipeline.inputs["pipelineDefinition"])
     (image,) = [p for p in definition["Parameters"] if p["Name"] == "ImageUri"]
     assert image["DefaultValue"] == uri
+
+
+def test_github_spark_image_is_built_and_pushed_only_for_stacks_that_check_drift_with_spark() -> (
+    None
+):
+    from mlops.infra.aws.catalog import SPARK_IMAGE_SUFFIX
+
+    ci, deploy = workflows("aws").values()
+    job = ci["jobs"]["spark-image"]
+    assert job["if"] == "inputs.push"  # pull requests hold no login to SageMaker's registry
+    engines = next(s for s in job["steps"] if s.get("id") == "engines")
+    assert "python -m mlops.infra.spark_stacks ." in engines["run"]
+    gated = [s for s in job["steps"] if s.get("if")]
+    assert all(s["if"] == "steps.engines.outputs.stacks != ''" for s in gated)
+    (login,) = steps_using(job, "aws-actions/configure-aws-credentials")
+    assert login["with"]["role-to-assume"] == "${{ secrets.AWS_PUSH_ROLE_ARN }}"
+    own, sagemaker = steps_using(job, "aws-actions/amazon-ecr-login")
+    assert own.get("with") is None and sagemaker["with"]["registries"] == "173754725891"
+    push = next(s for s in job["steps"] if s.get("id") == "push")
+    assert push in gated and push["with"]["file"] == "Dockerfile.spark"
+    assert push["with"]["provenance"] is False and push["with"]["push"] is True
+    assert push["with"]["build-args"] == (
+        "SPARK_REGISTRY=173754725891.dkr.ecr.us-east-1.amazonaws.com"
+    )
+    tags = push["with"]["tags"].strip().splitlines()
+    assert tags == [
+        "${{ steps.ecr.outputs.registry }}/churn-" + env + ":${{ github.sha }}" + SPARK_IMAGE_SUFFIX
+        for env in ENVS
+    ]
+    assert job["outputs"]["digest"] == "${{ steps.push.outputs.digest }}"
+    output = triggers(ci)["workflow_call"]["outputs"]["spark-image-digest"]["value"]
+    assert output == "${{ jobs.spark-image.outputs.digest }}"
+    spark_digest = "sha256:" + "cd" * 32
+    for i, env in enumerate(ENVS):
+        job = deploy["jobs"][f"deploy-{env}"]
+        source = "ci" if i == 0 else f"deploy-{ENVS[i - 1]}"
+        digest = "${{ needs." + source + ".outputs.image-digest }}"
+        spark = "${{ needs." + source + ".outputs.spark-image-digest }}"
+        assert job["outputs"]["spark-image-digest"] == spark
+        (up,) = steps_using(job, "pulumi/actions")
+        raw = up["with"]["config-map"].replace(digest, DIGEST)
+        # The stack's sparkImageDigest, as pushed; empty when no stack needed the image.
+        config = yaml.safe_load(raw.replace(spark, spark_digest))
+        assert config["sparkImageDigest"] == {"value": spark_digest, "secret": False}
+        assert yaml.safe_load(raw.replace(spark, ""))["sparkImageDigest"]["value"] == ""
+        values = {"aws:region": "us-east-1", "churn:sparkImageDigest": ""}
+        assert StackConfig.from_values("churn", env, values).monitoring.spark_image_digest == ""
+
+
+def test_gitlab_spark_image_is_pushed_only_for_stacks_that_check_drift_with_spark() -> None:
+    config = yaml.safe_load((project("aws", "gitlab") / ".gitlab-ci.yml").read_text())
+    test = config["test"]
+    assert 'stacks="$(python -m mlops.infra.spark_stacks .)"' in test["script"]
+    assert test["artifacts"]["reports"]["dotenv"] == "spark.env"  # reaches the build stage
+    script = "\n".join(_job(config, "image")["script"])
+    spark = script.split("--file Dockerfile.spark", 1)
+    assert len(spark) == 2
+    gate = spark[0].rsplit("if ", 1)[1]
+    assert '"$CI_COMMIT_BRANCH" = "$CI_DEFAULT_BRANCH"' in gate and "$SPARK_STACKS" in gate
+    assert "--push --provenance=false" in spark[0].rsplit("docker buildx build", 1)[1]
+    assert "--build-arg SPARK_REGISTRY=173754725891.dkr.ecr.us-east-1.amazonaws.com" in spark[1]
+    for env in ENVS:
+        assert f'--tag "$registry/churn-{env}:$CI_COMMIT_SHA-spark"' in spark[1]
+    assert 'echo "SPARK_IMAGE_DIGEST=$spark" >> image.env' in spark[1]
+    for env in ENVS:
+        deploy = _job(config, f"deploy-{env}")
+        line = f'pulumi config set sparkImageDigest "${{SPARK_IMAGE_DIGEST:-}}" --stack {env}'
+        assert line in deploy["script"]
+        assert deploy["script"].index(line) < next(
+            i for i, c in enumerate(deploy["script"]) if c.startswith("pulumi up")
+        )

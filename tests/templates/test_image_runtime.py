@@ -55,8 +55,10 @@ ROOT = REPO
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 RUNTIME = PYPROJECT["optional-dependencies"][RUNTIME_EXTRA]
 # Imported by the entry points' modules, but only where the image's environment asks for it.
-# None now: MLflow is reached over its REST API (pipelines/adapters/mlflow.py), not its package.
-OPTIONAL_IMPORTS: set[str] = set()
+# MLflow is reached over its REST API (pipelines/adapters/mlflow.py), not its package. PySpark
+# only by `container monitor --engine spark`, in the Spark drift image (Dockerfile.spark), whose
+# base (SageMaker's Spark processing image) puts its own Spark's pyspark on the driver's path.
+OPTIONAL_IMPORTS: set[str] = {"pyspark"}
 PACKS = ("aws", "k8s")
 FRAMEWORKS = ("sklearn", "xgboost", "pytorch")
 # The pytorch image's base (pytorch/pytorch) brings torch; here its stand-in is the CPU wheel that
@@ -212,6 +214,65 @@ def test_the_image_installs_dependencies_before_the_code_and_compiles_them(
     assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", dict(steps)["FROM"])
     assert keywords[-2:] == ["ENTRYPOINT", "CMD"]
     assert json.loads(dict(steps)["ENTRYPOINT"]) == ["python", "-m", "mlops.pipelines.container"]
+
+
+def test_the_aws_spark_image_is_sagemakers_spark_image_with_the_monitor_on_it(
+    projects: dict[str, Path],
+) -> None:
+    from mlops.infra.aws.catalog import (
+        SPARK_DRIFT_ENTRY,
+        SPARK_PROCESSING_TAG,
+        spark_processing_registry,
+    )
+
+    project = projects["aws"]
+    assert not (projects["k8s"] / "Dockerfile.spark").exists()  # SageMaker's only
+    steps = instructions((project / "Dockerfile.spark").read_text())
+    keywords = [k for k, _ in steps]
+    # The region's SageMaker Spark registry (a build argument: CI passes the same), by tag.
+    assert steps[0] == ("ARG", f"SPARK_REGISTRY={spark_processing_registry('us-east-1')}")
+    assert steps[1] == (
+        "FROM",
+        f"${{SPARK_REGISTRY}}/sagemaker-spark-processing:{SPARK_PROCESSING_TAG}",
+    )
+    assert re.fullmatch(r"3\.5-cpu-py312-v1\.\d+", SPARK_PROCESSING_TAG)  # Spark 3.5, Py 3.12
+    # Every install goes into the Python Spark runs (PYSPARK_PYTHON), compiled; the base set is
+    # mlops-stack's runtime extra, mlops-stack itself without its tool's dependencies; no pyspark
+    # (the image's own Spark is on the driver's path).
+    commands = [c for k, a in steps if k == "RUN" for c in a.split("&&")]
+    installs = [shlex.split(c) for c in commands if "pip install" in c]
+    assert installs and all(
+        c[:4] == ["/usr/local/bin/python3", "-m", "pip", "install"] for c in installs
+    )
+    assert all("--compile" in c for c in installs)
+    base, tool = installs
+    assert [str(Requirement(r)) for r in base[5:]] == [str(Requirement(r)) for r in RUNTIME]
+    assert "--no-deps" in tool and tool[-1].startswith("mlops-stack==")
+    named = {name_of(r) for c in installs for r in c[4:] if not r.startswith("-") and "/" not in r}
+    assert "pyspark" not in named
+    # The entry file where the pipeline points smspark-submit; the base's ENTRYPOINT stays.
+    copies = [tuple(a.split()) for k, a in steps if k == "COPY"]
+    assert ("docker/drift_check_spark.py", SPARK_DRIFT_ENTRY) in copies
+    assert ("data/contract.yaml", "/opt/mlops/data/contract.yaml") in copies
+    envs = [env_pairs(a) for k, a in steps if k == "ENV"]
+    assert envs[-1] == {"MLOPS_DATA_CONTRACT": "/opt/mlops/data/contract.yaml"}
+    assert "ENTRYPOINT" not in keywords and "CMD" not in keywords
+    assert (project / "docker" / "drift_check_spark.py").is_file()
+
+
+def test_the_spark_entry_file_hands_its_arguments_to_the_container_entry_point(
+    projects: dict[str, Path],
+) -> None:
+    # As spark-submit runs it: `python FILE monitor ...`; with no lake set, the monitor refuses
+    # with its one line and exit 2, which proves the arguments reached `container monitor`.
+    entry = projects["aws"] / "docker" / "drift_check_spark.py"
+    done = subprocess.run(
+        [sys.executable, str(entry), "monitor", "--engine", "spark"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "monitor needs MLOPS_MODEL_URI, MLOPS_ENDPOINT_NAME" in done.stderr
 
 
 @pytest.mark.parametrize("pack", PACKS)

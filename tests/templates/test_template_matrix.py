@@ -99,6 +99,8 @@ def expected_files(combo: dict[str, object]) -> set[str]:
         ".gitignore",
         ".mlops/answers.yml",
         "Dockerfile",
+        "Dockerfile.spark",
+        "docker/drift_check_spark.py",
         "Makefile",
         "README.md",
         "Pulumi.yaml",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,13 @@ from platform_runs import ACCOUNT, PACKAGE, one, platform, policy
 
 from mlops.core.contracts import DRIFT_DIMENSION, DRIFT_METRIC, DRIFT_NAMESPACE
 from mlops.core.errors import ConfigError
-from mlops.infra.aws.drift_job import SCHEDULE_PARAMETERS, TRIGGERS
+from mlops.infra.aws.catalog import SPARK_DRIFT_ENTRY
+from mlops.infra.aws.drift_job import (
+    SCHEDULE_PARAMETERS,
+    TRIGGERS,
+    DriftJobSpec,
+    drift_definition,
+)
 from mlops.infra.aws.pipeline_definition import (
     PipelineDefinitionError,
     empty_values,
@@ -239,9 +247,107 @@ def test_spark_is_chosen_above_the_configured_capture_volume(
     assert MonitoringSettings(**settings).drift_engine_of_window == engine
 
 
-def test_spark_is_config_only_until_the_engine_lands() -> None:
-    with pytest.raises(ConfigError, match="driftEngine: the Spark drift engine is not available"):
-        platform("prod", expectedCaptureGb=100)
+SPARK = {"expectedCaptureGb": 100, "sparkInstanceCount": 3}  # auto: above 20 GB, Spark
+
+
+def test_a_spark_stack_runs_smspark_submit_on_its_spark_image_across_its_instances() -> None:
+    d = definition(**SPARK)
+    (step,) = d["Steps"]
+    app = step["Arguments"]["AppSpecification"]
+    # SageMaker's Spark container's entry point, with the image's entry file as the application
+    assert app["ContainerEntrypoint"] == ["smspark-submit", SPARK_DRIFT_ENTRY]
+    assert app["ImageUri"] == {"Get": "Parameters.ImageUri"}
+    image = {p["Name"]: p["DefaultValue"] for p in d["Parameters"]}["ImageUri"]
+    # The Spark image lives in the project's repository (the role pulls from it already).
+    assert image == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/churn-prod:0.1.0-spark"
+    digest = "sha256:" + "b" * 64
+    pinned = definition(**SPARK, sparkImageDigest=digest, imageDigest="sha256:" + "a" * 64)
+    defaults = {p["Name"]: p["DefaultValue"] for p in pinned["Parameters"]}
+    assert defaults["ImageUri"] == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/churn-prod@{digest}"
+    for trigger, given in TRIGGERS.items():
+        command = Resolver(d, parameters=given)(app["ContainerArguments"])
+        assert command[0] == "monitor", trigger
+        assert all(isinstance(v, str) and v for v in command), (trigger, command)
+        assert empty_values(d, given) == []
+        args = _parser().parse_args(command[1:])
+        assert (args.platform, args.engine, args.endpoint, args.model_package) == (
+            "aws",
+            "spark",
+            "churn-prod-endpoint",
+            PACKAGE,
+        )
+        assert (args.window_hours, args.threshold) == (24, 0.2)
+    # smspark-submit forms its YARN cluster of the job's instances
+    assert Resolver(d)(step["Arguments"]["ProcessingResources"])["ClusterConfig"] == {
+        "InstanceCount": 3,
+        "InstanceType": "ml.m5.xlarge",
+        "VolumeSizeInGB": 30,
+        "VolumeKmsKeyId": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/churn-prod-lake-key",
+    }
+    assert step["Arguments"]["RoleArn"].endswith(":role/churn-prod-drift-job-role")
+
+
+def test_a_numpy_stack_runs_the_projects_image_on_one_instance() -> None:
+    d = definition(driftEngine="numpy", expectedCaptureGb=100, sparkInstanceCount=3)
+    app = d["Steps"][0]["Arguments"]["AppSpecification"]
+    assert "ContainerEntrypoint" not in app
+    assert _parser().parse_args(Resolver(d)(app["ContainerArguments"])[1:]).engine == "numpy"
+    cluster = Resolver(d)(d["Steps"][0]["Arguments"]["ProcessingResources"])["ClusterConfig"]
+    assert cluster["InstanceCount"] == 1
+    image = {p["Name"]: p["DefaultValue"] for p in d["Parameters"]}["ImageUri"]
+    assert image.endswith("/churn-prod:0.1.0")
+
+
+def test_the_spark_jobs_role_is_scoped_exactly_as_the_numpy_jobs() -> None:
+    def granted(program: Any) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = policy(
+            one(program, ROLE_POLICY, "churn-prod-drift-job-policy")
+        )["Statement"]
+        return found
+
+    assert granted(platform("prod", **SPARK)) == granted(platform("prod"))
+    assert granted(platform("prod", **SPARK)) == statements("churn-prod-drift-job-policy")
+
+
+def test_the_spark_job_publishes_what_the_drift_alarm_watches() -> None:
+    program = platform("prod", **SPARK)
+    alarm = one(program, "aws:cloudwatch/metricAlarm:MetricAlarm", "churn-prod-monitoring-drift")
+    d = json.loads(one(program, PIPELINE, "churn-prod-drift-pipeline").inputs["pipelineDefinition"])
+    command = Resolver(d)(d["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"])
+    args = _parser().parse_args(command[1:])
+    assert args.engine == "spark"
+    assert alarm.inputs["namespace"] == DRIFT_NAMESPACE
+    assert alarm.inputs["metricName"] == DRIFT_METRIC
+    assert alarm.inputs["dimensions"] == {DRIFT_DIMENSION: args.endpoint}
+    assert alarm.inputs["threshold"] == args.threshold
+
+
+def test_an_argument_a_shell_would_split_fails_the_spark_build() -> None:
+    # smspark-submit runs `spark-submit ... APP ARGS` through a shell, words joined by spaces.
+    spec = DriftJobSpec(
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/r",
+        image_uri="i",
+        region="us-east-1",
+        buckets={"raw": "r", "artifacts": "a"},
+        kms_key_arn="k",
+        endpoint="churn-prod-endpoint",
+        model_package_arn=PACKAGE,
+        monitoring=MonitoringSettings(drift_engine="spark"),
+        spark_image_uri="s",
+    )
+    assert drift_definition(spec)["Steps"][0]["Name"] == "CheckDrift"
+    with pytest.raises(PipelineDefinitionError, match="through a shell: 'churn; reboot'"):
+        drift_definition(replace(spec, endpoint="churn; reboot"))
+    # The NumPy step's arguments reach the container as a list: no shell, no such rule.
+    numpy = replace(spec, endpoint="churn; reboot", monitoring=MonitoringSettings())
+    assert drift_definition(numpy)["Steps"][0]["Name"] == "CheckDrift"
+
+
+def test_the_policy_pack_passes_the_spark_drift_job() -> None:
+    from mlops.infra.policy import RULES, evaluate, stack_of
+
+    stack = stack_of(platform("prod", **SPARK), "prod")
+    assert [(v.rule.id, v.resource, v.message) for v in evaluate(stack, RULES)] == []
 
 
 @pytest.mark.parametrize(
@@ -292,3 +398,87 @@ def test_the_policy_pack_passes_the_drift_job_and_knows_why_it_is_networked() ->
         ("churn-prod-training-pipeline", "step ReadChampion is not network-isolated"),
         ("churn-prod-drift-pipeline", "step CheckDrift is not network-isolated"),
     ]
+
+
+def test_the_drift_check_is_priced_for_both_engines() -> None:
+    from mlops.infra.aws.catalog import instance_catalogue
+    from mlops.infra.cost import Assumptions, estimate
+    from mlops.infra.policy import stack_of
+
+    def drift_line(program: Any) -> Any:
+        report = estimate(stack_of(program, "prod"), Assumptions(drift_minutes=12), "us-east-1")
+        (line,) = [x for x in report.lines if x.category == "drift"]
+        return line
+
+    price = instance_catalogue().types["ml.m5.xlarge"].price_per_hour
+    numpy, spark = drift_line(platform("prod")), drift_line(platform("prod", **SPARK))
+    # hourly (rate(1 hour)): 730 runs a month of 12 minutes, on 1 instance or Spark's 3;
+    # the schedule runs with or without traffic, so idle and load are alike.
+    assert numpy.idle == numpy.load == round(1 * price * 730 * 12 / 60, 2)
+    assert spark.idle == spark.load == round(3 * price * 730 * 12 / 60, 2)
+    assert spark.basis == "3 x ml.m5.xlarge x 730 runs x 12 min"
+    daily = drift_line(platform("prod", driftSchedule="cron(15 2 * * ? *)"))
+    assert daily.load == round(price * (365 / 12) * 12 / 60, 2)
+    off = estimate(stack_of(platform("prod", driftJob=False), "prod"), Assumptions(), "us-east-1")
+    assert [x for x in off.lines if x.category == "drift"] == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "runs"),
+    [
+        ("rate(1 hour)", 730),
+        ("rate(30 minutes)", 1460),
+        ("rate(2 days)", 365 / 24),
+        ("cron(0 * ? * * *)", 730),
+        ("cron(0/15 * * * ? *)", 4 * 730),
+        ("cron(0 9 ? * MON-FRI *)", 365 / 12 * 5 / 7),
+        ("cron(0 6,18 1 * ? *)", 2 * 365 / 12 / 31),
+    ],
+)
+def test_runs_a_month_follow_the_schedule(expression: str, runs: float) -> None:
+    from mlops.infra.cost import runs_per_month
+
+    assert runs_per_month(expression) == pytest.approx(runs)
+
+
+def test_the_drift_checks_minutes_come_from_the_stack_config() -> None:
+    from mlops.infra.config import StackConfig
+    from mlops.infra.cost import Assumptions
+
+    values = {"aws:region": "us-east-1", "churn:driftCheckMinutes": 25}
+    assert (
+        Assumptions.from_config(StackConfig.from_values("churn", "prod", values)).drift_minutes
+        == 25
+    )
+
+
+def test_ci_builds_the_spark_image_for_the_stacks_that_check_drift_with_spark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops.infra.spark_stacks import main, spark_stacks
+
+    (tmp_path / "Pulumi.yaml").write_text("name: churn\nruntime: python\nmain: infra\n")
+    stacks = {
+        "dev": {},
+        "prod": {"churn:expectedCaptureGb": 50},  # auto: above 20 GB a window
+        "staging": {"churn:driftEngine": "spark", "churn:endpointType": "serverless"},  # no job
+        "test": {
+            "churn:environment": "staging",
+            "churn:driftEngine": "spark",
+            "churn:driftJob": False,
+        },
+        "qa": {"churn:environment": "staging", "churn:driftEngine": "spark"},
+        "local": {"churn:driftEngine": "spark"},  # pushes no image
+    }
+    for stack, values in stacks.items():
+        config = {"aws:region": "us-east-1", **values}
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(json.dumps({"config": config}))
+    assert spark_stacks(tmp_path) == ["prod", "qa"]
+    assert main([str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == ["prod", "qa"]
+    config = {"aws:region": "us-east-1", "churn:environment": "staging"}
+    (tmp_path / "Pulumi.qa.yaml").write_text(
+        json.dumps({"config": {**config, "churn:sparkInstanceCount": 0}})
+    )
+    assert main([str(tmp_path)]) == 1
+    assert "sparkInstanceCount" in capsys.readouterr().err
