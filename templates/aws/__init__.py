@@ -34,7 +34,9 @@ from mlops.templates.pack import FileSpec, TemplatePack
 # `make install` uses uv when present and compiles bytecode.
 # 2.4.0: tests/test_endpoint.py (invoke_endpoint, `make test-local`, post-deploy smoke in CI),
 # base images by digest with Dependabot's docker entry, xgboost[scikit-learn].
-VERSION = "2.4.0"
+# 2.5.0: the Spark drift check's image (Dockerfile.spark, docker/drift_check_spark.py) and its CI
+# job; local mode's moto through mlops-stack[local] (no moto[server]).
+VERSION = "2.5.0"
 SAGEMAKER_IMAGE = ImageSpec(
     platform="AWS SageMaker",
     runs=(

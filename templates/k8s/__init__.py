@@ -23,7 +23,8 @@ from mlops.templates.pack import FileSpec, TemplatePack
 # 0.4.0: `make install` uses uv when present and compiles bytecode.
 # 0.5.0: the lifecycle as an Argo WorkflowTemplate (CronWorkflow for retraining), MLflow as the
 # registry and tracker when `mlflow: true`, base images by digest.
-VERSION = "0.5.0"
+# 0.6.0: local mode's moto through mlops-stack[local] (no moto[server]).
+VERSION = "0.6.0"
 # Until CI builds and pushes the image, the stacks hold a zero digest: a pinned, obviously
 # unbuilt image. CI's image job pushes it and each deploy job sets `image` to REPO@sha256:...
 # for its `pulumi up` (not committed: the digest of every commit is CI's to set).
