@@ -54,38 +54,54 @@ fi
 # only, never the install.
 "$VENV/bin/python" -m compileall -q -j 0 -x '/files/' "$ROOT/cli" "$ROOT/composition" "$ROOT/core" \
   "$ROOT/infra" "$ROOT/pipelines" "$ROOT/templates" >>"$log" 2>&1 || true
-# (PYTHONDONTWRITEBYTECODE may be set in the caller's environment: not for these two.)
-# The demo's install (`local`) runs the AWS flavour only: the Kubernetes provider's modules (7 MB
-# of source) are compiled for the other installs.
-env -u PYTHONDONTWRITEBYTECODE MLOPS_WARM_K8S="$([ "$EXTRAS" = local ] && echo 0 || echo 1)" \
-  "$VENV/bin/python" - >>"$log" 2>&1 <<'PY' || true
+# (PYTHONDONTWRITEBYTECODE may be set in the caller's environment: not for these.)
+# Two warm-ups side by side, one per core (each compiles what it imports, single-threaded): the
+# tool's path, then `mlops --help` and a preview; and the runtime's path (the model server, the
+# trainer, drift, the embedded AWS endpoint). A module both import is written by both, each
+# write atomic (py_compile replaces the file), so the result is the same either way.
+warm_up() {  # $1: which path's modules to import
+  env -u PYTHONDONTWRITEBYTECODE MLOPS_WARM="$1" \
+    MLOPS_WARM_K8S="$([ "$EXTRAS" = local ] && echo 0 || echo 1)" \
+    "$VENV/bin/python" - <<'PY'
 import importlib, os, pkgutil
-import mlops.cli.commands as commands
-from mlops.composition.preview import AWS_MODULES, K8S_MODULES
-names = [f"mlops.cli.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
-k8s = [*K8S_MODULES] if os.environ.get("MLOPS_WARM_K8S") != "0" else []
-names += ["mlops.cli.main", "mlops.infra.aws", "mlops.composition.preview",
-          "mlops.composition.run", "mlops.composition.lifecycle", *AWS_MODULES, *k8s,
-          # the model server's and the trainer's path (`make serve`, `mlops serve`, the demo)
-          "mlops.pipelines.container", "mlops.pipelines.serving", "mlops.pipelines.drift",
-          "mlops.pipelines.uvicorn_server", "uvicorn", "scipy.stats", "pyarrow.parquet",
-          "sklearn.linear_model", "sklearn.preprocessing", "sklearn.pipeline", "sklearn.metrics",
-          "joblib", "boto3", "moto.server"]
+if os.environ["MLOPS_WARM"] == "tool":
+    import mlops.cli.commands as commands
+    from mlops.composition.preview import AWS_MODULES, K8S_MODULES
+    names = [f"mlops.cli.commands.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
+    # The demo's install (`local`) runs the AWS flavour only: the Kubernetes provider's modules
+    # (7 MB of source) are compiled for the other installs.
+    k8s = [*K8S_MODULES] if os.environ.get("MLOPS_WARM_K8S") != "0" else []
+    names += ["mlops.cli.main", "mlops.infra.aws", "mlops.composition.preview",
+              "mlops.composition.run", "mlops.composition.lifecycle", *AWS_MODULES, *k8s]
+else:  # the model server's and the trainer's path (`make serve`, `mlops serve`, the demo)
+    names = ["mlops.pipelines.container", "mlops.pipelines.serving", "mlops.pipelines.drift",
+             "mlops.pipelines.uvicorn_server", "uvicorn", "scipy.stats", "pyarrow.parquet",
+             "sklearn.linear_model", "sklearn.preprocessing", "sklearn.pipeline",
+             "sklearn.metrics", "joblib", "boto3", "moto.server"]
 for name in names:  # pulumi_aws's service packages are lean: the previews below load their part
     try:
         importlib.import_module(name)
     except Exception as exc:  # an optional extra missing: that module just compiles later
         print(f"warm-up: {name}: {exc}")
 PY
-env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" --help >/dev/null 2>>"$log" || true
-# A stack evaluated once under the mock runtime imports the rest of what preview and local up
-# run (Pulumi's runtime, the components, the policy pack, and the pulumi_aws resource modules the
-# stacks use: only those, not whole service packages), in a project that is thrown away. The
-# generated stacks (dev, staging, prod, local) all import the same modules: one is enough.
+}
 warm="$(mktemp -d)"
-env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" init warm-up --no-input --no-git \
-  --dest "$warm/warm-up" >>"$log" 2>&1 \
-  && env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" preview --stack prod --no-tree \
-    --project "$warm/warm-up" >>"$log" 2>&1 || true
+warm_up runtime >"$warm/runtime.log" 2>&1 &
+runtime_pid=$!
+{
+  warm_up tool
+  env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" --help >/dev/null || true
+  # A stack evaluated once under the mock runtime imports the rest of what preview and local up
+  # run (Pulumi's runtime, the components, the policy pack, and the pulumi_aws resource modules
+  # the stacks use: only those, not whole service packages), in a project that is thrown away.
+  # The generated stacks (dev, staging, prod, local) all import the same modules: one is enough.
+  env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" init warm-up --no-input --no-git \
+    --dest "$warm/warm-up" \
+    && env -u PYTHONDONTWRITEBYTECODE "$VENV/bin/mlops" preview --stack prod --no-tree \
+      --project "$warm/warm-up"
+} >>"$log" 2>&1 || true
+wait "$runtime_pid" || true  # our own child, started above
+cat "$warm/runtime.log" >>"$log"
 rm -rf "$warm"
 export PATH="$VENV/bin:$PATH"
+unset -f warm_up
