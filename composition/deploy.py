@@ -337,9 +337,11 @@ def deploy(
                 _blue_green(project, state.endpoint, endpoint, previous, entries, rollout, say)
             _recreate_endpoint(sagemaker, endpoint, config_name)
         except BaseException:
-            _drop_canary(project, endpoint)  # the gateway never routes to servers stopped here
-            for server in started:
-                _stop(project, server, lambda _: None)
+            try:
+                _drop_canary(project, endpoint)  # the gateway never routes to servers stopped here
+            finally:  # and the servers started here stop even if the registry cannot be read
+                for server in started:
+                    _stop(project, server, lambda _: None)
             raise
         deployment = uuid.uuid4().hex
         entry = {

@@ -60,15 +60,15 @@ MAX_BODY = 6 * 1024 * 1024  # InvokeEndpoint's Body limit (botocore: max 6291456
 TIMEOUT_S = 60.0  # a model container must answer within 60 s
 ACCOUNT = "123456789012"  # moto's account
 REGISTRY_LIMIT = 1 << 20
-INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/invocations\Z")
 DESCRIBE_ENDPOINT = "SageMaker.DescribeEndpoint"  # moto's JSON protocol target
 LIST_ENDPOINTS = "SageMaker.ListEndpoints"
-METRICS_PATH = re.compile(r"^/_mlops/runtime/metrics/([^/]+)$")
-CANARY_ID = re.compile(r"^[a-zA-Z0-9-]{1,64}$")
+METRICS_PATH = re.compile(r"^/_mlops/runtime/metrics/([^/]+)\Z")
+CANARY_ID = re.compile(r"^[a-zA-Z0-9-]{1,64}\Z")
 LIVE = "live"  # the fleet key of the endpoint's serving (blue) fleet in the metrics
 LATENCY_SAMPLES = 4096  # the latest latencies kept per fleet, for its p99
 METRIC_FLEETS = 64  # fleets whose figures are kept (the oldest are forgotten)
-NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")  # endpoint and variant names
+NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*\Z")  # endpoint and variant names
 # Copies waiting for a slow shadow are bounded by their bytes: beyond this they are dropped
 # (and counted, as the shadow fleet's ``dropped``), never held without limit.
 SHADOW_PENDING_BYTES = 64 * 1024 * 1024
@@ -253,6 +253,8 @@ def read_registry(path: Path) -> dict[str, Any]:
         values = json.loads(text)
     except ValueError as exc:
         raise RegistryError(path, f"is not JSON ({exc})") from None
+    except RecursionError:  # a small file can nest deeper than the parser goes
+        raise RegistryError(path, "nests too deeply to be a registry") from None
     if not isinstance(values, dict):
         raise RegistryError(path, "must hold a JSON object")
     return values

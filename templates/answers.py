@@ -9,6 +9,7 @@ depends on the answers, never the other way round.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlops.core.errors import InvalidAnswersError, UserError
 from mlops.core.naming import Rules, common_problems, problems_with_fix
 from mlops.core.text import suggest
+
+# RFC 3986's URL characters, less ' and $ (a shell's quotes and expansions) and ;.
+_PIP_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!&()*+,=%]+")
 
 
 class CiProvider(StrEnum):
@@ -78,11 +82,15 @@ class BaseAnswers(BaseModel):
 
         if value == "auto":
             return default_source()
-        if value in ("index", "wheel") or value.startswith(URL_PREFIXES):
+        if value in ("index", "wheel"):
+            return value
+        # A URL goes into the Dockerfiles' RUN lines and pyproject.toml's strings: only the
+        # characters a pip URL needs, so it can close no quote and start no command.
+        if value.startswith(URL_PREFIXES) and _PIP_URL.fullmatch(value):
             return value
         raise ValueError(
             f"'{value}' is not a source: use index, wheel, auto, or a URL starting with"
-            f" {', '.join(URL_PREFIXES)}"
+            f" {', '.join(URL_PREFIXES)} (letters, digits and -._~:/?#[]@!&()*+,=% only)"
         )
 
     @field_validator("name")

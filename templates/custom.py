@@ -53,7 +53,7 @@ from mlops.templates.render import path_problem
 MANIFEST = "template.yml"
 HOOKS = "pack.py"
 JINJA = ".jinja"
-NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}\Z")
 _OVERLAYS: list[tempfile.TemporaryDirectory[str]] = []  # kept until the process ends
 
 

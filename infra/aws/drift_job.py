@@ -146,7 +146,7 @@ def drift_engine(monitoring: MonitoringSettings) -> Literal["numpy", "spark"]:
 # Parameters are resolved at execution: WindowHours and DriftThreshold are numbers, and
 # TriggeredBy is the schedule's "schedule" or the default "manual" (a person starting the
 # pipeline by hand with another value passes it through that shell, in their own job).
-_SHELL_WORD = re.compile(r"^[A-Za-z0-9_./:@=+,-]+$")
+_SHELL_WORD = re.compile(r"^[A-Za-z0-9_./:@=+,-]+\Z")
 
 
 def drift_definition(spec: DriftJobSpec) -> Json:

@@ -35,10 +35,10 @@ LOG_RETENTION_DAYS = frozenset(
     | {3288, 3653}
 )
 _MODEL_PACKAGE_ARN = re.compile(
-    r"^arn:aws(-cn|-us-gov)?:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+$"
+    r"^arn:aws(-cn|-us-gov)?:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]{1,63}/\d+\Z"
 )
 # An image manifest's digest, as `docker/build-push-action` and ECR report it.
-_IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 def _json(value: Any) -> Any:
@@ -240,8 +240,8 @@ class AlarmSettings(Section):
 
 
 # EventBridge Scheduler's recurring expressions: rate(N unit) and six-field cron(...).
-_RATE = re.compile(r"^rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)$")
-_CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$")
+_RATE = re.compile(r"^rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)\Z")
+_CRON = re.compile(r"^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)\Z")
 
 
 class MonitoringSettings(Section):

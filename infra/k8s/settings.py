@@ -145,7 +145,7 @@ class LakeSettings(Section):
 # repository@sha256:<digest>. The -full variant carries boto3 (artifacts in S3 or MinIO) and the
 # database drivers, per MLflow's docker/README (not checked offline).
 MLFLOW_IMAGE = "ghcr.io/mlflow/mlflow:v3.17.2-full"
-_PINNED_TAG = re.compile(r"^[\w.\-/:]+:v?\d+\.\d+\.\d+[\w.\-]*$")
+_PINNED_TAG = re.compile(r"^[\w.\-/:]+:v?\d+\.\d+\.\d+[\w.\-]*\Z")
 
 
 class MlflowSettings(Section):

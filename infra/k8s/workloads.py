@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from mlops.core.errors import UserError
 
 # An image by digest: registry/path@sha256:<64 hex>. Tags move; digests do not.
-DIGEST = re.compile(r"^[\w.\-/:]+@sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(r"^[\w.\-/:]+@sha256:[0-9a-f]{64}\Z")
 UID = 10001  # the image's non-root user
 EXECUTOR_ACCOUNT = "argo-executor"  # Argo's wait/init containers; the steps' own get no token
 API_CLIENT_LABEL = "mlops/api-client"  # pods the namespace lets reach the API server

@@ -13,7 +13,7 @@ from typing import Any
 
 from mlops.infra.policy.model import Finding, Resource, Rule, Stack
 
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}\Z")
 RULES: list[Rule] = []
 Check = Callable[[Stack, Mapping[str, Any]], Iterable[Finding]]
 

@@ -36,7 +36,7 @@ DEFAULT_TRAINING_TYPE = {
 }
 
 # AWS tag values: letters, digits, spaces and _ . : / = + - @, at most 256 characters.
-_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}\Z")
 
 
 class AwsAnswers(BaseAnswers):

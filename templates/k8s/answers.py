@@ -18,10 +18,10 @@ from mlops.templates.common import Framework
 
 # The longest environment suffix is "-staging" (8): the namespace stays a 63-character label.
 MAX_NAME_LENGTH = 63 - len("-staging")
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
-_RESOURCE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$")
-_REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*$")
-_SELECTOR = re.compile(r"^[A-Za-z0-9./_-]+=[A-Za-z0-9_.-]*$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?\Z")
+_RESOURCE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[a-z0-9]([a-z0-9_.-]*[a-z0-9])?\Z")
+_REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*\Z")
+_SELECTOR = re.compile(r"^[A-Za-z0-9./_-]+=[A-Za-z0-9_.-]*\Z")
 
 
 def name_problems(name: str) -> list[str]:

@@ -602,3 +602,23 @@ def test_make_install_uses_uv_when_present_and_compiles_bytecode(
     assert "--refresh-package mlops-stack --find-links wheels" in plans["uv"]
     assert "python3 -m pip install --find-links wheels" in plans["pip"]  # pip compiles itself
     assert "uv pip" not in plans["pip"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'https://example.invalid/x.whl"; touch /tmp/pwned; echo "',
+        "git+https://example.invalid/r.git$(id)",
+        "https://example.invalid/x.whl\nRUN id",
+    ],
+)
+def test_a_source_url_that_could_leave_its_quotes_is_refused(
+    invoke, tmp_path: Path, source: str
+) -> None:  # type: ignore[no-untyped-def]
+    # It is written into the Dockerfiles' RUN lines and pyproject.toml's strings.
+    dest = tmp_path / "p"
+    result = invoke(
+        "init", "churn-model", "--dest", str(dest), "--no-input", "--mlops-source", source
+    )
+    assert result.exit_code == 2 and "is not a source" in result.output
+    assert not dest.exists()

@@ -338,6 +338,8 @@ def test_an_argument_a_shell_would_split_fails_the_spark_build() -> None:
     assert drift_definition(spec)["Steps"][0]["Name"] == "CheckDrift"
     with pytest.raises(PipelineDefinitionError, match="through a shell: 'churn; reboot'"):
         drift_definition(replace(spec, endpoint="churn; reboot"))
+    with pytest.raises(PipelineDefinitionError, match="through a shell"):  # a newline ends it
+        drift_definition(replace(spec, endpoint="churn-prod-endpoint\n"))
     # The NumPy step's arguments reach the container as a list: no shell, no such rule.
     numpy = replace(spec, endpoint="churn; reboot", monitoring=MonitoringSettings())
     assert drift_definition(numpy)["Steps"][0]["Name"] == "CheckDrift"

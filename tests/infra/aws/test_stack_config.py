@@ -238,3 +238,17 @@ def test_k8s_flat_keys_land_in_their_sections_and_may_be_nested() -> None:
         "churn", "dev", {"churn:image": image, "churn:serving": {"replicas": 2, "maxReplicas": 5}}
     )
     assert (nested.serving.replicas, nested.serving.max_replicas) == (2, 5)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("modelPackageArn", f"{PACKAGES}/1\n"),
+        ("imageDigest", "sha256:" + "a" * 64 + "\n"),
+        ("driftSchedule", "rate(1 hour)\n"),
+    ],
+)
+def test_a_trailing_newline_is_not_a_valid_value(key: str, value: str) -> None:
+    # Python's `$` matches before a final newline; these values reach commands and ARNs whole.
+    with pytest.raises(ConfigError, match=key):
+        StackConfig.from_values("churn", "dev", {**BASE, f"churn:{key}": value})

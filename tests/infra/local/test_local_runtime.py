@@ -26,8 +26,10 @@ from botocore.exceptions import ClientError
 from mlops.infra.local_runtime import (
     MAX_BODY,
     EmbeddedServer,
+    RegistryError,
     aws_described_endpoint,
     parse_registry,
+    read_registry,
     server_address,
     write_registry,
 )
@@ -422,6 +424,12 @@ def test_a_registry_edit_is_picked_up_and_a_bad_one_routes_nothing(
         assert answer["InvokedProductionVariant"] == "only"
         assert json.loads(answer["Body"].read()) == {"variant": "green"}
         registry.write_text("{not json")
+        with pytest.raises(client.exceptions.ValidationError):
+            client.invoke_endpoint(EndpointName="ab", Body=b"1")
+        # Small, but nested deeper than the JSON parser goes: still a bad registry, not a 500.
+        registry.write_text('{"endpoints":' + "[" * 200_000 + "]" * 200_000 + "}")
+        with pytest.raises(RegistryError, match="nests too deeply"):
+            read_registry(registry)
         with pytest.raises(client.exceptions.ValidationError):
             client.invoke_endpoint(EndpointName="ab", Body=b"1")
     finally:
