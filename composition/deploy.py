@@ -234,6 +234,22 @@ def canary_alarm(figures: dict[str, Any] | None, rollout: Rollout) -> str | None
     return None
 
 
+def refuse_cloud_stack(project: Path, stack: str) -> None:
+    """Refuse ``mlops deploy --stack`` of a stack other than ``local``, saying what to do.
+
+    Raises:
+        UserError: always: an unknown stack is named with the closest one; a cloud stack
+            deploys with ``pulumi up``.
+    """
+    from mlops.infra.program import stack_config
+
+    stack_config(project, stack)  # an unknown stack: "no stack 'prd' (did you mean 'prod'?)"
+    raise UserError(
+        f"mlops deploy deploys the local stack; the {stack} stack deploys with"
+        f" `pulumi up --stack {stack}` (its modelPackageArn)"
+    )
+
+
 def stack_settings(project: Path) -> Any:
     """The local stack's validated config (:class:`~mlops.infra.config.StackConfig`).
 

@@ -20,7 +20,13 @@ def deploy(
         typer.Option(help="A registered version (package number). [default: the approved model]"),
     ] = None,
     run: Annotated[str | None, typer.Option("--run", help="A run id (or unique prefix).")] = None,
-    stack: Annotated[str, typer.Option(help="The stack to deploy to.")] = "local",
+    stack: Annotated[
+        str,
+        typer.Option(
+            help="The stack to deploy to: local (a cloud stack deploys with `pulumi up`, its"
+            " modelPackageArn naming the package)."
+        ),
+    ] = "local",
     bake_seconds: Annotated[
         float | None,
         typer.Option(
@@ -73,14 +79,11 @@ def deploy(
 
         if version is not None and run is not None:
             raise UserError("name the model with --version or --run, not both")
-        if stack != "local":
-            raise UserError(
-                f"mlops deploy deploys the local stack; the {stack} stack deploys with"
-                f" `pulumi up --stack {stack}` (its modelPackageArn)"
-            )
         from mlops.composition import deploy as deploying
 
         root = find_project(project)
+        if stack != "local":
+            deploying.refuse_cloud_stack(root, stack)
         entry = deploying.deploy(
             root,
             run if run is not None else version,

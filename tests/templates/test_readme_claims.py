@@ -144,7 +144,10 @@ def test_the_aws_readme_names_the_logs_dashboard_and_alarms_the_stack_creates(
     # The gate's documented behaviour is the one the code has: a failed gate registers nothing.
     assert "if it beats the approved" not in aws_readme
     assert "A candidate that fails registers\nnothing" in aws_readme
-    assert "has no deploy or rollback command" in aws_readme
+    assert "In the cloud there is no deploy or rollback command" in aws_readme
+    # The local loop deploys and invokes its endpoint the way the tool does.
+    assert "mlops deploy " in aws_readme and "invoke_endpoint(EndpointName=" in aws_readme
+    assert f'EndpointName="{NAME}-local-endpoint"' in aws_readme
 
 
 @pytest.fixture(scope="module")

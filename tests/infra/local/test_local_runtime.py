@@ -570,11 +570,19 @@ def test_deploy_serves_the_artifact_through_invoke_endpoint(
     )
 
 
-def test_deploy_refuses_two_names_and_cloud_stacks(invoke: Any) -> None:
-    both = invoke("deploy", "--version", "1", "--run", "run-1")
+def test_deploy_refuses_two_names_and_cloud_stacks(invoke: Any, tmp_path: Path) -> None:
+    from mlops.templates.engine import Scaffold
+    from mlops.templates.pack import validate_answers
+
+    project = tmp_path / "churn-deploy"
+    Scaffold(validate_answers({"name": "churn-deploy"}), project, git=False).run()
+    both = invoke("deploy", "--version", "1", "--run", "run-1", "--project", str(project))
     assert both.exit_code == 2 and "--version or --run, not both" in both.output
-    cloud = invoke("deploy", "--stack", "prod")
+    cloud = invoke("deploy", "--stack", "prod", "--project", str(project))
     assert cloud.exit_code == 2 and "`pulumi up --stack prod`" in cloud.output
+    typo = invoke("deploy", "--stack", "prd", "--project", str(project))
+    assert typo.exit_code == 2 and "no stack 'prd'" in typo.output
+    assert "did you mean 'prod'" in typo.output and "pulumi up" not in typo.output
 
 
 def test_rollout_steps_follow_the_stack() -> None:
