@@ -399,6 +399,9 @@ def test_the_project_records_where_it_gets_mlops_stack(
     assert requirement in (dest / "pyproject.toml").read_text()
     assert (dest / "wheels").is_dir() is wheel
     makefile, dockerfile = (dest / "Makefile").read_text(), (dest / "Dockerfile").read_text()
+    # A line of its own: a block tag at a line's end once ate the newline, gluing the next
+    # line's comment onto the value.
+    assert all("#" not in line for line in makefile.splitlines() if line.startswith("FIND_LINKS"))
     assert ("--find-links wheels" in makefile) is wheel and (
         "COPY wheels/ wheels/" in dockerfile
     ) is wheel
