@@ -57,7 +57,7 @@ from mlops.core.contracts import (
     bucket_env,
 )
 from mlops.core.errors import ExternalToolError, RolledBack, UserError
-from mlops.core.process import file_lock, start_time
+from mlops.core.process import file_lock, private_append, start_time
 from mlops.infra.aws.settings import (
     ROLLBACK_DATAPOINTS,
     ROLLBACK_EVALUATION_PERIODS,
@@ -479,7 +479,7 @@ def _start_supervisor(
     }
     log = project / ".mlops" / "deploy" / endpoint / "supervisor.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as handle:
+    with private_append(log) as handle:
         proc = subprocess.Popen(  # our own module, fixed arguments; the spec on its stdin
             supervisor_command(project, endpoint),
             cwd=project,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from mlops.core.errors import ExternalToolError, UserError
 
@@ -30,7 +33,7 @@ def start_detached(
     """
     ready.parent.mkdir(parents=True, exist_ok=True)
     ready.unlink(missing_ok=True)
-    with log.open("ab") as handle:  # the child keeps its own descriptor
+    with private_append(log) as handle:  # the child keeps its own descriptor
         proc = subprocess.Popen(  # our own modules, fixed arguments
             command, stdout=handle, stderr=handle, start_new_session=True
         )
@@ -136,6 +139,32 @@ def verified(
     return not started or start_time(pid) == started
 
 
+def private_append(path: Path) -> BinaryIO:
+    """Open a state file of the project's (a log, a lock) for appending, never through a link.
+
+    Local state is untrusted input: a link planted at ``path`` would make the tool write (or
+    create) a file outside the project. The file is created for this user only, and must be a
+    regular file of this user.
+
+    Raises:
+        UserError: ``path`` is a link, or not a regular file of this user.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UserError(
+                f"{path} is a link; remove it (local state is never followed)"
+            ) from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        os.close(fd)
+        raise UserError(f"{path} is not a regular file of this user; remove it")
+    return os.fdopen(fd, "ab")
+
+
 @contextmanager
 def file_lock(path: Path, timeout: float, busy: str) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing) while the block runs.
@@ -151,7 +180,7 @@ def file_lock(path: Path, timeout: float, busy: str) -> Iterator[None]:
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
+    with private_append(path) as handle:
         deadline = time.monotonic() + timeout
         while True:
             try:

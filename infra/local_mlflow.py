@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mlops.core.contracts import Env
 from mlops.core.errors import ExternalToolError, UserError
-from mlops.core.process import start_time, verified
+from mlops.core.process import private_append, start_time, verified
 
 PINNED = "3.17.2"  # the MLflow release tested here (3.18.0 does not install from the index)
 RECORD = Path(".mlops") / "mlflow.json"
@@ -110,7 +110,7 @@ def start_server(
     command += ["--backend-store-uri", database, "--artifacts-destination", artifacts]
     command += ["--workers", "1"]
     child_env = {**os.environ, **env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    with (workdir / "server.log").open("ab") as log:
+    with private_append(workdir / "server.log") as log:
         proc = subprocess.Popen(  # an executable the user named, fixed arguments
             command, stdout=log, stderr=log, start_new_session=True, env=child_env
         )

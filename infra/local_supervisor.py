@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops.core.process import file_lock, start_time, verified
+from mlops.core.process import file_lock, private_append, start_time, verified
 from mlops.infra.local_runtime import (
     LIVE,
     NAME,
@@ -286,7 +286,7 @@ def launch_server(
     port = free_port()
     environ = {**os.environ, **env, "SAGEMAKER_BIND_TO_PORT": str(port)}
     log = root / f"server-{index}.log"
-    with log.open("ab") as handle:
+    with private_append(log) as handle:
         proc = subprocess.Popen(  # our own module, fixed arguments
             server_command(project, endpoint, variant),
             cwd=project,
