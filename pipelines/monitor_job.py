@@ -25,6 +25,7 @@ capture place), and, unless given as options, ``MLOPS_MODEL_URI`` (``s3://`` of 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 
 # One label wherever the check runs: the served model is the approved one.
 REFERENCE_LABEL = "approved model's reference -> captured traffic"
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9._=/-]+")  # a capture key Spark reads as itself
 
 
 class EmptyWindowError(MonitoringInputError):
@@ -141,6 +145,21 @@ def check_window_spark(
     from mlops.pipelines.spark_monitor import compare_capture
 
     keys = window_of(lake, endpoint, hours, now)
+    # Spark reads a path as a Hadoop glob (`*?[]{}`, `\\`, `,` in braces) and normalizes `..`:
+    # a capture key holding any of those would read other objects, or none. SageMaker's keys
+    # never do (endpoint/variant/yyyy/mm/dd/hh/mm-ss-mmm-uuid.jsonl); such a key is left out.
+    readable = [k for k in keys if _PLAIN_KEY.fullmatch(k) and ".." not in k.split("/")]
+    if len(readable) < len(keys):
+        print(
+            f"left out {len(keys) - len(readable)} capture object(s) whose keys Spark would"
+            " read as patterns (only letters, digits and -._=/ are read)"
+        )
+    if not readable:
+        raise MonitoringInputError(
+            f"none of the {len(keys)} capture object(s) in the window has a key Spark reads as"
+            " itself: nothing to check"
+        )
+    keys = readable
     report = compare_capture(
         [capture_uri(k) for k in keys],
         reference,
