@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import subprocess
 import tarfile
 import time
@@ -693,22 +694,37 @@ def status_lines(project: Path) -> list[str]:
             lines.append(f"  supervisor: pid {supervisor.get('pid')} ({alive})")
         canary = entry.get("canary")
         if isinstance(canary, dict):
-            share = canary.get("share", 0)
-            lines.append(f"  Updating (blue/green): the new servers take {share:.0%}")
+            share = _fraction(canary.get("share"))
+            lines.append(f"  Updating (blue/green): the new servers take {share}")
         if entry["retiring"]:
-            until = max(float(s.get("until", 0)) for s in entry["retiring"])
+            times = [_number(s.get("until")) for s in entry["retiring"]]
+            until = max((u for u in times if u is not None and 0 <= u < 1e11), default=None)
+            when = "?" if until is None else time.strftime("%H:%M:%S", time.localtime(until))
             pids = ", ".join(str(s.get("pid")) for s in entry["retiring"])
             lines.append(
-                f"  Updating (blue/green): the old servers (pids {pids}) stop at"
-                f" {time.strftime('%H:%M:%S', time.localtime(until))} (termination wait)"
+                f"  Updating (blue/green): the old servers (pids {pids}) stop at {when}"
+                " (termination wait)"
             )
         for variant in entry["variants"]:
             lines += _variant_lines(variant, processes, ceiling)
     return lines
 
 
+def _number(value: object) -> float | None:
+    """A finite number from the registry (untrusted: any JSON value), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _fraction(value: object) -> str:
+    """A registry share or weight as a percentage; ``?`` for anything else."""
+    number = _number(value)
+    return "?" if number is None else f"{number:.0%}"
+
+
 def _variant_lines(variant: dict[str, Any], floor: object, ceiling: object) -> list[str]:
-    share = "shadow" if variant.get("shadow") else f"{variant.get('weight', 0):.0%}"
+    share = "shadow" if variant.get("shadow") else _fraction(variant.get("weight"))
     servers = variant["servers"]
     pids = ", ".join(str(s.get("pid")) for s in servers) or "none"
     action = variant.get("last_action") or "none yet"

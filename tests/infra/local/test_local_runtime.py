@@ -679,3 +679,26 @@ def test_copies_a_slow_shadow_cannot_take_are_dropped_and_counted(
         time.sleep(0.1)
         figures = (fleet_metrics(gateway[0], "slowshadow") or {})["shadow-shadow"]
     assert figures["invocations"] == 2  # sent (and timed out: this gateway waits 1 s)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"canary": {"id": "u1", "share": "abc", "variants": []}},
+        {"retiring": [{"url": "http://127.0.0.1:9", "pid": 1, "started": 1, "until": "x"}]},
+        {"retiring": [{"url": "http://127.0.0.1:9", "pid": 1, "started": 1, "until": 1e300}]},
+        {"variants": [{"name": "primary", "weight": "x", "urls": [], "servers": []}]},
+    ],
+    ids=["share", "until-text", "until-huge", "weight"],
+)
+def test_status_shows_an_edited_registrys_odd_values_as_unknown(
+    tmp_path: Path, edit: dict[str, Any]
+) -> None:
+    # The registry is untrusted input: a value of the wrong type is shown as `?`, not a crash.
+    from mlops.composition.deploy import status_lines
+    from mlops.infra.local_runtime import registry_file
+
+    entry = {"endpoint_config": "c", "variants": [], **edit}
+    write_registry(registry_file(tmp_path), {"endpoints": {"e": entry}})
+    lines = status_lines(tmp_path)
+    assert lines[0].startswith("endpoint e (c;") and any("?" in line for line in lines), lines
