@@ -14,6 +14,7 @@ runtime, as ``pulumi up`` marks the decrypted value (``Config.get_secret`` gives
 
 from __future__ import annotations
 
+import re
 import runpy
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,10 +26,15 @@ from mlops.core.text import suggest
 from mlops.infra.config import SECRET_PLACEHOLDER, is_secure
 from mlops.infra.mock_runtime import CALLER_IDENTITY, MockedProgram, run_program
 
+# Pulumi's stack names: letters, digits, hyphens, underscores and periods. A file named otherwise
+# (`Pulumi.*.yaml`, a name with a newline) is no stack: its name would reach CI's shell lines.
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
 
 def stacks(project: Path) -> list[str]:
     """The project's stacks: every ``Pulumi.<stack>.yaml`` beside ``Pulumi.yaml``."""
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project.glob("Pulumi.*.yaml"))
+    names = (p.name[len("Pulumi.") : -len(".yaml")] for p in project.glob("Pulumi.*.yaml"))
+    return sorted(n for n in names if _STACK_NAME.fullmatch(n))
 
 
 def stack_config(project: Path, stack: str) -> tuple[str, Path, dict[str, Any]]:

@@ -472,6 +472,8 @@ def test_ci_builds_the_spark_image_for_the_stacks_that_check_drift_with_spark(
         "qa": {"churn:environment": "staging", "churn:driftEngine": "spark"},
         "local": {"churn:driftEngine": "spark"},  # pushes no image
     }
+    # File names that are no stack name: they would reach CI's shell lines (a glob, a newline).
+    stacks |= {"*": stacks["qa"], "x\nSPARK_IMAGE_DIGEST=sha256:evil": stacks["qa"]}
     for stack, values in stacks.items():
         config = {"aws:region": "us-east-1", **values}
         (tmp_path / f"Pulumi.{stack}.yaml").write_text(json.dumps({"config": config}))
