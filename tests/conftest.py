@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from offline_aws import isolate
 from typer.testing import CliRunner
 
 from mlops.cli.main import app
@@ -63,15 +64,7 @@ def aws_credentials(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """No test may reach a real AWS account, nor write this user's state (~/.local/state/mlops)."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    isolate(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

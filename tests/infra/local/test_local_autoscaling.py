@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from offline_aws import isolate
 from typer.testing import CliRunner
 
 from mlops.cli.main import app
@@ -327,15 +328,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
         return runner.invoke(app, list(args), catch_exceptions=False)
 
     with pytest.MonkeyPatch.context() as env:  # as the autouse fixture does, for the module
-        for key, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "XDG_STATE_HOME": str(tmp_path_factory.mktemp("state")),
-        }.items():
-            env.setenv(key, value)
-        env.delenv("AWS_PROFILE", raising=False)
+        isolate(env, tmp_path_factory)
         name = f"churn-{uuid.uuid4().hex[:8]}"
         project = tmp_path_factory.mktemp("scaling") / name
         answers = validate_answers({"name": name, "environments": "dev", "ci": "none"})
