@@ -274,6 +274,15 @@ def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
         threshold = float(environ.get(Env.DRIFT_THRESHOLD, DRIFT_THRESHOLD))
     trigger, metrics = _adapters(environ, clients)
     summary = read_reference_summary(artifact)
+    # Both engines check the same window with the same inputs; Spark also names where to read.
+    inputs: dict[str, Any] = {
+        "hours": args.window_hours,
+        "threshold": threshold,
+        "trigger": trigger,
+        "metrics": metrics,
+        "summary": summary,
+        "categorical": contract.categorical,  # the contract's types, whatever the columns hold
+    }
     try:
         if args.engine == "spark":
             base = environ.get(Env.CAPTURE_URI) or lake.uri("capture")
@@ -282,27 +291,11 @@ def monitor_main(environ: Mapping[str, str], argv: Sequence[str] = ()) -> int:
                 endpoint,
                 reference,
                 contract.features,
-                hours=args.window_hours,
-                threshold=threshold,
-                trigger=trigger,
-                metrics=metrics,
-                summary=summary,
-                categorical=contract.categorical,
                 capture_uri=lambda key: base.rstrip("/") + "/" + key,
+                **inputs,
             )
         else:
-            check = check_window(
-                lake,
-                endpoint,
-                reference,
-                contract.features,
-                hours=args.window_hours,
-                threshold=threshold,
-                trigger=trigger,
-                metrics=metrics,
-                summary=summary,
-                categorical=contract.categorical,  # the contract's types, whatever the columns hold
-            )
+            check = check_window(lake, endpoint, reference, contract.features, **inputs)
     except EmptyWindowError as exc:
         # A quiet endpoint is no failure of the job: nothing to judge, nothing published.
         print(f"nothing checked: {exc}")
