@@ -490,10 +490,8 @@ class RuntimeGateway:
             answer = _json(200, self.metrics.of(metrics.group(1)), [])
             start_response("200 OK", [*answer.headers, ("Content-Length", str(len(answer.body)))])
             return [answer.body]
-        if environ.get("HTTP_X_AMZ_TARGET") == DESCRIBE_ENDPOINT:
-            return self._described_endpoint(environ, start_response)
-        if environ.get("HTTP_X_AMZ_TARGET") == LIST_ENDPOINTS:
-            return self._listed_endpoints(environ, start_response)
+        if environ.get("HTTP_X_AMZ_TARGET") in (DESCRIBE_ENDPOINT, LIST_ENDPOINTS):
+            return self._amended(environ, start_response)
         match = INVOKE_PATH.match(path)
         if environ.get("REQUEST_METHOD") != "POST" or match is None or not _runtime(environ):
             passed: Iterable[bytes] = self.app(environ, start_response)
@@ -505,38 +503,35 @@ class RuntimeGateway:
         )
         return [answer.body]
 
-    def _described_endpoint(
-        self, environ: Environ, start_response: StartResponse
-    ) -> Iterable[bytes]:
-        """``DescribeEndpoint``: moto's answer in AWS's shape (:func:`aws_described_endpoint`).
+    def _amended(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """The answer to ``DescribeEndpoint`` or ``ListEndpoints``: moto's, amended to AWS's.
 
-        It also says ``Updating`` while local mode updates the endpoint: moto has no
-        ``UpdateEndpoint`` (``mlops deploy`` re-creates the endpoint), so its endpoints are
-        always ``InService``; during a blue/green update the registry says otherwise, and
-        SageMaker says ``Updating`` until the old fleet is terminated.
+        A described endpoint takes AWS's shape (:func:`aws_described_endpoint`). Both say
+        ``Updating`` while local mode updates an endpoint: moto has no ``UpdateEndpoint``
+        (``mlops deploy`` re-creates the endpoint), so its endpoints are always ``InService``;
+        during a blue/green update the registry says otherwise, and SageMaker says ``Updating``
+        until the old fleet is terminated.
         """
         status, headers, body = self._moto(environ)
-        described = _json_object(body) if status.startswith("200") else None
-        if described is not None:
-            capture = None
-            if described.get("DataCaptureConfig"):  # its sampling share is in the config
-                config = {"EndpointConfigName": described.get("EndpointConfigName", "")}
-                asked = self._moto(_json_call(environ, "SageMaker.DescribeEndpointConfig", config))
-                capture = (_json_object(asked[2]) or {}).get("DataCaptureConfig")
-            answer = aws_described_endpoint(described, capture)
-            self._updating([answer])
+        answer = _json_object(body) if status.startswith("200") else None
+        if answer is not None:
+            if environ.get("HTTP_X_AMZ_TARGET") == DESCRIBE_ENDPOINT:
+                capture = None
+                if answer.get("DataCaptureConfig"):  # its sampling share is in the config
+                    config = {"EndpointConfigName": answer.get("EndpointConfigName", "")}
+                    asked = self._moto(
+                        _json_call(environ, "SageMaker.DescribeEndpointConfig", config)
+                    )
+                    capture = (_json_object(asked[2]) or {}).get("DataCaptureConfig")
+                answer = aws_described_endpoint(answer, capture)
+                endpoints = [answer]
+            else:
+                listed = answer.get("Endpoints")
+                endpoints = (
+                    [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+                )
+            self._updating(endpoints)
             body = json.dumps(answer).encode()
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-        start_response(status, [*headers, ("Content-Length", str(len(body)))])
-        return [body]
-
-    def _listed_endpoints(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        """``ListEndpoints``, each endpoint local mode is updating said to be ``Updating``."""
-        status, headers, body = self._moto(environ)
-        listed = _json_object(body) if status.startswith("200") else None
-        if listed is not None and isinstance(listed.get("Endpoints"), list):
-            self._updating([e for e in listed["Endpoints"] if isinstance(e, dict)])
-            body = json.dumps(listed).encode()
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]
