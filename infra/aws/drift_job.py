@@ -51,7 +51,6 @@ from mlops.infra.aws.catalog import (
 )
 from mlops.infra.aws.iam import (
     pull_image_statements,
-    sagemaker_trust_policy,
 )
 from mlops.infra.aws.pipeline_definition import (
     SCHEMA_VERSION,
@@ -62,8 +61,8 @@ from mlops.infra.aws.pipeline_definition import (
     validate_definition,
 )
 from mlops.infra.aws.resource_names import PROCESSING_LOG_GROUP, PlatformNames
+from mlops.infra.aws.roles import pipeline_starter_role, sagemaker_role
 from mlops.infra.aws.settings import MonitoringSettings
-from mlops.infra.aws.training_pipeline import pipeline_starter_role
 
 STEP = "CheckDrift"
 # The parameters the schedule passes; the builder holds every value of them non-empty.
@@ -412,12 +411,12 @@ class DriftJob(pulumi.ComponentResource):
         names = args.names
         account = pulumi.Output.from_input(args.account_id)
 
-        self.job_role = aws.iam.Role(
+        self.job_role = sagemaker_role(
             f"{name}-job-role",
             description=f"The drift check of {names.endpoint}: reads capture, writes reports",
-            assume_role_policy=account.apply(
-                lambda a: json.dumps(sagemaker_trust_policy(args.partition, args.region, a))
-            ),
+            partition=args.partition,
+            region=args.region,
+            account=account,
             tags=tags,
             opts=child,
         )
@@ -442,12 +441,12 @@ class DriftJob(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.pipeline_role = aws.iam.Role(
+        self.pipeline_role = sagemaker_role(
             f"{name}-pipeline-role",
             description=f"Runs the {names.drift_pipeline} pipeline's one job",
-            assume_role_policy=account.apply(
-                lambda a: json.dumps(sagemaker_trust_policy(args.partition, args.region, a))
-            ),
+            partition=args.partition,
+            region=args.region,
+            account=account,
             tags=tags,
             opts=child,
         )

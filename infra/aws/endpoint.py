@@ -25,8 +25,9 @@ from mlops.core.layout import LAYOUT
 from mlops.infra.aws.alarms import AlarmSpec, metric_alarm
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import volume_kms_allowed
-from mlops.infra.aws.iam import pull_image_statements, sagemaker_trust_policy
+from mlops.infra.aws.iam import pull_image_statements
 from mlops.infra.aws.resource_names import PlatformNames
+from mlops.infra.aws.roles import sagemaker_role
 from mlops.infra.aws.settings import (
     ROLLBACK_DATAPOINTS,
     ROLLBACK_EVALUATION_PERIODS,
@@ -334,12 +335,12 @@ class InferenceEndpoint(pulumi.ComponentResource):
     ) -> aws.iam.Role:
         """The models' own execution role: least privilege for serving, one per endpoint."""
         account = pulumi.Output.from_input(args.account_id)
-        role = aws.iam.Role(
+        role = sagemaker_role(
             f"{name}-model-role",
             description=f"Execution role of the models served by {args.names.endpoint}",
-            assume_role_policy=account.apply(
-                lambda a: json.dumps(sagemaker_trust_policy(args.partition, args.region, a))
-            ),
+            partition=args.partition,
+            region=args.region,
+            account=account,
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -18,8 +18,8 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops.infra.aws.arns import Arns
-from mlops.infra.aws.iam import sagemaker_trust_policy
 from mlops.infra.aws.resource_names import PlatformNames
+from mlops.infra.aws.roles import sagemaker_role
 from mlops.infra.aws.settings import TrackingSettings
 
 ARTIFACTS_PREFIX = "mlflow"
@@ -99,13 +99,12 @@ class MlflowTracking(pulumi.ComponentResource):
         super().__init__("mlops:aws:MlflowTracking", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
-        role = aws.iam.Role(
+        role = sagemaker_role(
             f"{name}-role",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(
-                    sagemaker_trust_policy(args.partition, args.region, account)
-                )
-            ),
+            description=None,
+            partition=args.partition,
+            region=args.region,
+            account=pulumi.Output.from_input(args.account_id),
             tags=tags,
             opts=child,
         )

@@ -20,10 +20,7 @@ from mlops.core.layout import JOB_OUTPUTS, LAYOUT
 from mlops.infra.aws.arns import Arns
 from mlops.infra.aws.catalog import service_principal
 from mlops.infra.aws.iam import (
-    allow,
     pull_image_statements,
-    sagemaker_trust_policy,
-    service_trust_policy,
 )
 from mlops.infra.aws.pipeline_definition import PipelineSpec, build_definition
 from mlops.infra.aws.resource_names import (
@@ -31,6 +28,7 @@ from mlops.infra.aws.resource_names import (
     TRAINING_LOG_GROUP,
     PlatformNames,
 )
+from mlops.infra.aws.roles import pipeline_starter_role, sagemaker_role
 from mlops.infra.aws.settings import TrainingSettings
 
 READ_ZONES = ("raw", "curated", "features")
@@ -221,43 +219,6 @@ def execution_role_policy(
     }
 
 
-def pipeline_starter_role(
-    prefix: str,
-    service: str,
-    pipeline: aws.sagemaker.Pipeline,
-    *,
-    description: str,
-    partition: str,
-    account: pulumi.Output[str],
-    tags: Mapping[str, str],
-    opts: pulumi.ResourceOptions,
-) -> aws.iam.Role:
-    """A role ``service`` assumes in this account to start ``pipeline``, and nothing else.
-
-    Creates ``<prefix>-role`` and its inline policy ``<prefix>-policy`` (one
-    ``sagemaker:StartPipelineExecution`` on the pipeline's ARN). EventBridge's rule targets and
-    EventBridge Scheduler's schedules each start a pipeline through one.
-    """
-    role = aws.iam.Role(
-        f"{prefix}-role",
-        description=description,
-        assume_role_policy=account.apply(
-            lambda a: json.dumps(service_trust_policy(service, partition, a))
-        ),
-        tags=dict(tags),
-        opts=opts,
-    )
-    aws.iam.RolePolicy(
-        f"{prefix}-policy",
-        role=role.id,
-        policy=pipeline.arn.apply(
-            lambda arn: json.dumps(allow("sagemaker:StartPipelineExecution", arn))
-        ),
-        opts=opts,
-    )
-    return role
-
-
 class TrainingPipeline(pulumi.ComponentResource):
     """GPU training as a SageMaker Pipeline, with its role, image repository and logs.
 
@@ -314,12 +275,12 @@ class TrainingPipeline(pulumi.ComponentResource):
             )
 
         account = pulumi.Output.from_input(args.account_id)
-        self.role = aws.iam.Role(
+        self.role = sagemaker_role(
             f"{name}-execution-role",
             description=f"SageMaker execution role of {names.prefix}",
-            assume_role_policy=account.apply(
-                lambda a: json.dumps(sagemaker_trust_policy(args.partition, args.region, a))
-            ),
+            partition=args.partition,
+            region=args.region,
+            account=account,
             tags=tags,
             opts=child,
         )
